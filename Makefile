@@ -1,0 +1,60 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: run test bench lint migrate bootstrap bootstrap-dev clean screenshots
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install only when a requirements file changed.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+.env:
+	$(BIN)/python scripts/write_env.py .env
+
+bootstrap: $(VENV)/.runtime .env
+bootstrap-dev: $(VENV)/.dev .env
+
+migrate: bootstrap
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py load_catalogue
+	$(BIN)/python manage.py check --database default
+
+run: migrate
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	@echo ""
+	@echo "  MetaCortex is starting: open http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
+	@echo ""
+	PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(HOST) $(BIN)/honcho start -f Procfile -p $(PORT)
+
+lint: bootstrap-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: bootstrap-dev lint
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	$(BIN)/pytest
+
+screenshots: bootstrap-dev
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q
+
+bench: bootstrap-dev $(VENV)/.bench
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,174 @@
+"""The connector interface. One subclass per external service, registered by key.
+
+A connector only talks to its service: it never writes to the database. The sync engine
+(integrations.sync) does upserts, dedup, checkpoints, retries and rate limiting with what the
+connector yields.
+
+    test_connection()       -> the account identity (e.g. mailbox address), or a ConnectorError
+    list_changes(cursor)    -> Batches of raw items, each with the cursor valid once it is stored;
+                               cursor None means a full sync
+    transform(raw)          -> a Record (normalized; unmapped source fields stay in data)
+    query(config)           -> fresh Records for a workflow step, for direct-query sources
+    send(cards, config)     -> a Delivery, for output types (cards are OutgoingCard)
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.errors import ConfigError, ItemError
+
+
+def _noop():
+    return None
+
+
+@dataclass
+class Record:
+    external_id: str
+    kind: str
+    title: str = ""
+    summary: str = ""
+    occurred_at: datetime.datetime | None = None
+    data: dict = field(default_factory=dict)
+    source_url: str = ""
+    version: str = ""  # the provider's version marker (ETag, MODSEQ): lets the next sync skip it
+    unmapped: list[str] = field(default_factory=list)  # source fields kept only in data
+
+
+@dataclass
+class Batch:
+    items: list = field(default_factory=list)  # raw items, each passed to transform()
+    deletes: list[str] = field(default_factory=list)  # external ids gone at the source
+    cursor: Any = None  # where to resume once this batch is stored
+    total: int | None = None  # how many items this sync expects, when the source says
+    errors: list[ItemError] = field(default_factory=list)  # items that could not even be fetched
+    # The source's identity changed (e.g. IMAP UIDVALIDITY): records whose external id starts with
+    # this prefix are dropped before this batch is stored, for a clean resync of that scope.
+    reset_prefix: str | None = None
+
+
+@dataclass
+class OutgoingCard:
+    """What an output receives from a workflow: a card already rendered for delivery."""
+
+    title: str
+    markdown: str = ""
+    html: str = ""  # markdown rendered and sanitized (nh3): safe to send as HTML
+    data: dict = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    url: str = ""
+    due: datetime.datetime | datetime.date | None = None  # tasks: pushed to calendars as VTODO/VEVENT
+    key: str = ""  # stable idempotency key: delivering the same card twice must not duplicate it
+
+
+@dataclass
+class Delivery:
+    """What an output delivered. When a send fails part-way, the connector raises its error with
+    the cards already delivered attached as `error.delivery` (a Delivery), so a retry can skip them."""
+
+    delivered: int = 0
+    detail: str = ""
+    external_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """What a connector may use. Built by the engine, the web views and the workflow runner."""
+
+    config: dict
+    secrets: dict
+    http: Any  # connectors.http.HttpClient
+    integration: Any = None  # integrations.models.Integration, None while testing a new one
+    credential: Any = None  # integrations.models.Credential (OAuth tokens), when saved
+    options: dict = field(default_factory=dict)  # e.g. {"since": date} for a backfill
+    tokens: Any = None  # an OAuth token provider (refreshes ahead of expiry), for OAuth types
+    heartbeat: Callable[[], None] = _noop  # call during long fetches: proves the worker is alive
+
+    def known_versions(self, external_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """{external_id: version} of the live records already stored for this integration."""
+        if self.integration is None or self.integration.pk is None:
+            return {}
+        from integrations.models import SyncedItem
+
+        qs = SyncedItem.objects.filter(integration=self.integration, deleted_at__isnull=True)
+        if external_ids is not None:
+            ids = list(external_ids)
+            result = {}
+            for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
+                chunk = qs.filter(external_id__in=ids[start : start + 900])
+                result.update(chunk.values_list("external_id", "version"))
+            return result
+        return dict(qs.values_list("external_id", "version").iterator(chunk_size=5000))
+
+    def known_ids(self, prefix: str = "") -> set[str]:
+        if self.integration is None or self.integration.pk is None:
+            return set()
+        from integrations.models import SyncedItem
+
+        qs = SyncedItem.objects.filter(integration=self.integration, deleted_at__isnull=True)
+        if prefix:
+            qs = qs.filter(external_id__startswith=prefix)
+        return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
+
+
+class Connector:
+    key: str = ""  # set by registry.register
+    # Class-level capability flags, read by the UI and the engine.
+    supports_write = False  # e.g. push tasks to a calendar, append mail
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    @property
+    def config(self) -> dict:
+        return self.ctx.config
+
+    @property
+    def secrets(self) -> dict:
+        return self.ctx.secrets
+
+    @property
+    def http(self):
+        return self.ctx.http
+
+    def test_connection(self) -> str:
+        """Check the credentials and settings; return the account identity to show the user."""
+        raise NotImplementedError
+
+    def list_changes(self, cursor) -> Iterator[Batch]:
+        raise ConfigError(f"{type(self).__name__} does not sync data in.")
+
+    def transform(self, raw) -> Record:
+        raise NotImplementedError
+
+    def query(self, config: dict) -> list[Record]:
+        """Direct-query sources (GitHub search, weather, a scraped page, Perplexity): fresh results
+        for one workflow step, fetched at run time rather than synced in."""
+        raise ConfigError(f"{type(self).__name__} cannot be queried directly.")
+
+    def send(self, cards: list, config: dict) -> Delivery:
+        raise ConfigError(f"{type(self).__name__} cannot deliver content.")
+
+    def close(self):
+        """Release connections (IMAP logout, ...). The engine always calls it."""
+
+    @classmethod
+    def page_actions(cls, integration) -> list[tuple[str, str]]:
+        """Extra buttons for the integration's page, as (label, url): the Google Photos picker, ..."""
+        return []
+
+    @classmethod
+    def can_sync(cls) -> bool:
+        return cls.list_changes is not Connector.list_changes
+
+    @classmethod
+    def can_query(cls) -> bool:
+        return cls.query is not Connector.query
+
+    @classmethod
+    def can_send(cls) -> bool:
+        return cls.send is not Connector.send

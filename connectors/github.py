@@ -1,0 +1,221 @@
+"""GitHub: issues and pull requests matching a search, and the user's notifications.
+
+- query(config): a direct query for workflows, GET /search/issues sorted by last update, pages
+  followed through the Link header up to the configured limit. GitHub now refuses a search
+  without is:issue or is:pull-request (422 "Query must include 'is:issue' or 'is:pull-request'");
+  when the user's search names neither, it is run once for each and the results are merged,
+  newest first.
+- list_changes(cursor): the same search for scheduled syncs, narrowed to updated:>=<the newest
+  update already seen>, plus (when turned on) notifications fetched with If-Modified-Since /
+  Last-Modified, so an unchanged inbox costs one 304.
+
+Errors: 401 -> AuthError; 403/429 with X-RateLimit-Remaining: 0 -> RateLimited until
+X-RateLimit-Reset (a secondary limit's Retry-After is waited out by the HTTP client); 422 ->
+ConfigError with GitHub's own message.
+
+Docs: https://docs.github.com/en/rest/search/search#search-issues-and-pull-requests,
+https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api,
+https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api,
+https://docs.github.com/en/rest/activity/notifications#list-notifications-for-the-authenticated-user
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+
+from connectors.base import Batch, Connector, Record
+from connectors.errors import AuthError, ConfigError, ItemError, RateLimited, TransientError
+from connectors.http import retry_after_seconds
+from connectors.registry import registry
+from connectors.webapi import ANY_STATUS, api_base, json_or_empty, merged_config, same_origin, truncate
+
+API_VERSION = "2022-11-28"
+TYPE_QUALIFIER = re.compile(r"(?:^|\s)-?(?:is|type):(?:issue|pr|pull-request)\b", re.I)
+UPDATED_QUALIFIER = re.compile(r"(?:^|\s)updated:\S+", re.I)
+SEARCH_CAP = 1000  # GitHub returns at most 1,000 results per search
+
+
+def _when(value: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _excerpt(body: str | None, limit: int = 280) -> str:
+    return truncate(" ".join((body or "").split()), limit)
+
+
+@registry.register("github")
+class GitHubConnector(Connector):
+    @property
+    def base(self) -> str:
+        return api_base("github", "https://api.github.com")
+
+    @property
+    def headers(self) -> dict:
+        token = self.secrets.get("token")
+        if not token:
+            raise AuthError("No GitHub token is set.", field="token", remediation="Paste a personal access token.")
+        return {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+        }
+
+    def test_connection(self) -> str:
+        data = json_or_empty(self._get(f"{self.base}/user"))
+        return data.get("login") or "GitHub account"
+
+    # Direct query -------------------------------------------------------------------------------
+
+    def query(self, config: dict) -> list[Record]:
+        settings = merged_config(self, config)
+        return [self.transform(item) for item in self._search(settings)]
+
+    def _search(self, settings: dict, since: str | None = None) -> list[dict]:
+        text = " ".join(str(settings.get("query") or "is:open assignee:@me").split())
+        limit = max(1, min(int(settings.get("limit") or 50), SEARCH_CAP))
+        if since:
+            text = f"{UPDATED_QUALIFIER.sub('', text).strip()} updated:>={since}"
+        searches = [text] if TYPE_QUALIFIER.search(text) else [f"{text} is:issue", f"{text} is:pull-request"]
+        # A sync catching up takes the oldest changes first, so its cursor never skips any.
+        order = "asc" if since else "desc"
+        found: dict[str, dict] = {}
+        for q in searches:
+            for item in self._search_pages(q, limit, order):
+                found[item["html_url"]] = item
+        ordered = sorted(found.values(), key=lambda i: i.get("updated_at") or "", reverse=order == "desc")
+        return ordered[:limit]
+
+    def _search_pages(self, q: str, limit: int, order: str):
+        url = f"{self.base}/search/issues"
+        params: dict | None = {"q": q, "sort": "updated", "order": order, "per_page": min(limit, 100)}
+        count = 0
+        while url and count < limit:
+            response = self._get(url, params=params)
+            for item in json_or_empty(response).get("items", []):
+                yield item
+                count += 1
+                if count >= limit:
+                    return
+            next_url = response.links.get("next", {}).get("url")
+            # Never send the token to another host, whatever the Link header says.
+            url, params = (next_url, None) if next_url and same_origin(next_url, self.base) else (None, None)
+            self.ctx.heartbeat()
+
+    # Scheduled sync -----------------------------------------------------------------------------
+
+    def list_changes(self, cursor):
+        cursor = dict(cursor or {})
+        settings = self.config
+        items = self._search(settings, since=cursor.get("updated"))
+        newest = max((i.get("updated_at") or "" for i in items), default="") or cursor.get("updated")
+        cursor = {**cursor, "updated": newest}
+        yield Batch(items=[{"_kind": "issue", **i} for i in items], cursor=cursor, total=len(items))
+        if settings.get("include_notifications"):
+            notes, last_modified = self._notifications(cursor.get("notifications"))
+            cursor = {**cursor, "notifications": last_modified or cursor.get("notifications")}
+            yield Batch(items=[{"_kind": "notification", **n} for n in notes], cursor=cursor)
+
+    def _notifications(self, since: str | None) -> tuple[list[dict], str | None]:
+        headers = {"If-Modified-Since": since} if since else {}
+        url, params = f"{self.base}/notifications", {"all": "false", "per_page": 50}
+        response = self._get(url, params=params, extra=headers, field="include_notifications")
+        if response.status_code == 304:
+            return [], since
+        last_modified = response.headers.get("Last-Modified")
+        notes = list(json_or_empty(response).get("_list", []))
+        while (next_url := response.links.get("next", {}).get("url")) and same_origin(next_url, self.base):
+            response = self._get(next_url, field="include_notifications")
+            notes += json_or_empty(response).get("_list", [])
+        return notes, last_modified
+
+    def transform(self, raw: dict) -> Record:
+        if raw.get("_kind") == "notification":
+            return self._notification(raw)
+        try:
+            repo = raw["repository_url"].rsplit("/repos/", 1)[1]
+            return Record(
+                external_id=f"{repo}#{raw['number']}",
+                kind="github_issue",
+                title=raw["title"],
+                summary=_excerpt(raw.get("body")),
+                occurred_at=_when(raw.get("updated_at")),
+                source_url=raw.get("html_url", ""),
+                version=raw.get("updated_at") or "",
+                data={
+                    "repo": repo,
+                    "number": raw["number"],
+                    "state": raw.get("state"),
+                    "labels": [label["name"] for label in raw.get("labels", []) if isinstance(label, dict)],
+                    "author": (raw.get("user") or {}).get("login"),
+                    "assignees": [a.get("login") for a in raw.get("assignees") or []],
+                    "is_pull_request": "pull_request" in raw,
+                    "draft": bool(raw.get("draft")),
+                    "comments": raw.get("comments", 0),
+                    "created_at": raw.get("created_at"),
+                    "closed_at": raw.get("closed_at"),
+                },
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ItemError(f"GitHub sent an item without {exc}", external_id=str(raw.get("id", ""))) from exc
+
+    def _notification(self, raw: dict) -> Record:
+        subject, repo = raw.get("subject") or {}, (raw.get("repository") or {}).get("full_name", "")
+        api_url = subject.get("url") or ""
+        link = f"https://github.com/{repo}"
+        if "/repos/" in api_url:
+            link = "https://github.com/" + api_url.split("/repos/", 1)[1].replace("/pulls/", "/pull/")
+        return Record(
+            external_id=f"notification:{raw['id']}",
+            kind="github_notification",
+            title=subject.get("title", ""),
+            summary=f"{raw.get('reason', '').replace('_', ' ')} · {repo}",
+            occurred_at=_when(raw.get("updated_at")),
+            source_url=link,
+            version=raw.get("updated_at") or "",
+            data={"repo": repo, "reason": raw.get("reason"), "type": subject.get("type"), "unread": raw.get("unread")},
+        )
+
+    # HTTP ---------------------------------------------------------------------------------------
+
+    def _get(self, url: str, *, params=None, extra: dict | None = None, field: str = "query"):
+        response = self.http.get(url, params=params, headers={**self.headers, **(extra or {})}, ok=ANY_STATUS)
+        status = response.status_code
+        if 200 <= status < 300 or status == 304:
+            return response
+        data = json_or_empty(response)
+        message = data.get("message") or f"HTTP {status}"
+        if status == 401:
+            raise AuthError(
+                "The token was refused: create a new personal access token and paste it here.",
+                field="token",
+                remediation="Create a token at github.com/settings/tokens (it may have expired or been revoked).",
+            )
+        if status in (403, 429) and response.headers.get("X-RateLimit-Remaining") == "0":
+            reset = response.headers.get("X-RateLimit-Reset", "")
+            wait = max(0.0, int(reset) - time.time()) if reset.isdigit() else None
+            raise RateLimited(f"GitHub's rate limit is used up ({message}).", retry_after=wait)
+        if status in (403, 429) and response.headers.get("Retry-After"):
+            raise RateLimited(f"GitHub asked us to slow down ({message}).", retry_after=retry_after_seconds(response))
+        if status == 403:
+            if field == "include_notifications":
+                raise ConfigError(
+                    f"GitHub refused to list notifications: {message}.",
+                    field=field,
+                    remediation="Notifications need a classic token with the notifications scope; or turn them off.",
+                )
+            raise AuthError(
+                f"GitHub denied access: {message}.",
+                remediation="Give the token read access to issues and pull requests of these repositories.",
+            )
+        if status == 422:
+            errors = [e.get("message") for e in data.get("errors", []) if isinstance(e, dict) and e.get("message")]
+            raise ConfigError(
+                f"GitHub did not accept the search: {errors[0] if errors else message}",
+                field="query",
+                remediation="Fix the search; it uses GitHub's issue search syntax (try it on github.com/issues).",
+            )
+        if status >= 500:
+            raise TransientError(f"GitHub had an error (HTTP {status}).")
+        raise ConfigError(f"GitHub answered HTTP {status}: {truncate(message, 200)}")

@@ -1,0 +1,130 @@
+"""What the Google connectors share: the client library wired to the hub's outbound path, and
+Google's error bodies translated into the hub's error classes.
+
+google-api-python-client speaks httplib2. `GuardedHttp` is an httplib2-compatible object whose
+`request()` sends through the integration's guarded requests session (SSRF guard, timeouts, size
+cap, rate limit, retries, metrics) with the OAuth bearer token of `ctx.tokens` (refreshed ahead of
+expiry, retried once after a 401). Services are built from the discovery documents shipped with
+the library (static_discovery=True: no network at build time); `client_options={"api_endpoint":
+...}` replaces rootUrl + servicePath, so the OAuth app's api_base_url can point a type at a
+contract fake (calendar needs "calendar/v3/" appended; gmail's method paths start with gmail/v1/).
+"""
+
+from __future__ import annotations
+
+import json
+
+import httplib2
+from googleapiclient import discovery
+from googleapiclient.errors import HttpError
+
+from connectors.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    RateLimited,
+    classify,
+    from_status,
+    register_classifier,
+)
+
+RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED", "quotaExceeded"}
+SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+
+
+def api_base(ctx, default: str) -> str:
+    tokens = getattr(ctx, "tokens", None)
+    override = getattr(tokens, "api_base_url", "") if tokens is not None else ""
+    return (override or default).rstrip("/")
+
+
+def require_tokens(ctx):
+    if getattr(ctx, "tokens", None) is None:
+        raise AuthError("This Google connection has no OAuth token.", remediation="Connect it from the gallery.")
+    return ctx.tokens
+
+
+class GuardedHttp:
+    """The httplib2.Http interface google-api-python-client needs, over requests."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.session = ctx.http.session
+        self.auth = require_tokens(ctx).auth
+
+    def request(self, uri, method="GET", body=None, headers=None, redirections=5, connection_type=None):
+        headers = {k: v for k, v in (headers or {}).items() if k.lower() != "content-length"}
+        try:
+            response = self.session.request(method, uri, data=body, headers=headers, auth=self.auth)
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+        info = {k.lower(): v for k, v in response.headers.items()}
+        info["status"] = str(response.status_code)
+        resp = httplib2.Response(info)
+        resp.reason = response.reason or ""
+        return resp, response.content
+
+    def close(self):
+        pass
+
+
+def build_service(ctx, name: str, version: str, *, default_base: str, path: str = ""):
+    endpoint = api_base(ctx, default_base) + "/" + path
+    return discovery.build(
+        name,
+        version,
+        http=GuardedHttp(ctx),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": endpoint},
+    )
+
+
+def error_reasons(exc: HttpError) -> set[str]:
+    try:
+        error = json.loads(exc.content.decode("utf-8", "replace")).get("error") or {}
+    except (ValueError, AttributeError):
+        return set()
+    reasons = {str(e.get("reason")) for e in error.get("errors") or [] if isinstance(e, dict)}
+    reasons |= {str(d.get("reason")) for d in error.get("details") or [] if isinstance(d, dict) and d.get("reason")}
+    if error.get("status"):
+        reasons.add(str(error["status"]))
+    return reasons
+
+
+def status_of(exc: BaseException) -> int | None:
+    return exc.resp.status if isinstance(exc, HttpError) else None
+
+
+@register_classifier
+def classify_google(exc: BaseException) -> ConnectorError | None:
+    if not isinstance(exc, HttpError):
+        return None
+    status, reasons = exc.resp.status, error_reasons(exc)
+    retry_after = exc.resp.get("retry-after")
+    try:
+        retry_after = float(retry_after) if retry_after else None
+    except ValueError:
+        retry_after = None
+    if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
+        return RateLimited(f"Google is rate limiting us ({exc.reason}).", retry_after=retry_after)
+    if status == 403 and (reasons & SCOPE_REASONS or "PERMISSION_DENIED" in reasons):
+        return AuthError(
+            f"Google refused the request: the connection lacks a permission ({exc.reason}).",
+            remediation="Re-authenticate and allow every permission the hub asks for.",
+        )
+    if status == 401:
+        return AuthError(f"Google refused our credentials ({exc.reason}).")
+    if status == 400:
+        return ConfigError(f"Google rejected the request: {exc.reason}.")
+    return from_status(status, retry_after=retry_after, body=exc.reason)
+
+
+def execute(request):
+    """Run a client-library request; every failure comes out as one of the hub's errors."""
+    try:
+        return request.execute(num_retries=0)
+    except HttpError as exc:
+        raise classify(exc) from exc

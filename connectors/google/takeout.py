@@ -1,0 +1,267 @@
+"""Google Takeout archives of Google Photos: the whole library, with the JSON sidecars that carry
+capture time, description, people and location.
+
+A Takeout export is one or more zip files ("takeout-...-001.zip", ...) holding
+Takeout/Google Photos/<album or "Photos from YYYY">/<file> and, next to most files, a sidecar:
+"<file>.json", or since 2024 "<file>.supplemental-metadata.json"; long names are cut so the
+sidecar name fits 51 characters; a duplicate "IMG(1).jpg" has its sidecar at "IMG.jpg(1).json";
+an edited "IMG-edited.jpg" shares the original's sidecar. A sidecar may sit in another part of a
+multi-part export. https://support.google.com/accounts/answer/3024190
+
+The import is streamed: the zips' central directories are read (names only), then each media
+member is read in chunks, hashed and stored, and its sidecar (a few hundred bytes) parsed on its
+own; nothing is extracted to disk and no archive is held in memory. The same photo in several
+album folders, and a photo already brought in through the Picker, are stored once (SHA-256).
+The cursor checkpoints the position (archive, member), so a killed import resumes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import mimetypes
+import posixpath
+import re
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
+
+from connectors.base import Batch, Record
+from connectors.errors import ConfigError, ItemError
+from connectors.google.photos import Dedup, max_media_bytes, spool_and_hash, store_file
+
+log = logging.getLogger(__name__)
+
+MEDIA_EXTENSIONS = {
+    "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "bmp", "tif", "tiff", "dng", "cr2", "nef", "arw", "raw",
+    "mp4", "mov", "m4v", "3gp", "avi", "mkv", "mpg", "mts", "m2ts", "wmv", "mp",
+}  # fmt: skip
+SIDECAR_LIMIT = 51  # Takeout cuts sidecar names to this many characters, ".json" included
+DUPLICATE = re.compile(r"^(?P<stem>.+)\((?P<n>\d+)\)(?P<ext>\.[^.]+)$")
+EDITED = re.compile(r"^(?P<stem>.+)-(edited|bearbeitet|modifié|editado)(?P<ext>\.[^.]+)$", re.I)
+CHUNK = 1024 * 1024
+
+
+def is_media(name: str) -> bool:
+    return not name.endswith("/") and name.rsplit(".", 1)[-1].lower() in MEDIA_EXTENSIONS and "." in name
+
+
+def sidecar_candidates(member: str) -> list[str]:
+    folder, filename = posixpath.split(member)
+    names = []
+    bases = [filename]
+    edited = EDITED.match(filename)
+    if edited:
+        bases.append(edited.group("stem") + edited.group("ext"))
+    for base in bases:
+        duplicate = DUPLICATE.match(base)
+        suffix = ""
+        if duplicate:
+            base, suffix = duplicate.group("stem") + duplicate.group("ext"), f"({duplicate.group('n')})"
+        for middle in (".supplemental-metadata", ""):
+            full = f"{base}{middle}"
+            names.append(f"{full}{suffix}.json")
+            names.append(f"{full[: SIDECAR_LIMIT - len('.json') - len(suffix)]}{suffix}.json")
+        names.append(f"{posixpath.splitext(base)[0]}{suffix}.json")
+    seen, ordered = set(), []
+    for name in names:
+        path = posixpath.join(folder, name)
+        if path not in seen:
+            seen.add(path)
+            ordered.append(path)
+    return ordered
+
+
+def _timestamp(value) -> datetime.datetime | None:
+    try:
+        seconds = int((value or {}).get("timestamp"))
+    except (TypeError, ValueError):
+        return None
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+
+
+def _geo(value) -> dict | None:
+    if not isinstance(value, dict):
+        return None
+    lat, lon = value.get("latitude"), value.get("longitude")
+    if not lat and not lon:  # Takeout writes 0.0, 0.0 when there is no location
+        return None
+    return {"latitude": lat, "longitude": lon, "altitude": value.get("altitude")}
+
+
+class Archives:
+    """The parts of one export; sidecars are looked up across all of them."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = [str(p) for p in paths]
+        self.zips = []
+        for path in self.paths:
+            if not Path(path).is_file():
+                raise ConfigError(
+                    f"The archive {path} does not exist.", remediation="Check the path of the Takeout zip."
+                )
+            try:
+                self.zips.append(zipfile.ZipFile(path))
+            except zipfile.BadZipFile:
+                raise ConfigError(
+                    f"{Path(path).name} is not a zip archive.",
+                    remediation="Use the .zip files Google Takeout produced (choose the zip format, not tgz).",
+                ) from None
+        self.sidecars: dict[str, int] = {}
+        for index, archive in enumerate(self.zips):
+            for name in archive.namelist():
+                if name.endswith(".json"):
+                    self.sidecars.setdefault(name, index)
+
+    def media(self):
+        """(archive index, member index, ZipInfo) of every media file, in archive order."""
+        for index, archive in enumerate(self.zips):
+            for position, info in enumerate(archive.infolist()):
+                if is_media(info.filename):
+                    yield index, position, info
+
+    def sidecar(self, member: str) -> tuple[dict | None, str, str]:
+        """(metadata, its member name, the name of a sidecar that could not be read)."""
+        for candidate in sidecar_candidates(member):
+            index = self.sidecars.get(candidate)
+            if index is None:
+                continue
+            try:
+                with self.zips[index].open(candidate) as handle:
+                    data = json.loads(handle.read(1024 * 1024))
+            except (ValueError, KeyError, UnicodeDecodeError):
+                log.info("Unreadable Takeout sidecar %s; the photo is imported without it", candidate)
+                return None, "", candidate
+            if isinstance(data, dict):
+                return data, candidate, ""
+        return None, "", ""
+
+    def close(self):
+        for archive in self.zips:
+            archive.close()
+
+
+def import_batches(connector, paths: list[str], cursor):
+    ctx = connector.ctx
+    archives = Archives(paths)
+    resume = (cursor or {}).get("takeout") or {}
+    dedup = Dedup(ctx)
+    batch_size = max(1, min(settings.SYNC_BATCH_SIZE, 200))
+    try:
+        total = sum(1 for _ in archives.media())
+        items, errors, position = [], [], None
+        for index, member_index, info in archives.media():
+            position = {"archive": index, "member": member_index}
+            if (index, member_index) <= (resume.get("archive", -1), resume.get("member", -1)):
+                continue
+            try:
+                raw = _read_member(ctx, archives, index, info, dedup)
+            except ItemError as exc:
+                errors.append(exc)
+                raw = None
+            if raw is not None:
+                items.append(raw)
+            if len(items) + len(errors) >= batch_size:
+                yield Batch(items=items, errors=errors, cursor={"takeout": position}, total=total)
+                items, errors = [], []
+            ctx.heartbeat()
+        yield Batch(items=items, errors=errors, cursor={"takeout": position or resume}, total=total)
+    finally:
+        archives.close()
+
+
+def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, dedup: Dedup) -> dict | None:
+    if info.file_size > max_media_bytes():
+        raise ItemError(
+            f"{info.filename} is larger than the import limit ({info.file_size // (1024 * 1024)} MB).",
+            external_id=info.filename,
+        )
+    try:
+        with archives.zips[index].open(info) as handle:
+            spool, digest, size = spool_and_hash(iter(lambda: handle.read(CHUNK), b""))
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ItemError(
+            f"{info.filename} could not be read from the archive ({exc}).", external_id=info.filename
+        ) from None
+    try:
+        if dedup.seen_hash(digest):
+            return None
+        filename = posixpath.basename(info.filename)
+        mime_type = mimetypes.guess_type(filename)[0] or ""
+        name = store_file(spool, ctx.integration.user_id, digest, filename, mime_type)
+    finally:
+        spool.close()
+    sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
+    return {
+        "takeout": True,
+        "member": info.filename,
+        "archive": Path(archives.paths[index]).name,
+        "sha256": digest,
+        "size": size,
+        "file": name,
+        "mime_type": mime_type,
+        "sidecar": sidecar,
+        "sidecar_name": sidecar_name,
+        "sidecar_unreadable": unreadable,
+        "zip_time": datetime.datetime(*info.date_time, tzinfo=datetime.UTC).isoformat(),
+    }
+
+
+KNOWN_SIDECAR = {
+    "title", "description", "imageViews", "creationTime", "photoTakenTime", "geoData", "geoDataExif", "people",
+    "url", "googlePhotosOrigin", "favorited", "photoLastModifiedTime", "modificationTime", "appSource",
+}  # fmt: skip
+
+
+def transform(raw: dict) -> Record:
+    sidecar = raw.get("sidecar") or {}
+    taken = _timestamp(sidecar.get("photoTakenTime")) or _timestamp(sidecar.get("creationTime"))
+    time_source = "sidecar"
+    if taken is None and raw.get("zip_time"):
+        taken, time_source = datetime.datetime.fromisoformat(raw["zip_time"]), "archive"
+    member_name = posixpath.basename(raw["member"])
+    # The sidecar's title is the full original name (Takeout cuts long file names), except for an
+    # "-edited" copy, which shares its original's sidecar and keeps its own name.
+    filename = member_name if EDITED.match(member_name) else (sidecar.get("title") or member_name)
+    unmapped = sorted(set(sidecar) - KNOWN_SIDECAR)
+    data = {
+        "source": "takeout",
+        "filename": filename,
+        "album": posixpath.basename(posixpath.dirname(raw["member"])),
+        "archive": raw["archive"],
+        "member": raw["member"],
+        "mime_type": raw["mime_type"],
+        "sha256": raw["sha256"],
+        "size": raw["size"],
+        "file": raw["file"],
+        "description": sidecar.get("description", ""),
+        "geo": _geo(sidecar.get("geoData")) or _geo(sidecar.get("geoDataExif")),
+        "people": [p.get("name") for p in sidecar.get("people") or [] if isinstance(p, dict) and p.get("name")],
+        "taken_at": taken.isoformat() if taken else None,
+        "time_source": time_source if taken else None,
+        "created_at": _iso(_timestamp(sidecar.get("creationTime"))),
+        "favorited": bool(sidecar.get("favorited")),
+        "google_photos_url": sidecar.get("url", ""),
+        "sidecar": raw.get("sidecar_name") or None,
+    }
+    if raw.get("sidecar_unreadable"):
+        data["sidecar_unreadable"] = raw["sidecar_unreadable"]
+    if unmapped:
+        data["extra"] = {key: sidecar[key] for key in unmapped}
+    is_video = (raw["mime_type"] or "").startswith("video/")
+    return Record(
+        external_id=f"takeout:{raw['sha256']}",
+        kind="video" if is_video else "photo",
+        title=filename,
+        summary=sidecar.get("description", ""),
+        occurred_at=taken,
+        data=data,
+        version=raw["sha256"],
+        unmapped=unmapped,
+    )
+
+
+def _iso(value):
+    return value.isoformat() if value else None

@@ -1,0 +1,286 @@
+"""The one outbound HTTP path. Every connector, and every client library a connector uses
+(caldav, spotipy, requests-oauthlib, the Google client), sends its requests through
+`GuardedAdapter`, which applies in one place:
+
+- the SSRF guard with address pinning (connectors.net), on every connection, redirects included;
+- timeouts and a response size cap;
+- the shared per-integration rate limit, waiting at the limit;
+- retries by error class: 429 waits out Retry-After, 5xx and connection failures back off
+  exponentially with jitter, a bounded number of times (only for idempotent methods unless
+  the caller opts in);
+- per-integration request metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from email.utils import parsedate_to_datetime
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from connectors import net, ratelimit
+from connectors.errors import ConnectorError, ResponseTooLarge, TransientError, classify, from_status
+from connectors.masking import mask_url
+from connectors.metrics import MetricsRecorder
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PROPFIND", "REPORT", "SEARCH"})
+USER_AGENT = "MetaCortex/1.0 (+https://github.com/metacortex/hub)"
+
+
+try:  # present when urllib3 is urllib3-future (caldav's niquests installs it over urllib3)
+    from urllib3 import HttpVersion
+
+    _HTTP3 = HttpVersion.h3
+except ImportError:
+    _HTTP3 = None
+
+
+class _GuardedSocketMixin:
+    """urllib3 opens its sockets in _new_conn: open them through the SSRF guard instead (TLS,
+    when there is TLS, still verifies against the host name, not the pinned address)."""
+
+    def _new_conn(self):
+        return net.guarded_create_connection(
+            (self._dns_host, self.port),
+            self.timeout,
+            source_address=self.source_address,
+            socket_options=self.socket_options,
+        )
+
+
+class _GuardedHTTPConnection(_GuardedSocketMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedSocketMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_048_576:.3g} MB"
+
+
+def retry_after_seconds(response) -> float | None:
+    # Discord sends X-RateLimit-Reset-After (seconds) where others send Retry-After.
+    value = response.headers.get("Retry-After") or response.headers.get("X-RateLimit-Reset-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter: attempt 0 -> up to base, 1 -> up to 2*base, ..."""
+    base = settings.SYNC_BACKOFF_BASE
+    return min(60.0, base * (2**attempt)) * (0.5 + random.random() / 2)
+
+
+class GuardedAdapter(HTTPAdapter):
+    def __init__(self, policy: OutboundPolicy):
+        self.policy = policy
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        if _HTTP3 is not None:
+            # urllib3-future could switch to QUIC over UDP on an Alt-Svc hint; the guarded socket is
+            # TCP only, so keep every connection on HTTP/1.1 or HTTP/2.
+            self.poolmanager.connection_pool_kw["disabled_svn"] = {_HTTP3}
+
+    def send(self, request, stream=False, timeout=None, **kwargs):
+        policy = self.policy
+        timeout = timeout if timeout is not None else policy.timeout
+        method = request.method.upper()
+        retry_5xx = method in IDEMPOTENT or policy.retry_unsafe
+        attempt = 0
+        while True:
+            policy.wait_for_slot()
+            started = time.monotonic()
+            try:
+                response = super().send(request, stream=True, timeout=timeout, **kwargs)
+            except ConnectorError:
+                raise  # refused by the guard before any byte was sent: nothing to retry
+            except requests.exceptions.RequestException as exc:
+                policy.metrics.record(duration_ms=(time.monotonic() - started) * 1000, ok=False)
+                if retry_5xx and attempt < policy.max_retries and _retryable_connection_error(exc):
+                    policy.sleep(backoff_delay(attempt))
+                    attempt += 1
+                    continue
+                raise
+            duration_ms = (time.monotonic() - started) * 1000
+            status = response.status_code
+            policy.metrics.record(duration_ms=duration_ms, ok=status < 400, rate_limited=status == 429)
+            if status == 429 and attempt < policy.max_retries:
+                wait = retry_after_seconds(response)
+                wait = backoff_delay(attempt) if wait is None else wait
+                if wait <= policy.max_wait:
+                    log.info("Rate limited by %s; waiting %.1f s as asked", request.url.split("?")[0], wait)
+                    response.close()
+                    policy.sleep(wait)
+                    attempt += 1
+                    continue
+            if status >= 500 and retry_5xx and attempt < policy.max_retries:
+                response.close()
+                policy.sleep(backoff_delay(attempt))
+                attempt += 1
+                continue
+            if not stream:
+                _read_capped(response, policy.max_bytes, time.monotonic() + policy.max_duration)
+            return response
+
+
+def _retryable_connection_error(exc) -> bool:
+    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
+
+
+def _read_capped(response, max_bytes: int, deadline: float):
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        response.close()
+        raise ResponseTooLarge(f"The response is {_mb(int(declared))}, over the {_mb(max_bytes)} limit.")
+    chunks, size = [], 0
+    for chunk in response.raw.stream(64 * 1024, decode_content=True):
+        size += len(chunk)
+        if size > max_bytes:
+            response.close()
+            raise ResponseTooLarge(f"The response is over the {_mb(max_bytes)} limit.")
+        if time.monotonic() > deadline:
+            response.close()
+            raise TransientError("The server sent its answer too slowly and it was stopped.")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+
+
+class OutboundPolicy:
+    """What the adapter enforces for one integration (or for a one-off, unsaved connection test)."""
+
+    def __init__(
+        self,
+        *,
+        integration=None,
+        windows: list[ratelimit.Window] | None = None,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+        max_retries: int | None = None,
+        retry_unsafe: bool = False,
+        sleep=time.sleep,
+    ):
+        self.integration_id = getattr(integration, "pk", None)
+        if windows is None and integration is not None:
+            windows = ratelimit.windows_for_type(integration.type)
+        self.windows = windows or []
+        self.timeout = timeout or settings.OUTBOUND_TIMEOUT
+        self.max_bytes = max_bytes or settings.OUTBOUND_MAX_BYTES
+        self.max_duration = settings.OUTBOUND_MAX_DURATION
+        self.max_retries = settings.SYNC_MAX_TRANSIENT_RETRIES if max_retries is None else max_retries
+        self.max_wait = settings.SYNC_MAX_WAIT
+        self.retry_unsafe = retry_unsafe
+        self.sleep = sleep
+        self.metrics = MetricsRecorder(self.integration_id)
+
+    def wait_for_slot(self):
+        if self.windows and self.integration_id is not None:
+            waited = ratelimit.acquire(f"integration:{self.integration_id}", self.windows, sleep=self.sleep)
+            if waited:
+                log.info("Integration %s waited %.2f s for its rate limit", self.integration_id, waited)
+
+
+def guarded_session(policy: OutboundPolicy | None = None, session: requests.Session | None = None) -> requests.Session:
+    """A requests.Session (or the given subclass instance) whose every request takes the guarded path."""
+    session = session or requests.Session()
+    adapter = GuardedAdapter(policy or OutboundPolicy())
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = False  # no proxies or netrc from the environment: the guard must see the real host
+    session.headers.setdefault("User-Agent", USER_AGENT)
+    session.headers["User-Agent"] = USER_AGENT
+    session.max_redirects = 5
+    return session
+
+
+class HttpClient:
+    """What connectors call directly: requests with errors classified into the hub's classes."""
+
+    def __init__(self, policy: OutboundPolicy | None = None, **policy_kwargs):
+        self.policy = policy or OutboundPolicy(**policy_kwargs)
+        self.session = guarded_session(self.policy)
+
+    def request(self, method: str, url: str, *, ok=(200, 201, 202, 204), allow=(), **kwargs) -> requests.Response:
+        """Send a request; statuses outside `ok` and `allow` raise the error their class means."""
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except Exception as exc:
+            raise classify(exc) from exc
+        if response.status_code in ok or response.status_code in allow:
+            return response
+        body = response.text[:500] if not kwargs.get("stream") else ""
+        raise from_status(
+            response.status_code, url_hint=_display_url(url), retry_after=retry_after_seconds(response), body=body
+        )
+
+    def get(self, url, **kwargs):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url, **kwargs):
+        return self.request("POST", url, **kwargs)
+
+    def stream_capped(self, response, max_bytes: int | None = None):
+        """Iterate a streamed body, stopping past the size cap or the total time limit (a server
+        trickling bytes forever would otherwise never hit the per-read timeout)."""
+        max_bytes = max_bytes or self.policy.max_bytes
+        deadline = time.monotonic() + self.policy.max_duration
+        size = 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ResponseTooLarge(f"The response is over the {_mb(max_bytes)} limit.")
+                if time.monotonic() > deadline:
+                    raise TransientError(
+                        f"The download took longer than {self.policy.max_duration:g} s and was stopped."
+                    )
+                yield chunk
+        except requests.exceptions.RequestException as exc:
+            raise TransientError(f"The download was interrupted: {exc.__class__.__name__}") from exc
+        finally:
+            response.close()
+
+    def close(self):
+        self.policy.metrics.flush()
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _display_url(url: str) -> str:
+    """Scheme and host only: paths and query strings carry tokens (Google's private iCal links)."""
+    return mask_url(url)

@@ -1,0 +1,118 @@
+"""Streaming an iCalendar file component by component, so a 100,000-event feed is never held in
+memory as one parsed tree. Lines are unfolded (RFC 5545 3.1) and each top-level component of
+the VCALENDAR comes out as its own text, ready for icalendar to parse on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+
+@dataclass
+class Chunk:
+    name: str  # VEVENT, VTODO, VTIMEZONE, ...
+    text: str
+    line: int  # where it starts, for error messages
+
+
+@dataclass
+class CalendarHeader:
+    properties: dict[str, str] = field(default_factory=dict)  # X-WR-CALNAME, X-WR-TIMEZONE, ...
+
+
+class NotICalendar(ValueError):
+    pass
+
+
+def _unfolded_lines(stream: BinaryIO) -> Iterator[tuple[int, str]]:
+    pending, start = None, 0
+    for number, raw in enumerate(stream, start=1):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if line[:1] in (" ", "\t") and pending is not None:
+            pending += line[1:]
+            continue
+        if pending is not None:
+            yield start, pending
+        pending, start = line, number
+    if pending is not None:
+        yield start, pending
+
+
+@dataclass
+class Prescan:
+    timezones: list[str] = field(default_factory=list)  # raw VTIMEZONE texts
+    events: int = 0
+    header: CalendarHeader = field(default_factory=CalendarHeader)
+
+
+def prescan(stream: BinaryIO) -> Prescan:
+    """A cheap first pass over raw bytes: the VTIMEZONE definitions (which may come after the
+    events that use them), the calendar's own properties and the number of events."""
+    result, depth, zone = Prescan(), 0, None
+    for raw in stream:
+        if raw.startswith(b"BEGIN:"):
+            depth += 1
+            if raw.startswith(b"BEGIN:VEVENT"):
+                result.events += 1
+            elif raw.startswith(b"BEGIN:VTIMEZONE") and depth == 2:
+                zone = []
+        elif raw.startswith(b"END:"):
+            depth -= 1
+            if zone is not None:
+                zone.append(raw)
+                if depth == 1:
+                    result.timezones.append(b"".join(zone).decode("utf-8", "replace"))
+                    zone = None
+                continue
+        elif depth == 1 and b":" in raw and raw[:1] not in (b" ", b"\t"):
+            key, _, value = raw.decode("utf-8", "replace").rstrip("\r\n").partition(":")
+            result.header.properties[key.split(";", 1)[0].upper()] = value
+        if zone is not None:
+            zone.append(raw)
+    return result
+
+
+def components(stream: BinaryIO, header: CalendarHeader | None = None) -> Iterator[Chunk]:
+    """Yield every top-level component inside BEGIN:VCALENDAR ... END:VCALENDAR."""
+    depth, current, name, begin_line, seen_calendar = 0, [], "", 0, False
+    for number, line in _unfolded_lines(stream):
+        if not line.strip():
+            continue
+        key = line.split(":", 1)[0].split(";", 1)[0].upper()
+        if key == "BEGIN":
+            value = line.split(":", 1)[1].strip().upper() if ":" in line else ""
+            if value == "VCALENDAR" and depth == 0:
+                seen_calendar = True
+                continue
+            if not seen_calendar:
+                raise NotICalendar(f"line {number}: content before BEGIN:VCALENDAR")
+            if depth == 0:
+                current, name, begin_line = [], value, number
+            depth += 1
+            current.append(line)
+            continue
+        if not seen_calendar:
+            raise NotICalendar(f"line {number} is not iCalendar: {line[:60]!r}")
+        if key == "END":
+            value = line.split(":", 1)[1].strip().upper() if ":" in line else ""
+            if value == "VCALENDAR" and depth == 0:
+                continue
+            depth -= 1
+            current.append(line)
+            if depth == 0:
+                yield Chunk(name=name, text="\r\n".join(current) + "\r\n", line=begin_line)
+                current = []
+            elif depth < 0:
+                depth = 0
+            continue
+        if depth == 0:
+            if header is not None and ":" in line:
+                header.properties[key] = line.split(":", 1)[1]
+            continue
+        current.append(line)
+    if not seen_calendar:
+        raise NotICalendar("no BEGIN:VCALENDAR found")
+    if depth > 0:
+        # A truncated file: the last component never ended. Return what is complete and say so.
+        yield Chunk(name="TRUNCATED", text="\r\n".join(current), line=begin_line)

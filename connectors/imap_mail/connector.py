@@ -1,0 +1,424 @@
+"""The IMAP mail connector: reads messages from the folders a user chooses, files or sends mail.
+
+Incremental by UIDVALIDITY + UID, with CONDSTORE (MODSEQ) for flag changes where offered. The
+cursor is JSON, one state per folder:
+    {"folders": {"INBOX": {"uidvalidity": 123, "last_uid": 456, "modseq": 789}}, "progress": 500}
+("progress" only while a pass is unfinished, so a resumed job keeps a right progress total).
+
+Per folder and sync: EXAMINE (read-only: nothing is ever marked read, and bodies are fetched
+with BODY.PEEK), one UID SEARCH ALL (new UIDs are those above last_uid; known ids missing from
+it are tombstoned), a SEARCH MODSEQ only when HIGHESTMODSEQ moved (changed flags: those
+messages are fetched again), then FETCH in batches of settings.SYNC_BATCH_SIZE, each checkpointed
+by the engine. A new UIDVALIDITY means the old UIDs mean nothing: the folder's records are
+dropped (Batch.reset_prefix) and the folder is read again from scratch.
+
+External ids are "<folder>/<uidvalidity>/<uid>" with "%" and "/" escaped in the folder name, so
+one folder's prefix never matches another folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from connectors.base import Batch, Connector, Delivery, Record
+from connectors.errors import ConfigError, ItemError
+from connectors.imap_mail.parse import SKIP_FLAGS, Unreadable, parse, parse_date, summary_of
+from connectors.registry import registry
+
+HEADER_SLACK = 64 * 1024
+MIN_FETCH_BYTES = 256 * 1024  # per message; larger ones are fetched in part, attachments from BODYSTRUCTURE
+STRUCTURE_BATCH = 200
+
+
+def escape_folder(folder: str) -> str:
+    return folder.replace("%", "%25").replace("/", "%2F")
+
+
+def folder_prefix(folder: str) -> str:
+    return f"{escape_folder(folder)}/"
+
+
+def flags_version(flags) -> str:
+    names = sorted(_flag_names(flags))
+    return "flags:" + hashlib.sha1("|".join(names).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _flag_names(flags) -> list[str]:
+    names = (f.decode("utf-8", "replace") if isinstance(f, bytes) else str(f) for f in flags or ())
+    return sorted(n for n in names if n not in SKIP_FLAGS)
+
+
+@dataclass(slots=True)
+class MailItem:
+    """One fetched message, as list_changes hands it to transform()."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    body: bytes
+    flags: tuple = ()
+    internaldate: datetime.datetime | None = None
+    size: int = 0
+    modseq: int | None = None
+    truncated: bool = False  # only the first bytes were fetched (a very large message)
+    attachments: list | None = None  # from BODYSTRUCTURE, for truncated messages
+
+    @property
+    def external_id(self) -> str:
+        return f"{escape_folder(self.folder)}/{self.uidvalidity}/{self.uid}"
+
+
+@dataclass
+class FolderPlan:
+    folder: str
+    uidvalidity: int
+    modseq: int | None
+    old_modseq: int | None
+    last_uid: int
+    reset: bool = False
+    deletes: list[str] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)  # known messages whose flags changed
+    new: list[int] = field(default_factory=list)
+
+    def state(self, *, last_uid: int, changes_done: bool) -> dict:
+        state = {"uidvalidity": self.uidvalidity, "last_uid": last_uid}
+        modseq = self.modseq if changes_done else self.old_modseq
+        if modseq is not None:
+            state["modseq"] = modseq
+        return state
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_DATE_HEADER = re.compile(rb"^date:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I | re.M)
+
+
+def _has_date(body: bytes) -> bool:
+    """Whether the message's own Date header is readable (else INTERNALDATE stands in for it)."""
+    end = body.find(b"\r\n\r\n")
+    match = _DATE_HEADER.search(body, 0, end if end != -1 else len(body))
+    if not match:
+        return False
+    return parse_date(match.group(1).decode("ascii", "replace")) is not None
+
+
+def _since_date(value) -> datetime.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ConfigError(f"The backfill start {value!r} is not a date (YYYY-MM-DD).") from None
+
+
+@registry.register("imap")
+class ImapConnector(Connector):
+    supports_write = True
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self._client = None
+
+    # -- settings --------------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return f"{self.config.get('host', '')}:{self.config.get('port', '')}"
+
+    def folders(self) -> list[str]:
+        value = self.config.get("folders") or ["INBOX"]
+        if isinstance(value, str):
+            value = re.split(r"[\n,]", value)
+        seen, result = set(), []
+        for name in (str(v).strip() for v in value):
+            key = "INBOX" if name.upper() == "INBOX" else name
+            if name and key not in seen:
+                seen.add(key)
+                result.append(key)
+        return result or ["INBOX"]
+
+    @property
+    def max_body_chars(self) -> int:
+        try:
+            kb = int(self.config.get("max_body_kb", 64))
+        except (TypeError, ValueError):
+            kb = 64
+        return max(0, kb) * 1024
+
+    @property
+    def account(self) -> str:
+        username = str(self.config.get("username") or "").strip()
+        if "@" in username:
+            return username
+        return f"{username}@{self.config.get('host', 'localhost')}"
+
+    # -- connection ------------------------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            from connectors.imap_mail.client import connect_imap
+
+            self._client = connect_imap(self.config, self.secrets)
+            self._client._imap.debug = 0  # imaplib would format a debug line per response line
+        return self._client
+
+    def close(self):
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - the connection may be gone already
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def _translate(self):
+        from connectors.imap_mail.client import translate
+
+        return translate(self.where)
+
+    def _existing_folders(self) -> dict[str, str]:
+        """{name as configured-comparable: name} of the selectable folders on the server."""
+        found = {}
+        for flags, _delimiter, name in self.client.list_folders():
+            if b"\\Noselect" in flags or b"\\NonExistent" in flags:
+                continue
+            name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+            found["INBOX" if name.upper() == "INBOX" else name] = name
+        return found
+
+    def _check_folders(self, wanted: list[str]):
+        existing = self._existing_folders()
+        missing = [f for f in wanted if f not in existing]
+        if missing:
+            names = ", ".join(sorted(existing)[:40]) or "none"
+            plural = "folders" if len(missing) > 1 else "folder"
+            raise ConfigError(
+                f"The {plural} {', '.join(repr(m) for m in missing)} "
+                f"{'do' if len(missing) > 1 else 'does'} not exist on the mail server. Folders there: {names}.",
+                remediation="Fix the folder names in the integration's settings (one per line), then sync again.",
+                field="folders",
+            )
+
+    # -- interface -------------------------------------------------------------------------------
+    def test_connection(self) -> str:
+        with self._translate():
+            self._check_folders(self.folders())
+        if self.config.get("smtp_host"):
+            from connectors.imap_mail.client import connect_smtp
+
+            smtp = connect_smtp(self.config, self.secrets)
+            try:
+                smtp.quit()
+            except Exception:  # noqa: BLE001 - we only checked that it lets us in
+                smtp.close()
+        return str(self.config.get("username") or "").strip() or self.account
+
+    def list_changes(self, cursor) -> Iterator[Batch]:
+        folders = self.folders()
+        since = _since_date(self.ctx.options.get("since"))
+        cursor = cursor if isinstance(cursor, dict) else {}
+        states = cursor.get("folders") if isinstance(cursor.get("folders"), dict) else {}
+        done = int(cursor.get("progress") or 0)
+        with self._translate():
+            self._check_folders(folders)
+            plans = [self._plan(folder, states.get(folder), since) for folder in folders]
+        total = done + sum(len(p.changed) + len(p.new) for p in plans)
+        current = {p.folder: p.state(last_uid=p.last_uid, changes_done=not p.changed) for p in plans}
+        size = max(1, int(settings.SYNC_BATCH_SIZE))
+
+        for plan in plans:
+            if plan.reset or plan.deletes:
+                yield Batch(
+                    deletes=plan.deletes,
+                    reset_prefix=folder_prefix(plan.folder) if plan.reset else None,
+                    cursor={"folders": dict(current), "progress": done},
+                    total=total,
+                )
+            if not plan.changed and not plan.new:
+                continue
+            with self._translate():
+                self.client.select_folder(plan.folder, readonly=True)
+            pending_changes = len(plan.changed)
+            for chunk in _chunks(plan.changed, size):
+                self.ctx.heartbeat()
+                with self._translate():
+                    items = self._fetch(plan, chunk)
+                pending_changes -= len(chunk)
+                current[plan.folder] = plan.state(last_uid=plan.last_uid, changes_done=pending_changes == 0)
+                done += len(items)
+                yield Batch(items=items, cursor={"folders": dict(current), "progress": done}, total=total)
+            for chunk in _chunks(plan.new, size):
+                self.ctx.heartbeat()
+                with self._translate():
+                    items = self._fetch(plan, chunk)
+                current[plan.folder] = plan.state(last_uid=chunk[-1], changes_done=True)
+                done += len(items)
+                yield Batch(items=items, cursor={"folders": dict(current), "progress": done}, total=total)
+        # The pass is complete: the cursor without "progress" starts the next sync from zero.
+        yield Batch(cursor={"folders": current}, total=total)
+
+    def _plan(self, folder: str, state, since: datetime.date | None) -> FolderPlan:
+        self.ctx.heartbeat()
+        client = self.client
+        info = client.select_folder(folder, readonly=True)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        highest = info.get(b"HIGHESTMODSEQ")
+        highest = int(highest) if highest is not None else None
+        state = state if isinstance(state, dict) else None
+        reset = bool(state) and int(state.get("uidvalidity") or 0) != uidvalidity
+        if reset:
+            state = None
+        last_uid = int(state.get("last_uid") or 0) if state else 0
+        old_modseq = state.get("modseq") if state else None
+        plan = FolderPlan(folder, uidvalidity, highest, old_modseq if last_uid else highest, last_uid, reset=reset)
+
+        uids = sorted(client.search(["SINCE", since] if since else ["ALL"]))
+        plan.new = [uid for uid in uids if uid > last_uid]
+        backfill = since is not None
+        if not backfill:
+            prefix = folder_prefix(folder)
+            live_prefix = f"{prefix}{uidvalidity}/"
+            known = self.ctx.known_ids(prefix)
+            if not plan.reset and any(not k.startswith(live_prefix) for k in known):
+                plan.reset = True  # records from another UIDVALIDITY of this folder: start clean
+            if plan.reset:
+                plan.new, plan.last_uid, plan.old_modseq = uids, 0, highest
+                last_uid = 0
+            else:
+                present = {f"{live_prefix}{uid}" for uid in uids}
+                plan.deletes = sorted(k for k in known if k not in present)
+        if last_uid:
+            plan.changed = self._changed_since(plan, state, [u for u in uids if u <= last_uid])
+        return plan
+
+    def _changed_since(self, plan: FolderPlan, state: dict, old_uids: list[int]) -> list[int]:
+        """Known messages whose flags changed since the cursor (CONDSTORE, else by flags digest)."""
+        client = self.client
+        if not old_uids:
+            return []
+        old_modseq = state.get("modseq")
+        if plan.modseq is not None and old_modseq is not None:
+            if int(old_modseq) >= plan.modseq:
+                return []
+            changed = client.search(["MODSEQ", str(int(old_modseq) + 1)])
+            wanted = set(old_uids)
+            return sorted(uid for uid in changed if uid in wanted)
+        # No CONDSTORE: compare each message's flags with the version stored for it.
+        prefix = f"{folder_prefix(plan.folder)}{plan.uidvalidity}/"
+        versions = self.ctx.known_versions([f"{prefix}{uid}" for uid in old_uids])
+        changed = []
+        for chunk in _chunks(old_uids, 1000):
+            self.ctx.heartbeat()
+            for uid, data in client.fetch(chunk, ["FLAGS"]).items():
+                stored = versions.get(f"{prefix}{uid}")
+                if stored is not None and stored != flags_version(data.get(b"FLAGS")):
+                    changed.append(uid)
+        return sorted(changed)
+
+    def _fetch(self, plan: FolderPlan, uids: list[int]) -> list[MailItem]:
+        client = self.client
+        headers_only = self.max_body_chars == 0
+        cap = max(MIN_FETCH_BYTES, 3 * self.max_body_chars + HEADER_SLACK)
+        section = "BODY.PEEK[HEADER]" if headers_only else f"BODY.PEEK[]<0.{cap}>"
+        key = b"BODY[HEADER]" if headers_only else b"BODY[]<0>"
+        wanted = ["FLAGS", "RFC822.SIZE", section]  # INTERNALDATE only where the Date header fails
+        if plan.modseq is not None:
+            wanted.append("MODSEQ")
+        response = client.fetch(uids, wanted)
+        items, truncated = [], []
+        for uid in uids:
+            data = response.get(uid)
+            if data is None:
+                continue  # expunged since the SEARCH: the next sync tombstones it
+            size = int(data.get(b"RFC822.SIZE") or 0)
+            modseq = data.get(b"MODSEQ")
+            item = MailItem(
+                folder=plan.folder,
+                uidvalidity=plan.uidvalidity,
+                uid=uid,
+                body=data.get(key) or b"",
+                flags=tuple(data.get(b"FLAGS") or ()),
+                internaldate=data.get(b"INTERNALDATE"),
+                size=size,
+                modseq=int(modseq[0]) if isinstance(modseq, tuple | list) and modseq else None,
+                truncated=not headers_only and size > cap,
+            )
+            items.append(item)
+            if item.truncated:
+                truncated.append(item)
+        undated = [item for item in items if not _has_date(item.body)]
+        for chunk in _chunks(undated, STRUCTURE_BATCH):
+            dates = client.fetch([i.uid for i in chunk], ["INTERNALDATE"])
+            for item in chunk:
+                item.internaldate = dates.get(item.uid, {}).get(b"INTERNALDATE")
+        for chunk in _chunks(truncated, STRUCTURE_BATCH):
+            from connectors.imap_mail.structure import attachments_from_structure
+
+            structures = client.fetch([i.uid for i in chunk], ["BODYSTRUCTURE"])
+            for item in chunk:
+                structure = structures.get(item.uid, {}).get(b"BODYSTRUCTURE")
+                item.attachments = attachments_from_structure(structure) if structure is not None else None
+        return items
+
+    def transform(self, raw: MailItem) -> Record:
+        external_id = raw.external_id
+        where = f"message {raw.uid} in {raw.folder}"
+        try:
+            mail = parse(raw.body, max_body_chars=self.max_body_chars, headers_only=self.max_body_chars == 0)
+        except Unreadable as exc:
+            raise ItemError(f"The {where} could not be read: {exc}.", external_id=external_id) from None
+        except Exception as exc:  # noqa: BLE001 - one bad message never stops the sync
+            raise ItemError(
+                f"The {where} could not be read ({type(exc).__name__}: {exc}).", external_id=external_id
+            ) from None
+        if raw.attachments is not None:
+            mail.attachments = raw.attachments
+        occurred = mail.date or raw.internaldate
+        if occurred is not None and occurred.tzinfo is None:
+            occurred = occurred.replace(tzinfo=datetime.UTC)
+        data = {
+            "from": mail.from_,
+            "to": mail.to,
+            "cc": mail.cc,
+            "message_id": mail.message_id,
+            "in_reply_to": mail.in_reply_to,
+            "folder": raw.folder,
+            "uid": raw.uid,
+            "flags": _flag_names(raw.flags),
+            "size": raw.size,
+            "attachments": mail.attachments,
+            "text": mail.text,
+            "html": mail.html,
+        }
+        if mail.truncated or raw.truncated:
+            data["truncated"] = True
+        if mail.defects:
+            data["defects"] = mail.defects
+        return Record(
+            external_id=external_id,
+            kind="message",
+            title=mail.subject or "(no subject)",
+            summary=summary_of(mail.text),
+            occurred_at=occurred,
+            data=data,
+            version=f"modseq:{raw.modseq}" if raw.modseq is not None else flags_version(raw.flags),
+        )
+
+    def send(self, cards: list, config: dict) -> Delivery:
+        from connectors.imap_mail.compose import send_cards
+
+        return send_cards(self, cards, config or {})

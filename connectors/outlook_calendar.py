@@ -1,0 +1,208 @@
+"""Outlook Calendar through Microsoft Graph (tokens from the Microsoft identity platform, obtained
+and refreshed by the hub's OAuth engine with requests-oauthlib).
+
+Sync is the calendarView delta query: the first round asks for the window
+(startDateTime/endDateTime), follows @odata.nextLink page by page, and keeps the
+@odata.deltaLink of the last page; each later round calls the deltaLink and receives only the
+changes: new and changed events, and {"@removed": {...}} entries for deleted ones (tombstones).
+When Graph answers 410 Gone (the delta token expired or a resync is required), the calendar is
+read again from the window, and what is no longer listed is tombstoned. Times are asked in UTC
+(Prefer: outlook.timezone="UTC"). A delta round keeps the window of its first call, so once a
+week a new round starts on the slid window (after the delta round, so no removal is missed).
+https://learn.microsoft.com/en-us/graph/delta-query-events and
+https://learn.microsoft.com/en-us/graph/api/event-delta
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from urllib.parse import urlencode
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from connectors import calendar_window
+from connectors.base import Batch, Connector, Record
+from connectors.errors import AuthError, ConfigError
+from connectors.registry import registry
+
+log = logging.getLogger(__name__)
+
+GRAPH = "https://graph.microsoft.com/v1.0"
+PAGE_SIZE = 100
+DEFAULT = "default"
+KNOWN = {
+    "id", "subject", "bodyPreview", "body", "start", "end", "isAllDay", "location", "locations", "organizer",
+    "attendees", "webLink", "isCancelled", "type", "seriesMasterId", "changeKey", "lastModifiedDateTime",
+    "createdDateTime", "showAs", "sensitivity", "importance", "iCalUId", "categories", "@odata.etag",
+    "@odata.type", "isOnlineMeeting", "onlineMeeting", "onlineMeetingUrl", "recurrence", "originalStart",
+    "responseStatus", "isOrganizer", "reminderMinutesBeforeStart", "isReminderOn", "hasAttachments",
+}  # fmt: skip
+# Read into the record's own fields; everything else is kept as is under data["extra"].
+MAPPED = {
+    "id", "subject", "bodyPreview", "start", "end", "isAllDay", "location", "organizer", "attendees", "webLink",
+    "type", "seriesMasterId", "showAs", "categories", "lastModifiedDateTime", "changeKey", "@odata.etag",
+    "@odata.type", "isCancelled",
+}  # fmt: skip
+
+
+def _graph_time(value: dict | None) -> datetime.datetime | None:
+    """Graph's {"dateTime": "2026-01-05T09:00:00.0000000", "timeZone": "UTC"} as an aware datetime."""
+    if not value or not value.get("dateTime"):
+        return None
+    text = value["dateTime"]
+    if "." in text:  # seven fractional digits: Python reads at most six
+        head, fraction = text.split(".", 1)
+        digits = "".join(c for c in fraction if c.isdigit())[:6]
+        text = f"{head}.{digits}" if digits else head
+    moment = parse_datetime(text)
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, datetime.UTC)  # asked for UTC
+    return moment
+
+
+@registry.register("outlook_calendar")
+class OutlookCalendarConnector(Connector):
+    @property
+    def base(self) -> str:
+        tokens = self.ctx.tokens
+        return ((getattr(tokens, "api_base_url", "") if tokens else "") or GRAPH).rstrip("/")
+
+    def _get(self, url: str, **kwargs):
+        if self.ctx.tokens is None:
+            raise AuthError("This Outlook connection has no OAuth token.", remediation="Connect it from the gallery.")
+        headers = {"Prefer": f'odata.maxpagesize={PAGE_SIZE}, outlook.timezone="UTC"', "Accept": "application/json"}
+        return self.http.get(url, headers=headers, auth=self.ctx.tokens.auth, **kwargs)
+
+    def test_connection(self) -> str:
+        me = self._get(f"{self.base}/me").json()
+        return me.get("mail") or me.get("userPrincipalName") or me.get("displayName") or "Microsoft account"
+
+    def _targets(self) -> list[tuple[str, str]]:
+        """(key, calendarView/delta URL without the window) per chosen calendar."""
+        names = [str(n).strip() for n in self.config.get("calendars") or [] if str(n).strip()]
+        if not names:
+            return [(DEFAULT, f"{self.base}/me/calendarView/delta")]
+        calendars, url = {}, f"{self.base}/me/calendars"
+        while url:
+            page = self._get(url).json()
+            for calendar in page.get("value") or []:
+                calendars[calendar.get("name", "").lower()] = calendar["id"]
+            url = page.get("@odata.nextLink")
+        missing = [n for n in names if n.lower() not in calendars]
+        if missing:
+            raise ConfigError(
+                f"No Outlook calendar named {', '.join(repr(m) for m in missing)}.",
+                field="calendars",
+                remediation="Use the calendar names as Outlook shows them, or leave empty for your default calendar.",
+            )
+        return [
+            (calendars[n.lower()], f"{self.base}/me/calendars/{calendars[n.lower()]}/calendarView/delta") for n in names
+        ]
+
+    def _window_query(self) -> str:
+        start, end = calendar_window.bounds(self.config)
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        return urlencode({"startDateTime": start.strftime(fmt), "endDateTime": end.strftime(fmt)})
+
+    def list_changes(self, cursor):
+        cursor = dict(cursor or {})
+        resume = cursor.get("resume") or {}
+        window = calendar_window.state(cursor, self.config)
+        stale = window.stale
+        state = {
+            "delta": dict(cursor.get("delta") or {}),
+            "window_at": window.listed_at,
+            "window": window.window,
+        }
+        for key, delta_url in self._targets():
+            first_url = f"{delta_url}?{self._window_query()}"
+            start = resume.get("next") if resume.get("key") == key else None
+            incremental = key in state["delta"]
+            yield from self._calendar(key, first_url, state, start)
+            if stale and incremental:
+                # A delta round keeps the window of its first call: start a round on the slid window.
+                # Nothing is tombstoned by it: what left the window is kept.
+                state["delta"].pop(key, None)
+                yield from self._calendar(key, first_url, state, None, tombstone=False)
+
+    @staticmethod
+    def _cursor(state: dict, **extra) -> dict:
+        return {"delta": dict(state["delta"]), "window_at": state["window_at"], "window": state["window"], **extra}
+
+    def _calendar(self, key: str, first_url: str, state: dict, resume_url: str | None, *, tombstone: bool = True):
+        links = state["delta"]
+        url = resume_url or links.get(key) or first_url
+        seen: set[str] | None = set() if url == first_url and tombstone else None
+        while True:
+            response = self._get(url, allow=(410,))
+            if response.status_code == 410:
+                log.info("Outlook calendar %s: delta token expired (410); reading it again in full", key)
+                links.pop(key, None)
+                url, seen = first_url, set()
+                continue
+            page = response.json()
+            self.ctx.heartbeat()
+            items, deletes = [], []
+            for event in page.get("value") or []:
+                external_id = f"{key}:{event['id']}"
+                if "@removed" in event or event.get("isCancelled"):
+                    deletes.append(external_id)
+                    continue
+                if seen is not None:
+                    seen.add(external_id)
+                items.append({"calendar": key, "event": event})
+            next_link = page.get("@odata.nextLink")
+            if next_link:
+                cursor = self._cursor(state, resume={"key": key, "next": next_link})
+                yield Batch(items=items, deletes=deletes, cursor=cursor)
+                url = next_link
+                continue
+            links[key] = page.get("@odata.deltaLink")
+            if seen is not None:
+                deletes.extend(sorted(self.ctx.known_ids(prefix=f"{key}:") - seen))
+            yield Batch(items=items, deletes=deletes, cursor=self._cursor(state))
+            return
+
+    def transform(self, raw) -> Record:
+        calendar, event = raw["calendar"], raw["event"]
+        start, end = _graph_time(event.get("start")), _graph_time(event.get("end"))
+        unmapped = sorted(set(event) - KNOWN)
+        location = (event.get("location") or {}).get("displayName", "")
+        data = {
+            "calendar": calendar,
+            "event_id": event["id"],
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+            "all_day": bool(event.get("isAllDay")),
+            "location": location,
+            "organizer": ((event.get("organizer") or {}).get("emailAddress") or {}).get("address", ""),
+            "attendees": [
+                (a.get("emailAddress") or {}).get("address", "")
+                for a in event.get("attendees") or []
+                if (a.get("emailAddress") or {}).get("address")
+            ],
+            "type": event.get("type", ""),
+            "series_master_id": event.get("seriesMasterId", ""),
+            "show_as": event.get("showAs", ""),
+            "categories": event.get("categories") or [],
+            "last_modified": event.get("lastModifiedDateTime", ""),
+        }
+        extra = {key: event[key] for key in sorted(set(event) - MAPPED)}
+        if extra:
+            data["extra"] = extra
+        body = event.get("bodyPreview") or ""
+        return Record(
+            external_id=f"{calendar}:{event['id']}",
+            kind="event",
+            title=event.get("subject") or "(no title)",
+            summary=body,
+            occurred_at=start,
+            data=data,
+            source_url=event.get("webLink", ""),
+            version=event.get("changeKey", "") or event.get("@odata.etag", ""),
+            unmapped=unmapped,
+        )

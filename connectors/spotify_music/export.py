@@ -1,0 +1,125 @@
+"""Reading a Spotify account-data export, one JSON file at a time.
+
+Accepted: the zip Spotify sends (my_spotify_data.zip or my_spotify_extended_streaming_history.zip),
+a folder of its JSON files, or single JSON files. Recognised files:
+- extended streaming history: Streaming_History_Audio_*.json (older: endsong_*.json), entries
+  with ts (UTC, to the second), ms_played, spotify_track_uri, master_metadata_* names,
+  reason_start/reason_end, shuffle, skipped, offline, platform, conn_country;
+- account data: StreamingHistory*.json / StreamingHistory_music_*.json, entries with endTime
+  ("2023-01-05 14:03", UTC, to the minute), artistName, trackName, msPlayed.
+Podcast and video history (episodes) are not imported, like the API side. IP addresses and user
+agents in the extended history are deliberately not kept.
+https://support.spotify.com/article/understanding-my-data/
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import zipfile
+from pathlib import Path
+
+from connectors.errors import ConfigError
+
+MUSIC_FILE = re.compile(
+    r"(^|/)(Streaming_History_Audio_[^/]*|endsong_\d+|StreamingHistory\d+|StreamingHistory_music_\d+)\.json$", re.I
+)
+DROPPED = {"ip_addr", "ip_addr_decrypted", "user_agent_decrypted", "username"}
+EXTENDED_KNOWN = {
+    "ts", "platform", "ms_played", "conn_country", "master_metadata_track_name", "master_metadata_album_artist_name",
+    "master_metadata_album_album_name", "spotify_track_uri", "episode_name", "episode_show_name",
+    "spotify_episode_uri", "reason_start", "reason_end", "shuffle", "skipped", "offline", "offline_timestamp",
+    "incognito_mode", "audiobook_title", "audiobook_uri", "audiobook_chapter_uri", "audiobook_chapter_title",
+} | DROPPED  # fmt: skip
+
+
+def export_files(paths: list[str]) -> list[tuple[str, str, str]]:
+    """(container, member, label) of every music history file, in a stable order. A container is
+    a zip path ("" for a plain file)."""
+    found = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ConfigError(f"{raw} does not exist.", remediation="Check the path of the Spotify export.")
+        if path.is_dir():
+            found += [("", str(p), p.name) for p in sorted(path.rglob("*.json")) if MUSIC_FILE.search(p.name)]
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                found += [(str(path), n, n) for n in sorted(archive.namelist()) if MUSIC_FILE.search(n)]
+        elif path.suffix.lower() == ".json":
+            found.append(("", str(path), path.name))
+        else:
+            raise ConfigError(
+                f"{path.name} is neither a zip, a folder nor a JSON file.",
+                remediation="Use the zip Spotify sent, or the JSON files inside it.",
+            )
+    if not found:
+        raise ConfigError(
+            "No streaming history was found in the export.",
+            remediation="Use the account-data or extended streaming history export; it holds "
+            "StreamingHistory*.json or Streaming_History_Audio_*.json files.",
+        )
+    return found
+
+
+def read_entries(container: str, member: str) -> list:
+    try:
+        if container:
+            with zipfile.ZipFile(container) as archive, archive.open(member) as handle:
+                data = json.load(handle)
+        else:
+            with open(member, "rb") as handle:
+                data = json.load(handle)
+    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
+        raise ConfigError(
+            f"{Path(member).name} could not be read as JSON ({type(exc).__name__}).",
+            remediation="Use the files exactly as Spotify sent them; a file cut short by a download cannot be read.",
+        ) from None
+    if not isinstance(data, list):
+        raise ConfigError(f"{Path(member).name} is not a Spotify streaming history file (no list of plays).")
+    return data
+
+
+def _utc(text: str, fmt: str | None = None) -> datetime.datetime:
+    if fmt:
+        return datetime.datetime.strptime(text, fmt).replace(tzinfo=datetime.UTC)
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(datetime.UTC)
+
+
+def parse(entry: dict) -> dict | None:
+    """A normalised play, or None for entries that are not music (episodes, audiobooks)."""
+    if not isinstance(entry, dict):
+        raise ValueError("an entry is not an object")
+    if "ts" in entry:
+        uri = entry.get("spotify_track_uri") or ""
+        if not uri.startswith("spotify:track:"):
+            return None
+        return {
+            "precision": "second",
+            "track_id": uri.rsplit(":", 1)[1],
+            "ended": _utc(entry["ts"]),
+            "artist": entry.get("master_metadata_album_artist_name") or "",
+            "track": entry.get("master_metadata_track_name") or "",
+            "album": entry.get("master_metadata_album_album_name") or "",
+            "ms_played": entry.get("ms_played"),
+            "reason_start": entry.get("reason_start"),
+            "reason_end": entry.get("reason_end"),
+            "shuffle": entry.get("shuffle"),
+            "skipped": entry.get("skipped"),
+            "offline": entry.get("offline"),
+            "platform": entry.get("platform"),
+            "country": entry.get("conn_country"),
+            "extra": {k: v for k, v in entry.items() if k not in EXTENDED_KNOWN},
+        }
+    if "endTime" in entry:
+        if not entry.get("trackName") or "episodeName" in entry or "podcastName" in entry:
+            return None
+        return {
+            "precision": "minute",
+            "ended": _utc(entry["endTime"], "%Y-%m-%d %H:%M"),
+            "artist": entry.get("artistName") or "",
+            "track": entry["trackName"],
+            "ms_played": entry.get("msPlayed"),
+        }
+    raise ValueError("neither ts nor endTime: not a streaming history entry")

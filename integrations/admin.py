@@ -1,0 +1,320 @@
+"""The staff view. Secrets are never displayed: the credential admin shows only whether they
+exist, when tokens expire and which scopes were granted."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html
+
+from integrations.catalogue import MANAGED_FIELDS
+from integrations.models import (
+    ApiToken,
+    AuditEvent,
+    Credential,
+    Integration,
+    IntegrationType,
+    OAuthApp,
+    RateLimitBucket,
+    RequestStat,
+    Status,
+    SyncedItem,
+    SyncJob,
+)
+
+
+class IntegrationTypeForm(forms.ModelForm):
+    class Meta:
+        model = IntegrationType
+        fields = MANAGED_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from connectors.registry import registry
+
+        # A select of registered keys: the handler can never be an arbitrary dotted path.
+        self.fields["handler"] = forms.ChoiceField(
+            choices=[("", "— none (coming soon) —"), *registry.choices()],
+            required=False,
+            help_text=self.fields["handler"].help_text,
+        )
+
+
+@admin.register(IntegrationType)
+class IntegrationTypeAdmin(admin.ModelAdmin):
+    form = IntegrationTypeForm
+    list_display = ["display_name", "slug", "category", "domain", "auth_kind", "is_available", "handler", "instances"]
+    list_filter = ["is_available", "category", "domain", "auth_kind", "supports_scheduling"]
+    search_fields = ["display_name", "slug", "description", "handler"]
+    ordering = ["sort_order", "display_name"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "slug",
+                    "display_name",
+                    "category",
+                    "domain",
+                    "description",
+                    "details",
+                    "icon",
+                    "brand_color",
+                    "docs_url",
+                    "sort_order",
+                ]
+            },
+        ),
+        ("Connector", {"fields": ["handler", "is_available", "auth_kind"]}),
+        ("Schemas", {"fields": ["auth_schema", "source_schema", "output_schema"]}),
+        (
+            "Capabilities",
+            {
+                "fields": [
+                    "supports_scheduling",
+                    "supports_refresh",
+                    "default_sync_interval_minutes",
+                    "rate_limit_per_minute",
+                    "burst_limit",
+                    "burst_window_seconds",
+                ]
+            },
+        ),
+        (
+            "OAuth",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "oauth_authorize_url",
+                    "oauth_token_url",
+                    "oauth_revoke_url",
+                    "oauth_scopes",
+                    "oauth_extra_params",
+                    "data_read",
+                    "data_written",
+                ],
+            },
+        ),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(instance_count=Count("integrations"))
+
+    @admin.display(ordering="instance_count", description="Instances")
+    def instances(self, obj):
+        return obj.instance_count
+
+
+class CredentialSummaryInline(admin.StackedInline):
+    model = Credential
+    can_delete = False
+    extra = 0
+    max_num = 0
+    fields = ["stored", "token_type", "expires_at", "granted_scopes", "updated_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Secrets")
+    def stored(self, obj):
+        parts = []
+        if obj.secrets:
+            parts.append(f"{len(obj.secrets)} form secret(s)")
+        if obj.access_token:
+            parts.append("access token")
+        if obj.refresh_token:
+            parts.append("refresh token")
+        return (", ".join(parts) + " stored, encrypted; never displayed") if parts else "none"
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "type", "status_badge", "last_synced_at", "consecutive_failures"]
+    list_filter = ["status", "type__domain", "type"]
+    search_fields = ["name", "user__email", "account_identity", "type__display_name"]
+    list_select_related = ["user", "type"]
+    raw_id_fields = ["user"]
+    readonly_fields = [
+        "sync_cursor",
+        "last_synced_at",
+        "last_used_at",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [CredentialSummaryInline]
+    actions = ["pause", "resume", "queue_sync"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return format_html("<span title='{}'>{}</span>", obj.status_detail, obj.get_status_display())
+
+    @admin.action(description="Pause selected integrations (stop scheduled syncs)")
+    def pause(self, request, queryset):
+        from integrations.lifecycle import pause
+
+        for integration in queryset:
+            pause(integration, by_staff=True)
+        self.message_user(request, f"Paused {queryset.count()} integration(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume selected integrations")
+    def resume(self, request, queryset):
+        from integrations.lifecycle import resume
+
+        for integration in queryset.filter(status=Status.PAUSED):
+            resume(integration, by_staff=True)
+        self.message_user(request, "Resumed the paused ones among the selection.", messages.SUCCESS)
+
+    @admin.action(description="Queue a sync now")
+    def queue_sync(self, request, queryset):
+        from integrations.models import JobTrigger
+        from integrations.sync.jobs import SyncRefused, queue_sync
+
+        queued, refused = 0, []
+        for integration in queryset.select_related("type"):
+            try:
+                queue_sync(integration, trigger=JobTrigger.ADMIN)
+                queued += 1
+            except SyncRefused as exc:
+                refused.append(f"{integration.name}: {exc}")
+        self.message_user(request, f"Queued {queued} sync(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    """Listed so staff can see what exists and when tokens expire; values are excluded entirely."""
+
+    list_display = ["integration", "token_type", "expires_at", "updated_at"]
+    search_fields = ["integration__name", "integration__user__email"]
+    fields = ["integration", "token_type", "expires_at", "granted_scopes", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncJob)
+class SyncJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "integration",
+        "kind",
+        "status",
+        "trigger",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "seen",
+        "created",
+        "updated",
+        "unchanged",
+        "deleted",
+        "failed",
+    ]
+    list_filter = ["status", "kind", "trigger", "error_class"]
+    search_fields = ["integration__name", "integration__user__email", "error_message"]
+    list_select_related = ["integration"]
+    date_hierarchy = "queued_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in SyncJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SyncedItem)
+class SyncedItemAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "source_type", "source_name", "occurred_at", "deleted_at"]
+    list_filter = ["kind", "source_type", ("deleted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["title", "external_id", "summary", "user__email"]
+    raw_id_fields = ["user", "integration", "last_job"]
+    date_hierarchy = "occurred_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in SyncedItem._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "action", "actor", "integration_label", "user"]
+    list_filter = ["action", "actor"]
+    search_fields = ["integration_label", "user__email"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RequestStat)
+class RequestStatAdmin(admin.ModelAdmin):
+    list_display = ["integration", "hour", "requests", "errors", "rate_limited", "average_ms", "last_success_at"]
+    list_filter = ["hour"]
+    search_fields = ["integration__name"]
+
+
+@admin.register(RateLimitBucket)
+class RateLimitBucketAdmin(admin.ModelAdmin):
+    list_display = ["key", "touched_at"]
+    search_fields = ["key"]
+
+
+class OAuthAppForm(forms.ModelForm):
+    # Write-only: the stored secret is never rendered back; leaving it blank keeps it.
+    client_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave blank to keep the stored secret. It is encrypted and never displayed.",
+    )
+
+    class Meta:
+        model = OAuthApp
+        fields = [
+            "integration_type", "client_id", "client_secret", "authorize_url", "token_url", "revoke_url",
+            "api_base_url", "is_enabled",
+        ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["client_secret"] = ""
+
+    def clean_client_secret(self):
+        value = self.cleaned_data.get("client_secret")
+        if not value and self.instance.pk:
+            return OAuthApp.objects.get(pk=self.instance.pk).client_secret
+        return value
+
+
+@admin.register(OAuthApp)
+class OAuthAppAdmin(admin.ModelAdmin):
+    form = OAuthAppForm
+    list_display = ["integration_type", "client_id", "is_enabled", "updated_at"]
+    list_filter = ["is_enabled"]
+    search_fields = ["integration_type__display_name", "client_id"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "user__email", "prefix"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False

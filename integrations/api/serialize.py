@@ -1,0 +1,92 @@
+"""What the API answers. Built field by field: no model is dumped wholesale, so a secret can never
+slip in. Credentials are reported only as stored or not."""
+
+from __future__ import annotations
+
+from django.templatetags.static import static
+from django.urls import reverse
+
+from connectors.masking import mask_urls_in
+from integrations import schema
+from integrations.views.common import connect_url
+
+
+def type_json(itype) -> dict:
+    return {
+        "id": itype.pk,
+        "slug": itype.slug,
+        "name": itype.display_name,
+        "category": itype.category,
+        "domain": itype.domain,
+        "description": itype.description,
+        "auth_kind": itype.auth_kind,
+        "available": itype.is_available,
+        "connected": getattr(itype, "connected", None),
+        "icon": static(f"icons/{itype.icon}"),
+        "fields": {"auth": itype.auth_schema, "settings": itype.source_schema},
+        "links": {
+            "connect": reverse("api:connect", args=[itype.slug]) if itype.is_available else None,
+            "page": connect_url(itype) if itype.is_available else None,
+        },
+    }
+
+
+def integration_json(integration) -> dict:
+    itype = integration.type
+    secret = {s["name"] for s in itype.settings_schema if s["type"] in schema.SECRET_TYPES}
+    config = {k: v for k, v in (integration.config or {}).items() if k not in secret}
+    data = {
+        "id": integration.pk,
+        "name": integration.name,
+        "type": itype.slug,
+        "type_name": itype.display_name,
+        "status": integration.status,
+        "status_detail": mask_urls_in(integration.status_detail),
+        "account_identity": integration.account_identity,
+        "config": config,
+        "sync_interval_minutes": integration.sync_interval_minutes,
+        "last_synced_at": integration.last_synced_at,
+        "last_error": mask_urls_in(integration.last_error),
+        "consecutive_failures": integration.consecutive_failures,
+        "created_at": integration.created_at,
+        "links": {
+            "self": reverse("api:integration", args=[integration.pk]),
+            "sync": reverse("api:sync", args=[integration.pk]),
+            "disconnect": reverse("api:disconnect", args=[integration.pk]),
+            "page": integration.get_absolute_url(),
+        },
+    }
+    if hasattr(integration, "item_count"):
+        data["item_count"] = integration.item_count
+    if hasattr(integration, "has_credentials"):
+        data["credentials_stored"] = bool(integration.has_credentials)
+    return data
+
+
+def job_json(job) -> dict:
+    failed = job.status == "failed"
+    return {
+        "id": job.pk,
+        "integration": job.integration_id,
+        "kind": job.kind,
+        "status": job.status,
+        "active": job.is_active,
+        "trigger": job.trigger,
+        "queued_at": job.queued_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "duration_seconds": job.duration.total_seconds() if job.duration else None,
+        "progress": {"done": job.progress_done, "total": job.progress_total, "percent": job.percent},
+        "counts": job.counts,
+        "error": (
+            {
+                "class": job.error_class,
+                "message": mask_urls_in(job.error_message),
+                "remediation": mask_urls_in(job.remediation),
+            }
+            if failed
+            else None
+        ),
+        "remediation": mask_urls_in(job.remediation) if job.remediation and not failed else "",
+        "links": {"self": reverse("api:job", args=[job.pk]), "page": job.get_absolute_url()},
+    }

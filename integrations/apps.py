@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class IntegrationsConfig(AppConfig):
+    name = "integrations"
+    verbose_name = "Integrations"
+
+    def ready(self):
+        from integrations import checks, signals  # noqa: F401  (registers checks and receivers)

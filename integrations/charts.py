@@ -1,0 +1,109 @@
+"""Small charts drawn server-side as inline SVG: no JavaScript, no external asset.
+
+Every piece of text that reaches the SVG goes through escape(); numbers are formatted by us. Each
+chart carries a <title> and <desc> (role="img") so screen readers get the summary too.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Bar:
+    label: str  # x-axis label (e.g. "14:00"); shown for a few bars only
+    value: float  # the bar's height
+    highlight: float = 0.0  # a part of the value drawn in the warning colour (errors)
+    tooltip: str = ""
+
+
+def _nice_max(value: float) -> float:
+    """A round axis maximum at or above value: 1, 2, 5, 10, 20, 50, ..."""
+    if value <= 0:
+        return 1
+    magnitude = 1.0
+    while magnitude * 10 <= value:
+        magnitude *= 10
+    for step in (1, 2, 5, 10):
+        if step * magnitude >= value:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def _fmt(number: float) -> str:
+    return f"{number:.0f}" if float(number).is_integer() else f"{number:.1f}"
+
+
+def bar_chart(
+    bars: list[Bar],
+    *,
+    title: str,
+    description: str = "",
+    value_label: str = "value",
+    highlight_label: str = "",
+    width: int = 640,
+    height: int = 180,
+    label_every: int = 6,
+) -> SafeString:
+    chart_id = f"chart-{next(_ids)}"
+    left, right, top, bottom = 40, 8, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    top_value = _nice_max(max((b.value for b in bars), default=0))
+    slot = plot_w / max(len(bars), 1)
+    bar_w = max(slot * 0.7, 1)
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(description or title)}</desc>',
+    ]
+    # Y axis: gridlines at 0, half and the top, with their values.
+    for fraction in (0, 0.5, 1):
+        y = top + plot_h - fraction * plot_h
+        parts.append(
+            f'<line class="chart-grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"></line>'
+            f'<text class="chart-axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(_fmt(top_value * fraction))}</text>"
+        )
+    parts.append(
+        f'<text class="chart-axis" x="10" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 10 {top + plot_h / 2:.1f})">{escape(value_label)}</text>'
+    )
+    for index, bar in enumerate(bars):
+        x = left + index * slot + (slot - bar_w) / 2
+        h = plot_h * (bar.value / top_value) if top_value else 0
+        y = top + plot_h - h
+        tip = escape(bar.tooltip or f"{bar.label}: {_fmt(bar.value)} {value_label}")
+        parts.append(
+            f'<g><title>{tip}</title><rect class="chart-bar" x="{x:.1f}" y="{y:.1f}" '
+            f'width="{bar_w:.1f}" height="{h:.1f}" rx="2"></rect>'
+        )
+        if bar.highlight:
+            hh = plot_h * (min(bar.highlight, bar.value) / top_value)
+            parts.append(
+                f'<rect class="chart-bar-highlight" x="{x:.1f}" y="{top + plot_h - hh:.1f}" '
+                f'width="{bar_w:.1f}" height="{hh:.1f}" rx="2"></rect>'
+            )
+        parts.append("</g>")
+        if label_every and (index % label_every == 0 or index == len(bars) - 1):
+            parts.append(
+                f'<text class="chart-axis" x="{x + bar_w / 2:.1f}" y="{height - 8}" text-anchor="middle">'
+                f"{escape(bar.label)}</text>"
+            )
+    if highlight_label:
+        parts.append(
+            f'<g class="chart-legend"><rect class="chart-bar" x="{width - right - 150}" y="2" '
+            'width="10" height="10" rx="2"></rect>'
+            f'<text class="chart-axis" x="{width - right - 136}" y="11">{escape(value_label)}</text>'
+            f'<rect class="chart-bar-highlight" x="{width - right - 70}" y="2" width="10" height="10" rx="2"></rect>'
+            f'<text class="chart-axis" x="{width - right - 56}" y="11">{escape(highlight_label)}</text></g>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every text node above is escaped

@@ -1,0 +1,43 @@
+import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.management.commands._lookup import find_integration
+from integrations.management.commands._progress import stdout_progress
+from integrations.management.commands.sync import report_finished
+from integrations.models import JobKind, JobTrigger
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import SyncRefused, queue_sync
+
+
+def _date(value: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--since must be a date like 2024-01-31, not {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Import an integration's history since a date, with a progress bar. Nothing is duplicated."
+
+    def add_arguments(self, parser):
+        parser.add_argument("integration", help="Integration id or name")
+        parser.add_argument("--since", required=True, type=_date, help="Earliest date to import (YYYY-MM-DD)")
+
+    def handle(self, *args, integration, since, **options):
+        target = find_integration(integration)
+        try:
+            job = queue_sync(
+                target,
+                kind=JobKind.BACKFILL,
+                trigger=JobTrigger.COMMAND,
+                options={"since": since.isoformat()},
+                enqueue=False,
+            )
+        except SyncRefused as exc:
+            raise CommandError(f"{target.name} cannot sync: {exc}") from exc
+        if job.kind != JobKind.BACKFILL:
+            raise CommandError(f"A {job.kind} sync (job {job.pk}) is already running for {target.name}; try later.")
+        self.stdout.write(f"Backfilling {target.name} since {since:%Y-%m-%d} (job {job.pk})")
+        finished = run_job(job.pk, on_progress=stdout_progress(self))
+        report_finished(self, job, finished)

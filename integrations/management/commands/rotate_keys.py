@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.keyrotation import rotate_all
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every stored secret with the first key of FERNET_KEYS. Add the new key first in "
+        "FERNET_KEYS (keeping the old one after it), run this, then remove the old key."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args, batch_size, **options):
+        try:
+            result = rotate_all(batch_size=batch_size)
+        except Exception as exc:
+            raise CommandError(f"Rotation stopped: {exc}") from exc
+        for label, count in result.per_field.items():
+            self.stdout.write(f"  {label}: {count}")
+        self.stdout.write(self.style.SUCCESS(f"Rotated {result.total} encrypted values to the current key."))

@@ -1,0 +1,34 @@
+from integrations.models.api_tokens import ApiToken
+from integrations.models.audit import Actor, AuditAction, AuditEvent
+from integrations.models.catalogue import AuthKind, Category, Domain, IntegrationType
+from integrations.models.credentials import Credential
+from integrations.models.instances import INACTIVE_STATUSES, Integration, Status
+from integrations.models.items import SyncedItem
+from integrations.models.metrics import RateLimitBucket, RateLimitHit, RequestStat
+from integrations.models.oauth import OAuthApp
+from integrations.models.sync import ACTIVE_JOB_STATUSES, JobKind, JobStatus, JobTrigger, SyncJob
+
+__all__ = [
+    "ACTIVE_JOB_STATUSES",
+    "INACTIVE_STATUSES",
+    "Actor",
+    "ApiToken",
+    "AuditAction",
+    "AuditEvent",
+    "AuthKind",
+    "Category",
+    "Credential",
+    "Domain",
+    "Integration",
+    "IntegrationType",
+    "JobKind",
+    "JobStatus",
+    "JobTrigger",
+    "OAuthApp",
+    "RateLimitBucket",
+    "RateLimitHit",
+    "RequestStat",
+    "Status",
+    "SyncJob",
+    "SyncedItem",
+]

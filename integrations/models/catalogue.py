@@ -1,0 +1,191 @@
+"""IntegrationType: the developer-defined blueprint of a service, seeded from fixtures."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from integrations import schema
+
+
+class Category(models.TextChoices):
+    SOURCE = "source", "Source"
+    OUTPUT = "output", "Output"
+    BOTH = "both", "Source and output"
+
+
+class Domain(models.TextChoices):
+    CALENDAR = "calendar", "Calendar"
+    MAIL = "mail", "Mail"
+    PHOTOS = "photos", "Photos"
+    MUSIC = "music", "Music"
+    HEALTH = "health", "Health"
+    FINANCE = "finance", "Finance"
+    LEARNING = "learning", "Learning"
+    PRODUCTIVITY = "productivity", "Productivity"
+    MESSAGING = "messaging", "Messaging"
+    DEVELOPER = "developer", "Developer"
+    WEB = "web", "Web"
+
+
+class AuthKind(models.TextChoices):
+    OAUTH2 = "oauth2", "OAuth 2.0"
+    PASSWORD = "password", "Username and password"
+    API_KEY = "api_key", "API key"
+    URL = "url", "URL"
+    WEBHOOK_URL = "webhook_url", "Webhook URL"
+    ARCHIVE = "archive", "Archive upload"
+    NONE = "none", "No authentication"
+
+
+class IntegrationTypeQuerySet(models.QuerySet):
+    def available(self):
+        return self.filter(is_available=True)
+
+    def sources(self):
+        return self.filter(category__in=[Category.SOURCE, Category.BOTH])
+
+    def outputs(self):
+        return self.filter(category__in=[Category.OUTPUT, Category.BOTH])
+
+
+class IntegrationTypeManager(models.Manager.from_queryset(IntegrationTypeQuerySet)):
+    def get_by_natural_key(self, slug):
+        return self.get(slug=slug)
+
+
+def validate_handler_key(value):
+    from connectors.registry import registry
+
+    if value and value not in registry:
+        raise ValidationError(
+            "%(value)s is not a registered connector; choose one of: %(keys)s",
+            params={"value": value, "keys": ", ".join(sorted(registry.keys()))},
+        )
+
+
+def validate_schema(value):
+    errors = schema.definition_errors(value)
+    if errors:
+        raise ValidationError(errors)
+
+
+def validate_oauth_scopes(value):
+    if not isinstance(value, list) or not all(
+        isinstance(s, dict) and s.get("scope") and s.get("purpose") for s in value
+    ):
+        raise ValidationError('Scopes are a list of {"scope": ..., "purpose": ...} objects.')
+
+
+def validate_string_list(value):
+    if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+        raise ValidationError("This must be a list of sentences.")
+
+
+class IntegrationType(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    display_name = models.CharField(max_length=100)
+    category = models.CharField(max_length=10, choices=Category.choices)
+    domain = models.CharField(max_length=20, choices=Domain.choices)
+    description = models.CharField(max_length=200, help_text="One line, shown on the gallery card.")
+    details = models.TextField(blank=True, help_text="Longer explanation shown on the connect page.")
+    icon = models.CharField(max_length=100, help_text="File name under static/icons/.")
+    brand_color = models.CharField(max_length=7, default="#4f46e5")
+    docs_url = models.URLField(blank=True)
+
+    auth_kind = models.CharField(max_length=16, choices=AuthKind.choices)
+    auth_schema = models.JSONField(default=list, blank=True, validators=[validate_schema])
+    source_schema = models.JSONField(default=list, blank=True, validators=[validate_schema])
+    output_schema = models.JSONField(default=list, blank=True, validators=[validate_schema])
+
+    supports_scheduling = models.BooleanField(default=False)
+    supports_refresh = models.BooleanField(default=False, help_text="Tokens that expire and refresh.")
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per sliding 60 s window per instance; empty = none."
+    )
+    burst_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Optional finer limit: requests per burst window."
+    )
+    burst_window_seconds = models.PositiveIntegerField(null=True, blank=True)
+    default_sync_interval_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
+    )
+
+    oauth_authorize_url = models.URLField(blank=True)
+    oauth_token_url = models.URLField(blank=True)
+    oauth_revoke_url = models.URLField(blank=True)
+    oauth_scopes = models.JSONField(default=list, blank=True, validators=[validate_oauth_scopes])
+    oauth_extra_params = models.JSONField(default=dict, blank=True)
+    data_read = models.JSONField(
+        default=list, blank=True, validators=[validate_string_list], help_text="What the hub reads."
+    )
+    data_written = models.JSONField(
+        default=list, blank=True, validators=[validate_string_list], help_text="What the hub writes."
+    )
+
+    handler = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_handler_key],
+        help_text="Connector registry key (connectors/registry.py). Never a dotted path.",
+    )
+    is_available = models.BooleanField(
+        default=False, help_text="Only true once its connector really works; otherwise 'coming soon'."
+    )
+    sort_order = models.PositiveIntegerField(default=100)
+    seed = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="Fixture values last applied (3-way merge on reload)"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IntegrationTypeManager()
+
+    class Meta:
+        ordering = ["sort_order", "display_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(is_available=True, handler=""),
+                name="available_type_has_handler",
+                violation_error_message="An available type needs a connector handler.",
+            ),
+            models.CheckConstraint(condition=Q(category__in=Category.values), name="integrationtype_category_valid"),
+            models.CheckConstraint(condition=Q(auth_kind__in=AuthKind.values), name="integrationtype_auth_kind_valid"),
+        ]
+        indexes = [models.Index(fields=["category", "domain"])]
+
+    def __str__(self):
+        return self.display_name
+
+    def natural_key(self):
+        return (self.slug,)
+
+    def clean(self):
+        if self.is_available and not self.handler:
+            raise ValidationError({"handler": "An available type needs a connector handler."})
+        if self.auth_kind == AuthKind.OAUTH2 and not (self.oauth_authorize_url and self.oauth_token_url):
+            raise ValidationError("OAuth 2.0 types need authorize and token URLs.")
+        if bool(self.burst_limit) != bool(self.burst_window_seconds):
+            raise ValidationError("Set both the burst limit and its window, or neither.")
+
+    @property
+    def is_source(self) -> bool:
+        return self.category in (Category.SOURCE, Category.BOTH)
+
+    @property
+    def is_output(self) -> bool:
+        return self.category in (Category.OUTPUT, Category.BOTH)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [s["scope"] for s in self.oauth_scopes]
+
+    @property
+    def settings_schema(self) -> list[dict]:
+        """Fields the user fills in when connecting: auth first, then source settings."""
+        return list(self.auth_schema) + list(self.source_schema)
+
+    def connector_class(self):
+        from connectors.registry import registry
+
+        return registry.get(self.handler)

@@ -1,0 +1,86 @@
+"""The scheduled token refresh: idle connections (nothing synced them lately) get their tokens
+renewed before they lapse, so a rarely-used connection is still alive when a workflow needs it.
+
+One django-q2 Schedule, "oauth-refresh-tokens", runs `refresh_expiring` every
+OAUTH_REFRESH_TASK_MINUTES (10) for tokens expiring within OAUTH_REFRESH_WITHIN_MINUTES (20).
+It is created lazily and idempotently by `ensure_refresh_schedule()` when an OAuth connection is
+made (so a hub without OAuth connections has no such schedule, and no migration or extra
+deployment step is needed). Each refresh goes through TokenProvider, i.e. under the same
+per-integration lock as the syncs, so a scheduled refresh and a sync never both refresh.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.utils import timezone
+
+from connectors.errors import AuthError, ConnectorError
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_NAME = "oauth-refresh-tokens"
+
+
+def _minutes(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def ensure_refresh_schedule():
+    from django_q.models import Schedule
+
+    minutes = _minutes("OAUTH_REFRESH_TASK_MINUTES", 10)
+    schedule, created = Schedule.objects.get_or_create(
+        name=SCHEDULE_NAME,
+        defaults=dict(
+            func="integrations.oauth.tasks.refresh_expiring",
+            schedule_type=Schedule.MINUTES,
+            minutes=minutes,
+            repeats=-1,
+            next_run=timezone.now() + datetime.timedelta(minutes=minutes),
+        ),
+    )
+    if not created and schedule.minutes != minutes:
+        schedule.minutes = minutes
+        schedule.save(update_fields=["minutes"])
+    return schedule
+
+
+def expiring_credentials(within_minutes: int | None = None):
+    from integrations.models import INACTIVE_STATUSES, AuthKind, Credential
+
+    within = _minutes("OAUTH_REFRESH_WITHIN_MINUTES", 20) if within_minutes is None else within_minutes
+    horizon = timezone.now() + datetime.timedelta(minutes=within)
+    return (
+        Credential.objects.filter(
+            integration__type__auth_kind=AuthKind.OAUTH2,
+            refresh_token__isnull=False,
+            expires_at__isnull=False,
+            expires_at__lte=horizon,
+        )
+        .exclude(integration__status__in=INACTIVE_STATUSES)
+        .select_related("integration__type")
+    )
+
+
+def refresh_expiring(within_minutes: int | None = None) -> dict:
+    """Refresh every active OAuth connection whose token lapses within the window."""
+    from integrations.oauth.tokens import TokenProvider
+
+    within = _minutes("OAUTH_REFRESH_WITHIN_MINUTES", 20) if within_minutes is None else within_minutes
+    result = {"refreshed": [], "needs_reauth": [], "retry_later": [], "fresh": []}
+    for credential in expiring_credentials(within):
+        integration = credential.integration
+        provider = TokenProvider(integration, credential=credential)
+        try:
+            done = provider.refresh_if_expiring(within * 60)
+        except AuthError:
+            result["needs_reauth"].append(integration.pk)
+        except ConnectorError as exc:
+            log.info("Token refresh of integration %s will be retried: %s", integration.pk, exc.message)
+            result["retry_later"].append(integration.pk)
+        else:
+            result["refreshed" if done else "fresh"].append(integration.pk)
+    return result

@@ -1,0 +1,197 @@
+"""Storing one batch: idempotent upserts keyed by (integration, external_id), tombstones, item
+errors, counts and the cursor checkpoint, all in one transaction. A batch is either stored
+with its cursor or not at all, so a worker killed at any point resumes without loss or
+duplicates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations.models import Integration, JobStatus, SyncedItem, SyncJob
+from integrations.sync.hashing import content_hash
+from integrations.sync.jobs import LostOwnership
+
+MAX_ITEM_ERRORS_KEPT = 100
+CHUNK = 900  # below SQLite's bound-variable limit
+UPDATE_FIELDS = [
+    "kind",
+    "version",
+    "occurred_at",
+    "title",
+    "summary",
+    "data",
+    "content_hash",
+    "source_name",
+    "source_url",
+    "fetched_at",
+    "last_job",
+    "deleted_at",
+    "updated_at",
+]
+
+
+@dataclass
+class BatchResult:
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+
+
+def _existing(integration_id: int, external_ids: list[str]) -> dict[str, tuple]:
+    found = {}
+    for start in range(0, len(external_ids), CHUNK):
+        rows = SyncedItem.objects.filter(
+            integration_id=integration_id, external_id__in=external_ids[start : start + CHUNK]
+        ).values_list("external_id", "pk", "content_hash", "version", "deleted_at")
+        for external_id, pk, digest, version, deleted_at in rows:
+            found[external_id] = (pk, digest, version, deleted_at)
+    return found
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def store_batch(
+    job: SyncJob,
+    worker: str,
+    integration: Integration,
+    records: list,
+    *,
+    deletes: list[str] = (),
+    item_errors: list[dict] = (),
+    cursor=None,
+    total: int | None = None,
+    reset_prefix: str | None = None,
+    advance_integration_cursor: bool = True,
+) -> BatchResult:
+    now = timezone.now()
+    result = BatchResult(seen=len(records) + len(item_errors), failed=len(item_errors))
+    unique = {}
+    for record in records:
+        unique[record.external_id] = record  # the last version of a record within a batch wins
+    existing = _existing(integration.pk, list(unique)) if unique else {}
+    if reset_prefix is not None:  # those rows are deleted below, before the inserts
+        existing = {k: v for k, v in existing.items() if not k.startswith(reset_prefix)}
+    to_create, to_update, version_only = [], [], []
+    for external_id, record in unique.items():
+        digest = content_hash(record)
+        values = dict(
+            kind=record.kind,
+            version=_clip(record.version or "", 255),
+            occurred_at=record.occurred_at,
+            title=_clip(record.title or "", 500),
+            summary=record.summary or "",
+            data=record.data,
+            content_hash=digest,
+            source_name=integration.name,
+            source_url=_clip(record.source_url or "", 2000),
+            fetched_at=now,
+            last_job_id=job.pk,
+            deleted_at=None,
+        )
+        current = existing.get(external_id)
+        if current is None:
+            # Plain column values, not model instances: the SQLite path inserts them as they are.
+            values.update(
+                user_id=integration.user_id,
+                integration_id=integration.pk,
+                external_id=external_id,
+                source_type=integration.type.slug,
+                first_seen_at=now,
+                updated_at=now,
+            )
+            to_create.append(values)
+        elif current[1] == digest and current[3] is None:
+            result.unchanged += 1
+            if current[2] != values["version"]:
+                version_only.append((current[0], values["version"]))
+        else:
+            to_update.append(SyncedItem(pk=current[0], updated_at=now, **values))  # few: the ORM is fine
+    result.created, result.updated = len(to_create), len(to_update)
+    # Duplicates inside one batch were seen once each but stored once.
+    result.unchanged += len(records) - len(unique)
+
+    with transaction.atomic():
+        counters = {
+            name: F(name) + getattr(result, name)
+            for name in ("seen", "created", "updated", "unchanged", "failed")
+            if getattr(result, name)
+        }
+        job_updates = dict(
+            heartbeat_at=now, cursor_after=cursor, progress_done=F("progress_done") + result.seen, **counters
+        )
+        if total is not None:
+            job_updates["progress_total"] = total
+        if not SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(**job_updates):
+            raise LostOwnership(f"job {job.pk} was taken over by another worker")
+        if reset_prefix is not None:
+            SyncedItem.objects.filter(integration=integration, external_id__startswith=reset_prefix).delete()
+        if to_create:
+            _insert(to_create, now)
+        if to_update:
+            SyncedItem.objects.bulk_update(to_update, UPDATE_FIELDS, batch_size=500)
+        for pk, version in version_only:
+            SyncedItem.objects.filter(pk=pk).update(version=version)
+        if deletes:
+            deletes = list(deletes)
+            for start in range(0, len(deletes), CHUNK):
+                result.deleted += SyncedItem.objects.filter(
+                    integration=integration, external_id__in=deletes[start : start + CHUNK], deleted_at__isnull=True
+                ).update(deleted_at=now)
+            if result.deleted:
+                SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
+        if item_errors:
+            _append_item_errors(job, item_errors)
+        if advance_integration_cursor:
+            Integration.objects.filter(pk=integration.pk).update(sync_cursor=cursor)
+    return result
+
+
+_INSERT_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not f.primary_key]
+
+
+def _insert(rows: list[dict], now) -> None:
+    """bulk_create without the ORM's per-field preparation on SQLite, where that preparation was
+    three quarters of a 10,000-message mail sync: values are adapted here once and sent with
+    executemany. Other databases keep bulk_create."""
+    connection = connections[SyncedItem.objects.db]
+    if connection.vendor != "sqlite":
+        SyncedItem.objects.bulk_create([SyncedItem(**row) for row in rows], batch_size=500)
+        return
+    ops = connection.ops
+    table = ops.quote_name(SyncedItem._meta.db_table)
+    columns = ", ".join(ops.quote_name(f.column) for f in _INSERT_FIELDS)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"  # noqa: S608
+    stamp = ops.adapt_datetimefield_value(now)
+    names = [f.attname for f in _INSERT_FIELDS]
+    values = []
+    for row in rows:
+        occurred = row["occurred_at"]
+        row = {
+            **row,
+            "occurred_at": ops.adapt_datetimefield_value(occurred) if occurred else None,
+            "data": json.dumps(row["data"], cls=DjangoJSONEncoder),
+            "fetched_at": stamp,
+            "first_seen_at": stamp,
+            "updated_at": stamp,
+        }
+        values.append([row[name] for name in names])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
+
+
+def _append_item_errors(job: SyncJob, item_errors: list[dict]):
+    current = SyncJob.objects.filter(pk=job.pk).values_list("item_errors", flat=True).first() or []
+    room = MAX_ITEM_ERRORS_KEPT - len(current)
+    if room > 0:
+        SyncJob.objects.filter(pk=job.pk).update(item_errors=current + list(item_errors)[:room])

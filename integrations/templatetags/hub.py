@@ -1,0 +1,241 @@
+"""Template helpers of the web UI: sanitized synced content, status badges, masked secrets, charts."""
+
+from __future__ import annotations
+
+import re
+
+import nh3
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import conditional_escape, escape, linebreaks
+from django.utils.safestring import mark_safe
+
+from connectors.masking import mask_url, mask_urls_in
+from integrations.charts import bar_chart
+
+register = template.Library()
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
+    "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "time", "tr", "u", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "time": {"datetime"},
+}
+LINK_REL = "noopener noreferrer nofollow"
+# Text is treated as HTML only when it holds a real tag: "Bob <bob@example.com>" or "a<b" in a
+# plain calendar description stays text (escaped, which is just as safe).
+HTML_HINT = re.compile(
+    r"<(/?(html|body|head|p|br|div|span|a|b|i|u|s|em|strong|small|ul|ol|li|dl|dt|dd|img|table|thead|tbody|tr|td|th|"
+    r"h[1-6]|blockquote|pre|code|hr|font|center|script|style|iframe|object|embed|svg|math|form|input|button|meta|"
+    r"link|base|template|noscript|title|section|article|header|footer|nav|figure|figcaption|q|cite|sub|sup|mark)"
+    r"\b[^>]*|!--.*?--|!doctype[^>]*)>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _attribute_filter(tag: str, attribute: str, value: str):
+    """Links must be absolute http(s) or mailto; images only http(s). Everything else is dropped
+    (javascript:, data:, relative paths that would point into the hub itself)."""
+    if attribute == "href":
+        lowered = value.strip().lower()
+        return value if lowered.startswith(("http://", "https://", "mailto:")) else None
+    if attribute == "src":
+        lowered = value.strip().lower()
+        return value if tag == "img" and lowered.startswith(("http://", "https://")) else None
+    return value
+
+
+def sanitize_html(value) -> str:
+    """Synced content made safe to render: no scripts, no event handlers, no javascript: URLs."""
+    text = "" if value is None else str(value)
+    if not HTML_HINT.search(text):
+        # Plain text (most calendar descriptions): escaped, with its line breaks kept.
+        return linebreaks(escape(text))
+    return nh3.clean(
+        text,
+        tags=ALLOWED_TAGS,
+        clean_content_tags={"script", "style", "template", "iframe", "object", "embed", "noscript", "svg", "math"},
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_attribute_filter,
+        link_rel=LINK_REL,
+        url_schemes={"http", "https", "mailto"},
+        set_tag_attribute_values={"img": {"loading": "lazy", "referrerpolicy": "no-referrer"}},
+    )
+
+
+@register.filter(name="sanitize", is_safe=True)
+def sanitize(value):
+    return mark_safe(sanitize_html(value))  # noqa: S308 - nh3 output, or escaped plain text
+
+
+@register.filter(name="mask_url")
+def mask_url_filter(value):
+    return mask_url(value)
+
+
+@register.filter(name="mask_urls")
+def mask_urls_filter(value):
+    return mask_urls_in(value)
+
+
+STATUS_BADGES = {
+    "pending": ("badge-info", "…", "Pending"),
+    "connected": ("badge-ok", "✔", "Connected"),
+    "syncing": ("badge-primary", "⟳", "Syncing"),
+    "error": ("badge-err", "✖", "Error"),
+    "needs_reauth": ("badge-warn", "⚠", "Needs re-auth"),
+    "paused": ("badge", "‖", "Paused"),
+    "disconnected": ("badge", "⊘", "Disconnected"),
+}
+JOB_BADGES = {
+    "queued": ("badge-info", "…", "Queued"),
+    "running": ("badge-primary", "⟳", "Running"),
+    "succeeded": ("badge-ok", "✔", "Succeeded"),
+    "partial": ("badge-warn", "◐", "Partial"),
+    "failed": ("badge-err", "✖", "Failed"),
+    "cancelled": ("badge", "⊘", "Cancelled"),
+}
+
+
+def _badge(css: str, icon: str, word: str, extra: str = "") -> str:
+    css_class = "badge" if css == "badge" else f"badge {css}"
+    return f'<span class="{css_class}{extra}"><span aria-hidden="true">{escape(icon)}</span> {escape(word)}</span>'
+
+
+@register.simple_tag
+def status_badge(status):
+    """Status is never colour alone: an icon and a word, always."""
+    css, icon, word = STATUS_BADGES.get(str(status), ("badge", "?", str(status).replace("_", " ").capitalize()))
+    return mark_safe(_badge(css, icon, word, " status-badge"))  # noqa: S308 - built from escaped parts
+
+
+@register.simple_tag
+def integration_status(integration, oob=False):
+    """The badge of one integration, with an id so a finished sync can swap it in place (HTMX oob)."""
+    badge = str(status_badge(integration.status))
+    attrs = f'id="status-{int(integration.pk)}"'
+    if integration.status_detail:
+        attrs += f' title="{escape(mask_urls_in(integration.status_detail))}"'
+    if oob:
+        attrs += ' hx-swap-oob="true"'
+    return mark_safe(badge.replace("<span ", f"<span {attrs} ", 1))  # noqa: S308 - escaped parts
+
+
+@register.simple_tag
+def job_badge(status):
+    css, icon, word = JOB_BADGES.get(str(status), ("badge", "?", str(status).capitalize()))
+    return mark_safe(_badge(css, icon, word))  # noqa: S308 - built from escaped parts
+
+
+@register.filter
+def duration(value):
+    """A timedelta as a short human duration: 0.4 s, 12 s, 3 min 5 s, 2 h 10 min."""
+    if value is None:
+        return "—"
+    seconds = value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec} s" if sec else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@register.filter
+def percent(value, digits=0):
+    if value is None:
+        return "—"
+    return f"{value * 100:.{int(digits)}f}%"
+
+
+@register.simple_tag
+def health_chart(health):
+    return bar_chart(
+        health.bars,
+        title=f"Requests per hour over the last {len(health.bars)} hours",
+        description=health.chart_description,
+        value_label="requests",
+        highlight_label="errors",
+    )
+
+
+@register.simple_tag
+def url_or_none(viewname, *args):
+    """reverse() that answers None instead of failing: links to parts of the hub that may not exist
+    yet (a workflow page) render as plain text."""
+    try:
+        return reverse(viewname, args=args)
+    except NoReverseMatch:
+        return None
+
+
+@register.filter
+def absolute_http(value):
+    """The URL when it is an absolute http(s) link, else empty: never link javascript: or data:."""
+    text = str(value or "").strip()
+    return conditional_escape(text) if text.lower().startswith(("http://", "https://")) else ""
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.simple_tag
+def fix_url(integration):
+    from integrations.views.common import fix_url as _fix_url
+
+    return _fix_url(integration)
+
+
+@register.simple_tag
+def connect_url(itype):
+    from integrations.views.common import connect_url as _connect_url
+
+    return _connect_url(itype)
+
+
+@register.filter
+def one_of(value, names: str) -> bool:
+    """{% if current|one_of:"mine detail edit" %}: exact membership in a space-separated list."""
+    return str(value) in names.split()
+
+
+def _short_list(value, limit=3) -> str:
+    values = value if isinstance(value, list) else [value]
+    values = [str(v) for v in values if v not in (None, "", [])]
+    text = ", ".join(values[:limit])
+    return text + (f" +{len(values) - limit}" if len(values) > limit else "")
+
+
+@register.filter
+def item_facts(item) -> list[tuple[str, str]]:
+    """A few well-known fields of a synced record worth a glance (sender, place, attachments)."""
+    data = item.data if isinstance(item.data, dict) else {}
+    facts = []
+    if data.get("from"):
+        facts.append(("From", _short_list(data["from"], 1)))
+    if data.get("to"):
+        facts.append(("To", _short_list(data["to"])))
+    if data.get("location"):
+        facts.append(("Where", str(data["location"])[:120]))
+    if data.get("all_day"):
+        facts.append(("When", "all day"))
+    if isinstance(data.get("attachments"), list) and data["attachments"]:
+        count = len(data["attachments"])
+        facts.append(("Attachments", f"{count} file{'s' if count != 1 else ''}"))
+    return facts

@@ -1,0 +1,85 @@
+"""Connect and edit: one view, one form generated from the blueprint, tested before saving."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from integrations import connections
+from integrations.connections import Problem
+from integrations.forms import IntegrationForm
+from integrations.models import AuthKind, IntegrationType
+from integrations.views.common import owned
+
+
+def _coming_soon(request, itype, problem: Problem):
+    return render(request, "integrations/unavailable.html", {"itype": itype, "problem": problem}, status=404)
+
+
+def _target(request, slug=None, pk=None):
+    """(integration type, integration or None) for the add form (slug) or the edit form (pk)."""
+    if pk is not None:
+        integration = owned(request, pk)
+        return integration.type, integration
+    return get_object_or_404(IntegrationType, slug=slug), None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_form(request, slug=None, pk=None):
+    """GET shows the form; POST tests the connection first, then saves (or shows the error)."""
+    itype, integration = _target(request, slug, pk)
+    if integration is None:
+        if itype.auth_kind == AuthKind.OAUTH2 and itype.is_available:
+            return redirect("oauth:consent", itype.slug)
+        if problem := connections.connectable_problem(itype):
+            return _coming_soon(request, itype, problem)
+    form = IntegrationForm(itype, user=request.user, integration=integration, data=request.POST or None)
+    if request.method == "POST":
+        try:
+            if integration is None:
+                saved = connections.connect(request.user, itype, form.raw_values())
+                messages.success(request, f"Connected {saved.integration.name}: {saved.identity}.")
+            else:
+                saved = connections.update(integration, form.raw_values())
+                if saved.reconnected:
+                    messages.success(request, f"Reconnected {saved.integration.name}: {saved.identity}.")
+                elif saved.changed:
+                    detail = " Connection tested." if saved.tested else ""
+                    messages.success(request, f"Saved the settings of {saved.integration.name}.{detail}")
+                else:
+                    messages.info(request, "Nothing changed.")
+            return redirect(saved.integration)
+        except Problem as problem:
+            form.apply(problem)
+            if integration is not None:
+                integration.refresh_from_db()  # the page shows what is stored, not the rejected edit
+    context = {"itype": itype, "integration": integration, "form": form}
+    return render(request, "integrations/settings_form.html", context, status=400 if form.problem else 200)
+
+
+@login_required
+@require_POST
+def check_connection(request, slug=None, pk=None):
+    """The "Test connection" button: a partial with the account identity or the error. Saves nothing."""
+    itype, integration = _target(request, slug, pk)
+    if integration is None and (problem := connections.connectable_problem(itype)):
+        if not request.htmx:
+            return _coming_soon(request, itype, problem)
+        return render(request, "integrations/_test_result.html", {"problem": problem, "field_errors": {}})
+    form = IntegrationForm(itype, user=request.user, integration=integration, data=request.POST)
+    identity, problem = "", None
+    try:
+        identity = connections.check(request.user, itype, form.raw_values(), integration=integration)
+    except Problem as exc:
+        problem = exc
+    context = {"identity": identity, "problem": problem, "field_errors": form.field_errors_for_test(problem)}
+    if request.htmx:
+        return render(request, "integrations/_test_result.html", context)
+    # Without JavaScript the button posts here: show the whole form again with the outcome.
+    if problem:
+        form.apply(problem)
+    context.update({"itype": itype, "integration": integration, "form": form, "tested_identity": identity})
+    return render(request, "integrations/settings_form.html", context, status=400 if problem else 200)

@@ -1,0 +1,71 @@
+"""The gallery: a card per integration type, live search, category and domain filters."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.views.decorators.http import require_GET
+
+from integrations.models import AuthKind, Category, Domain, IntegrationType
+from integrations.oauth.clients import configured_slugs
+from integrations.views.common import render_page
+
+CATEGORY_FILTERS = {
+    # A type that is both a source and an output shows under either filter; "both" is exact.
+    "source": Q(category__in=[Category.SOURCE, Category.BOTH]),
+    "output": Q(category__in=[Category.OUTPUT, Category.BOTH]),
+    "both": Q(category=Category.BOTH),
+}
+CATEGORY_CHOICES = [("", "All"), ("source", "Sources"), ("output", "Outputs"), ("both", "Source and output")]
+
+
+def catalogue_for(user, *, q: str = "", category: str = "", domain: str = "", available_only: bool = False):
+    """Types matching the filters, each with `connected`: how many the user has. One query."""
+    types = IntegrationType.objects.annotate(connected=Count("integrations", filter=Q(integrations__user=user)))
+    for word in q.split()[:8]:
+        types = types.filter(
+            Q(display_name__icontains=word)
+            | Q(description__icontains=word)
+            | Q(domain__icontains=word)
+            | Q(slug__icontains=word)
+        )
+    if category in CATEGORY_FILTERS:
+        types = types.filter(CATEGORY_FILTERS[category])
+    if domain in Domain.values:
+        types = types.filter(domain=domain)
+    if available_only:
+        types = types.filter(is_available=True)
+    return types.order_by("-is_available", "sort_order", "display_name")
+
+
+@require_GET
+@login_required
+def gallery(request):
+    q = request.GET.get("q", "").strip()[:100]
+    category = request.GET.get("category", "")
+    category = category if category in CATEGORY_FILTERS else ""
+    domain = request.GET.get("domain", "")
+    domain = domain if domain in Domain.values else ""
+    available_only = request.GET.get("available") == "1"
+    types = list(catalogue_for(request.user, q=q, category=category, domain=domain, available_only=available_only))
+    configured = configured_slugs(types)
+    for itype in types:
+        # An OAuth type whose client the operator has not set up says so instead of a broken redirect.
+        itype.needs_oauth_client = itype.auth_kind == AuthKind.OAUTH2 and itype.slug not in configured
+    context = {
+        "types": types,
+        "q": q,
+        "category": category,
+        "domain": domain,
+        "available_only": available_only,
+        "filtered": bool(q or category or domain or available_only),
+        "category_choices": CATEGORY_CHOICES,
+        "domain_choices": Domain.choices,
+    }
+    return render_page(
+        request,
+        "integrations/gallery.html",
+        "integrations/_gallery_results.html",
+        context,
+        htmx_target="gallery-results",
+    )

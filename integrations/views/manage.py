@@ -1,0 +1,166 @@
+"""Manage one integration: its page, pause and resume, disconnect and delete (with the warning
+about the workflows that use it)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from connectors.masking import mask_url
+from integrations import lifecycle, schema
+from integrations.health import health_for
+from integrations.models import Actor, JobStatus, Status
+from integrations.secrets import secrets_for
+from integrations.sync import jobs as sync_jobs
+from integrations.sync.schedules import next_run
+from integrations.views.common import back, owned
+from workflows.links import pause_workflows_using, workflows_using
+
+
+def settings_summary(integration) -> list[tuple[str, str, str]]:
+    """(label, shown value, note) for each blueprint field: secrets as dots or scheme://host/… only."""
+    stored = secrets_for(integration, actor=Actor.USER)
+    rows = []
+    for spec in integration.type.settings_schema:
+        name, kind, note = spec["name"], spec["type"], ""
+        if kind in schema.SECRET_TYPES:
+            if not stored.get(name):
+                shown = "not set"
+            else:
+                shown = mask_url(stored[name]) if kind == "secret_url" else "••••••••"
+                note = "stored encrypted"
+        else:
+            value = (integration.config or {}).get(name, spec.get("default"))
+            if isinstance(value, list):
+                shown = ", ".join(str(v) for v in value) or "—"
+            elif isinstance(value, bool):
+                shown = "yes" if value else "no"
+            else:
+                shown = "—" if value in (None, "") else str(value)
+        rows.append((spec.get("label", name), shown, note))
+    return rows
+
+
+@require_GET
+@login_required
+def detail(request, pk):
+    integration = owned(request, pk)
+    recent_jobs = list(integration.sync_jobs.all()[:8])
+    context = {
+        "integration": integration,
+        "itype": integration.type,
+        "recent_jobs": recent_jobs,
+        "active_job": next((j for j in recent_jobs if j.is_active), None),
+        "last_job": recent_jobs[0] if recent_jobs else None,
+        "health": health_for(integration),
+        "item_count": integration.items.live().count(),
+        "recent_items": list(integration.items.live()[:5]),
+        "settings_rows": settings_summary(integration),
+        "next_run": next_run(integration) if integration.is_active else None,
+        "workflows": list(workflows_using(integration)),
+        "activity": list(integration.audit_events.exclude(action="credential_access")[:8]),
+        "page_actions": _page_actions(integration),
+    }
+    return render(request, "integrations/detail.html", context)
+
+
+def _page_actions(integration) -> list[tuple[str, str]]:
+    """Buttons a connector adds to its integrations' pages (no per-type branches here)."""
+    itype = integration.type
+    if not (itype.is_available and itype.handler and integration.is_active):
+        return []
+    return itype.connector_class().page_actions(integration)
+
+
+@require_POST
+@login_required
+def pause(request, pk):
+    integration = owned(request, pk)
+    if integration.status == Status.DISCONNECTED:
+        messages.error(request, f"{integration.name} is disconnected: reconnect it instead.")
+    elif integration.status != Status.PAUSED:
+        lifecycle.pause(integration)
+        messages.success(request, f"Paused {integration.name}: scheduled syncs are skipped until you resume.")
+    return back(request, integration.get_absolute_url())
+
+
+@require_POST
+@login_required
+def resume(request, pk):
+    integration = owned(request, pk)
+    if integration.status == Status.PAUSED:
+        lifecycle.resume(integration)
+        messages.success(request, f"Resumed {integration.name}.")
+    return back(request, integration.get_absolute_url())
+
+
+def _confirm_page(request, integration, action: str):
+    context = {
+        "integration": integration,
+        "action": action,
+        "workflows": list(workflows_using(integration)),
+        "item_count": integration.items.live().count(),
+    }
+    return render(request, "integrations/confirm_remove.html", context)
+
+
+def _pause_dependent_workflows(integration, verb: str) -> int:
+    when = timezone.localtime().strftime("%d %b %Y %H:%M")
+    reason = f"It uses {integration.name} ({integration.type.display_name}), which was {verb} on {when}."
+    return pause_workflows_using(integration, reason)
+
+
+def _must_confirm(request, integration) -> bool:
+    """A POST that did not come from the warning page, for an integration workflows depend on."""
+    return request.POST.get("proceed") != "1" and workflows_using(integration).exists()
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def disconnect(request, pk):
+    """Keep synced data, stop syncs, drop credentials."""
+    integration = owned(request, pk)
+    if request.method == "GET" or _must_confirm(request, integration):
+        return _confirm_page(request, integration, "disconnect")
+    if integration.status == Status.DISCONNECTED:
+        messages.info(request, f"{integration.name} is already disconnected.")
+        return redirect(integration)
+    # Workflows first (their own transaction), then the disconnect, which may call the provider
+    # to revoke a grant: no database lock is held across that network call.
+    paused = _pause_dependent_workflows(integration, "disconnected")
+    for job in integration.sync_jobs.filter(status=JobStatus.QUEUED):
+        sync_jobs.cancel(job)
+    lifecycle.disconnect(integration)
+    text = f"Disconnected {integration.name}: its credentials are deleted and its synced data is kept."
+    if paused:
+        text += f" {paused} workflow{'s' if paused != 1 else ''} using it {'were' if paused != 1 else 'was'} paused."
+    messages.success(request, text)
+    return redirect(integration)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def delete(request, pk):
+    """Remove the instance; its synced data too only when the user ticks it."""
+    integration = owned(request, pk)
+    if request.method == "GET" or _must_confirm(request, integration):
+        return _confirm_page(request, integration, "delete")
+    delete_data = request.POST.get("delete_data") == "1"
+    name = integration.name
+    with transaction.atomic():
+        paused = _pause_dependent_workflows(integration, "deleted")
+        lifecycle.delete(integration, delete_data=delete_data)
+    text = f"Deleted {name}." + (
+        " Its synced items were deleted too."
+        if delete_data
+        else " Its synced items are kept, with where they came from."
+    )
+    if paused:
+        text += f" {paused} workflow{'s' if paused != 1 else ''} using it {'were' if paused != 1 else 'was'} paused."
+    messages.success(request, text)
+    return redirect(reverse("integrations:mine"))

@@ -1,0 +1,33 @@
+"""Notifications: integrations that need re-auth or keep failing, and workflows paused because of
+a change to one of them, each with the link that fixes it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from integrations.models import Integration, JobStatus, SyncJob
+from workflows.models import Workflow
+
+
+@require_GET
+@login_required
+def notifications(request):
+    user = request.user
+    attention = list(Integration.objects.for_user(user).needing_attention().select_related("type"))
+    failures = list(
+        SyncJob.objects.filter(
+            integration__in=Integration.objects.for_user(user),
+            status=JobStatus.FAILED,
+            finished_at__gte=timezone.now() - timedelta(days=7),
+        )
+        .select_related("integration")
+        .order_by("-finished_at")[:10]
+    )
+    workflows = list(Workflow.objects.filter(owner=user, needs_attention=True).order_by("name"))
+    context = {"attention": attention, "failures": failures, "flagged_workflows": workflows}
+    return render(request, "integrations/notifications.html", context)

@@ -1,0 +1,50 @@
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from integrations.models import IntegrationType
+
+
+@require_GET
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("integrations:mine")
+    types = IntegrationType.objects.order_by("sort_order", "display_name")
+    return render(request, "home.html", {"types": types})
+
+
+@require_GET
+def healthz(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"ok": True})
+
+
+@login_required
+def delete_account(request):
+    """Delete one's own account and everything stored for it, after the password is confirmed."""
+    from integrations.lifecycle import delete_account as remove
+    from integrations.models import Integration, SyncedItem
+    from workflows.models import Workflow
+
+    user = request.user
+    error = ""
+    if request.method == "POST":
+        if not user.check_password(request.POST.get("password", "")):
+            error = "That password is not correct; nothing was deleted."
+        else:
+            email = user.email
+            logout(request)
+            count = remove(user)
+            messages.success(request, f"The account {email} and its {count} integration(s) were deleted.")
+            return redirect("home")
+    counts = {
+        "integrations": Integration.objects.filter(user=user).count(),
+        "items": SyncedItem.objects.filter(user=user).count(),
+        "workflows": Workflow.objects.filter(owner=user).count(),
+    }
+    return render(request, "account/delete.html", {"counts": counts, "error": error}, status=400 if error else 200)

@@ -1,0 +1,126 @@
+"""Real headless Chromium (Debian's, driven by Playwright) against pytest-django's live server,
+with a real django-q2 worker (`manage.py qcluster` in a subprocess on the test database) for
+"Sync now". Missing Chromium or Playwright skips these tests, except under REQUIRE_PEERS=1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.peers.availability import unavailable
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed (requirements-dev.txt)")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # plain synchronous code, so Django's "called from an async context" guard must stand down.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            try:
+                chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            except Exception as exc:  # noqa: BLE001 - a broken install is a missing peer
+                unavailable(f"Chromium did not start: {exc}")
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """new_page(width=1280) -> a Playwright page in a fresh browser context on the live server."""
+    contexts = []
+
+    def make(width: int = 1280, height: int = 900):
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": height}, device_scale_factor=1
+        )
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def worker(subprocess_env, tmp_path):
+    """start(allowed_hosts) -> a running `manage.py qcluster` on the test database; stopped (its
+    whole process group) at the end of the test."""
+    processes = []
+
+    def start(allowed_hosts: list[str]):
+        env = dict(subprocess_env)
+        # The worker must read the queue the live server writes to: this process's broker (the
+        # test database's ORM queue, or Redis when REDIS_URL is set) under the same cluster name.
+        env["Q_CLUSTER_NAME"] = settings.Q_CLUSTER["name"]
+        env["Q_WORKERS"] = "1"
+        env["SSRF_ALLOWED_HOSTS"] = ",".join(allowed_hosts)
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        processes.append((process, log))
+        return process
+
+    yield start
+    for process, log in processes:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        log.close()
+
+
+def worker_log(tmp_path) -> str:
+    path = tmp_path / "worker.log"
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""

@@ -1,0 +1,238 @@
+"""Google Photos end to end: connected through the real OAuth flow; picked items imported through
+the Picker API contract fake (tests/fakes/google_photos.py); the whole library from a Google
+Takeout archive (sidecars in tests/data/takeout/) by `manage.py import_google_takeout`."""
+
+import datetime
+import hashlib
+import io
+import zipfile
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from connectors.registry import registry
+from integrations.models import IntegrationType, JobStatus, SyncedItem
+from integrations.sync.jobs import cancel
+from tests.connectors.helpers import DATA, live_items, sync
+from tests.oauth.helpers import connect_with_oauth
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+SIDECARS = DATA / "takeout"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF"
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def integration(owner_client, oauth_server, google_photos_api):
+    integration = connect_with_oauth(owner_client, oauth_server, "google-photos", google_photos_api)
+    return integration
+
+
+def _pick(owner_client, integration, photos_api, items):
+    """The user presses "Start picking", then picks `items` in Google Photos while the hub polls."""
+    response = owner_client.post(reverse("oauth:photos_pick", args=[integration.pk]))
+    assert response.status_code == 200, response.content[:300]
+    session_id = next(iter(photos_api.sessions))
+    photos_api.will_pick(session_id, items)
+    photos_api.picks_after = 2
+    return response, session_id
+
+
+def test_the_type_is_available_does_not_schedule_and_identifies_the_account(integration):
+    itype = IntegrationType.objects.get(slug="google-photos")
+    assert itype.is_available
+    assert not itype.supports_scheduling
+    assert registry.get(itype.handler).__name__ == "GooglePhotosConnector"
+    assert integration.account_identity == "alice@example.com"
+    assert integration.sync_jobs.count() == 0  # nothing to sync until the user picks
+
+
+def test_picked_items_are_polled_listed_downloaded_and_stored_once(owner_client, integration, google_photos_api):
+    api = google_photos_api
+    api.max_page = 1
+    beach = api.item("beach.jpg", JPEG + b"beach", created="2025-07-14T16:20:00Z", size=(6000, 4000))
+    clip = api.item("clip.mp4", b"\x00\x00\x00\x18ftypmp42", kind="VIDEO", camera=("Google", "Pixel 8"))
+    page, session_id = _pick(owner_client, integration, api, [beach, clip])
+    api.fail(r"^/v1/mediaItems$", *api.rate_limited(retry_after=1))
+    assert b"/autoclose" in page.content
+    assert 'target="_blank"' in page.content.decode()
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert job.options == {"picker_session": session_id}
+    photo = live_items(integration).get(external_id=beach["id"])
+    assert photo.kind == "photo"
+    assert photo.title == "beach.jpg"
+    assert photo.occurred_at == datetime.datetime(2025, 7, 14, 16, 20, tzinfo=datetime.UTC)
+    assert (photo.data["width"], photo.data["height"]) == (6000, 4000)
+    assert (photo.data["camera_make"], photo.data["camera_model"]) == ("Canon", "EOS R6")
+    assert photo.data["sha256"] == hashlib.sha256(JPEG + b"beach").hexdigest()
+    with default_storage.open(photo.data["file"]) as stored:
+        assert stored.read() == JPEG + b"beach"
+    assert live_items(integration).get(external_id=clip["id"]).kind == "video"
+    downloads = api.requests_to(r"^/media/")
+    assert sorted(r.path.rsplit("=", 1)[1] for r in downloads) == ["d", "dv"]
+    assert all(r.headers["Authorization"].startswith("Bearer ") for r in downloads)
+    assert len(api.requests_to(r"^/v1/sessions/session-")) >= 3  # polled until picked
+    assert session_id not in api.sessions  # deleted once imported
+    assert len(api.requests_to(r"^/v1/mediaItems$")) == 3  # one 429, then one item per page
+
+
+def test_picking_the_same_photo_again_or_the_same_bytes_under_another_id_adds_nothing(
+    owner_client, integration, google_photos_api
+):
+    api = google_photos_api
+    beach = api.item("beach.jpg", JPEG + b"beach")
+    _pick(owner_client, integration, api, [beach])
+    sync(integration)
+
+    twin = api.item("beach (copy).jpg", JPEG + b"beach")  # another id, same bytes
+    _pick(owner_client, integration, api, [beach, twin])
+    api.downloads.clear()
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert api.downloads == [twin["id"]]  # the known id is not even downloaded again
+    assert SyncedItem.objects.filter(integration=integration).count() == 1
+
+
+def test_a_pick_never_finished_ends_with_what_to_do(owner_client, integration, google_photos_api, settings):
+    settings.GOOGLE_PHOTOS_PICKER_MAX_WAIT = 0.3
+    _pick(owner_client, integration, google_photos_api, [])
+    google_photos_api.picks_after = 0  # the user never presses Done
+    job = sync(integration)
+    assert job.status == JobStatus.FAILED
+    assert "Nothing was picked" in job.error_message
+    assert "Start a new pick" in job.remediation
+
+
+# -- Google Takeout ---------------------------------------------------------------------------------
+
+
+def _takeout(tmp_path) -> list[str]:
+    """A two-part export with the awkward cases Takeout produces."""
+    root = "Takeout/Google Photos/"
+    long = "A_very_long_filename_from_a_phone_camera_2021.jpg"
+    part1 = tmp_path / "takeout-20250101T000000Z-001.zip"
+    with zipfile.ZipFile(part1, "w") as z:
+        z.writestr(root + "Photos from 2021/IMG_0001.jpg", JPEG + b"eiffel")
+        z.write(SIDECARS / "IMG_0001.jpg.json", root + "Photos from 2021/IMG_0001.jpg.json")
+        z.writestr(root + "Trip to Paris/IMG_0001.jpg", JPEG + b"eiffel")  # the same photo in an album
+        z.write(SIDECARS / "IMG_0001.jpg.json", root + "Trip to Paris/IMG_0001.jpg.json")
+        z.write(SIDECARS / "metadata.json", root + "Trip to Paris/metadata.json")
+        z.writestr(root + "Photos from 2021/IMG_0002.jpg", JPEG + b"second")
+        z.write(
+            SIDECARS / "IMG_0002.jpg.supplemental-metadata.json",
+            root + "Photos from 2021/IMG_0002.jpg.supplemental-metadata.json",
+        )
+        z.writestr(root + f"Photos from 2021/{long}", JPEG + b"long")
+        z.write(
+            SIDECARS / "A_very_long_filename_from_a_phone_camera_2021..json",
+            root + "Photos from 2021/A_very_long_filename_from_a_phone_camera_2021..json",
+        )
+        z.writestr(root + "Photos from 2021/IMG_0003(1).jpg", JPEG + b"dup-one")
+        z.write(SIDECARS / "IMG_0003.jpg(1).json", root + "Photos from 2021/IMG_0003.jpg(1).json")
+        z.writestr(root + "Photos from 2021/IMG_0004.jpg", JPEG + b"orig")
+        z.writestr(root + "Photos from 2021/IMG_0004-edited.jpg", JPEG + b"edited")
+        z.write(SIDECARS / "IMG_0004.jpg.json", root + "Photos from 2021/IMG_0004.jpg.json")
+        z.writestr(
+            zipfile.ZipInfo(root + "Photos from 2021/Screenshot.png", (2021, 6, 9, 8, 30, 0)), b"\x89PNG nosidecar"
+        )
+        z.writestr(root + "Photos from 2021/broken.jpg", JPEG + b"broken sidecar")
+        z.write(SIDECARS / "broken.jpg.json", root + "Photos from 2021/broken.jpg.json")
+        z.writestr("Takeout/archive_browser.html", "<html></html>")
+    part2 = tmp_path / "takeout-20250101T000000Z-002.zip"
+    with zipfile.ZipFile(part2, "w") as z:
+        z.writestr(root + "Photos from 2021/VID_0001.mp4", b"\x00\x00\x00\x18ftypmp42video")
+        z.write(
+            SIDECARS / "VID_0001.mp4.supplemental-metadata.json",
+            root + "Photos from 2021/VID_0001.mp4.supplemental-metadata.json",
+        )
+    return [str(part1), str(part2)]
+
+
+def _import_takeout(integration, paths) -> str:
+    out = io.StringIO()
+    call_command("import_google_takeout", str(integration.pk), *paths, stdout=out)
+    return out.getvalue()
+
+
+def test_a_takeout_export_is_imported_with_its_sidecars_and_without_duplicates(integration, tmp_path):
+    paths = _takeout(tmp_path)
+    output = _import_takeout(integration, paths)
+
+    assert "succeeded" in output
+    items = {i.title: i for i in live_items(integration)}
+    assert len(items) == 9  # ten media files, one the same photo in two folders
+    eiffel = items["IMG_0001.jpg"]
+    assert eiffel.occurred_at == datetime.datetime(2021, 6, 1, 12, 0, tzinfo=datetime.UTC)
+    assert eiffel.data["geo"] == {"latitude": 48.8584, "longitude": 2.2945, "altitude": 35.0}
+    assert eiffel.data["people"] == ["Alice", "Bob"]
+    assert eiffel.summary == "Eiffel tower at noon"
+    assert items["IMG_0002.jpg"].data["geo"] is None  # 0.0, 0.0 means no location
+    assert items["IMG_0002.jpg"].data["favorited"] is True
+    assert items["A_very_long_filename_from_a_phone_camera_2021.jpg"].data["sidecar"].endswith("2021..json")
+    assert items["IMG_0003(1).jpg"].data["sidecar"].endswith("IMG_0003.jpg(1).json")
+    assert items["IMG_0004-edited.jpg"].data["sidecar"].endswith("IMG_0004.jpg.json")  # shares the original's
+    screenshot = items["Screenshot.png"]
+    assert screenshot.data["time_source"] == "archive"
+    assert screenshot.occurred_at == datetime.datetime(2021, 6, 9, 8, 30, tzinfo=datetime.UTC)
+    assert items["broken.jpg"].data["sidecar"] is None  # unreadable sidecar: imported without it
+    assert items["broken.jpg"].data["sidecar_unreadable"].endswith("broken.jpg.json")
+    video = items["VID_0001.mp4"]
+    assert video.kind == "video"
+    assert video.data["archive"] == "takeout-20250101T000000Z-002.zip"
+    assert video.data["extra"] == {"newFieldFromGoogle": "kept"}
+    with default_storage.open(eiffel.data["file"]) as stored:
+        assert stored.read() == JPEG + b"eiffel"
+
+    job = integration.sync_jobs.first()
+    assert job.kind == "backfill"
+    assert job.unmapped_fields == ["newFieldFromGoogle"]
+
+    _import_takeout(integration, paths)  # again: nothing new
+    assert integration.sync_jobs.first().created == 0
+    assert SyncedItem.objects.filter(integration=integration).count() == 9
+
+
+def test_a_photo_picked_before_is_not_duplicated_by_the_takeout(owner_client, integration, google_photos_api, tmp_path):
+    api = google_photos_api
+    _pick(owner_client, integration, api, [api.item("IMG_0002.jpg", JPEG + b"second")])
+    sync(integration)
+
+    _import_takeout(integration, _takeout(tmp_path))
+
+    assert (
+        SyncedItem.objects.filter(
+            integration=integration, data__sha256=hashlib.sha256(JPEG + b"second").hexdigest()
+        ).count()
+        == 1
+    )
+    assert live_items(integration).count() == 9
+
+
+def test_a_file_that_is_not_a_zip_is_refused_before_anything_runs(integration, tmp_path):
+    bogus = tmp_path / "takeout.tgz"
+    bogus.write_bytes(b"\x1f\x8b not a zip")
+    with pytest.raises(CommandError, match="not a zip archive"):
+        _import_takeout(integration, [str(bogus)])
+    assert not integration.sync_jobs.exists()
+
+
+def test_importing_into_another_type_is_refused(owner, integration, tmp_path):
+    from tests.factories import make_integration
+
+    other = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Feed")
+    with pytest.raises(CommandError, match="not a Google Takeout archive"):
+        _import_takeout(other, _takeout(tmp_path))
+    for job in integration.sync_jobs.filter(status="queued"):
+        cancel(job)

@@ -1,0 +1,194 @@
+"""The iCal feed connector against a real local HTTP server."""
+
+import datetime
+
+import pytest
+
+from connectors.registry import registry
+from integrations.models import JobStatus, Status, SyncedItem
+from tests.connectors.helpers import connect, data_text, live_items, sync
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+WIDE = {"window_past_days": 400, "window_future_days": 400}
+
+
+@pytest.fixture
+def awkward_feed(feed_server):
+    feed_server.serve("/cal.ics", data_text("ical/awkward.ics"))
+    return feed_server
+
+
+def _by_title(integration):
+    return {item.title: item for item in live_items(integration)}
+
+
+def test_the_ical_type_is_available_and_registered(catalogue):
+    from integrations.models import IntegrationType
+
+    itype = IntegrationType.objects.get(slug="ical-feed")
+    assert itype.is_available
+    assert registry.get(itype.handler).__name__ == "ICalFeedConnector"
+
+
+def test_full_sync_reads_time_zones_all_day_floating_and_recurrences(owner, awkward_feed):
+    integration = connect(owner, "ical-feed", secrets={"url": awkward_feed.url("/cal.ics")}, config=WIDE)
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    items = _by_title(integration)
+    year = datetime.date.today().year
+
+    paris = items["Réunion à Paris — café ☕"]
+    assert paris.occurred_at == datetime.datetime(year, 1, 15, 8, 30, tzinfo=datetime.UTC)  # 09:30 CET
+    assert paris.data["tzid"] == "Europe/Paris"
+    assert paris.data["location"] == "Rue de Rivoli, Paris"
+    assert "seventy-five octets" in paris.summary  # folded lines were unfolded
+    assert paris.data["attendees"] == [{"email": "alice@example.com", "name": "Alice"}]
+    assert paris.data["organizer"] == {"email": "bob@example.com", "name": ""}
+    assert paris.data["extra"] == {"X-CUSTOM-COLOR": "teal"}  # unmapped, kept
+
+    holiday = items["Labour Day"]
+    assert holiday.data["all_day"] is True
+    assert holiday.data["start"] == f"{year}-05-01"
+    assert holiday.data["categories"] == ["HOLIDAY", "PUBLIC"]
+
+    # A Windows zone name resolved through the feed's own VTIMEZONE: 14:00 CEST is 12:00 UTC.
+    assert items["Windows zone name"].occurred_at == datetime.datetime(year, 7, 1, 12, 0, tzinfo=datetime.UTC)
+    # Floating time read in the calendar's X-WR-TIMEZONE (Europe/Berlin, CET in March).
+    assert items["Floating breakfast"].occurred_at == datetime.datetime(year, 3, 10, 7, 0, tzinfo=datetime.UTC)
+    assert items["Floating breakfast"].data["floating"] is True
+
+    standups = sorted(
+        (i for i in live_items(integration) if i.data["uid"] == "weekly-standup@example.com"),
+        key=lambda i: i.occurred_at,
+    )
+    # COUNT=10 minus one EXDATE; the moved instance appears once, at its new time.
+    assert len(standups) == 9
+    assert [s.title for s in standups].count("Standup (moved)") == 1
+    moved = next(s for s in standups if s.title == "Standup (moved)")
+    assert moved.occurred_at == datetime.datetime(year, 1, 19, 15, 0, tzinfo=datetime.UTC)
+    assert all(s.data["recurring"] for s in standups)
+    assert standups[0].data["rrule"] == "FREQ=WEEKLY;COUNT=10"
+
+    assert "Event without a UID" in items
+    assert job.created == live_items(integration).count() == 14
+    assert job.unmapped_fields == ["X-CUSTOM-COLOR"]
+    assert integration.status == Status.CONNECTED
+    assert integration.last_synced_at is not None
+
+
+def test_provenance_is_kept_on_every_record(owner, awkward_feed):
+    integration = connect(owner, "ical-feed", secrets={"url": awkward_feed.url("/cal.ics")}, config=WIDE, name="Cal")
+    job = sync(integration)
+    for item in live_items(integration):
+        assert item.source_type == "ical-feed"
+        assert item.source_name == "Cal"
+        assert item.last_job_id == job.pk
+        assert item.fetched_at is not None
+        assert item.user_id == owner.pk
+
+
+def test_unchanged_feed_costs_one_conditional_request_and_no_writes(owner, awkward_feed):
+    integration = connect(owner, "ical-feed", secrets={"url": awkward_feed.url("/cal.ics")}, config=WIDE)
+    sync(integration)
+    stamps = dict(SyncedItem.objects.values_list("pk", "updated_at"))
+
+    job = sync(integration)
+
+    assert job.kind == "incremental"
+    assert job.status == JobStatus.SUCCEEDED
+    assert (job.seen, job.created, job.updated) == (0, 0, 0)
+    second_request = awkward_feed.requests_to("/cal.ics")[-1]
+    assert second_request.headers.get("If-None-Match")  # the peer saw a conditional GET (answered 304)
+    assert dict(SyncedItem.objects.values_list("pk", "updated_at")) == stamps
+
+
+def test_last_modified_is_used_when_there_is_no_etag(owner, feed_server):
+    feed_server.serve_with_last_modified("/lm.ics", data_text("ical/awkward.ics").encode(), 1_700_000_000)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/lm.ics")}, config=WIDE)
+    sync(integration)
+    job = sync(integration)
+    assert job.seen == 0
+    assert feed_server.requests_to("/lm.ics")[-1].headers["If-Modified-Since"] == "Tue, 14 Nov 2023 22:13:20 GMT"
+
+
+def test_changed_and_removed_events_update_and_become_tombstones(owner, feed_server):
+    text = data_text("ical/awkward.ics")
+    feed_server.serve("/cal.ics", text)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    sync(integration)
+
+    changed = text.replace("SUMMARY:Labour Day", "SUMMARY:May Day").replace(
+        "UID:floating@example.com", "UID:floating-renamed@example.com"
+    )
+    feed_server.serve("/cal.ics", changed)
+    job = sync(integration)
+
+    assert job.updated == 1  # the renamed holiday
+    assert job.created == 1  # the event under its new UID
+    assert job.deleted == 1  # the old UID is gone at the source
+    assert job.unchanged == 12
+    gone = SyncedItem.objects.get(integration=integration, external_id="floating@example.com")
+    assert gone.deleted_at is not None
+    assert live_items(integration).filter(title="May Day").exists()
+
+
+def test_resync_three_times_creates_no_duplicates(owner, feed_server):
+    text = data_text("ical/awkward.ics")
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    for round_number in range(3):
+        # A new DTSTAMP every download (as Google does) must not count as a change.
+        feed_server.serve("/cal.ics", text.replace("20260101T000000Z", f"2026010{round_number + 1}T000000Z"))
+        sync(integration, kind="full")
+    assert SyncedItem.objects.filter(integration=integration).count() == 14
+    ids = list(SyncedItem.objects.filter(integration=integration).values_list("external_id", flat=True))
+    assert len(ids) == len(set(ids))
+
+
+def test_malformed_events_are_recorded_and_the_rest_imported(owner, feed_server):
+    feed_server.serve("/bad.ics", data_text("ical/malformed.ics"))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/bad.ics")}, config=WIDE)
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert set(live_items(integration).values_list("title", flat=True)) == {"Good one", "Good two"}
+    assert job.failed == 3
+    errors = {e["external_id"]: e["error"] for e in job.item_errors}
+    assert "bad-date@example.com" in errors
+    assert "no start time" in errors["no-start@example.com"]
+    assert any("ends in the middle of an event" in e["error"] for e in job.item_errors)
+    assert "could not be read" in job.remediation
+    assert integration.status == Status.CONNECTED  # a partial sync is not a broken integration
+
+
+def test_a_web_page_instead_of_a_calendar_says_what_to_fix(owner, feed_server):
+    feed_server.serve("/login", data_text("ical/not-a-calendar.html"), content_type="text/html")
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/login")}, config=WIDE)
+    job = sync(integration)
+    assert job.status == JobStatus.FAILED
+    assert job.error_class == "config"
+    assert "did not return an iCalendar file" in job.error_message
+    assert "not a web page" in job.remediation
+    assert integration.status == Status.ERROR
+    assert integration.last_error
+
+
+def test_a_missing_feed_is_a_config_error_naming_the_address(owner, feed_server):
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/gone.ics?token=s3cr3t")}, config=WIDE)
+    job = sync(integration)
+    assert job.error_class == "config"
+    assert "HTTP 404" in job.error_message
+    assert f"http://{feed_server.host}/" in job.error_message
+    # Private links carry their token in the path or query: neither is ever echoed.
+    assert "gone.ics" not in job.error_message
+    assert "s3cr3t" not in job.error_message
+
+
+def test_test_connection_names_the_calendar(feed_server):
+    from integrations.models import IntegrationType
+    from integrations.sync.context import context_for_test
+
+    feed_server.serve("/cal.ics", data_text("ical/awkward.ics"))
+    itype = IntegrationType.objects.get(slug="ical-feed")
+    connector = registry.get(itype.handler)(context_for_test(itype, {}, {"url": feed_server.url("/cal.ics")}))
+    assert connector.test_connection() == "Awkward Calendar (7 events)"

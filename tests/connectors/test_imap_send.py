@@ -1,0 +1,146 @@
+"""Delivering workflow cards as mail: sent through a real SMTP server (aiosmtpd), or filed into a
+real Dovecot folder, once, however often the same card is delivered."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from connectors.base import Context, OutgoingCard
+from connectors.errors import AuthError, ConfigError, classify
+from connectors.registry import registry
+from tests.peers.dovecot import PASSWORD
+from tests.peers.smtp import SMTP_PASSWORD, SMTP_USER
+
+pytestmark = [pytest.mark.peer]
+
+
+def connector_for(config: dict, password: str):
+    return registry.get("imap")(Context(config=config, secrets={"password": password}, http=None))
+
+
+def card(key: str = "", title: str = "Daily digest") -> OutgoingCard:
+    return OutgoingCard(
+        title=title,
+        markdown="**Three** things happened today.\n\n- one\n- two",
+        html="<p><strong>Three</strong> things happened today.</p><ul><li>one</li><li>two</li></ul>",
+        key=key,
+    )
+
+
+def smtp_config(server, **extra) -> dict:
+    config = {
+        "host": "imap.invalid",
+        "username": "me@example.com",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": server.port,
+        "smtp_security": "none",
+    }
+    config.update(extra)
+    return config
+
+
+def test_smtp_send_delivers_a_text_and_html_message(smtp_server, allow_host):
+    allow_host(smtp_server.host)
+    to = f"reader-{uuid.uuid4().hex[:6]}@example.com"
+    connector = connector_for(smtp_config(smtp_server), "unused")
+
+    delivery = connector.send(
+        [card(key="digest-2024-03-05")], {"mode": "smtp_send", "to": [to], "subject_prefix": "[Hub]"}
+    )
+
+    assert delivery.delivered == 1
+    [received] = smtp_server.messages_to(to)
+    message = received.message
+    assert received.mail_from == "me@example.com"
+    assert message["Subject"] == "[Hub] Daily digest"
+    assert message["To"] == to
+    assert message["From"] == "me@example.com"
+    assert message.get_content_type() == "multipart/alternative"
+    assert message.get_body(("plain",)).get_content().startswith("**Three** things happened today.")
+    assert "<strong>Three</strong>" in message.get_body(("html",)).get_content()
+    assert delivery.external_ids == [message["Message-ID"]]
+
+    again = connector.send([card(key="digest-2024-03-05")], {"mode": "smtp_send", "to": [to]})
+    assert again.external_ids == delivery.external_ids  # the same card keeps its Message-ID
+
+
+def test_smtp_send_logs_in_where_the_server_requires_it(smtp_auth_server, allow_host):
+    allow_host(smtp_auth_server.host)
+    to = f"reader-{uuid.uuid4().hex[:6]}@example.com"
+    config = smtp_config(smtp_auth_server, username=SMTP_USER)
+
+    delivery = connector_for(config, SMTP_PASSWORD).send([card()], {"mode": "smtp_send", "to": [to]})
+
+    assert delivery.delivered == 1
+    assert len(smtp_auth_server.messages_to(to)) == 1
+
+
+def test_a_wrong_smtp_password_is_an_auth_error(smtp_auth_server, allow_host):
+    allow_host(smtp_auth_server.host)
+    to = f"reader-{uuid.uuid4().hex[:6]}@example.com"
+    config = smtp_config(smtp_auth_server, username=SMTP_USER)
+
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - whatever it is, it must classify as auth
+        connector_for(config, "not-the-password").send([card()], {"mode": "smtp_send", "to": [to]})
+
+    error = classify(caught.value)
+    assert isinstance(error, AuthError)
+    assert "SMTP server refused the username or password" in str(error)
+    assert smtp_auth_server.messages_to(to) == []
+
+
+def test_sending_needs_an_smtp_server_and_recipients(smtp_server):
+    connector = connector_for({"host": "imap.invalid", "username": "me@example.com"}, "x")
+    with pytest.raises(ConfigError, match="needs an SMTP server") as caught:
+        connector.send([card()], {"mode": "smtp_send", "to": ["a@example.com"]})
+    assert caught.value.field == "smtp_host"
+    with pytest.raises(ConfigError, match="at least one recipient"):
+        connector_for(smtp_config(smtp_server), "x").send([card()], {"mode": "smtp_send", "to": []})
+    with pytest.raises(ConfigError, match="Not an email address: bob"):
+        connector_for(smtp_config(smtp_server), "x").send([card()], {"mode": "smtp_send", "to": ["bob"]})
+
+
+def test_imap_append_files_the_message_once_even_when_sent_twice(dovecot, allow_host):
+    allow_host(dovecot.host)
+    user = dovecot.new_user()
+    dovecot.create_folder(user, "Digests")
+    config = dovecot.config(user)
+    output = {"mode": "imap_append", "folder": "Digests", "subject_prefix": "[Hub]"}
+
+    first = connector_for(config, PASSWORD)
+    try:
+        delivery = first.send([card(key="weekly-10")], output)
+    finally:
+        first.close()
+    second = connector_for(config, PASSWORD)
+    try:
+        repeat = second.send([card(key="weekly-10"), card(key="weekly-11", title="Next week")], output)
+    finally:
+        second.close()
+
+    assert delivery.delivered == 1
+    assert "Filed 1" in delivery.detail
+    assert "1 already there" in repeat.detail
+    assert repeat.external_ids[0] == delivery.external_ids[0]
+    with dovecot.client(user) as client:
+        client.select_folder("Digests", readonly=True)
+        fetched = client.fetch(client.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (SUBJECT MESSAGE-ID)]", "FLAGS"])
+    headers = sorted(data[b"BODY[HEADER.FIELDS (SUBJECT MESSAGE-ID)]"].decode() for data in fetched.values())
+    assert len(headers) == 2
+    assert "Subject: [Hub] Daily digest" in headers[0]
+    assert delivery.external_ids[0] in headers[0]
+    assert "Subject: [Hub] Next week" in headers[1]
+    assert all(b"\\Seen" not in data[b"FLAGS"] for data in fetched.values())  # filed as unread
+
+
+def test_imap_append_into_a_missing_folder_names_it(dovecot, allow_host):
+    allow_host(dovecot.host)
+    user = dovecot.new_user()
+    connector = connector_for(dovecot.config(user), PASSWORD)
+    try:
+        with pytest.raises(ConfigError, match="'Nowhere' does not exist"):
+            connector.send([card(key="k")], {"mode": "imap_append", "folder": "Nowhere"})
+    finally:
+        connector.close()

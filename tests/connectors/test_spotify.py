@@ -1,0 +1,262 @@
+"""Spotify end to end: connected through the real OAuth flow, synced with spotipy against the
+Spotify Web API contract fake (tests/fakes/spotify.py), and merged with the account-data export
+(tests/data/spotify/) by `manage.py import_spotify_export`."""
+
+import datetime
+import io
+import json
+import logging
+import zipfile
+
+import pytest
+from django.core.management import call_command
+
+from connectors.registry import registry
+from integrations.models import Credential, IntegrationType, JobStatus, Status, SyncedItem
+from tests.connectors.helpers import DATA, live_items, sync
+from tests.fakes.spotify import track
+from tests.oauth.helpers import connect_with_oauth
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+ALPHA = track("trackAAAAAAAAAAAAAAAAAA", "Alpha Song", "The Alphas", album="First")
+BETA = track("trackBBBBBBBBBBBBBBBBBB", "Beta Song", "Béta Band", album="Second")
+GAMMA = track("trackCCCCCCCCCCCCCCCCCC", "Gamma Song", "Gammas")
+
+
+def _utc(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture
+def spotify(spotify_api):
+    spotify_api.play(
+        "alice", ALPHA, _utc("2025-06-01T10:00:05.123Z"), context={"type": "playlist", "uri": "spotify:playlist:p1"}
+    )
+    spotify_api.play("alice", BETA, _utc("2025-06-01T10:04:00.500Z"))
+    spotify_api.save("alice", ALPHA, "2025-05-01T09:00:00Z")
+    spotify_api.save("alice", GAMMA, "2025-05-02T09:00:00Z")
+    return spotify_api
+
+
+@pytest.fixture
+def integration(owner_client, oauth_server, spotify):
+    return connect_with_oauth(owner_client, oauth_server, "spotify", spotify)
+
+
+def _plays(integration):
+    return {i.external_id: i for i in live_items(integration).filter(kind="play")}
+
+
+def _export_zip(tmp_path, *names) -> str:
+    path = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.write(DATA / "spotify" / name, f"Spotify Extended Streaming History/{name}")
+    return str(path)
+
+
+def _no_first_sync(integration):
+    """The first sync queued at connect time, cancelled (no worker runs in these tests)."""
+    from integrations.sync.jobs import cancel
+
+    for job in integration.sync_jobs.filter(status="queued"):
+        cancel(job)
+
+
+def _import(integration, *paths) -> str:
+    out = io.StringIO()
+    call_command("import_spotify_export", str(integration.pk), *paths, stdout=out)
+    return out.getvalue()
+
+
+def test_the_type_is_available_and_says_how_often_to_sync():
+    itype = IntegrationType.objects.get(slug="spotify")
+    assert itype.is_available
+    assert registry.get(itype.handler).__name__ == "SpotifyConnector"
+    assert "only returns your 50 most recent plays" in itype.details
+    assert itype.default_sync_interval_minutes == 30
+
+
+def test_sync_reads_recent_plays_and_saved_tracks_and_keeps_the_after_cursor(integration, spotify):
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert integration.account_identity == "alice"
+    plays = _plays(integration)
+    alpha = plays["play:trackAAAAAAAAAAAAAAAAAA:2025-06-01T10:00:05Z"]
+    assert alpha.title == "Alpha Song — The Alphas"
+    assert alpha.occurred_at == _utc("2025-06-01T10:00:05.123Z")
+    assert alpha.data["album"] == "First"
+    assert alpha.data["context"] == {"type": "playlist", "uri": "spotify:playlist:p1"}
+    assert alpha.source_url == "https://open.spotify.com/track/trackAAAAAAAAAAAAAAAAAA"
+    assert len(plays) == 2
+    saved = {i.title for i in live_items(integration).filter(kind="saved_track")}
+    assert saved == {"Alpha Song — The Alphas", "Gamma Song — Gammas"}
+    assert integration.sync_cursor["after"] == str(int(_utc("2025-06-01T10:04:00.500Z").timestamp() * 1000))
+    assert spotify.requests_to(r"^/v1/me/?$")  # the identity check, through spotipy's "me/"
+
+    spotify.play("alice", GAMMA, _utc("2025-06-01T11:00:00Z"))
+    job = sync(integration)
+    recent = spotify.requests_to(r"/recently-played$")[-1]
+    assert recent.args["after"] == [integration.sync_cursor["after"]] or recent.args["after"]
+    assert job.created == 1
+    assert len(_plays(integration)) == 3
+
+
+def test_more_than_50_plays_between_syncs_is_logged_as_a_gap(integration, spotify, caplog):
+    sync(integration)
+    start = _utc("2025-06-02T00:00:00Z")
+    for n in range(60):
+        spotify.play("alice", BETA, start + datetime.timedelta(minutes=4 * n))
+    with caplog.at_level(logging.WARNING, logger="connectors.spotify_music.connector"):
+        job = sync(integration)
+    assert job.created == 50  # Spotify only kept the last 50
+    assert "may be missing" in caplog.text
+
+
+def test_saved_tracks_removed_at_spotify_become_tombstones_at_the_daily_full_listing(integration, spotify):
+    sync(integration)
+    spotify.unsave("alice", GAMMA["id"])
+    sync(integration)
+    assert live_items(integration).filter(external_id=f"saved:{GAMMA['id']}").exists()  # not listed in full yet
+
+    integration.sync_cursor = {**integration.sync_cursor, "library_full_at": "2000-01-01T00:00:00+00:00"}
+    integration.save()
+    job = sync(integration)
+    assert job.deleted == 1
+    assert not live_items(integration).filter(external_id=f"saved:{GAMMA['id']}").exists()
+
+
+def test_playlists_are_read_only_when_their_snapshot_changed(integration, spotify):
+    integration.config = {**integration.config, "include_playlists": True}
+    integration.save()
+    spotify.add_playlist("alice", "pl1", "Road trip", [ALPHA, BETA])
+    sync(integration)
+    road = live_items(integration).get(external_id="playlist:pl1")
+    assert road.title == "Road trip"
+    assert [t["name"] for t in road.data["tracks"]] == ["Alpha Song", "Beta Song"]
+    assert road.version == "s1"
+
+    sync(integration)
+    assert len(spotify.requests_to(r"/playlists/pl1/items$")) == 1  # unchanged snapshot: not read again
+    spotify.add_playlist("alice", "pl1", "Road trip", [ALPHA, BETA, GAMMA], snapshot="s2")
+    sync(integration)
+    assert len(live_items(integration).get(external_id="playlist:pl1").data["tracks"]) == 3
+
+
+def test_export_plays_merge_with_api_plays_without_duplicates(integration, spotify, tmp_path):
+    sync(integration)
+    archive = _export_zip(tmp_path, "Streaming_History_Audio_2025_0.json", "StreamingHistory_music_0.json")
+
+    output = _import(integration, archive)
+
+    plays = _plays(integration)
+    assert sorted(plays) == sorted(
+        [
+            "play:trackAAAAAAAAAAAAAAAAAA:2025-06-01T10:00:05Z",  # API; the export's 10:00:06 is the same listen
+            "play:trackBBBBBBBBBBBBBBBBBB:2025-06-01T10:04:00Z",  # API; export (same second) and old file skipped
+            "play:trackCCCCCCCCCCCCCCCCCC:2025-05-30T08:00:41Z",  # export only; its minute-precision twin skipped
+            next(k for k in plays if k.startswith("play:~")),  # Delta Song: only in the old file
+        ]
+    )
+    alpha = plays["play:trackAAAAAAAAAAAAAAAAAA:2025-06-01T10:00:05Z"]
+    assert alpha.data["source"] == "api"  # plays are never rewritten by another source
+    gamma = plays["play:trackCCCCCCCCCCCCCCCCCC:2025-05-30T08:00:41Z"]
+    assert gamma.data["source"] == "export"
+    assert gamma.data["ms_played"] == 95000
+    assert gamma.data["skipped"] is True
+    assert gamma.data["extra"] == {"audio_quality": "very_high"}
+    assert "203.0.113" not in json.dumps(gamma.data)  # IP addresses are not kept
+    delta = next(p for k, p in plays.items() if k.startswith("play:~"))
+    assert delta.data["precision"] == "minute"
+    assert delta.title == "Delta Song — Delta Dawn"
+    assert "partial" in output  # the one unreadable entry is reported, the rest imported
+    job = integration.sync_jobs.first()
+    assert job.failed == 1
+    assert job.item_errors[0]["external_id"].endswith("Streaming_History_Audio_2025_0.json#5")
+    assert "entry 5" in job.item_errors[0]["error"]
+
+    again = io.StringIO()
+    call_command("import_spotify_export", str(integration.pk), archive, stdout=again)
+    assert len(_plays(integration)) == 4
+    assert integration.sync_jobs.first().created == 0
+
+
+def test_a_precise_play_replaces_its_minute_precision_twin_imported_earlier(integration, spotify, tmp_path):
+    _no_first_sync(integration)
+    legacy = tmp_path / "StreamingHistory0.json"
+    legacy.write_text(
+        json.dumps([{"endTime": "2025-04-01 09:15", "artistName": "Eps", "trackName": "E", "msPlayed": 1}])
+    )
+    _import(integration, str(legacy))
+    assert [k for k in _plays(integration) if k.startswith("play:~")]
+
+    extended = tmp_path / "Streaming_History_Audio_2025_1.json"
+    entry = {
+        "ts": "2025-04-01T09:15:30Z",
+        "ms_played": 1,
+        "spotify_track_uri": "spotify:track:trackEEEEEEEEEEEEEEEEEE",
+        "master_metadata_track_name": "E",
+        "master_metadata_album_artist_name": "Eps",
+    }
+    extended.write_text(json.dumps([entry]))
+    _import(integration, str(extended))
+
+    assert list(_plays(integration)) == ["play:trackEEEEEEEEEEEEEEEEEE:2025-04-01T09:15:30Z"]
+    twin = SyncedItem.objects.get(integration=integration, external_id__startswith="play:~")
+    assert twin.deleted_at is not None
+
+
+def test_an_api_sync_after_the_export_keeps_export_plays_and_adds_no_duplicates(integration, spotify, tmp_path):
+    _no_first_sync(integration)
+    _import(integration, _export_zip(tmp_path, "Streaming_History_Audio_2025_0.json"))
+    assert "play:trackAAAAAAAAAAAAAAAAAA:2025-06-01T10:00:06Z" in _plays(integration)
+
+    job = sync(integration)
+
+    plays = _plays(integration)
+    assert "play:trackAAAAAAAAAAAAAAAAAA:2025-06-01T10:00:05Z" not in plays  # same listen, within 2 s
+    assert plays["play:trackBBBBBBBBBBBBBBBBBB:2025-06-01T10:04:00Z"].data["source"] == "export"
+    assert len(plays) == 3
+    assert job.status == JobStatus.SUCCEEDED
+
+
+def test_a_wrong_file_is_refused_with_a_clear_message(integration, tmp_path):
+    from django.core.management.base import CommandError
+
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    with pytest.raises(CommandError, match="neither a zip, a folder nor a JSON file"):
+        _import(integration, str(other))
+    integration.refresh_from_db()
+    assert integration.status == Status.CONNECTED  # nothing was queued or touched
+
+
+def test_a_truncated_export_file_is_refused_with_what_to_do(integration, tmp_path):
+    from django.core.management.base import CommandError
+
+    _no_first_sync(integration)
+    cut = tmp_path / "StreamingHistory_music_1.json"
+    cut.write_text('[{"endTime": "2025-05-01 12:00", "artistName": "A", "trac')
+    with pytest.raises(CommandError, match="could not be read as JSON"):
+        _import(integration, str(cut))
+
+
+def test_rate_limits_wait_and_expired_tokens_are_refreshed(integration, spotify, oauth_server):
+    spotify.fail(r"/recently-played$", *spotify.rate_limited(retry_after=1))
+    old = Credential.objects.get(integration=integration).access_token
+    oauth_server.expire_access_token(old)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert len(_plays(integration)) == 2
+    assert Credential.objects.get(integration=integration).access_token != old
+
+
+def test_a_missing_permission_pauses_the_sync_and_asks_to_reauthenticate(owner_client, oauth_server, spotify):
+    integration = connect_with_oauth(owner_client, oauth_server, "spotify", spotify, scope="user-library-read")
+    job = sync(integration)
+    assert job.error_class == "auth"
+    assert integration.status == Status.NEEDS_REAUTH
+    assert "Insufficient client scope" in integration.status_detail

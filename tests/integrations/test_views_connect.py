@@ -1,0 +1,366 @@
+"""Connect and edit through the browser forms, tested against the real local HTTP peer (and
+Dovecot for IMAP). The connection is always tested before anything is saved."""
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from integrations.models import AuditEvent, Credential, Integration, Status
+from integrations.secrets import secrets_for
+from tests.integrations.ui import (
+    FEED_PATH,
+    MISSING_PATH,
+    TOKEN,
+    connect_ical,
+    ical_form,
+    serve_calendar,
+    text,
+    the_only_integration,
+)
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+
+def test_the_connect_form_is_generated_from_the_blueprint(owner_client):
+    response = owner_client.get(reverse("integrations:connect", args=["ical-feed"]))
+    page = text(response)
+    assert response.status_code == 200
+    assert "Connect iCal Feed" in page
+    # auth_schema: the calendar address is a write-only secret field
+    assert 'type="password" name="url"' in page
+    assert "Calendar address" in page
+    # source_schema: the window settings with their defaults and limits
+    assert 'name="window_past_days"' in page
+    assert 'value="30"' in page
+    assert 'max="3650"' in page
+    assert 'name="sync_interval_minutes"' in page
+    # a name prefilled to tell several apart, and what the hub reads
+    assert 'name="name"' in page
+    assert 'value="iCal Feed"' in page
+    assert "What the hub reads" in page
+    assert "Test connection" in page
+
+
+def test_wrong_address_shows_an_actionable_error_and_saves_nothing(owner_client, owner, feed_server):
+    serve_calendar(feed_server)
+    response = connect_ical(owner_client, feed_server.url(MISSING_PATH))
+    page = text(response)
+    assert response.status_code == 400
+    assert "Nothing was found at" in page
+    assert "(HTTP 404)" in page
+    assert "Check the address" in page  # the remediation
+    assert "Nothing was saved." in page
+    assert not Integration.objects.exists()
+    assert not Credential.objects.exists()
+    assert TOKEN not in page  # the private link is never echoed back, not even its path
+    assert "Family calendar" in page  # what the user typed (not secret) is kept
+
+
+def test_connecting_a_feed_tests_it_then_saves_it_encrypted(owner_client, owner, feed_server):
+    url = serve_calendar(feed_server)
+    response = connect_ical(owner_client, url)
+
+    integration = the_only_integration(owner)
+    assert response.status_code == 302
+    assert response.url == integration.get_absolute_url()
+    assert integration.name == "Family calendar"
+    assert integration.status == Status.CONNECTED
+    assert integration.account_identity == "Awkward Calendar (7 events)"
+    assert integration.sync_interval_minutes == 30
+    assert integration.config == {"window_past_days": 400, "window_future_days": 400}  # no secret in config
+    assert secrets_for(integration, actor="user") == {"url": url}
+    with connection.cursor() as cursor:  # encrypted at rest: the raw column does not hold the link
+        cursor.execute("SELECT secrets FROM integrations_credential WHERE integration_id = %s", [integration.pk])
+        raw = cursor.fetchone()[0]
+    assert TOKEN not in str(raw)
+    assert AuditEvent.objects.filter(integration=integration, action="connect").exists()
+    assert feed_server.requests_to(FEED_PATH)  # the peer was asked before anything was saved
+
+    page = text(owner_client.get(response.url))
+    assert "Connected Family calendar: Awkward Calendar (7 events)." in page
+    assert f"http://{feed_server.host}/…" in page  # the address shown masked: scheme and host only
+    assert TOKEN not in page
+
+
+def test_the_test_button_answers_a_partial_with_the_identity_and_saves_nothing(owner_client, feed_server):
+    url = serve_calendar(feed_server)
+    response = owner_client.post(
+        reverse("integrations:connect_test", args=["ical-feed"]), ical_form(url), HTTP_HX_REQUEST="true"
+    )
+    page = text(response)
+    assert response.status_code == 200
+    assert "Connection works:" in page
+    assert "Awkward Calendar (7 events)" in page
+    assert "<html" not in page  # a partial
+    assert not Integration.objects.exists()
+    assert TOKEN not in page
+
+
+def test_the_test_button_puts_the_error_on_the_right_field(owner_client, feed_server):
+    feed_server.serve("/page.html", "<html><body>Not a calendar</body></html>", content_type="text/html")
+    response = owner_client.post(
+        reverse("integrations:connect_test", args=["ical-feed"]),
+        ical_form(feed_server.url("/page.html")),
+        HTTP_HX_REQUEST="true",
+    )
+    page = text(response)
+    assert "did not return an iCalendar file" in page
+    assert "must be the calendar" in page  # remediation
+    # the message lands in the url field's error slot (an out-of-band swap), the others are cleared
+    assert '<div class="field-errors" id="errors-url" hx-swap-oob="true"><div class="field-error"' in page
+    assert '<div class="field-errors" id="errors-name" hx-swap-oob="true"></div>' in page
+    assert not Integration.objects.exists()
+
+
+def test_the_test_button_without_javascript_renders_the_whole_form(owner_client, feed_server):
+    url = serve_calendar(feed_server)
+    response = owner_client.post(reverse("integrations:connect_test", args=["ical-feed"]), ical_form(url))
+    page = text(response)
+    assert response.status_code == 200
+    assert "Connection works:" in page
+    assert "<form" in page
+    assert TOKEN not in page  # the secret field is not re-rendered: it has to be typed again
+    assert not Integration.objects.exists()
+
+
+def test_validation_errors_are_shown_on_their_fields(owner_client, feed_server):
+    response = owner_client.post(
+        reverse("integrations:connect", args=["ical-feed"]),
+        {"name": "", "url": "ftp://nowhere", "window_past_days": "-3", "window_future_days": "x"},
+    )
+    page = text(response)
+    assert response.status_code == 400
+    assert "Some settings need fixing" in page
+    assert "Give this connection a name" in page
+    assert "Calendar address must be a full http:// or https:// address." in page
+    assert "Days of past events must be at least 0." in page
+    assert "Days of future events must be a whole number." in page
+    assert not Integration.objects.exists()
+
+
+def test_two_of_one_type_need_different_names(owner_client, owner, feed_server):
+    url = serve_calendar(feed_server)
+    assert connect_ical(owner_client, url, name="iCal Feed").status_code == 302
+    response = connect_ical(owner_client, url, name="ical feed")
+    assert response.status_code == 400
+    assert "You already have a iCal Feed called “ical feed”" in text(response)
+    # the form suggests a free name for the next one
+    form = text(owner_client.get(reverse("integrations:connect", args=["ical-feed"])))
+    assert 'value="iCal Feed 2"' in form
+    assert connect_ical(owner_client, url, name="iCal Feed 2").status_code == 302
+    assert Integration.objects.for_user(owner).count() == 2
+
+
+def test_coming_soon_types_cannot_be_connected(owner_client, catalogue):
+    from integrations.models import IntegrationType
+
+    mint = IntegrationType.objects.get(slug="mint")
+    assert not mint.is_available
+    for method in ("get", "post"):
+        response = getattr(owner_client, method)(reverse("integrations:connect", args=["mint"]))
+        assert response.status_code == 404
+        assert f"{mint.display_name} is coming soon: it cannot be connected yet." in text(response)
+    response = owner_client.post(reverse("integrations:connect_test", args=["mint"]), {"name": "x"})
+    assert response.status_code == 404
+    assert not Integration.objects.exists()
+
+
+def test_archive_types_are_refused_even_if_marked_available(owner_client):
+    from integrations.models import IntegrationType
+
+    IntegrationType.objects.filter(slug="apple-health").update(is_available=True, handler="ical_feed")
+    response = owner_client.get(reverse("integrations:connect", args=["apple-health"]))
+    assert response.status_code == 404
+    assert "archive" in text(response)
+
+
+def test_oauth_types_go_to_the_consent_page(owner_client):
+    from integrations.models import IntegrationType
+
+    itype = IntegrationType.objects.filter(auth_kind="oauth2", is_available=True).first()
+    if itype is None:
+        itype = IntegrationType.objects.filter(auth_kind="oauth2").first()
+        IntegrationType.objects.filter(pk=itype.pk).update(is_available=True, handler="ical_feed")
+    response = owner_client.get(reverse("integrations:connect", args=[itype.slug]))
+    assert response.status_code == 302
+    assert response.url == reverse("oauth:consent", args=[itype.slug])
+
+
+# -- edit ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def connected(owner_client, owner, feed_server):
+    url = serve_calendar(feed_server)
+    connect_ical(owner_client, url)
+    return the_only_integration(owner), url
+
+
+def test_the_edit_form_never_renders_the_stored_secret(owner_client, connected):
+    integration, url = connected
+    page = text(owner_client.get(reverse("integrations:edit", args=[integration.pk])))
+    assert "Settings of Family calendar" in page
+    assert "Replace credentials" in page
+    assert "Leave blank to keep the current one" in page
+    assert TOKEN not in page
+    assert url not in page
+    assert 'type="password" name="url"' in page
+    assert 'name="url" value' not in page
+    assert 'value="400"' in page  # plain settings are shown
+
+
+def test_rename_keeps_the_credentials_and_does_not_retest(owner_client, connected, feed_server):
+    integration, url = connected
+    before = len(feed_server.log)
+    response = owner_client.post(
+        reverse("integrations:edit", args=[integration.pk]),
+        {
+            "name": "Kids' school",
+            "url": "",
+            "window_past_days": "400",
+            "window_future_days": "400",
+            "sync_interval_minutes": "30",
+        },
+    )
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert integration.name == "Kids' school"
+    assert secrets_for(integration, actor="user") == {"url": url}
+    assert len(feed_server.log) == before  # a rename alone is not tested against the server
+    assert AuditEvent.objects.filter(integration=integration, action="edit", detail__fields=["name"]).exists()
+
+
+def test_failing_new_credentials_keep_the_old_ones(owner_client, connected, feed_server):
+    integration, url = connected
+    response = owner_client.post(
+        reverse("integrations:edit", args=[integration.pk]),
+        ical_form(feed_server.url(MISSING_PATH), name="Renamed too"),
+    )
+    page = text(response)
+    assert response.status_code == 400
+    assert "Nothing was found at" in page
+    assert "Nothing was changed: the current settings are kept." in page
+    assert TOKEN not in page
+    integration.refresh_from_db()
+    assert integration.name == "Family calendar"  # nothing of the failed edit was applied
+    assert secrets_for(integration, actor="user") == {"url": url}
+    assert integration.status == Status.CONNECTED
+
+
+def test_working_new_credentials_replace_the_old_ones_and_clear_needs_reauth(owner_client, connected, feed_server):
+    integration, _url = connected
+    integration.set_status(Status.NEEDS_REAUTH, "The service refused our credentials.")
+    other = feed_server.url("/other.ics")
+    feed_server.serve("/other.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-CALNAME:Other\r\nEND:VCALENDAR\r\n")
+    response = owner_client.post(reverse("integrations:edit", args=[integration.pk]), ical_form(other))
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert secrets_for(integration, actor="user") == {"url": other}
+    assert integration.status == Status.CONNECTED
+    assert integration.account_identity == "Other (0 events)"
+    assert AuditEvent.objects.filter(integration=integration, action="reauth").exists()
+
+
+def test_changing_settings_is_tested_and_saved(owner_client, connected):
+    integration, _url = connected
+    response = owner_client.post(
+        reverse("integrations:edit", args=[integration.pk]),
+        {
+            "name": "Family calendar",
+            "url": "",
+            "window_past_days": "7",
+            "window_future_days": "60",
+            "sync_interval_minutes": "120",
+        },
+    )
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert integration.config == {"window_past_days": 7, "window_future_days": 60}
+    assert integration.sync_interval_minutes == 120
+    from django_q.models import Schedule
+
+    assert Schedule.objects.get(name=f"sync-integration-{integration.pk}").minutes == 120
+
+
+def test_a_disconnected_integration_is_reconnected_by_entering_its_secret_again(owner_client, connected):
+    integration, url = connected
+    owner_client.post(reverse("integrations:disconnect", args=[integration.pk]), {"proceed": "1"})
+    integration.refresh_from_db()
+    assert integration.status == Status.DISCONNECTED
+    blank = owner_client.post(reverse("integrations:edit", args=[integration.pk]), ical_form(""))
+    assert blank.status_code == 400
+    assert "Calendar address is required." in text(blank)
+    response = owner_client.post(reverse("integrations:edit", args=[integration.pk]), ical_form(url))
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert integration.status == Status.CONNECTED
+    assert secrets_for(integration, actor="user") == {"url": url}
+
+
+# -- IMAP against the real Dovecot peer --------------------------------------------------------------
+
+
+def _imap_form(dovecot, user, password, **extra):
+    return {
+        "name": "Mailbox",
+        "host": "127.0.0.1",
+        "port": str(dovecot.port),
+        "security": "none",
+        "username": user,
+        "password": password,
+        "smtp_host": "",
+        "smtp_port": "465",
+        "smtp_security": "ssl",
+        "folders": "INBOX",
+        "max_body_kb": "64",
+        "sync_interval_minutes": "15",
+        **extra,
+    }
+
+
+@pytest.mark.peer
+def test_imap_wrong_password_then_the_right_one(owner_client, owner, dovecot, allow_host, caplog):
+    from tests.peers.dovecot import PASSWORD
+
+    caplog.set_level("DEBUG")
+    allow_host(dovecot.host)
+    user = dovecot.new_user("ui")
+    url = reverse("integrations:connect", args=["imap"])
+    response = owner_client.post(url, _imap_form(dovecot, user, "not-the-password"))
+    page = text(response)
+    assert response.status_code == 400
+    assert "The server refused the username or password" in page
+    assert "not-the-password" not in page
+    assert '<div class="field-errors" id="errors-password"><div class="field-error"' in page
+    assert not Integration.objects.exists()
+
+    response = owner_client.post(url, _imap_form(dovecot, user, PASSWORD))
+    assert response.status_code == 302
+    integration = the_only_integration(owner)
+    assert integration.account_identity == user
+    assert integration.config["username"] == user
+    assert integration.config["host"] == "127.0.0.1"
+    assert "password" not in integration.config
+    assert secrets_for(integration, actor="user") == {"password": PASSWORD}
+    for page_url in (integration.get_absolute_url(), reverse("integrations:edit", args=[integration.pk])):
+        assert PASSWORD not in text(owner_client.get(page_url))
+    assert "Connection test for a imap failed (auth)" in caplog.text  # logged, without the secrets
+    assert PASSWORD not in caplog.text
+    assert "not-the-password" not in caplog.text
+
+
+@pytest.mark.peer
+def test_imap_missing_folder_points_at_the_folders_field(owner_client, dovecot, allow_host):
+    from tests.peers.dovecot import PASSWORD
+
+    allow_host(dovecot.host)
+    user = dovecot.new_user("ui")
+    response = owner_client.post(
+        reverse("integrations:connect_test", args=["imap"]),
+        _imap_form(dovecot, user, PASSWORD, folders="INBOX\nArchive"),
+        HTTP_HX_REQUEST="true",
+    )
+    page = text(response)
+    assert "&#x27;Archive&#x27;" in page
+    assert "does not exist on the mail server" in page
+    assert '<div class="field-errors" id="errors-folders" hx-swap-oob="true"><div class="field-error"' in page

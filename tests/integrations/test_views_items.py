@@ -1,0 +1,149 @@
+"""The synced items timeline: search, pagination, tombstones, provenance, and every piece of
+synced content sanitized (nh3) before it reaches the page."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations.models import IntegrationType, SyncedItem
+from tests.factories import make_integration
+from tests.integrations.ui import connect_ical, serve_calendar, text, the_only_integration
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+HOSTILE = (
+    '<p onclick="steal()">Hello <b>Alice</b></p>'
+    "<script>alert('x')</script>"
+    '<img src="x" onerror="alert(1)">'
+    '<img src="https://images.example.com/pic.png" alt="pic">'
+    '<img src="data:image/png;base64,AAAA">'
+    '<a href="javascript:alert(2)">click me</a>'
+    '<a href="https://example.com/read">read more</a>'
+    '<a href="/admin/">inside the hub</a>'
+    '<iframe src="https://evil.example"></iframe>'
+    "<style>body{display:none}</style>"
+)
+
+
+@pytest.fixture
+def mailbox(owner):
+    return make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Inbox")
+
+
+def item(owner, integration, n, **fields):
+    now = timezone.now()
+    values = dict(
+        user=owner, integration=integration, kind="message", external_id=f"INBOX/1/{n}", title=f"Message {n}",
+        summary=f"Body of message {n}", content_hash=str(n), source_type="imap", source_name="Inbox",
+        fetched_at=now, occurred_at=now - timedelta(hours=n),
+    )  # fmt: skip
+    values.update(fields)
+    return SyncedItem.objects.create(**values)
+
+
+def test_synced_content_is_rendered_inert(owner_client, owner, mailbox):
+    item(owner, mailbox, 1, title="<script>alert('title')</script>Quarterly", summary=HOSTILE, data={"html": HOSTILE})
+    page = text(owner_client.get(reverse("integrations:items", args=[mailbox.pk])))
+    body = page[page.index('id="items-results"') :]
+    assert "<script>" not in body
+    assert "alert(" not in body.replace("&lt;script&gt;alert(&#x27;title&#x27;)", "")
+    assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt;Quarterly" in body  # a title is plain text
+    assert "onclick" not in body
+    assert "onerror" not in body
+    assert "onload" not in body
+    assert "javascript:" not in body
+    assert "data:image" not in body
+    assert "<iframe" not in body
+    assert "<style" not in body
+    assert "display:none" not in body
+    assert '<a href="https://example.com/read" rel="noopener noreferrer nofollow">read more</a>' in body
+    assert 'href="/admin/"' not in body  # relative links would point into the hub itself
+    assert '<img src="https://images.example.com/pic.png" alt="pic"' in body
+    assert "<b>Alice</b>" in body  # harmless formatting survives
+    assert "Show the full message" in body  # data["html"] behind a disclosure, sanitized too
+
+
+def test_plain_text_keeps_its_line_breaks_and_is_escaped(owner_client, owner, mailbox):
+    item(owner, mailbox, 1, summary="Line one\nLine two & <three")
+    page = text(owner_client.get(reverse("integrations:items", args=[mailbox.pk])))
+    assert "Line one<br>Line two &amp; &lt;three" in page
+
+
+def test_provenance_is_shown(owner_client, owner, mailbox):
+    item(owner, mailbox, 1, source_url="https://mail.example.com/m/1", data={"from": "Bob <bob@example.com>"})
+    page = text(owner_client.get(reverse("integrations:items", args=[mailbox.pk])))
+    assert f'href="{mailbox.get_absolute_url()}">Inbox</a> (imap)' in page
+    assert "INBOX/1/1" in page
+    assert "fetched" in page
+    assert (
+        '<a href="https://mail.example.com/m/1" rel="noopener noreferrer nofollow" target="_blank">source ↗</a>' in page
+    )
+    assert "Bob &lt;bob@example.com&gt;" in page
+
+
+def test_search_and_pagination(owner_client, owner, mailbox):
+    for n in range(60):
+        item(owner, mailbox, n, title=f"Invoice {n}" if n % 2 else f"Newsletter {n}")
+    url = reverse("integrations:items", args=[mailbox.pk])
+    first = text(owner_client.get(url))
+    assert first.count('class="card item') == 25
+    assert "page 1 of 3" in first
+    assert "Newsletter 0" in first  # newest first
+    third = text(owner_client.get(url, {"page": 3}))
+    assert third.count('class="card item') == 10
+    found = owner_client.get(url, {"q": "invoice"})
+    assert "30 items matching “invoice”" in text(found)
+    assert all("Invoice" in t for t in re.findall(r'<h3 class="item-title">([^<]*)', text(found)))
+    assert 'href="?q=invoice&amp;page=2"' in text(found)  # pages keep the search
+    assert "Nothing matches “zebra”" in text(owner_client.get(url, {"q": "zebra"}))
+
+
+def test_htmx_search_answers_only_the_results(owner_client, owner, mailbox):
+    item(owner, mailbox, 1)
+    response = owner_client.get(
+        reverse("integrations:items", args=[mailbox.pk]),
+        {"q": "message"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="items-results",
+    )
+    assert text(response).lstrip().startswith('<section id="items-results"')
+
+
+def test_tombstones_are_hidden_unless_asked_for(owner_client, owner, mailbox):
+    item(owner, mailbox, 1, title="Still here")
+    item(owner, mailbox, 2, title="Gone at the source", deleted_at=timezone.now())
+    url = reverse("integrations:items", args=[mailbox.pk])
+    assert "Gone at the source" not in text(owner_client.get(url))
+    page = text(owner_client.get(url, {"deleted": "1"}))
+    assert "Gone at the source" in page
+    assert "Deleted at the source" in page
+
+
+def test_all_items_spans_integrations_but_only_mine(owner_client, owner, other_user, mailbox):
+    other = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Calendar")
+    theirs = make_integration(other_user, IntegrationType.objects.get(slug="ical-feed"), name="Theirs")
+    item(owner, mailbox, 1, title="From the inbox")
+    item(owner, other, 2, title="From the calendar", source_name="Calendar")
+    item(other_user, theirs, 3, title="Not for the owner")
+    page = text(owner_client.get(reverse("integrations:all_items")))
+    assert "From the inbox" in page
+    assert "From the calendar" in page
+    assert "Not for the owner" not in page
+    assert "Not for the owner" not in text(owner_client.get(reverse("integrations:all_items"), {"q": "owner"}))
+
+
+def test_a_real_sync_fills_the_timeline(owner_client, owner, feed_server):
+    from integrations.sync.engine import run_job
+    from integrations.sync.jobs import queue_sync
+
+    connect_ical(owner_client, serve_calendar(feed_server))
+    integration = the_only_integration(owner)
+    run_job(queue_sync(integration, enqueue=False).pk)
+    page = text(owner_client.get(reverse("integrations:items", args=[integration.pk])))
+    assert "14 items" in page
+    assert "Labour Day" in page
+    assert "Réunion à Paris" in page
+    assert "Rue de Rivoli, Paris" in page  # the event's place, at a glance

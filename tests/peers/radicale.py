@@ -1,0 +1,183 @@
+"""Radicale, the real CalDAV peer: started once per test session on a free port in a temp dir,
+with htpasswd auth (plain passwords) and owner-only rights, stopped by PID at the end.
+
+Tests create their own calendars (unique ids) and seed them with PUTs, or, for big calendars,
+`write_calendar()` writes .ics files straight into the filesystem storage before a dedicated
+instance starts (one PUT per event gets slower as the calendar grows: see PEERS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.peers.availability import free_port, serve_in_tempdir, wait_for_port
+
+USERNAME = "alice"
+PASSWORD = "wonderland-42"
+
+CONFIG = """\
+[server]
+hosts = 127.0.0.1:{port}
+max_connections = 20
+timeout = 30
+
+[encoding]
+request = utf-8
+stock = utf-8
+
+[auth]
+type = htpasswd
+htpasswd_filename = {htpasswd}
+htpasswd_encryption = plain
+delay = 0
+
+[rights]
+type = owner_only
+
+[storage]
+filesystem_folder = {storage}
+
+[web]
+type = none
+
+[logging]
+level = warning
+mask_passwords = True
+"""
+
+
+def write_calendar(storage: Path, user: str, calendar_id: str, items: dict[str, str], *, name: str = "") -> Path:
+    """Write a calendar collection into Radicale's filesystem storage (before the server starts).
+
+    `items` maps file names (e.g. "event-1.ics") to one VCALENDAR text each.
+    """
+    folder = Path(storage) / "collection-root" / user / calendar_id
+    folder.mkdir(parents=True, exist_ok=True)
+    props = {"tag": "VCALENDAR", "C:supported-calendar-component-set": "VEVENT,VTODO"}
+    if name:
+        props["D:displayname"] = name
+    (folder / ".Radicale.props").write_text(json.dumps(props))
+    for filename, text in items.items():
+        (folder / filename).write_text(text, encoding="utf-8", newline="")
+    return folder
+
+
+@dataclass
+class RadicaleServer:
+    root: Path
+    port: int
+    username: str = USERNAME
+    password: str = PASSWORD
+    process: subprocess.Popen | None = None
+    _clients: list = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def host(self) -> str:
+        """The SSRF allowlist entry that opens the guard for this server."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "storage"
+
+    def client(self, *, timeout: int = 30):
+        """A plain caldav client (niquests, no guard): the test's own hands on the server."""
+        return self.client_for(self.username, self.password, timeout=timeout)
+
+    def make_calendar(self, name: str = "", *, calendar_id: str | None = None, client=None):
+        """A new, empty calendar (of the test user, or of `client`'s); returns the caldav Calendar."""
+        calendar_id = calendar_id or f"cal-{uuid.uuid4().hex[:10]}"
+        principal = (client or self.client()).principal()
+        return principal.make_calendar(name=name or calendar_id, cal_id=calendar_id)
+
+    def put(self, calendar, filename: str, ics: str) -> str:
+        """PUT one calendar object (creates or replaces it); returns its URL."""
+        url = str(calendar.url.join(filename))
+        response = calendar.client.put(url, ics, {"Content-Type": "text/calendar; charset=utf-8"})
+        if response.status not in (200, 201, 204):
+            raise AssertionError(f"Radicale refused {filename}: HTTP {response.status} {response._raw!r}")
+        return url
+
+    def delete(self, calendar, filename: str):
+        response = calendar.client.delete(str(calendar.url.join(filename)))
+        if response.status not in (200, 204):
+            raise AssertionError(f"Radicale could not delete {filename}: HTTP {response.status}")
+
+    def add_user(self, username: str, password: str | None = None) -> tuple[str, str]:
+        """Another account on the running server (Radicale re-reads its htpasswd file)."""
+        password = password or f"pw-{uuid.uuid4().hex[:12]}"
+        with open(self.root / "users", "a") as users:
+            users.write(f"{username}:{password}\n")
+        return username, password
+
+    def client_for(self, username: str, password: str, *, timeout: int = 30):
+        import caldav
+
+        client = caldav.DAVClient(
+            url=self.url,
+            username=username,
+            password=password,
+            auth_type="basic",
+            enable_rfc6764=False,
+            timeout=timeout,
+        )
+        self._clients.append(client)
+        return client
+
+    def stop(self):
+        for client in self._clients:
+            client.close()
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+
+
+def start_radicale(root: Path, *, username: str = USERNAME, password: str = PASSWORD) -> RadicaleServer:
+    """Start Radicale on a free port with `root` for config and storage (seed storage before)."""
+    try:
+        import radicale  # noqa: F401
+    except ImportError:
+        raise RuntimeError("Radicale is not installed (pip install -r requirements-dev.txt)") from None
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "storage").mkdir(exist_ok=True)
+    htpasswd = root / "users"
+    htpasswd.write_text(f"{username}:{password}\n")
+    port = free_port()
+    config = root / "config"
+    config.write_text(CONFIG.format(port=port, htpasswd=htpasswd, storage=root / "storage"))
+    with open(root / "radicale.log", "wb") as log:  # the child writes to its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
+    server = RadicaleServer(root=root, port=port, username=username, password=password, process=process)
+    if not wait_for_port(port, timeout=15) or process.poll() is not None:
+        server.stop()
+        detail = (root / "radicale.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"Radicale did not start on port {port}: {detail}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def radicale():
+    yield from serve_in_tempdir("radicale-peer-", start_radicale)

@@ -1,0 +1,160 @@
+"""Each active, scheduled workflow has one django-q2 CRON Schedule kept in step with it, and a
+real `qcluster` worker runs it when it is due."""
+
+import datetime
+import time
+import uuid
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+
+from integrations.models import IntegrationType
+from tests.connectors.helpers import connect
+from tests.factories import make_integration
+from tests.workflows.helpers import add_output, add_source, make_workflow
+from tests.workflows.worker import qcluster, tail
+from workflows import schedules
+from workflows.links import pause_workflows_using
+from workflows.models import Execution, ExecutionStatus, Workflow
+from workflows.tasks import run_scheduled
+
+
+def _schedule(workflow):
+    return Schedule.objects.filter(name=schedules.schedule_name(workflow.pk)).first()
+
+
+def test_a_scheduled_workflow_gets_a_cron_schedule_with_its_next_run(owner):
+    workflow = make_workflow(owner, schedule="0 7 * * *")
+
+    schedule = _schedule(workflow)
+    assert schedule.schedule_type == Schedule.CRON
+    assert schedule.cron == "0 7 * * *"
+    assert schedule.func == "workflows.tasks.run_scheduled"
+    assert schedule.args == repr(workflow.pk)
+    local = timezone.localtime(schedule.next_run)
+    assert (local.hour, local.minute) == (7, 0)
+    assert schedule.next_run > timezone.now()
+    assert schedules.next_run(workflow) == schedule.next_run
+
+
+def test_the_schedule_follows_edits_pauses_and_deletion(owner):
+    workflow = make_workflow(owner, schedule="0 7 * * *")
+    first_next = _schedule(workflow).next_run
+
+    workflow.name = "Renamed"
+    workflow.save()
+    assert _schedule(workflow).next_run == first_next  # unrelated edits keep the next run
+
+    workflow.schedule = "30 18 * * 1-5"
+    workflow.save()
+    assert _schedule(workflow).cron == "30 18 * * 1-5"
+    assert Schedule.objects.filter(name=schedules.schedule_name(workflow.pk)).count() == 1
+
+    workflow.is_active = False
+    workflow.save()
+    assert _schedule(workflow) is None
+    assert schedules.next_run(workflow) is None
+
+    workflow.is_active = True
+    workflow.save()
+    assert _schedule(workflow) is not None
+
+    workflow.schedule = ""
+    workflow.save()
+    assert _schedule(workflow) is None
+
+    workflow.schedule = "*/5 * * * *"
+    workflow.save()
+    pk = workflow.pk
+    workflow.delete()
+    assert not Schedule.objects.filter(name=schedules.schedule_name(pk)).exists()
+
+
+def test_pausing_workflows_for_a_removed_integration_drops_their_schedules(owner):
+    integration = make_integration(owner)
+    workflow = make_workflow(owner, schedule="0 7 * * *")
+    workflow.sources.create(integration=integration)
+
+    assert pause_workflows_using(integration, "It uses Mine, which was deleted.") == 1
+
+    workflow.refresh_from_db()
+    assert not workflow.is_active
+    assert workflow.needs_attention
+    assert _schedule(workflow) is None
+
+
+def test_a_paused_workflow_is_skipped_by_a_schedule_that_still_fires(owner):
+    workflow = make_workflow(owner, schedule="0 7 * * *")
+    Workflow.objects.filter(pk=workflow.pk).update(is_active=False)  # behind the signals' back
+
+    assert run_scheduled(workflow.pk) == {"workflow": workflow.pk, "skipped": "paused"}
+    assert not Execution.objects.exists()
+    assert _schedule(workflow) is None
+    assert run_scheduled(999999) == {"workflow": 999999, "skipped": "deleted"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("0 7 * *", "five fields"),
+        ("61 7 * * *", "not a valid cron expression"),
+        ("0 7 * * mon-fri-sat", "not a valid cron expression"),
+    ],
+)
+def test_bad_cron_expressions_are_explained(expression, problem):
+    assert problem in schedules.cron_problem(expression)
+
+
+def test_next_runs_are_in_the_hub_time_zone(settings):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    start = datetime.datetime(2026, 11, 23, 23, 0, tzinfo=datetime.UTC)  # 08:00 on the 24th in Tokyo
+    runs = schedules.next_runs("0 7 * * *", 2, start=start)
+    assert [r.isoformat() for r in runs] == ["2026-11-25T07:00:00+09:00", "2026-11-26T07:00:00+09:00"]
+
+
+@pytest.mark.peer
+def test_a_real_worker_runs_a_due_workflow_on_schedule(subprocess_env, tmp_path, feed_server):
+    """The scheduler of a real `qcluster` picks up the due Schedule (its guard checks about every
+    30 s), runs the workflow, and the Execution shows up with trigger "schedule"."""
+    from integrations import catalogue
+
+    catalogue.load(["rss", "webhook"])
+    from tests.factories import make_user
+
+    owner = make_user("scheduled@example.com")
+    feed_server.serve(
+        "/feed.rss",
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>F</title><item><guid>1</guid>'
+        "<title>Scheduled item</title><link>https://example.com/1</link></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    feed_server.serve("/hook", "ok", content_type="text/plain")
+    assert IntegrationType.objects.get(slug="webhook").is_available
+    workflow = make_workflow(owner, name="Every minute", schedule="* * * * *")
+    add_source(workflow, connect(owner, "rss", config={"url": feed_server.url("/feed.rss")}, name="Feed"))
+    add_output(workflow, make_integration(owner, IntegrationType.objects.get(slug="webhook"), name="Hook",
+                                          secrets={"url": feed_server.url("/hook")}))  # fmt: skip
+    Schedule.objects.filter(name=schedules.schedule_name(workflow.pk)).update(
+        next_run=timezone.now() - datetime.timedelta(seconds=5)
+    )
+
+    log_path = tmp_path / "worker.log"
+    cluster = f"test-wf-{uuid.uuid4().hex[:8]}"
+    with qcluster(subprocess_env, log_path, cluster=cluster, allowed_hosts=[feed_server.host]):
+        deadline = time.monotonic() + 90
+        execution = None
+        while time.monotonic() < deadline:
+            execution = Execution.objects.filter(
+                workflow=workflow, status__in=["success", "partial", "failure"]
+            ).first()
+            if execution is not None:
+                break
+            time.sleep(0.5)
+    assert execution is not None, tail(log_path)
+    assert execution.trigger == "schedule"
+    assert execution.status == ExecutionStatus.SUCCESS, execution.errors
+    assert execution.cards_made == 1
+    assert execution.cards_sent == 1
+    assert b"Scheduled item" in feed_server.requests_to("/hook")[0].body
+    assert _schedule(workflow).next_run > timezone.now()  # the scheduler moved it on

@@ -1,0 +1,119 @@
+"""User templates render in the sandbox: escapes are refused, runaway templates are stopped, and
+what comes out is sanitized HTML."""
+
+import time
+
+import pytest
+
+from workflows.templating import TemplateProblem, render, render_line, render_text
+
+CONTEXT = {
+    "cards": [
+        {
+            "title": "News <b>bold</b>",
+            "content": "- [Safe](https://example.com) *hi* <script>alert(1)</script>\n- [Bad](javascript:alert(1))\n",
+            "entries": [{"title": "t1"}, {"title": "t2"}],
+        }
+    ],
+    "workflow": {"name": "Digest"},
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [
+        ("{{ cards.__class__.__mro__ }}", "__class__"),
+        ("{{ cycler.__init__.__globals__ }}", "__init__"),
+        ("{{ namespace.__init__.__globals__['os'] }}", "__init__"),
+        ("{{ range.__globals__ }}", "__globals__"),
+        ("{{ cards.append(1) }}", "append"),  # immutable sandbox: no mutation of the data
+        ("{{ cards[0].update({'title': 'x'}) }}", "update"),
+        ("{{ '{0.__class__}'.format(cards) }}", "str.format"),
+        ("{{ '%s' % cards }}", "% operator"),
+        ("{{ 'a'.center(10000000) }}", "center"),
+    ],
+)
+def test_the_sandbox_refuses_template_escapes(template, refusal):
+    with pytest.raises(TemplateProblem, match="Not allowed") as info:
+        render_text(template, CONTEXT)
+    assert refusal in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "loops too much"),
+        ("{% for c in cards %}{% for a in range(999) %}{% for b in range(999) %}x{% endfor %}{% endfor %}{% endfor %}",
+         "loops too much|longer than"),
+        ("{% for i in range(1000000) %}{% endfor %}", "range\\(\\) is limited"),
+        ("{{ 'x' * 100000000 }}", "repetition"),
+        ("{{ 2 ** 100000 }}", "power"),
+        ("{% set ns = namespace(s='xxxxxxxxxx') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+         "grows past"),
+        ("{% set b = 'x' * 150000 %}{{ [b, b, b, b] }}", "grows past"),
+        ("{% set b = 'x' * 150000 %}{{ [b, b, b, b]|join }}", "join"),
+        ("{{ 'ab'|replace('', 'x' * 100000) }}", "replace"),
+        ("{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", "Recursive loops"),
+        ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "calls itself"),
+        ("{{ lipsum(100000) }}", "'lipsum' is undefined"),
+        ("{{ range(10)|batch(100000000, 'x')|list }}", "No filter named 'batch'"),
+    ],
+)  # fmt: skip
+def test_runaway_templates_are_stopped_quickly(template, reason):
+    started = time.monotonic()
+    with pytest.raises(TemplateProblem, match=reason):
+        render_text(template, CONTEXT)
+    assert time.monotonic() - started < 3
+
+
+def test_a_template_that_takes_too_long_is_stopped(settings):
+    settings.WORKFLOW_TEMPLATE_TIMEOUT = 0.2
+    settings.WORKFLOW_TEMPLATE_MAX_ITERATIONS = 10**9
+    started = time.monotonic()
+    loop = "{% for x in range(1000) %}"
+    slow = loop * 3 + "{% endfor %}" * 3
+    with pytest.raises(TemplateProblem, match="took too long"):
+        render_text(slow, CONTEXT)
+    assert time.monotonic() - started < 2
+
+
+def test_the_output_size_is_capped(settings):
+    settings.WORKFLOW_TEMPLATE_MAX_OUTPUT = 1000
+    with pytest.raises(TemplateProblem, match="longer than 1000 characters"):
+        render_text("{% for i in range(500) %}0123456789{% endfor %}", CONTEXT)
+
+
+def test_markdown_becomes_sanitized_html():
+    rendered = render("{% for card in cards %}## {{ card.title }}\n{{ card.content }}{% endfor %}", CONTEXT)
+    assert "<h2>News &lt;b&gt;bold&lt;/b&gt;</h2>" in rendered.html
+    assert '<a href="https://example.com" rel="noopener noreferrer nofollow">Safe</a>' in rendered.html
+    assert "<script>" not in rendered.html
+    assert 'href="javascript' not in rendered.html  # left as inert text
+    assert rendered.markdown.startswith("## News <b>bold</b>")  # the text version stays as written
+
+
+def test_html_templates_are_autoescaped_and_sanitized():
+    template = "<h1>{{ cards[0].title }}</h1>{{ cards[0].content|markdown }}<img src=x onerror=alert(1)>"
+    rendered = render(template, CONTEXT, html=True)
+    assert "<h1>News &lt;b&gt;bold&lt;/b&gt;</h1>" in rendered.html
+    assert "<em>hi</em>" in rendered.html  # the markdown filter's output is trusted: already sanitized
+    assert "onerror" not in rendered.html
+    assert "<script>" not in rendered.html
+    assert "News <b>bold</b>" in rendered.markdown  # the plain-text alternative
+
+
+def test_errors_say_which_line():
+    with pytest.raises(TemplateProblem, match=r"^Line 3: 'dict object' has no attribute 'nope'"):
+        render_text("one\ntwo\n{{ cards[0].nope.deeper }}", CONTEXT)
+    with pytest.raises(TemplateProblem, match=r"^Line 1: unexpected '}'"):
+        render_text("{{ cards }", CONTEXT)
+
+
+def test_ordinary_templates_just_work():
+    text = render_text(
+        "{{ workflow.name }}: {{ cards|length }} card, {{ cards[0].entries|map(attribute='title')|join(', ') }}"
+        "{% for e in cards[0].entries %}{% if loop.last %} (last: {{ e.title|upper }}){% endif %}{% endfor %}",
+        CONTEXT,
+    )
+    assert text == "Digest: 1 card, t1, t2 (last: T2)"
+    assert render_line("  {{ workflow.name }}\n\n daily ", CONTEXT) == "Digest daily"

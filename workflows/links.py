@@ -1,0 +1,29 @@
+"""How workflows depend on integrations: the delete/disconnect warning and what proceeding does."""
+
+from django.db import transaction
+from django.db.models import Q
+
+from workflows.models import Workflow
+
+
+def workflows_using(integration):
+    return (
+        Workflow.objects.filter(Q(sources__integration=integration) | Q(outputs__integration=integration))
+        .distinct()
+        .order_by("name")
+    )
+
+
+@transaction.atomic
+def pause_workflows_using(integration, reason: str) -> int:
+    """Pause and flag every workflow that uses the integration: never leave them silently broken.
+    Their schedules are dropped too, so nothing fires until the user resumes them."""
+    from workflows.schedules import remove_schedule
+
+    ids = list(workflows_using(integration).values_list("pk", flat=True))
+    count = Workflow.objects.filter(pk__in=ids).update(
+        is_active=False, needs_attention=True, attention_reason=reason[:500]
+    )
+    for pk in ids:
+        remove_schedule(pk)
+    return count

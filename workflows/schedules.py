@@ -1,0 +1,84 @@
+"""One django-q2 CRON Schedule per active, scheduled workflow, kept in step with the workflow.
+
+Cron expressions have five fields and are read in the hub's time zone (settings.TIME_ZONE), which
+is how django-q2 computes the next run. An inactive workflow, or one without a schedule, has no
+Schedule at all: nothing fires for it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from croniter import CroniterBadCronError, croniter
+from django.utils import timezone
+from django_q.models import Schedule
+
+TASK = "workflows.tasks.run_scheduled"
+PRESETS = [
+    ("0 7 * * *", "Every day at 07:00"),
+    ("0 8 * * 1-5", "Weekdays at 08:00"),
+    ("0 * * * *", "Every hour"),
+    ("*/15 * * * *", "Every 15 minutes"),
+    ("0 18 * * 0", "Sundays at 18:00"),
+]
+
+
+def schedule_name(workflow_id: int) -> str:
+    return f"workflow-{workflow_id}"
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why a cron expression is unusable, in words; None when it is fine."""
+    expression = " ".join((expression or "").split())
+    if not expression:
+        return None
+    if len(expression.split(" ")) != 5:
+        return "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 7 * * *."
+    try:
+        croniter(expression)
+    except (CroniterBadCronError, ValueError, KeyError) as exc:
+        return f"That is not a valid cron expression ({exc})."
+    return None
+
+
+def next_runs(expression: str, count: int = 3, start: datetime | None = None) -> list[datetime]:
+    if not expression or cron_problem(expression):
+        return []
+    base = timezone.localtime(start or timezone.now())
+    it = croniter(expression, base)
+    return [it.get_next(datetime) for _ in range(count)]
+
+
+def ensure_schedule(workflow) -> Schedule | None:
+    name = schedule_name(workflow.pk)
+    expression = " ".join((workflow.schedule or "").split())
+    if not (workflow.is_active and expression) or cron_problem(expression):
+        Schedule.objects.filter(name=name).delete()
+        return None
+    schedule = Schedule.objects.filter(name=name).first()
+    if schedule is not None and schedule.cron == expression and schedule.schedule_type == Schedule.CRON:
+        return schedule
+    if schedule is None:
+        schedule = Schedule(name=name, func=TASK, args=repr(workflow.pk))
+    schedule.schedule_type = Schedule.CRON
+    schedule.cron = expression
+    schedule.repeats = -1
+    schedule.next_run = next_runs(expression, 1)[0]
+    schedule.save()
+    return schedule
+
+
+def remove_schedule(workflow_id: int) -> None:
+    Schedule.objects.filter(name=schedule_name(workflow_id)).delete()
+
+
+def next_run(workflow):
+    if not (workflow.is_active and workflow.schedule):
+        return None
+    return Schedule.objects.filter(name=schedule_name(workflow.pk)).values_list("next_run", flat=True).first()
+
+
+def next_run_map(workflows) -> dict[int, datetime]:
+    names = {schedule_name(w.pk): w.pk for w in workflows if w.is_active and w.schedule}
+    rows = Schedule.objects.filter(name__in=names).values_list("name", "next_run")
+    return {names[name]: when for name, when in rows}

@@ -1,0 +1,42 @@
+"""django-q2 task entry points: thin wrappers around workflows.runner, which tests call directly.
+Results carry ids and statuses only, never configuration or content."""
+
+from __future__ import annotations
+
+
+def run_execution(execution_id: int) -> dict:
+    """ "Run now": the view created the queued Execution; a worker runs it here."""
+    from workflows.runner import run_execution as run
+
+    execution = run(execution_id)
+    if execution is None:
+        return {"execution": execution_id, "ran": False}
+    return {"execution": execution.pk, "ran": True, "status": execution.status}
+
+
+def run_scheduled(workflow_id: int) -> dict:
+    """Run by each workflow's CRON Schedule. A paused or deleted workflow is skipped (and its
+    schedule dropped), so a workflow paused behind the scheduler's back never runs."""
+    from workflows.models import Workflow
+    from workflows.runner import run_workflow
+    from workflows.schedules import ensure_schedule, remove_schedule
+
+    workflow = Workflow.objects.filter(pk=workflow_id).first()
+    if workflow is None:
+        remove_schedule(workflow_id)
+        return {"workflow": workflow_id, "skipped": "deleted"}
+    if not workflow.is_active:
+        ensure_schedule(workflow)
+        return {"workflow": workflow_id, "skipped": "paused"}
+    execution = run_workflow(workflow, trigger="schedule")
+    if execution is None:
+        return {"workflow": workflow_id, "skipped": "already running"}
+    return {"workflow": workflow_id, "execution": execution.pk, "status": execution.status}
+
+
+def queue_execution(execution) -> str:
+    from django_q.tasks import async_task
+
+    return async_task(
+        "workflows.tasks.run_execution", execution.pk, task_name=f"workflow-run-{execution.pk}", group="workflows"
+    )

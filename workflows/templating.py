@@ -1,0 +1,390 @@
+"""User-written output templates: Jinja2 in an immutable sandbox, with hard limits, then markdown
+to sanitized HTML.
+
+What a template can reach: plain data only (dicts, lists, strings, numbers, dates) built by
+workflows.cards; never a model instance, a settings object or a request. What it cannot do:
+- reach internals: ImmutableSandboxedEnvironment refuses `_`-prefixed and unsafe attributes and
+  any mutation of lists and dicts; `str.format` and the padding/replacing string methods are
+  refused (they can build huge strings from a short template);
+- loop without end: every `for` loop draws from one per-render budget of iterations
+  (WORKFLOW_TEMPLATE_MAX_ITERATIONS) and checks a wall-clock deadline
+  (WORKFLOW_TEMPLATE_TIMEOUT); `range` stops at MAX_RANGE; recursive loops are refused; a macro
+  calling itself ends in a RecursionError, reported like any other error;
+- grow memory: every printed or concatenated value, and the result of `*`, `+`, `**`, `join`,
+  `replace`, `tojson`, `string`, ... is size-checked (WORKFLOW_TEMPLATE_MAX_OUTPUT characters),
+  before it is built where that is possible; the whole output streams and stops at the same cap;
+- inject markup: HTML templates render with autoescape on; markdown templates are converted by
+  markdown-it-py with raw HTML off, and every HTML result goes through nh3.clean.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import html as html_module
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import nh3
+from django.conf import settings
+from django.utils import timezone
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import filters as jinja_filters
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+MAX_RANGE = 1000
+MAX_SOURCE = 20_000  # characters of template text
+MAX_INT_BITS = 4096
+
+SAFE_STR_METHODS = frozenset(
+    {
+        "lower", "upper", "title", "capitalize", "casefold", "swapcase", "strip", "lstrip", "rstrip",
+        "startswith", "endswith", "split", "rsplit", "splitlines", "partition", "rpartition", "count",
+        "find", "rfind", "removeprefix", "removesuffix", "isdigit", "isalpha", "isalnum", "isspace",
+        "islower", "isupper", "istitle", "isnumeric", "isdecimal",
+    }
+)  # fmt: skip
+# Filters that can turn a short template into a huge value (padding, fill values, wrap strings),
+# or reach attributes by name, are removed; those that serialize or replace are size-checked.
+REMOVED_FILTERS = ("attr", "batch", "center", "format", "pprint", "slice", "wordwrap")
+
+
+class TemplateLimitExceeded(SecurityError):
+    pass
+
+
+@dataclass
+class Limits:
+    iterations: int
+    deadline: float
+    max_chars: int
+
+    def tick(self, count: int = 1):
+        self.iterations -= count
+        if self.iterations < 0:
+            raise TemplateLimitExceeded("The template loops too much; simplify its loops.")
+        if time.monotonic() > self.deadline:
+            raise TemplateLimitExceeded("The template took too long to render.")
+
+
+_limits: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("workflow_template_limits", default=None)
+
+
+def _current() -> Limits:
+    limits = _limits.get()
+    return limits if limits is not None else _new_limits()  # outside render(): the defaults still apply
+
+
+def _new_limits() -> Limits:
+    return Limits(
+        iterations=settings.WORKFLOW_TEMPLATE_MAX_ITERATIONS,
+        deadline=time.monotonic() + settings.WORKFLOW_TEMPLATE_TIMEOUT,
+        max_chars=settings.WORKFLOW_TEMPLATE_MAX_OUTPUT,
+    )
+
+
+# -- size estimates: computed without building the string ------------------------------------------
+def _estimate(value, depth: int = 0) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if depth > 20:
+        raise TemplateLimitExceeded("The template's data is nested too deeply.")
+    if isinstance(value, dict):
+        return 2 + sum(_estimate(k, depth + 1) + _estimate(v, depth + 1) + 4 for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 2 + sum(_estimate(v, depth + 1) + 2 for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value.bit_length() // 3 + 1
+    return 32
+
+
+def _check(value, what: str = "A value"):
+    limits = _current()
+    if _estimate(value) > limits.max_chars:
+        raise TemplateLimitExceeded(f"{what} in the template grows past {limits.max_chars} characters.")
+    return value
+
+
+# -- the guards the parser wires into every template -------------------------------------------------
+def _loop_guard(iterable):
+    limits = _current()
+    if isinstance(iterable, int | float):
+        raise TypeError("Only lists can be looped over.")
+    for item in iterable:
+        limits.tick()
+        yield item
+
+
+def _value_guard(value):
+    """Every printed or concatenated expression: strings pass as they are (Markup stays Markup),
+    containers are converted only after their size is known to be fine."""
+    _current().tick(0)
+    if isinstance(value, str):
+        return _check(value)
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        _check(value)
+    return value
+
+
+def _safe_range(*args):
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise TemplateLimitExceeded(f"range() is limited to {MAX_RANGE} numbers in templates.")
+    return numbers
+
+
+def _join(eval_ctx, value, d="", attribute=None):
+    items = list(_loop_guard(value))
+    _check(items, "A join")
+    _check(d * max(0, len(items) - 1), "A join")
+    return _check(jinja_filters.do_join(eval_ctx, items, d, attribute), "A join")
+
+
+def _replace(eval_ctx, s, old, new, count=None):
+    s, old, new = str(s), str(old), str(new)
+    occurrences = (len(s) + 1) if old == "" else s.count(old)
+    if count is not None:
+        occurrences = min(occurrences, int(count))
+    if len(s) + occurrences * len(new) > _current().max_chars:
+        raise TemplateLimitExceeded("A replace in the template grows too large.")
+    return jinja_filters.do_replace(eval_ctx, s, old, new, count)
+
+
+def _indent(s, width=4, first=False, blank=False):
+    if isinstance(width, int) and width > 40:
+        raise TemplateLimitExceeded("indent() is limited to 40 spaces in templates.")
+    if isinstance(width, str) and len(width) > 40:
+        raise TemplateLimitExceeded("indent() is limited to 40 characters in templates.")
+    return _check(jinja_filters.do_indent(s, width, first, blank), "An indent")
+
+
+@jinja_filters.pass_eval_context
+def _tojson(eval_ctx, value, indent=None):
+    if indent is not None and (not isinstance(indent, int) or indent > 8):
+        raise TemplateLimitExceeded("tojson() indents by 8 spaces at most in templates.")
+    _check(value, "tojson")
+    return _check(jinja_filters.do_tojson(eval_ctx, value, indent), "tojson")
+
+
+def _string(value):
+    _check(value, "A string conversion")
+    return jinja_filters.soft_str(value)
+
+
+def _urlencode(value):
+    _check(value, "urlencode")
+    return _check(jinja_filters.do_urlencode(value), "urlencode")
+
+
+def _markdown_filter(text):
+    _check(text, "markdown")
+    return Markup(markdown_to_html(str(text or "")))  # noqa: S704 - sanitized by nh3 in markdown_to_html
+
+
+def _to_local(value):
+    if hasattr(value, "tzinfo") and value.tzinfo is not None:
+        return timezone.localtime(value)
+    return value
+
+
+def _datetime(value, fmt="%a %d %b %Y %H:%M"):
+    if not hasattr(value, "strftime"):
+        return value or ""
+    return _to_local(value).strftime(str(fmt)[:100])
+
+
+def _date(value, fmt="%a %d %b %Y"):
+    return _datetime(value, fmt)
+
+
+def _time(value, fmt="%H:%M"):
+    return _datetime(value, fmt)
+
+
+class HubSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def is_safe_attribute(self, obj, attr, value):
+        if isinstance(obj, str) and attr not in SAFE_STR_METHODS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def unsafe_undefined(self, obj, attribute):
+        # Refuse loudly (the default prints nothing), so the editor can say what was refused.
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe.")
+
+    def wrap_str_format(self, value):
+        if super().wrap_str_format(value) is None:
+            return None
+
+        def refused(*args, **kwargs):
+            raise SecurityError("str.format is not available in templates; use ~ to join text.")
+
+        return refused
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("The % operator on text is not available in templates; use ~ to join text.")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                repeated = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if repeated and _estimate(seq) * max(0, times) > _current().max_chars:
+                    raise TemplateLimitExceeded("A repetition in the template grows too large.")
+            _check_int(left), _check_int(right)
+        if operator == "**" and _int_power_bits(left, right) > MAX_INT_BITS:
+            raise TemplateLimitExceeded("A power in the template is too large.")
+        result = super().call_binop(context, operator, left, right)
+        _check_int(result)
+        return _check(result) if isinstance(result, str | list | tuple) else result
+
+    def _parse(self, source, name, filename):
+        tree = super()._parse(source, name, filename)
+        for node in tree.find_all(nodes.For):
+            if node.recursive:
+                raise TemplateSyntaxError("Recursive loops are not available in templates.", node.lineno)
+            node.iter = _filter(node.iter, "__loop_guard")
+        for output in tree.find_all(nodes.Output):
+            output.nodes = [
+                n if isinstance(n, nodes.TemplateData) else _filter(n, "__value_guard") for n in output.nodes
+            ]
+        for concat in tree.find_all(nodes.Concat):
+            concat.nodes = [_filter(n, "__value_guard") for n in concat.nodes]
+        return tree
+
+
+def _guard_output(node):
+    return node if isinstance(node, nodes.TemplateData) else _filter(node, "__value_guard")
+
+
+def _int_power_bits(left, right) -> float:
+    if not (isinstance(left, int) and isinstance(right, int)) or abs(left) <= 1 or right <= 0:
+        return 0
+    return right * math.log2(abs(left))
+
+
+def _check_int(value):
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise TemplateLimitExceeded("A number in the template is too large.")
+
+
+def _filter(node, name):
+    return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
+def _environment(*, autoescape: bool) -> HubSandbox:
+    env = HubSandbox(autoescape=autoescape, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    for name in REMOVED_FILTERS:
+        env.filters.pop(name, None)
+    env.filters.update(
+        {
+            "__loop_guard": _loop_guard,
+            "__value_guard": _value_guard,
+            "join": jinja_filters.pass_eval_context(_join),
+            "replace": jinja_filters.pass_eval_context(_replace),
+            "indent": _indent,
+            "tojson": _tojson,
+            "string": _string,
+            "urlencode": _urlencode,
+            "markdown": _markdown_filter,
+            "datetime": _datetime,
+            "date": _date,
+            "time": _time,
+        }
+    )
+    env.globals.pop("lipsum", None)
+    env.globals["range"] = _safe_range
+    return env
+
+
+ENVIRONMENTS = {False: _environment(autoescape=False), True: _environment(autoescape=True)}
+_markdown = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(["table", "strikethrough"])
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be rendered: the message says where and why, for the user."""
+
+    def __init__(self, message: str, line: int | None = None):
+        self.line = line
+        super().__init__(f"Line {line}: {message}" if line else message)
+
+
+@dataclass
+class Rendered:
+    markdown: str  # the text version (markdown, or the HTML template's text when format is html)
+    html: str  # sanitized
+
+
+def render_text(source: str, context: dict, *, html: bool = False) -> str:
+    """Render `source` in the sandbox with the limits; raise TemplateProblem on any failure."""
+    if len(source) > MAX_SOURCE:
+        raise TemplateProblem(f"The template is too long ({len(source)} characters; {MAX_SOURCE} at most).")
+    env = ENVIRONMENTS[bool(html)]
+    token = _limits.set(_new_limits())
+    try:
+        template = env.from_string(source)
+        limits = _current()
+        pieces, size = [], 0
+        for piece in template.generate(**context):
+            size += len(piece)
+            if size > limits.max_chars:
+                raise TemplateLimitExceeded(f"The template's output is longer than {limits.max_chars} characters.")
+            pieces.append(piece)
+        return "".join(pieces)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(exc.message or "Syntax error.", exc.lineno) from None
+    except RecursionError:
+        raise TemplateProblem("The template calls itself without end.") from None
+    except MemoryError:
+        raise TemplateProblem("The template needs too much memory.") from None
+    except Exception as exc:  # noqa: BLE001 - any template failure is the user's to fix, never a 500
+        raise TemplateProblem(_describe(exc), _template_line(exc)) from None
+    finally:
+        _limits.reset(token)
+
+
+def render(source: str, context: dict, *, html: bool = False) -> Rendered:
+    text = render_text(source, context, html=html)
+    if html:
+        return Rendered(markdown=html_to_text(text), html=sanitize(text))
+    return Rendered(markdown=text.strip() + "\n" if text.strip() else "", html=markdown_to_html(text))
+
+
+def render_line(source: str, context: dict, *, limit: int = 300) -> str:
+    """A one-line template (a title): whitespace collapsed, no markup."""
+    text = render_text(source, context, html=False)
+    return " ".join(text.split())[:limit]
+
+
+def markdown_to_html(text: str) -> str:
+    return sanitize(_markdown.render(text or ""))
+
+
+def sanitize(html: str) -> str:
+    return nh3.clean(html or "", link_rel="noopener noreferrer nofollow")
+
+
+def html_to_text(html: str) -> str:
+    text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|h[1-6]|tr)>", "\n", html or "")
+    text = nh3.clean(text, tags=set())
+    text = html_module.unescape(text)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in text.splitlines())).strip() + "\n"
+
+
+def _describe(exc: Exception) -> str:
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, SecurityError):
+        return f"Not allowed: {message}"
+    return message[:300]
+
+
+def _template_line(exc: BaseException) -> int | None:
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
