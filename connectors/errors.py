@@ -1,26 +1,30 @@
 """The error classes of the hub, and the one place where any exception is classified.
 
-Every failure a connector can meet ends up as one of five classes, each with a fixed policy:
+Every failure a connector can meet ends up as one of six classes, each with a fixed policy:
   auth       credentials revoked or wrong -> integration needs re-auth, syncs pause, no retry
   rate_limit the provider said slow down  -> wait (Retry-After or backoff), then go on
   transient  5xx, timeout, reset          -> exponential backoff with jitter, bounded tries
   config     404 feed, unknown host, ...  -> fail with the exact fix
   item       one malformed record         -> recorded on the job, the rest goes on
+  internal   a bug in the hub             -> fail, traceback logged for the operator, no retry
 Connectors raise these directly when they know better; anything else goes through classify().
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Callable
 
 AUTH, RATE_LIMIT, TRANSIENT, CONFIG, ITEM = "auth", "rate_limit", "transient", "config", "item"
-INTERNAL = "internal"
+INTERNAL = "internal"  # a bug in the hub, not the user's doing: logged with its traceback, never retried
 UNKNOWN_HOST_FIX = (
     "Check the spelling of the server address. If it is right, the hub's server cannot reach the "
     "internet or its DNS right now: ask the operator."
-)  # a bug in the hub, not the user's doing: logged with its traceback
+)
+
+log = logging.getLogger(__name__)
 
 
 class ConnectorError(Exception):
@@ -53,7 +57,7 @@ class RateLimited(ConnectorError):
 
 class TransientError(ConnectorError):
     error_class = TRANSIENT
-    default_remediation = "The service had a temporary problem; the next scheduled sync will try again."
+    default_remediation = "The service had a temporary problem; the hub tries again at the next sync or workflow run."
 
 
 class ConfigError(ConnectorError):
@@ -74,7 +78,10 @@ class ResponseTooLarge(ConfigError):
 
 class InternalError(ConnectorError):
     error_class = INTERNAL
-    default_remediation = "Something unexpected went wrong in the hub; it was logged for the operator. Try again later."
+    default_remediation = (
+        "Nothing you did caused this: it was logged for the operator with the details. Try again later, "
+        "and ask the operator if it keeps happening."
+    )
 
 
 class ItemError(ConnectorError):
@@ -96,7 +103,10 @@ def register_classifier(func):
     return func
 
 
-def classify(exc: BaseException) -> ConnectorError:
+def classify(exc: BaseException, *, report: bool = True) -> ConnectorError:
+    """The hub's error for any exception. One we do not recognise is a bug in the hub: it becomes an
+    InternalError (never retried) and, unless the caller reports it itself (report=False), its
+    traceback is logged here, so "the operators have been told" is true for every caller."""
     if isinstance(exc, ConnectorError):
         return exc
     for classifier in _classifiers:
@@ -106,33 +116,106 @@ def classify(exc: BaseException) -> ConnectorError:
             return result
     result = _classify_builtin(exc)
     result.__cause__ = exc
+    if report and result.error_class == INTERNAL:
+        log.error("Internal error: %s", result, exc_info=exc)
     return result
 
 
-def _classify_builtin(exc: BaseException) -> ConnectorError:
-    import requests
+def internal_error(exc: BaseException) -> InternalError:
+    # Only the exception's type: its text may quote a record, a URL or a header value.
+    return InternalError(f"The hub hit an internal error ({type(exc).__name__}); the operators have been told.")
 
-    if isinstance(exc, socket.gaierror):
+
+_BAD_ADDRESS = "The address is not a valid web address."
+_BAD_ADDRESS_FIX = "Enter the full address, starting with https:// (or http://), in the integration's settings."
+# Local file-system failures are OSErrors too, but no network retry will fix them.
+_LOCAL_OS_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def _classify_builtin(exc: BaseException) -> ConnectorError:
+    return _classify_requests(exc) or _classify_network(exc) or _classify_data(exc) or internal_error(exc)
+
+
+def _classify_requests(exc: BaseException) -> ConnectorError | None:
+    """requests' exceptions all subclass OSError, yet several mean a wrong address or a bug."""
+    import requests.exceptions as rex
+
+    if not isinstance(exc, rex.RequestException):
+        return None
+    if isinstance(exc, rex.MissingSchema | rex.InvalidSchema | rex.InvalidURL | rex.URLRequired):
+        return ConfigError(_BAD_ADDRESS, remediation=_BAD_ADDRESS_FIX)
+    if isinstance(exc, rex.TooManyRedirects):
+        return ConfigError(
+            "The address redirects too many times (a redirect loop).",
+            remediation="Open the address in a browser to see where it really leads, and use that final address.",
+        )
+    if isinstance(exc, rex.InvalidHeader):
+        return ConfigError(
+            "A value sent with the request is not valid in an HTTP header.",
+            remediation="Re-enter the credentials and settings without spaces or line breaks around them.",
+        )
+    if isinstance(exc, rex.JSONDecodeError):
+        return ConfigError(
+            "The service's answer was not the JSON it should be.",
+            remediation="Check that the address points at the service's API. If it does, the service may be "
+            "having problems: the next sync tries again.",
+        )
+    if isinstance(exc, rex.HTTPError) and exc.response is not None:
+        return from_status(exc.response.status_code)
+    if isinstance(exc, rex.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return _bad_certificate("")
+    if isinstance(exc, rex.InvalidJSONError | rex.StreamConsumedError | rex.UnrewindableBodyError):
+        return internal_error(exc)  # how we built or read the request: our bug
+    return None  # connection errors and timeouts: network, below
+
+
+def _classify_network(exc: BaseException) -> ConnectorError | None:
+    import http.client
+
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(exc, socket.gaierror) or (
+        isinstance(exc, requests.exceptions.ConnectionError) and "Name or service not known" in str(exc)
+    ):
         return ConfigError("The host name could not be found.", remediation=UNKNOWN_HOST_FIX)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConfigError(
-            f"The server's TLS certificate is not valid: {exc.verify_message}.",
-            remediation="Check the address; the server must present a valid certificate for it.",
-        )
-    if isinstance(exc, requests.exceptions.ConnectionError) and "Name or service not known" in str(exc):
-        return ConfigError("The host name could not be found.", remediation=UNKNOWN_HOST_FIX)
-    if isinstance(exc, ConnectionRefusedError) or "Connection refused" in str(exc):
+        return _bad_certificate(f": {exc.verify_message}")
+    if isinstance(exc, urllib3.exceptions.LocationValueError | http.client.InvalidURL):
+        return ConfigError(_BAD_ADDRESS, remediation=_BAD_ADDRESS_FIX)
+    if isinstance(exc, ConnectionRefusedError) or (isinstance(exc, OSError) and "Connection refused" in str(exc)):
         return TransientError(
             "The server refused the connection.",
             remediation="Check the host and port; if they are right, the server may be down and the next sync retries.",
         )
-    if isinstance(exc, socket.timeout | TimeoutError | requests.exceptions.Timeout):
+    if isinstance(exc, socket.timeout | TimeoutError | requests.exceptions.Timeout | urllib3.exceptions.TimeoutError):
         return TransientError("The server did not answer in time.")
-    if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError | OSError):
+    if isinstance(exc, _LOCAL_OS_ERRORS):
+        return None
+    if isinstance(exc, OSError | urllib3.exceptions.HTTPError | http.client.HTTPException):
         return TransientError(f"The connection failed: {_short(exc)}")
-    if isinstance(exc, UnicodeError | ValueError | KeyError | TypeError):
+    return None
+
+
+def _classify_data(exc: BaseException) -> ConnectorError | None:
+    """Exceptions parsers raise on malformed input. Only a record can be malformed: the engine
+    treats these as a bug when they escape anything but transform()."""
+    import zipfile
+    from xml.etree.ElementTree import ParseError
+    from xml.parsers.expat import ExpatError
+
+    if isinstance(exc, UnicodeError | ValueError | KeyError | TypeError | ParseError | ExpatError | zipfile.BadZipFile):
         return ItemError(f"Unreadable data: {_short(exc)}")
-    return TransientError(f"Unexpected error: {type(exc).__name__}: {_short(exc)}")
+    if type(exc).__module__.startswith("lxml") and isinstance(exc, SyntaxError):
+        return ItemError(f"Unreadable data: {_short(exc)}")
+    return None
+
+
+def _bad_certificate(detail: str) -> ConfigError:
+    return ConfigError(
+        f"The server's TLS certificate is not valid{detail}.",
+        remediation="Check the address; the server must present a valid certificate for it.",
+    )
 
 
 def from_status(status: int, *, url_hint: str = "", retry_after: float | None = None, body: str = "") -> ConnectorError:

@@ -8,7 +8,9 @@
 - retries by error class: 429 waits out Retry-After, 5xx and connection failures back off
   exponentially with jitter, a bounded number of times (only for idempotent methods unless
   the caller opts in);
-- per-integration request metrics.
+- per-integration request metrics;
+- the sync job's heartbeat, before every attempt, while a body is read and through every wait,
+  so retries against a slow or rate-limiting server never make a live job look abandoned.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import logging
 import random
 import time
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -98,6 +102,32 @@ def backoff_delay(attempt: int) -> float:
     return min(60.0, base * (2**attempt)) * (0.5 + random.random() / 2)
 
 
+def heartbeat_every() -> float:
+    """How often a busy or waiting sync proves it is alive: well inside SYNC_STALE_AFTER, after which
+    another worker would take its job over."""
+    return max(0.05, min(5.0, settings.SYNC_STALE_AFTER / 4))
+
+
+def sleep_with_heartbeat(seconds: float, heartbeat, sleep=time.sleep) -> None:
+    """Sleep in slices, calling heartbeat between them: a Retry-After of 15 minutes must not look
+    like a dead worker. The heartbeat may raise (the job was taken over): the wait stops there."""
+    remaining = seconds
+    heartbeat()
+    while remaining > 0:
+        step = min(remaining, heartbeat_every())
+        sleep(step)
+        remaining -= step
+        heartbeat()
+
+
+def _noop():
+    return None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "the server"
+
+
 class GuardedAdapter(HTTPAdapter):
     def __init__(self, policy: OutboundPolicy):
         self.policy = policy
@@ -118,6 +148,9 @@ class GuardedAdapter(HTTPAdapter):
         retry_5xx = method in IDEMPOTENT or policy.retry_unsafe
         attempt = 0
         while True:
+            # Before every attempt: a server that hangs each time must not starve the job's heartbeat
+            # across all the retries (each attempt is bounded by the timeouts).
+            policy.heartbeat()
             policy.wait_for_slot()
             started = time.monotonic()
             try:
@@ -143,37 +176,71 @@ class GuardedAdapter(HTTPAdapter):
                     policy.sleep(wait)
                     attempt += 1
                     continue
-            if status >= 500 and retry_5xx and attempt < policy.max_retries:
+            if status >= 500 and status not in PERMANENT_5XX and retry_5xx and attempt < policy.max_retries:
                 response.close()
                 policy.sleep(backoff_delay(attempt))
                 attempt += 1
                 continue
             if not stream:
-                _read_capped(response, policy.max_bytes, time.monotonic() + policy.max_duration)
+                try:
+                    _read_capped(response, policy, timeout)
+                except _ReadInterrupted:
+                    if not (retry_5xx and attempt < policy.max_retries):
+                        raise
+                    policy.sleep(backoff_delay(attempt))
+                    attempt += 1
+                    continue
             return response
+
+
+# 5xx answers that another try cannot change (not implemented, out of storage, ...): retrying only
+# delays the clear message.
+PERMANENT_5XX = frozenset({501, 505, 507, 508, 510, 511})
 
 
 def _retryable_connection_error(exc) -> bool:
     return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
 
 
-def _read_capped(response, max_bytes: int, deadline: float):
+class _ReadInterrupted(TransientError):
+    """The answer stopped halfway: worth another try, unlike an answer that is too big or too slow."""
+
+
+def _read_capped(response, policy: OutboundPolicy, timeout):
+    max_bytes, deadline = policy.max_bytes, time.monotonic() + policy.max_duration
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         response.close()
         raise ResponseTooLarge(f"The response is {_mb(int(declared))}, over the {_mb(max_bytes)} limit.")
     chunks, size = [], 0
-    for chunk in response.raw.stream(64 * 1024, decode_content=True):
-        size += len(chunk)
-        if size > max_bytes:
-            response.close()
-            raise ResponseTooLarge(f"The response is over the {_mb(max_bytes)} limit.")
-        if time.monotonic() > deadline:
-            response.close()
-            raise TransientError("The server sent its answer too slowly and it was stopped.")
-        chunks.append(chunk)
+    try:
+        for chunk in response.raw.stream(64 * 1024, decode_content=True):
+            size += len(chunk)
+            if size > max_bytes:
+                response.close()
+                raise ResponseTooLarge(f"The response is over the {_mb(max_bytes)} limit.")
+            if time.monotonic() > deadline:
+                response.close()
+                raise TransientError(f"{_host(response.url)} sent its answer too slowly and it was stopped.")
+            chunks.append(chunk)
+            policy.heartbeat()
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        # urllib3's own exceptions: requests wraps them only on its own read path, not on this one.
+        response.close()
+        raise _interrupted(response.url, exc, timeout) from exc
     response._content = b"".join(chunks)
     response._content_consumed = True
+
+
+def _interrupted(url: str, exc: BaseException, timeout) -> _ReadInterrupted:
+    host = _host(url)
+    timeouts = urllib3.exceptions.TimeoutError | TimeoutError | requests.exceptions.Timeout
+    # requests' iter_content re-raises urllib3's ReadTimeoutError as a ConnectionError wrapping it.
+    wrapped = exc.args[0] if exc.args else None
+    if isinstance(exc, timeouts) or isinstance(wrapped, timeouts):
+        read_timeout = timeout[-1] if isinstance(timeout, tuple) else timeout
+        return _ReadInterrupted(f"{host} stopped sending its answer halfway (nothing came for {read_timeout:g} s).")
+    return _ReadInterrupted(f"The connection to {host} broke while its answer was being read.")
 
 
 class OutboundPolicy:
@@ -189,6 +256,7 @@ class OutboundPolicy:
         max_retries: int | None = None,
         retry_unsafe: bool = False,
         sleep=time.sleep,
+        heartbeat=None,
     ):
         self.integration_id = getattr(integration, "pk", None)
         if windows is None and integration is not None:
@@ -200,8 +268,14 @@ class OutboundPolicy:
         self.max_retries = settings.SYNC_MAX_TRANSIENT_RETRIES if max_retries is None else max_retries
         self.max_wait = settings.SYNC_MAX_WAIT
         self.retry_unsafe = retry_unsafe
-        self.sleep = sleep
+        self._sleep = sleep
+        # Set by the sync engine for the job's heartbeat; called during every attempt and every wait.
+        self.heartbeat = heartbeat or _noop
         self.metrics = MetricsRecorder(self.integration_id)
+
+    def sleep(self, seconds: float) -> None:
+        """Every wait of the outbound path (Retry-After, backoff, rate-limit windows) goes through here."""
+        sleep_with_heartbeat(seconds, self.heartbeat, self._sleep)
 
     def wait_for_slot(self):
         if self.windows and self.integration_id is not None:
@@ -264,9 +338,10 @@ class HttpClient:
                     raise TransientError(
                         f"The download took longer than {self.policy.max_duration:g} s and was stopped."
                     )
+                self.policy.heartbeat()
                 yield chunk
-        except requests.exceptions.RequestException as exc:
-            raise TransientError(f"The download was interrupted: {exc.__class__.__name__}") from exc
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise _interrupted(response.url, exc, self.policy.timeout) from exc
         finally:
             response.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from connectors.base import Context
-from connectors.http import HttpClient, OutboundPolicy
+from connectors.http import HttpClient, OutboundPolicy, heartbeat_every
 from integrations.models import Actor, AuthKind, Integration
 from integrations.secrets import credential_for
 
@@ -28,7 +28,9 @@ def build_context(
 
         ctx.tokens = TokenProvider(integration, credential=credential)
     if on_heartbeat:
-        ctx.heartbeat = _throttled(on_heartbeat)
+        # One throttled heartbeat for the connector's own loops and for every wait and retry of
+        # the outbound path (a long Retry-After must not let another worker take the job over).
+        ctx.heartbeat = http.policy.heartbeat = _throttled(on_heartbeat)
     return ctx
 
 
@@ -38,7 +40,8 @@ def context_for_test(integration_type, config: dict, secrets: dict, *, integrati
     return Context(config=dict(config), secrets=dict(secrets), http=http, integration=integration)
 
 
-def _throttled(func, every: float = 5.0):
+def _throttled(func, every: float | None = None):
+    every = heartbeat_every() if every is None else every
     last = [0.0]
 
     def call():

@@ -12,8 +12,18 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from connectors.errors import AUTH, CONFIG, ITEM, RATE_LIMIT, TRANSIENT, ConnectorError, InternalError, classify
-from connectors.http import backoff_delay
+from connectors.errors import (
+    AUTH,
+    CONFIG,
+    INTERNAL,
+    ITEM,
+    RATE_LIMIT,
+    TRANSIENT,
+    ConnectorError,
+    classify,
+    internal_error,
+)
+from connectors.http import backoff_delay, sleep_with_heartbeat
 from integrations import lifecycle
 from integrations.models import Integration, JobKind, JobStatus, Status, SyncJob
 from integrations.sync import jobs
@@ -23,6 +33,11 @@ from integrations.sync.upsert import store_batch
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[SyncJob], None]
+
+
+# Statuses a sync may move to "syncing". Paused, disconnected and needs-re-auth ones are never
+# touched: a job queued before the user paused must not undo the pause.
+SYNCABLE_STATUSES = (Status.PENDING, Status.CONNECTED, Status.ERROR, Status.SYNCING)
 
 
 def run_job(
@@ -35,50 +50,69 @@ def run_job(
         log.info("Sync job %s is not claimable (finished, or another worker is on it)", job_id)
         return None
     integration = job.integration
+    try:
+        reason = jobs.refusal_reason(integration)
+    except ConnectorError:
+        reason = None  # a broken handler: the run below meets it again and fails the job with its message
+    if reason:
+        # Paused, disconnected or refused since the job was queued: the user's choice wins.
+        log.info("Sync job %s cancelled: %s", job.pk, reason)
+        jobs.cancel_claimed(job, worker, reason)
+        return _finished(job, on_progress)
     if job.attempts == 1:
         start = None if job.kind in (JobKind.FULL, JobKind.BACKFILL) else integration.sync_cursor
         job.cursor_before = job.cursor_after = start
         SyncJob.objects.filter(pk=job.pk).update(cursor_before=start, cursor_after=start)
     else:
         log.warning("Sync job %s resumed by %s from its last checkpoint (attempt %s)", job.pk, worker, job.attempts)
-    Integration.objects.filter(pk=integration.pk).update(status=Status.SYNCING)
+    Integration.objects.filter(pk=integration.pk, status__in=SYNCABLE_STATUSES).update(status=Status.SYNCING)
+    try:
+        _run_with_retries(job, worker, integration, on_progress, sleep)
+    except jobs.LostOwnership:
+        log.warning("Sync job %s was taken over by another worker; stopping here", job.pk)
+        return None
+    return _finished(job, on_progress)
+
+
+def _finished(job: SyncJob, on_progress: ProgressCallback | None) -> SyncJob:
+    job.refresh_from_db()
+    if on_progress:
+        on_progress(job)
+    return job
+
+
+def _run_with_retries(job: SyncJob, worker: str, integration: Integration, on_progress, sleep):
+    def wait(seconds: float):
+        # In slices with a heartbeat: SYNC_MAX_WAIT (900 s) is longer than SYNC_STALE_AFTER (300 s).
+        sleep_with_heartbeat(seconds, lambda: jobs.heartbeat(job, worker), sleep)
+        job.refresh_from_db(fields=["cursor_after"])
 
     transient_tries = 0
     while True:
         try:
             _run_once(job, worker, integration, on_progress)
-        except jobs.LostOwnership:
-            log.warning("Sync job %s was taken over by another worker; stopping here", job.pk)
-            return None
         except Exception as exc:  # every failure is classified and recorded below
-            error = classify(exc)
+            error = classify(exc)  # an unrecognised exception is logged there with its traceback
             if error.error_class == ITEM:
                 # Bad data is only an item error inside transform(); out here it is a bug.
                 log.exception("Sync job %s hit an unexpected error", job.pk)
-                error = InternalError(f"Unexpected error: {type(exc).__name__}")
+                error = internal_error(exc)
             if error.error_class == TRANSIENT and transient_tries < settings.SYNC_MAX_TRANSIENT_RETRIES:
                 delay = backoff_delay(transient_tries)
                 transient_tries += 1
                 log.info("Sync job %s: %s; retrying from the checkpoint in %.1f s", job.pk, error, delay)
-                sleep(delay)
-                job.refresh_from_db(fields=["cursor_after"])
+                wait(delay)
                 continue
             if error.error_class == RATE_LIMIT and transient_tries < settings.SYNC_MAX_TRANSIENT_RETRIES:
-                wait = min(error.retry_after or backoff_delay(transient_tries), settings.SYNC_MAX_WAIT)
+                delay = min(error.retry_after or backoff_delay(transient_tries), settings.SYNC_MAX_WAIT)
                 transient_tries += 1
-                log.info("Sync job %s rate limited; waiting %.1f s before resuming", job.pk, wait)
-                sleep(wait)
-                job.refresh_from_db(fields=["cursor_after"])
+                log.info("Sync job %s rate limited; waiting %.1f s before resuming", job.pk, delay)
+                wait(delay)
                 continue
             _fail(job, worker, integration, error)
-            break
-        else:
-            _succeed(job, worker, integration)
-            break
-    job.refresh_from_db()
-    if on_progress:
-        on_progress(job)
-    return job
+            return
+        _succeed(job, worker, integration)
+        return
 
 
 def _run_once(job: SyncJob, worker: str, integration: Integration, on_progress):
@@ -88,6 +122,7 @@ def _run_once(job: SyncJob, worker: str, integration: Integration, on_progress):
     connector = integration.type.connector_class()(ctx)
     advance_cursor = job.kind != JobKind.BACKFILL or integration.sync_cursor is None
     unmapped: set[str] = set(job.unmapped_fields or [])
+    bug_logged = False
     try:
         for batch in connector.list_changes(job.cursor_after):
             records, item_errors = [], [_item_error(e) for e in batch.errors]
@@ -95,9 +130,13 @@ def _run_once(job: SyncJob, worker: str, integration: Integration, on_progress):
                 try:
                     record = connector.transform(raw)
                 except Exception as exc:
-                    error = classify(exc)
+                    error = classify(exc, report=False)
                     if error.error_class in (AUTH, RATE_LIMIT):
                         raise
+                    if error.error_class == INTERNAL and not bug_logged:
+                        # A bug in transform() fails every record alike: one traceback per sync is enough.
+                        log.error("Sync job %s: transform() failed on a record", job.pk, exc_info=exc)
+                        bug_logged = True
                     item_errors.append(_item_error(error, raw))
                     continue
                 unmapped.update(record.unmapped)
@@ -150,7 +189,7 @@ def _succeed(job: SyncJob, worker: str, integration: Integration):
     remediation = ""
     if job.failed:
         remediation = f"{job.failed} record(s) could not be read and were skipped; the rest was imported."
-    updated = SyncJob.objects.filter(pk=job.pk, worker=worker).update(
+    updated = SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(
         status=status,
         finished_at=now,
         heartbeat_at=now,
@@ -159,18 +198,12 @@ def _succeed(job: SyncJob, worker: str, integration: Integration):
         error_class=ITEM if job.failed else "",
     )
     if not updated:
-        return
-    current = Integration.objects.filter(pk=integration.pk).values_list("status", flat=True).first()
-    # A user may have paused or disconnected it meanwhile: do not flip that back.
-    new_status = (
-        Status.CONNECTED if current in (Status.SYNCING, Status.ERROR, Status.CONNECTED, Status.PENDING) else current
-    )
-    Integration.objects.filter(pk=integration.pk).update(
-        status=new_status,
-        status_detail=remediation if new_status == Status.CONNECTED else F("status_detail"),
-        last_synced_at=now,
-        last_error="",
-        consecutive_failures=0,
+        raise jobs.LostOwnership(f"job {job.pk} was taken over by another worker")
+    Integration.objects.filter(pk=integration.pk).update(last_synced_at=now, last_error="", consecutive_failures=0)
+    # Only "syncing" (our own mark) becomes "connected": a pause, disconnect or re-auth made while
+    # the job ran stays as the user (or the provider) left it.
+    Integration.objects.filter(pk=integration.pk, status=Status.SYNCING).update(
+        status=Status.CONNECTED, status_detail=remediation
     )
 
 
@@ -179,7 +212,7 @@ def _fail(job: SyncJob, worker: str, integration: Integration, error: ConnectorE
     message = str(error)
     log.warning("Sync job %s failed (%s): %s", job.pk, error.error_class, message)
     with transaction.atomic():
-        SyncJob.objects.filter(pk=job.pk, worker=worker).update(
+        owned = SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(
             status=JobStatus.FAILED,
             finished_at=now,
             heartbeat_at=now,
@@ -187,8 +220,11 @@ def _fail(job: SyncJob, worker: str, integration: Integration, error: ConnectorE
             error_message=message[:2000],
             remediation=error.remediation,
         )
+        if not owned:
+            # Another worker took the job over: the integration's state is its business now.
+            raise jobs.LostOwnership(f"job {job.pk} was taken over by another worker")
         integration.refresh_from_db()
-        if error.error_class == AUTH:
+        if error.error_class == AUTH and integration.status not in (Status.PAUSED, Status.DISCONNECTED):
             lifecycle.needs_reauth(integration, f"{message} {error.remediation}")
         else:
             integration.record_failure(message)

@@ -40,8 +40,11 @@ class SyncRefused(Exception):
     """The integration cannot sync now; the message says why and what to do."""
 
 
-class LostOwnership(Exception):
-    """Another worker took this job over (our heartbeat went stale): stop without writing."""
+class LostOwnership(BaseException):  # a signal, not an error: see below
+    """Another worker took this job over (our heartbeat went stale): stop without writing.
+
+    A BaseException, like KeyboardInterrupt: it is raised from heartbeats deep inside connectors and
+    client libraries, and no `except Exception` there (nor classify()) may turn it into a failure."""
 
 
 def worker_id() -> str:
@@ -157,6 +160,29 @@ def requeue_stale() -> int:
         _enqueue(job)
         count += 1
     return count
+
+
+def upgrade_to_full(job: SyncJob) -> bool:
+    """Turn a still-queued incremental job into a full one (an operator asked for a full sync while
+    the incremental one waited). False once a worker has started it."""
+    upgraded = SyncJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED, kind=JobKind.INCREMENTAL).update(
+        kind=JobKind.FULL
+    )
+    if upgraded:
+        job.kind = JobKind.FULL
+    return bool(upgraded)
+
+
+def cancel_claimed(job: SyncJob, worker: str, reason: str) -> bool:
+    """Cancel a job this worker has just claimed, before it fetched anything, saying why."""
+    return bool(
+        SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(
+            status=JobStatus.CANCELLED,
+            finished_at=timezone.now(),
+            error_message="Cancelled before it started: the integration changed after this sync was queued.",
+            remediation=reason,
+        )
+    )
 
 
 def cancel(job: SyncJob) -> bool:

@@ -3,6 +3,7 @@ caps, shared rate limits and metrics."""
 
 import itertools
 import socket
+import threading
 import time
 
 import pytest
@@ -136,6 +137,15 @@ def test_5xx_retries_are_bounded(feed_server, settings):
     assert len(feed_server.requests_to("/down")) == 4
 
 
+@pytest.mark.parametrize("status", [501, 507])
+def test_5xx_that_no_retry_can_change_are_not_retried(feed_server, settings, status):
+    settings.SYNC_BACKOFF_BASE = 0.01
+    feed_server.sequence("/full", [Reply(status)])
+    with pytest.raises(TransientError, match=f"HTTP {status}"):
+        HttpClient(OutboundPolicy(windows=[])).get(feed_server.url("/full"))
+    assert len(feed_server.requests_to("/full")) == 1
+
+
 def test_posts_are_not_replayed_on_5xx(client, feed_server):
     feed_server.sequence("/hook", [Reply(500)])
     with pytest.raises(TransientError):
@@ -223,3 +233,49 @@ def test_requests_are_counted_per_integration(owner, feed_server):
     assert stat.rate_limited == 1
     assert stat.last_success_at is not None
     assert stat.average_ms >= 0
+
+
+@pytest.fixture
+def stalling_server(allow_host):
+    """A raw HTTP server that sends its headers and the first part of the body, then goes quiet:
+    the answer stalls mid-read (the feed peer can only hang before answering)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    connections = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(conn)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+
+    threading.Thread(target=serve, daemon=True).start()
+    allow_host(f"127.0.0.1:{port}")
+    yield f"http://127.0.0.1:{port}/feed", connections
+    listener.close()
+    for conn in connections:
+        conn.close()
+
+
+def test_a_body_that_stalls_mid_read_is_a_clear_transient_timeout(stalling_server, settings):
+    settings.OUTBOUND_TIMEOUT = 0.5
+    settings.SYNC_BACKOFF_BASE = 0.01
+    url, connections = stalling_server
+    with pytest.raises(TransientError) as caught, HttpClient(OutboundPolicy(windows=[], max_retries=1)) as http:
+        http.get(url)
+    assert str(caught.value) == "127.0.0.1 stopped sending its answer halfway (nothing came for 0.5 s)."
+    assert "Pool" not in caught.value.remediation
+    assert len(connections) == 2  # an interrupted GET is tried again, within the bounded retries
+
+
+def test_a_streamed_body_that_stalls_names_the_host(stalling_server, settings):
+    settings.OUTBOUND_TIMEOUT = 0.5
+    url, _connections = stalling_server
+    with HttpClient(OutboundPolicy(windows=[], max_retries=0)) as http:
+        response = http.get(url, stream=True)
+        with pytest.raises(TransientError, match=r"^127\.0\.0\.1 stopped sending its answer halfway"):
+            b"".join(http.stream_capped(response))

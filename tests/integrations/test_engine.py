@@ -7,13 +7,12 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from connectors.base import Batch, Connector, Record
-from connectors.registry import registry
 from integrations import lifecycle
 from integrations.models import JobStatus, Status, SyncedItem, SyncJob
 from integrations.sync import jobs
@@ -22,36 +21,16 @@ from integrations.sync.engine import run_job
 from integrations.sync.schedules import schedule_name
 from integrations.tasks import scheduled_sync
 from tests.connectors.helpers import connect, data_text, live_items, sync
-from tests.factories import make_integration, make_type
+from tests.factories import make_integration
+from tests.integrations.counter import make_counter_type
 from tests.peers.feeds import Reply
 
 WIDE = {"window_past_days": 400, "window_future_days": 400}
 
 
-@registry.register("test_counter")
-class CounterConnector(Connector):
-    """A source of N numbered records in batches; config "steal_after" simulates another worker
-    taking the job over between two batches."""
-
-    def list_changes(self, cursor):
-        start = (cursor or {}).get("next", 0)
-        total = self.config.get("count", 6)
-        step = self.config.get("batch", 2)
-        for first in range(start, total, step):
-            if self.config.get("steal_after") == first:
-                SyncJob.objects.filter(integration=self.ctx.integration, status="running").update(worker="thief:1")
-            if self.config.get("explode_at") == first:
-                raise TypeError("a bug in the connector")
-            items = list(range(first, min(first + step, total)))
-            yield Batch(items=items, cursor={"next": first + step}, total=total)
-
-    def transform(self, raw):
-        return Record(external_id=f"n{raw}", kind="number", title=f"Number {raw}")
-
-
 @pytest.fixture
 def counter_type(db):
-    return make_type("counter", handler="test_counter", is_available=True, auth_kind="none", auth_schema=[])
+    return make_counter_type()
 
 
 def test_jobs_checkpoint_each_batch_and_report_progress(owner, counter_type):
@@ -149,7 +128,7 @@ def test_transient_failures_are_retried_then_reported_and_counted(owner, feed_se
     assert integration.status == Status.ERROR
     assert integration.consecutive_failures == 3
     assert integration.needs_attention
-    assert "next scheduled sync will try again" in job.remediation
+    assert "tries again at the next sync" in job.remediation
 
 
 @pytest.mark.usefixtures("catalogue")
@@ -219,12 +198,55 @@ def test_sync_command_runs_and_reports(owner, counter_type):
     assert "succeeded: seen 4, created 0, updated 0, unchanged 4" in out.getvalue()
 
 
+def _queued_task_names() -> list[str]:
+    """The tasks waiting in the configured broker (the ORM one, or Redis under CI), read back from it."""
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    if settings.REDIS_URL:
+        payloads = [p.decode() for p in broker.connection.lrange(broker.list_key, 0, -1)]
+    else:
+        payloads = list(OrmQ.objects.values_list("payload", flat=True))
+    return [SignedPackage.loads(payload).get("name") for payload in payloads]
+
+
 def test_sync_command_can_queue_for_workers(owner, counter_type, django_capture_on_commit_callbacks):
     integration = make_integration(owner, counter_type)
     with django_capture_on_commit_callbacks(execute=True):
         call_command("sync", str(integration.pk), "--queue", stdout=StringIO())
-    assert SyncJob.objects.get(integration=integration).status == JobStatus.QUEUED
-    assert OrmQ.objects.exists() or __import__("django.conf").conf.settings.REDIS_URL
+    job = SyncJob.objects.get(integration=integration)
+    assert job.status == JobStatus.QUEUED
+    assert f"sync-job-{job.pk}" in _queued_task_names()  # a worker will find it in the broker
+
+
+def test_sync_full_upgrades_an_already_queued_incremental_job(owner, counter_type):
+    integration = make_integration(owner, counter_type, name="Numbers", config={"count": 4, "batch": 2})
+    call_command("sync", "Numbers", stdout=StringIO())  # the first sync sets a cursor
+    waiting = jobs.queue_sync(integration, enqueue=False)
+    assert waiting.kind == "incremental"
+    out = StringIO()
+    call_command("sync", "Numbers", "--full", stdout=out)
+    assert f"Job {waiting.pk} was already queued as an incremental sync; it now runs as a full sync." in out.getvalue()
+    waiting.refresh_from_db()
+    assert waiting.kind == "full"
+    assert waiting.cursor_before is None  # it really started from scratch
+    assert "seen 4, created 0, updated 0, unchanged 4" in out.getvalue()
+
+
+def test_sync_full_says_so_when_an_incremental_job_is_already_running(owner, counter_type):
+    integration = make_integration(owner, counter_type, name="Numbers")
+    running = SyncJob.objects.create(
+        integration=integration,
+        kind="incremental",
+        status=JobStatus.RUNNING,
+        worker="busy:1",
+        heartbeat_at=timezone.now(),
+    )
+    with pytest.raises(
+        CommandError, match=f"Another sync \\(job {running.pk}, incremental\\) is already running .*--full"
+    ):
+        call_command("sync", "Numbers", "--full", stdout=StringIO())
 
 
 def test_sync_command_errors_are_clear(owner, counter_type):

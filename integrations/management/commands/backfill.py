@@ -37,7 +37,10 @@ class Command(BaseCommand):
         except SyncRefused as exc:
             raise CommandError(f"{target.name} cannot sync: {exc}") from exc
         if job.kind != JobKind.BACKFILL:
-            raise CommandError(f"A {job.kind} sync (job {job.pk}) is already running for {target.name}; try later.")
+            raise CommandError(
+                f"Another sync (job {job.pk}, {job.kind}) is already {job.status} for {target.name}; "
+                "run the backfill again once it has finished."
+            )
         self.stdout.write(f"Backfilling {target.name} since {since:%Y-%m-%d} (job {job.pk})")
         finished = run_job(job.pk, on_progress=stdout_progress(self))
         report_finished(self, job, finished)

@@ -2,9 +2,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.management.commands._lookup import find_integration
 from integrations.management.commands._progress import stdout_progress
-from integrations.models import JobKind, JobTrigger
+from integrations.models import JobKind, JobStatus, JobTrigger
 from integrations.sync.engine import run_job
-from integrations.sync.jobs import SyncRefused, queue_sync
+from integrations.sync.jobs import SyncRefused, queue_sync, upgrade_to_full
 
 
 class Command(BaseCommand):
@@ -21,16 +21,30 @@ class Command(BaseCommand):
             job = queue_sync(target, kind=JobKind.FULL if full else None, trigger=JobTrigger.COMMAND, enqueue=queue)
         except SyncRefused as exc:
             raise CommandError(f"{target.name} cannot sync: {exc}") from exc
+        if full and job.kind != JobKind.FULL:
+            self._make_full(job, target)
         if queue:
             self.stdout.write(f"Queued sync job {job.pk} ({job.kind}) for {target.name}.")
             return
         finished = run_job(job.pk, on_progress=stdout_progress(self))
         report_finished(self, job, finished)
 
+    def _make_full(self, job, target):
+        """An incremental job was already waiting: --full must not quietly run it instead."""
+        if not upgrade_to_full(job):
+            job.refresh_from_db(fields=["status"])
+            raise CommandError(
+                f"Another sync (job {job.pk}, {job.kind}) is already {job.status} for {target.name}; "
+                "run this command again with --full once it has finished."
+            )
+        self.stdout.write(f"Job {job.pk} was already queued as an incremental sync; it now runs as a full sync.")
+
 
 def report_finished(command, job, finished):
     if finished is None:
         raise CommandError(f"Job {job.pk} is being run by another worker.")
+    if finished.status == JobStatus.CANCELLED:
+        raise CommandError(f"Job {finished.pk} was cancelled. {finished.error_message} {finished.remediation}".strip())
     summary = ", ".join(f"{k} {v}" for k, v in finished.counts.items())
     if finished.status in ("succeeded", "partial"):
         command.stdout.write(command.style.SUCCESS(f"Job {finished.pk} {finished.status}: {summary}"))

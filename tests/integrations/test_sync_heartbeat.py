@@ -1,0 +1,110 @@
+"""A job that is waiting (Retry-After, backoff) or retrying against a hanging server is alive:
+it keeps heartbeating, so another worker never takes it over. SYNC_STALE_AFTER is made small
+and a second "worker" keeps trying to take the job over while the first one waits."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from integrations.models import JobStatus, SyncJob
+from integrations.sync import jobs
+from integrations.sync.engine import run_job
+from tests.connectors.helpers import connect, data_text, live_items
+from tests.peers.feeds import Reply
+
+WIDE = {"window_past_days": 400, "window_future_days": 400}
+
+
+class Rival(threading.Thread):
+    """Another worker trying, every 0.2 s, to take over the integration's running job."""
+
+    def __init__(self, integration):
+        super().__init__(daemon=True)
+        self.integration = integration
+        self.stop = threading.Event()
+        self.tries = 0
+        self.took: list[int] = []
+
+    def run(self):
+        try:
+            while not self.stop.wait(0.2):
+                for pk in SyncJob.objects.filter(integration=self.integration, status=JobStatus.RUNNING).values_list(
+                    "pk", flat=True
+                ):
+                    self.tries += 1
+                    if jobs.claim(pk, "rival:1"):
+                        self.took.append(pk)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join(5)
+
+
+@pytest.fixture
+def short_stale(settings):
+    settings.SYNC_STALE_AFTER = 1
+    return settings
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "max_wait"),
+    [
+        ("3", 900),  # waited out inside the outbound path
+        ("3600", 3),  # longer than SYNC_MAX_WAIT: the engine waits SYNC_MAX_WAIT, then resumes
+    ],
+)
+@pytest.mark.usefixtures("catalogue")
+def test_a_long_retry_after_wait_keeps_the_job_alive(
+    owner, feed_server, transactional_db, short_stale, retry_after, max_wait
+):
+    short_stale.SYNC_MAX_WAIT = max_wait
+    feed_server.sequence(
+        "/busy.ics",
+        [
+            Reply(429, headers={"Retry-After": retry_after}),
+            Reply(200, data_text("ical/awkward.ics").encode(), conditional=False),
+        ],
+    )
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/busy.ics")}, config=WIDE)
+    job = jobs.queue_sync(integration, enqueue=False)
+
+    with Rival(integration) as rival:
+        finished = run_job(job.pk, worker="patient:1")
+
+    assert rival.tries >= 5  # the rival was really there during the wait
+    assert rival.took == []
+    assert finished is not None
+    assert (finished.status, finished.worker, finished.attempts) == (JobStatus.SUCCEEDED, "patient:1", 1)
+    first, second = feed_server.requests_to("/busy.ics")
+    assert second.at - first.at >= 3.0  # longer than SYNC_STALE_AFTER, three times over
+    assert live_items(integration).count() == 14
+
+
+@pytest.mark.usefixtures("catalogue", "fast_backoff")
+def test_retries_against_a_hanging_server_keep_the_job_alive(owner, feed_server, transactional_db, settings):
+    settings.SYNC_STALE_AFTER = 2
+    settings.OUTBOUND_TIMEOUT = 0.4
+    settings.SYNC_MAX_TRANSIENT_RETRIES = 2  # 3 tries per request, 3 runs of the job: 9 hanging requests
+    feed_server.sequence("/hang.ics", [Reply(200, b"late", delay=5)])
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/hang.ics")})
+    integration.type.rate_limit_per_minute = None  # 9 requests would otherwise wait for the feed's limit
+    integration.type.save()
+    job = jobs.queue_sync(integration, enqueue=False)
+
+    started = time.monotonic()
+    with Rival(integration) as rival:
+        finished = run_job(job.pk, worker="patient:1")
+
+    assert time.monotonic() - started > settings.SYNC_STALE_AFTER  # long enough to have gone stale
+    assert rival.took == []
+    assert finished is not None
+    assert (finished.status, finished.error_class, finished.attempts) == (JobStatus.FAILED, "transient", 1)
+    assert len(feed_server.requests_to("/hang.ics")) == 9
