@@ -7,6 +7,9 @@ import hashlib
 import tempfile
 from dataclasses import dataclass, field
 
+from connectors.errors import ConfigError
+from connectors.masking import mask_url
+
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # bigger bodies go to a temp file, never all in RAM
 
 
@@ -34,7 +37,10 @@ def conditional_get(http, url: str, cursor: dict | None, *, accept: str = "*/*")
         headers["If-None-Match"] = cursor["etag"]
     if cursor.get("last_modified"):
         headers["If-Modified-Since"] = cursor["last_modified"]
-    response = http.get(url, headers=headers, stream=True, allow=(304,))
+    response = http.get(url, headers=headers, stream=True, allow=(304, 403))
+    if response.status_code == 403:
+        response.close()
+        raise forbidden(response.url or url)
     if response.status_code == 304:
         response.close()
         return Fetched(not_modified=True, validators=dict(cursor))
@@ -60,4 +66,15 @@ def conditional_get(http, url: str, cursor: dict | None, *, accept: str = "*/*")
         body=spool,
         content_type=response.headers.get("Content-Type", ""),
         url=response.url,
+    )
+
+
+def forbidden(url: str) -> ConfigError:
+    """A feed is read by its address alone: a 403 means the address, not a login, must change
+    (the generic 403 asks to re-authenticate, which a public feed has nothing to offer)."""
+    return ConfigError(
+        f"The server at {mask_url(url)} refused access to this feed (HTTP 403).",
+        remediation="Check the address is public or still valid: open it in a browser, or copy a fresh link "
+        "from the calendar or site that publishes it.",
+        field="url",
     )

@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import re
 import zoneinfo
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import icalendar
@@ -112,14 +113,33 @@ class ICalFeedConnector(Connector):
         expected = first_pass.events
         self.calendar_name = first_pass.header.properties.get("X-WR-CALNAME", "")
         self.default_tz = _zone(first_pass.header.properties.get("X-WR-TIMEZONE"))
-        batch_size = settings.SYNC_BATCH_SIZE
-        seen: set[str] = set()
-        pending, errors, recurring = [], [], {}
+        size = max(1, int(settings.SYNC_BATCH_SIZE))
+        scan = _Scan()
+        pending, errors, produced = [], [], 0
+        for entry in self._entries(fetched, window, scan):
+            (errors if isinstance(entry, ItemError) else pending).append(entry)
+            if len(pending) + len(errors) >= size:
+                produced += len(pending) + len(errors)
+                # Mid-feed batches keep the previous cursor: a resumed job fetches the feed again.
+                yield Batch(items=pending, errors=errors, cursor=previous, total=max(expected, produced))
+                pending, errors = [], []
+                self.ctx.heartbeat()
+        # A feed cut short says nothing about the events after the cut: nothing is deleted then.
+        deletes = [] if scan.truncated else self._deletes(scan, window)
+        produced += len(pending) + len(errors)
+        yield Batch(items=pending, errors=errors, deletes=deletes, cursor=fetched.validators, total=produced)
+
+    def _entries(self, fetched, window: Window, scan: _Scan):
+        """Every raw item of the feed (plain events, then the occurrences of each recurring
+        series), with an ItemError in the place of each one that cannot be read."""
+        recurring = {}
         for chunk in self._chunks(fetched):
-            if chunk.name == "VTIMEZONE":
-                continue
             if chunk.name == "TRUNCATED":
-                errors.append(ItemError(f"The feed ends in the middle of an event (line {chunk.line})."))
+                scan.truncated = True
+                yield ItemError(
+                    f"The feed ends in the middle of an event (line {chunk.line}); nothing was deleted this time.",
+                    remediation="The calendar's server sent an incomplete file; the next sync reads it again.",
+                )
                 continue
             if chunk.name != "VEVENT":
                 continue
@@ -127,40 +147,36 @@ class ICalFeedConnector(Connector):
             if RECURRENCE_MARKERS.search(chunk.text):
                 recurring.setdefault(uid, []).append(chunk)
                 continue
+            scan.seen.add(uid)  # read or not: an event we could not read is not a deleted event
             try:
                 item = self._plain_event(chunk, uid)
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop the feed
-                errors.append(ItemError(f"Event at line {chunk.line} is unreadable: {exc}", external_id=uid))
-                continue
-            seen.add(item["external_id"])
-            pending.append(item)
-            if len(pending) >= batch_size:
-                # Mid-feed batches keep the previous cursor: a resumed job fetches the feed again.
-                yield Batch(items=pending, errors=errors, cursor=previous, total=expected)
-                pending, errors = [], []
-                self.ctx.heartbeat()
+                item = _unreadable(exc, chunk, uid)
+            yield item
         for uid, chunks in recurring.items():
             try:
                 occurrences = list(self._expand(uid, chunks, window))
             except Exception as exc:  # noqa: BLE001
-                errors.append(ItemError(f"Recurring event {uid} is unreadable: {exc}", external_id=uid))
+                scan.failed_series.add(uid)
+                yield _unreadable(exc, chunks[0], uid, recurring=True)
                 continue
             for item in occurrences:
-                seen.add(item["external_id"])
-                pending.append(item)
-        deletes = [
+                scan.seen.add(item["external_id"])
+                yield item
+
+    def _deletes(self, scan: _Scan, window: Window) -> list[str]:
+        return [
             external_id
             for external_id in self.ctx.known_ids()
-            if external_id not in seen and not _aged_out(external_id, window)
+            if external_id not in scan.seen
+            and external_id.rsplit(OCCURRENCE_SEP, 1)[0] not in scan.failed_series
+            and not _aged_out(external_id, window)
         ]
-        yield Batch(items=pending, errors=errors, deletes=deletes, cursor=fetched.validators, total=len(seen))
 
     def _plain_event(self, chunk, uid: str) -> dict:
         event = icalendar.Event.from_ical(chunk.text)
-        start = event.decoded("DTSTART", None)
-        if start is None:
-            raise ValueError("it has no start time (DTSTART)")
-        return {"external_id": uid, "event": event, "start": start, "end": _end(event, start)}
+        start, end = _times(event, _label(event, uid, chunk.line))
+        return {"external_id": uid, "event": event, "start": start, "end": end}
 
     def _expand(self, uid: str, chunks, window: Window):
         text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//MetaCortex//expand//EN\r\n"
@@ -168,10 +184,12 @@ class ICalFeedConnector(Connector):
             text += f"X-WR-TIMEZONE:{self.default_tz.key}\r\n"
         text += "".join(c.text for c in chunks) + "END:VCALENDAR\r\n"
         calendar = icalendar.Calendar.from_ical(text)
+        for component, chunk in zip(calendar.walk("VEVENT"), chunks, strict=False):
+            _times(component, _label(component, uid, chunk.line))  # a broken instance fails its series, by name
         rules = [_as_text(e["RRULE"]) for e in calendar.walk("VEVENT") if "RRULE" in e]
         rule = rules[0] if rules else ""
         for occurrence in recurring_ical_events.of(calendar).between(window.start, window.end):
-            start = occurrence.decoded("DTSTART")
+            start, end = _times(occurrence, _label(occurrence, uid, chunks[0].line))
             key = (
                 start.strftime("%Y%m%d")
                 if not isinstance(start, datetime.datetime)
@@ -181,7 +199,7 @@ class ICalFeedConnector(Connector):
                 "external_id": f"{uid}{OCCURRENCE_SEP}{key}",
                 "event": occurrence,
                 "start": start,
-                "end": _end(occurrence, start),
+                "end": end,
                 "recurring": True,
                 "rrule": rule,  # occurrences come without it; keep the series' rule on each
             }
@@ -239,12 +257,63 @@ def _uid(chunk) -> str:
     return "nouid-" + hashlib.sha256(stable.encode()).hexdigest()[:32]
 
 
-def _end(event, start):
+class Unreadable(ValueError):
+    """An event whose times cannot be read; the message names the event and the property."""
+
+
+@dataclass
+class _Scan:
+    """What one pass over the feed found, for deciding what was deleted at the source."""
+
+    seen: set[str] = field(default_factory=set)  # ids read, or present but unreadable
+    failed_series: set[str] = field(default_factory=set)  # UIDs of recurring events that failed
+    truncated: bool = False
+
+
+def _label(event, uid: str, line: int) -> str:
+    title = str(event.get("SUMMARY", "")).strip()
+    named = f"Event {title[:80]!r}" if title else "An event without a title"
+    where = f"line {line}" if uid.startswith("nouid-") else f"UID {uid}"
+    return f"{named} ({where})"
+
+
+def _raw(event, name: str) -> str:
+    value = _as_text(event.get(name))
+    return value if len(value) <= 60 else value[:57] + "..."
+
+
+def _times(event, label: str):
+    """(start, end) of an event, checked: icalendar keeps an unparseable value as text."""
+    start = event.decoded("DTSTART", None)
+    if start is None:
+        raise Unreadable(f"{label} has no start time (DTSTART).")
+    if not isinstance(start, datetime.date):
+        raise Unreadable(f"{label} has an unreadable start time (DTSTART:{_raw(event, 'DTSTART')}).")
     if "DTEND" in event:
-        return event.decoded("DTEND")
+        end = event.decoded("DTEND")
+        if not isinstance(end, datetime.date):
+            raise Unreadable(f"{label} has an unreadable end time (DTEND:{_raw(event, 'DTEND')}).")
+        return start, end
     if "DURATION" in event:
-        return start + event.decoded("DURATION")
-    return start + datetime.timedelta(days=1) if not isinstance(start, datetime.datetime) else start
+        duration = event.decoded("DURATION")
+        if not isinstance(duration, datetime.timedelta):
+            raise Unreadable(f"{label} has an unreadable duration (DURATION:{_raw(event, 'DURATION')}).")
+        return start, start + duration
+    return start, (start + datetime.timedelta(days=1) if not isinstance(start, datetime.datetime) else start)
+
+
+_SUMMARY_LINE = re.compile(r"^SUMMARY[;:](?:[^:\r\n]*:)?(.*)$", re.MULTILINE)
+
+
+def _unreadable(exc: Exception, chunk, uid: str, *, recurring: bool = False) -> ItemError:
+    if isinstance(exc, Unreadable):
+        message = str(exc)
+    else:
+        match = _SUMMARY_LINE.search(chunk.text)
+        title = match.group(1).strip() if match else ""
+        label = _label({"SUMMARY": title}, uid, chunk.line)
+        message = f"{label}{', a recurring event,' if recurring else ''} could not be read: {exc}"
+    return ItemError(message, external_id=uid)
 
 
 def _zone(name: str | None):

@@ -25,7 +25,7 @@ import requests
 from caldav.lib import error as dav_error
 
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError
-from connectors.http import guarded_session
+from connectors.http import guarded_session, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class DavStatus(Exception):
         self.url = url
         raw = getattr(response, "_raw", b"") or b""
         self.preconditions = dav_error.parse_preconditions(raw)
-        self.retry_after = response.headers.get("Retry-After")
+        self.retry_after = retry_after_seconds(response)  # seconds, or None when absent or unreadable
         super().__init__(f"HTTP {self.code} while {action}")
 
     def as_connector_error(self) -> ConnectorError:
@@ -291,16 +291,25 @@ class DavStatus(Exception):
                 field="server_url",
             )
         if self.code == 429:
-            return RateLimited(f"The CalDAV server is rate limiting us (HTTP 429) while {self.action}.")
+            return RateLimited(
+                f"The CalDAV server is rate limiting us (HTTP 429) while {self.action}.", retry_after=self.retry_after
+            )
+        if self.code == 507:  # before the 5xx below: a full account does not clear up by retrying
+            return out_of_space(f" while {self.action}")
         if self.code >= 500:
             return TransientError(f"The CalDAV server had an error (HTTP {self.code}) while {self.action}.")
-        if self.code == 507:
-            return ConfigError("The calendar server is out of space (HTTP 507).")
         return ConfigError(
             f"The CalDAV server answered HTTP {self.code} while {self.action} at {where}.",
             remediation="Check the server URL; it must be a CalDAV server address (ask your provider for it).",
             field="server_url",
         )
+
+
+def out_of_space(during: str) -> ConfigError:
+    return ConfigError(
+        f"The calendar account is out of space (HTTP 507){during}.",
+        remediation="Free some space in the calendar account (delete old events or tasks), then try again.",
+    )
 
 
 def _zone_name(vtimezone) -> str | None:
@@ -370,6 +379,8 @@ def caldav_error(exc: BaseException, action: str = "") -> ConnectorError | None:
             remediation="Check the server URL: use your provider's CalDAV address (e.g. https://caldav.fastmail.com/dav/).",
             field="server_url",
         )
+    if status == 507:
+        return out_of_space(during)
     if status and status >= 500:
         return TransientError(f"The CalDAV server had an error (HTTP {status}){during}.")
     if status:

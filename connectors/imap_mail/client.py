@@ -7,20 +7,27 @@ certificate against the host name the user typed (SNI). STARTTLS wraps that same
 Connect and read timeouts come from settings.OUTBOUND_TIMEOUT, so a server that accepts the TCP
 connection and then says nothing ends in a timeout instead of a stuck worker.
 
+Each round trip that matters (LOGIN, SELECT/EXAMINE, SEARCH, one FETCH per batch, APPEND) takes
+a slot of the integration's rate limit and is counted in its request metrics, exactly as an HTTP
+request is (connectors.http.OutboundPolicy): per command, never per message.
+
 Imported lazily by the connector: imapclient costs ~80 ms to import.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import smtplib
 import ssl
+import time
 
 from django.conf import settings
 from imapclient import IMAPClient, exceptions, imap4, tls
 from imapclient.imapclient import SocketTimeout
 
 from connectors import net
-from connectors.errors import AuthError, ConfigError, TransientError
+from connectors.errors import AuthError, ConfigError, ConnectorError, TransientError
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
 
@@ -40,7 +47,35 @@ class _GuardedIMAP4TLS(tls.IMAP4_TLS):
             raise
 
 
+def _metered(command):
+    """Wrap an IMAPClient command: wait for a rate-limit slot, then time and count the round trip."""
+
+    @functools.wraps(command)
+    def call(self, *args, **kwargs):
+        policy = self.policy
+        if policy is None:  # a bare connection (benchmarks, tests of the parser): no integration to meter
+            return command(self, *args, **kwargs)
+        policy.wait_for_slot()
+        started, ok = time.monotonic(), False
+        try:
+            result = command(self, *args, **kwargs)
+            ok = True
+            return result
+        finally:
+            policy.metrics.record(duration_ms=(time.monotonic() - started) * 1000, ok=ok)
+
+    return call
+
+
 class GuardedIMAPClient(IMAPClient):
+    policy = None  # the integration's connectors.http.OutboundPolicy, set by connect_imap
+
+    login = _metered(IMAPClient.login)
+    select_folder = _metered(IMAPClient.select_folder)
+    search = _metered(IMAPClient.search)
+    fetch = _metered(IMAPClient.fetch)
+    append = _metered(IMAPClient.append)
+
     def _create_IMAP4(self):
         connect_timeout = getattr(self._timeout, "connect", None)
         if self.ssl:
@@ -88,8 +123,9 @@ def _endpoint(config: dict, prefix: str = "") -> tuple[str, int, str]:
     return host, port, security
 
 
-def connect_imap(config: dict, secrets: dict) -> GuardedIMAPClient:
-    """A logged-in IMAP connection, or a typed ConnectorError saying what to fix."""
+def connect_imap(config: dict, secrets: dict, policy=None) -> GuardedIMAPClient:
+    """A logged-in IMAP connection, or a typed ConnectorError saying what to fix. `policy` (the
+    integration's OutboundPolicy) rate-limits and counts its round trips."""
     host, port, security = _endpoint(config)
     username = str(config.get("username") or "").strip()
     password = str(secrets.get("password") or "")
@@ -115,6 +151,7 @@ def connect_imap(config: dict, secrets: dict) -> GuardedIMAPClient:
     except (imaplib_error(), exceptions.IMAPClientError) as exc:
         raise TransientError(f"The mail server {where} did not greet us properly: {exc}") from None
     client.normalise_times = False  # aware datetimes for INTERNALDATE
+    client.policy = policy
     try:
         with translate(where):
             if security == "starttls":
@@ -128,13 +165,37 @@ def connect_imap(config: dict, secrets: dict) -> GuardedIMAPClient:
             try:
                 client.login(username, password)
             except exceptions.LoginError as exc:
-                raise login_refused(username, exc) from None
+                raise login_failed(username, exc, where) from None
             if client.has_capability("CONDSTORE"):
                 client.enable("CONDSTORE")
     except BaseException:
         client.shutdown()
         raise
     return client
+
+
+def login_failed(username: str, exc, where: str = "") -> ConnectorError:
+    """What a refused LOGIN means. Servers also refuse it for passing reasons (RFC 5530:
+    [UNAVAILABLE] when their password backend is down, [INUSE], [LIMIT]): those are transient,
+    and must not send a working account to needs_reauth. The rest is about the credentials."""
+    text = _server_text(exc)
+    upper = text.upper()
+    server = f"The mail server {where}" if where else "The mail server"
+    if _AUTH_CODES.search(upper):
+        return login_refused(username, exc)
+    # Response codes only: free text such as "Login failed, try again" is a plain refusal.
+    if any(code in upper for code in _TEMPORARY_CODES):
+        return TransientError(
+            f"{server} could not sign us in just now ({text}).",
+            remediation="The server said the problem is temporary; nothing needs changing, the next sync tries again.",
+        )
+    if "[PRIVACYREQUIRED]" in upper:
+        return ConfigError(
+            f"{server} refuses to sign in over an unencrypted connection ({text}).",
+            remediation="Choose SSL/TLS (usually port 993) or STARTTLS in the integration's settings.",
+            field="security",
+        )
+    return login_refused(username, exc)
 
 
 def login_refused(username: str, exc=None) -> AuthError:
@@ -227,7 +288,7 @@ def classify_mail_error(exc: BaseException):
     import imaplib
 
     if isinstance(exc, exceptions.LoginError):
-        return login_refused("", exc)
+        return login_failed("", exc)
     if isinstance(exc, imaplib.IMAP4.abort):
         return TransientError(f"The connection to the mail server was lost: {_server_text(exc)}")
     if isinstance(exc, imaplib.IMAP4.readonly):
@@ -239,9 +300,13 @@ def classify_mail_error(exc: BaseException):
     return None
 
 
+_TEMPORARY_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]")  # RFC 5530
+_AUTH_CODES = re.compile(r"\[AUTHENTICATIONFAILED\]|AUTHENTICATION FAILED|\[AUTHORIZATIONFAILED\]")
+
+
 def _classify_imap_no(text: str):
     upper = text.upper()
-    if "[AUTHENTICATIONFAILED]" in upper or "AUTHENTICATION FAILED" in upper or "[AUTHORIZATIONFAILED]" in upper:
+    if _AUTH_CODES.search(upper):
         return login_refused("", text)
     if "[NONEXISTENT]" in upper or "DOESN'T EXIST" in upper or "DOES NOT EXIST" in upper or "NO SUCH" in upper:
         return ConfigError(
@@ -249,7 +314,7 @@ def _classify_imap_no(text: str):
             remediation="Check the folder names in the integration's settings.",
             field="folders",
         )
-    if any(code in upper for code in ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]", "[SERVERBUG]", "TRY AGAIN")):
+    if any(code in upper for code in _TEMPORARY_CODES) or "TRY AGAIN" in upper:
         return TransientError(f"The mail server is busy or had an error: {text}")
     if "[OVERQUOTA]" in upper:
         return ConfigError(f"The mailbox is over its quota: {text}", remediation="Free some space in the mailbox.")

@@ -171,7 +171,8 @@ class ImapConnector(Connector):
         if self._client is None:
             from connectors.imap_mail.client import connect_imap
 
-            self._client = connect_imap(self.config, self.secrets)
+            # The integration's outbound policy: its rate limit and request metrics cover IMAP too.
+            self._client = connect_imap(self.config, self.secrets, policy=getattr(self.http, "policy", None))
             self._client._imap.debug = 0  # imaplib would format a debug line per response line
         return self._client
 

@@ -6,6 +6,8 @@ import pytest
 
 from connectors.registry import registry
 from integrations.models import JobStatus, Status, SyncedItem
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import queue_sync
 from tests.connectors.helpers import connect, data_text, live_items, sync
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -192,3 +194,125 @@ def test_test_connection_names_the_calendar(feed_server):
     itype = IntegrationType.objects.get(slug="ical-feed")
     connector = registry.get(itype.handler)(context_for_test(itype, {}, {"url": feed_server.url("/cal.ics")}))
     assert connector.test_connection() == "Awkward Calendar (7 events)"
+
+
+def _calendar(*events: str) -> str:
+    return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\n" + "".join(events) + "END:VCALENDAR\r\n"
+
+
+def _event(uid: str, title: str, start: str, extra: str = "") -> str:
+    return f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:{start}\r\nSUMMARY:{title}\r\n{extra}END:VEVENT\r\n"
+
+
+def _year() -> int:
+    return datetime.date.today().year
+
+
+def test_an_event_that_breaks_keeps_its_earlier_good_version_and_says_why(owner, feed_server):
+    year = _year()
+    good_b = _event("b@example.com", "Dentist", f"{year}0410T090000Z", "DURATION:PT1H\r\n")
+    feed_server.serve("/cal.ics", _calendar(_event("a@example.com", "Gym", f"{year}0409T070000Z"), good_b))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    assert sync(integration).created == 2
+
+    broken_b = good_b.replace(f"DTSTART:{year}0410T090000Z", "DTSTART:next tuesday")
+    feed_server.serve("/cal.ics", _calendar(_event("a@example.com", "Gym", f"{year}0409T070000Z"), broken_b))
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert (job.failed, job.deleted) == (1, 0)
+    dentist = SyncedItem.objects.get(integration=integration, external_id="b@example.com")
+    assert dentist.deleted_at is None  # what we could not read is not taken for deleted
+    assert dentist.occurred_at == datetime.datetime(year, 4, 10, 9, 0, tzinfo=datetime.UTC)  # the good version
+    [error] = job.item_errors
+    assert error["external_id"] == "b@example.com"
+    assert error["error"] == (
+        "Event 'Dentist' (UID b@example.com) has an unreadable start time (DTSTART:next tuesday)."
+    )
+    assert integration.status == Status.CONNECTED
+
+
+@pytest.mark.parametrize(
+    ("broken", "said"),
+    [
+        ("DTEND:soon\r\n", "an unreadable end time (DTEND:soon)"),
+        ("DURATION:a while\r\n", "an unreadable duration (DURATION:a while)"),
+    ],
+)
+def test_an_unreadable_end_or_duration_names_the_property(owner, feed_server, broken, said):
+    feed_server.serve("/cal.ics", _calendar(_event("c@example.com", "Call", f"{_year()}0411T090000Z", broken)))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    job = sync(integration)
+    assert job.status == JobStatus.PARTIAL
+    assert job.item_errors[0]["error"] == f"Event 'Call' (UID c@example.com) has {said}."
+
+
+def test_a_broken_recurring_series_keeps_its_occurrences(owner, feed_server):
+    series = _event("yoga@example.com", "Yoga", f"{_year()}0105T180000Z", "RRULE:FREQ=WEEKLY;COUNT=4\r\n")
+    feed_server.serve("/cal.ics", _calendar(series))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    assert sync(integration).created == 4
+
+    feed_server.serve("/cal.ics", _calendar(series.replace("FREQ=WEEKLY;COUNT=4", "FREQ=SOMETIMES")))
+    job = sync(integration)
+
+    assert (job.status, job.failed, job.deleted) == (JobStatus.PARTIAL, 1, 0)
+    assert live_items(integration).filter(title="Yoga").count() == 4
+    assert job.item_errors[0]["error"].startswith("Event 'Yoga' (UID yoga@example.com), a recurring event,")
+
+
+def test_a_feed_cut_short_deletes_nothing(owner, feed_server):
+    year = _year()
+    events = [_event(f"e{n}@example.com", f"Event {n}", f"{year}0601T{10 + n}0000Z") for n in range(3)]
+    feed_server.serve("/cal.ics", _calendar(*events))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    assert sync(integration).created == 3
+
+    cut = _calendar(*events)
+    feed_server.serve("/cal.ics", cut[: cut.index("SUMMARY:Event 1")])  # the download stopped in event 1
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert job.deleted == 0
+    assert live_items(integration).count() == 3  # events 1 and 2 were not in the file, yet they are kept
+    assert "ends in the middle of an event" in job.item_errors[0]["error"]
+
+
+def test_recurring_occurrences_are_stored_in_batches_of_the_batch_size(owner, feed_server, settings):
+    settings.SYNC_BATCH_SIZE = 4
+    year = _year()
+    feed_server.serve(
+        "/cal.ics",
+        _calendar(
+            _event("one-off@example.com", "One-off", f"{year}0301T090000Z"),
+            _event("daily@example.com", "Daily", f"{year}0302T090000Z", "RRULE:FREQ=DAILY;COUNT=10\r\n"),
+        ),
+    )
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    job = queue_sync(integration, enqueue=False)
+    progress = []
+    finished = run_job(job.pk, on_progress=lambda j: progress.append((j.progress_done, j.progress_total)))
+
+    assert finished.status == JobStatus.SUCCEEDED
+    assert finished.created == 11
+    done = [d for d, _ in progress]
+    assert done[:3] == [4, 8, 11]  # each checkpoint holds at most SYNC_BATCH_SIZE records
+    assert all(total >= d for d, total in progress)  # the progress bar never passes 100%
+
+
+def test_a_feed_that_answers_403_asks_to_check_the_address_not_to_reauthenticate(owner, feed_server):
+    from tests.peers.feeds import Reply
+
+    feed_server.sequence("/private/abc123/basic.ics", [Reply(403, b"Forbidden")])
+    url = feed_server.url("/private/abc123/basic.ics")
+    integration = connect(owner, "ical-feed", secrets={"url": url}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.FAILED
+    assert job.error_class == "config"
+    assert job.error_message == f"The server at http://{feed_server.host}/… refused access to this feed (HTTP 403)."
+    assert job.remediation.startswith("Check the address is public or still valid")
+    assert "abc123" not in job.error_message + job.remediation  # the private link's token is never echoed
+    assert integration.status == Status.ERROR  # not needs_reauth: there is no login to redo
+    assert "Re-authenticate" not in integration.status_detail

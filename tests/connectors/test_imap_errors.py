@@ -17,7 +17,7 @@ from integrations.models import IntegrationType, SyncedItem
 from integrations.sync.engine import run_job
 from integrations.sync.jobs import queue_sync
 from tests.factories import make_integration
-from tests.peers.dovecot import PASSWORD, make_message
+from tests.peers.dovecot import PASSWORD, UNAVAILABLE_USER, make_message
 
 pytestmark = [pytest.mark.django_db]
 
@@ -54,6 +54,31 @@ def test_a_wrong_password_fails_the_job_as_auth_and_asks_to_reconnect(dovecot, a
     assert "refused the username or password" in integration.status_detail
     assert "reconnect" in integration.status_detail  # what to do, not only what went wrong
     assert "wrong" not in job.error_message + integration.status_detail  # never the secret itself
+
+
+@pytest.mark.peer
+def test_a_temporary_login_refusal_is_transient_and_keeps_the_integration_connected(
+    dovecot, allow_host, imap_type, owner, settings
+):
+    """Dovecot answers NO [UNAVAILABLE] while its password backend is down: the password may be
+    right, so the integration must not be sent to needs_reauth (the user has nothing to fix)."""
+    allow_host(dovecot.host)
+    settings.SYNC_MAX_TRANSIENT_RETRIES = 1
+    config = dovecot.config(UNAVAILABLE_USER)
+    integration = make_integration(owner, imap_type, config=config, secrets={"password": PASSWORD})
+
+    job = sync(integration)
+
+    assert job.status == "failed"
+    assert job.error_class == "transient"
+    assert "could not sign us in just now" in job.error_message
+    assert "[UNAVAILABLE] Temporary authentication failure" in job.error_message
+    assert "nothing needs changing" in job.remediation
+    assert integration.status == "error"  # not needs_reauth: its syncs keep running
+    assert integration.status != "needs_reauth"
+    assert PASSWORD not in job.error_message + integration.status_detail
+    with pytest.raises(TransientError, match="could not sign us in just now"):
+        connector_for(config).test_connection()
 
 
 @pytest.mark.peer
@@ -208,6 +233,12 @@ def test_imap_protocol_errors_are_classified_for_the_engine():
     assert (missing.error_class, missing.field) == ("config", "folders")
     assert classify(imaplib.IMAP4.abort("socket error: EOF")).error_class == "transient"
     assert classify(imaplib.IMAP4.error("[UNAVAILABLE] Internal error occurred")).error_class == "transient"
+    # A refused LOGIN is about the credentials only when the server does not say it is temporary.
+    assert classify(LoginError("b'[UNAVAILABLE] Temporary authentication failure.'")).error_class == "transient"
+    assert classify(LoginError("[INUSE] Mailbox locked by another session")).error_class == "transient"
+    assert classify(LoginError("[LIMIT] Too many connections")).error_class == "transient"
+    assert classify(LoginError("Login failed, please try again")).error_class == "auth"
+    assert classify(LoginError("[PRIVACYREQUIRED] Plaintext login disallowed")).field == "security"
 
 
 def test_an_smtp_server_that_never_answers_is_a_transient_error(silent_server, allow_host, settings):

@@ -41,6 +41,10 @@ def test_a_sync_killed_mid_way_resumes_from_its_checkpoint_without_loss_or_dupli
     user = dovecot.new_user()
     dovecot.deliver(user, (make_message(f"Message {n}", message_id=f"<m{n}@resume.test>") for n in range(TOTAL)))
     itype = IntegrationType.objects.get(slug="imap")
+    # This test is about resuming. 30 batches of 100 would spend a minute waiting on the blueprint's
+    # 30 IMAP commands a minute (pacing has its own test in test_imap_sync.py).
+    itype.rate_limit_per_minute = None
+    itype.save(update_fields=["rate_limit_per_minute"])
     integration = make_integration(owner, itype, config=dovecot.config(user), secrets={"password": PASSWORD})
     env = dict(subprocess_env, SYNC_BATCH_SIZE="100", SYNC_STALE_AFTER="1", SSRF_ALLOWED_HOSTS=dovecot.host)
     command = [sys.executable, "manage.py", "sync", str(integration.pk)]

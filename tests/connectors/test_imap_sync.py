@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from integrations.models import IntegrationType, JobKind, SyncedItem
+from integrations.models import IntegrationType, JobKind, RequestStat, SyncedItem
 from integrations.sync.engine import run_job
 from integrations.sync.jobs import queue_sync
 from tests.factories import make_integration
@@ -332,3 +332,31 @@ def test_without_condstore_a_flag_change_is_found_by_comparing_flags(
     changed = items(integration, data__message_id="<p1@x>").get()
     assert changed.data["flags"] == ["\\Answered"]
     assert changed.version.startswith("flags:")
+
+
+def test_each_imap_round_trip_is_counted_for_the_health_chart_one_per_fetch_batch(mailbox, settings):
+    settings.SYNC_BATCH_SIZE = 5
+    mailbox.server.deliver(mailbox.user, [make_message(f"Counted {n}") for n in range(12)])
+    integration = mailbox.integration()
+
+    assert sync(integration).created == 12
+
+    stat = RequestStat.objects.get(integration=integration)
+    # LOGIN; SELECT and SEARCH to plan; SELECT to read; one FETCH per batch of 5 (3, not 12).
+    assert stat.requests == 7
+    assert stat.errors == 0
+    assert stat.last_success_at is not None
+
+
+def test_the_blueprint_rate_limit_paces_imap_commands(mailbox):
+    IntegrationType.objects.filter(slug="imap").update(burst_limit=2, burst_window_seconds=1)
+    mailbox.server.deliver(mailbox.user, [make_message(f"Paced {n}") for n in range(3)])
+    integration = mailbox.integration()
+
+    started = time.monotonic()
+    job = sync(integration)
+    elapsed = time.monotonic() - started
+
+    assert job.created == 3
+    # LOGIN, SELECT, SEARCH, SELECT, FETCH at 2 per second: the last one waits for two more windows.
+    assert elapsed >= 2.0

@@ -123,3 +123,26 @@ def test_a_feed_redirecting_to_localhost_is_refused(owner, feed_server):
     assert job.status == JobStatus.FAILED
     assert "private or internal address" in job.error_message
     assert "public address" in job.remediation
+
+
+def test_a_feed_that_answers_403_is_a_config_error_about_the_address(owner, feed_server):
+    from connectors.errors import ConfigError
+    from connectors.registry import registry
+    from integrations.models import IntegrationType, Status
+    from integrations.sync.context import context_for_test
+    from tests.peers.feeds import Reply
+
+    feed_server.sequence("/members.rss", [Reply(403, b"Forbidden")])
+    integration = connect(owner, "rss", config={"url": feed_server.url("/members.rss")})
+    job = sync(integration)
+    assert (job.status, job.error_class) == (JobStatus.FAILED, "config")
+    assert "refused access to this feed (HTTP 403)" in job.error_message
+    assert "public or still valid" in job.remediation
+    assert integration.status == Status.ERROR
+
+    # Connecting a new feed says the same, on the address field, before anything is saved.
+    itype = IntegrationType.objects.get(slug="rss")
+    connector = registry.get(itype.handler)(context_for_test(itype, {"url": feed_server.url("/members.rss")}, {}))
+    with pytest.raises(ConfigError, match=r"refused access to this feed \(HTTP 403\)") as caught:
+        connector.test_connection()
+    assert caught.value.field == "url"

@@ -26,6 +26,7 @@ from tests.peers.availability import free_port, serve_in_tempdir, unavailable, w
 
 NOBODY_UID = NOBODY_GID = 65534
 PASSWORD = "mail-secret-42"
+UNAVAILABLE_USER = "unavailable-1"  # any unavailable-* user: the server's password backend is down for them
 
 CONFIG = """\
 protocols = imap
@@ -46,6 +47,15 @@ mail_max_userip_connections = 100
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+
+# Users named unavailable-* have a password backend that is down: checkpassword exits 111
+# ("temporary problem"), and Dovecot answers their LOGIN with NO [UNAVAILABLE] Temporary
+# authentication failure, as a real server does while its user database is unreachable.
+passdb {{
+  driver = checkpassword
+  args = {root}/passdb-down.sh
+  username_filter = unavailable-*
 }}
 
 userdb {{
@@ -255,6 +265,9 @@ def start_dovecot(root: Path, binary: str, *, pool: int = 300, extra_config: str
     port = free_port()
     users = {f"user-{n:03d}": PASSWORD for n in range(1, pool + 1)}
     (root / "passwd").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in users.items()))
+    down = root / "passdb-down.sh"
+    down.write_text("#!/bin/sh\nexit 111\n")  # checkpassword's "temporary problem"
+    down.chmod(0o755)
     config = root / "dovecot.conf"
     config.write_text(CONFIG.format(root=root, port=port, uid=NOBODY_UID, gid=NOBODY_GID) + extra_config)
     check = subprocess.run([binary, "-n", "-c", str(config)], capture_output=True, text=True, check=False)

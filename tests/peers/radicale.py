@@ -8,13 +8,17 @@ instance starts (one PUT per event gets slower as the calendar grows: see PEERS.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -181,3 +185,93 @@ def start_radicale(root: Path, *, username: str = USERNAME, password: str = PASS
 @pytest.fixture(scope="session")
 def radicale():
     yield from serve_in_tempdir("radicale-peer-", start_radicale)
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+class RadicaleFront:
+    """Radicale behind a small proxy that can answer some requests itself, the way a provider's
+    front end does: 507 when the account is full, 429 with Retry-After when it rate-limits.
+    Everything else reaches the real Radicale. Every request is logged with its arrival time."""
+
+    def __init__(self, upstream: RadicaleServer):
+        self.upstream = upstream
+        self.faults: dict[str, list[tuple[int, dict]]] = {}  # method -> answers, used up in order
+        self.log: list[tuple[str, str, float]] = []
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                front.log.append((self.command, self.path, time.monotonic()))
+                fault = front._next_fault(self.command)
+                if fault is not None:
+                    status, headers = fault
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self._forward(body)
+
+            def _forward(self, body: bytes):
+                upstream = http.client.HTTPConnection("127.0.0.1", front.upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_DELETE = do_PROPFIND = do_REPORT = do_OPTIONS = do_MKCALENDAR = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def fail(self, method: str, status: int, *, times: int = 1, **headers):
+        """Answer the next `times` requests of `method` with `status` (and headers) instead of Radicale."""
+        self.faults.setdefault(method.upper(), []).extend([(status, headers)] * times)
+
+    def _next_fault(self, method: str):
+        queue = self.faults.get(method)
+        return queue.pop(0) if queue else None
+
+    def requests(self, method: str) -> list[tuple[str, str, float]]:
+        return [entry for entry in self.log if entry[0] == method.upper()]
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def radicale_front(radicale, allow_host):
+    """A fresh proxy in front of the session's Radicale, allowed through the SSRF guard."""
+    front = RadicaleFront(radicale)
+    allow_host(front.host)
+    yield front
+    front.stop()

@@ -1,0 +1,83 @@
+"""What a CalDAV server's refusals mean to the user: a full account, a server that rate-limits,
+an event that breaks after it synced. Radicale is the real server; where a provider's front end
+would answer instead (507, 429), a proxy in front of Radicale does (tests/peers/radicale.py)."""
+
+import datetime
+import uuid
+
+import pytest
+
+from connectors.base import OutgoingCard
+from connectors.errors import ConfigError
+from connectors.registry import registry
+from integrations.models import JobStatus, Status, SyncedItem
+from integrations.sync.context import build_context
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import queue_sync
+from tests.connectors.helpers import data_text, live_items, sync
+from tests.connectors.test_caldav import connect_caldav, seed
+
+pytestmark = [pytest.mark.usefixtures("catalogue"), pytest.mark.peer]
+
+
+@pytest.fixture
+def server(radicale, allow_host):
+    allow_host(radicale.host)
+    return radicale
+
+
+@pytest.fixture
+def calendar(server):
+    return server.make_calendar(f"Errands {uuid.uuid4().hex[:6]}")
+
+
+def test_a_full_calendar_account_is_a_config_error_saying_so(owner, server, calendar, radicale_front, fast_backoff):
+    integration = connect_caldav(owner, server, calendar, server_url=radicale_front.url)
+    connector = registry.get("caldav")(build_context(integration, purpose="delivery"))
+    radicale_front.fail("PUT", 507, times=10)
+    card = OutgoingCard(title="Renew passport", due=datetime.datetime(2031, 3, 14, 15, 0, tzinfo=datetime.UTC))
+
+    with pytest.raises(ConfigError) as caught:
+        connector.send([card], {"calendar": calendar.get_display_name()})
+    connector.close()
+
+    assert "out of space (HTTP 507)" in str(caught.value)  # not "a temporary problem", retried for ever
+    assert "Free some space" in caught.value.remediation
+    assert calendar.todos(include_completed=True) == []
+
+
+def test_a_rate_limiting_caldav_server_is_waited_out_then_the_sync_goes_on(
+    owner, server, calendar, radicale_front, settings
+):
+    seed(server, calendar, "paris.ics")
+    settings.SYNC_MAX_WAIT = 2  # the outbound path leaves waits longer than this to the engine
+    radicale_front.fail("PROPFIND", 429, **{"Retry-After": "600"})
+    integration = connect_caldav(owner, server, calendar, server_url=radicale_front.url)
+    job = queue_sync(integration, enqueue=False)
+    waits = []
+
+    finished = run_job(job.pk, sleep=waits.append)
+
+    assert finished.status == JobStatus.SUCCEEDED, finished.error_message
+    assert waits == [2]  # the server's Retry-After (600 s), capped at SYNC_MAX_WAIT: not a short backoff
+    assert live_items(integration).count() == 1
+
+
+def test_an_event_that_breaks_after_syncing_keeps_its_good_version(owner, server, calendar):
+    seed(server, calendar, "paris.ics", "all-day.ics")
+    integration = connect_caldav(owner, server, calendar)
+    assert sync(integration).created == 2
+    [paris] = [i for i in live_items(integration) if i.external_id.endswith("/paris.ics")]
+
+    # The same object, now with a time zone no one knows: unreadable, but still on the server.
+    broken = data_text("caldav/paris.ics").replace("DTSTART;TZID=Europe/Paris", "DTSTART;TZID=Mars/Olympus_Mons")
+    server.put(calendar, "paris.ics", broken)
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert (job.failed, job.deleted) == (1, 0)
+    kept = SyncedItem.objects.get(pk=paris.pk)
+    assert kept.deleted_at is None
+    assert kept.title == paris.title  # the last good version, until the event is fixed
+    assert "Mars/Olympus_Mons" in job.item_errors[0]["error"]
+    assert integration.status == Status.CONNECTED
