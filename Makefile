@@ -24,7 +24,9 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 	$(BIN)/pip install --quiet -r requirements-bench.txt
 	touch $@
 
-.env:
+# Order-only on the venv's python (the script uses only the standard library): under `make -j`
+# the venv exists first, and a rebuilt venv never makes an existing .env look out of date.
+.env: | $(BIN)/python
 	$(BIN)/python scripts/write_env.py .env
 
 bootstrap: $(VENV)/.runtime .env

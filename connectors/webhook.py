@@ -9,7 +9,8 @@ What the receiver gets
                                       drop a delivery it has already processed
     X-MetaCortex-Timestamp: <t>       Unix time in seconds when the request was signed
     X-MetaCortex-Signature: sha256=<hex>   only when a signing secret is set
-    plus the extra headers of the integration ("Name: value" per line).
+    plus the extra headers of the integration ("Name: value" per line; stored encrypted with the
+    other credentials, since receivers often want an Authorization header).
 
     Payload "cards" (one request per card):  {"type": "card", "sent_at": ISO 8601, "card": CARD}
     Payload "digest" (one request per run):  {"type": "digest", "sent_at": ..., "count": N,
@@ -121,9 +122,15 @@ class WebhookConnector(Connector):
             )
         return url
 
+    @property
+    def extra_headers(self) -> dict[str, str]:
+        # Encrypted with the credentials; integrations saved before that kept them in config
+        # (migration 0006 moves them, the next save too), so that is read when no secret is set.
+        return parse_headers(self.secrets.get("headers") or self.config.get("headers", ""))
+
     def test_connection(self) -> str:
         url = self.url
-        parse_headers(self.config.get("headers", ""))
+        self.extra_headers  # noqa: B018 - validates them: a bad line is refused before saving
         parts = urlsplit(url)
         net.check_url_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         signed = "signed" if self.secrets.get("signing_secret") else "unsigned"
@@ -131,7 +138,7 @@ class WebhookConnector(Connector):
 
     def send(self, cards: list, config: dict) -> Delivery:
         settings = merged_config(self, config)
-        url, headers = self.url, parse_headers(settings.get("headers", ""))
+        url, headers = self.url, self.extra_headers
         if not cards:
             return Delivery(detail="Nothing to send.")
         if settings.get("payload", "cards") == "digest":

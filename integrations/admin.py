@@ -1,11 +1,16 @@
 """The staff view. Secrets are never displayed: the credential admin shows only whether they
-exist, when tokens expire and which scopes were granted."""
+exist, when tokens expire and which scopes were granted. State changes and deletes go through
+integrations.lifecycle, exactly as the user's own buttons do (revocation, audit events)."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.html import format_html
 
+from integrations import lifecycle
 from integrations.catalogue import MANAGED_FIELDS
 from integrations.models import (
     ApiToken,
@@ -126,14 +131,37 @@ class CredentialSummaryInline(admin.StackedInline):
         return (", ".join(parts) + " stored, encrypted; never displayed") if parts else "none"
 
 
+class DeletesThroughLifecycle:
+    """Admin deletes routed through integrations.lifecycle instead of a bare cascade."""
+
+    def delete_view(self, request, object_id, extra_context=None):
+        # Django runs a confirmed delete inside one transaction; the lifecycle revokes the grant at
+        # the provider first and must hold no database lock (SQLite's write lock) across that call.
+        # Each lifecycle function opens its own transaction for the database part.
+        return self._delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        self.delete_through_lifecycle(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_through_lifecycle(request, obj)
+
+    def delete_through_lifecycle(self, request, obj):
+        raise NotImplementedError
+
+
 @admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
+class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
     list_display = ["name", "user", "type", "status_badge", "last_synced_at", "consecutive_failures"]
     list_filter = ["status", "type__domain", "type"]
     search_fields = ["name", "user__email", "account_identity", "type__display_name"]
     list_select_related = ["user", "type"]
     raw_id_fields = ["user"]
     readonly_fields = [
+        "status",  # changed by the actions (pause, resume), never typed in: see lifecycle
+        "status_before_pause",
+        "status_detail_before_pause",
         "sync_cursor",
         "last_synced_at",
         "last_used_at",
@@ -150,21 +178,33 @@ class IntegrationAdmin(admin.ModelAdmin):
     def status_badge(self, obj):
         return format_html("<span title='{}'>{}</span>", obj.status_detail, obj.get_status_display())
 
+    def delete_through_lifecycle(self, request, obj):
+        # Synced items are kept with their provenance, as the user's own delete does by default.
+        lifecycle.delete(obj, delete_data=False, by_staff=True)
+
     @admin.action(description="Pause selected integrations (stop scheduled syncs)")
     def pause(self, request, queryset):
-        from integrations.lifecycle import pause
-
-        for integration in queryset:
-            pause(integration, by_staff=True)
-        self.message_user(request, f"Paused {queryset.count()} integration(s).", messages.SUCCESS)
+        paused, refused = 0, []
+        for integration in queryset.select_related("type"):
+            try:
+                paused += lifecycle.pause(integration, by_staff=True)
+            except lifecycle.Refused as exc:
+                refused.append(str(exc))
+        self.message_user(request, f"Paused {paused} integration(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
 
     @admin.action(description="Resume selected integrations")
     def resume(self, request, queryset):
-        from integrations.lifecycle import resume
-
-        for integration in queryset.filter(status=Status.PAUSED):
-            resume(integration, by_staff=True)
-        self.message_user(request, "Resumed the paused ones among the selection.", messages.SUCCESS)
+        outcomes = {}
+        for integration in queryset.filter(status=Status.PAUSED).select_related("type"):
+            status = lifecycle.resume(integration, by_staff=True)
+            outcomes.setdefault(Status(status).label.lower(), []).append(integration.name)
+        if not outcomes:
+            self.message_user(request, "None of the selected integrations was paused.", messages.WARNING)
+        for label, names in outcomes.items():
+            level = messages.SUCCESS if label == Status.CONNECTED.label.lower() else messages.WARNING
+            self.message_user(request, f"Resumed as {label}: {', '.join(names)}.", level)
 
     @admin.action(description="Queue a sync now")
     def queue_sync(self, request, queryset):
@@ -184,8 +224,10 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
-    """Listed so staff can see what exists and when tokens expire; values are excluded entirely."""
+class CredentialAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
+    """Listed so staff can see what exists and when tokens expire; values are excluded entirely.
+    Deleting credentials here disconnects their integration (revoked at the provider, audited),
+    so an integration never stays "connected" without credentials."""
 
     list_display = ["integration", "token_type", "expires_at", "updated_at"]
     search_fields = ["integration__name", "integration__user__email"]
@@ -197,6 +239,13 @@ class CredentialAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_view(self, request, object_id, extra_context=None):
+        title = "Disconnect this integration? Its credentials are revoked and deleted; synced data is kept."
+        return super().delete_view(request, object_id, {**(extra_context or {}), "title": title})
+
+    def delete_through_lifecycle(self, request, obj):
+        lifecycle.disconnect(obj.integration, by_staff=True)
 
 
 @admin.register(SyncJob)
@@ -314,7 +363,26 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "user__email", "prefix"]
     fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+    # Revoking is one-way (the "revoke" action); an editable revoked_at could un-revoke a token.
+    readonly_fields = fields
+    actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountAdmin(DeletesThroughLifecycle, UserAdmin):
+    """Django's user admin, with deletes that revoke the user's grants at their providers first."""
+
+    def delete_through_lifecycle(self, request, obj):
+        lifecycle.delete_account(obj, by_staff=True)

@@ -1,8 +1,10 @@
 """Seeding the catalogue of integration types from fixtures, without trampling admin edits.
 
-Each type has its own fixture file, integrations/fixtures/catalogue/<slug>.json (a regular
-Django fixture, so `loaddata` reads it too). Reloading is a three-way merge per field between
-the fixture values last applied (stored on the type), the fixture now and the database:
+Each type has its own fixture file, integrations/fixtures/catalogue/<slug>.json, in Django's
+fixture format but holding only the managed fields: load it with `manage.py load_catalogue`
+(this module), not `loaddata`, which refuses it (created_at is missing) and could not keep admin
+edits anyway. Reloading is a three-way merge per field between the fixture values last applied
+(stored on the type), the fixture now and the database:
 - a field the fixture did not change keeps whatever the database holds (admin edits survive);
 - a field the fixture changed is updated, unless an admin changed it too (then the admin wins
   and the conflict is reported; `--force` resets to the fixture).

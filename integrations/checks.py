@@ -1,9 +1,15 @@
-"""Start-up checks: `manage.py check --database default` (run by `make run` and the Procfile
-release step) proves the configured FERNET_KEYS can read what is already stored."""
+"""Start-up checks. `manage.py check --database default` runs them before anything starts: `make
+run`, and the Procfile's web entry before gunicorn (gunicorn itself runs no system checks);
+`qcluster` runs them as every management command does. They prove the configured FERNET_KEYS
+can read every secret already stored, so a wrong key stops the start instead of failing later."""
 
 from cryptography.fernet import InvalidToken
 from django.core.checks import Error, Tags, register
+from django.core.checks import Warning as CheckWarning
 from django.db import DatabaseError
+
+# Rows per query when reading encrypted columns; decrypting is cheap, round trips are not.
+CHECK_BATCH_SIZE = 2000
 
 
 @register()
@@ -23,25 +29,56 @@ def connector_modules_import(app_configs, **kwargs):
 
 @register(Tags.database)
 def fernet_keys_decrypt_stored_secrets(app_configs, **kwargs):
-    from integrations.fields import encrypted_fields
+    from integrations.rawsecrets import encrypted_columns, multi_fernet
 
     errors = []
-    for model, field in encrypted_fields():
-        try:
-            stored = model.objects.exclude(**{f"{field.name}__isnull": True})
-            sample = stored.values_list(field.name, flat=True).first()
-        except InvalidToken:
-            errors.append(
-                Error(
-                    f"FERNET_KEYS cannot decrypt {model._meta.label}.{field.name}: "
-                    "the key that encrypted it is missing.",
-                    hint="Put the old key back in FERNET_KEYS (after the new one), run `manage.py rotate_keys`, "
-                    "then remove the old key.",
-                    id="metacortex.E001",
-                )
-            )
-        except DatabaseError:
-            return []  # not migrated yet: nothing stored to check
-        else:
-            del sample
+    try:
+        for column in encrypted_columns():
+            total, unreadable = _count_unreadable(column, multi_fernet(column.field))
+            if unreadable:
+                errors.append(_unreadable_error(column.label, unreadable, total))
+    except DatabaseError:
+        return []  # not migrated yet: nothing stored to check
     return errors
+
+
+def _count_unreadable(column, multi) -> tuple[int, int]:
+    total = unreadable = 0
+    for rows in column.batches(CHECK_BATCH_SIZE):
+        for _pk, token in rows:
+            total += 1
+            try:
+                # Verifies the token's HMAC with each key (what decrypting needs) at half the cost.
+                multi.extract_timestamp(token)
+            except InvalidToken:
+                unreadable += 1
+    return total, unreadable
+
+
+def _unreadable_error(label: str, unreadable: int, total: int) -> Error:
+    return Error(
+        f"FERNET_KEYS cannot decrypt {unreadable} of {total} stored values of {label}: "
+        "the key that encrypted them is missing.",
+        hint="Put the old key back in FERNET_KEYS (after the new one), run `manage.py rotate_keys`, "
+        "then remove the old key.",
+        id="metacortex.E001",
+    )
+
+
+@register()
+def heartbeats_outpace_takeover(app_configs, **kwargs):
+    """One outbound attempt (connect + read timeout) is the longest a sync goes without a heartbeat:
+    if that reaches SYNC_STALE_AFTER, another worker takes a healthy job over."""
+    from django.conf import settings
+
+    longest_silence = 2 * float(settings.OUTBOUND_TIMEOUT)
+    if longest_silence < settings.SYNC_STALE_AFTER:
+        return []
+    return [
+        CheckWarning(
+            f"SYNC_STALE_AFTER ({settings.SYNC_STALE_AFTER} s) is not longer than two OUTBOUND_TIMEOUTs "
+            f"({longest_silence:g} s): a sync waiting on a slow server can be taken over by another worker.",
+            hint="Raise SYNC_STALE_AFTER or lower OUTBOUND_TIMEOUT.",
+            id="metacortex.W001",
+        )
+    ]

@@ -263,6 +263,9 @@ def update(integration: Integration, data: dict) -> Saved:
             integration.status, integration.status_detail = Status.CONNECTED, ""
             integration.consecutive_failures = 0
             integration.last_error = ""
+        elif must_test and was == Status.PAUSED and integration.status_before_pause in _REPAIRABLE:
+            # Credentials repaired while paused: resuming must not bring the old re-auth notice back.
+            integration.status_before_pause, integration.status_detail_before_pause = Status.CONNECTED, ""
         try:
             integration.save()
         except IntegrityError:

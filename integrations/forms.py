@@ -2,8 +2,8 @@
 
 Django fields here only render: validation is integrations.schema.clean, run by the connection
 service, so the form, the JSON API and the admin-edited blueprint can never disagree. Secret
-fields (password, secret, secret_url) are PasswordInput(render_value=False): write-only, never
-re-rendered, and blank on edit means "keep the stored one".
+fields (password, secret, secret_url) are PasswordInput(render_value=False) and secret_text a
+SecretTextarea: write-only, never re-rendered, and blank on edit means "keep the stored one".
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ def _options(spec) -> list[tuple[str, str]]:
     ]
 
 
+class SecretTextarea(forms.Textarea):
+    """A multi-line secret (extra HTTP headers): like PasswordInput(render_value=False), what was
+    typed or stored is never sent back to the browser."""
+
+    def format_value(self, value):
+        return None
+
+
 def _widget(spec: dict):
     kind = spec["type"]
     attrs = {}
@@ -32,6 +40,8 @@ def _widget(spec: dict):
         attrs["placeholder"] = spec["placeholder"]
     if kind in schema.SECRET_TYPES:
         attrs.update(autocomplete="new-password", spellcheck="false", autocapitalize="off")
+        if kind == "secret_text":
+            return SecretTextarea(attrs={**attrs, "rows": 3})
         return forms.PasswordInput(attrs=attrs, render_value=False)
     if kind == "url":
         return forms.URLInput(attrs={**attrs, "inputmode": "url", "spellcheck": "false"})

@@ -29,10 +29,11 @@ FIELD_TYPES = {
     "list",  # comma- or newline-separated strings
     "password",
     "secret",  # API keys and tokens
+    "secret_text",  # several lines holding credentials (e.g. extra HTTP headers): write-only, multi-line
     "date",
     "cron",
 }
-SECRET_TYPES = {"password", "secret", "secret_url"}
+SECRET_TYPES = {"password", "secret", "secret_url", "secret_text"}
 FIELD_KEYS = {"name", "type", "label", "required", "help", "default", "options", "min", "max", "placeholder"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 HOST_RE = re.compile(

@@ -2,6 +2,7 @@
 
 import base64
 import os
+import signal
 import subprocess
 import sys
 
@@ -64,3 +65,66 @@ def test_production_start_with_malformed_fernet_key_fails_clearly(tmp_path):
 def test_start_with_real_keys_succeeds(tmp_path):
     result = _start({"SECRET_KEY": GOOD_SECRET, "FERNET_KEYS": GOOD_KEY, "DEBUG": "false"}, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _procfile_command(name: str) -> str:
+    with open(os.path.join(PROJECT, "Procfile")) as procfile:
+        lines = procfile.read().splitlines()
+    for line in lines:
+        process, _, command = line.partition(":")
+        if process.strip() == name:
+            return command.strip()
+    raise AssertionError(f"the Procfile has no {name} entry")
+
+
+def test_the_web_process_refuses_to_start_with_keys_that_cannot_read_stored_secrets(subprocess_env, owner):
+    from tests.factories import make_integration
+    from tests.peers.availability import free_port
+
+    make_integration(owner, secrets={"password": "hunter2-must-not-appear"})
+    other_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    port = free_port()
+    env = {
+        **subprocess_env,
+        "FERNET_KEYS": other_key,
+        "SECRET_KEY": GOOD_SECRET,
+        "PORT": str(port),
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",  # python and gunicorn, as honcho has
+    }
+    # The Procfile's own web line, through a shell as honcho runs it. Were gunicorn started, it
+    # would serve instead of failing: then the whole process group is stopped and the test fails.
+    web = subprocess.Popen(
+        ["/bin/sh", "-c", _procfile_command("web")],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = web.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.communicate()
+        pytest.fail("the web process started (gunicorn served) although FERNET_KEYS cannot read the stored secrets")
+    assert web.returncode != 0
+    output = stdout + stderr
+    assert "FERNET_KEYS cannot decrypt 1 of 1 stored values of integrations.Credential.secrets" in output
+    assert "hunter2-must-not-appear" not in output
+
+
+def test_a_stale_threshold_shorter_than_one_outbound_attempt_is_warned_about(settings):
+    from integrations.checks import heartbeats_outpace_takeover
+
+    settings.OUTBOUND_TIMEOUT = 30
+    settings.SYNC_STALE_AFTER = 300
+    assert not [w for w in heartbeats_outpace_takeover(None) if w.id == "metacortex.W001"]
+
+    settings.SYNC_STALE_AFTER = 45
+    (warning,) = [w for w in heartbeats_outpace_takeover(None) if w.id == "metacortex.W001"]
+    assert "SYNC_STALE_AFTER (45 s)" in warning.msg
+    assert "Raise SYNC_STALE_AFTER" in warning.hint

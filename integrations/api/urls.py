@@ -13,4 +13,6 @@ urlpatterns = [
     re_path(r"^integrations/(?P<pk>[0-9]+)/sync/?$", views.sync, name="sync"),
     re_path(r"^integrations/(?P<pk>[0-9]+)/jobs/?$", views.jobs, name="jobs"),
     re_path(r"^jobs/(?P<job_id>[0-9]+)/?$", views.job, name="job"),
+    # Last: anything else under /api/v1/ is a JSON 404, never Django's HTML page.
+    re_path(r"^", views.no_such_endpoint, name="no_such_endpoint"),
 ]

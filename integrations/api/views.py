@@ -3,8 +3,8 @@ integration or job is a 404, exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.views.decorators.csrf import csrf_exempt
 
 from integrations import connections, lifecycle
 from integrations.api.auth import answer, api_view, error, json_body
@@ -77,10 +77,9 @@ def integration(request, pk):
     if request.method == "DELETE":
         delete_data = request.GET.get("delete_data", "").lower() in ("1", "true", "yes")
         deleted = instance.pk
-        with transaction.atomic():
-            using = list(workflows_using(instance))
-            pause_workflows_using(instance, f"It uses {instance.name}, which was deleted through the API.")
-            lifecycle.delete(instance, delete_data=delete_data)
+        using = list(workflows_using(instance))
+        pause_workflows_using(instance, f"It uses {instance.name}, which was deleted through the API.")
+        lifecycle.delete(instance, delete_data=delete_data)  # may revoke at the provider: outside any transaction
         return answer({"deleted": deleted, "deleted_data": delete_data, "paused_workflows": _workflows_json(using)})
     body = json_body(request)
     data = _settings_from(body) if body is not None else None
@@ -155,3 +154,12 @@ def job(request, job_id):
     if found is None:
         return error(404, "No such job.")
     return answer({"job": job_json(found)})
+
+
+@csrf_exempt  # answers 404 to every method; it never changes anything
+def no_such_endpoint(request):
+    return error(
+        404,
+        f"There is no API endpoint {request.method} {request.path[:200]}.",
+        remediation="The endpoints are listed in the README (JSON API), e.g. GET /api/v1/integrations.",
+    )

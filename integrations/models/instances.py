@@ -8,6 +8,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations.models.catalogue import default_sync_interval
+
 
 class Status(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -44,10 +46,13 @@ class Integration(models.Model):
     name = models.CharField(max_length=100, help_text="Your label, to tell several of one type apart.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     status_detail = models.CharField(max_length=500, blank=True, help_text="What the user should do, if anything.")
+    # While paused: what resume returns to, so a pause never silently clears "needs re-auth".
+    status_before_pause = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    status_detail_before_pause = models.CharField(max_length=500, blank=True)
     config = models.JSONField(default=dict, blank=True, help_text="Non-secret settings; secrets are encrypted apart.")
     account_identity = models.CharField(max_length=255, blank=True, help_text="e.g. the mailbox address")
     sync_interval_minutes = models.PositiveIntegerField(
-        default=15, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
+        default=default_sync_interval, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
     )
     sync_cursor = models.JSONField(null=True, blank=True, help_text="Where the next incremental sync starts.")
     last_synced_at = models.DateTimeField(null=True, blank=True)

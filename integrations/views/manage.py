@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -81,11 +80,11 @@ def _page_actions(integration) -> list[tuple[str, str]]:
 @login_required
 def pause(request, pk):
     integration = owned(request, pk)
-    if integration.status == Status.DISCONNECTED:
-        messages.error(request, f"{integration.name} is disconnected: reconnect it instead.")
-    elif integration.status != Status.PAUSED:
-        lifecycle.pause(integration)
-        messages.success(request, f"Paused {integration.name}: scheduled syncs are skipped until you resume.")
+    try:
+        if lifecycle.pause(integration):
+            messages.success(request, lifecycle.paused_detail(integration, named=True))
+    except lifecycle.Refused as refused:
+        messages.error(request, str(refused))
     return back(request, integration.get_absolute_url())
 
 
@@ -93,9 +92,16 @@ def pause(request, pk):
 @login_required
 def resume(request, pk):
     integration = owned(request, pk)
-    if integration.status == Status.PAUSED:
-        lifecycle.resume(integration)
+    try:
+        status = lifecycle.resume(integration)
+    except lifecycle.Refused as refused:
+        messages.error(request, str(refused))
+        status = None
+    if status == Status.CONNECTED:
         messages.success(request, f"Resumed {integration.name}.")
+    elif status is not None:
+        # Resumed, but back to a state that still needs the user: say what to do.
+        messages.warning(request, f"Resumed {integration.name}. {integration.status_detail}")
     return back(request, integration.get_absolute_url())
 
 
@@ -152,9 +158,10 @@ def delete(request, pk):
         return _confirm_page(request, integration, "delete")
     delete_data = request.POST.get("delete_data") == "1"
     name = integration.name
-    with transaction.atomic():
-        paused = _pause_dependent_workflows(integration, "deleted")
-        lifecycle.delete(integration, delete_data=delete_data)
+    # Workflows first (their own transaction), then the delete, which revokes the grant at the
+    # provider before its own transaction: no database lock is held across that network call.
+    paused = _pause_dependent_workflows(integration, "deleted")
+    lifecycle.delete(integration, delete_data=delete_data)
     text = f"Deleted {name}." + (
         " Its synced items were deleted too."
         if delete_data

@@ -217,7 +217,8 @@ def test_tokens_authenticate_and_revoked_tokens_do_not(api, owner):
 
 
 def test_a_token_created_in_the_ui_works_until_revoked_in_the_ui(owner_client, owner):
-    page = owner_client.post(reverse("integrations:tokens"), {"name": "cli"}).content.decode()
+    # Created by a POST that redirects to the page showing the token once (or shows it directly).
+    page = owner_client.post(reverse("integrations:tokens"), {"name": "cli"}, follow=True).content.decode()
     plain = page.split('readonly value="', 1)[1].split('"', 1)[0]
     client = Client(HTTP_AUTHORIZATION=f"Bearer {plain}")
     assert client.get("/api/v1/integrations").status_code == 200
@@ -271,3 +272,24 @@ def test_no_answer_holds_a_secret(api, owner, dovecot, allow_host):
         assert PASSWORD not in answer.content.decode()
         assert api.plain not in answer.content.decode()
     assert SyncJob.objects.get().status == JobStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/nope"),
+        ("post", "/api/v1/integrations/abc/sync"),
+        ("get", "/api/v1/integrations/1/unknown"),
+        ("delete", "/api/v1/jobs/"),
+    ],
+)
+def test_unknown_routes_answer_a_json_404(api, method, path):
+    for client in (api, Client()):  # with a token, and anonymous
+        response = getattr(client, method)(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "field", "remediation"}
+        assert error["code"] == "not_found"
+        assert path in error["message"]
+        assert "/api/v1/integrations" in error["remediation"]

@@ -7,81 +7,155 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.checks import run_checks
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
-from integrations.models import Credential
-from tests.factories import make_integration
+from integrations.keyrotation import rotate_rows
+from integrations.models import Credential, OAuthApp
+from integrations.rawsecrets import encrypted_columns
+from tests.factories import make_integration, make_type
 
 SECRET = "pa55-w0rd-that-must-never-leak"
 TOKEN = "ya29.access-token-plaintext"
+REFRESH = "1//refresh-token-plaintext"
+CLIENT_SECRET = "GOCSPX-client-secret-plaintext"
+# Every encrypted column, as "table.column": the tests below must cover each kind.
+COLUMNS = {
+    "integrations_credential": ["secrets", "access_token", "refresh_token"],
+    "integrations_oauthapp": ["client_secret"],
+}
 
 
-def _raw_columns(pk):
+def _raw(table: str, column: str, pk) -> bytes | None:
+    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute("SELECT secrets, access_token FROM integrations_credential WHERE id = %s", [pk])
-        return [bytes(v) if v is not None else None for v in cursor.fetchone()]
+        cursor.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE id = %s", [pk])  # noqa: S608
+        value = cursor.fetchone()[0]
+    return bytes(value) if value is not None else None
 
 
 def _new_key():
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
-def test_raw_database_columns_hold_no_plaintext(owner):
-    integration = make_integration(owner, secrets={"password": SECRET})
+def _store_every_kind(owner, name="Mine", slug="test-feed"):
+    """A credential with form secrets and both tokens, and an OAuth app with its client secret."""
+    integration = make_integration(owner, make_type(slug), name=name, secrets={"password": SECRET})
     credential = integration.credential
-    credential.access_token = TOKEN
+    credential.access_token, credential.refresh_token = TOKEN, REFRESH
     credential.save()
+    app, _ = OAuthApp.objects.update_or_create(
+        integration_type=integration.type, defaults={"client_id": "hub", "client_secret": CLIENT_SECRET}
+    )
+    return credential, app
 
-    for raw in _raw_columns(credential.pk):
-        assert raw is not None
-        assert SECRET.encode() not in raw
-        assert TOKEN.encode() not in raw
-        assert raw.startswith(b"gAAAAA")  # a Fernet token
+
+def _raw_values(credential, app) -> dict[str, bytes]:
+    rows = {"integrations_credential": credential.pk, "integrations_oauthapp": app.pk}
+    return {f"{t}.{c}": _raw(t, c, rows[t]) for t, columns in COLUMNS.items() for c in columns}
+
+
+def test_every_encrypted_column_is_covered_here():
+    covered = {f"{t}.{c}" for t, columns in COLUMNS.items() for c in columns}
+    assert {f"{col.model._meta.db_table}.{col.field.column}" for col in encrypted_columns()} == covered
+
+
+def test_raw_database_columns_hold_no_plaintext(owner):
+    credential, app = _store_every_kind(owner)
+
+    for label, raw in _raw_values(credential, app).items():
+        assert raw is not None, label
+        for plaintext in (SECRET, TOKEN, REFRESH, CLIENT_SECRET):
+            assert plaintext.encode() not in raw, label
+        assert raw.startswith(b"gAAAAA"), label  # a Fernet token
 
     credential = Credential.objects.get(pk=credential.pk)
     assert credential.secrets == {"password": SECRET}
-    assert credential.access_token == TOKEN
+    assert (credential.access_token, credential.refresh_token) == (TOKEN, REFRESH)
+    assert OAuthApp.objects.get(pk=app.pk).client_secret == CLIENT_SECRET
 
 
 def test_rotation_with_two_keys_then_old_key_removed(owner, settings, capsys):
     old_key = settings.FERNET_KEYS[0]
-    integration = make_integration(owner, secrets={"password": SECRET})
-    pk = integration.credential.pk
-    before = _raw_columns(pk)[0]
+    credential, app = _store_every_kind(owner)
+    before = _raw_values(credential, app)
 
     new_key = _new_key()
     settings.FERNET_KEYS = [new_key, old_key]
     call_command("rotate_keys")
-    assert "Rotated 1 encrypted values" in capsys.readouterr().out
-    after = _raw_columns(pk)[0]
-    assert after != before
-    assert Fernet(new_key.encode()).decrypt(after)  # now readable with the new key alone
+    assert "Rotated 4 encrypted values" in capsys.readouterr().out
+    after = _raw_values(credential, app)
+    for label in before:
+        assert after[label] != before[label], label
+        assert Fernet(new_key.encode()).decrypt(after[label]), label  # readable with the new key alone
 
     settings.FERNET_KEYS = [new_key]
-    assert Credential.objects.get(pk=pk).secrets == {"password": SECRET}
+    credential = Credential.objects.get(pk=credential.pk)
+    assert (credential.secrets, credential.access_token, credential.refresh_token) == (
+        {"password": SECRET},
+        TOKEN,
+        REFRESH,
+    )
+    assert OAuthApp.objects.get(pk=app.pk).client_secret == CLIENT_SECRET
+
+
+def test_a_token_refreshed_during_rotation_is_not_overwritten(owner, settings):
+    old_key = settings.FERNET_KEYS[0]
+    credential, _app = _store_every_kind(owner)
+    settings.FERNET_KEYS = [_new_key(), old_key]
+    column = next(c for c in encrypted_columns() if c.label == "integrations.Credential.access_token")
+    stale = next(column.batches(500))  # rotation read the batch...
+
+    Credential.objects.filter(pk=credential.pk).update(access_token="ya29.refreshed-meanwhile")  # ...a refresh won
+    rotated, changed_meanwhile, skipped = rotate_rows(column, stale)
+
+    assert (rotated, changed_meanwhile, skipped) == (1, 1, 0)
+    settings.FERNET_KEYS = settings.FERNET_KEYS[:1]  # the refreshed token was rotated too
+    access = Credential.objects.filter(pk=credential.pk).values_list("access_token", flat=True).get()
+    assert access == "ya29.refreshed-meanwhile"
 
 
 def test_missing_old_key_is_a_clear_check_error_not_plaintext(owner, settings):
-    make_integration(owner, secrets={"password": SECRET})
-    settings.FERNET_KEYS = [_new_key()]
-    errors = run_checks(databases=["default"])
-    ids = [e.id for e in errors]
-    assert "metacortex.E001" in ids
-    message = next(e for e in errors if e.id == "metacortex.E001")
-    assert "FERNET_KEYS cannot decrypt" in message.msg
-    assert SECRET not in message.msg
+    key_a, key_b = settings.FERNET_KEYS[0], _new_key()
+    # Several rows under different keys: the first row readable, later ones not.
+    settings.FERNET_KEYS = [key_b]
+    _store_every_kind(owner, "Readable", slug="first-type")
+    settings.FERNET_KEYS = [key_a]
+    _store_every_kind(owner, "Old one", slug="second-type")
+    _store_every_kind(owner, "Older one", slug="third-type")
+
+    settings.FERNET_KEYS = [key_b]
+    errors = {e.msg: e for e in run_checks(databases=["default"]) if e.id == "metacortex.E001"}
+
+    assert set(errors) == {
+        f"FERNET_KEYS cannot decrypt 2 of 3 stored values of {label}: the key that encrypted them is missing."
+        for label in (
+            "integrations.Credential.secrets",
+            "integrations.Credential.access_token",
+            "integrations.Credential.refresh_token",
+            "integrations.OAuthApp.client_secret",
+        )
+    }
+    for error in errors.values():
+        assert "rotate_keys" in error.hint
+        for plaintext in (SECRET, TOKEN, REFRESH, CLIENT_SECRET):
+            assert plaintext not in error.msg + error.hint
+
+    settings.FERNET_KEYS = [key_b, key_a]  # both keys: everything is readable again
+    assert not [e for e in run_checks(databases=["default"]) if e.id == "metacortex.E001"]
 
 
 def test_rotation_refuses_values_no_key_can_read(owner, settings):
     make_integration(owner, secrets={"password": SECRET})
     settings.FERNET_KEYS = [_new_key()]
-    from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="cannot be decrypted with any key"):
         call_command("rotate_keys")
 
 
 def test_dumpdata_never_writes_secrets(owner, capsys):
-    make_integration(owner, secrets={"password": SECRET})
-    call_command("dumpdata", "integrations.credential")
-    assert SECRET not in capsys.readouterr().out
+    _store_every_kind(owner)
+    call_command("dumpdata", "integrations.credential", "integrations.oauthapp")
+    out = capsys.readouterr().out
+    for plaintext in (SECRET, TOKEN, REFRESH, CLIENT_SECRET):
+        assert plaintext not in out

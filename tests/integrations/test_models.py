@@ -105,3 +105,20 @@ def test_disconnect_drops_credentials_and_keeps_data(owner):
     assert integration.status == "disconnected"
     assert not Credential.objects.filter(integration=integration).exists()
     assert integration.items.count() == 1
+
+
+def test_integrations_paused_before_the_upgrade_resume_as_what_they_can_be(owner):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("integrations.migrations.0006_pause_memory_and_encrypted_webhook_headers")
+    working = make_integration(owner, name="Working", secrets={"password": "x"}, status="paused")
+    dropped = make_integration(owner, name="Credentials gone", status="paused")  # paused after a disconnect
+
+    migration.remember_status_of_paused(apps, None)
+
+    assert lifecycle.resume(Integration.objects.get(pk=working.pk)) == "connected"
+    assert lifecycle.resume(Integration.objects.get(pk=dropped.pk)) == "disconnected"
+    dropped.refresh_from_db()
+    assert dropped.status_detail == "Disconnected: credentials removed; synced data kept."

@@ -1,6 +1,8 @@
 """Connect and edit through the browser forms, tested against the real local HTTP peer (and
 Dovecot for IMAP). The connection is always tested before anything is saved."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -261,6 +263,23 @@ def test_working_new_credentials_replace_the_old_ones_and_clear_needs_reauth(own
     assert AuditEvent.objects.filter(integration=integration, action="reauth").exists()
 
 
+def test_credentials_repaired_while_paused_resume_as_connected(owner_client, connected, feed_server):
+    integration, _url = connected
+    integration.set_status(Status.NEEDS_REAUTH, "The service refused our credentials.")
+    owner_client.post(reverse("integrations:pause", args=[integration.pk]))
+    other = feed_server.url("/repaired.ics")
+    feed_server.serve("/repaired.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-CALNAME:Fixed\r\nEND:VCALENDAR\r\n")
+    assert owner_client.post(reverse("integrations:edit", args=[integration.pk]), ical_form(other)).status_code == 302
+    integration.refresh_from_db()
+    assert integration.status == Status.PAUSED  # still paused until the user resumes
+
+    owner_client.post(reverse("integrations:resume", args=[integration.pk]))
+
+    integration.refresh_from_db()
+    assert integration.status == Status.CONNECTED
+    assert integration.status_detail == ""
+
+
 def test_changing_settings_is_tested_and_saved(owner_client, connected):
     integration, _url = connected
     response = owner_client.post(
@@ -364,3 +383,42 @@ def test_imap_missing_folder_points_at_the_folders_field(owner_client, dovecot, 
     assert "&#x27;Archive&#x27;" in page
     assert "does not exist on the mail server" in page
     assert '<div class="field-errors" id="errors-folders" hx-swap-oob="true"><div class="field-error"' in page
+
+
+# -- errors that name no field land on the address field ---------------------------------------------
+
+
+def test_a_refused_private_address_is_shown_on_the_address_field(owner_client):
+    private = "http://10.255.255.1/calendar/private-abc/basic.ics"
+    response = owner_client.post(
+        reverse("integrations:connect_test", args=["ical-feed"]), ical_form(private), HTTP_HX_REQUEST="true"
+    )
+    page = text(response)
+    assert "a private or internal address" in page
+    assert '<div class="field-errors" id="errors-url" hx-swap-oob="true"><div class="field-error"' in page
+    assert "private-abc" not in page
+
+    response = owner_client.post(reverse("integrations:connect", args=["ical-feed"]), ical_form(private))
+    page = text(response)
+    assert response.status_code == 400
+    field = re.search(
+        r'<div class="field field-invalid" id="field-url">.*?id="errors-url">(.*?)</div>\s*</div>', page, re.S
+    )
+    assert field, "the address field is highlighted"
+    assert "a private or internal address" in field.group(1)
+    # the secret address is not sent back: the page says to type it again
+    assert "type it again (Calendar address)" in page
+    assert not Integration.objects.exists()
+
+
+def test_an_unknown_host_is_shown_on_the_imap_server_field(owner_client):
+    form = {
+        "name": "Work mail", "host": "no-such-host.invalid", "port": "993", "security": "ssl", "username": "me",
+        "password": "pw", "smtp_port": "587", "smtp_security": "starttls", "folders": "INBOX", "max_body_kb": "64",
+        "sync_interval_minutes": "15",
+    }  # fmt: skip
+    response = owner_client.post(reverse("integrations:connect_test", args=["imap"]), form, HTTP_HX_REQUEST="true")
+    page = text(response)
+    assert "could not be found" in page
+    assert '<div class="field-errors" id="errors-host" hx-swap-oob="true"><div class="field-error"' in page
+    assert '<div class="field-errors" id="errors-password" hx-swap-oob="true"></div>' in page

@@ -162,3 +162,33 @@ def test_another_users_workflows_are_never_touched(owner_client, other_user, cal
     theirs.refresh_from_db()
     assert theirs.is_active
     assert not theirs.needs_attention
+
+
+def test_pausing_and_resuming_keeps_needs_reauth_and_says_what_to_do(owner_client, calendar):
+    detail = "The calendar address was refused (HTTP 401). Enter the new private address in the settings."
+    calendar.set_status(Status.NEEDS_REAUTH, detail)
+    owner_client.post(reverse("integrations:pause", args=[calendar.pk]))
+    calendar.refresh_from_db()
+    assert calendar.status == Status.PAUSED
+
+    response = owner_client.post(reverse("integrations:resume", args=[calendar.pk]), follow=True)
+
+    calendar.refresh_from_db()
+    assert (calendar.status, calendar.status_detail) == (Status.NEEDS_REAUTH, detail)
+    assert f"Resumed Family. {detail}" in text(response)
+
+
+def test_a_disconnected_integration_cannot_be_paused_or_resumed(owner_client, calendar):
+    from django_q.models import Schedule
+
+    owner_client.post(reverse("integrations:disconnect", args=[calendar.pk]), {"proceed": "1"})
+
+    paused = owner_client.post(reverse("integrations:pause", args=[calendar.pk]), follow=True)
+    assert "Family is disconnected, so there is nothing to pause: reconnect it instead." in text(paused)
+    resumed = owner_client.post(reverse("integrations:resume", args=[calendar.pk]), follow=True)
+    assert "Family is disconnected, so it cannot be resumed: reconnect it instead." in text(resumed)
+
+    calendar.refresh_from_db()
+    assert calendar.status == Status.DISCONNECTED
+    assert not Schedule.objects.filter(name=f"sync-integration-{calendar.pk}").exists()
+    assert not AuditEvent.objects.filter(integration=calendar, action__in=["pause", "resume"]).exists()

@@ -18,5 +18,7 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandError(f"Rotation stopped: {exc}") from exc
         for label, count in result.per_field.items():
-            self.stdout.write(f"  {label}: {count}")
+            changed = result.changed_meanwhile.get(label)
+            note = f" ({changed} changed while rotating and were re-read)" if changed else ""
+            self.stdout.write(f"  {label}: {count}{note}")
         self.stdout.write(self.style.SUCCESS(f"Rotated {result.total} encrypted values to the current key."))
