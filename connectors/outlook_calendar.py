@@ -5,12 +5,14 @@ Sync is the calendarView delta query: the first round asks for the window
 (startDateTime/endDateTime), follows @odata.nextLink page by page, and keeps the
 @odata.deltaLink of the last page; each later round calls the deltaLink and receives only the
 changes: new and changed events, and {"@removed": {...}} entries for deleted ones (tombstones).
-When Graph answers 410 Gone (the delta token expired or a resync is required), the calendar is
-read again from the window, and what is no longer listed is tombstoned. Times are asked in UTC
+When Graph says the delta token is no longer usable (410 Gone, or 400 Bad Request with the error
+code syncStateNotFound or resyncRequired, as it answers for expired tokens), the calendar is read
+again from the window, and what is no longer listed is tombstoned. Times are asked in UTC
 (Prefer: outlook.timezone="UTC"). A delta round keeps the window of its first call, so once a
 week a new round starts on the slid window (after the delta round, so no removal is missed).
-https://learn.microsoft.com/en-us/graph/delta-query-events and
-https://learn.microsoft.com/en-us/graph/api/event-delta
+https://learn.microsoft.com/en-us/graph/delta-query-events,
+https://learn.microsoft.com/en-us/graph/api/event-delta and, for the 400 form of an expired token,
+https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from django.utils.dateparse import parse_datetime
 
 from connectors import calendar_window
 from connectors.base import Batch, Connector, Record
-from connectors.errors import AuthError, ConfigError
+from connectors.errors import AuthError, ConfigError, TransientError
 from connectors.registry import registry
 
 log = logging.getLogger(__name__)
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 PAGE_SIZE = 100
+# Graph's error codes for "this delta token is no longer valid: start a new round" (any case).
+RESYNC_CODES = {"syncstatenotfound", "resyncrequired", "syncstateinvalid"}
 DEFAULT = "default"
 KNOWN = {
     "id", "subject", "bodyPreview", "body", "start", "end", "isAllDay", "location", "locations", "organizer",
@@ -138,9 +142,17 @@ class OutlookCalendarConnector(Connector):
         url = resume_url or links.get(key) or first_url
         seen: set[str] | None = set() if url == first_url and tombstone else None
         while True:
-            response = self._get(url, allow=(410,))
-            if response.status_code == 410:
-                log.info("Outlook calendar %s: delta token expired (410); reading it again in full", key)
+            response = self._get(url, allow=(400, 410))
+            if self._delta_expired(response):
+                if url == first_url:  # not a token of ours that expired: do not loop on it
+                    raise TransientError(
+                        f"Microsoft Graph could not start a sync round of this calendar (HTTP {response.status_code})."
+                    )
+                log.info(
+                    "Outlook calendar %s: delta token expired (HTTP %s); reading it again in full",
+                    key,
+                    response.status_code,
+                )
                 links.pop(key, None)
                 url, seen = first_url, set()
                 continue
@@ -166,6 +178,28 @@ class OutlookCalendarConnector(Connector):
                 deletes.extend(sorted(self.ctx.known_ids(prefix=f"{key}:") - seen))
             yield Batch(items=items, deletes=deletes, cursor=self._cursor(state))
             return
+
+    @staticmethod
+    def _delta_expired(response) -> bool:
+        """True for 410 Gone or a 400 whose code says the sync state is gone (start a new round);
+        any other 400 raises, as a settings problem."""
+        if response.status_code == 410:
+            return True
+        if response.status_code != 400:
+            return False
+        try:
+            error = response.json().get("error") or {}
+        except (ValueError, AttributeError):
+            error = {}
+        code = str(error.get("code") or "") if isinstance(error, dict) else ""
+        if code.lower() in RESYNC_CODES:
+            return True
+        message = str(error.get("message") or "")[:200] if isinstance(error, dict) else ""
+        raise ConfigError(
+            f"Microsoft Graph refused the calendar query (HTTP 400{': ' + code if code else ''}"
+            f"{' - ' + message if message else ''}).",
+            remediation="Check the calendar settings of the integration, then sync again.",
+        )
 
     def transform(self, raw) -> Record:
         calendar, event = raw["calendar"], raw["event"]

@@ -12,8 +12,10 @@ document for it). https://developers.google.com/photos/picker/guides/get-started
    =dv for videos) with the bearer token, then deletes the session.
    https://developers.google.com/photos/picker/guides/media-items
 
-Dedup: a picked item already imported (same media item id) is not downloaded again; bytes whose
-SHA-256 is already stored under another id (the same photo from a Takeout archive) are skipped.
+Dedup: a picked item already imported (same media item id) is not downloaded again, nor one whose
+file name, capture time and dimensions match a photo already imported from a Takeout archive
+(media_match.py: the two sides' bytes differ); bytes whose SHA-256 is already stored under another
+id are skipped.
 Files are stored once, content-addressed, in the default storage (MEDIA_ROOT).
 A job with options {"archive_paths": [...]} imports a Takeout archive instead (takeout.py).
 """
@@ -35,6 +37,7 @@ from django.utils.dateparse import parse_datetime
 
 from connectors.base import Batch, Connector, Record
 from connectors.errors import ConfigError
+from connectors.google import media_match
 from connectors.google.common import api_base, require_tokens
 from connectors.registry import registry
 
@@ -88,19 +91,47 @@ def spool_and_hash(chunks) -> tuple[tempfile.SpooledTemporaryFile, str, int]:
 
 
 class Dedup:
-    """Media item ids and content hashes already stored for the integration (the record version
-    is the SHA-256 of the bytes), plus those seen in this run."""
+    """Media item ids, content hashes and capture keys already stored for the integration (the
+    record version is the SHA-256 of the bytes and the capture key), plus those seen in this run."""
 
     def __init__(self, ctx):
         versions = ctx.known_versions()
         self.ids = set(versions)
-        self.hashes = {v for v in versions.values() if v}
+        self.hashes, keys = set(), []
+        for value in versions.values():
+            digest, key = media_match.split_version(value)
+            if digest:
+                self.hashes.add(digest)
+            keys.append(key)
+        self.captures = media_match.CaptureIndex(keys)
 
     def seen_hash(self, digest: str) -> bool:
         if digest in self.hashes:
             return True
         self.hashes.add(digest)
         return False
+
+    def seen_capture(self, key: str) -> bool:
+        """The same photo (name, capture time, dimensions) is stored already or came earlier in
+        this run; otherwise remember it."""
+        if self.captures.matches(key):
+            return True
+        self.captures.add(key)
+        return False
+
+
+def created_at(item: dict) -> datetime.datetime | None:
+    created = parse_datetime(item.get("createTime") or "")
+    if created is not None and created.tzinfo is None:
+        created = created.replace(tzinfo=datetime.UTC)
+    return created
+
+
+def picked_capture_key(item: dict) -> str:
+    media = item.get("mediaFile") or {}
+    meta = media.get("mediaFileMetadata") or {}
+    dims = media_match.dimensions(meta.get("width"), meta.get("height"))
+    return media_match.capture_key(media.get("filename", ""), created_at(item), dims)
 
 
 @registry.register("google_photos")
@@ -179,7 +210,13 @@ class GooglePhotosConnector(Connector):
             for item in response.get("mediaItems") or []:
                 if item["id"] in dedup.ids:
                     continue
-                fetched = self._download(item, dedup)
+                key = picked_capture_key(item)
+                if dedup.seen_capture(key):
+                    # Imported from a Takeout already (other bytes, same photo): not even downloaded.
+                    log.info("Picked item %s is a photo already imported; skipped", item["id"])
+                    dedup.ids.add(item["id"])
+                    continue
+                fetched = self._download(item, dedup, key)
                 if fetched is not None:
                     items.append(fetched)
                 dedup.ids.add(item["id"])
@@ -189,7 +226,7 @@ class GooglePhotosConnector(Connector):
                 break
         self._delete_session(session_id)
 
-    def _download(self, item: dict, dedup: Dedup) -> dict | None:
+    def _download(self, item: dict, dedup: Dedup, capture: str) -> dict | None:
         media = item.get("mediaFile") or {}
         suffix = "=dv" if item.get("type") == "VIDEO" else "=d"
         response = self._get(media["baseUrl"] + suffix, stream=True)
@@ -204,7 +241,7 @@ class GooglePhotosConnector(Connector):
         finally:
             spool.close()
         self.ctx.heartbeat()
-        return {"picked": item, "sha256": digest, "size": size, "file": name}
+        return {"picked": item, "sha256": digest, "size": size, "file": name, "capture": capture}
 
     # -- records -------------------------------------------------------------------------------
     def transform(self, raw) -> Record:
@@ -215,9 +252,7 @@ class GooglePhotosConnector(Connector):
         item = raw["picked"]
         media = item.get("mediaFile") or {}
         meta = media.get("mediaFileMetadata") or {}
-        created = parse_datetime(item.get("createTime") or "")
-        if created is not None and created.tzinfo is None:
-            created = created.replace(tzinfo=datetime.UTC)
+        created = created_at(item)
         known = {"width", "height", "cameraMake", "cameraModel", "photoMetadata", "videoMetadata"}
         unmapped = sorted(f"mediaFileMetadata.{k}" for k in set(meta) - known)
         data = {
@@ -244,6 +279,6 @@ class GooglePhotosConnector(Connector):
             title=media.get("filename") or item["id"],
             occurred_at=created,
             data=data,
-            version=raw["sha256"],
+            version=media_match.version(raw["sha256"], raw.get("capture", "")),
             unmapped=unmapped,
         )

@@ -11,7 +11,9 @@ multi-part export. https://support.google.com/accounts/answer/3024190
 The import is streamed: the zips' central directories are read (names only), then each media
 member is read in chunks, hashed and stored, and its sidecar (a few hundred bytes) parsed on its
 own; nothing is extracted to disk and no archive is held in memory. The same photo in several
-album folders, and a photo already brought in through the Picker, are stored once (SHA-256).
+album folders is stored once (SHA-256); so is a photo already brought in through the Picker, whose
+bytes differ (Google re-encodes Picker downloads): it is recognised by its file name, capture time
+and dimensions (media_match.py).
 The cursor checkpoints the position (archive, member), so a killed import resumes.
 """
 
@@ -30,6 +32,7 @@ from django.conf import settings
 
 from connectors.base import Batch, Record
 from connectors.errors import ConfigError, ItemError
+from connectors.google import media_match
 from connectors.google.photos import Dedup, max_media_bytes, spool_and_hash, store_file
 
 log = logging.getLogger(__name__)
@@ -188,12 +191,17 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
     try:
         if dedup.seen_hash(digest):
             return None
+        sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
+        size_px = media_match.image_size(spool)
+        capture = capture_key(info.filename, sidecar, size_px)
+        if dedup.seen_capture(capture):
+            log.info("%s is a photo already imported (through the Picker); skipped", info.filename)
+            return None
         filename = posixpath.basename(info.filename)
         mime_type = mimetypes.guess_type(filename)[0] or ""
         name = store_file(spool, ctx.integration.user_id, digest, filename, mime_type)
     finally:
         spool.close()
-    sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
     return {
         "takeout": True,
         "member": info.filename,
@@ -206,7 +214,24 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         "sidecar_name": sidecar_name,
         "sidecar_unreadable": unreadable,
         "zip_time": datetime.datetime(*info.date_time, tzinfo=datetime.UTC).isoformat(),
+        "width": size_px[0] if size_px else None,
+        "height": size_px[1] if size_px else None,
+        "capture": capture,
     }
+
+
+def display_name(member: str, sidecar: dict | None) -> str:
+    """The sidecar's title is the full original name (Takeout cuts long file names), except for an
+    "-edited" copy, which shares its original's sidecar and keeps its own name."""
+    member_name = posixpath.basename(member)
+    return member_name if EDITED.match(member_name) else ((sidecar or {}).get("title") or member_name)
+
+
+def capture_key(member: str, sidecar: dict | None, size_px) -> str:
+    # Only the sidecar's capture time counts: creationTime is the upload, the zip time the export.
+    taken = _timestamp((sidecar or {}).get("photoTakenTime"))
+    dims = media_match.dimensions(*size_px) if size_px else ""
+    return media_match.capture_key(display_name(member, sidecar), taken, dims)
 
 
 KNOWN_SIDECAR = {
@@ -221,10 +246,7 @@ def transform(raw: dict) -> Record:
     time_source = "sidecar"
     if taken is None and raw.get("zip_time"):
         taken, time_source = datetime.datetime.fromisoformat(raw["zip_time"]), "archive"
-    member_name = posixpath.basename(raw["member"])
-    # The sidecar's title is the full original name (Takeout cuts long file names), except for an
-    # "-edited" copy, which shares its original's sidecar and keeps its own name.
-    filename = member_name if EDITED.match(member_name) else (sidecar.get("title") or member_name)
+    filename = display_name(raw["member"], sidecar)
     unmapped = sorted(set(sidecar) - KNOWN_SIDECAR)
     data = {
         "source": "takeout",
@@ -245,6 +267,8 @@ def transform(raw: dict) -> Record:
         "favorited": bool(sidecar.get("favorited")),
         "google_photos_url": sidecar.get("url", ""),
         "sidecar": raw.get("sidecar_name") or None,
+        "width": raw.get("width"),
+        "height": raw.get("height"),
     }
     if raw.get("sidecar_unreadable"):
         data["sidecar_unreadable"] = raw["sidecar_unreadable"]
@@ -258,7 +282,7 @@ def transform(raw: dict) -> Record:
         summary=sidecar.get("description", ""),
         occurred_at=taken,
         data=data,
-        version=raw["sha256"],
+        version=media_match.version(raw["sha256"], raw.get("capture", "")),
         unmapped=unmapped,
     )
 

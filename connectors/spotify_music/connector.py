@@ -1,8 +1,10 @@
 """Spotify Web API through spotipy, over the hub's outbound path.
 
 - Recently played: GET me/player/recently-played?limit=50&after=<cursor>. Spotify keeps only
-  the last 50 plays, so the hub syncs every 30 minutes by default (the type's details say so;
-  a sync that receives a full page since the last cursor logs that plays may have been missed).
+  the last 50 plays, so the hub syncs every 30 minutes by default (the type's details say so).
+  A sync that receives 50 plays since the last cursor may have missed older ones: it says so on
+  the job (an item-level warning: the job ends partial) with the time span that may be missing
+  and how to fill it (import the account-data export).
   https://developer.spotify.com/documentation/web-api/reference/get-recently-played
 - Saved tracks (me/tracks, newest first): listed in full once a day (removals become
   tombstones), in between only until the first page of already-known tracks.
@@ -157,34 +159,23 @@ class SpotifyConnector(Connector):
             response = self._call("next", response)
             entries += response.get("items") or []
             pages += 1
-        if after and len(entries) >= RECENT_LIMIT:
-            log.warning(
-                "Spotify integration %s: %s plays since the last sync; plays beyond Spotify's last 50 may be "
-                "missing. Sync more often.",
-                getattr(self.ctx.integration, "pk", None),
-                len(entries),
-            )
         parsed = []
         for entry in entries:
             track = entry.get("track") or {}
             if not track.get("id") or not entry.get("played_at"):
                 continue  # local files have no Spotify id
             parsed.append((entry, track, _played_at(entry["played_at"])))
-        lookup = []
-        for _entry, track, ended in parsed:
-            artist = (track.get("artists") or [{}])[0].get("name", "")
-            lookup += plays.nearby_ids(track["id"], ended) + plays.legacy_candidates(
-                artist, track.get("name", ""), ended
-            )
-        index = plays.PlayIndex(self.ctx.known_versions(lookup))
+        parsed.sort(key=lambda p: p[2])  # oldest first: plays of a track on repeat pair up in order
+        errors = [self._gap(after, entries, parsed)] if after and len(entries) >= RECENT_LIMIT else []
+        index = plays.PlayIndex(self._stored_plays(parsed))
         items, deletes = [], []
         for entry, track, ended in parsed:
-            if index.has_precise(track["id"], ended):
+            if index.same_listen(track["id"], ended, source=plays.API, span_ms=track.get("duration_ms")):
                 continue  # rule 4: a stored play is not rewritten
             artist = (track.get("artists") or [{}])[0].get("name", "")
             deletes += index.legacy_duplicates(artist, track.get("name", ""), ended)
             fuzzy = plays.fuzzy_key(artist, track.get("name", ""), ended)
-            index.add(plays.precise_id(track["id"], ended), fuzzy)
+            index.add(plays.precise_id(track["id"], ended), plays.play_version(fuzzy, plays.API))
             items.append(
                 {
                     "play": {
@@ -198,7 +189,37 @@ class SpotifyConnector(Connector):
             )
         if newest:
             state["after"] = newest
-        yield Batch(items=items, deletes=sorted(set(deletes)), cursor=dict(state))
+        yield Batch(items=items, deletes=sorted(set(deletes)), errors=errors, cursor=dict(state))
+
+    def _stored_plays(self, parsed) -> dict[str, str]:
+        """{external_id: version} of the stored plays these API plays may duplicate: every precise
+        play of their tracks (rule 1 looks a whole listen around each) and their minute twins."""
+        ids: set[str] = set()
+        for _entry, track, ended in parsed:
+            artist = (track.get("artists") or [{}])[0].get("name", "")
+            ids.update(plays.legacy_candidates(artist, track.get("name", ""), ended))
+        for track_id in sorted({track["id"] for _entry, track, _ended in parsed}):
+            ids |= self.ctx.known_ids(prefix=plays.track_prefix(track_id))
+        return self.ctx.known_versions(ids) if ids else {}
+
+    def _gap(self, after: str, entries: list, parsed: list) -> ItemError:
+        """Spotify forgot the plays before its last 50: say which span may be missing, and how to
+        get it back. Recorded on the job (which ends partial), not only in the log."""
+        since = datetime.datetime.fromtimestamp(int(after) / 1000, tz=datetime.UTC)
+        oldest = parsed[0][2] if parsed else timezone.now()
+        log.warning(
+            "Spotify integration %s: %s plays since the last sync; older ones may be missing",
+            getattr(self.ctx.integration, "pk", None),
+            len(entries),
+        )
+        return ItemError(
+            f"Spotify only keeps your last {RECENT_LIMIT} plays, and {len(entries)} were played since the last "
+            f"sync: plays between {since:%Y-%m-%d %H:%M} and {oldest:%Y-%m-%d %H:%M} UTC may be missing. To fill "
+            "the gap, request your account data from Spotify (Account privacy, then Download your data) and import "
+            "it: the operator runs manage.py import_spotify_export with it, without creating duplicates. Syncing "
+            "more often avoids the gap.",
+            external_id="recently-played",
+        )
 
     def _saved_tracks(self, state: dict):
         last_full = state.get("library_full_at")
@@ -299,11 +320,11 @@ class SpotifyConnector(Connector):
     def _merge_export_play(play: dict, index: plays.PlayIndex, deletes: list) -> dict | None:
         ended = play["ended"]
         if play["precision"] == "second":
-            if index.has_precise(play["track_id"], ended):
+            if index.same_listen(play["track_id"], ended, source=plays.EXPORT, span_ms=play.get("ms_played")):
                 return None
             deletes += index.legacy_duplicates(play["artist"], play["track"], ended)
             fuzzy = plays.fuzzy_key(play["artist"], play["track"], ended)
-            index.add(plays.precise_id(play["track_id"], ended), fuzzy)
+            index.add(plays.precise_id(play["track_id"], ended), plays.play_version(fuzzy, plays.EXPORT))
             return {"play": {**play, "source": "export", "ended": ended.isoformat(), "fuzzy": fuzzy}}
         external_id = plays.legacy_id(play["artist"], play["track"], ended)
         if external_id in index.ids or index.covers_minute(play["artist"], play["track"], ended):
@@ -361,7 +382,7 @@ class SpotifyConnector(Connector):
                 occurred_at=ended,
                 data=data,
                 source_url=(track.get("external_urls") or {}).get("spotify", ""),
-                version=play["fuzzy"],
+                version=plays.play_version(play["fuzzy"], plays.API),
             )
         data = {
             "track_name": play["track"],
@@ -380,7 +401,8 @@ class SpotifyConnector(Connector):
             unmapped = sorted(play["extra"])
         if play["precision"] == "second":
             data["track_id"] = play["track_id"]
-            external_id, version = plays.precise_id(play["track_id"], ended), play["fuzzy"]
+            external_id = plays.precise_id(play["track_id"], ended)
+            version = plays.play_version(play["fuzzy"], plays.EXPORT)
             url = f"https://open.spotify.com/track/{play['track_id']}"
         else:
             external_id, version, url = plays.legacy_id(play["artist"], play["track"], ended), "", ""

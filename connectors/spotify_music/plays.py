@@ -5,10 +5,15 @@ streaming history export (track URI, `ts` to the second, ms_played), and the old
 StreamingHistory files (artist and track names, `endTime` to the minute, no track id).
 
 The rule:
-1. A play is (track id, end time to the second, UTC): external id "play:<track id>:<time>".
-   API plays and extended-history plays of the same listen get the same id. Both report the
-   moment the track stopped; when the two clocks disagree by a second or two, a play within
-   TOLERANCE seconds of a stored play of the same track is the same play.
+1. A play is (track id, time to the second, UTC): external id "play:<track id>:<time>". Plays
+   of one listen reported by the two precise sources are merged: the API's played_at is mostly
+   the moment the track stopped, but sometimes the moment it started, while the export's ts is
+   always the end and ms_played says how long it played. So a play matches a stored play of the
+   same track from the other source when their times are within the listen: for an export play
+   (ts, ms_played) an API play within [ts - ms_played - SLACK, ts + SLACK]; for an API play
+   (played_at, the track's duration) an export play within [played_at - SLACK, played_at +
+   duration + SLACK]. Each stored play absorbs at most one incoming play (a track on repeat is
+   several listens), the closest one; plays of the same source only match by their exact id.
 2. A StreamingHistory play (names, minute) has the id "play:~<key>:<minute>", where key hashes
    the normalised artist and track names. It is skipped when a precise play of the same artist
    and track ending within that minute is already stored (the precise one is better).
@@ -16,7 +21,9 @@ The rule:
    is stored, the minute-precision record is tombstoned: the precise one replaces it.
 4. Plays never change, so a stored play is never rewritten by another source: the first
    source's record stays (so its extra fields, e.g. ms_played from the export, are kept).
-Each precise play stores its fuzzy key as its record version, which is how rule 2 finds it.
+Each precise play stores "<fuzzy key>@<source>" as its record version: the fuzzy key is how rule 2
+finds it, the source is how rule 1 tells the two sources apart. (Plays stored before the source
+was recorded match only within SLACK of the same time.)
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import unicodedata
+from collections import defaultdict
 
-TOLERANCE = 2  # seconds between the API's played_at and the export's ts for one listen
+SLACK = 5  # seconds: the two clocks disagree a little, and both are cut to the second
+API, EXPORT = "api", "export"
 
 
 def utc_second(moment: datetime.datetime) -> str:
@@ -63,26 +72,76 @@ def legacy_candidates(artist: str, track: str, ended: datetime.datetime) -> list
     return sorted({legacy_id(artist, track, ended + datetime.timedelta(seconds=shift)) for shift in (-30, 0, 30)})
 
 
-def nearby_ids(track_id: str, ended: datetime.datetime) -> list[str]:
-    return [precise_id(track_id, ended + datetime.timedelta(seconds=s)) for s in range(-TOLERANCE, TOLERANCE + 1)]
+def track_prefix(track_id: str) -> str:
+    return f"play:{track_id}:"
+
+
+def play_version(fuzzy: str, source: str) -> str:
+    return f"{fuzzy}@{source}"
+
+
+def _split_version(version: str) -> tuple[str, str]:
+    fuzzy, _, source = (version or "").partition("@")
+    return fuzzy, source
+
+
+def _parse_precise(external_id: str) -> tuple[str, datetime.datetime] | None:
+    if not external_id.startswith("play:") or external_id.startswith("play:~"):
+        return None
+    track_id, _, stamp = external_id[len("play:") :].partition(":")
+    try:
+        moment = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
+    return track_id, moment
 
 
 class PlayIndex:
-    """What is stored already, for one import or sync: ids and the fuzzy keys of precise plays."""
+    """What is stored already, for one import or sync: ids, the fuzzy keys of precise plays, and
+    the precise plays of each track with their source."""
 
     def __init__(self, known: dict[str, str]):
-        self.ids = set(known)
-        self.fuzzy = {
-            version for external_id, version in known.items() if version and not external_id.startswith("play:~")
-        }
+        self.ids: set[str] = set()
+        self.fuzzy: set[str] = set()
+        self.by_track: dict[str, list[tuple[datetime.datetime, str, str]]] = defaultdict(list)
+        self.claimed: set[str] = set()  # stored plays an incoming play of the other source matched
+        for external_id, version in known.items():
+            self.add(external_id, version)
 
     def add(self, external_id: str, version: str = ""):
         self.ids.add(external_id)
-        if version and not external_id.startswith("play:~"):
-            self.fuzzy.add(version)
+        fuzzy, source = _split_version(version)
+        if fuzzy and not external_id.startswith("play:~"):
+            self.fuzzy.add(fuzzy)
+        parsed = _parse_precise(external_id)
+        if parsed is not None:
+            self.by_track[parsed[0]].append((parsed[1], source, external_id))
 
-    def has_precise(self, track_id: str, ended: datetime.datetime) -> bool:
-        return any(candidate in self.ids for candidate in nearby_ids(track_id, ended))
+    def same_listen(self, track_id: str, moment: datetime.datetime, *, source: str, span_ms) -> bool:
+        """Rule 1: is this play (from `source`, at `moment`, lasting up to `span_ms`) stored already?
+        For an export play `span_ms` is ms_played; for an API play, the track's duration."""
+        if precise_id(track_id, moment) in self.ids:
+            return True
+        slack = datetime.timedelta(seconds=SLACK)
+        span = datetime.timedelta(milliseconds=max(0, int(span_ms or 0)))
+        if source == EXPORT:  # ts is the end: the API's played_at is the end, or the start
+            earliest, latest, anchors = moment - span - slack, moment + slack, (moment, moment - span)
+        else:  # played_at is the end or the start: the export's ts is the end
+            earliest, latest, anchors = moment - slack, moment + span + slack, (moment,)
+        best = None
+        for when, other, external_id in self.by_track.get(track_id, ()):
+            if other == source or external_id in self.claimed:
+                continue
+            inside = earliest <= when <= latest if other else abs(when - moment) <= slack
+            if not inside:
+                continue
+            rank = (min(abs(when - anchor) for anchor in anchors), when)  # closest, then earliest
+            if best is None or rank < best[0]:
+                best = (rank, external_id)
+        if best is None:
+            return False
+        self.claimed.add(best[1])
+        return True
 
     def covers_minute(self, artist: str, track: str, minute: datetime.datetime) -> bool:
         """Rule 2: a precise play of this artist and track ended within this minute (or in the

@@ -19,6 +19,11 @@ class Credential(models.Model):
     token_type = models.CharField(max_length=32, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     granted_scopes = models.JSONField(default=list, blank=True)
+    # The short-lived lease a worker takes before refreshing the tokens (integrations.oauth.tokens):
+    # the HTTP call to the token endpoint runs outside any transaction, and only the lease holder
+    # stores its result. Not secret: an expiry and a random id of the attempt.
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
+    refresh_lease_owner = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -34,3 +39,11 @@ class Credential(models.Model):
     @property
     def has_tokens(self) -> bool:
         return bool(self.access_token)
+
+    @property
+    def not_granted_scopes(self) -> list[dict]:
+        """The blueprint's OAuth scopes the provider did not grant, as [{"scope", "purpose"}]: what
+        will not work until the user re-authenticates and allows them."""
+        from integrations.oauth.scopes import not_granted
+
+        return not_granted(self.integration.type, self.granted_scopes, has_refresh_token=bool(self.refresh_token))

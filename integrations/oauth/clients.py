@@ -113,6 +113,24 @@ def require(itype) -> OAuthClient:
     return client
 
 
+def client_fix(itype, client: OAuthClient | None = None, *, connected: bool = True) -> str:
+    """What an operator must do when the provider refuses the hub's OAuth client itself (a client
+    secret rotated at the provider, a deleted or disabled app): it is never the user's to fix.
+    `connected`: said about an existing connection (which recovers by itself) or a new sign-in."""
+    id_name, secret_name = env_names(itype.slug)
+    name = itype.display_name
+    if client is not None and client.source == "admin":
+        where = f"the client id and secret of the OAuth app for {name} in the admin"
+    else:
+        where = f"{id_name} and {secret_name} in the hub's environment (they win over the admin's OAuth app)"
+    after = (
+        "Nothing is wrong with your connection: it works again by itself once that is fixed."
+        if connected
+        else "Signing in again will not help until then; connect once the operator has fixed it."
+    )
+    return f"An operator must update {where} to match the app registered with {name}. {after}"
+
+
 def check_endpoint(url: str) -> str:
     """Refuse plain-http endpoints except for hosts explicitly allowlisted (local test peers)."""
     parts = urlsplit(url)

@@ -8,7 +8,10 @@ complete()  takes the callback: the state must match an attempt of this session 
             exchanged with the verifier; the account is identified with the new token; then the
             tokens are stored encrypted on a new integration, or on the same integration when
             re-authenticating (settings, data and sync cursor untouched). Re-authenticating as a
-            different account than the one connected stops and asks first (`confirm_switch`).
+            different account than the one connected, or as one the granted permissions do not
+            let the hub read, stops and asks first (`confirm_switch`). Switching to another
+            account retires the previous account's records (marked removed) and reads the new
+            one from the start: one connection never mixes two accounts' data.
 """
 
 from __future__ import annotations
@@ -24,18 +27,23 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from requests_oauthlib import OAuth2Session
 
 from connectors.errors import AuthError, ConnectorError
 from integrations.models import (
+    ACTIVE_JOB_STATUSES,
     AuditAction,
     AuditEvent,
     Credential,
     Integration,
     IntegrationType,
+    JobStatus,
     Status,
+    SyncedItem,
+    SyncJob,
 )
-from integrations.oauth import clients, tokens
+from integrations.oauth import clients, scopes, tokens
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,7 @@ class Outcome:
     missing: list[dict] = field(default_factory=list)  # [{"scope", "purpose"}] not granted
     needs_confirmation: bool = False  # re-auth as another account: ask first
     previous_identity: str = ""
+    replaced: str = ""  # switched away from this account: its records were retired
 
 
 def state_ttl() -> int:
@@ -155,7 +164,7 @@ def complete(request) -> Outcome:
 
     try:
         client = clients.require(itype)
-        token = exchange_code(client, code, attempt["verifier"], attempt["redirect_uri"])
+        token = exchange_code(itype, client, code, attempt["verifier"], attempt["redirect_uri"])
     except tokens.GrantRejected:
         raise FlowError(
             f"{itype.display_name} refused the sign-in code (it expired or was already used). Start again.",
@@ -167,12 +176,9 @@ def complete(request) -> Outcome:
 
     missing = missing_scopes(itype, token)
     identity = identify(itype, client, token, config=integration.config if integration else None, slug=slug)
-    if (
-        integration is not None
-        and integration.account_identity
-        and identity
-        and identity != integration.account_identity
-    ):
+    if integration is not None and integration.account_identity and identity != integration.account_identity:
+        # Another account, or one the granted permissions do not let us read (""): saving these
+        # tokens silently could put someone else's data under this connection. Ask first.
         _stash_pending(request, integration, token, identity, missing)
         return Outcome(
             integration=integration,
@@ -187,7 +193,7 @@ def complete(request) -> Outcome:
     return Outcome(integration=saved, created=created, identity=identity, missing=missing)
 
 
-def exchange_code(client: clients.OAuthClient, code: str, verifier: str, uri: str) -> dict:
+def exchange_code(itype: IntegrationType, client: clients.OAuthClient, code: str, verifier: str, uri: str) -> dict:
     clients.check_endpoint(client.token_url)
     session = tokens.oauth_session(client, redirect_uri=uri)
     try:
@@ -199,34 +205,16 @@ def exchange_code(client: clients.OAuthClient, code: str, verifier: str, uri: st
             auth=tokens.client_auth(client),
             timeout=settings.OUTBOUND_TIMEOUT,
         )
+    except tokens.ClientRejected as exc:
+        raise exc.for_type(itype, client, connected=False) from None
     finally:
         session.close()
-
-
-def _normal_scope(scope: str) -> str:
-    scope = scope.strip().lower()
-    for prefix in ("https://graph.microsoft.com/",):
-        if scope.startswith(prefix):
-            scope = scope[len(prefix) :]
-    return scope
 
 
 def missing_scopes(itype: IntegrationType, token: dict) -> list[dict]:
     """The blueprint's scopes the provider did not grant (RFC 6749 3.3: an omitted scope in the
     token response means exactly the requested ones)."""
-    granted = tokens.scopes_from(token)
-    if granted is None:
-        return []
-    granted_set = {_normal_scope(s) for s in granted}
-    missing = []
-    for entry in itype.oauth_scopes:
-        name = _normal_scope(entry["scope"])
-        if name in granted_set:
-            continue
-        if name == "offline_access" and token.get("refresh_token"):
-            continue  # Microsoft leaves it out of "scope" but the refresh token proves it
-        missing.append({"scope": entry["scope"], "purpose": entry["purpose"]})
-    return missing
+    return scopes.not_granted(itype, tokens.scopes_from(token), has_refresh_token=bool(token.get("refresh_token")))
 
 
 def identify(itype: IntegrationType, client, token: dict, *, config=None, slug="") -> str:
@@ -255,12 +243,15 @@ def identify(itype: IntegrationType, client, token: dict, *, config=None, slug="
         http.close()
 
 
-def save_connection(user, itype, token: dict, identity: str, *, integration=None, name: str = ""):
-    """Store the tokens encrypted; create the integration or repair the same one in place."""
+def save_connection(user, itype, token: dict, identity: str, *, integration=None, name: str = "", replacing: str = ""):
+    """Store the tokens encrypted; create the integration or repair the same one in place.
+    `replacing`: the account the integration was connected as, when the user chose to switch it to
+    `identity`: its records are retired in the same transaction (see retire_account)."""
     from integrations import connections
     from integrations.oauth.tasks import ensure_refresh_schedule
 
     created = integration is None
+    switch = {}
     with transaction.atomic():
         if created:
             try:
@@ -288,15 +279,18 @@ def save_connection(user, itype, token: dict, identity: str, *, integration=None
         if tokens.scopes_from(token) is None:
             credential.granted_scopes = itype.scope_list
         credential.save()
+        if replacing:
+            switch = {"replaced_account": replacing, "records_retired": retire_account(integration, identity)}
         AuditEvent.record(
             AuditAction.CONNECT if created else AuditAction.REAUTH,
             integration=integration,
             identity=identity,
             oauth=True,
             not_granted=[m["scope"] for m in missing_scopes(itype, token)],
+            **switch,
         )
     ensure_refresh_schedule()
-    if created:
+    if created or replacing:
         _queue_first_sync(integration)
     return integration, created
 
@@ -315,6 +309,27 @@ def _queue_first_sync(integration):
 
 
 # -- re-authorizing as another account: ask first ------------------------------------------------
+
+
+def live_records(integration) -> int:
+    return SyncedItem.objects.filter(integration=integration, deleted_at__isnull=True).count()
+
+
+def retire_account(integration, new_identity: str) -> int:
+    """The integration now reads another account: every record synced from the previous one is
+    marked removed (kept as a tombstone with its provenance, like anything deleted at the source),
+    the sync position is dropped, and any sync still queued or running is cancelled (a running one
+    stops at its next checkpoint without writing), so nothing of the old account comes back and the
+    next sync reads the new account from the start. Returns how many records were retired."""
+    now = timezone.now()
+    retired = SyncedItem.objects.filter(integration=integration, deleted_at__isnull=True).update(deleted_at=now)
+    SyncJob.objects.filter(integration=integration, status__in=ACTIVE_JOB_STATUSES).update(
+        status=JobStatus.CANCELLED,
+        finished_at=now,
+        error_message=f"Cancelled: the connection was switched to {new_identity}.",
+    )
+    Integration.objects.filter(pk=integration.pk).update(sync_cursor=None)
+    return retired
 
 
 def _fernet():
@@ -340,6 +355,9 @@ def pending_switch(request) -> dict | None:
 
 
 def confirm_switch(request, *, accept: bool) -> Outcome:
+    """The user's answer. For another account (a known identity): switch, retiring the previous
+    account's records, or cancel. For an account the hub could not read (identity ""): the user
+    confirms it is the same account (an ordinary re-authentication), or cancels."""
     pending = request.session.pop(PENDING_KEY, None)
     if not pending or time.time() - pending.get("created", 0) >= state_ttl():
         raise FlowError("Nothing is waiting for confirmation any more. Start the re-authentication again.")
@@ -352,7 +370,14 @@ def confirm_switch(request, *, accept: bool) -> Outcome:
 
         revoke_token(integration.type, token.get("refresh_token") or token.get("access_token"))
         return Outcome(integration=integration, identity=integration.account_identity)
-    saved, _ = save_connection(request.user, integration.type, token, pending["identity"], integration=integration)
-    # Another account's mailbox or calendar: the old sync position means nothing there.
-    Integration.objects.filter(pk=saved.pk).update(sync_cursor=None)
-    return Outcome(integration=saved, identity=pending["identity"], missing=pending.get("missing") or [])
+    identity = pending["identity"]
+    previous = integration.account_identity if identity else ""
+    saved, _ = save_connection(
+        request.user, integration.type, token, identity, integration=integration, replacing=previous
+    )
+    return Outcome(
+        integration=saved,
+        identity=saved.account_identity,
+        missing=pending.get("missing") or [],
+        replaced=previous,
+    )

@@ -3,10 +3,17 @@ renewed before they lapse, so a rarely-used connection is still alive when a wor
 
 One django-q2 Schedule, "oauth-refresh-tokens", runs `refresh_expiring` every
 OAUTH_REFRESH_TASK_MINUTES (10) for tokens expiring within OAUTH_REFRESH_WITHIN_MINUTES (20).
-It is created lazily and idempotently by `ensure_refresh_schedule()` when an OAuth connection is
-made (so a hub without OAuth connections has no such schedule, and no migration or extra
-deployment step is needed). Each refresh goes through TokenProvider, i.e. under the same
-per-integration lock as the syncs, so a scheduled refresh and a sync never both refresh.
+`ensure_refresh_schedule()` creates it idempotently after every `migrate` (a post_migrate
+receiver, so a fresh install, an upgrade, and a hub whose schedule was deleted all get it back at
+the next release) and again whenever an OAuth connection is made. On a hub without OAuth
+connections the task finds nothing to do. Each refresh goes through TokenProvider, i.e. under the
+same per-integration refresh lease as the syncs, so a scheduled refresh and a sync never both
+refresh.
+
+A provider that refuses the hub's OAuth client (ClientRejected) refuses it for every connection of
+that type: the first refusal is recorded in the task's result (`config_error`, with what to fix
+under `problems`), the type's other connections are not tried again in that run, and no
+connection's status changes.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
-from connectors.errors import AuthError, ConnectorError
+from connectors.errors import AuthError, ConfigError, ConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +35,11 @@ def _minutes(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 
 
-def ensure_refresh_schedule():
+def ensure_refresh_schedule(using: str = "default"):
     from django_q.models import Schedule
 
     minutes = _minutes("OAUTH_REFRESH_TASK_MINUTES", 10)
-    schedule, created = Schedule.objects.get_or_create(
+    schedule, created = Schedule.objects.using(using).get_or_create(
         name=SCHEDULE_NAME,
         defaults=dict(
             func="integrations.oauth.tasks.refresh_expiring",
@@ -46,6 +53,19 @@ def ensure_refresh_schedule():
         schedule.minutes = minutes
         schedule.save(update_fields=["minutes"])
     return schedule
+
+
+def ensure_schedule_after_migrate(sender, using="default", **kwargs):
+    """post_migrate receiver (connected in integrations.models.oauth): once per `migrate`, when
+    the integrations app's turn comes, and only once django-q2's tables exist."""
+    from django.db import connections
+    from django_q.models import Schedule
+
+    if sender.label != "integrations":
+        return
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
+        return
+    ensure_refresh_schedule(using=using)
 
 
 def expiring_credentials(within_minutes: int | None = None):
@@ -70,14 +90,22 @@ def refresh_expiring(within_minutes: int | None = None) -> dict:
     from integrations.oauth.tokens import TokenProvider
 
     within = _minutes("OAUTH_REFRESH_WITHIN_MINUTES", 20) if within_minutes is None else within_minutes
-    result = {"refreshed": [], "needs_reauth": [], "retry_later": [], "fresh": []}
+    result = {"refreshed": [], "needs_reauth": [], "retry_later": [], "fresh": [], "config_error": [], "problems": {}}
     for credential in expiring_credentials(within):
         integration = credential.integration
+        slug = integration.type.slug
+        if slug in result["problems"]:
+            result["config_error"].append(integration.pk)  # the same client fails the same way
+            continue
         provider = TokenProvider(integration, credential=credential)
         try:
             done = provider.refresh_if_expiring(within * 60)
         except AuthError:
             result["needs_reauth"].append(integration.pk)
+        except ConfigError as exc:
+            # The operator's to fix (the OAuth client, its URLs): the connections stay as they are.
+            result["config_error"].append(integration.pk)
+            result["problems"][slug] = f"{exc.message} {exc.remediation}"
         except ConnectorError as exc:
             log.info("Token refresh of integration %s will be retried: %s", integration.pk, exc.message)
             result["retry_later"].append(integration.pk)

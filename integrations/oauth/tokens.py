@@ -4,14 +4,22 @@
 `access_token()` (or pass `auth=ctx.tokens.auth` to requests, or give the provider to spotipy as
 its auth manager). The provider:
 
-- refreshes when the token expires within OAUTH_REFRESH_AHEAD_SECONDS (default 300), under a
-  per-integration lock: a row lock on the Credential (SELECT ... FOR UPDATE on PostgreSQL; on
-  SQLite the write transaction itself, taken at BEGIN IMMEDIATE) and re-checks the expiry once it
-  holds the lock, so when two workers race, the second one finds the fresh token and does not
-  refresh again (with rotating refresh tokens, a second refresh would be refused as invalid_grant);
+- refreshes when the token expires within OAUTH_REFRESH_AHEAD_SECONDS (default 300), holding a
+  short-lived refresh lease on the Credential row: a conditional UPDATE, committed at once, that
+  only one worker wins (on PostgreSQL and SQLite alike). The call to the token endpoint runs
+  outside any transaction, so no database lock is held while the provider answers (on SQLite a
+  write transaction would stop every other writer of the hub for up to OUTBOUND_TIMEOUT), and the
+  result is stored only by the lease holder. Workers that lose the race wait for the lease to be
+  released and re-read the row: they find the fresh token and do not refresh again (with rotating
+  refresh tokens, a second refresh would be refused as invalid_grant). A lease outlives the
+  slowest token request, so it only lapses when its holder died;
 - saves a rotated refresh token, and keeps the old one when the response carries none (Google);
-- on invalid_grant (revoked, expired or rotated-out grant) or a refused client: marks the
-  integration needs_reauth with what to do, and raises AuthError (syncs pause);
+- on invalid_grant (the grant was revoked, expired or rotated out): marks the integration
+  needs_reauth with what to do, and raises AuthError (syncs pause);
+- on invalid_client / unauthorized_client / HTTP 401 from the token endpoint (the provider refuses
+  the hub's own OAuth client: a rotated client secret, a disabled app): raises ClientRejected, a
+  config error naming what the operator must fix, logged once, and changes no connection's
+  status: every connection of the type works again as soon as the client is fixed;
 - on a network error, 5xx or 429 from the token endpoint: raises TransientError / RateLimited and
   changes nothing; if the current token is still valid it is used meanwhile.
 - `auth` (a requests auth) retries a request once with a refreshed token when the API answers
@@ -21,11 +29,17 @@ its auth manager). The provider:
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
+import secrets
+import time
+from typing import NoReturn
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from oauthlib.oauth2 import OAuth2Error
 from requests_oauthlib import OAuth2Session
@@ -36,22 +50,65 @@ from integrations.oauth import clients
 
 log = logging.getLogger(__name__)
 
-REJECTED_GRANT_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_client", "access_denied"}
+# The user's grant is gone (revoked, expired, rotated out): only they can fix it by signing in again.
+# Some providers word a revocation as access_denied.
+REJECTED_GRANT_ERRORS = {"invalid_grant", "access_denied"}
+# The provider refuses the hub's own client (RFC 6749 5.2): an operator's fix, the same for every user.
+REJECTED_CLIENT_ERRORS = {"invalid_client", "unauthorized_client"}
+LEASE_POLL_SECONDS = 0.1
+CLIENT_REFUSAL_LOG_EVERY = 3600  # seconds between two error logs of the same refused client
 
 
 def refresh_ahead_seconds() -> int:
     return int(settings.OAUTH_REFRESH_AHEAD_SECONDS)
 
 
+def lease_seconds() -> float:
+    # Longer than the slowest token request (connect + read timeout, and a margin), so a lease
+    # only lapses when the worker holding it died.
+    return 2 * float(settings.OUTBOUND_TIMEOUT) + 10
+
+
 class GrantRejected(AuthError):
-    """The token endpoint refused our grant (invalid_grant, revoked client...)."""
+    """The token endpoint refused our grant (invalid_grant): the user must sign in again."""
 
     def __init__(self, message: str, *, error: str = "", **kwargs):
         super().__init__(message, **kwargs)
         self.error = error
 
 
+class ClientRejected(ConfigError):
+    """The token endpoint refused the hub's OAuth client (invalid_client, unauthorized_client,
+    HTTP 401). Not the user's doing, and no reason to touch any connection's status."""
+
+    def __init__(self, message: str, *, error: str = "", detail: str = "", **kwargs):
+        super().__init__(message, **kwargs)
+        self.error = error
+        self.detail = detail or error  # the provider's code and description
+
+    def for_type(self, itype, client: clients.OAuthClient | None, *, connected: bool = True) -> ClientRejected:
+        """The same refusal, saying which OAuth app to fix and where."""
+        return ClientRejected(
+            f"{itype.display_name} refused the hub's OAuth client ({self.detail}), so no token could be issued.",
+            error=self.error,
+            detail=self.detail,
+            remediation=clients.client_fix(itype, client, connected=connected),
+        )
+
+
 # -- talking to the token endpoint (requests-oauthlib through the guarded session) -------------
+
+
+def _refusal(error: str, status: int, description: str = ""):
+    """The hub's error for a token endpoint that refused: the error code decides, then the status
+    (RFC 6749 5.2: 401 is for client authentication)."""
+    label = error or f"HTTP {status}"
+    detail = f"{label}: {description}" if description else label
+    if error in REJECTED_GRANT_ERRORS:
+        return GrantRejected(f"The provider refused to issue a token ({detail}).", error=error)
+    if error in REJECTED_CLIENT_ERRORS or status == 401:
+        return ClientRejected(f"The provider refused the hub's OAuth client ({detail}).", error=label, detail=detail)
+    return None
 
 
 def _check_token_response(response):
@@ -71,12 +128,9 @@ def _check_token_response(response):
             body = {}
         error = str(body.get("error") or "") if isinstance(body, dict) else ""
         description = str(body.get("error_description") or "")[:200] if isinstance(body, dict) else ""
-        if error in REJECTED_GRANT_ERRORS or status == 401:
-            raise GrantRejected(
-                f"The provider refused to issue a token ({error or f'HTTP {status}'}"
-                f"{': ' + description if description else ''}).",
-                error=error or str(status),
-            )
+        refusal = _refusal(error, status, description)
+        if refusal is not None:
+            raise refusal
         raise ConfigError(
             f"The provider refused the token request ({error or f'HTTP {status}'}).",
             remediation="Check the OAuth app's client id, secret and URLs in the admin.",
@@ -108,8 +162,9 @@ def call_token_endpoint(func, *args, **kwargs) -> dict:
         raise
     except OAuth2Error as exc:
         error = getattr(exc, "error", "") or ""
-        if error in REJECTED_GRANT_ERRORS:
-            raise GrantRejected(f"The provider refused to issue a token ({error}).", error=error) from None
+        refusal = _refusal(error, int(getattr(exc, "status_code", 0) or 0))
+        if refusal is not None:
+            raise refusal from None
         raise ConfigError(
             f"The provider's token answer could not be used ({error or type(exc).__name__}).",
             remediation="Check the OAuth app's token URL in the admin.",
@@ -237,53 +292,88 @@ class TokenProvider:
     def access_token(self) -> str:
         if self._token and not self._due(self._expires_at, refresh_ahead_seconds()):
             return self._token
-        return self._locked_refresh(ahead=refresh_ahead_seconds())
+        return self._refresh(ahead=refresh_ahead_seconds())
 
     def refresh(self, *, stale: str | None = None) -> str:
         """Refresh now (the API refused `stale`), unless another worker already replaced it."""
-        return self._locked_refresh(ahead=refresh_ahead_seconds(), force=True, stale=stale)
+        return self._refresh(ahead=refresh_ahead_seconds(), force=True, stale=stale)
 
     def refresh_if_expiring(self, within_seconds: float) -> bool:
-        """For the scheduled task: refresh when the token lapses within the window. True if done."""
+        """For the scheduled task: refresh when the token lapses within the window. True if done.
+        A failed refresh raises even while the current token is still valid: the task reports it."""
         before = self.refreshed
-        self._locked_refresh(ahead=within_seconds)
+        self._refresh(ahead=within_seconds, keep_valid_token=False)
         return self.refreshed > before
 
     def get_access_token(self, as_dict=False):  # spotipy's auth manager protocol
         return self.access_token()
 
-    # -- the locked refresh ----------------------------------------------------------------------
-    def _locked_refresh(self, *, ahead: float, force: bool = False, stale: str | None = None) -> str:
+    # -- the refresh, under a lease ---------------------------------------------------------------
+    def _refresh(self, *, ahead: float, force: bool = False, stale: str | None = None, keep_valid_token=True) -> str:
+        """The current token if fresh enough, else a refreshed one. `keep_valid_token`: when the
+        refresh fails for now but the current token has not expired yet, use it meanwhile."""
+        deadline = time.monotonic() + lease_seconds() + 5
+        while True:
+            credential = self._read()
+            if self._fresh_enough(credential, ahead=ahead, force=force, stale=stale):
+                return self._adopt(credential)
+            if not credential.refresh_token:
+                if not force and self._still_valid(credential):
+                    return self._adopt(credential)  # nothing to refresh with, but still valid
+                self._refused(AuthError("The access token expired and the provider gave no refresh token."))
+            lease = self._take_lease(credential)
+            if lease:
+                break
+            # Another worker is refreshing: its result is what we want. Wait for it, then re-read.
+            if time.monotonic() >= deadline:
+                if keep_valid_token and not force and self._still_valid(credential):
+                    return self._adopt(credential)
+                raise TransientError("Another worker has been refreshing this connection's token for too long.")
+            time.sleep(LEASE_POLL_SECONDS)
+        try:
+            # The worker that held the lease before us may have stored a fresh token just now.
+            credential = self._read()
+            if self._fresh_enough(credential, ahead=ahead, force=force, stale=stale):
+                return self._adopt(credential)
+            return self._exchange_and_store(credential, lease, force=force, keep_valid_token=keep_valid_token)
+        finally:
+            self._release(lease)
+
+    def _exchange_and_store(self, credential, lease: str, *, force: bool, keep_valid_token: bool) -> str:
+        used = credential.refresh_token
+        try:
+            token = self._exchange(used)
+        except GrantRejected as exc:
+            current = self._read()
+            if current.refresh_token != used:
+                return self._adopt(current)  # a worker whose lease had lapsed stored a rotated token
+            self._refused(exc)
+        except ClientRejected as exc:
+            self._report_client_refused(exc)
+            if keep_valid_token and not force and self._still_valid(credential):
+                return self._adopt(credential)  # the operator has been told; this token still works
+            raise
+        except (TransientError, RateLimited):
+            if keep_valid_token and not force and self._still_valid(credential):
+                log.warning(
+                    "Token refresh of integration %s failed for now; the current token is still valid",
+                    self.integration.pk,
+                )
+                return self._adopt(credential)
+            raise
+        return self._save(credential, token, lease=lease, used=used)
+
+    def _read(self):
         from integrations.models import Credential
 
-        failure: AuthError | None = None
-        with transaction.atomic():
-            credential = Credential.objects.select_for_update().filter(integration_id=self.integration.pk).first()
-            if credential is None or not credential.access_token:
-                failure = AuthError("This connection has no OAuth tokens any more.")
-            elif self._fresh_enough(credential, ahead=ahead, force=force, stale=stale):
-                return self._adopt(credential)
-            elif not credential.refresh_token:
-                if not force and credential.expires_at and credential.expires_at > timezone.now():
-                    return self._adopt(credential)  # nothing to refresh with, but still valid
-                failure = AuthError("The access token expired and the provider gave no refresh token.")
-            else:
-                try:
-                    token = self._exchange(credential.refresh_token)
-                except GrantRejected as exc:
-                    failure = exc
-                except (TransientError, RateLimited):
-                    if not force and credential.expires_at and credential.expires_at > timezone.now():
-                        log.warning(
-                            "Token refresh of integration %s failed for now; the current token is still valid",
-                            self.integration.pk,
-                        )
-                        return self._adopt(credential)
-                    raise
-                else:
-                    return self._save(credential, token)
-        self._mark_needs_reauth(failure)
-        raise AuthError(failure.message, remediation=self._remediation()) from failure
+        credential = Credential.objects.filter(integration_id=self.integration.pk).first()
+        if credential is None or not credential.access_token:
+            self._refused(AuthError("This connection has no OAuth tokens any more."))
+        return credential
+
+    @staticmethod
+    def _still_valid(credential) -> bool:
+        return bool(credential.expires_at and credential.expires_at > timezone.now())
 
     def _fresh_enough(self, credential, *, ahead, force, stale) -> bool:
         if force:
@@ -294,6 +384,30 @@ class TokenProvider:
     def _adopt(self, credential) -> str:
         self._token, self._expires_at = credential.access_token, credential.expires_at
         return self._token
+
+    @staticmethod
+    def _take_lease(credential) -> str:
+        """The lease's id if this worker won it (a committed conditional UPDATE), else ""."""
+        from integrations.models import Credential
+
+        now = timezone.now()
+        lease = secrets.token_hex(16)
+        free = Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now)
+        won = (
+            Credential.objects.filter(pk=credential.pk)
+            .filter(free)
+            .update(refresh_lease_until=now + datetime.timedelta(seconds=lease_seconds()), refresh_lease_owner=lease)
+        )
+        return lease if won else ""
+
+    @staticmethod
+    def _release(lease: str):
+        from integrations.models import Credential
+
+        if lease:
+            Credential.objects.filter(refresh_lease_owner=lease).update(
+                refresh_lease_until=None, refresh_lease_owner=""
+            )
 
     def _exchange(self, refresh_token: str) -> dict:
         client = self.client
@@ -307,24 +421,40 @@ class TokenProvider:
                 auth=client_auth(client),
                 timeout=settings.OUTBOUND_TIMEOUT,
             )
+        except ClientRejected as exc:
+            raise exc.for_type(self.integration.type, client) from None
         finally:
             session.close()
 
-    def _save(self, credential, token: dict) -> str:
-        from integrations.models import Actor, AuditAction, AuditEvent
+    def _save(self, credential, token: dict, *, lease: str, used: str) -> str:
+        from integrations.models import Actor, AuditAction, AuditEvent, Credential
 
-        old_refresh = credential.refresh_token
-        rotated = apply_token(credential, {**token, "refresh_token": token.get("refresh_token") or old_refresh})
-        credential.save(
-            update_fields=["access_token", "refresh_token", "token_type", "expires_at", "granted_scopes", "updated_at"]
-        )
-        AuditEvent.record(
-            AuditAction.TOKEN_REFRESH,
-            integration=self.integration,
-            actor=Actor.TASK,
-            rotated_refresh_token=rotated,
-            expires_at=credential.expires_at.isoformat() if credential.expires_at else None,
-        )
+        rotated = apply_token(credential, {**token, "refresh_token": token.get("refresh_token") or used})
+        with transaction.atomic():  # short: no network inside
+            current = Credential.objects.select_for_update().get(pk=credential.pk)
+            ours = current.refresh_lease_owner == lease
+            if not ours and current.refresh_token != used:
+                # Our lease lapsed and another worker has stored a newer token since: it wins.
+                log.warning("Token refresh of integration %s lost its lease; keeping the newer token", current.pk)
+                return self._adopt(current)
+            fields = dict(
+                access_token=credential.access_token,
+                refresh_token=credential.refresh_token,
+                token_type=credential.token_type,
+                expires_at=credential.expires_at,
+                granted_scopes=credential.granted_scopes,
+                updated_at=timezone.now(),
+            )
+            if ours:
+                fields.update(refresh_lease_until=None, refresh_lease_owner="")
+            Credential.objects.filter(pk=credential.pk).update(**fields)
+            AuditEvent.record(
+                AuditAction.TOKEN_REFRESH,
+                integration=self.integration,
+                actor=Actor.TASK,
+                rotated_refresh_token=rotated,
+                expires_at=credential.expires_at.isoformat() if credential.expires_at else None,
+            )
         self.refreshed += 1
         log.info(
             "Refreshed the OAuth token of integration %s (refresh token rotated: %s)", self.integration.pk, rotated
@@ -335,9 +465,25 @@ class TokenProvider:
         name = self.integration.type.display_name
         return f"Re-authenticate {name} from its page: your settings, synced data and sync position are kept."
 
-    def _mark_needs_reauth(self, failure: AuthError):
+    def _refused(self, failure: AuthError) -> NoReturn:
+        """The grant is gone: mark the integration needs_reauth and raise."""
         from integrations import lifecycle
 
         self.integration.refresh_from_db(fields=["status", "status_detail"])
         detail = f"{self.integration.type.display_name} no longer accepts this connection: {failure.message} "
         lifecycle.needs_reauth(self.integration, detail + self._remediation())
+        raise AuthError(failure.message, remediation=self._remediation()) from failure
+
+    def _report_client_refused(self, exc: ClientRejected):
+        """Every connection of the type meets the same refusal: tell the operator once, not once per
+        connection and sync (the cache is shared by all processes)."""
+        client = self.client
+        digest = hashlib.sha256(f"{client.slug}|{client.client_id}".encode()).hexdigest()[:24]
+        try:
+            first = cache.add(f"oauth-client-refused:{digest}", 1, timeout=CLIENT_REFUSAL_LOG_EVERY)
+        except Exception:  # noqa: BLE001 - a cache outage must not hide the problem: log it
+            first = True
+        if first:
+            log.error("OAuth client of %s refused by the provider: %s %s", client.slug, exc.message, exc.remediation)
+        else:
+            log.info("Token refresh of integration %s: the OAuth client is still refused", self.integration.pk)

@@ -52,6 +52,7 @@ def _page(request, itype, integration, *, name: str = "", error: str = "", statu
         "provider_host": urlsplit(authorize_url).hostname or "",
         "env_id": env_id,
         "env_secret": env_secret,
+        "redirect_uri": flow.redirect_uri(),
         "name": name or (integration.name if integration else connections.default_name(request.user, itype)),
         "error": error,
     }
@@ -112,6 +113,12 @@ def _report(request, outcome: flow.Outcome):
     who = f" as {outcome.identity}" if outcome.identity else ""
     if outcome.created:
         messages.success(request, f"{integration.name} is connected{who}. The first sync has been queued.")
+    elif outcome.replaced:
+        messages.success(
+            request,
+            f"{integration.name} now reads {outcome.identity}'s data. The records synced from {outcome.replaced} "
+            f"were marked as removed; the next sync reads {outcome.identity}'s data from the start.",
+        )
     else:
         messages.success(request, f"{integration.name} is re-authenticated{who}; its settings and data are unchanged.")
     if outcome.missing:
@@ -119,7 +126,7 @@ def _report(request, outcome: flow.Outcome):
         messages.warning(
             request,
             f"{integration.type.display_name} did not grant every permission, so this will not work: {lost}. "
-            "Re-authenticate and allow them to fix it.",
+            "Re-authenticate and allow them to fix it (the integration's page keeps saying so until then).",
         )
 
 
@@ -132,12 +139,14 @@ def confirm_account(request):
         return redirect("integrations:mine")
     integration = get_object_or_404(Integration.objects.for_user(request.user), pk=pending["integration_id"])
     if request.method == "GET":
-        return render(
-            request,
-            "oauth/confirm_account.html",
-            {"integration": integration, "new_identity": pending["identity"]},
-        )
-    accept = request.POST.get("choice") == "switch"
+        context = {
+            "integration": integration,
+            "new_identity": pending["identity"],
+            "records": flow.live_records(integration),
+        }
+        return render(request, "oauth/confirm_account.html", context)
+    # "switch" answers the other-account question, "same" the unreadable-account one.
+    accept = request.POST.get("choice") == ("switch" if pending["identity"] else "same")
     try:
         outcome = flow.confirm_switch(request, accept=accept)
     except flow.FlowError as exc:

@@ -5,6 +5,7 @@ Takeout archive (sidecars in tests/data/takeout/) by `manage.py import_google_ta
 import datetime
 import hashlib
 import io
+import struct
 import zipfile
 
 import pytest
@@ -236,3 +237,72 @@ def test_importing_into_another_type_is_refused(owner, integration, tmp_path):
         _import_takeout(other, _takeout(tmp_path))
     for job in integration.sync_jobs.filter(status="queued"):
         cancel(job)
+
+
+# -- the same photo through the Picker and a Takeout, with different bytes -------------------------
+
+TAKEN = "2021-06-02T12:00:00Z"  # IMG_0002's photoTakenTime in tests/data/takeout
+
+
+def _jpeg(width: int, height: int, payload: bytes) -> bytes:
+    """A JPEG header as cameras write it: APP0, then the frame header (SOF0) with the dimensions."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + payload
+
+
+def _one_photo_takeout(tmp_path, content: bytes) -> list[str]:
+    path = tmp_path / "takeout-20250301T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("Takeout/Google Photos/Photos from 2021/IMG_0002.jpg", content)
+        z.write(
+            SIDECARS / "IMG_0002.jpg.supplemental-metadata.json",
+            "Takeout/Google Photos/Photos from 2021/IMG_0002.jpg.supplemental-metadata.json",
+        )
+    return [str(path)]
+
+
+def test_a_picked_photo_and_its_takeout_original_with_other_bytes_are_one_record(
+    owner_client, integration, google_photos_api, tmp_path
+):
+    api = google_photos_api
+    # Google re-encodes the Picker download ("=d", location stripped): other bytes than the original.
+    picked = api.item("IMG_0002.jpg", JPEG + b"re-encoded by Google", created=TAKEN)
+    _pick(owner_client, integration, api, [picked])
+    sync(integration)
+
+    _import_takeout(integration, _takeout(tmp_path))
+
+    same = [i for i in live_items(integration) if i.data["filename"] == "IMG_0002.jpg"]
+    assert len(same) == 1
+    assert same[0].data["source"] == "picker"  # the first import stays
+    assert live_items(integration).count() == 9  # the Takeout's ten files, one the same photo twice
+
+
+def test_a_takeout_photo_picked_later_is_neither_downloaded_nor_stored_again(
+    owner_client, integration, google_photos_api, tmp_path
+):
+    api = google_photos_api
+    _import_takeout(integration, _one_photo_takeout(tmp_path, _jpeg(4000, 3000, b"original with GPS")))
+    original = live_items(integration).get()
+    assert (original.data["width"], original.data["height"]) == (4000, 3000)  # read from the JPEG header
+
+    picked = api.item("img_0002.JPG", _jpeg(4000, 3000, b"re-encoded"), created="2021-06-02T12:00:00.250Z")
+    _pick(owner_client, integration, api, [picked])
+    api.downloads.clear()
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert api.downloads == []
+    assert list(live_items(integration)) == [original]
+
+
+def test_same_name_and_time_but_other_dimensions_are_two_photos(owner_client, integration, google_photos_api, tmp_path):
+    api = google_photos_api
+    _import_takeout(integration, _one_photo_takeout(tmp_path, _jpeg(4000, 3000, b"a photo")))
+
+    other = api.item("IMG_0002.jpg", _jpeg(1200, 1600, b"another photo"), created=TAKEN, size=(1200, 1600))
+    _pick(owner_client, integration, api, [other])
+    sync(integration)
+
+    assert sorted(i.data["source"] for i in live_items(integration)) == ["picker", "takeout"]

@@ -155,3 +155,33 @@ def test_access_denied_403_needs_reauth(owner_client, oauth_server, graph):
     job = sync(integration)
     assert job.error_class == "auth"
     assert integration.status == Status.NEEDS_REAUTH
+
+
+@pytest.mark.parametrize("code", ["syncStateNotFound", "resyncRequired"])
+def test_an_expired_delta_token_answered_400_also_restarts_the_round(integration, graph, code):
+    sync(integration)
+    del graph.calendar(ALICE).events["ev3"]
+    graph.expire_delta(ALICE, status=400, code=code)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    last_two = graph.requests_to(r"/calendarView/delta$")[-2:]
+    assert "$deltatoken" in last_two[0].args
+    assert "startDateTime" in last_two[1].args
+    assert job.deleted == 1
+    assert {i.title for i in live_items(integration)} == {"Board meeting", "Offsite"}
+    assert "$deltatoken" in integration.sync_cursor["delta"]["default"]
+
+
+def test_another_bad_request_fails_with_graphs_reason_instead_of_resyncing(integration, graph):
+    sync(integration)
+    graph.fail(r"/calendarView/delta$", 400, {"error": {"code": "ErrorInvalidParameter", "message": "Bad window."}})
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.FAILED
+    assert job.error_class == "config"
+    assert "ErrorInvalidParameter" in job.error_message
+    assert "Bad window." in job.error_message
+    assert len(graph.requests_to(r"/calendarView/delta$")) == 2  # no new round was started

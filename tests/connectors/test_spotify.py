@@ -103,15 +103,25 @@ def test_sync_reads_recent_plays_and_saved_tracks_and_keeps_the_after_cursor(int
     assert len(_plays(integration)) == 3
 
 
-def test_more_than_50_plays_between_syncs_is_logged_as_a_gap(integration, spotify, caplog):
+def test_more_than_50_plays_between_syncs_is_reported_on_the_job_with_how_to_fill_the_gap(integration, spotify, caplog):
     sync(integration)
     start = _utc("2025-06-02T00:00:00Z")
     for n in range(60):
         spotify.play("alice", BETA, start + datetime.timedelta(minutes=4 * n))
     with caplog.at_level(logging.WARNING, logger="connectors.spotify_music.connector"):
         job = sync(integration)
+
     assert job.created == 50  # Spotify only kept the last 50
+    assert job.status == JobStatus.PARTIAL  # the user sees it on the job, not only the operator in the log
+    [gap] = job.item_errors
+    assert gap["external_id"] == "recently-played"
+    # From the last play of the previous sync to the oldest play Spotify still had (the 11th).
+    assert "between 2025-06-01 10:04 and 2025-06-02 00:40 UTC may be missing" in gap["error"]
+    assert "import_spotify_export" in gap["error"]
     assert "may be missing" in caplog.text
+
+    spotify.play("alice", GAMMA, start + datetime.timedelta(hours=5))
+    assert sync(integration).status == JobStatus.SUCCEEDED  # a sync within the 50 has no gap
 
 
 def test_saved_tracks_removed_at_spotify_become_tombstones_at_the_daily_full_listing(integration, spotify):
@@ -260,3 +270,79 @@ def test_a_missing_permission_pauses_the_sync_and_asks_to_reauthenticate(owner_c
     assert job.error_class == "auth"
     assert integration.status == Status.NEEDS_REAUTH
     assert "Insufficient client scope" in integration.status_detail
+
+
+# -- played_at is sometimes the start of the listen, the export's ts always its end -----------------
+
+
+def _extended(tmp_path, *plays) -> str:
+    """An extended streaming history file with (track, ts, ms_played) entries."""
+    path = tmp_path / "Streaming_History_Audio_2025_7.json"
+    entries = [
+        {
+            "ts": ts,
+            "ms_played": ms,
+            "spotify_track_uri": item["uri"],
+            "master_metadata_track_name": item["name"],
+            "master_metadata_album_artist_name": item["artists"][0]["name"],
+            "reason_end": "trackdone",
+        }
+        for item, ts, ms in plays
+    ]
+    path.write_text(json.dumps(entries))
+    return str(path)
+
+
+REPEAT = track("trackRRRRRRRRRRRRRRRRRR", "On Repeat", "Loopers", duration_ms=201_000)
+
+
+@pytest.fixture
+def started_at(spotify_api):
+    """An account whose API reports played_at as the moment each listen started: the same track
+    twice in a row (10:00:05 to 10:03:26, then to 10:06:47), then a skip after 30 s."""
+    spotify_api.play("alice", REPEAT, _utc("2025-07-01T10:00:05Z"))
+    spotify_api.play("alice", REPEAT, _utc("2025-07-01T10:03:26Z"))
+    spotify_api.play("alice", GAMMA, _utc("2025-07-01T10:06:50Z"))
+    return [
+        (REPEAT, "2025-07-01T10:03:26Z", 201_000),
+        (REPEAT, "2025-07-01T10:06:47Z", 201_000),
+        (GAMMA, "2025-07-01T10:07:20Z", 30_000),
+    ]
+
+
+def test_export_plays_match_api_plays_that_report_the_start_of_the_listen(
+    owner_client, oauth_server, started_at, spotify_api, tmp_path
+):
+    integration = connect_with_oauth(owner_client, oauth_server, "spotify", spotify_api)
+    sync(integration)
+    assert len(_plays(integration)) == 3
+
+    _import(integration, _extended(tmp_path, *started_at))
+
+    plays = _plays(integration)
+    assert len(plays) == 3  # two listens of the repeated track, one skip: nothing doubled
+    assert {p.data["source"] for p in plays.values()} == {"api"}
+
+
+def test_api_plays_that_report_the_start_match_the_export_imported_before(
+    owner_client, oauth_server, started_at, spotify_api, tmp_path
+):
+    integration = connect_with_oauth(owner_client, oauth_server, "spotify", spotify_api)
+    _no_first_sync(integration)
+    _import(integration, _extended(tmp_path, *started_at))
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    plays = _plays(integration)
+    assert sorted(plays) == [
+        "play:trackCCCCCCCCCCCCCCCCCC:2025-07-01T10:07:20Z",
+        "play:trackRRRRRRRRRRRRRRRRRR:2025-07-01T10:03:26Z",
+        "play:trackRRRRRRRRRRRRRRRRRR:2025-07-01T10:06:47Z",
+    ]
+
+
+def test_two_listens_of_a_track_an_hour_apart_stay_two_plays(integration, spotify, tmp_path):
+    sync(integration)  # the API's Alpha listen at 10:00:05
+    _import(integration, _extended(tmp_path, (ALPHA, "2025-06-01T11:00:00Z", 201_000)))
+    assert len([k for k in _plays(integration) if k.startswith("play:trackAAAA")]) == 2

@@ -10,6 +10,10 @@ Follows:
   Prefer: odata.maxpagesize=N and outlook.timezone);
 - https://learn.microsoft.com/en-us/graph/delta-query-overview (an expired delta token answers
   410 Gone, code SyncStateNotFound / resyncRequired: start a new round);
+- https://devblogs.microsoft.com/microsoft365dev/duration-of-change-tracking-tokens-for-identity-and-education-resources/
+  (an expired delta link may also answer 400 Bad Request with the code syncStateNotFound,
+  "The sync state generation is not found. The delta token is expired and data must be
+  synchronized again."): `expire_delta(..., status=400)`;
 - https://learn.microsoft.com/en-us/graph/api/user-get (GET /me) and calendar list;
 - https://learn.microsoft.com/en-us/graph/errors (401 InvalidAuthenticationToken,
   403 ErrorAccessDenied, 429 TooManyRequests with Retry-After).
@@ -62,6 +66,7 @@ class GraphCalendar:
         self.deleted: dict[str, int] = {}
         self.changes: dict[str, int] = {}
         self.generation = 0
+        self.expired_answer = (410, "SyncStateNotFound")  # how an old delta token is refused
 
 
 class GraphFake(ApiFake):
@@ -130,8 +135,20 @@ class GraphFake(ApiFake):
             del cal.events[event_id]
             cal.deleted[event_id] = next(self._seq)
 
-    def expire_delta(self, email: str, calendar: str = "Calendar"):
-        self.calendar(email, calendar).generation += 1
+    def expire_delta(self, email: str, calendar: str = "Calendar", *, status: int = 410, code: str = ""):
+        """Every delta and skip token issued so far is refused: 410 Gone, or as Graph also does,
+        400 with code syncStateNotFound (or the `code` given, e.g. resyncRequired)."""
+        cal = self.calendar(email, calendar)
+        cal.generation += 1
+        cal.expired_answer = (status, code or ("SyncStateNotFound" if status == 410 else "syncStateNotFound"))
+
+    @staticmethod
+    def _expired(cal: GraphCalendar) -> Reply:
+        status, code = cal.expired_answer
+        message = (
+            "The sync state generation is not found. The delta token is expired and data must be synchronized again."
+        )
+        return Reply(status, graph_error(code, message))
 
     # -- the API ------------------------------------------------------------------------------
     @route("GET", r"/v1.0/me")
@@ -178,14 +195,14 @@ class GraphFake(ApiFake):
         if "$deltatoken" in args:
             state = _untoken(args["$deltatoken"])
             if not state or state.get("gen") != cal.generation:
-                raise Reply(410, graph_error("SyncStateNotFound", "The sync state generation is not found."))
+                raise self._expired(cal)
             rows = self._changes(cal, state)
             window, since = state["window"], state["seq"]
             offset = 0
         elif "$skiptoken" in args:
             state = _untoken(args["$skiptoken"])
             if not state or state.get("gen") != cal.generation:
-                raise Reply(410, graph_error("SyncStateNotFound", "The sync state generation is not found."))
+                raise self._expired(cal)
             window, since, offset = state["window"], state["since"], state["offset"]
             rows = self._changes(cal, state) if since is not None else self._initial(cal, window)
         else:

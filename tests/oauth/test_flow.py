@@ -9,7 +9,16 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from integrations.models import AuditAction, AuditEvent, Credential, Integration, IntegrationType, OAuthApp, Status
+from integrations.models import (
+    AuditAction,
+    AuditEvent,
+    Credential,
+    Integration,
+    IntegrationType,
+    OAuthApp,
+    Status,
+    SyncedItem,
+)
 from integrations.oauth import clients
 from tests.connectors.helpers import live_items, sync
 from tests.factories import make_integration
@@ -56,9 +65,15 @@ def test_a_type_without_oauth_client_says_so_instead_of_redirecting(owner_client
     itype = IntegrationType.objects.get(slug=SLUG)
     assert clients.oauth_client_configured(itype) is False
 
-    page = owner_client.get(reverse("oauth:consent", args=[SLUG]))
-    assert "is not configured on this hub yet" in page.content.decode()
-    assert 'id="continue"' not in page.content.decode()
+    page = owner_client.get(reverse("oauth:consent", args=[SLUG])).content.decode()
+    assert "is not configured on this hub yet" in page
+    assert 'id="continue"' not in page
+    # What the operator must set up, and what the connection will ask for once it is.
+    assert "OAUTH_GOOGLE_CALENDAR_CLIENT_ID" in page
+    assert "OAUTH_GOOGLE_CALENDAR_CLIENT_SECRET" in page
+    assert "/oauth/callback/" in page
+    for scope in itype.oauth_scopes:
+        assert scope["scope"] in page
 
     response = owner_client.post(reverse("oauth:start", args=[SLUG]), {"name": "Work"})
     assert response.status_code == 302
@@ -227,6 +242,25 @@ def test_an_attempt_older_than_the_time_limit_is_refused(owner_client, oauth_ser
     settings.OAUTH_STATE_TTL_SECONDS = 0
     response = _callback(owner_client, back)
     assert response.status_code == 302
+    assert response["Location"] == reverse("oauth:consent", args=[SLUG])  # back where to start again
+    assert messages_of(response) == ["The sign-in took too long and expired. Start again."]
+    assert not Integration.objects.exists()
+
+
+def test_a_refused_oauth_client_at_sign_in_says_the_operator_must_fix_it(owner_client, oauth_server):
+    oauth_server.configure(SLUG)
+    app = OAuthApp.objects.get(integration_type__slug=SLUG)
+    app.client_secret = "rotated-at-the-provider"
+    app.save()
+
+    response = _callback(owner_client, oauth_server.authorize(_start(owner_client)))
+
+    assert response["Location"] == reverse("oauth:consent", args=[SLUG])
+    [message] = messages_of(response)
+    assert "Google Calendar refused the hub's OAuth client (invalid_client" in message
+    assert "the OAuth app for Google Calendar in the admin" in message
+    assert "refused the sign-in code" not in message  # not the user's doing
+    assert "rotated-at-the-provider" not in message
     assert not Integration.objects.exists()
 
 
@@ -251,6 +285,16 @@ def test_fewer_scopes_granted_tells_the_user_what_will_not_work(owner_client, oa
     assert warnings
     assert "Create and update the events your workflows send to your calendar" in warnings[0]
     assert "List your calendars" not in warnings[0]
+
+    # Not only once: the integration's page says so for as long as the scope is missing.
+    page = owner_client.get(integration.get_absolute_url()).content.decode()
+    assert "Some permissions were not granted" in page
+    assert "Create and update the events your workflows send to your calendar" in page
+    assert "https://www.googleapis.com/auth/calendar.events" in page
+    assert f"{reverse('oauth:consent', args=[SLUG])}?integration={integration.pk}" in page
+
+    oauth_server.connect(owner_client, SLUG, integration=integration)  # allowed this time
+    assert "Some permissions were not granted" not in owner_client.get(integration.get_absolute_url()).content.decode()
 
 
 # -- re-authentication ----------------------------------------------------------------------------
@@ -306,3 +350,89 @@ def test_reauthenticating_as_another_account_asks_first(owner_client, oauth_serv
     assert integration.account_identity == "bob@example.com"
     assert integration.sync_cursor is None  # another account: read it from the start
     assert Integration.objects.count() == 1
+
+
+def test_switching_accounts_replaces_the_old_accounts_records_as_the_page_says(
+    owner_client, oauth_server, google_calendar_api
+):
+    api = google_calendar_api
+    soon = (datetime.date.today() + datetime.timedelta(days=10)).isoformat()
+    api.put_event("alice@example.com", {"id": "a1", "summary": "Alice's dentist", "start": {"date": soon}})
+    api.put_event("alice@example.com", {"id": "a2", "summary": "Alice's yoga", "start": {"date": soon}})
+    api.put_event("bob@example.com", {"id": "b1", "summary": "Bob's football", "start": {"date": soon}})
+    integration = connect_with_oauth(owner_client, oauth_server, SLUG, api)
+    assert sync(integration).status == "succeeded"
+    assert live_items(integration).count() == 2
+
+    oauth_server.connect(owner_client, SLUG, integration=integration, username="bob")
+    page = " ".join(owner_client.get(reverse("oauth:confirm_account")).content.decode().split())
+    assert (
+        "the 2 records synced from alice@example.com will be marked as removed (no longer shown as current) "
+        "and replaced by bob@example.com's, which the next sync reads from the start." in page
+    )
+    answer = owner_client.post(reverse("oauth:confirm_account"), {"choice": "switch"})
+    assert any("records synced from alice@example.com were marked as removed" in m for m in messages_of(answer))
+
+    job = integration.sync_jobs.get(status="queued")  # queued by the switch, a full read of bob's calendar
+    assert job.kind == "full"
+    sync(integration)
+
+    assert [i.title for i in live_items(integration)] == ["Bob's football"]
+    removed = SyncedItem.objects.filter(integration=integration, deleted_at__isnull=False)
+    assert sorted(removed.values_list("title", flat=True)) == ["Alice's dentist", "Alice's yoga"]
+    event = AuditEvent.objects.filter(integration=integration, action=AuditAction.REAUTH).latest("pk")
+    assert event.detail["replaced_account"] == "alice@example.com"
+    assert event.detail["records_retired"] == 2
+
+    # Alice's calendar changes later: nothing of it reaches this integration any more.
+    api.put_event("alice@example.com", {"id": "a3", "summary": "Alice's new event", "start": {"date": soon}})
+    sync(integration)
+    assert [i.title for i in live_items(integration)] == ["Bob's football"]
+
+
+def test_a_sync_running_during_the_switch_stops_without_writing_the_old_account(
+    owner_client, oauth_server, google_calendar_api
+):
+    from integrations.sync.jobs import claim
+
+    soon = (datetime.date.today() + datetime.timedelta(days=10)).isoformat()
+    google_calendar_api.put_event("alice@example.com", {"id": "a1", "summary": "Dentist", "start": {"date": soon}})
+    integration = connect_with_oauth(owner_client, oauth_server, SLUG, google_calendar_api)
+    running = integration.sync_jobs.get()
+    assert claim(running.pk, "worker-1") is not None  # a worker has started it
+
+    oauth_server.connect(owner_client, SLUG, integration=integration, username="bob")
+    owner_client.post(reverse("oauth:confirm_account"), {"choice": "switch"})
+
+    running.refresh_from_db()
+    assert running.status == "cancelled"
+    assert "switched to bob@example.com" in running.error_message
+
+
+def test_reauthenticating_with_an_account_the_hub_cannot_read_asks_instead_of_saving(
+    owner_client, oauth_server, google_calendar_api
+):
+    integration = connect_with_oauth(owner_client, oauth_server, SLUG, google_calendar_api)
+    integration.sync_cursor = {"sync_tokens": {"primary": "abc"}}
+    integration.save()
+    token_before = Credential.objects.get(integration=integration).access_token
+
+    # Only the write scope: the calendar (and so the account) cannot be read with it.
+    events_only = "https://www.googleapis.com/auth/calendar.events"
+    response = oauth_server.connect(owner_client, SLUG, integration=integration, username="bob", scope=events_only)
+
+    assert response["Location"] == reverse("oauth:confirm_account")
+    assert Credential.objects.get(integration=integration).access_token == token_before  # nothing saved yet
+    page = owner_client.get(reverse("oauth:confirm_account")).content.decode()
+    assert "Did you sign in as alice@example.com?" in page
+    assert "cannot check that it is still" in page
+
+    owner_client.post(reverse("oauth:confirm_account"), {"choice": "cancel"})
+    assert Credential.objects.get(integration=integration).access_token == token_before
+
+    oauth_server.connect(owner_client, SLUG, integration=integration, username="alice", scope=events_only)
+    owner_client.post(reverse("oauth:confirm_account"), {"choice": "same"})
+    integration.refresh_from_db()
+    assert Credential.objects.get(integration=integration).access_token != token_before
+    assert integration.account_identity == "alice@example.com"
+    assert integration.sync_cursor == {"sync_tokens": {"primary": "abc"}}  # the same account: all kept

@@ -1,9 +1,11 @@
 """Token lifecycle against the real local authorization server: refresh ahead of expiry, rotation,
-revocation, invalid_grant -> needs_reauth, transient failures, one refresh for two workers,
-the scheduled refresh, and revocation on disconnect."""
+revocation, invalid_grant -> needs_reauth, a refused OAuth client (an operator's fix, no status
+change), transient failures, one refresh for two workers (under a lease, no database lock held
+during the token request), the scheduled refresh and its schedule, and revocation on disconnect."""
 
 import datetime
 import json
+import logging
 import threading
 
 import pytest
@@ -11,6 +13,7 @@ import requests
 from django.db import connection
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
+from werkzeug.wrappers import Response
 
 from connectors.errors import AuthError, ConfigError, TransientError
 from connectors.http import HttpClient
@@ -148,6 +151,35 @@ def test_two_workers_refreshing_at_once_make_one_refresh(connected, oauth_server
     connected.refresh_from_db()
     assert connected.status == Status.CONNECTED
     assert AuditEvent.objects.filter(integration=connected, action=AuditAction.TOKEN_REFRESH).count() == 1
+    assert _credential(connected).refresh_lease_owner == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_is_not_locked_while_the_token_endpoint_answers(owner, token_endpoint):
+    """Another process writes to the hub (here: to this very credential row) while a refresh waits
+    for the provider: it must not wait for the refresh (on SQLite a write transaction around the
+    HTTP call would lock the whole database for up to OUTBOUND_TIMEOUT)."""
+    integration = _integration_on(owner, token_endpoint, expires_in=60)
+    writes = []
+
+    def slow_provider(request):
+        try:
+            # Meanwhile, elsewhere: a write to the same row (a row lock would block it too).
+            writes.append(Credential.objects.filter(integration=integration).update(token_type="Bearer"))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            writes.append(exc)
+        finally:
+            connection.close()
+        body = {"access_token": "new-access", "refresh_token": "new-refresh", "expires_in": 3600}
+        return Response(json.dumps(body), content_type="application/json")
+
+    token_endpoint.expect_request("/token").respond_with_handler(slow_provider)
+
+    assert TokenProvider(integration).access_token() == "new-access"
+    assert writes == [1]
+    credential = _credential(integration)
+    assert (credential.access_token, credential.refresh_token) == ("new-access", "new-refresh")
+    assert (credential.refresh_lease_owner, credential.refresh_lease_until) == ("", None)
 
 
 # -- a token endpoint that behaves like Google's or fails ----------------------------------------
@@ -224,6 +256,64 @@ def test_invalid_grant_from_the_token_endpoint_needs_reauth(owner, token_endpoin
     assert "Token has been expired or revoked" in integration.status_detail
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}),
+        (400, {"error": "unauthorized_client"}),
+        (401, None),  # RFC 6749 5.2: a 401 is about the client's authentication, whatever the body
+    ],
+)
+def test_a_refused_oauth_client_is_the_operators_fix_and_leaves_the_connection_alone(
+    owner, token_endpoint, monkeypatch, status, body
+):
+    monkeypatch.setenv("OAUTH_GOOGLE_CALENDAR_CLIENT_ID", "c")
+    monkeypatch.setenv("OAUTH_GOOGLE_CALENDAR_CLIENT_SECRET", "rotated-at-google")
+    if body is None:
+        token_endpoint.expect_request("/token").respond_with_data("Unauthorized", status=status)
+    else:
+        token_endpoint.expect_request("/token").respond_with_json(body, status=status)
+    integration = _integration_on(owner, token_endpoint, expires_in=-5)
+
+    with pytest.raises(ConfigError) as raised:
+        TokenProvider(integration).access_token()
+
+    assert "refused the hub's OAuth client" in raised.value.message
+    assert "OAUTH_GOOGLE_CALENDAR_CLIENT_ID and OAUTH_GOOGLE_CALENDAR_CLIENT_SECRET" in raised.value.remediation
+    assert "rotated-at-google" not in raised.value.message + raised.value.remediation
+    integration.refresh_from_db()
+    assert integration.status == Status.CONNECTED
+    assert _credential(integration).refresh_token == "old-refresh"
+
+
+def test_a_rotated_client_secret_fails_syncs_as_a_config_error_until_the_operator_fixes_it(
+    connected, oauth_server, caplog
+):
+    app = OAuthApp.objects.get(integration_type=connected.type)
+    app.client_secret = "the-old-secret"  # the provider rotated it; the hub still has the old one
+    app.save()
+    _expire_soon(connected, seconds=-10)
+
+    with caplog.at_level(logging.ERROR, logger="integrations.oauth.tokens"):
+        job = sync(connected)
+        again = sync(connected)
+
+    assert job.status == again.status == "failed"
+    assert job.error_class == "config"
+    assert "refused the hub's OAuth client (invalid_client)" in job.error_message
+    assert "OAuth app for Google Calendar in the admin" in job.remediation
+    assert connected.status != Status.NEEDS_REAUTH
+    assert queue_sync(connected, enqueue=False)  # syncs are not paused
+    assert len([r for r in caplog.records if "refused by the provider" in r.getMessage()]) == 1  # told once
+    assert "the-old-secret" not in caplog.text
+
+    app.client_secret = oauth_server.client_secret  # the operator updates it
+    app.save()
+    assert sync(connected).status == "succeeded"
+    connected.refresh_from_db()
+    assert connected.status == Status.CONNECTED
+
+
 def test_plain_http_token_endpoints_are_refused_unless_allowlisted(settings):
     settings.SSRF_ALLOWED_HOSTS = ["127.0.0.1:9999"]
     assert clients.check_endpoint("https://oauth2.googleapis.com/token")
@@ -258,6 +348,60 @@ def test_the_scheduled_task_refreshes_idle_connections_before_they_lapse(connect
     assert _credential(connected).access_token != before
     assert _credential(paused).access_token == "a"
     assert tasks.refresh_expiring(within_minutes=20)["refreshed"] == []  # fresh now
+
+
+def test_the_scheduled_task_retries_later_when_the_token_endpoint_is_down(owner, token_endpoint):
+    token_endpoint.expect_request("/token").respond_with_data("unavailable", status=503)
+    integration = _integration_on(owner, token_endpoint, expires_in=10 * 60)  # idle, lapses in 10 minutes
+
+    result = tasks.refresh_expiring(within_minutes=20)
+
+    assert result["retry_later"] == [integration.pk]
+    assert result["refreshed"] == result["fresh"] == []
+    integration.refresh_from_db()
+    assert integration.status == Status.CONNECTED
+    credential = _credential(integration)
+    assert (credential.access_token, credential.refresh_token) == ("old-access", "old-refresh")
+    assert credential.refresh_lease_owner == ""  # the next run can take the lease
+
+
+def test_the_scheduled_task_tries_a_refused_client_once_per_run_and_says_what_to_fix(owner, token_endpoint, caplog):
+    token_endpoint.expect_request("/token").respond_with_json({"error": "invalid_client"}, status=401)
+    first = _integration_on(owner, token_endpoint, expires_in=5 * 60)
+    second = make_integration(owner, first.type, name="Cal 2")
+    Credential.objects.create(
+        integration=second,
+        access_token="a2",
+        refresh_token="r2",
+        expires_at=timezone.now() + datetime.timedelta(minutes=5),
+    )
+
+    with caplog.at_level(logging.ERROR, logger="integrations.oauth.tokens"):
+        result = tasks.refresh_expiring(within_minutes=20)
+
+    assert sorted(result["config_error"]) == sorted([first.pk, second.pk])
+    assert result["needs_reauth"] == []
+    assert "OAuth app for Google Calendar in the admin" in result["problems"][SLUG]
+    assert len(token_endpoint.log) == 1  # the second connection would meet the same refusal
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+    for integration in (first, second):
+        integration.refresh_from_db()
+        assert integration.status == Status.CONNECTED
+
+
+def test_the_refresh_schedule_exists_on_every_hub_and_comes_back_after_migrate(db):
+    from django.core.management.sql import emit_post_migrate_signal
+    from django_q.models import Schedule
+
+    assert Schedule.objects.filter(name=tasks.SCHEDULE_NAME).count() == 1  # made by the test database's migrate
+    Schedule.objects.filter(name=tasks.SCHEDULE_NAME).delete()  # e.g. by staff in the admin
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")  # what every `migrate` ends with
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+    schedule = Schedule.objects.get(name=tasks.SCHEDULE_NAME)
+    assert schedule.func == "integrations.oauth.tasks.refresh_expiring"
+    assert schedule.repeats == -1
 
 
 def test_the_scheduled_task_reports_revoked_connections(connected, oauth_server):
