@@ -145,7 +145,7 @@ class AirtableConnector(QueryAsSync, Connector):
                 data = self._call("POST", url, json={"records": batch, "typecast": True})
             return ",".join(r["id"] for r in data.get("records") or [])
 
-        delivery = deliver_each(batches, write, unit="batch")
+        delivery = deliver_each(batches, write, unit="batch", cards_in=len)
         delivery.external_ids = [i for joined in delivery.external_ids for i in joined.split(",") if i]
         delivery.delivered = len(delivery.external_ids)
         delivery.detail = f"{delivery.delivered - len(updated)} record(s) added"

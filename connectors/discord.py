@@ -116,9 +116,12 @@ class DiscordConnector(Connector):
             payloads = [{**base, "content": plain_message(card)} for card in cards]
         else:
             payloads = [{**base, "embeds": group} for group in pack([embed_for(c) for c in cards])]
-        delivery = deliver_each(payloads, lambda payload: self._execute(url, payload))
-        delivery.detail = f"{delivery.delivered} message{'s' if delivery.delivered != 1 else ''} posted."
-        delivery.delivered = len(cards)
+        # One message packs several embeds: count cards, so a retry after a failure part-way
+        # resends only the cards whose message did not go out.
+        delivery = deliver_each(
+            payloads, lambda payload: self._execute(url, payload), cards_in=lambda p: len(p.get("embeds") or []) or 1
+        )
+        delivery.detail = f"{len(payloads)} message{'s' if len(payloads) != 1 else ''} posted."
         return delivery
 
     def _execute(self, url: str, payload: dict) -> str:

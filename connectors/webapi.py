@@ -65,6 +65,7 @@ def retrying_client(ctx) -> HttpClient:
             max_retries=policy.max_retries,
             retry_unsafe=True,
             sleep=policy.sleep,
+            heartbeat=policy.heartbeat,
         )
     )
 
@@ -79,29 +80,32 @@ def dumps(value) -> bytes:
 ANY_STATUS = range(100, 600)
 
 
-def deliver_each(items, send_one, *, unit: str = "message"):
+def deliver_each(items, send_one, *, unit: str = "message", cards_in=None):
     """Send items one by one; send_one(item) returns the provider's id for it (or "").
 
-    When one fails after others went out, the error says how many were delivered and carries
-    them as `error.delivery`, so the caller can record the partial result instead of resending
-    everything (which would post duplicates)."""
+    `delivered` counts cards, in order: an item carries one card unless cards_in(item) says how
+    many (a Discord message packs several embeds, an Airtable request several records). When one
+    item fails after others went out, the error (classified, whatever send_one raised) says how
+    many were delivered and carries them as `error.delivery`, so the caller can record the partial
+    result and retry only the rest instead of resending everything (which would post duplicates)."""
     from connectors.base import Delivery
-    from connectors.errors import ConnectorError
+    from connectors.errors import classify
 
     items = list(items)
     delivery = Delivery()
-    for item in items:
+    for done, item in enumerate(items):
         try:
             external_id = send_one(item)
-        except ConnectorError as exc:
-            if delivery.delivered:
-                exc.message = (
-                    f"{delivery.delivered} of {len(items)} {unit}s were delivered before this error: {exc.message}"
-                )
-                exc.args = (exc.message,)
-            exc.delivery = delivery
-            raise
-        delivery.delivered += 1
+        except Exception as exc:
+            error = classify(exc)
+            if done:
+                error.message = f"{done} of {len(items)} {unit}s were delivered before this error: {error.message}"
+                error.args = (error.message,)
+            error.delivery = delivery
+            if error is exc:
+                raise
+            raise error from exc
+        delivery.delivered += cards_in(item) if cards_in else 1
         if external_id:
             delivery.external_ids.append(str(external_id))
     return delivery

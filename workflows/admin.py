@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workflows.models import Card, Execution, Workflow, WorkflowOutput, WorkflowSource
+from workflows.models import Card, CardDelivery, Execution, Workflow, WorkflowOutput, WorkflowSource
 
 
 class SourceInline(admin.TabularInline):
@@ -42,3 +42,14 @@ class CardAdmin(admin.ModelAdmin):
     list_filter = ("is_partial",)
     search_fields = ("title",)
     raw_id_fields = ("workflow", "execution", "source")
+
+
+@admin.register(CardDelivery)
+class CardDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("card", "output", "status", "attempts", "not_before", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("card__title", "key")
+    readonly_fields = [f.name for f in CardDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

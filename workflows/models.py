@@ -173,3 +173,46 @@ class Card(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class CardDelivery(models.Model):
+    """The delivery ledger: one row per card and output that should deliver it.
+
+    Rows are written in the same transaction as the cards and the sources' "seen until" memory, so
+    a card an output has not taken is never forgotten: it stays pending and every later run (Run
+    now included) delivers it, under the same idempotency key, until the output takes it or
+    definitively refuses it (failed, retried only when the user asks)."""
+
+    output = models.ForeignKey(WorkflowOutput, on_delete=models.CASCADE, related_name="deliveries")
+    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    key = models.CharField(max_length=200, blank=True, help_text="Idempotency key of the message that carries it")
+    external_id = models.CharField(max_length=300, blank=True, help_text="The receiver's id for it, when known")
+    error_class = models.CharField(max_length=20, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="The receiver asked us to wait until then")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["card_id", "output_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["output", "card"], name="one_delivery_per_card_and_output"),
+        ]
+        indexes = [models.Index(fields=["output", "status"])]
+
+    def __str__(self):
+        return f"{self.card} -> {self.output} ({self.status})"
+
+    @property
+    def is_waiting(self) -> bool:
+        waits = self.not_before is not None and self.not_before > timezone.now()
+        return self.status == DeliveryStatus.PENDING and waits

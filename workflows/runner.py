@@ -8,9 +8,13 @@ instead of failing silently every run). Then:
 - each source step runs in turn; a failing one is recorded (its ConnectorError message and
   remediation) and the others go on; cards made in a run where a source failed are partial and
   carry the failure summary;
-- each output step picks its cards (card filter), renders them in the sandbox and sends them
-  through its connector; the connector's HttpClient applies the blueprint's rate limits and
-  waits out 429s; a failing output is recorded and the others go on.
+- the cards are stored together with the sources' new memory ("seen until") and, per output whose
+  card filter picks them, a pending row of the delivery ledger (workflows.delivery), in one
+  transaction: what a source has seen is never lost, even when an output then fails;
+- each output sends its pending cards, this run's and those earlier runs could not deliver,
+  rendered in the sandbox, through its connector; the connector's HttpClient applies the
+  blueprint's rate limits and waits out 429s; a failing output is recorded, its undelivered
+  cards stay pending for the next run, and the other outputs go on.
 Status: success (nothing failed), partial (something failed, something got through), failure.
 """
 
@@ -22,14 +26,15 @@ import time
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connectors.errors import AUTH, CONFIG, ConfigError, classify
+from connectors.errors import AUTH, CONFIG, TRANSIENT, ConfigError, TransientError, classify
 from integrations import lifecycle
 from integrations.models import Integration, Status
-from workflows import steps, templating
+from workflows import delivery, schedules, steps
 from workflows.models import ACTIVE_EXECUTION_STATUSES, Card, Execution, ExecutionStatus, Workflow, WorkflowSource
 from workflows.steps.base import Run
 
 log = logging.getLogger(__name__)
+TRANSIENT_SYNC_FIX = TransientError.default_remediation  # speaks of "the next scheduled sync": not a workflow's
 
 
 # -- integration health ------------------------------------------------------------------------------
@@ -127,7 +132,6 @@ class _Run:
         self.execution = execution
         self.workflow = execution.workflow
         self.errors: list[dict] = []
-        self.failures: list[dict] = []  # source failures, summarised on the partial cards
         self.steps: list[dict] = []
         self.reauth: list[str] = []
         self.started = time.monotonic()
@@ -155,19 +159,21 @@ class _Run:
         if not sources:
             self.errors.append(_note("This workflow has no sources.", "Add a source step, then run it again."))
             return ExecutionStatus.FAILURE
-        cards, failed_sources = self._collect(sources)
         outputs = list(self.workflow.outputs.select_related("integration__type"))
-        tried, failed_outputs = self._deliver(outputs, cards)
+        failed_sources = self._collect(sources, outputs)
+        tried, failed_outputs, delivered = self._deliver(outputs)
         if self.reauth:
             flag(self.workflow, " ".join(self.reauth))
-        if failed_sources == len(sources) or (tried and failed_outputs == tried):
-            return ExecutionStatus.FAILURE
-        if failed_sources or failed_outputs:
+        if not failed_sources and not failed_outputs:
+            return ExecutionStatus.SUCCESS
+        sources_ok = failed_sources < len(sources)
+        outputs_ok = not tried or failed_outputs < tried
+        if (sources_ok and outputs_ok) or delivered:
             return ExecutionStatus.PARTIAL
-        return ExecutionStatus.SUCCESS
+        return ExecutionStatus.FAILURE
 
     # -- sources ------------------------------------------------------------------------------------
-    def _collect(self, sources: list[WorkflowSource]) -> tuple[list[Card], int]:
+    def _collect(self, sources: list[WorkflowSource], outputs) -> int:
         made, failures = [], []
         for source in sources:
             label = str(source.integration)
@@ -182,8 +188,9 @@ class _Run:
             made.append((source, collected))
             self.steps.append(_step("source", source.pk, label, "ok", collected.detail))
             _touch(source.integration)
-        cards = []
+        # The cards, what the sources have now seen, and what each output owes: all or nothing.
         with transaction.atomic():
+            cards = []
             for source, collected in made:
                 for draft in collected.drafts:
                     data = dict(draft.data)
@@ -205,48 +212,39 @@ class _Run:
                     )
                 if collected.state is not None:
                     WorkflowSource.objects.filter(pk=source.pk).update(state=collected.state)
-        self.failures = failures
-        return cards, len(failures)
+            delivery.record_pending(outputs, cards)
+        return len(failures)
 
     # -- outputs ------------------------------------------------------------------------------------
-    def _deliver(self, outputs, cards: list[Card]) -> tuple[int, int]:
-        tried = failed = 0
-        step = steps.OUTPUT_STEP
+    def _deliver(self, outputs) -> tuple[int, int, int]:
+        """(outputs that had cards to send, those that failed, messages delivered)."""
+        tried = failed = delivered = 0
         for output in outputs:
             label = str(output.integration)
-            picked = step.select(output, cards)
-            if not picked:
-                self.steps.append(_step("output", output.pk, label, "skipped", "No cards to deliver."))
+            outcome = delivery.deliver_output(output, workflow=self.workflow, execution=self.execution)
+            self.execution.cards_sent += outcome.sent
+            delivered += outcome.sent
+            if outcome.retry_at is not None:
+                schedules.schedule_retry(self.workflow, outcome.retry_at)
+            if outcome.status in ("skipped", "waiting"):
+                self.steps.append(_step("output", output.pk, label, outcome.status, outcome.detail))
                 continue
             tried += 1
-            try:
-                outgoing = step.compose(
-                    output, picked, workflow=self.workflow, execution=self.execution, failures=self.failures
-                )
-            except templating.TemplateProblem as exc:
+            if outcome.error is not None:
                 failed += 1
-                problem = ConfigError(
-                    f"The template could not be rendered: {exc}",
-                    remediation="Fix the output's template; its preview shows the problem.",
-                )
-                self._failed("output", output, label, problem)
+                self._failed("output", output, label, outcome.error, remediation=outcome.remediation,
+                             detail=outcome.detail)  # fmt: skip
                 continue
-            try:
-                delivery = step.deliver(output, outgoing, purpose=f"workflow {self.workflow.pk} output {output.pk}")
-            except Exception as exc:  # noqa: BLE001 - one failing output never stops the others
-                failed += 1
-                self._failed("output", output, label, classify(exc))
-                continue
-            self.execution.cards_sent += delivery.delivered
-            detail = delivery.detail or f"Delivered {delivery.delivered} message(s)."
-            self.steps.append(_step("output", output.pk, label, "ok", detail))
+            self.steps.append(_step("output", output.pk, label, "ok", outcome.detail))
             _touch(output.integration)
-        return tried, failed
+        return tried, failed, delivered
 
-    def _failed(self, role: str, step, label: str, error):
+    def _failed(self, role: str, step, label: str, error, *, remediation: str | None = None, detail: str = ""):
         log.warning("Workflow %s %s %s failed (%s): %s", self.workflow.pk, role, step.pk, error.error_class, error)
-        self.errors.append(_error(role, step.pk, label, error))
-        self.steps.append(_step(role, step.pk, label, "failed", error.message))
+        if remediation is None and error.error_class == TRANSIENT and error.remediation == TRANSIENT_SYNC_FIX:
+            remediation = "The service had a temporary problem; the next run of this workflow tries again."
+        self.errors.append(_error(role, step.pk, label, error, remediation=remediation))
+        self.steps.append(_step(role, step.pk, label, "failed", detail or error.message))
         if error.error_class == AUTH and step.integration is not None:
             integration = Integration.objects.get(pk=step.integration.pk)
             if integration.status != Status.NEEDS_REAUTH:
@@ -274,14 +272,16 @@ def _touch(integration):
         Integration.objects.filter(pk=integration.pk).update(last_used_at=timezone.now())
 
 
-def _error(step: str, step_id, label: str, error) -> dict:
+def _error(step: str, step_id, label: str, error, *, remediation: str | None = None) -> dict:
+    if remediation is None:
+        remediation = getattr(error, "remediation", "") or ""
     return {
         "step": step,
         "step_id": step_id,
         "label": label,
         "error_class": getattr(error, "error_class", CONFIG),
         "message": getattr(error, "message", str(error))[:1000],
-        "remediation": (getattr(error, "remediation", "") or "").strip()[:500],
+        "remediation": remediation.strip()[:500],
     }
 
 

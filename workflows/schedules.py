@@ -3,6 +3,10 @@
 Cron expressions have five fields and are read in the hub's time zone (settings.TIME_ZONE), which
 is how django-q2 computes the next run. An inactive workflow, or one without a schedule, has no
 Schedule at all: nothing fires for it.
+
+Besides, a workflow may get one ONCE Schedule (schedule_retry): a receiver answered a 429 whose
+Retry-After is longer than the hub waits in one go, so its pending cards go out when it asked,
+whether the workflow has a schedule or not. It fires once; a paused workflow skips it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ PRESETS = [
 
 def schedule_name(workflow_id: int) -> str:
     return f"workflow-{workflow_id}"
+
+
+def retry_schedule_name(workflow_id: int) -> str:
+    return f"workflow-{workflow_id}-retry"
 
 
 def cron_problem(expression: str) -> str | None:
@@ -69,7 +77,21 @@ def ensure_schedule(workflow) -> Schedule | None:
 
 
 def remove_schedule(workflow_id: int) -> None:
-    Schedule.objects.filter(name=schedule_name(workflow_id)).delete()
+    Schedule.objects.filter(name__in=[schedule_name(workflow_id), retry_schedule_name(workflow_id)]).delete()
+
+
+def schedule_retry(workflow, when: datetime) -> Schedule:
+    """A one-off run at `when` (an earlier one already planned is kept)."""
+    name = retry_schedule_name(workflow.pk)
+    schedule = Schedule.objects.filter(name=name).first()
+    if schedule is not None and schedule.next_run is not None and schedule.next_run <= when:
+        return schedule
+    schedule = schedule or Schedule(name=name, func=TASK, args=repr(workflow.pk), kwargs="trigger='retry'")
+    schedule.schedule_type = Schedule.ONCE
+    schedule.repeats = -1  # django-q2 deletes a ONCE schedule with negative repeats once it has fired
+    schedule.next_run = when
+    schedule.save()
+    return schedule
 
 
 def next_run(workflow):

@@ -14,9 +14,10 @@ def run_execution(execution_id: int) -> dict:
     return {"execution": execution.pk, "ran": True, "status": execution.status}
 
 
-def run_scheduled(workflow_id: int) -> dict:
-    """Run by each workflow's CRON Schedule. A paused or deleted workflow is skipped (and its
-    schedule dropped), so a workflow paused behind the scheduler's back never runs."""
+def run_scheduled(workflow_id: int, trigger: str = "schedule") -> dict:
+    """Run by each workflow's CRON Schedule, and by its one-off retry (trigger "retry"). A paused or
+    deleted workflow is skipped (and its schedule dropped), so a workflow paused behind the
+    scheduler's back never runs."""
     from workflows.models import Workflow
     from workflows.runner import run_workflow
     from workflows.schedules import ensure_schedule, remove_schedule
@@ -28,7 +29,7 @@ def run_scheduled(workflow_id: int) -> dict:
     if not workflow.is_active:
         ensure_schedule(workflow)
         return {"workflow": workflow_id, "skipped": "paused"}
-    execution = run_workflow(workflow, trigger="schedule")
+    execution = run_workflow(workflow, trigger=trigger)
     if execution is None:
         return {"workflow": workflow_id, "skipped": "already running"}
     return {"workflow": workflow_id, "execution": execution.pk, "status": execution.status}

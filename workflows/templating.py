@@ -11,8 +11,10 @@ workflows.cards; never a model instance, a settings object or a request. What it
   (WORKFLOW_TEMPLATE_TIMEOUT); `range` stops at MAX_RANGE; recursive loops are refused; a macro
   calling itself ends in a RecursionError, reported like any other error;
 - grow memory: every printed or concatenated value, and the result of `*`, `+`, `**`, `join`,
-  `replace`, `tojson`, `string`, ... is size-checked (WORKFLOW_TEMPLATE_MAX_OUTPUT characters),
-  before it is built where that is possible; the whole output streams and stops at the same cap;
+  `replace`, `indent`, `tojson`, `string`, ... is size-checked (WORKFLOW_TEMPLATE_MAX_OUTPUT
+  characters), before it is built where that is possible; the whole output streams and stops at
+  the same cap; `sum` adds numbers only, and filters that read a whole sequence at once (`list`,
+  `sort`, `unique`, `min`, `max`, `groupby`, `join`, `sum`) count its items as loop iterations;
 - inject markup: HTML templates render with autoescape on; markdown templates are converted by
   markdown-it-py with raw HTML off, and every HTML result goes through nh3.clean.
 """
@@ -20,6 +22,7 @@ workflows.cards; never a model instance, a settings object or a request. What it
 from __future__ import annotations
 
 import contextvars
+import functools
 import html as html_module
 import math
 import re
@@ -51,6 +54,8 @@ SAFE_STR_METHODS = frozenset(
 # Filters that can turn a short template into a huge value (padding, fill values, wrap strings),
 # or reach attributes by name, are removed; those that serialize or replace are size-checked.
 REMOVED_FILTERS = ("attr", "batch", "center", "format", "pprint", "slice", "wordwrap")
+# Filters that read a whole sequence in one call: each item they read counts like a loop iteration.
+COUNTED_FILTERS = ("list", "unique", "sort", "min", "max", "groupby")
 
 
 class TemplateLimitExceeded(SecurityError):
@@ -139,9 +144,48 @@ def _safe_range(*args):
 
 def _join(eval_ctx, value, d="", attribute=None):
     items = list(_loop_guard(value))
-    _check(items, "A join")
-    _check(d * max(0, len(items) - 1), "A join")
-    return _check(jinja_filters.do_join(eval_ctx, items, d, attribute), "A join")
+    if attribute is not None:
+        getter = jinja_filters.make_attrgetter(eval_ctx.environment, attribute)
+        items = [getter(item) for item in items]
+    # Counted, not built: the separators and the items' text, before the string exists.
+    separator = jinja_filters.soft_str(d)
+    size = len(separator) * max(0, len(items) - 1) + sum(_estimate(item) for item in items)
+    if size > _current().max_chars:
+        raise TemplateLimitExceeded(f"A join in the template grows past {_current().max_chars} characters.")
+    return _check(jinja_filters.do_join(eval_ctx, items, separator), "A join")
+
+
+def _sum(environment, iterable, attribute=None, start=0):
+    """Numbers only (text and lists are joined with `join` or `~`), each item counted against the
+    loop budget: Python's sum over lists (`|sum(start=[])`) is quadratic and would run unchecked."""
+    if attribute is not None:
+        iterable = map(jinja_filters.make_attrgetter(environment, attribute), iterable)
+    total = _number(start)
+    for item in _loop_guard(iterable):
+        total = total + _number(item)
+        _check_int(total)
+    return total
+
+
+def _number(value):
+    if isinstance(value, int | float):
+        return value
+    raise TypeError("sum adds numbers only in templates; use join or ~ to put text or lists together.")
+
+
+def _counted(name: str):
+    """A builtin filter that reads its whole input at once (list, sort, unique, min, max, groupby):
+    the same filter, with each item it reads counted against the loop budget and the deadline."""
+    original = jinja_filters.FILTERS[name]
+    position = 0 if getattr(original, "jinja_pass_arg", None) is None else 1  # after the environment
+
+    @functools.wraps(original)  # keeps jinja's pass_environment / pass_eval_context marker
+    def counted(*args, **kwargs):
+        args = list(args)
+        args[position] = _loop_guard(args[position])
+        return original(*args, **kwargs)
+
+    return counted
 
 
 def _replace(eval_ctx, s, old, new, count=None):
@@ -159,6 +203,10 @@ def _indent(s, width=4, first=False, blank=False):
         raise TemplateLimitExceeded("indent() is limited to 40 spaces in templates.")
     if isinstance(width, str) and len(width) > 40:
         raise TemplateLimitExceeded("indent() is limited to 40 characters in templates.")
+    text = jinja_filters.soft_str(s)
+    pad = width if isinstance(width, int) else len(str(width))
+    if len(text) + pad * (text.count("\n") + 1) > _current().max_chars:  # every line gets the padding
+        raise TemplateLimitExceeded(f"An indent in the template grows past {_current().max_chars} characters.")
     return _check(jinja_filters.do_indent(s, width, first, blank), "An indent")
 
 
@@ -283,7 +331,9 @@ def _environment(*, autoescape: bool) -> HubSandbox:
         {
             "__loop_guard": _loop_guard,
             "__value_guard": _value_guard,
+            **{name: _counted(name) for name in COUNTED_FILTERS},
             "join": jinja_filters.pass_eval_context(_join),
+            "sum": jinja_filters.pass_environment(_sum),
             "replace": jinja_filters.pass_eval_context(_replace),
             "indent": _indent,
             "tojson": _tojson,

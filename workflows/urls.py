@@ -27,6 +27,7 @@ urlpatterns = [
     path("<int:pk>/outputs/<int:oid>/preview/", step_views.preview, name="output_preview"),
     path("<int:pk>/runs/", runs.executions, name="executions"),
     path("<int:pk>/runs/<int:eid>/", runs.execution, name="execution"),
+    path("<int:pk>/deliveries/retry/", runs.retry_deliveries, name="deliveries_retry"),
     path("<int:pk>/cards/", runs.cards, name="cards"),
     path("<int:pk>/cards/<int:cid>/refresh/", runs.card_refresh, name="card_refresh"),
 ]

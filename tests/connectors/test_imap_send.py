@@ -4,14 +4,16 @@ real Dovecot folder, once, however often the same card is delivered."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import pytest
 
 from connectors.base import Context, OutgoingCard
-from connectors.errors import AuthError, ConfigError, classify
+from connectors.errors import AuthError, ConfigError, TransientError, classify
 from connectors.registry import registry
+from tests.peers.availability import free_port, unavailable
 from tests.peers.dovecot import PASSWORD
-from tests.peers.smtp import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SMTP_PASSWORD, SMTP_USER, SmtpServer
 
 pytestmark = [pytest.mark.peer]
 
@@ -89,6 +91,48 @@ def test_a_wrong_smtp_password_is_an_auth_error(smtp_auth_server, allow_host):
     assert isinstance(error, AuthError)
     assert "SMTP server refused the username or password" in str(error)
     assert smtp_auth_server.messages_to(to) == []
+
+
+@dataclass
+class BusyAfterOne(SmtpServer):
+    """aiosmtpd that takes the first message and answers the second one's DATA with 451 (try again
+    later), as a greylisting or overloaded server does."""
+
+    tries: int = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.tries += 1
+        if self.tries == 2:
+            return "451 4.3.0 Too busy, try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.fixture
+def busy_smtp():
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        unavailable("aiosmtpd is not installed (pip install -r requirements-dev.txt)")
+    server = BusyAfterOne(port=free_port())
+    server.controller = Controller(server, hostname="127.0.0.1", port=server.port)
+    server.controller.start()
+    yield server
+    server.stop()
+
+
+def test_an_smtp_failure_part_way_says_which_messages_went_out(busy_smtp, allow_host):
+    allow_host(busy_smtp.host)
+    connector = connector_for(smtp_config(busy_smtp), "unused")
+    cards = [card(key="k1", title="One"), card(key="k2", title="Two"), card(key="k3", title="Three")]
+
+    with pytest.raises(TransientError, match=r"^1 of 3 messages were delivered before this error: The SMTP") as caught:
+        connector.send(cards, {"mode": "smtp_send", "to": ["reader@example.com"]})
+
+    (received,) = busy_smtp.received
+    assert received.message["Subject"] == "One"
+    delivery = caught.value.delivery  # what the workflow records as sent, so a retry skips it
+    assert delivery.delivered == 1
+    assert delivery.external_ids == [received.message["Message-ID"]]
 
 
 def test_sending_needs_an_smtp_server_and_recipients(smtp_server):

@@ -2,6 +2,7 @@
 what comes out is sanitized HTML."""
 
 import time
+import tracemalloc
 
 import pytest
 
@@ -57,6 +58,22 @@ def test_the_sandbox_refuses_template_escapes(template, refusal):
         ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "calls itself"),
         ("{{ lipsum(100000) }}", "'lipsum' is undefined"),
         ("{{ range(10)|batch(100000000, 'x')|list }}", "No filter named 'batch'"),
+        ("{{ range(10)|slice(3)|list }}", "No filter named 'slice'"),
+        ("{{ 'x'|wordwrap(1, wrapstring='x' * 100000) }}", "No filter named 'wordwrap'"),
+        ("{{ 'x'|center(100000000) }}", "No filter named 'center'"),
+        ("{{ '%s'|format('x' * 100000) }}", "No filter named 'format'"),
+        # Python's sum over lists is quadratic and ran outside every limit: numbers only now.
+        ("{% set l = range(1000)|list %}{{ [" + "l," * 5000 + "l]|sum(start=[])|length }}", "sum adds numbers only"),
+        ("{{ ['a', 'b']|sum(start='') }}", "sum adds numbers only"),
+        ("{% for i in range(1000) %}{{ range(1000)|sum }}{% endfor %}", "loops too much"),
+        # Filters that read a whole sequence at once count its items like loop iterations.
+        ("{% for i in range(1000) %}{{ range(1000)|list|length }}{% endfor %}", "loops too much"),
+        ("{% for i in range(1000) %}{{ range(1000)|sort|first }}{% endfor %}", "loops too much"),
+        ("{% for i in range(1000) %}{{ range(1000)|unique|list|length }}{% endfor %}", "loops too much"),
+        ("{% for i in range(1000) %}{{ range(1000)|min }}{{ range(1000)|max }}{% endfor %}", "loops too much"),
+        ("{% for i in range(1000) %}{{ range(1000)|groupby('real')|length }}{% endfor %}", "loops too|too long"),
+        ("{% set b = 'x' * 150000 %}{{ range(1000)|join(b) }}", "join"),
+        ("{% set s = 'x\n' * 99000 %}{{ s|indent(40) }}", "indent"),
     ],
 )  # fmt: skip
 def test_runaway_templates_are_stopped_quickly(template, reason):
@@ -64,6 +81,35 @@ def test_runaway_templates_are_stopped_quickly(template, reason):
     with pytest.raises(TemplateProblem, match=reason):
         render_text(template, CONTEXT)
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% set b = 'x' * 150000 %}{{ range(1000)|join(b) }}",  # 150 million characters of separators
+        "{% set s = 'x\n' * 99000 %}{{ s|indent(40) }}",  # 40 spaces on each of 99,000 lines
+    ],
+)
+def test_a_join_or_indent_too_large_is_refused_before_its_string_is_built(template):
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateProblem, match="grows past"):
+            render_text(template, CONTEXT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000  # bytes: never the huge string itself (4 MB and 150 MB before)
+
+
+def test_sum_and_the_sequence_filters_still_work_on_ordinary_data():
+    context = {"items": [{"n": 3, "tag": "b"}, {"n": 1, "tag": "a"}, {"n": 3, "tag": "b"}]}
+    template = (
+        "{{ items|sum(attribute='n') }} {{ [1.5, 2]|sum(start=1) }} {{ items|map(attribute='n')|unique|list }} "
+        "{{ items|sort(attribute='n')|map(attribute='tag')|join(',') }} {{ items|min(attribute='n') }} "
+        "{% for g in items|groupby('tag') %}{{ g.grouper }}={{ g.list|length }} {% endfor %}"
+        "{{ 'a\nb'|indent(2) }}"
+    )
+    assert render_text(template, context) == "7 4.5 [3, 1] a,b,b {'n': 1, 'tag': 'a'} a=1 b=2 a\n  b"
 
 
 def test_a_template_that_takes_too_long_is_stopped(settings):

@@ -52,6 +52,7 @@ def _urls(workflow):
             reverse("workflows:source_remove", args=[pk, source.pk]),
             reverse("workflows:output_remove", args=[pk, output.pk]),
             reverse("workflows:card_refresh", args=[pk, card.pk]),
+            reverse("workflows:deliveries_retry", args=[pk]),
         ],
     }
 
@@ -216,6 +217,41 @@ def test_the_live_preview_renders_the_last_cards_and_shows_errors_inline(workflo
 
     script = owner_client.post(url, {"template": "<script>alert(1)</script>", "template_format": "html"}, headers=htmx)
     assert "<script>" not in script.content.decode()
+
+
+def test_the_live_preview_shows_only_the_cards_the_output_would_send(workflow, owner_client):
+    execution = Execution.objects.create(workflow=workflow, status="success", cards_made=2)
+    source = workflow.sources.get()
+    Card.objects.create(workflow=workflow, execution=execution, source=source, title="Tech news", tags=["news"])
+    Card.objects.create(workflow=workflow, execution=execution, source=source, title="Build status", tags=["ci"])
+    output = workflow.outputs.get()
+    url = reverse("workflows:output_preview", args=[workflow.pk, output.pk])
+    template = "{% for c in cards %}[{{ c.title }}]{% endfor %}"
+    htmx = {"HX-Request": "true"}
+
+    everything = owner_client.post(url, {"bundle": "digest", "template": template}, headers=htmx).content.decode()
+    news_only = owner_client.post(
+        url, {"bundle": "digest", "template": template, "filter_tags": "news"}, headers=htmx
+    ).content.decode()
+    nothing = owner_client.post(
+        url, {"bundle": "digest", "template": template, "filter_tags": "sports"}, headers=htmx
+    ).content.decode()
+    other_source = owner_client.post(
+        url, {"bundle": "digest", "template": template, "filter_sources": [str(source.pk + 1000)]}, headers=htmx
+    ).content.decode()
+
+    assert "[Tech news][Build status]" in everything
+    assert "[Tech news]" in news_only
+    assert "Build status" not in news_only
+    assert "it would send nothing" in nothing
+    assert "Tech news" not in nothing
+    assert "[Tech news][Build status]" in other_source  # a source not in this workflow is no filter
+
+    output.card_filter = {"tags": ["ci"]}
+    output.save()
+    page = owner_client.get(reverse("workflows:output_edit", args=[workflow.pk, output.pk])).content.decode()
+    assert "Build status" in page
+    assert "Tech news" not in page
 
 
 def test_run_now_queues_a_task_and_the_page_polls_until_it_is_done(

@@ -13,7 +13,15 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from connectors.errors import AuthError, ConfigError, ConnectorError, ItemError, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    InternalError,
+    ItemError,
+    RateLimited,
+    TransientError,
+)
 from integrations.models import JobStatus, JobTrigger, SyncedItem
 from workflows.cards import Entry, drafts_for
 from workflows.steps.base import Collected
@@ -66,7 +74,13 @@ SCHEMA = [
 ]
 MAX_CANDIDATES = 5000
 WINDOW_LABELS = {o["value"]: o["label"] for o in SCHEMA[0]["options"]}
-_JOB_ERRORS = {"auth": AuthError, "rate_limit": RateLimited, "transient": TransientError, "item": ItemError}
+_JOB_ERRORS = {
+    "auth": AuthError,
+    "rate_limit": RateLimited,
+    "transient": TransientError,
+    "item": ItemError,
+    "internal": InternalError,
+}
 
 
 class SyncedItems:

@@ -18,6 +18,12 @@ STEP = {
     "ok": ("badge-ok", "✔", "Done"),
     "failed": ("badge-err", "✖", "Failed"),
     "skipped": ("badge", "○", "Skipped"),
+    "waiting": ("badge-warn", "⏳", "Waiting"),
+}
+DELIVERY = {
+    "pending": ("badge-warn", "⏳", "Pending"),
+    "sent": ("badge-ok", "✔", "Sent"),
+    "failed": ("badge-err", "✖", "Failed"),
 }
 
 
@@ -35,6 +41,13 @@ def execution_badge(run):
 @register.simple_tag
 def step_badge(status):
     return _badge(*STEP.get(status, ("badge", "?", status)))
+
+
+@register.simple_tag
+def delivery_badge(row):
+    if row.is_waiting:
+        return _badge("badge-warn", "⏳", "Waiting")
+    return _badge(*DELIVERY.get(row.status, ("badge", "?", row.status)))
 
 
 @register.simple_tag
@@ -63,4 +76,4 @@ def ms(value):
 
 @register.filter
 def trigger_label(value):
-    return {"manual": "Run now", "schedule": "Schedule"}.get(value, value)
+    return {"manual": "Run now", "schedule": "Schedule", "retry": "Retry"}.get(value, value)

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workflows import runner, schedules, steps
+from workflows import delivery, runner, schedules, steps
 from workflows.forms import WorkflowForm
 from workflows.models import Execution, Workflow
 from workflows.tasks import queue_execution
@@ -104,7 +104,7 @@ def cards_context(workflow) -> dict:
 def runs_context(workflow, limit: int = 5) -> dict:
     runs = list(workflow.executions.all()[:limit])
     polling = any(run.is_active and not run.is_stale for run in runs)
-    return {"runs": runs, "polling": polling}
+    return {"runs": runs, "polling": polling, "undelivered": delivery.outstanding_counts(workflow)}
 
 
 @require_GET
@@ -134,7 +134,11 @@ def recent_cards_partial(request, pk):
 @require_POST
 @login_required
 def run_now(request, pk):
-    workflow = owned_workflow(request, pk)
+    return queue_run(request, owned_workflow(request, pk))
+
+
+def queue_run(request, workflow, back: str | None = None):
+    """Queue a run (it also sends every pending delivery) and say so; the runs box for HTMX."""
     problems = runner.attention_problems(workflow)
     if problems:
         runner.flag(workflow, " ".join(problems))
@@ -149,7 +153,7 @@ def run_now(request, pk):
     if request.htmx:
         context = {"workflow": workflow, **runs_context(workflow), "flash": True}
         return render(request, "workflows/_runs.html", context)
-    return redirect(workflow)
+    return redirect(back or workflow.get_absolute_url())
 
 
 @require_POST

@@ -1,4 +1,5 @@
-"""The execution log, one execution's details (polled while it runs), and the card list."""
+"""The execution log (with what is still waiting to be delivered), one execution's details (polled
+while it runs), retrying failed deliveries, and the card list."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from connectors.errors import classify
-from workflows import runner
+from workflows import delivery, runner
+from workflows.models import CardDelivery
 from workflows.templating import markdown_to_html
 from workflows.views.common import owned_workflow, render_page
+from workflows.views.pages import queue_run
+
+SHOWN_UNDELIVERED = 50
 
 
 @require_GET
@@ -20,8 +26,15 @@ def executions(request, pk):
     workflow = owned_workflow(request, pk)
     page = Paginator(workflow.executions.all(), 25).get_page(request.GET.get("page"))
     polling = any(e.is_active and not e.is_stale for e in page.object_list)
-    context = {"workflow": workflow, "page": page, "polling": polling}
+    context = {"workflow": workflow, "page": page, "polling": polling, **undelivered_context(workflow)}
     return render_page(request, "workflows/executions.html", "workflows/_executions_table.html", context)
+
+
+def undelivered_context(workflow) -> dict:
+    return {
+        "undelivered": list(delivery.outstanding(workflow)[:SHOWN_UNDELIVERED]),
+        "undelivered_counts": delivery.outstanding_counts(workflow),
+    }
 
 
 @require_GET
@@ -32,8 +45,26 @@ def execution(request, pk, eid):
     cards = list(run.cards.order_by("pk"))
     for card in cards:
         card.html = markdown_to_html(card.content)
-    context = {"workflow": workflow, "run": run, "cards": cards, "polling": run.is_active and not run.is_stale}
+    deliveries = CardDelivery.objects.filter(card__execution=run).select_related("card", "output__integration__type")
+    context = {
+        "workflow": workflow,
+        "run": run,
+        "cards": cards,
+        "deliveries": list(deliveries.order_by("card_id", "output_id")),
+        "polling": run.is_active and not run.is_stale,
+    }
     return render_page(request, "workflows/execution.html", "workflows/_execution_body.html", context)
+
+
+@require_POST
+@login_required
+def retry_deliveries(request, pk):
+    """Failed deliveries become pending again, and a run is queued to send them (with the pending ones)."""
+    workflow = owned_workflow(request, pk)
+    count = delivery.retry_failed(workflow)
+    if count:
+        messages.info(request, f"{count} failed deliver{'y' if count == 1 else 'ies'} will be tried again.")
+    return queue_run(request, workflow, back=reverse("workflows:executions", args=[workflow.pk]))
 
 
 @require_GET

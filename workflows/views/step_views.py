@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from workflows import runner, steps, templating
-from workflows.forms import OutputStepForm, SourceStepForm, StepConfigForm
+from workflows.forms import OutputStepForm, SourceStepForm, StepConfigForm, split_tags
 from workflows.models import WorkflowOutput, WorkflowSource
 from workflows.views.common import eligible_integrations, owned_workflow, render_page
 
@@ -159,7 +159,17 @@ def _unsaved_output(workflow, output, data) -> WorkflowOutput:
     draft.template_format = template_format if template_format in ("markdown", "html") else "markdown"
     draft.title = str(source.get("title") or "")[:300]
     draft.template = str(source.get("template") or "")
+    draft.card_filter = _draft_card_filter(workflow, source)
     return draft
+
+
+def _draft_card_filter(workflow, fields) -> dict:
+    """The card filter as typed (tags, ticked sources), read like OutputStepForm.card_filter()."""
+    tags = split_tags(str(fields.get("filter_tags") or ""))
+    ticked = fields.getlist("filter_sources") if hasattr(fields, "getlist") else fields.get("filter_sources") or []
+    own = set(workflow.sources.values_list("pk", flat=True))
+    sources = [int(pk) for pk in ticked if str(pk).isdigit() and int(pk) in own]
+    return {**({"tags": tags} if tags else {}), **({"sources": sources} if sources else {})}
 
 
 def _template_problem(workflow, output) -> str | None:
@@ -180,13 +190,16 @@ def _sample_card(workflow):
 
 
 def _preview(workflow, output) -> dict:
+    """What this output would send of the last run's cards: only those its card filter picks."""
     cards = runner.preview_cards(workflow)
     sample = not cards
+    if cards:
+        cards = steps.OUTPUT_STEP.select(output, cards)
+        if not cards:
+            return {"nothing": True, "sample": False}
     cards = cards or [_sample_card(workflow)]
     try:
-        outgoing = steps.OUTPUT_STEP.compose(
-            output, steps.OUTPUT_STEP.select(output, cards) or cards, workflow=workflow
-        )
+        outgoing = steps.OUTPUT_STEP.compose(output, cards, workflow=workflow)
     except templating.TemplateProblem as exc:
         return {"error": str(exc), "sample": sample}
     except Exception:  # noqa: BLE001 - the preview never turns into a 500
