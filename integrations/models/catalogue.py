@@ -1,11 +1,17 @@
 """IntegrationType: the developer-defined blueprint of a service, seeded from fixtures."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from integrations import schema
+
+
+def default_sync_interval() -> int:
+    """SYNC_DEFAULT_INTERVAL_MINUTES: for types whose fixture names no interval of their own."""
+    return settings.SYNC_DEFAULT_INTERVAL_MINUTES
 
 
 class Category(models.TextChoices):
@@ -108,7 +114,7 @@ class IntegrationType(models.Model):
     )
     burst_window_seconds = models.PositiveIntegerField(null=True, blank=True)
     default_sync_interval_minutes = models.PositiveIntegerField(
-        default=15, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
+        default=default_sync_interval, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
     )
 
     oauth_authorize_url = models.URLField(blank=True)
@@ -175,6 +181,19 @@ class IntegrationType(models.Model):
     @property
     def is_output(self) -> bool:
         return self.category in (Category.OUTPUT, Category.BOTH)
+
+    @property
+    def can_sync(self) -> bool:
+        """Whether its integrations bring data in. Output-only services (Slack, Discord, a webhook)
+        and types without a working connector have nothing to sync: no Sync now, no schedule."""
+        from connectors.errors import ConfigError
+
+        if not (self.is_source and self.is_available and self.handler):
+            return False
+        try:
+            return self.connector_class().can_sync()
+        except ConfigError:  # a handler that is not registered (a broken connector module)
+            return False
 
     @property
     def scope_list(self) -> list[str]:

@@ -88,6 +88,16 @@ def test_fixture_changes_apply_to_untouched_fields_and_report_conflicts(catalogu
     assert IntegrationType.objects.get(slug="rss").rate_limit_per_minute == 20
 
 
+def test_types_without_an_interval_of_their_own_sync_every_default_interval(db, settings, owner_client):
+    settings.SYNC_DEFAULT_INTERVAL_MINUTES = 45
+    loader.load(["ical-feed", "rss"])
+
+    assert IntegrationType.objects.get(slug="ical-feed").default_sync_interval_minutes == 45
+    assert IntegrationType.objects.get(slug="rss").default_sync_interval_minutes == 30  # its fixture says 30
+    form = owner_client.get("/integrations/connect/ical-feed/").content.decode()
+    assert 'name="sync_interval_minutes" value="45"' in form
+
+
 def test_invalid_fixture_is_refused_with_the_reason(db, tmp_path):
     bad = [{"model": "integrations.integrationtype", "fields": {
         "slug": "bad", "display_name": "Bad", "category": "source", "domain": "web", "description": "x",
