@@ -46,13 +46,16 @@ def bar_chart(
     title: str,
     description: str = "",
     value_label: str = "value",
-    highlight_label: str = "",
     width: int = 640,
     height: int = 180,
     label_every: int = 6,
 ) -> SafeString:
+    """The bars with a y axis (0, half, top) and a time label every `label_every` bars. The chart
+    scales with its box, so on a phone its text shrinks to half: the stylesheet doubles the axis
+    font there and hides the rotated axis title, and the margins leave room for that size. The
+    legend is the page's (HTML wraps; SVG text does not)."""
     chart_id = f"chart-{next(_ids)}"
-    left, right, top, bottom = 40, 8, 12, 28
+    left, right, top, bottom = 56, 8, 12, 32
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = _nice_max(max((b.value for b in bars), default=0))
     slot = plot_w / max(len(bars), 1)
@@ -73,9 +76,10 @@ def bar_chart(
             f"{escape(_fmt(top_value * fraction))}</text>"
         )
     parts.append(
-        f'<text class="chart-axis" x="10" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+        f'<text class="chart-axis chart-axis-title" x="10" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
         f'transform="rotate(-90 10 {top + plot_h / 2:.1f})">{escape(value_label)}</text>'
     )
+    last = len(bars) - 1
     for index, bar in enumerate(bars):
         x = left + index * slot + (slot - bar_w) / 2
         h = plot_h * (bar.value / top_value) if top_value else 0
@@ -92,18 +96,12 @@ def bar_chart(
                 f'width="{bar_w:.1f}" height="{hh:.1f}" rx="2"></rect>'
             )
         parts.append("</g>")
-        if label_every and (index % label_every == 0 or index == len(bars) - 1):
+        if label_every and (index % label_every == 0 or index == last):
+            # The last label ends at the plot's edge instead of being cut off by it.
+            label_x, anchor = (width - right, "end") if index == last and index else (x + bar_w / 2, "middle")
             parts.append(
-                f'<text class="chart-axis" x="{x + bar_w / 2:.1f}" y="{height - 8}" text-anchor="middle">'
+                f'<text class="chart-axis" x="{label_x:.1f}" y="{height - 8}" text-anchor="{anchor}">'
                 f"{escape(bar.label)}</text>"
             )
-    if highlight_label:
-        parts.append(
-            f'<g class="chart-legend"><rect class="chart-bar" x="{width - right - 150}" y="2" '
-            'width="10" height="10" rx="2"></rect>'
-            f'<text class="chart-axis" x="{width - right - 136}" y="11">{escape(value_label)}</text>'
-            f'<rect class="chart-bar-highlight" x="{width - right - 70}" y="2" width="10" height="10" rx="2"></rect>'
-            f'<text class="chart-axis" x="{width - right - 56}" y="11">{escape(highlight_label)}</text></g>'
-        )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text node above is escaped

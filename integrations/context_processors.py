@@ -1,11 +1,36 @@
+from functools import cached_property
+
+
+class Attention:
+    """What needs the user's attention, for the banner and the nav count on every page: integrations
+    to re-authenticate or that keep failing, and workflows paused because of a change to one of them
+    (what the notifications page lists). Two queries, run only when a page shows them."""
+
+    def __init__(self, user):
+        self.user = user
+
+    @cached_property
+    def integrations(self) -> list:
+        from integrations.models import Integration
+
+        return list(Integration.objects.for_user(self.user).needing_attention().select_related("type"))
+
+    @cached_property
+    def workflows(self) -> list:
+        from workflows.models import Workflow
+
+        return list(Workflow.objects.filter(owner=self.user, needs_attention=True).only("pk", "name").order_by("name"))
+
+    @property
+    def count(self) -> int:
+        return len(self.integrations) + len(self.workflows)
+
+    def __bool__(self):
+        return self.count > 0
+
+
 def notifications(request):
-    """Integrations needing the user's attention, for the banner on every page (one query)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from integrations.models import Integration
-
-    def attention():
-        return list(Integration.objects.for_user(user).needing_attention().select_related("type"))
-
-    return {"attention_integrations": attention}
+    return {"hub_attention": Attention(user)}

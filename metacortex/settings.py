@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "metacortex.middleware.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "metacortex.urls"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import nh3
 from django import template
@@ -53,13 +56,49 @@ def _attribute_filter(tag: str, attribute: str, value: str):
     return value
 
 
-def sanitize_html(value) -> str:
-    """Synced content made safe to render: no scripts, no event handlers, no javascript: URLs."""
+# Run on nh3's output only, where every attribute is name="value" with <, >, " and & escaped:
+# there a regex sees exactly the <img> tags, nothing hidden in attributes or text.
+_IMG_TAG = re.compile(r'<img((?:\s+[a-z-]+="[^"]*")*)\s*/?>')
+_ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
+
+
+@dataclass
+class Sanitized:
+    html: str
+    blocked_images: int = 0  # remote images replaced by a placeholder
+
+
+def _without_remote_images(cleaned: str) -> Sanitized:
+    blocked = 0
+
+    def placeholder(match) -> str:
+        nonlocal blocked
+        attrs = {name: html.unescape(value) for name, value in _ATTRIBUTE.findall(match.group(1))}
+        if not attrs.get("src"):
+            return ""  # its source was not http(s) and was dropped: it shows nothing anyway
+        blocked += 1
+        if attrs.get("width") in ("0", "1") or attrs.get("height") in ("0", "1"):
+            return ""  # a tracking pixel: invisible anyway, so no placeholder either
+        host = urlsplit(attrs["src"]).hostname or "another site"
+        label = (attrs.get("alt") or "").strip()[:80] or "Image"
+        return (
+            f'<span class="image-blocked" title="Remote image from {escape(host)}, not loaded">'
+            f'<span aria-hidden="true">▣</span> {escape(label)} <span class="muted">({escape(host)})</span></span>'
+        )
+
+    result = _IMG_TAG.sub(placeholder, cleaned)
+    return Sanitized(result, blocked)
+
+
+def sanitized(value, *, remote_images: bool = False) -> Sanitized:
+    """Synced content made safe to render: no scripts, no event handlers, no javascript: URLs, and
+    unless asked for no remote images: loading one tells its sender (a tracking pixel) that and
+    when the message was opened, and from where."""
     text = "" if value is None else str(value)
     if not HTML_HINT.search(text):
         # Plain text (most calendar descriptions): escaped, with its line breaks kept.
-        return linebreaks(escape(text))
-    return nh3.clean(
+        return Sanitized(linebreaks(escape(text)))
+    cleaned = nh3.clean(
         text,
         tags=ALLOWED_TAGS,
         clean_content_tags={"script", "style", "template", "iframe", "object", "embed", "noscript", "svg", "math"},
@@ -69,11 +108,26 @@ def sanitize_html(value) -> str:
         url_schemes={"http", "https", "mailto"},
         set_tag_attribute_values={"img": {"loading": "lazy", "referrerpolicy": "no-referrer"}},
     )
+    if remote_images or "<img" not in cleaned:
+        return Sanitized(cleaned)
+    return _without_remote_images(cleaned)
+
+
+def sanitize_html(value, *, remote_images: bool = False) -> str:
+    return sanitized(value, remote_images=remote_images).html
 
 
 @register.filter(name="sanitize", is_safe=True)
 def sanitize(value):
     return mark_safe(sanitize_html(value))  # noqa: S308 - nh3 output, or escaped plain text
+
+
+@register.simple_tag
+def synced_content(value, remote_images=False) -> Sanitized:
+    """{% synced_content item.summary item.show_images as body %}: body.html is safe to render and
+    body.blocked_images says whether to offer "Load images"."""
+    result = sanitized(value, remote_images=bool(remote_images))
+    return Sanitized(mark_safe(result.html), result.blocked_images)  # noqa: S308 - nh3 output
 
 
 @register.filter(name="mask_url")
@@ -166,7 +220,6 @@ def health_chart(health):
         title=f"Requests per hour over the last {len(health.bars)} hours",
         description=health.chart_description,
         value_label="requests",
-        highlight_label="errors",
     )
 
 
@@ -215,11 +268,23 @@ def one_of(value, names: str) -> bool:
     return str(value) in names.split()
 
 
+def _address(value) -> str:
+    """One mail address as people write it: "Name <email>", or whichever half is known. The IMAP
+    connector stores {"name", "email"} dicts; Gmail and the others store the header's text."""
+    if isinstance(value, dict):
+        name, email = str(value.get("name") or "").strip(), str(value.get("email") or "").strip()
+        if name and email and name != email:
+            return f"{name} <{email}>"
+        return name or email
+    return str(value).strip()
+
+
 def _short_list(value, limit=3) -> str:
+    """Addresses comma-joined; a long list ends with "and N more" instead of filling the card."""
     values = value if isinstance(value, list) else [value]
-    values = [str(v) for v in values if v not in (None, "", [])]
-    text = ", ".join(values[:limit])
-    return text + (f" +{len(values) - limit}" if len(values) > limit else "")
+    shown = [text for text in (_address(v) for v in values if v not in (None, "", [], {})) if text]
+    text = ", ".join(shown[:limit])
+    return text + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
 
 
 @register.filter

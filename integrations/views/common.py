@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from integrations.models import AuthKind, Integration, Status
+
+
+def push_clean_url(request, response):
+    """Tell HTMX which address to show after a live search: the filters that are set, without the
+    empty ones the form sends along (?q=calendar, not ?q=calendar&category=&domain=)."""
+    if request.htmx:
+        kept = [(key, value) for key, values in request.GET.lists() for value in values if value.strip()]
+        response["HX-Push-Url"] = request.path + (f"?{urlencode(kept)}" if kept else "")
+    return response
 
 
 def owned(request, pk) -> Integration:

@@ -7,11 +7,46 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from integrations import connections
+from connectors.errors import AUTH, CONFIG, TRANSIENT
+from integrations import connections, schema
 from integrations.connections import Problem
 from integrations.forms import IntegrationForm
 from integrations.models import AuthKind, IntegrationType
 from integrations.views.common import owned
+
+ADDRESS_TYPES = {"url", "secret_url", "host"}
+ADDRESS_NAMES = ("url", "host", "server_url", "server", "address")
+
+
+def _address_field(itype) -> str | None:
+    """The field holding the server's address: the first url/host field of the blueprint."""
+    return next(
+        (s["name"] for s in itype.settings_schema if s["type"] in ADDRESS_TYPES or s["name"] in ADDRESS_NAMES), None
+    )
+
+
+def _on_a_field(itype, problem: Problem) -> Problem:
+    """A connection error that names no field (an SSRF refusal, an unknown host, a timeout; or
+    refused credentials) goes under the field to fix, so the form highlights something."""
+    if problem.errors or problem.kind not in (CONFIG, TRANSIENT, AUTH):
+        return problem
+    if problem.kind == AUTH:
+        field = next((s["name"] for s in itype.auth_schema if s["type"] in schema.SECRET_TYPES), None)
+    else:
+        field = _address_field(itype)
+    if field:
+        problem.field = field
+        problem.errors = {field: problem.message}
+    return problem
+
+
+def _secrets_to_retype(itype, form) -> list[str]:
+    """Labels of the secret fields the user filled in: a re-rendered form never shows them back."""
+    return [
+        spec.get("label", spec["name"])
+        for spec in itype.settings_schema
+        if spec["type"] in schema.SECRET_TYPES and form.data.get(spec["name"])
+    ]
 
 
 def _coming_soon(request, itype, problem: Problem):
@@ -53,10 +88,12 @@ def settings_form(request, slug=None, pk=None):
                     messages.info(request, "Nothing changed.")
             return redirect(saved.integration)
         except Problem as problem:
-            form.apply(problem)
+            form.apply(_on_a_field(itype, problem))
             if integration is not None:
                 integration.refresh_from_db()  # the page shows what is stored, not the rejected edit
     context = {"itype": itype, "integration": integration, "form": form}
+    if form.problem:
+        context["retype_secrets"] = _secrets_to_retype(itype, form)
     return render(request, "integrations/settings_form.html", context, status=400 if form.problem else 200)
 
 
@@ -74,7 +111,7 @@ def check_connection(request, slug=None, pk=None):
     try:
         identity = connections.check(request.user, itype, form.raw_values(), integration=integration)
     except Problem as exc:
-        problem = exc
+        problem = _on_a_field(itype, exc)
     context = {"identity": identity, "problem": problem, "field_errors": form.field_errors_for_test(problem)}
     if request.htmx:
         return render(request, "integrations/_test_result.html", context)
@@ -82,4 +119,6 @@ def check_connection(request, slug=None, pk=None):
     if problem:
         form.apply(problem)
     context.update({"itype": itype, "integration": integration, "form": form, "tested_identity": identity})
+    if problem:
+        context["retype_secrets"] = _secrets_to_retype(itype, form)
     return render(request, "integrations/settings_form.html", context, status=400 if problem else 200)

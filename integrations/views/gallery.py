@@ -6,9 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.views.decorators.http import require_GET
 
-from integrations.models import AuthKind, Category, Domain, IntegrationType
+from integrations.models import AuthKind, Category, Domain, IntegrationType, Status
 from integrations.oauth.clients import configured_slugs
-from integrations.views.common import render_page
+from integrations.views.common import push_clean_url, render_page
 
 CATEGORY_FILTERS = {
     # A type that is both a source and an output shows under either filter; "both" is exact.
@@ -20,8 +20,11 @@ CATEGORY_CHOICES = [("", "All"), ("source", "Sources"), ("output", "Outputs"), (
 
 
 def catalogue_for(user, *, q: str = "", category: str = "", domain: str = "", available_only: bool = False):
-    """Types matching the filters, each with `connected`: how many the user has. One query."""
-    types = IntegrationType.objects.annotate(connected=Count("integrations", filter=Q(integrations__user=user)))
+    """Types matching the filters, each with `connected`: how many the user has connected (a
+    disconnected one has no credentials left, so it does not count). One query."""
+    live = [status for status in Status.values if status != Status.DISCONNECTED]
+    mine = Q(integrations__user=user, integrations__status__in=live)
+    types = IntegrationType.objects.annotate(connected=Count("integrations", filter=mine))
     for word in q.split()[:8]:
         types = types.filter(
             Q(display_name__icontains=word)
@@ -62,10 +65,11 @@ def gallery(request):
         "category_choices": CATEGORY_CHOICES,
         "domain_choices": Domain.choices,
     }
-    return render_page(
+    response = render_page(
         request,
         "integrations/gallery.html",
         "integrations/_gallery_results.html",
         context,
         htmx_target="gallery-results",
     )
+    return push_clean_url(request, response)

@@ -7,10 +7,19 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.views.decorators.http import require_GET
 
-from integrations.models import SyncedItem
-from integrations.views.common import owned, render_page
+from integrations.models import IntegrationType, SyncedItem
+from integrations.views.common import owned, push_clean_url, render_page
 
 PER_PAGE = 25
+
+
+def _type_names(items) -> dict[str, str]:
+    """slug -> display name for the page's items (one query): provenance reads "(IMAP Mail)",
+    also for items whose integration was deleted, which keep only the slug."""
+    slugs = {item.source_type for item in items if item.source_type}
+    if not slugs:
+        return {}
+    return dict(IntegrationType.objects.filter(slug__in=slugs).values_list("slug", "display_name"))
 
 
 @require_GET
@@ -27,6 +36,13 @@ def items(request, pk=None):
     if not show_deleted:
         queryset = queryset.filter(deleted_at__isnull=True)
     page = Paginator(queryset.order_by("-occurred_at", "-pk"), PER_PAGE).get_page(request.GET.get("page"))
+    # Remote images stay blocked (tracking pixels) except in the one item the user asked for.
+    images_for = request.GET.get("images", "")
+    page.object_list = list(page.object_list)  # evaluated once: the loop below annotates these rows
+    names = _type_names(page.object_list)
+    for item in page.object_list:
+        item.show_images = images_for == str(item.pk)
+        item.source_type_name = names.get(item.source_type, item.source_type)
     context = {
         "integration": integration,
         "page": page,
@@ -34,6 +50,7 @@ def items(request, pk=None):
         "q": q,
         "show_deleted": show_deleted,
     }
-    return render_page(
+    response = render_page(
         request, "integrations/items.html", "integrations/_items_results.html", context, htmx_target="items-results"
     )
+    return push_clean_url(request, response)

@@ -8,25 +8,30 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from integrations.health import health_for
 from integrations.models import JobTrigger, SyncJob
 from integrations.sync.jobs import SyncRefused, queue_sync
 from integrations.views.common import owned, render_page
 
+RECENT_ITEMS = 5
+
 
 def _progress(request, integration, job, *, refused: str = ""):
-    response = render(
-        request,
-        "integrations/_job_progress.html",
-        {
-            "integration": integration,
-            "job": job,
-            "refused": refused,
-            "oob": bool(request.htmx),
-            "on_job_page": request.GET.get("job_page") == "1",
-        },
-    )
-    if job is not None and not job.is_active:
-        response["HX-Trigger"] = "sync-finished"  # panels listening for it (the ledger) refresh
+    on_job_page = request.GET.get("job_page") == "1"
+    finished = job is not None and not job.is_active
+    context = {
+        "integration": integration,
+        "job": job,
+        "refused": refused,
+        # The badge, last sync and item count of the page around the bar follow (out-of-band);
+        # the job page shows none of them.
+        "oob": bool(request.htmx) and not on_job_page,
+        "on_job_page": on_job_page,
+        "item_count": integration.items.live().count() if finished and request.htmx else None,
+    }
+    response = render(request, "integrations/_job_progress.html", context)
+    if finished:
+        response["HX-Trigger"] = "sync-finished"  # the detail page's panels refresh (see ledger)
     return response
 
 
@@ -71,9 +76,18 @@ def job(request, pk, job_pk):
 @login_required
 def ledger(request, pk):
     integration = owned(request, pk)
-    if request.GET.get("compact") == "1":  # the detail page's panel, refreshed when a sync finishes
-        context = {"integration": integration, "jobs": list(integration.sync_jobs.all()[:8]), "compact": True}
-        return render(request, "integrations/_ledger.html", context)
+    if request.GET.get("compact") == "1":
+        # The detail page asks for this when a sync finishes: its ledger, plus its health and
+        # latest items as out-of-band swaps, so the whole page is current in one request.
+        context = {
+            "integration": integration,
+            "jobs": list(integration.sync_jobs.all()[:8]),
+            "compact": True,
+            "health": health_for(integration),
+            "recent_items": list(integration.items.live()[:RECENT_ITEMS]),
+            "item_count": integration.items.live().count(),
+        }
+        return render(request, "integrations/_detail_refresh.html", context)
     page = Paginator(integration.sync_jobs.all(), 25).get_page(request.GET.get("page"))
     context = {"integration": integration, "page": page, "jobs": page.object_list}
     return render_page(request, "integrations/ledger.html", "integrations/_ledger.html", context)

@@ -1,7 +1,14 @@
-"""Personal API tokens: created (shown once) and revoked in the UI."""
+"""Personal API tokens: created (shown once) and revoked in the UI.
+
+Creating one redirects (a refresh must not create a second token); the new token rides in the
+session to the next page, encrypted with the hub's Fernet key so the session table never holds a
+usable token, and is popped as it is shown: it appears exactly once.
+"""
 
 from __future__ import annotations
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,17 +16,39 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations.models import ApiToken
 
+SESSION_KEY = "new_api_token"
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in settings.FERNET_KEYS])
+
+
+def _remember_once(request, plain: str) -> None:
+    request.session[SESSION_KEY] = _fernet().encrypt(plain.encode()).decode()
+
+
+def _pop_remembered(request) -> str | None:
+    sealed = request.session.pop(SESSION_KEY, None)
+    if not sealed:
+        return None
+    try:
+        return _fernet().decrypt(sealed.encode()).decode()
+    except InvalidToken:  # the keys changed in between: the token exists, only this display is lost
+        return None
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request):
-    new_token, error = None, ""
+    error = ""
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:100]
-        if not name:
-            error = "Give the token a name, e.g. the script or machine that will use it."
-        else:
-            _token, new_token = ApiToken.issue(request.user, name)
+        if name:
+            _token, plain = ApiToken.issue(request.user, name)
+            _remember_once(request, plain)
+            return redirect("integrations:tokens")
+        error = "Give the token a name, e.g. the script or machine that will use it."
+    new_token = _pop_remembered(request) if request.method == "GET" else None
     context = {
         "tokens": ApiToken.objects.filter(user=request.user),
         "new_token": new_token,

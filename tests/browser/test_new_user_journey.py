@@ -92,11 +92,16 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     assert page.locator("article[data-slug=ical-feed]").count() == 0
     page.locator("label.chip-option", has_text="All").click()
     page.wait_for_function(f"document.querySelectorAll('#gallery-results article.type-card').length == {total}")
-    page.get_by_placeholder("Search by name, description or domain…").fill("calendar")
+    searches = []
+    page.on("request", lambda r: searches.append(r.url) if "/integrations/gallery/?" in r.url else None)
+    page.get_by_placeholder("Search by name, description or domain…").press_sequentially("calendar", delay=40)
     page.wait_for_function(f"document.querySelectorAll('#gallery-results article.type-card').length < {total}")
+    page.get_by_role("heading", name="Integrations gallery").click()  # leaving the box fires "change"
+    page.wait_for_timeout(600)
+    assert len(searches) == 1, searches  # one request per pause in typing, none for leaving the box
     assert page.locator("article[data-slug=ical-feed]").is_visible()
     assert page.locator("article[data-slug=spotify]").count() == 0
-    assert "q=calendar" in page.url  # the search is in the address: shareable, back button works
+    assert page.url.endswith("/integrations/gallery/?q=calendar")  # shareable, back button works, no empty params
     shot(page, artifacts, "gallery-search")
     page.locator("article[data-slug=ical-feed]").get_by_role("link", name="Connect iCal Feed").click()
 
@@ -123,11 +128,17 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     assert feed_server.requests_to(FEED_PATH)
 
     # -- Sync now: a real worker runs it, the progress bar polls itself to 100% -------------------------
+    assert page.locator("#latest-items").get_by_text("No items yet.").is_visible()
     page.get_by_role("button", name="Sync now").click()
     progress = wait_for_sync(page, tmp_path)
     assert "100%" in progress.inner_text()
     assert progress.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
     assert page.locator(f"#status-{Integration.objects.get().pk}").inner_text().strip().endswith("Connected")
+    # the rest of the page catches up without a reload: latest items, their count and the health panel
+    page.locator("#latest-items").get_by_text("No items yet.").wait_for(state="detached")
+    count = SyncedItem.objects.filter(integration=Integration.objects.get(), deleted_at__isnull=True).count()
+    assert page.locator(f"#item-count-{Integration.objects.get().pk}").inner_text() == str(count)
+    assert page.locator("#health-panel dd").first.inner_text() != "0"  # the feed was fetched
     shot(page, artifacts, "sync-progress", publish=True, locator=page.locator("#sync-panel").locator(".."))
     page.get_by_role("link", name="See the items").first.click()
     page.get_by_role("heading", name="Items from Family calendar").wait_for()
@@ -194,13 +205,26 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     assert SyncedItem.objects.filter(source_name="Family calendar").exists()  # kept: the box was not ticked
     shot(page, artifacts, "my-integrations", publish=True)
 
-    # -- the same pages on a phone ----------------------------------------------------------------------------
+    # -- the same pages on a phone: none scrolls sideways ----------------------------------------------------
+    mail = Integration.objects.get(name="Work mail")
+    page.goto("/integrations/api-tokens/")
+    page.get_by_label("Name").fill("phone check")
+    page.get_by_role("button", name="Create token").click()  # the tokens page with a table
     phone = new_page(width=390, height=844)
     phone.context.add_cookies(page.context.cookies())
-    phone.goto("/integrations/")
-    phone.get_by_role("heading", name="My integrations").wait_for()
-    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
-    shot(phone, artifacts, "mobile-my-integrations", full_page=True, publish=True)
-    phone.goto("/integrations/gallery/")
-    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-    shot(phone, artifacts, "mobile-gallery", publish=True)
+    main_pages = {
+        "my-integrations": "/integrations/",
+        "gallery": "/integrations/gallery/",
+        "integration-detail": mail.get_absolute_url(),
+        "items": f"/integrations/{mail.pk}/items/",
+        "notifications": "/integrations/notifications/",
+        "api-tokens": "/integrations/api-tokens/",
+        "workflows": "/workflows/",
+    }
+    for name, url in main_pages.items():
+        phone.goto(url)
+        phone.locator("h1").first.wait_for()
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{url} scrolls sideways on a phone ({width}px wide)"
+        publish = name in ("my-integrations", "gallery")
+        shot(phone, artifacts, f"mobile-{name}", full_page=name != "gallery", publish=publish)

@@ -108,6 +108,32 @@ def test_cards_count_my_integrations_of_each_type(owner_client, owner, other_use
     assert 'aria-label="Connect another iCal Feed"' in card
 
 
+def test_a_disconnected_integration_is_not_counted_as_connected(owner_client, owner):
+    ical = IntegrationType.objects.get(slug="ical-feed")
+    make_integration(owner, ical, name="Live")
+    make_integration(owner, ical, name="Gone", status=Status.DISCONNECTED)
+    page = text(owner_client.get(reverse("integrations:gallery")))
+    card = re.search(r'<article[^>]*data-slug="ical-feed".*?</article>', page, re.S).group(0)
+    assert "1 connected" in card
+
+
+def test_a_live_search_pushes_a_clean_address(owner_client):
+    response = owner_client.get(
+        reverse("integrations:gallery"),
+        {"q": "calendar", "category": "", "domain": ""},  # what the form sends
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="gallery-results",
+    )
+    assert response["HX-Push-Url"] == reverse("integrations:gallery") + "?q=calendar"
+    cleared = owner_client.get(
+        reverse("integrations:gallery"),
+        {"q": "", "category": ""},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="gallery-results",
+    )
+    assert cleared["HX-Push-Url"] == reverse("integrations:gallery")
+
+
 def test_anonymous_visitors_are_sent_to_log_in(client):
     response = client.get(reverse("integrations:gallery"))
     assert response.status_code == 302
@@ -144,11 +170,33 @@ def test_my_integrations_lists_status_last_sync_items_and_actions(owner_client, 
     assert "‖</span> Paused" in page
     assert "Never" in page
     assert "2\xa0hours ago" in page  # last sync
-    assert f'href="{reverse("integrations:items", args=[good.pk])}">3</a>' in page  # live items only
+    assert (
+        f'href="{reverse("integrations:items", args=[good.pk])}"><span id="item-count-{good.pk}">3</span></a>' in page
+    )
     assert reverse("integrations:sync_now", args=[good.pk]) in page
     assert reverse("integrations:resume", args=[good.pk + 2]) in page  # the paused one can be resumed
     assert reverse("integrations:disconnect", args=[good.pk]) in page
     assert reverse("integrations:delete", args=[good.pk]) in page
+
+
+def test_output_only_integrations_offer_no_sync_in_the_list(owner_client, owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    slack = make_integration(
+        owner, IntegrationType.objects.get(slug="slack"), name="Team chat",
+        last_used_at=timezone.now() - timedelta(hours=3),
+    )  # fmt: skip
+    webhook = make_integration(owner, IntegrationType.objects.get(slug="webhook"), name="Hook")
+    page = text(owner_client.get(reverse("integrations:mine")))
+    for integration in (slack, webhook):
+        row = re.search(rf'<li class="card int-row" id="integration-{integration.pk}">.*?</li>', page, re.S).group(0)
+        assert reverse("integrations:sync_now", args=[integration.pk]) not in row
+        assert "Last sync" not in row
+        assert "Last delivery" in row
+    assert "3\xa0hours ago" in page  # Slack's last delivery
+    assert "Never" in page  # the webhook has not delivered yet
 
 
 def test_an_empty_list_points_to_the_gallery(owner_client):

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from connectors.imap_mail.parse import addresses
 from integrations.models import IntegrationType, SyncedItem
 from tests.factories import make_integration
 from tests.integrations.ui import connect_ical, serve_calendar, text, the_only_integration
@@ -19,6 +20,7 @@ HOSTILE = (
     "<script>alert('x')</script>"
     '<img src="x" onerror="alert(1)">'
     '<img src="https://images.example.com/pic.png" alt="pic">'
+    '<img src="https://track.example.net/open.gif?u=42" width="1" height="1">'
     '<img src="data:image/png;base64,AAAA">'
     '<a href="javascript:alert(2)">click me</a>'
     '<a href="https://example.com/read">read more</a>'
@@ -30,7 +32,7 @@ HOSTILE = (
 
 @pytest.fixture
 def mailbox(owner):
-    return make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Inbox")
+    return make_integration(owner, IntegrationType.objects.get(slug="imap"), name="Inbox")
 
 
 def item(owner, integration, n, **fields):
@@ -61,9 +63,33 @@ def test_synced_content_is_rendered_inert(owner_client, owner, mailbox):
     assert "display:none" not in body
     assert '<a href="https://example.com/read" rel="noopener noreferrer nofollow">read more</a>' in body
     assert 'href="/admin/"' not in body  # relative links would point into the hub itself
-    assert '<img src="https://images.example.com/pic.png" alt="pic"' in body
     assert "<b>Alice</b>" in body  # harmless formatting survives
     assert "Show the full message" in body  # data["html"] behind a disclosure, sanitized too
+    # Remote images are not loaded (a tracking pixel would tell the sender the message was read):
+    # a placeholder names the image and its host instead, and the pixel leaves no trace at all.
+    assert "<img" not in body
+    assert "track.example.net" not in body
+    assert body.count('class="image-blocked"') == 2  # "pic", in the summary and in the full message
+    assert 'pic <span class="muted">(images.example.com)</span>' in body
+    assert "Remote images are not loaded" in body
+
+
+def test_load_images_shows_them_for_that_item_only(owner_client, owner, mailbox):
+    newsletter = item(owner, mailbox, 1, title="Newsletter", summary=HOSTILE)
+    other = item(owner, mailbox, 2, title="Other", summary='<p><img src="https://cdn.example.org/x.png"></p>')
+    url = reverse("integrations:items", args=[mailbox.pk])
+    page = text(owner_client.get(url, {"q": "e"}))
+    assert f'href="?q=e&amp;images={newsletter.pk}#item-{newsletter.pk}">Load images</a>' in page  # keeps the search
+    shown = text(owner_client.get(url, {"images": newsletter.pk}))
+    mine = shown[shown.index(f'id="item-{newsletter.pk}"') : shown.index(f'id="item-{other.pk}"')]
+    image = re.search(r'<img src="https://images.example.com/pic.png" alt="pic"[^>]*>', mine).group(0)
+    assert 'referrerpolicy="no-referrer"' in image  # loaded without telling the sender where from
+    assert 'loading="lazy"' in image
+    assert "Hide them" in mine
+    assert "onerror" not in mine  # still sanitized
+    theirs = shown[shown.index(f'id="item-{other.pk}"') :]
+    assert "cdn.example.org/x.png" not in theirs  # the other item's images stay blocked
+    assert "Load images" in theirs
 
 
 def test_plain_text_keeps_its_line_breaks_and_is_escaped(owner_client, owner, mailbox):
@@ -73,15 +99,43 @@ def test_plain_text_keeps_its_line_breaks_and_is_escaped(owner_client, owner, ma
 
 
 def test_provenance_is_shown(owner_client, owner, mailbox):
-    item(owner, mailbox, 1, source_url="https://mail.example.com/m/1", data={"from": "Bob <bob@example.com>"})
+    item(owner, mailbox, 1, source_url="https://mail.example.com/m/1")
     page = text(owner_client.get(reverse("integrations:items", args=[mailbox.pk])))
-    assert f'href="{mailbox.get_absolute_url()}">Inbox</a> (imap)' in page
+    assert f'href="{mailbox.get_absolute_url()}">Inbox</a> (IMAP Mail)' in page  # the type's name, not its slug
     assert "INBOX/1/1" in page
     assert "fetched" in page
     assert (
         '<a href="https://mail.example.com/m/1" rel="noopener noreferrer nofollow" target="_blank">source ↗</a>' in page
     )
+
+
+def test_kept_items_of_a_deleted_integration_still_name_their_type(owner_client, owner):
+    item(owner, None, 1, title="Kept after delete", source_name="Old inbox")
+    page = text(owner_client.get(reverse("integrations:all_items")))
+    assert "Old inbox (IMAP Mail)" in page
+
+
+def test_mail_senders_and_recipients_read_as_addresses(owner_client, owner, mailbox):
+    # The shape the IMAP connector stores: {"name", "email"} dicts from its own header parser.
+    sender = addresses("From", '"Bob Builder" <bob@example.com>')[0]
+    recipients = addresses("To", "Alice <alice@example.com>, carol@example.com, Dan <dan@example.com>, e@example.com")
+    item(owner, mailbox, 1, data={"from": sender, "to": recipients})
+    page = text(owner_client.get(reverse("integrations:items", args=[mailbox.pk])))
+    facts = re.search(r'<dl class="item-facts small">.*?</dl>', page, re.S).group(0)
+    assert "<dt>From</dt><dd>Bob Builder &lt;bob@example.com&gt;</dd>" in facts
+    assert (
+        "<dt>To</dt><dd>Alice &lt;alice@example.com&gt;, carol@example.com, Dan &lt;dan@example.com&gt; and 1 more</dd>"
+        in facts
+    )
+    assert "{" not in facts  # never a raw dict
+    assert "&#x27;email&#x27;" not in page
+
+
+def test_text_addresses_of_other_connectors_are_shown_as_they_are(owner_client, owner, mailbox):
+    item(owner, mailbox, 1, data={"from": "Bob <bob@example.com>", "to": ["a@example.com", "b@example.com"]})
+    page = text(owner_client.get(reverse("integrations:items", args=[mailbox.pk])))
     assert "Bob &lt;bob@example.com&gt;" in page
+    assert "a@example.com, b@example.com" in page
 
 
 def test_search_and_pagination(owner_client, owner, mailbox):

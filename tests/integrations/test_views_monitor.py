@@ -51,6 +51,37 @@ def test_sync_now_with_htmx_answers_a_polling_progress_bar(owner_client, calenda
     assert "✔</span> Connected" in done
 
 
+def test_when_a_sync_finishes_the_whole_detail_page_catches_up(owner_client, calendar):
+    detail = text(owner_client.get(calendar.get_absolute_url()))
+    assert "No items yet." in detail
+    ledger_url = reverse("integrations:ledger", args=[calendar.pk]) + "?compact=1"
+    assert f'hx-get="{ledger_url}" hx-trigger="sync-finished from:body"' in detail
+    owner_client.post(reverse("integrations:sync_now", args=[calendar.pk]), HTTP_HX_REQUEST="true")
+    job = run_job(SyncJob.objects.get(integration=calendar).pk)
+
+    # the last poll of the bar brings the badge, the last sync and the item count along...
+    status_url = reverse("integrations:job_status", args=[calendar.pk, job.pk])
+    done = text(owner_client.get(status_url, HTTP_HX_REQUEST="true"))
+    assert f'<span id="item-count-{calendar.pk}" hx-swap-oob="true">14</span>' in done
+    assert f'id="last-synced-{calendar.pk}" hx-swap-oob="true"' in done
+    # ...and the "sync-finished" it triggers refreshes the ledger, the health and the latest items at once
+    panels = text(owner_client.get(ledger_url, HTTP_HX_REQUEST="true"))
+    assert "Succeeded" in panels  # the ledger, swapped where it was asked
+    health = re.search(r'<div id="health-panel" hx-swap-oob="true">.*?</dl>', panels, re.S).group(0)
+    assert re.search(r"<dt>Requests</dt><dd>[1-9]", health)  # the feed was fetched: no longer 0
+    latest = re.search(r'<section [^>]*id="latest-items" hx-swap-oob="true">.*?</section>', panels, re.S).group(0)
+    assert "No items yet." not in latest
+    assert f'All <span id="item-count-{calendar.pk}">14</span> items' in latest
+    assert "<html" not in panels
+
+
+def test_the_job_page_polls_without_out_of_band_extras(owner_client, calendar):
+    owner_client.post(reverse("integrations:sync_now", args=[calendar.pk]))
+    job = run_job(SyncJob.objects.get(integration=calendar).pk)
+    url = reverse("integrations:job_status", args=[calendar.pk, job.pk]) + "?job_page=1"
+    assert "hx-swap-oob" not in text(owner_client.get(url, HTTP_HX_REQUEST="true"))  # its page has no badge to swap
+
+
 def test_sync_now_without_javascript_redirects_to_the_job_page(owner_client, calendar):
     response = owner_client.post(reverse("integrations:sync_now", args=[calendar.pk]))
     job = SyncJob.objects.get(integration=calendar)
@@ -151,10 +182,25 @@ def test_health_shows_the_last_day_with_an_svg_chart(owner_client, owner):
     assert 'role="img"' in svg
     assert "<title" in svg
     assert "Requests per hour over the last 24 hours" in svg
-    assert svg.count('class="chart-bar"') == 24 + 1  # one bar per hour, plus the legend swatch
+    assert svg.count('class="chart-bar"') == 24  # one bar per hour
     assert "4 requests, 1 error" in svg
     assert "2 requests, 0 errors" in svg
     assert ">requests</text>" in svg  # the axis is labelled
+    # the legend is HTML under the chart, where it wraps on a phone instead of overlapping the bars
+    legend = re.search(r'<span class="chart-legend">.*?</span> ', page, re.S).group(0)
+    assert "swatch-bar" in legend
+    assert "requests" in legend
+    assert "swatch-highlight" in legend
+    assert "errors" in legend
+
+
+def test_the_chart_keeps_room_for_its_phone_sized_text():
+    bars = [Bar(label=f"{h:02d}:00", value=h * 40) for h in range(24)]
+    svg = str(bar_chart(bars, title="t"))
+    assert '<text class="chart-axis" x="50" y="16.0" text-anchor="end">1000</text>' in svg  # y labels end at x=50
+    assert 'class="chart-axis chart-axis-title"' in svg  # the rotated title, which phones hide
+    last = re.findall(r'<text class="chart-axis" x="([\d.]+)" y="172" text-anchor="(\w+)">23:00</text>', svg)
+    assert last == [("632.0", "end")]  # the last hour's label ends inside the chart, not cut off
 
 
 def test_the_chart_escapes_every_label():

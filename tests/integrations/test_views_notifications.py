@@ -50,6 +50,43 @@ def test_the_banner_costs_one_query(owner_client, troubles):
     assert len(attention) == 1
 
 
+def test_workflows_paused_because_of_a_change_are_in_the_banner_and_the_count(owner_client, owner, other_user):
+    from workflows.models import Workflow
+
+    flagged = Workflow.objects.create(
+        owner=owner, name="Morning briefing", is_active=False, needs_attention=True,
+        attention_reason="It uses Family, which was deleted.",
+    )  # fmt: skip
+    Workflow.objects.create(owner=owner, name="Fine workflow")
+    Workflow.objects.create(owner=other_user, name="Someone else's", is_active=False, needs_attention=True)
+    page = text(owner_client.get(reverse("integrations:mine")))
+    banner = re.search(r'<div class="banner banner-warning banner-wide".*?</div>\s*</div>', page, re.S).group(0)
+    assert "1 workflow was paused and needs attention:" in banner
+    assert f'<a href="{reverse("workflows:detail", args=[flagged.pk])}">Morning briefing</a>' in banner
+    assert "Someone else" not in page
+    assert "Fine workflow" not in banner
+    assert '<span class="nav-count" aria-label="1 needs attention">1</span>' in page
+
+
+def test_the_nav_count_adds_integrations_and_workflows(owner_client, owner, troubles):
+    from workflows.models import Workflow
+
+    Workflow.objects.create(owner=owner, name="Digest", is_active=False, needs_attention=True)
+    page = text(owner_client.get(reverse("integrations:gallery")))
+    assert '<span class="nav-count" aria-label="3 need attention">3</span>' in page
+    assert "2 integrations need your attention:" in page
+
+
+def test_the_workflow_part_of_the_banner_costs_one_query(owner_client, owner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        owner_client.get(reverse("integrations:tokens"))
+    flagged = [q for q in captured.captured_queries if "needs_attention" in q["sql"]]
+    assert len(flagged) == 1
+
+
 def test_no_banner_when_all_is_well(owner_client, owner):
     make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Fine")
     page = text(owner_client.get(reverse("integrations:mine")))
@@ -86,15 +123,22 @@ def test_all_good(owner_client):
 # -- API tokens -------------------------------------------------------------------------------------
 
 
+def _plain_token(page: str) -> str:
+    return next(word for word in page.replace('"', " ").split() if word.startswith("mc_") and len(word) > 20)
+
+
 def test_create_a_token_shown_once_then_revoke_it(owner_client, owner):
     response = owner_client.post(reverse("integrations:tokens"), {"name": "backup script"})
-    page = text(response)
+    assert response.status_code == 302  # redirect after POST: a refresh cannot create a second token
+    assert response.url == reverse("integrations:tokens")
+    shown = owner_client.get(response.url)
     token = ApiToken.objects.get(user=owner)
-    plain = next(word for word in page.replace('"', " ").split() if word.startswith("mc_") and len(word) > 20)
+    plain = _plain_token(text(shown))
     assert ApiToken.authenticate(plain) == owner
-    assert response["Cache-Control"] == "no-store"
-    later = text(owner_client.get(reverse("integrations:tokens")))
-    assert plain not in later
+    assert shown["Cache-Control"] == "no-store"
+    later = text(owner_client.get(reverse("integrations:tokens")))  # the refresh
+    assert plain not in later  # shown once only
+    assert ApiToken.objects.filter(user=owner).count() == 1
     assert f"{token.prefix}…" in later
     assert "backup script" in later
     owner_client.post(reverse("integrations:revoke_token", args=[token.pk]))
@@ -102,6 +146,16 @@ def test_create_a_token_shown_once_then_revoke_it(owner_client, owner):
     assert token.revoked_at is not None
     assert ApiToken.authenticate(plain) is None
     assert "Revoked" in text(owner_client.get(reverse("integrations:tokens")))
+
+
+def test_the_new_token_never_sits_readable_in_the_session(owner_client, owner):
+    from django.contrib.sessions.models import Session
+
+    owner_client.post(reverse("integrations:tokens"), {"name": "ci"})
+    stored = " ".join(str(s.get_decoded()) + s.session_data for s in Session.objects.all())
+    plain = _plain_token(text(owner_client.get(reverse("integrations:tokens"))))
+    assert plain not in stored  # kept encrypted between the POST and the page that shows it
+    assert plain[3:] not in stored
 
 
 def test_a_token_needs_a_name(owner_client):

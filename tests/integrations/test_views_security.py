@@ -150,3 +150,26 @@ def test_pages_and_partials_never_contain_the_stored_secret(owner_client, owner,
             assert TOKEN not in page, url
     detail = text(owner_client.get(integration.get_absolute_url()))
     assert "https://calendar.example.com/…" in detail  # shown masked: scheme and host only
+
+
+def test_an_expired_session_sends_htmx_requests_to_the_login_page(client, owned):
+    """A progress bar polling (or a live search) after the session expired: HTMX follows plain
+    redirects inside the request and would swap the login page into the bar, so it gets
+    HX-Redirect to the login page instead, which brings the user back to where they were."""
+    integration, job = owned
+    login = reverse("account_login")
+    detail = reverse("integrations:detail", args=[integration.pk])
+    for url in (
+        reverse("integrations:job_status", args=[integration.pk, job.pk]),
+        reverse("integrations:ledger", args=[integration.pk]) + "?compact=1",
+        reverse("integrations:gallery") + "?q=mail",
+        reverse("integrations:items", args=[integration.pk]),
+        reverse("integrations:detail", args=[integration.pk]),
+        reverse("workflows:list"),
+    ):
+        response = client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{detail}")
+        assert response.status_code == 200, url
+        assert response["HX-Redirect"] == f"{login}?next={detail}", url
+        assert response.content == b"", url  # nothing to swap in
+    plain = client.get(reverse("integrations:job_status", args=[integration.pk, job.pk]))
+    assert plain.status_code == 302  # without HTMX: the usual redirect
