@@ -28,6 +28,21 @@ def _empty_redis_queue():
             client.delete(key)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache, whichever the backend: the database cache is emptied
+    by each test's rollback, but Redis keeps keys across tests and runs. Only the cache's own keys
+    (":1:..." with Django's default prefix and version) go; django-q's queue keys stay."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        from django.core.cache import cache
+
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(cache.make_key("*")):
+            client.delete(key)
+
+
 @pytest.fixture
 def owner(db):
     return make_user("owner@example.com")
