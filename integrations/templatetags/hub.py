@@ -298,8 +298,6 @@ def item_facts(item) -> list[tuple[str, str]]:
         facts.append(("To", _short_list(data["to"])))
     if data.get("location"):
         facts.append(("Where", str(data["location"])[:120]))
-    if data.get("all_day"):
-        facts.append(("When", "all day"))
     if isinstance(data.get("attachments"), list) and data["attachments"]:
         count = len(data["attachments"])
         facts.append(("Attachments", f"{count} file{'s' if count != 1 else ''}"))

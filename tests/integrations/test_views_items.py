@@ -201,3 +201,21 @@ def test_a_real_sync_fills_the_timeline(owner_client, owner, feed_server):
     assert "Labour Day" in page
     assert "Réunion à Paris" in page
     assert "Rue de Rivoli, Paris" in page  # the event's place, at a glance
+
+
+def test_all_day_events_show_no_midnight_time(owner_client, owner):
+    calendar = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Holidays")
+    day = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    item(owner, calendar, 1, kind="event", external_id="labour-day", title="Labour Day", occurred_at=day,
+         data={"all_day": True, "start": day.date().isoformat()})  # fmt: skip
+    item(owner, calendar, 2, kind="event", external_id="standup", title="Standup",
+         occurred_at=day.replace(hour=9, minute=30))  # fmt: skip
+
+    timeline = text(owner_client.get(reverse("integrations:items", args=[calendar.pk])))
+    assert ">all day</time>" in timeline
+    assert ">00:00</time>" not in timeline
+    assert ">09:30</time>" in timeline
+    latest = text(owner_client.get(calendar.get_absolute_url()))
+    latest = latest[latest.index('id="latest-items"') :]
+    assert re.search(r"Labour Day</span><span[^>]*>[^<]*, all day<", latest)
+    assert re.search(r"Standup</span><span[^>]*>[^<]*, 09:30<", latest)
