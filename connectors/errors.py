@@ -218,6 +218,11 @@ def _bad_certificate(detail: str) -> ConfigError:
     )
 
 
+# 5xx answers that another try cannot change (not implemented, out of storage, loop detected, ...):
+# not retried, and not "temporary" either, so nothing keeps retrying them run after run.
+PERMANENT_5XX = frozenset({501, 505, 507, 508, 510, 511})
+
+
 def from_status(status: int, *, url_hint: str = "", retry_after: float | None = None, body: str = "") -> ConnectorError:
     """The error an HTTP status means. Bodies are truncated and never carry our own secrets."""
     detail = f" ({body[:200]})" if body else ""
@@ -235,6 +240,16 @@ def from_status(status: int, *, url_hint: str = "", retry_after: float | None = 
         )
     if status == 429:
         return RateLimited(f"The service is rate limiting us (HTTP 429){detail}.", retry_after=retry_after)
+    if status == 507:
+        return ConfigError(
+            f"The service is out of storage space (HTTP 507){detail}.",
+            remediation="Free some space in the account (or raise its quota), then try again.",
+        )
+    if status in PERMANENT_5XX:
+        return ConfigError(
+            f"The service cannot do what was asked (HTTP {status}){detail}.",
+            remediation="Check the address and the settings: another try would get the same answer.",
+        )
     if status >= 500:
         return TransientError(f"The service had an error (HTTP {status}).")
     return ConfigError(f"The service answered HTTP {status}{detail}.")

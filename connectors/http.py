@@ -29,7 +29,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from connectors import net, ratelimit
-from connectors.errors import ConnectorError, ResponseTooLarge, TransientError, classify, from_status
+from connectors.errors import PERMANENT_5XX, ConnectorError, ResponseTooLarge, TransientError, classify, from_status
 from connectors.masking import mask_url
 from connectors.metrics import MetricsRecorder
 
@@ -193,11 +193,6 @@ class GuardedAdapter(HTTPAdapter):
             return response
 
 
-# 5xx answers that another try cannot change (not implemented, out of storage, ...): retrying only
-# delays the clear message.
-PERMANENT_5XX = frozenset({501, 505, 507, 508, 510, 511})
-
-
 def _retryable_connection_error(exc) -> bool:
     return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
 
@@ -228,6 +223,9 @@ def _read_capped(response, policy: OutboundPolicy, timeout):
         # urllib3's own exceptions: requests wraps them only on its own read path, not on this one.
         response.close()
         raise _interrupted(response.url, exc, timeout) from exc
+    except BaseException:
+        response.close()  # e.g. the heartbeat found the job taken over (LostOwnership): free the connection
+        raise
     response._content = b"".join(chunks)
     response._content_consumed = True
 

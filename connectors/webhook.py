@@ -88,10 +88,12 @@ def parse_headers(text: str) -> dict[str, str]:
         name, sep, value = line.partition(":")
         name, value = name.strip(), value.strip()
         if not sep or not TOKEN.match(name):
+            # Never quote the line: the headers are a secret, and a line missing its colon is often
+            # "Authorization Bearer <token>".
             raise ConfigError(
-                f'Extra headers, line {number}: "{truncate(line, 60)}" is not a "Name: value" header.',
+                f'Extra headers, line {number} is not a "Name: value" header.',
                 field="headers",
-                remediation='Write one header per line, e.g. "X-Source: metacortex".',
+                remediation='Write one header per line, with a colon after its name, e.g. "X-Source: metacortex".',
             )
         lowered = name.lower()
         if lowered in REFUSED_HEADERS or lowered.startswith("x-metacortex-"):

@@ -132,13 +132,9 @@ class CredentialSummaryInline(admin.StackedInline):
 
 
 class DeletesThroughLifecycle:
-    """Admin deletes routed through integrations.lifecycle instead of a bare cascade."""
-
-    def delete_view(self, request, object_id, extra_context=None):
-        # Django runs a confirmed delete inside one transaction; the lifecycle revokes the grant at
-        # the provider first and must hold no database lock (SQLite's write lock) across that call.
-        # Each lifecycle function opens its own transaction for the database part.
-        return self._delete_view(request, object_id, extra_context)
+    """Admin deletes routed through integrations.lifecycle instead of a bare cascade. Django runs a
+    confirmed delete inside a transaction, so the lifecycle is told to revoke grants at the
+    provider once it commits (after_commit=True): no HTTP call while the database is locked."""
 
     def delete_model(self, request, obj):
         self.delete_through_lifecycle(request, obj)
@@ -179,8 +175,11 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
         return format_html("<span title='{}'>{}</span>", obj.status_detail, obj.get_status_display())
 
     def delete_through_lifecycle(self, request, obj):
-        # Synced items are kept with their provenance, as the user's own delete does by default.
-        lifecycle.delete(obj, delete_data=False, by_staff=True)
+        from workflows.links import pause_workflows_using
+
+        # As the user's own delete: workflows using it are paused and flagged, synced items kept.
+        pause_workflows_using(obj, f"It uses {obj.name}, which was deleted by the hub's staff.")
+        lifecycle.delete(obj, delete_data=False, by_staff=True, after_commit=True)
 
     @admin.action(description="Pause selected integrations (stop scheduled syncs)")
     def pause(self, request, queryset):
@@ -245,7 +244,7 @@ class CredentialAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
         return super().delete_view(request, object_id, {**(extra_context or {}), "title": title})
 
     def delete_through_lifecycle(self, request, obj):
-        lifecycle.disconnect(obj.integration, by_staff=True)
+        lifecycle.disconnect(obj.integration, by_staff=True, after_commit=True)
 
 
 @admin.register(SyncJob)
@@ -385,4 +384,4 @@ class AccountAdmin(DeletesThroughLifecycle, UserAdmin):
     """Django's user admin, with deletes that revoke the user's grants at their providers first."""
 
     def delete_through_lifecycle(self, request, obj):
-        lifecycle.delete_account(obj, by_staff=True)
+        lifecycle.delete_account(obj, by_staff=True, after_commit=True)

@@ -1,7 +1,8 @@
 """Start-up checks. `manage.py check --database default` runs them before anything starts: `make
-run`, and the Procfile's web entry before gunicorn (gunicorn itself runs no system checks);
-`qcluster` runs them as every management command does. They prove the configured FERNET_KEYS
-can read every secret already stored, so a wrong key stops the start instead of failing later."""
+run`, and the Procfile's web and worker entries before gunicorn and qcluster (gunicorn runs no
+system checks, and other management commands skip database-tagged ones). They prove the
+configured FERNET_KEYS can read every secret already stored, so a wrong key stops the start
+instead of failing later."""
 
 from cryptography.fernet import InvalidToken
 from django.core.checks import Error, Tags, register

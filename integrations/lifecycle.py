@@ -82,47 +82,86 @@ def needs_reauth(integration: Integration, detail: str):
     AuditEvent.record(AuditAction.AUTH_FAILED, integration=integration, actor=Actor.SYSTEM, detail=detail[:300])
 
 
-def disconnect(integration: Integration, *, by_staff: bool = False):
-    """Keep the synced data, stop syncs, revoke the grant at the provider where it offers that
-    (best effort, outside the transaction, recorded in the audit event), drop the credentials."""
-    from integrations.oauth.revoke import revoke_at_provider
+# Revocation at the provider is an HTTP call, so it never runs inside a transaction (on SQLite that
+# is a database-wide write lock). The user's pages and the API call these functions outside any
+# transaction: the grant is revoked first, and the audit event says how that went. The admin runs
+# its delete views inside one transaction it owns (after_commit=True): the grant is read first and
+# revoked once that transaction commits, and the audit event is completed then.
+PENDING_REVOCATION = {"revoked": False, "detail": "requested once the change is committed"}
 
-    revocation = revoke_at_provider(integration)
+
+def disconnect(integration: Integration, *, by_staff: bool = False, after_commit: bool = False):
+    """Keep the synced data, stop syncs, revoke the grant at the provider where it offers that
+    (best effort, recorded in the audit event), drop the credentials."""
+    revocation, grant = _revocation(integration, after_commit)
     with transaction.atomic():
         drop_credentials(integration)
         integration.set_status(Status.DISCONNECTED, DISCONNECTED_DETAIL)
-        AuditEvent.record(AuditAction.DISCONNECT, integration=integration, actor=_actor(by_staff), **revocation)
+        event = AuditEvent.record(AuditAction.DISCONNECT, integration=integration, actor=_actor(by_staff), **revocation)
+        _revoke_on_commit(event, [grant])
 
 
-def delete(integration: Integration, *, delete_data: bool, by_staff: bool = False):
-    """Remove the instance, revoking its grant at the provider first (best effort); its synced data
-    too only when asked (otherwise kept with provenance)."""
-    from integrations.oauth.revoke import revoke_at_provider
-
-    revocation = revoke_at_provider(integration)
+def delete(integration: Integration, *, delete_data: bool, by_staff: bool = False, after_commit: bool = False):
+    """Remove the instance, revoking its grant at the provider (best effort); its synced data too
+    only when asked (otherwise kept with provenance)."""
+    revocation, grant = _revocation(integration, after_commit)
     with transaction.atomic():
-        AuditEvent.record(
+        event = AuditEvent.record(
             AuditAction.DELETE, integration=integration, actor=_actor(by_staff), deleted_data=delete_data, **revocation
         )
         if delete_data:
             integration.items.all().delete()
         integration.delete()
+        _revoke_on_commit(event, [grant])
 
 
-def delete_account(user, *, by_staff: bool = False) -> int:
+def delete_account(user, *, by_staff: bool = False, after_commit: bool = False) -> int:
     """A user leaves: revoke every OAuth grant at its provider (best effort), then delete the user,
     which cascades to their integrations, credentials, tokens, synced data, workflows and audit
     events. One event without personal data (no user, no names) records that it happened."""
-    from integrations.oauth.revoke import revoke_at_provider
-
     integrations = list(Integration.objects.filter(user=user).select_related("type"))
-    revocations = [r["revocation"] for r in map(revoke_at_provider, integrations) if "revocation" in r]
+    outcomes = [_revocation(integration, after_commit) for integration in integrations]
+    revocations = [revocation["revocation"] for revocation, _grant in outcomes if revocation]
     account = user.pk
     with transaction.atomic():
         user.delete()
-        AuditEvent.objects.create(
+        event = AuditEvent.objects.create(
             action=AuditAction.DELETE,
             actor=_actor(by_staff),
             detail={"account": account, "integrations": len(integrations), "revocations": revocations},
         )
+        _revoke_on_commit(event, [grant for _revocation, grant in outcomes])
     return len(integrations)
+
+
+def _revocation(integration: Integration, after_commit: bool):
+    """({"revocation": outcome} or {}, the grant still to revoke after the commit or None)."""
+    from integrations.oauth.revoke import grant_of, revoke_grant
+
+    grant = grant_of(integration)
+    if grant is None:
+        return {}, None
+    if after_commit:
+        return {"revocation": dict(PENDING_REVOCATION)}, grant
+    return {"revocation": revoke_grant(grant)}, None
+
+
+def _revoke_on_commit(event: AuditEvent, grants: list):
+    grants = [grant for grant in grants if grant is not None]
+    if grants:
+        transaction.on_commit(lambda: _revoke_and_complete(event.pk, grants))
+
+
+def _revoke_and_complete(event_pk: int, grants: list):
+    from integrations.oauth.revoke import revoke_grant
+
+    outcomes = [revoke_grant(grant) for grant in grants]
+    event = AuditEvent.objects.filter(pk=event_pk).first()
+    if event is None:
+        return
+    if "revocations" in event.detail:  # an account: one outcome per integration
+        done = [r for r in event.detail["revocations"] if r != PENDING_REVOCATION]
+        event.detail = {**event.detail, "revocations": done + outcomes}
+    else:
+        event.detail = {**event.detail, "revocation": outcomes[0]}
+    event.save(update_fields=["detail"])

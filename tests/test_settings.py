@@ -80,7 +80,8 @@ def _procfile_command(name: str) -> str:
     raise AssertionError(f"the Procfile has no {name} entry")
 
 
-def test_the_web_process_refuses_to_start_with_keys_that_cannot_read_stored_secrets(subprocess_env, owner):
+@pytest.mark.parametrize("process", ["web", "worker"])
+def test_web_and_worker_refuse_to_start_with_keys_that_cannot_read_stored_secrets(subprocess_env, owner, process):
     from tests.factories import make_integration
     from tests.peers.availability import free_port
 
@@ -94,10 +95,10 @@ def test_the_web_process_refuses_to_start_with_keys_that_cannot_read_stored_secr
         "PORT": str(port),
         "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",  # python and gunicorn, as honcho has
     }
-    # The Procfile's own web line, through a shell as honcho runs it. Were gunicorn started, it
-    # would serve instead of failing: then the whole process group is stopped and the test fails.
+    # The Procfile's own line, through a shell as honcho runs it. Were gunicorn or qcluster started,
+    # it would run instead of failing: then the whole process group is stopped and the test fails.
     web = subprocess.Popen(
-        ["/bin/sh", "-c", _procfile_command("web")],
+        ["/bin/sh", "-c", _procfile_command(process)],
         cwd=PROJECT,
         env=env,
         stdout=subprocess.PIPE,
@@ -110,7 +111,7 @@ def test_the_web_process_refuses_to_start_with_keys_that_cannot_read_stored_secr
     except subprocess.TimeoutExpired:
         os.killpg(web.pid, signal.SIGTERM)
         web.communicate()
-        pytest.fail("the web process started (gunicorn served) although FERNET_KEYS cannot read the stored secrets")
+        pytest.fail(f"the {process} process started although FERNET_KEYS cannot read the stored secrets")
     assert web.returncode != 0
     output = stdout + stderr
     assert "FERNET_KEYS cannot decrypt 1 of 1 stored values of integrations.Credential.secrets" in output

@@ -9,6 +9,8 @@ details tell users where to remove the app's access themselves.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient, OutboundPolicy
@@ -41,17 +43,38 @@ def revoke_token(itype, token: str | None, *, hint: str = "") -> dict:
     return {"revoked": True, "detail": "revoked at the provider"}
 
 
-def revoke_at_provider(integration) -> dict:
-    """Revoke an integration's grant (the refresh token, which also ends its access tokens)."""
+@dataclass(frozen=True)
+class Grant:
+    """What revoking an integration's grant needs, read before its credentials are deleted."""
+
+    itype: Any
+    token: str
+    hint: str
+
+    def __repr__(self):  # never the token
+        return f"Grant({self.itype.slug}, {self.hint})"
+
+
+def grant_of(integration) -> Grant | None:
+    """The token to revoke (the refresh token, which also ends its access tokens); None for types
+    that hold no OAuth grant."""
     from integrations.models import AuthKind, Credential
 
     if integration.type.auth_kind != AuthKind.OAUTH2:
-        return {}
+        return None
     credential = Credential.objects.filter(integration=integration).first()
     if credential is None:
-        return {"revoked": False, "detail": "no token was stored"}
+        return Grant(integration.type, "", "")
     if credential.refresh_token:
-        result = revoke_token(integration.type, credential.refresh_token, hint="refresh_token")
-    else:
-        result = revoke_token(integration.type, credential.access_token, hint="access_token")
-    return {"revocation": result}
+        return Grant(integration.type, credential.refresh_token, "refresh_token")
+    return Grant(integration.type, credential.access_token or "", "access_token")
+
+
+def revoke_grant(grant: Grant) -> dict:
+    return revoke_token(grant.itype, grant.token, hint=grant.hint)
+
+
+def revoke_at_provider(integration) -> dict:
+    """Revoke an integration's grant now: {"revocation": outcome}, or {} when it holds none."""
+    grant = grant_of(integration)
+    return {} if grant is None else {"revocation": revoke_grant(grant)}

@@ -137,11 +137,11 @@ def test_5xx_retries_are_bounded(feed_server, settings):
     assert len(feed_server.requests_to("/down")) == 4
 
 
-@pytest.mark.parametrize("status", [501, 507])
-def test_5xx_that_no_retry_can_change_are_not_retried(feed_server, settings, status):
+@pytest.mark.parametrize(("status", "says"), [(501, "cannot do what was asked"), (507, "out of storage space")])
+def test_5xx_that_no_retry_can_change_are_not_retried(feed_server, settings, status, says):
     settings.SYNC_BACKOFF_BASE = 0.01
     feed_server.sequence("/full", [Reply(status)])
-    with pytest.raises(TransientError, match=f"HTTP {status}"):
+    with pytest.raises(ConfigError, match=f"{says} \\(HTTP {status}\\)"):  # not "temporary": no job retries it
         HttpClient(OutboundPolicy(windows=[])).get(feed_server.url("/full"))
     assert len(feed_server.requests_to("/full")) == 1
 

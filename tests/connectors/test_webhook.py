@@ -81,7 +81,9 @@ def _hook(owner, receiver, *, secret=SECRET, headers="", name="Hook"):
     secrets = {"url": f"{receiver.url}/hooks/team"}
     if secret:
         secrets["signing_secret"] = secret
-    return open_connector(owner, "webhook", secrets=secrets, config={"headers": headers}, name=name)
+    if headers:
+        secrets["headers"] = headers  # a secret: it often carries the receiver's credentials
+    return open_connector(owner, "webhook", secrets=secrets, name=name)
 
 
 def test_the_webhook_type_is_available_and_registered(owner):
@@ -220,8 +222,8 @@ def test_a_redirect_is_not_followed_with_a_get(owner, receiver):
         ("Content-Length: 5", "Content-Length header is set by the hub"),
         ("Transfer-Encoding: chunked", "set by the hub"),
         ("X-MetaCortex-Signature: sha256=forged", "set by the hub"),
-        ("no colon here", 'not a "Name: value" header'),
-        ("Bad Name: x", 'not a "Name: value" header'),
+        ("no colon here", 'line 1 is not a "Name: value" header'),
+        ("X-Team: blue\nBad Name: x", 'line 2 is not a "Name: value" header'),
     ],
 )
 def test_refused_custom_headers_say_which_line(owner, receiver, headers, message):
@@ -230,6 +232,14 @@ def test_refused_custom_headers_say_which_line(owner, receiver, headers, message
         hook.send(CARDS[:1], step_config("webhook", "output"))
     assert exc.value.field == "headers"
     assert receiver.log == []
+
+
+def test_a_malformed_header_line_is_never_quoted_back(owner, receiver):
+    # The headers are a secret: a missing colon must not put the token into an error message.
+    hook = _hook(owner, receiver, headers="Authorization Bearer rcv_live_do_not_echo")
+    with pytest.raises(ConfigError) as exc:
+        hook.send(CARDS[:1], step_config("webhook", "output"))
+    assert "rcv_live_do_not_echo" not in f"{exc.value.message} {exc.value.remediation}"
 
 
 def test_a_private_address_is_refused_without_the_allowlist(owner, settings):

@@ -11,6 +11,7 @@ from integrations.sync.schedules import schedule_name
 from tests.factories import make_integration, make_user
 from tests.integrations.revocation import REFRESH_TOKEN, RevocationEndpoint, oauth_integration
 from tests.oauth.helpers import messages_of
+from workflows.models import Workflow, WorkflowSource
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 REAUTH_DETAIL = "The server refused the password. Enter the new password in the settings."
@@ -87,29 +88,42 @@ def test_staff_cannot_type_a_status_in(staff_client, calendar):
     assert '<select name="status"' not in page
 
 
-def test_deleting_an_integration_in_the_admin_revokes_and_audits(staff_client, owner, revocation):
+def test_deleting_an_integration_in_the_admin_revokes_audits_and_pauses_its_workflows(
+    staff_client, owner, revocation, django_capture_on_commit_callbacks
+):
     integration = oauth_integration(owner, revocation)
+    workflow = Workflow.objects.create(owner=owner, name="Agenda")
+    WorkflowSource.objects.create(workflow=workflow, integration=integration)
     url = reverse("admin:integrations_integration_delete", args=[integration.pk])
     assert staff_client.get(url).status_code == 200  # the confirmation page
 
-    staff_client.post(url, {"post": "yes"})
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        staff_client.post(url, {"post": "yes"})
+        assert revocation.revoked == []  # not while Django's delete transaction is open
 
+    assert len(callbacks) == 1
     assert not Integration.objects.filter(pk=integration.pk).exists()
     assert revocation.revoked == [REFRESH_TOKEN]
     event = AuditEvent.objects.get(action="delete", integration_label="Work calendar (Google Calendar)")
     assert event.actor == "staff"
     assert event.detail["revocation"]["revoked"] is True
     assert REFRESH_TOKEN not in str(event.detail)
+    workflow.refresh_from_db()
+    assert not workflow.is_active
+    assert workflow.needs_attention
 
 
-def test_bulk_deleting_integrations_in_the_admin_revokes_each(staff_client, owner, revocation):
+def test_bulk_deleting_integrations_in_the_admin_revokes_each(
+    staff_client, owner, revocation, django_capture_on_commit_callbacks
+):
     first = oauth_integration(owner, revocation, name="Work")
     second = oauth_integration(owner, revocation, name="Home")
 
-    _action_delete = staff_client.post(
-        reverse("admin:integrations_integration_changelist"),
-        {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        _action_delete = staff_client.post(
+            reverse("admin:integrations_integration_changelist"),
+            {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"},
+        )
     assert _action_delete.status_code == 302
 
     assert not Integration.objects.filter(pk__in=[first.pk, second.pk]).exists()
@@ -117,13 +131,16 @@ def test_bulk_deleting_integrations_in_the_admin_revokes_each(staff_client, owne
     assert AuditEvent.objects.filter(action="delete", actor="staff").count() == 2
 
 
-def test_deleting_credentials_in_the_admin_disconnects_the_integration(staff_client, owner, revocation):
+def test_deleting_credentials_in_the_admin_disconnects_the_integration(
+    staff_client, owner, revocation, django_capture_on_commit_callbacks
+):
     integration = oauth_integration(owner, revocation)
     credential = Credential.objects.get(integration=integration)
     url = reverse("admin:integrations_credential_delete", args=[credential.pk])
     assert "Disconnect this integration?" in staff_client.get(url).content.decode()
 
-    staff_client.post(url, {"post": "yes"})
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(url, {"post": "yes"})
 
     integration.refresh_from_db()
     assert integration.status == Status.DISCONNECTED
@@ -132,15 +149,19 @@ def test_deleting_credentials_in_the_admin_disconnects_the_integration(staff_cli
     assert AuditEvent.objects.filter(integration=integration, action="disconnect", actor="staff").exists()
 
 
-def test_deleting_a_user_in_the_admin_revokes_their_grants(staff_client, revocation):
+def test_deleting_a_user_in_the_admin_revokes_their_grants(
+    staff_client, revocation, django_capture_on_commit_callbacks
+):
     leaving = make_user("leaving@example.com")
     integration = oauth_integration(leaving, revocation)
 
-    staff_client.post(reverse("admin:auth_user_delete", args=[leaving.pk]), {"post": "yes"})
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(reverse("admin:auth_user_delete", args=[leaving.pk]), {"post": "yes"})
 
     assert not Integration.objects.filter(pk=integration.pk).exists()
     assert revocation.revoked == [REFRESH_TOKEN]
     event = AuditEvent.objects.get(action="delete", user=None)
     assert event.actor == "staff"
     assert event.detail["integrations"] == 1
+    assert [r["revoked"] for r in event.detail["revocations"]] == [True]
     assert "leaving@example.com" not in str(event.detail)
