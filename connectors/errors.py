@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 class ConnectorError(Exception):
     error_class = CONFIG
     default_remediation = "Check the integration's settings, then sync again."
+    # The hub's operator must fix it (e.g. the provider refuses the hub's own OAuth client): the
+    # sync fails, but it does not count against the connection (no failure streak, no backoff).
+    operator_problem = False
 
     def __init__(self, message: str, *, remediation: str | None = None, field: str | None = None):
         super().__init__(message)

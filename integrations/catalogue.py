@@ -90,6 +90,13 @@ def _load_one(values: dict, *, force: bool, report: LoadReport):
     changed, kept = [], []
     for name in MANAGED_FIELDS:
         if name not in values:
+            # Dropped from the fixture: the model's default applies again (e.g. the interval from
+            # SYNC_DEFAULT_INTERVAL_MINUTES), unless staff changed what the fixture had seeded.
+            if name in previous and (force or getattr(instance, name) == previous[name]):
+                default = IntegrationType._meta.get_field(name).get_default()
+                if getattr(instance, name) != default:
+                    setattr(instance, name, default)
+                    changed.append(name)
             continue
         new, old_seed, current = values[name], previous.get(name), getattr(instance, name)
         if current == new:

@@ -114,7 +114,7 @@ def _name_error(user, itype, name: str, integration: Integration | None) -> str 
 
 
 def _interval(itype, raw, current: int | None) -> tuple[int, str | None]:
-    fallback = current or itype.default_sync_interval_minutes
+    fallback = current or itype.sync_interval_default
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return fallback, None
     try:

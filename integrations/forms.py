@@ -147,7 +147,7 @@ class IntegrationForm(forms.Form):
                 required=False,
                 min_value=1,
                 max_value=MAX_INTERVAL,
-                initial=integration.sync_interval_minutes if editing else itype.default_sync_interval_minutes,
+                initial=integration.sync_interval_minutes if editing else itype.sync_interval_default,
                 help_text="How often the hub checks for changes in the background.",
                 widget=forms.NumberInput(attrs={"min": 1, "max": MAX_INTERVAL, "inputmode": "numeric"}),
             )

@@ -34,11 +34,12 @@ KEPT_ACROSS_PAUSE = (Status.NEEDS_REAUTH, Status.DISCONNECTED)
 
 def pause(integration: Integration, *, by_staff: bool = False) -> bool:
     """Stop scheduled work, remembering the status to return to. False when already paused."""
-    if integration.status == Status.DISCONNECTED:
-        raise Refused(f"{integration.name} is disconnected, so there is nothing to pause: reconnect it instead.")
-    if integration.status == Status.PAUSED:
-        return False
     with transaction.atomic():
+        _read_locked(integration)  # a needs-reauth written meanwhile must be the status remembered
+        if integration.status == Status.DISCONNECTED:
+            raise Refused(f"{integration.name} is disconnected, so there is nothing to pause: reconnect it instead.")
+        if integration.status == Status.PAUSED:
+            return False
         integration.status_before_pause = integration.status
         integration.status_detail_before_pause = integration.status_detail
         integration.set_status(Status.PAUSED, paused_detail(integration), save=False)
@@ -50,12 +51,13 @@ def pause(integration: Integration, *, by_staff: bool = False) -> bool:
 def resume(integration: Integration, *, by_staff: bool = False) -> str | None:
     """Undo a pause: an integration that needed re-auth still does (with the same instructions);
     anything else is connected again. Returns the new status, or None when it was not paused."""
-    if integration.status == Status.DISCONNECTED:
-        raise Refused(f"{integration.name} is disconnected, so it cannot be resumed: reconnect it instead.")
-    if integration.status != Status.PAUSED:
-        return None
-    before = integration.status_before_pause
     with transaction.atomic():
+        _read_locked(integration)
+        if integration.status == Status.DISCONNECTED:
+            raise Refused(f"{integration.name} is disconnected, so it cannot be resumed: reconnect it instead.")
+        if integration.status != Status.PAUSED:
+            return None
+        before = integration.status_before_pause
         if before in KEPT_ACROSS_PAUSE:
             fallback = DISCONNECTED_DETAIL if before == Status.DISCONNECTED else ""
             integration.set_status(before, integration.status_detail_before_pause or fallback, save=False)
@@ -72,7 +74,16 @@ def resume(integration: Integration, *, by_staff: bool = False) -> str | None:
     return integration.status
 
 
+def _read_locked(integration: Integration):
+    """Re-read the status fields under the row lock (PostgreSQL), or under the write lock that
+    SQLite's IMMEDIATE transactions take: a worker's status change cannot slip in between."""
+    fresh = Integration.objects.select_for_update().only(*_STATUS_FIELDS).get(pk=integration.pk)
+    for name in _STATUS_FIELDS:
+        setattr(integration, name, getattr(fresh, name))
+
+
 _PAUSE_FIELDS = ["status_before_pause", "status_detail_before_pause"]
+_STATUS_FIELDS = ["status", "status_detail", "consecutive_failures", *_PAUSE_FIELDS]
 
 
 @transaction.atomic

@@ -24,9 +24,12 @@ _PATTERNS = [
 
 
 def redact(text: str) -> str:
+    from connectors.masking import mask_urls_in
+
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    # Private calendar links and webhook URLs carry their secret in the path: scheme and host only.
+    return mask_urls_in(text)
 
 
 class RedactSecretsFilter(logging.Filter):

@@ -36,7 +36,7 @@ def make_integration(user, itype=None, *, name="Mine", config=None, secrets=None
         name=name,
         config=config or {},
         status=status,
-        sync_interval_minutes=fields.pop("sync_interval_minutes", itype.default_sync_interval_minutes),
+        sync_interval_minutes=fields.pop("sync_interval_minutes", itype.sync_interval_default),
         **fields,
     )
     if secrets is not None:

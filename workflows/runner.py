@@ -26,7 +26,7 @@ import time
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connectors.errors import AUTH, CONFIG, TRANSIENT, ConfigError, TransientError, classify
+from connectors.errors import AUTH, CONFIG, ConfigError, classify
 from integrations import lifecycle
 from integrations.models import Integration, Status
 from workflows import delivery, schedules, steps
@@ -34,7 +34,6 @@ from workflows.models import ACTIVE_EXECUTION_STATUSES, Card, Execution, Executi
 from workflows.steps.base import Run
 
 log = logging.getLogger(__name__)
-TRANSIENT_SYNC_FIX = TransientError.default_remediation  # speaks of "the next scheduled sync": not a workflow's
 
 
 # -- integration health ------------------------------------------------------------------------------
@@ -142,7 +141,7 @@ class _Run:
             status = self._run()
         except Exception as exc:
             log.exception("Workflow %s execution %s crashed", self.workflow.pk, self.execution.pk)
-            self.errors.append(_error("run", None, "Run", classify(exc)))
+            self.errors.append(_error("run", None, "Run", classify(exc, report=False)))  # logged just above
             self._finish(ExecutionStatus.FAILURE)
             raise
         self._finish(status)
@@ -241,8 +240,6 @@ class _Run:
 
     def _failed(self, role: str, step, label: str, error, *, remediation: str | None = None, detail: str = ""):
         log.warning("Workflow %s %s %s failed (%s): %s", self.workflow.pk, role, step.pk, error.error_class, error)
-        if remediation is None and error.error_class == TRANSIENT and error.remediation == TRANSIENT_SYNC_FIX:
-            remediation = "The service had a temporary problem; the next run of this workflow tries again."
         self.errors.append(_error(role, step.pk, label, error, remediation=remediation))
         self.steps.append(_step(role, step.pk, label, "failed", detail or error.message))
         if error.error_class == AUTH and step.integration is not None:

@@ -10,7 +10,7 @@ from integrations import schema
 
 
 def default_sync_interval() -> int:
-    """SYNC_DEFAULT_INTERVAL_MINUTES: for types whose fixture names no interval of their own."""
+    """SYNC_DEFAULT_INTERVAL_MINUTES: for types that name no interval of their own."""
     return settings.SYNC_DEFAULT_INTERVAL_MINUTES
 
 
@@ -114,7 +114,10 @@ class IntegrationType(models.Model):
     )
     burst_window_seconds = models.PositiveIntegerField(null=True, blank=True)
     default_sync_interval_minutes = models.PositiveIntegerField(
-        default=default_sync_interval, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+        help_text="Empty: the hub's SYNC_DEFAULT_INTERVAL_MINUTES.",
     )
 
     oauth_authorize_url = models.URLField(blank=True)
@@ -162,6 +165,11 @@ class IntegrationType(models.Model):
 
     def __str__(self):
         return self.display_name
+
+    @property
+    def sync_interval_default(self) -> int:
+        """Minutes between syncs for a new instance: the type's own, else the hub's default."""
+        return self.default_sync_interval_minutes or default_sync_interval()
 
     def natural_key(self):
         return (self.slug,)

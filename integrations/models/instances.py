@@ -105,8 +105,13 @@ class Integration(models.Model):
         if save:
             self.save(update_fields=["status", "status_detail", "updated_at"])
 
-    def record_failure(self, message: str):
+    def record_failure(self, message: str, *, counts: bool = True):
+        """`counts`: whether it extends the failure streak (notifications, sync_due's backoff)."""
         self.last_error, self.last_error_at = message, timezone.now()
-        self.consecutive_failures = F("consecutive_failures") + 1
-        self.save(update_fields=["last_error", "last_error_at", "consecutive_failures", "updated_at"])
-        self.refresh_from_db(fields=["consecutive_failures"])
+        fields = ["last_error", "last_error_at", "updated_at"]
+        if counts:
+            self.consecutive_failures = F("consecutive_failures") + 1
+            fields.append("consecutive_failures")
+        self.save(update_fields=fields)
+        if counts:
+            self.refresh_from_db(fields=["consecutive_failures"])

@@ -27,16 +27,3 @@ class OAuthApp(models.Model):
     def __str__(self):
         return f"OAuth app for {self.integration_type}"
 
-
-def _connect_refresh_schedule():
-    # The scheduled token refresh must exist on every hub, whatever happened to it: it is
-    # (re)created after each `migrate`. Connected here because this module is always imported
-    # with the app's models, before any migrate can run.
-    from django.db.models.signals import post_migrate
-
-    from integrations.oauth.tasks import ensure_schedule_after_migrate
-
-    post_migrate.connect(ensure_schedule_after_migrate, dispatch_uid="oauth-refresh-schedule")
-
-
-_connect_refresh_schedule()

@@ -124,7 +124,8 @@ def client_fix(itype, client: OAuthClient | None = None, *, connected: bool = Tr
     else:
         where = f"{id_name} and {secret_name} in the hub's environment (they win over the admin's OAuth app)"
     after = (
-        "Nothing is wrong with your connection: it works again by itself once that is fixed."
+        "Nothing is wrong with your connection and there is nothing for you to do: its syncs fail "
+        "until then and work again by themselves once it is fixed."
         if connected
         else "Signing in again will not help until then; connect once the operator has fixed it."
     )

@@ -265,7 +265,7 @@ def save_connection(user, itype, token: dict, identity: str, *, integration=None
                 config=prepared.config,
                 status=Status.CONNECTED,
                 account_identity=identity,
-                sync_interval_minutes=itype.default_sync_interval_minutes,
+                sync_interval_minutes=itype.sync_interval_default,
             )
         else:
             integration.refresh_from_db()

@@ -56,8 +56,8 @@ def ensure_refresh_schedule(using: str = "default"):
 
 
 def ensure_schedule_after_migrate(sender, using="default", **kwargs):
-    """post_migrate receiver (connected in integrations.models.oauth): once per `migrate`, when
-    the integrations app's turn comes, and only once django-q2's tables exist."""
+    """post_migrate receiver (connected in IntegrationsConfig.ready for this app only): once per
+    `migrate`, and only once django-q2's tables exist."""
     from django.db import connections
     from django_q.models import Schedule
 

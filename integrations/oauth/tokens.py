@@ -18,8 +18,9 @@ its auth manager). The provider:
   needs_reauth with what to do, and raises AuthError (syncs pause);
 - on invalid_client / unauthorized_client / HTTP 401 from the token endpoint (the provider refuses
   the hub's own OAuth client: a rotated client secret, a disabled app): raises ClientRejected, a
-  config error naming what the operator must fix, logged once, and changes no connection's
-  status: every connection of the type works again as soon as the client is fixed;
+  config error naming what the operator must fix, logged once; no connection is sent to
+  re-authenticate and the failed syncs do not count against it (no failure streak, no backoff),
+  so every connection of the type works again at its next sync once the client is fixed;
 - on a network error, 5xx or 429 from the token endpoint: raises TransientError / RateLimited and
   changes nothing; if the current token is still valid it is used meanwhile.
 - `auth` (a requests auth) retries a request once with a refreshed token when the API answers
@@ -79,7 +80,10 @@ class GrantRejected(AuthError):
 
 class ClientRejected(ConfigError):
     """The token endpoint refused the hub's OAuth client (invalid_client, unauthorized_client,
-    HTTP 401). Not the user's doing, and no reason to touch any connection's status."""
+    HTTP 401). Not the user's doing: no connection is sent to re-authenticate, and a sync that
+    meets it fails without counting against the connection."""
+
+    operator_problem = True
 
     def __init__(self, message: str, *, error: str = "", detail: str = "", **kwargs):
         super().__init__(message, **kwargs)

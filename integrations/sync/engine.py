@@ -227,7 +227,7 @@ def _fail(job: SyncJob, worker: str, integration: Integration, error: ConnectorE
         if error.error_class == AUTH and integration.status not in (Status.PAUSED, Status.DISCONNECTED):
             lifecycle.needs_reauth(integration, f"{message} {error.remediation}")
         else:
-            integration.record_failure(message)
+            integration.record_failure(message, counts=not error.operator_problem)
             if integration.status == Status.SYNCING:
                 detail = error.remediation if error.error_class == CONFIG else f"{message} {error.remediation}"
                 integration.set_status(Status.ERROR, detail)

@@ -74,7 +74,7 @@ def test_the_type_is_available_and_says_how_often_to_sync():
     assert itype.is_available
     assert registry.get(itype.handler).__name__ == "SpotifyConnector"
     assert "only returns your 50 most recent plays" in itype.details
-    assert itype.default_sync_interval_minutes == 30
+    assert itype.sync_interval_default == 30
 
 
 def test_sync_reads_recent_plays_and_saved_tracks_and_keeps_the_after_cursor(integration, spotify):

@@ -92,10 +92,30 @@ def test_types_without_an_interval_of_their_own_sync_every_default_interval(db, 
     settings.SYNC_DEFAULT_INTERVAL_MINUTES = 45
     loader.load(["ical-feed", "rss"])
 
-    assert IntegrationType.objects.get(slug="ical-feed").default_sync_interval_minutes == 45
-    assert IntegrationType.objects.get(slug="rss").default_sync_interval_minutes == 30  # its fixture says 30
+    assert IntegrationType.objects.get(slug="ical-feed").sync_interval_default == 45
+    assert IntegrationType.objects.get(slug="rss").sync_interval_default == 30  # its fixture says 30
     form = owner_client.get("/integrations/connect/ical-feed/").content.decode()
     assert 'name="sync_interval_minutes" value="45"' in form
+
+
+@pytest.mark.parametrize(("staff_value", "kept"), [(None, False), (120, True)])
+def test_a_field_dropped_from_a_fixture_falls_back_to_the_default_unless_staff_changed_it(
+    db, settings, tmp_path, staff_value, kept
+):
+    source = json.loads((loader.CATALOGUE_DIR / "ical-feed.json").read_text())
+    source[0]["fields"]["default_sync_interval_minutes"] = 15  # as fixtures seeded it before
+    (tmp_path / "ical-feed.json").write_text(json.dumps(source))
+    loader.load(directory=tmp_path)
+    if staff_value:
+        IntegrationType.objects.filter(slug="ical-feed").update(default_sync_interval_minutes=staff_value)
+
+    del source[0]["fields"]["default_sync_interval_minutes"]  # the new fixture names none
+    (tmp_path / "ical-feed.json").write_text(json.dumps(source))
+    loader.load(directory=tmp_path)
+    settings.SYNC_DEFAULT_INTERVAL_MINUTES = 45
+
+    itype = IntegrationType.objects.get(slug="ical-feed")
+    assert itype.sync_interval_default == (staff_value if kept else 45)
 
 
 def test_invalid_fixture_is_refused_with_the_reason(db, tmp_path):

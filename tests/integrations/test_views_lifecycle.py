@@ -192,3 +192,17 @@ def test_a_disconnected_integration_cannot_be_paused_or_resumed(owner_client, ca
     assert calendar.status == Status.DISCONNECTED
     assert not Schedule.objects.filter(name=f"sync-integration-{calendar.pk}").exists()
     assert not AuditEvent.objects.filter(integration=calendar, action__in=["pause", "resume"]).exists()
+
+
+def test_a_pause_remembers_a_needs_reauth_written_meanwhile_by_a_worker(calendar):
+    from integrations import lifecycle
+
+    page_copy = Integration.objects.get(pk=calendar.pk)  # what the view loaded: connected
+    detail = "The calendar address was refused (HTTP 401). Enter the new private address in the settings."
+    Integration.objects.get(pk=calendar.pk).set_status(Status.NEEDS_REAUTH, detail)  # a sync, just now
+
+    lifecycle.pause(page_copy)
+    lifecycle.resume(Integration.objects.get(pk=calendar.pk))
+
+    calendar.refresh_from_db()
+    assert (calendar.status, calendar.status_detail) == (Status.NEEDS_REAUTH, detail)

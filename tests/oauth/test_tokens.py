@@ -303,6 +303,9 @@ def test_a_rotated_client_secret_fails_syncs_as_a_config_error_until_the_operato
     assert "refused the hub's OAuth client (invalid_client)" in job.error_message
     assert "OAuth app for Google Calendar in the admin" in job.remediation
     assert connected.status != Status.NEEDS_REAUTH
+    connected.refresh_from_db()
+    assert connected.consecutive_failures == 0  # not the connection's fault: no streak, no backoff
+    assert not connected.is_failing
     assert queue_sync(connected, enqueue=False)  # syncs are not paused
     assert len([r for r in caplog.records if "refused by the provider" in r.getMessage()]) == 1  # told once
     assert "the-old-secret" not in caplog.text
