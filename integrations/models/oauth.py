@@ -26,4 +26,3 @@ class OAuthApp(models.Model):
 
     def __str__(self):
         return f"OAuth app for {self.integration_type}"
-
