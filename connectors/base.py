@@ -46,6 +46,9 @@ class Batch:
     cursor: Any = None  # where to resume once this batch is stored
     total: int | None = None  # how many items this sync expects, when the source says
     errors: list[ItemError] = field(default_factory=list)  # items that could not even be fetched
+    # What the user should know that is not one unreadable record (e.g. the provider forgot data
+    # older than its limit): the job ends partial with these as its remediation.
+    notices: list[str] = field(default_factory=list)
     # The source's identity changed (e.g. IMAP UIDVALIDITY): records whose external id starts with
     # this prefix are dropped before this batch is stored, for a clean resync of that scope.
     reset_prefix: str | None = None

@@ -166,7 +166,7 @@ class SpotifyConnector(Connector):
                 continue  # local files have no Spotify id
             parsed.append((entry, track, _played_at(entry["played_at"])))
         parsed.sort(key=lambda p: p[2])  # oldest first: plays of a track on repeat pair up in order
-        errors = [self._gap(after, entries, parsed)] if after and len(entries) >= RECENT_LIMIT else []
+        notices = [self._gap(after, entries, parsed)] if after and len(entries) >= RECENT_LIMIT else []
         index = plays.PlayIndex(self._stored_plays(parsed))
         items, deletes = [], []
         for entry, track, ended in parsed:
@@ -189,7 +189,7 @@ class SpotifyConnector(Connector):
             )
         if newest:
             state["after"] = newest
-        yield Batch(items=items, deletes=sorted(set(deletes)), errors=errors, cursor=dict(state))
+        yield Batch(items=items, deletes=sorted(set(deletes)), notices=notices, cursor=dict(state))
 
     def _stored_plays(self, parsed) -> dict[str, str]:
         """{external_id: version} of the stored plays these API plays may duplicate: every precise
@@ -202,9 +202,9 @@ class SpotifyConnector(Connector):
             ids |= self.ctx.known_ids(prefix=plays.track_prefix(track_id))
         return self.ctx.known_versions(ids) if ids else {}
 
-    def _gap(self, after: str, entries: list, parsed: list) -> ItemError:
+    def _gap(self, after: str, entries: list, parsed: list) -> str:
         """Spotify forgot the plays before its last 50: say which span may be missing, and how to
-        get it back. Recorded on the job (which ends partial), not only in the log."""
+        get it back. A notice on the job (which ends partial), not only in the log."""
         since = datetime.datetime.fromtimestamp(int(after) / 1000, tz=datetime.UTC)
         oldest = parsed[0][2] if parsed else timezone.now()
         log.warning(
@@ -212,13 +212,12 @@ class SpotifyConnector(Connector):
             getattr(self.ctx.integration, "pk", None),
             len(entries),
         )
-        return ItemError(
+        return (
             f"Spotify only keeps your last {RECENT_LIMIT} plays, and {len(entries)} were played since the last "
             f"sync: plays between {since:%Y-%m-%d %H:%M} and {oldest:%Y-%m-%d %H:%M} UTC may be missing. To fill "
             "the gap, request your account data from Spotify (Account privacy, then Download your data) and import "
             "it: the operator runs manage.py import_spotify_export with it, without creating duplicates. Syncing "
-            "more often avoids the gap.",
-            external_id="recently-played",
+            "more often avoids the gap."
         )
 
     def _saved_tracks(self, state: dict):

@@ -141,6 +141,8 @@ def _run_once(job: SyncJob, worker: str, integration: Integration, on_progress):
                     continue
                 unmapped.update(record.unmapped)
                 records.append(record)
+            if batch.notices:
+                jobs.add_notices(job, batch.notices)
             store_batch(
                 job,
                 worker,
@@ -184,11 +186,13 @@ def _guess_id(raw) -> str:
 @transaction.atomic
 def _succeed(job: SyncJob, worker: str, integration: Integration):
     now = timezone.now()
-    job.refresh_from_db(fields=["failed", "progress_done"])
-    status = JobStatus.PARTIAL if job.failed else JobStatus.SUCCEEDED
-    remediation = ""
+    job.refresh_from_db(fields=["failed", "progress_done", "remediation"])
+    notices = job.remediation  # what add_notices recorded while the job ran
+    status = JobStatus.PARTIAL if job.failed or notices else JobStatus.SUCCEEDED
+    remediation = notices
     if job.failed:
-        remediation = f"{job.failed} record(s) could not be read and were skipped; the rest was imported."
+        skipped = f"{job.failed} record(s) could not be read and were skipped; the rest was imported."
+        remediation = f"{skipped} {notices}".strip()
     updated = SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(
         status=status,
         finished_at=now,

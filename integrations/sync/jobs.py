@@ -191,3 +191,12 @@ def cancel(job: SyncJob) -> bool:
             status=JobStatus.CANCELLED, finished_at=timezone.now()
         )
     )
+
+
+def add_notices(job: SyncJob, notices: list[str]) -> None:
+    """Keep a connector's notices on the running job (in its remediation, which the job page and
+    the ledger show), once each; the job then ends partial."""
+    current = SyncJob.objects.filter(pk=job.pk).values_list("remediation", flat=True).first() or ""
+    new = [notice for notice in notices if notice and notice not in current]
+    if new:
+        SyncJob.objects.filter(pk=job.pk).update(remediation=" ".join([current, *new]).strip()[:4000])
