@@ -5,9 +5,9 @@ its sanitized html), From the account, with a Message-ID derived from the card's
 card always has the same Message-ID, which is how filing it twice is detected (SEARCH HEADER
 Message-ID before APPEND) and how a mail client threads repeats.
 
-When a batch fails part-way, the error carries the messages handed over before it as
-`error.delivery` (connectors.base.Delivery), like connectors.webapi.deliver_each: the workflow
-then retries only the others, and a resent mail is never sent twice.
+Messages go out one by one through connectors.webapi.deliver_each, like every output's: when a
+batch fails part-way, the error carries the messages handed over before it as `error.delivery`,
+the workflow then retries only the others, and a resent mail is never sent twice.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from connectors.base import Delivery
-from connectors.errors import ConfigError, classify
+from connectors.errors import ConfigError
+from connectors.webapi import deliver_each
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
@@ -93,69 +94,49 @@ def _send_smtp(connector, messages: list[EmailMessage], to: list[str]) -> Delive
     where = f"{connector.config.get('smtp_host')}:{connector.config.get('smtp_port', '')}"
     smtp = connect_smtp(connector.config, connector.secrets)
     refused_all: set[str] = set()
-    sent: list[EmailMessage] = []
+
+    def send_one(msg: EmailMessage) -> str:
+        with translate(where, smtp=True):
+            refused_all.update(smtp.send_message(msg, from_addr=connector.account, to_addrs=to))
+        return msg["Message-ID"]
+
     try:
-        with _partial(sent, len(messages)), translate(where, smtp=True):
-            for msg in messages:
-                refused = smtp.send_message(msg, from_addr=connector.account, to_addrs=to)
-                refused_all.update(refused)
-                sent.append(msg)
+        # A failure part-way says how many went out and carries them (error.delivery): a retry
+        # sends only the rest.
+        delivery = deliver_each(messages, send_one)
     finally:
         try:
             smtp.quit()
         except Exception:  # noqa: BLE001 - the messages are handed over already
             smtp.close()
-    detail = f"Sent {len(messages)} message(s) to {', '.join(to)}."
+    delivery.detail = f"Sent {len(messages)} message(s) to {', '.join(to)}."
     if refused_all:
-        detail += f" Refused by the server: {', '.join(sorted(refused_all))}."
-    return Delivery(delivered=len(messages), detail=detail, external_ids=[m["Message-ID"] for m in messages])
+        delivery.detail += f" Refused by the server: {', '.join(sorted(refused_all))}."
+    return delivery
 
 
 def _append(connector, messages: list[EmailMessage], folder: str) -> Delivery:
     client = connector.client
     filed = already = 0
     seen: set[str] = set()
-    done: list[EmailMessage] = []
-    with _partial(done, len(messages)), connector._translate():
+    with connector._translate():
         connector._check_folders([folder])
         client.select_folder(folder, readonly=True)
-        for msg in messages:
-            msgid = msg["Message-ID"]
+
+    def file_one(msg: EmailMessage) -> str:
+        nonlocal filed, already
+        msgid = msg["Message-ID"]
+        with connector._translate():
             if msgid in seen or client.search(["HEADER", "Message-ID", msgid]):
-                already += 1
-                seen.add(msgid)
-                done.append(msg)
-                continue
-            client.append(folder, msg.as_bytes(), flags=(), msg_time=datetime.datetime.now(datetime.UTC))
-            seen.add(msgid)
-            filed += 1
-            done.append(msg)
-    detail = f"Filed {filed} message(s) in {folder}."
+                already += 1  # filed by an earlier try: never twice
+            else:
+                client.append(folder, msg.as_bytes(), flags=(), msg_time=datetime.datetime.now(datetime.UTC))
+                filed += 1
+        seen.add(msgid)
+        return msgid
+
+    delivery = deliver_each(messages, file_one)
+    delivery.detail = f"Filed {filed} message(s) in {folder}."
     if already:
-        detail += f" {already} already there (not filed twice)."
-    return Delivery(delivered=len(messages), detail=detail, external_ids=[m["Message-ID"] for m in messages])
-
-
-class _partial:
-    """Around a batch: a ConnectorError raised part-way says how many messages went out first and
-    carries them as `error.delivery`. Enter it before `translate`, so it sees the translated error."""
-
-    def __init__(self, done: list[EmailMessage], total: int):
-        self.done, self.total = done, total
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if not isinstance(exc, Exception):
-            return False
-        error = classify(exc)
-        if self.done:
-            error.message = (
-                f"{len(self.done)} of {self.total} messages were delivered before this error: {error.message}"
-            )
-            error.args = (error.message,)
-        error.delivery = Delivery(delivered=len(self.done), external_ids=[m["Message-ID"] for m in self.done])
-        if error is exc:
-            return False
-        raise error from exc
+        delivery.detail += f" {already} already there (not filed twice)."
+    return delivery
