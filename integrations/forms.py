@@ -141,6 +141,13 @@ class IntegrationForm(forms.Form):
             field.initial = schema_initial(spec, config.get(spec["name"], spec.get("default")))
             self.fields[spec["name"]] = field
             names.append(spec["name"])
+            if spec["name"] in stored_secret_names and not spec.get("required"):
+                # Blank keeps a stored secret, so removing one needs its own, explicit choice.
+                remove = schema.remove_key(spec["name"])
+                self.fields[remove] = forms.BooleanField(
+                    label=f"Remove the stored {spec.get('label', spec['name']).lower()}", required=False
+                )
+                names.append(remove)
         if itype.supports_scheduling:
             self.fields[INTERVAL_FIELD] = forms.IntegerField(
                 label="Sync every (minutes)",
@@ -198,6 +205,8 @@ class IntegrationForm(forms.Form):
                 values[name] = "on" if data.get(name) not in (None, "", "off", "false", "0") else "off"
             else:
                 values[name] = data.get(name, "")
+            if schema.remove_key(name) in self.fields:
+                values[schema.remove_key(name)] = "on" if data.get(schema.remove_key(name)) else ""
         return values
 
     def apply(self, problem: Problem):

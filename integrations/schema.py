@@ -34,6 +34,16 @@ FIELD_TYPES = {
     "cron",
 }
 SECRET_TYPES = {"password", "secret", "secret_url", "secret_text"}
+# "<name>__remove": yes drops a stored optional secret (blank alone keeps it: it is never shown).
+REMOVE_SUFFIX = "__remove"
+
+
+def remove_key(name: str) -> str:
+    return f"{name}{REMOVE_SUFFIX}"
+
+
+def _truthy(value) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "on", "yes")
 FIELD_KEYS = {"name", "type", "label", "required", "help", "default", "options", "min", "max", "placeholder"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 HOST_RE = re.compile(
@@ -95,7 +105,8 @@ def clean(schema: list[dict], data: dict, *, keep: dict | None = None) -> Cleane
     """Validate `data` against `schema`.
 
     `keep` holds current values: a secret left blank keeps its stored value (write-only fields
-    are never re-rendered, so blank means "unchanged"), as does any field absent from `data`.
+    are never re-rendered, so blank means "unchanged"), as does any field absent from `data`;
+    `<name>__remove` set to yes drops an optional secret instead.
     """
     keep = keep or {}
     result = Cleaned()
@@ -106,6 +117,9 @@ def clean(schema: list[dict], data: dict, *, keep: dict | None = None) -> Cleane
         if blank and kind == "boolean" and name in data:
             raw, blank = False, False
         if blank:
+            removing = kind in SECRET_TYPES and not spec.get("required") and _truthy(data.get(remove_key(name)))
+            if removing:
+                continue
             if name in keep and (kind in SECRET_TYPES or name not in data):
                 result.values[name] = keep[name]
             elif "default" in spec:

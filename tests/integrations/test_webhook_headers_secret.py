@@ -98,6 +98,22 @@ def test_the_form_takes_several_header_lines_and_never_shows_them_again(api, own
     assert BEARER not in edit
 
 
+def test_stored_headers_can_be_removed_but_only_when_asked(api, owner_client, receiver):
+    integration = _connect(api, receiver)
+    edit_url = reverse("integrations:edit", args=[integration.pk])
+    assert 'name="headers__remove"' in owner_client.get(edit_url).content.decode()
+    form = {"name": "Team hook", "url": "", "signing_secret": "", "headers": ""}
+
+    assert owner_client.post(edit_url, form).status_code == 302  # blank: kept
+    assert secrets_for(integration, actor="user")["headers"] == HEADERS
+
+    assert owner_client.post(edit_url, {**form, "headers__remove": "on"}).status_code == 302
+    stored = secrets_for(integration, actor="user")
+    assert "headers" not in stored
+    assert stored["url"] == f"{receiver.url}/hooks/team"  # the other secrets stay
+    assert 'name="headers__remove"' not in owner_client.get(edit_url).content.decode()  # nothing left to remove
+
+
 def test_an_edit_that_leaves_the_headers_blank_keeps_them(api, receiver):
     integration = _connect(api, receiver)
     body = {"name": "Renamed hook", "credentials": {"headers": ""}}
