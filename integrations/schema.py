@@ -44,6 +44,8 @@ def remove_key(name: str) -> str:
 
 def _truthy(value) -> bool:
     return value is True or str(value).lower() in ("1", "true", "on", "yes")
+
+
 FIELD_KEYS = {"name", "type", "label", "required", "help", "default", "options", "min", "max", "placeholder"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 HOST_RE = re.compile(
