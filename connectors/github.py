@@ -47,6 +47,9 @@ def _excerpt(body: str | None, limit: int = 280) -> str:
 
 @registry.register("github")
 class GitHubConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"github_issue": "task", "github_notification": "other"}
+
     @property
     def base(self) -> str:
         return api_base("github", "https://api.github.com")

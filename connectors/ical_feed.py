@@ -20,6 +20,7 @@ from connectors import icalstream
 from connectors.base import Batch, Connector, Record
 from connectors.errors import ConfigError, ItemError
 from connectors.fetch import conditional_get
+from connectors.kinds import calendar_fields
 from connectors.registry import registry
 
 ACCEPT = "text/calendar, application/calendar+json;q=0.5, */*;q=0.1"
@@ -58,6 +59,13 @@ class Window:
 
 @registry.register("ical_feed")
 class ICalFeedConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"event": "event"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        return calendar_fields(item.data)
+
     @property
     def url(self) -> str:
         url = self.secrets.get("url") or self.config.get("url")

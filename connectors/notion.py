@@ -176,6 +176,8 @@ def property_text(prop: dict) -> str | float | bool | list | None:
 
 @registry.register("notion")
 class NotionConnector(QueryAsSync, Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"notion_page": "note"}
     mirrors_source = True  # pages deleted or unshared in Notion are deleted here on the next sync
 
     @property

@@ -70,6 +70,9 @@ def _graph_time(value: dict | None) -> datetime.datetime | None:
 
 @registry.register("outlook_calendar")
 class OutlookCalendarConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"event": "event"}
+
     @property
     def base(self) -> str:
         tokens = self.ctx.tokens

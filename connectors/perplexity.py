@@ -31,6 +31,8 @@ from connectors.webapi import ANY_STATUS, QueryAsSync, api_base, json_or_empty, 
 
 @registry.register("perplexity")
 class PerplexityConnector(QueryAsSync, Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"answer": "note"}
     _client = None
 
     @property

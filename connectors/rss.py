@@ -61,6 +61,13 @@ def _when(entry) -> datetime.datetime | None:
 
 @registry.register("rss")
 class FeedConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"feed_item": "article"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        return {"url": item.source_url, "published": item.occurred_at, "channel": (item.data or {}).get("feed")}
+
     @property
     def url(self) -> str:
         url = self.config.get("url") or self.secrets.get("url")

@@ -87,6 +87,9 @@ def _text(element) -> str:
 
 @registry.register("web_scraper")
 class WebScraperConnector(QueryAsSync, Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"web_item": "article"}
+
     def __init__(self, ctx):
         super().__init__(ctx)
         self._robots: dict[str, RobotsRules] = {}

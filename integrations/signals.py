@@ -1,9 +1,13 @@
 from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from integrations.fields import reset_key_cache
 from integrations.models import Integration
+
+# Sent inside a sync batch's transaction once the batch is stored, with the SyncedItem ids it
+# created, updated and tombstoned: the timeline takes them in from there.
+batch_stored = Signal()
 
 
 @receiver(setting_changed)

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "integrations",
     "connectors",
     "workflows",
+    "timeline",
 ]
 
 MIDDLEWARE = [

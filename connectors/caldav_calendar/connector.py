@@ -21,6 +21,7 @@ from django.conf import settings
 
 from connectors.base import Batch, Connector, Delivery
 from connectors.errors import ConfigError, ItemError, ResponseTooLarge
+from connectors.kinds import calendar_fields
 from connectors.registry import registry
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,13 @@ class Plan:
 
 @registry.register("caldav")
 class CalDAVConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"event": "event", "task": "task", "journal": "note"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        return calendar_fields(item.data)
+
     supports_write = True
 
     def __init__(self, ctx):

@@ -74,6 +74,17 @@ def event_id_for(key: str) -> str:
 
 @registry.register("google_calendar")
 class GoogleCalendarConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"event": "event"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        data = item.data or {}
+        fields = {"timezone": data.get("timezone"), "uid": data.get("ical_uid")}
+        if data.get("recurring_event_id"):
+            fields["recurrence_id"] = data.get("start")  # an instance of a series: its own start
+        return fields
+
     supports_write = True
 
     def _service(self):

@@ -83,6 +83,8 @@ def body_text(payload: dict) -> str:
 
 @registry.register("gmail")
 class GmailConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"message": "message", "label": "other"}
     supports_write = True
 
     def _service(self):

@@ -136,6 +136,13 @@ def picked_capture_key(item: dict) -> str:
 
 @registry.register("google_photos")
 class GooglePhotosConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"photo": "photo", "video": "photo"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        return {"media_type": "video" if item.kind == "video" else "photo"}
+
     @classmethod
     def page_actions(cls, integration):
         from django.urls import reverse

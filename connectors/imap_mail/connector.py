@@ -127,6 +127,13 @@ def _since_date(value) -> datetime.date | None:
 
 @registry.register("imap")
 class ImapConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"message": "message"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        return {"has_attachments": bool((item.data or {}).get("attachments"))}
+
     supports_write = True
 
     def __init__(self, ctx):

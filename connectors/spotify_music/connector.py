@@ -102,6 +102,13 @@ def _track_summary(track: dict) -> dict:
 
 @registry.register("spotify")
 class SpotifyConnector(Connector):
+    # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
+    kind_map = {"play": "play", "saved_track": "other", "playlist": "other"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        return plays.typed_fields(item)
+
     def _client(self) -> spotipy.Spotify:
         if not hasattr(self, "_sp"):
             if self.ctx.tokens is None:

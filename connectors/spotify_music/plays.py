@@ -153,3 +153,23 @@ class PlayIndex:
     def legacy_duplicates(self, artist: str, track: str, ended: datetime.datetime) -> list[str]:
         """Rule 3: stored minute-precision records this precise play replaces."""
         return [i for i in legacy_candidates(artist, track, ended) if i in self.ids]
+
+
+def typed_fields(item) -> dict:
+    """A stored play (API or export) as the timeline's "play": the play ends at played_at, so it
+    started ms_played (the export) or the track's length (the API: it counts whole plays) before."""
+    data = item.data or {}
+    ended = datetime.datetime.fromisoformat(data["played_at"]) if data.get("played_at") else item.occurred_at
+    length = data.get("ms_played") or data.get("duration_ms")
+    track_id = data.get("track_id")
+    fields = {
+        "track": data.get("track_name", ""),
+        "artist": ", ".join(a for a in data.get("artists") or [] if a),
+        "album": data.get("album", ""),
+        "track_uri": data.get("uri") or (f"spotify:track:{track_id}" if track_id else ""),
+        "end": ended,
+        "ms_played": data.get("ms_played") or data.get("duration_ms"),
+    }
+    if ended is not None and isinstance(length, int | float) and length > 0:
+        fields["start"] = ended - datetime.timedelta(milliseconds=length)
+    return fields

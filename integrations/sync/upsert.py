@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from integrations.models import Integration, JobStatus, SyncedItem, SyncJob
+from integrations.signals import batch_stored
 from integrations.sync.hashing import content_hash
 from integrations.sync.jobs import LostOwnership
 
@@ -142,16 +143,21 @@ def store_batch(
             SyncedItem.objects.bulk_update(to_update, UPDATE_FIELDS, batch_size=500)
         for pk, version in version_only:
             SyncedItem.objects.filter(pk=pk).update(version=version)
+        tombstoned = []
         if deletes:
             deletes = list(deletes)
             for start in range(0, len(deletes), CHUNK):
-                result.deleted += SyncedItem.objects.filter(
+                gone = SyncedItem.objects.filter(
                     integration=integration, external_id__in=deletes[start : start + CHUNK], deleted_at__isnull=True
-                ).update(deleted_at=now)
+                )
+                ids = list(gone.values_list("pk", flat=True))
+                tombstoned += ids
+                result.deleted += SyncedItem.objects.filter(pk__in=ids).update(deleted_at=now)
             if result.deleted:
                 SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
         if item_errors:
             _append_item_errors(job, item_errors)
+        _announce(integration, job, to_create, to_update, tombstoned)
         if advance_integration_cursor:
             Integration.objects.filter(pk=integration.pk).update(sync_cursor=cursor)
     return result
@@ -188,6 +194,25 @@ def _insert(rows: list[dict], now) -> None:
         values.append([row[name] for name in names])
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
+
+
+def _announce(integration, job, to_create, to_update, tombstoned):
+    if not (to_create or to_update or tombstoned):
+        return
+    created = [row["external_id"] for row in to_create]
+    ids = []
+    for start in range(0, len(created), CHUNK):
+        ids += SyncedItem.objects.filter(
+            integration=integration, external_id__in=created[start : start + CHUNK]
+        ).values_list("pk", flat=True)
+    batch_stored.send(
+        sender=SyncedItem,
+        integration=integration,
+        job=job,
+        created_ids=ids,
+        updated_ids=[item.pk for item in to_update],
+        deleted_ids=tombstoned,
+    )
 
 
 def _append_item_errors(job: SyncJob, item_errors: list[dict]):

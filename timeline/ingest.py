@@ -1,0 +1,177 @@
+"""Taking stored records into the timeline: match each to its entity (or make one), place it,
+name its people, link it, and give every changed entity the user's next change number.
+
+Ingestion for one user is serialized by a row lock on the user's ChangeCounter, taken first in
+the transaction: two workers never create two entities for one UID, and change numbers are
+handed out in commit order, so "changes since N" never skips one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.kinds import KINDS
+from integrations.models import SyncedItem
+from timeline import links, matching, people, places
+from timeline.models import ChangeCounter, Entity, EntitySource, Link, MatchKey, PendingItem
+from timeline.typing import Handlers, typed_for
+
+log = logging.getLogger(__name__)
+DRAIN_BATCH = 500
+
+
+def _lock_user(user_id: int) -> ChangeCounter:
+    ChangeCounter.objects.get_or_create(user_id=user_id)
+    return ChangeCounter.objects.select_for_update().get(user_id=user_id)
+
+
+def drain(user_id: int) -> int:
+    """Ingest everything waiting in the user's outbox, a batch per transaction. Returns how many."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            counter = _lock_user(user_id)
+            rows = list(PendingItem.objects.filter(user_id=user_id).order_by("pk")[:DRAIN_BATCH])
+            if not rows:
+                return done
+            _ingest_locked(counter, [r.item_id for r in rows])
+            PendingItem.objects.filter(pk__in=[r.pk for r in rows]).delete()
+            done += len(rows)
+
+
+def ingest(user_id: int, item_ids: list[int]) -> set[int]:
+    """Ingest these records now (tests, the backfill command). Returns the changed entity ids."""
+    with transaction.atomic():
+        return _ingest_locked(_lock_user(user_id), item_ids)
+
+
+def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
+    user = get_user_model().objects.get(pk=counter.user_id)
+    own = people.own_addresses(user)
+    handlers = Handlers()
+    items = {i.pk: i for i in SyncedItem.objects.filter(user_id=user.pk, pk__in=item_ids)}
+    sources = {s.item_id: s for s in EntitySource.objects.filter(item_id__in=item_ids).select_related("entity")}
+    changed: set[int] = set()
+    for item_id in dict.fromkeys(item_ids):
+        item, source = items.get(item_id), sources.get(item_id)
+        if item is None or item.deleted_at is not None:
+            if source is not None:  # gone at the source: the entity stays while another holds it
+                source.delete()
+                changed.add(source.entity_id)
+            continue
+        try:
+            entity = _take(user.pk, item, source, handlers, own)
+        except Exception:  # one unreadable record must not stop the timeline: logged, skipped
+            log.exception("Timeline: record %s could not be taken in", item.pk)
+            continue
+        changed.add(entity.pk)
+        if source is not None and source.entity_id != entity.pk:
+            changed.add(source.entity_id)
+    for entity_id in changed:
+        refresh(entity_id)
+    _number(counter, changed)
+    return changed
+
+
+def _take(user_id: int, item, source, handlers: Handlers, own: set[str]) -> Entity:
+    typed = typed_for(item, handlers)
+    keys = matching.keys_for(typed)
+    entity = source.entity if source is not None and source.entity.kind == typed.kind else None
+    matched_by = source.matched_by if source is not None else ""
+    if entity is None:
+        entity, matched_by = _match(user_id, typed, keys, item)
+    if entity is None:
+        entity = Entity.objects.create(user_id=user_id, kind=typed.kind, start_at=typed.start, end_at=typed.end)
+    elif entity.deleted_at is not None:
+        entity.deleted_at = None
+        entity.save(update_fields=["deleted_at"])
+    if source is None:
+        source = EntitySource(item=item)
+    source.entity, source.fields, source.matched_by = entity, typed.fields, matched_by
+    source.save()
+    for key in keys:
+        MatchKey.objects.get_or_create(user_id=user_id, key=key.value, defaults={"entity": entity})
+    _merge(entity)
+    if KINDS[typed.kind].key != "other":
+        place = places.place_for(user_id, typed)
+        if place is not None and entity.place_id is None:
+            entity.place = place
+            entity.save(update_fields=["place"])
+        person_ids = people.attach_people(entity, typed, own)
+        links.link_entity(entity, person_ids)
+    return entity
+
+
+def _match(user_id: int, typed, keys, item) -> tuple[Entity | None, str]:
+    if not keys:
+        return None, ""
+    found = MatchKey.objects.filter(user_id=user_id, key__in=[k.value for k in keys]).select_related("entity")
+    by_key = {m.key: m.entity for m in found}
+    for key in keys:
+        entity = by_key.get(key.value)
+        if entity is None or entity.kind != typed.kind:
+            continue
+        if key.strong:
+            return entity, key.value
+        same_source = EntitySource.objects.filter(entity=entity, item__integration_id=item.integration_id).exists()
+        if not same_source and not matching.conflicts(typed, entity.fields):
+            return entity, key.value
+    return None, ""
+
+
+def _merge(entity: Entity):
+    """The entity's fields from its sources: the first source's values, gaps filled by the others."""
+    sources = list(entity.sources.select_related("item").order_by("pk"))
+    if not sources:
+        return
+    merged: dict = {}
+    for source in sources:
+        for name, value in source.fields.items():
+            merged.setdefault(name, value)
+    first = sources[0].item
+    from connectors.kinds import parse_time
+
+    entity.fields = merged
+    entity.title = next((s.item.title for s in sources if s.item.title), "")[:500]
+    entity.summary = next((s.item.summary for s in sources if s.item.summary), "")
+    entity.start_at = parse_time(merged.get("start")) or first.occurred_at
+    entity.end_at = parse_time(merged.get("end"))
+    entity.save(update_fields=["fields", "title", "summary", "start_at", "end_at", "updated_at"])
+
+
+def refresh_entities(user_id: int, entity_ids: list[int]):
+    """Re-merge (or tombstone) entities whose sources changed outside a batch, numbered as changes."""
+    if not get_user_model().objects.filter(pk=user_id).exists():
+        return  # the account itself is being deleted
+    with transaction.atomic():
+        counter = _lock_user(user_id)
+        for entity_id in entity_ids:
+            refresh(entity_id)
+        _number(counter, set(Entity.objects.filter(pk__in=entity_ids).values_list("pk", flat=True)))
+
+
+def refresh(entity_id: int):
+    """After a source left: tombstone the entity when none is left, else merge what remains."""
+    entity = Entity.objects.filter(pk=entity_id).first()
+    if entity is None:
+        return
+    if entity.sources.exists():
+        _merge(entity)
+        return
+    if entity.deleted_at is None:
+        entity.deleted_at = timezone.now()
+        entity.save(update_fields=["deleted_at", "updated_at"])
+        MatchKey.objects.filter(entity=entity).delete()
+        Link.objects.filter(source=entity).delete()
+        Link.objects.filter(target=entity).delete()
+
+
+def _number(counter: ChangeCounter, entity_ids: set[int]):
+    for offset, pk in enumerate(sorted(entity_ids), start=1):
+        Entity.objects.filter(pk=pk).update(seq=counter.seq + offset)
+    counter.seq += len(entity_ids)
+    counter.save(update_fields=["seq"])

@@ -1,0 +1,106 @@
+"""Links between entities, computed for each entity as it arrives (never by rescanning): photos
+taken, songs played and workouts done during an event, things at the same place, and mails
+exchanged with an event's attendees around its date. Every query is bounded by an index range."""
+
+from __future__ import annotations
+
+import datetime
+
+from timeline.models import Entity, EntityPerson, Link, LinkReason
+
+LONGEST_EVENT = datetime.timedelta(days=3)  # longer spans (a holiday) link nothing by time
+MAIL_BEFORE = datetime.timedelta(days=7)  # mails about an event come up to a week before it...
+MAIL_AFTER = datetime.timedelta(days=1)  # ...and the day after
+DURING_KINDS = {"photo": LinkReason.TAKEN_DURING, "play": LinkReason.PLAYED_DURING, "workout": LinkReason.DURING}
+CONTAINER_KINDS = ("event",)
+ATTENDEE_ROLES = ("organizer", "attendees")
+CORRESPONDENT_ROLES = ("from", "to", "cc")
+
+
+def _link(entity_a, entity_b, reason):
+    Link.objects.get_or_create(user_id=entity_a.user_id, source=entity_a, target=entity_b, reason=reason)
+
+
+def _spans(entity) -> bool:
+    return bool(entity.start_at and entity.end_at and entity.end_at - entity.start_at <= LONGEST_EVENT)
+
+
+def _live(user_id):
+    return Entity.objects.filter(user_id=user_id, deleted_at__isnull=True)
+
+
+def link_entity(entity, person_ids: list[int]):
+    if entity.kind in CONTAINER_KINDS:
+        _link_contents(entity)
+        _link_mails_of_event(entity)
+    elif entity.kind in DURING_KINDS and entity.start_at:
+        _link_containers(entity)
+    elif entity.kind == "message" and entity.start_at and person_ids:
+        _link_events_of_mail(entity, person_ids)
+
+
+def _link_contents(event):
+    if not _spans(event):
+        return
+    inside = _live(event.user_id).filter(
+        kind__in=list(DURING_KINDS), start_at__gte=event.start_at, start_at__lte=event.end_at
+    )
+    for item in inside.only("pk", "kind", "user_id", "place_id"):
+        _link(item, event, DURING_KINDS[item.kind])
+        if event.place_id and item.place_id == event.place_id:
+            _link(item, event, LinkReason.SAME_PLACE)
+
+
+def _link_containers(item):
+    candidates = _live(item.user_id).filter(
+        kind__in=CONTAINER_KINDS,
+        start_at__gte=item.start_at - LONGEST_EVENT,
+        start_at__lte=item.start_at,
+        end_at__gte=item.start_at,
+    )
+    for event in candidates.only("pk", "user_id", "start_at", "end_at", "place_id"):
+        if not _spans(event):
+            continue
+        _link(item, event, DURING_KINDS[item.kind])
+        if event.place_id and item.place_id == event.place_id:
+            _link(item, event, LinkReason.SAME_PLACE)
+
+
+def _link_mails_of_event(event):
+    attendees = EntityPerson.objects.filter(entity=event, role__in=ATTENDEE_ROLES).values_list("person_id", flat=True)
+    if not attendees or not event.start_at:
+        return
+    end = event.end_at or event.start_at
+    mails = (
+        EntityPerson.objects.filter(
+            person_id__in=list(attendees),
+            role__in=CORRESPONDENT_ROLES,
+            entity__kind="message",
+            entity__deleted_at__isnull=True,
+            entity__start_at__gte=event.start_at - MAIL_BEFORE,
+            entity__start_at__lte=end + MAIL_AFTER,
+        )
+        .values_list("entity_id", flat=True)
+        .distinct()
+    )
+    for mail in Entity.objects.filter(pk__in=list(mails)):
+        _link(mail, event, LinkReason.ATTENDEE)
+
+
+def _link_events_of_mail(mail, person_ids: list[int]):
+    events = (
+        EntityPerson.objects.filter(
+            person_id__in=person_ids,
+            role__in=ATTENDEE_ROLES,
+            entity__kind="event",
+            entity__deleted_at__isnull=True,
+            entity__start_at__gte=mail.start_at - MAIL_AFTER - LONGEST_EVENT,
+            entity__start_at__lte=mail.start_at + MAIL_BEFORE,
+        )
+        .values_list("entity_id", flat=True)
+        .distinct()
+    )
+    for event in Entity.objects.filter(pk__in=list(events)):
+        end = event.end_at or event.start_at
+        if event.start_at - MAIL_BEFORE <= mail.start_at <= end + MAIL_AFTER:
+            _link(mail, event, LinkReason.ATTENDEE)

@@ -1,0 +1,52 @@
+"""People named by records, merged by email address (name-only mentions by name)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from timeline.models import EntityPerson, Person
+
+NAME_ONLY_ROLES = {"people"}  # a photo's sidecar names who is in it, without an address
+
+
+def own_addresses(user) -> set[str]:
+    """The person's own addresses: they are on every mail and invitation, so they link nothing."""
+    from integrations.models import Integration
+
+    addresses = {user.email.lower()} if user.email else set()
+    for identity in Integration.objects.filter(user=user).values_list("account_identity", flat=True):
+        if identity and "@" in identity and " " not in identity.strip():
+            addresses.add(identity.strip().lower())
+    return addresses
+
+
+def _person(user_id: int, name: str, email: str) -> Person | None:
+    lookup = {"email": email} if email else {"email": "", "name_key": name.lower()}
+    person = Person.objects.filter(user_id=user_id, **lookup).first()
+    if person is None:
+        try:
+            with transaction.atomic():
+                person = Person.objects.create(user_id=user_id, name=name, name_key=name.lower()[:200], **lookup)
+        except IntegrityError:
+            person = Person.objects.filter(user_id=user_id, **lookup).first()
+    elif name and not person.name:
+        person.name = name
+        person.save(update_fields=["name"])
+    return person
+
+
+def attach_people(entity, typed, own: set[str]) -> list[int]:
+    """Link the entity to everyone it names; returns the people's ids (the owner excluded)."""
+    ids = []
+    for mention in typed.people():
+        email, name = mention.get("email", ""), mention.get("name", "")
+        if email in own:
+            continue
+        if not email and (mention["role"] not in NAME_ONLY_ROLES or not name):
+            continue
+        person = _person(entity.user_id, name, email)
+        if person is None:
+            continue
+        EntityPerson.objects.get_or_create(entity=entity, person=person, role=mention["role"])
+        ids.append(person.pk)
+    return ids
