@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from metacortex import views
+from metacortex.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,5 +13,6 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     path("workflows/", include("workflows.urls")),
     path("oauth/", include("integrations.oauth.urls")),
+    path("api/v1/", api.urls),  # first: the routes on django-ninja
     path("api/v1/", include("integrations.api.urls")),
 ]

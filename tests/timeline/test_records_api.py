@@ -1,0 +1,112 @@
+"""The records API: scoped to the user, keyset pages, a change cursor that returns deletions,
+a record with its sources, links and people, and an OpenAPI document that describes it."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from integrations.models import ApiToken, IntegrationType, SyncedItem
+from tests.factories import make_integration
+from timeline.ingest import ingest
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+UTC = datetime.UTC
+T0 = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def store(integration, external_id, kind, when, **data):
+    return SyncedItem.objects.create(
+        user=integration.user, integration=integration, kind=kind, external_id=external_id, title=external_id,
+        occurred_at=when, data=data, content_hash=external_id, source_type=integration.type.slug,
+        source_name=integration.name, fetched_at=timezone.now(),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def calendar(owner):
+    return make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Calendar")
+
+
+@pytest.fixture
+def token(owner):
+    return ApiToken.issue(owner, "tests")[1]
+
+
+def get(client, path, token=None, **params):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    return client.get(f"/api/v1{path}", params, **headers)
+
+
+def test_records_are_paged_newest_first_with_an_opaque_cursor(client, owner, calendar, token):
+    items = [store(calendar, f"e{n}", "event", T0 + datetime.timedelta(hours=n), uid=f"u{n}") for n in range(5)]
+    ingest(owner.pk, [i.pk for i in items])
+    first = get(client, "/records", token, limit=2).json()
+    assert [r["title"] for r in first["records"]] == ["e4", "e3"]
+    second = get(client, "/records", token, limit=2, cursor=first["next_cursor"]).json()
+    third = get(client, "/records", token, limit=2, cursor=second["next_cursor"]).json()
+    assert [r["title"] for r in second["records"] + third["records"]] == ["e2", "e1", "e0"]
+    assert third["next_cursor"] is None
+    window = get(client, "/records", token, since=T0.isoformat(), until=(T0 + datetime.timedelta(hours=2)).isoformat())
+    assert [r["title"] for r in window.json()["records"]] == ["e1", "e0"]
+    assert get(client, "/records", token, cursor="not-a-cursor").status_code == 400
+
+
+def test_the_change_cursor_returns_changes_once_and_deletions(client, owner, calendar, token):
+    a = store(calendar, "a", "event", T0, uid="a")
+    ingest(owner.pk, [a.pk])
+    cursor = get(client, "/records", token).json()["change_cursor"]
+    assert get(client, "/records", token, changes_since=cursor).json()["changes"] == []
+    b = store(calendar, "b", "event", T0, uid="b")
+    ingest(owner.pk, [b.pk])
+    a.deleted_at = timezone.now()
+    a.save()
+    ingest(owner.pk, [a.pk])
+    answer = get(client, "/records", token, changes_since=cursor).json()
+    assert [(c["record"] or {}).get("title") for c in answer["changes"]] == ["b", None]
+    assert answer["changes"][1]["deleted"] is True
+    assert answer["has_more"] is False
+    assert get(client, "/records", token, changes_since=answer["next_cursor"]).json()["changes"] == []
+
+
+def test_a_record_shows_its_sources_links_and_people(client, owner, calendar, token):
+    other = make_integration(owner, IntegrationType.objects.get(slug="caldav"), name="CalDAV")
+    photos = make_integration(owner, IntegrationType.objects.get(slug="google-photos"), name="Photos")
+    shared = dict(uid="x", start=T0.isoformat(), end=(T0 + datetime.timedelta(hours=2)).isoformat())
+    one = store(calendar, "ev", "event", T0, attendees=[{"name": "Ann", "email": "ann@example.com"}], **shared)
+    two = store(other, "ev.ics", "event", T0, **shared)
+    photo = store(photos, "p", "photo", T0 + datetime.timedelta(minutes=30), sha256="p", width=1, height=1)
+    ingest(owner.pk, [one.pk, two.pk, photo.pk])
+    event_id = get(client, "/records", token, kind="event").json()["records"][0]["id"]
+    record = get(client, f"/records/{event_id}", token).json()
+    assert sorted(s["integration_name"] for s in record["sources_detail"]) == ["CalDAV", "Calendar"]
+    assert [(link["reason"], link["record"]["kind"]) for link in record["links"]] == [("taken_during", "photo")]
+    assert record["people"] == [{"person": {"id": record["people"][0]["person"]["id"], "name": "Ann",
+                                            "email": "ann@example.com"}, "role": "attendees"}]  # fmt: skip
+    photo_id = record["links"][0]["record"]["id"]
+    assert get(client, f"/records/{photo_id}", token).json()["links"][0]["record"]["id"] == event_id  # both sides
+    people = get(client, "/people", token).json()["people"]
+    assert [p["email"] for p in people] == ["ann@example.com"]
+    assert get(client, "/records", token, person=people[0]["id"]).json()["records"][0]["id"] == event_id
+
+
+def test_another_users_records_are_404_and_anonymous_visitors_get_401(client, owner, other_user, calendar):
+    item = store(calendar, "mine", "event", T0, uid="m")
+    ingest(owner.pk, [item.pk])
+    client.force_login(owner)
+    record_id = get(client, "/records").json()["records"][0]["id"]
+    client.force_login(other_user)
+    assert get(client, "/records").json()["records"] == []
+    answer = get(client, f"/records/{record_id}")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "not_found"
+    client.logout()
+    assert get(client, "/records").status_code == 401
+    assert get(client, "/records", "mc_not-a-token").status_code == 401
+
+
+def test_the_openapi_document_describes_the_records_routes(client):
+    document = client.get("/api/v1/openapi.json").json()
+    for path in ("/api/v1/records", "/api/v1/records/{record_id}", "/api/v1/places", "/api/v1/people"):
+        assert path in document["paths"], path
+    assert client.get("/api/v1/no-such-thing").json()["error"]["code"] == "not_found"

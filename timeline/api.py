@@ -1,0 +1,303 @@
+"""The records API for the apps that consume the hub: the person's records (entities, each with
+its sources), places and people. Keyset ("cursor") pagination throughout, and a change cursor
+that also returns deletions. Every query is scoped to the authenticated user."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+
+from timeline.models import Entity, Link, Person, Place
+
+router = Router(tags=["timeline"])
+MAX_LIMIT = 200
+
+
+def encode_cursor(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, UnicodeError) as exc:
+        raise HttpError(400, "The cursor is not one this API gave out; start again without it.") from exc
+    if not isinstance(value, dict):
+        raise HttpError(400, "The cursor is not one this API gave out; start again without it.")
+    return value
+
+
+class PlaceRef(Schema):
+    id: int
+    name: str
+
+
+class PersonOut(Schema):
+    id: int
+    name: str
+    email: str
+
+
+class RecordOut(Schema):
+    id: int
+    kind: str
+    title: str
+    start: datetime.datetime | None
+    end: datetime.datetime | None
+    fields: dict
+    place: PlaceRef | None
+    sources: int
+    updated_at: datetime.datetime
+    deleted: bool
+
+
+class SourceOut(Schema):
+    item_id: int
+    integration_id: int | None
+    integration_name: str
+    source_type: str
+    external_id: str
+    source_url: str
+    fetched_at: datetime.datetime
+    fields: dict
+
+
+class LinkOut(Schema):
+    reason: str = Field(description="taken_during, played_during, during, same_place, attendee")
+    label: str
+    record: RecordOut
+
+
+class PersonRole(Schema):
+    person: PersonOut
+    role: str
+
+
+class RecordDetail(RecordOut):
+    summary: str
+    sources_detail: list[SourceOut]
+    links: list[LinkOut]
+    people: list[PersonRole]
+
+
+class RecordPage(Schema):
+    records: list[RecordOut]
+    next_cursor: str | None = Field(description="Pass as cursor= for the next (older) page; null at the end")
+    change_cursor: str = Field(description="Pass as changes_since= later to get what changed since this answer")
+
+
+class Change(Schema):
+    id: int
+    deleted: bool
+    record: RecordOut | None
+
+
+class ChangePage(Schema):
+    changes: list[Change]
+    next_cursor: str = Field(description="Pass as changes_since= for the following changes")
+    has_more: bool
+
+
+class RecordFilters(Schema):
+    kind: str | None = None
+    integration: int | None = None
+    place: int | None = None
+    person: int | None = None
+    since: datetime.datetime | None = Field(None, description="Records starting at or after this time")
+    until: datetime.datetime | None = Field(None, description="Records starting before this time")
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+
+
+def record_json(entity: Entity) -> dict:
+    return {
+        "id": entity.pk,
+        "kind": entity.kind,
+        "title": entity.title,
+        "start": entity.start_at,
+        "end": entity.end_at,
+        "fields": entity.fields,
+        "place": {"id": entity.place.pk, "name": entity.place.label} if entity.place_id else None,
+        "sources": getattr(entity, "source_count", None) or entity.sources.count(),
+        "updated_at": entity.updated_at,
+        "deleted": entity.deleted_at is not None,
+    }
+
+
+def _entities(request):
+    return Entity.objects.filter(user=request.user).select_related("place")
+
+
+def _change_cursor(user) -> str:
+    from timeline.models import ChangeCounter
+
+    seq = ChangeCounter.objects.filter(user=user).values_list("seq", flat=True).first() or 0
+    return encode_cursor({"s": seq})
+
+
+@router.get("/records", response=RecordPage | ChangePage, summary="List records, or the changes since a cursor")
+def list_records(request, filters: Query[RecordFilters], changes_since: str | None = None):
+    """Newest first, filtered by kind, integration, place, person and time range; or, with
+    `changes_since`, every record that changed since that cursor in the order it changed,
+    deleted ones included (`deleted: true`, `record: null`)."""
+    if changes_since is not None:
+        return _changes(request, changes_since, filters.limit)
+    qs = _entities(request).filter(deleted_at__isnull=True)
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.integration:
+        qs = qs.filter(sources__item__integration_id=filters.integration)
+    if filters.place:
+        qs = qs.filter(place_id=filters.place)
+    if filters.person:
+        qs = qs.filter(entityperson__person_id=filters.person)
+    if filters.since:
+        qs = qs.filter(start_at__gte=filters.since)
+    if filters.until:
+        qs = qs.filter(start_at__lt=filters.until)
+    if filters.cursor:
+        position = decode_cursor(filters.cursor)
+        when, pk = position.get("t"), position.get("i")
+        if not isinstance(pk, int):
+            raise HttpError(400, "The cursor is not one this API gave out; start again without it.")
+        if when is None:
+            qs = qs.filter(start_at__isnull=True, pk__lt=pk)
+        else:
+            moment = datetime.datetime.fromisoformat(when)
+            qs = qs.filter(Q(start_at__lt=moment) | Q(start_at=moment, pk__lt=pk) | Q(start_at__isnull=True))
+    change_cursor = _change_cursor(request.user)
+    page = list(qs.order_by("-start_at", "-pk").distinct()[: filters.limit + 1])
+    more, page = len(page) > filters.limit, page[: filters.limit]
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = encode_cursor({"t": last.start_at.isoformat() if last.start_at else None, "i": last.pk})
+    return {"records": [record_json(e) for e in page], "next_cursor": next_cursor, "change_cursor": change_cursor}
+
+
+def _changes(request, cursor: str, limit: int) -> dict:
+    after = decode_cursor(cursor).get("s") if cursor else 0
+    if not isinstance(after, int):
+        raise HttpError(400, "The cursor is not one this API gave out; start again without it.")
+    changed = list(_entities(request).filter(seq__gt=after).order_by("seq")[: limit + 1])
+    more, changed = len(changed) > limit, changed[:limit]
+    last = changed[-1].seq if changed else after
+    return {
+        "changes": [
+            {"id": e.pk, "deleted": e.deleted_at is not None, "record": None if e.deleted_at else record_json(e)}
+            for e in changed
+        ],
+        "next_cursor": encode_cursor({"s": last}),
+        "has_more": more,
+    }
+
+
+@router.get("/records/{record_id}", response=RecordDetail, summary="One record with its sources, links and people")
+def get_record(request, record_id: int):
+    entity = get_object_or_404(_entities(request).filter(deleted_at__isnull=True), pk=record_id)
+    sources = entity.sources.select_related("item__integration").order_by("pk")
+    links = [
+        *[(link, link.target) for link in Link.objects.filter(source=entity).select_related("target__place")],
+        *[(link, link.source) for link in Link.objects.filter(target=entity).select_related("source__place")],
+    ]
+    return {
+        **record_json(entity),
+        "summary": entity.summary,
+        "sources_detail": [
+            {
+                "item_id": s.item_id,
+                "integration_id": s.item.integration_id,
+                "integration_name": s.item.integration.name if s.item.integration else s.item.source_name,
+                "source_type": s.item.source_type,
+                "external_id": s.item.external_id,
+                "source_url": s.item.source_url,
+                "fetched_at": s.item.fetched_at,
+                "fields": s.fields,
+            }
+            for s in sources
+        ],
+        "links": [
+            {"reason": link.reason, "label": link.get_reason_display(), "record": record_json(other)}
+            for link, other in links
+            if other.deleted_at is None
+        ],
+        "people": [
+            {"person": {"id": ep.person.pk, "name": ep.person.name, "email": ep.person.email}, "role": ep.role}
+            for ep in entity.entityperson_set.select_related("person").order_by("role", "person__name")
+        ],
+    }
+
+
+class PlaceOut(Schema):
+    id: int
+    name: str
+    lat: float | None
+    lon: float | None
+    locality: str
+    region: str
+    country: str
+    names: list[str]
+
+
+class PlacePage(Schema):
+    places: list[PlaceOut]
+    next_cursor: str | None
+
+
+def _place_json(place: Place) -> dict:
+    return {
+        "id": place.pk,
+        "name": place.label,
+        "lat": place.lat,
+        "lon": place.lon,
+        "locality": place.locality,
+        "region": place.region,
+        "country": place.country,
+        "names": place.names,
+    }
+
+
+def _keyset(qs, cursor: str | None, limit: int):
+    if cursor:
+        after = decode_cursor(cursor).get("i")
+        if not isinstance(after, int):
+            raise HttpError(400, "The cursor is not one this API gave out; start again without it.")
+        qs = qs.filter(pk__gt=after)
+    page = list(qs.order_by("pk")[: limit + 1])
+    more, page = len(page) > limit, page[:limit]
+    return page, encode_cursor({"i": page[-1].pk}) if more else None
+
+
+@router.get("/places", response=PlacePage, summary="Places, oldest first")
+def list_places(request, cursor: str | None = None, limit: int = Query(50, ge=1, le=MAX_LIMIT)):
+    page, next_cursor = _keyset(Place.objects.filter(user=request.user), cursor, limit)
+    return {"places": [_place_json(p) for p in page], "next_cursor": next_cursor}
+
+
+@router.get("/places/{place_id}", response=PlaceOut, summary="One place")
+def get_place(request, place_id: int):
+    return _place_json(get_object_or_404(Place, user=request.user, pk=place_id))
+
+
+class PeoplePage(Schema):
+    people: list[PersonOut]
+    next_cursor: str | None
+
+
+@router.get("/people", response=PeoplePage, summary="People, oldest first")
+def list_people(request, cursor: str | None = None, limit: int = Query(50, ge=1, le=MAX_LIMIT)):
+    page, next_cursor = _keyset(Person.objects.filter(user=request.user), cursor, limit)
+    return {"people": [{"id": p.pk, "name": p.name, "email": p.email} for p in page], "next_cursor": next_cursor}
+
+
+@router.get("/people/{person_id}", response=PersonOut, summary="One person")
+def get_person(request, person_id: int):
+    person = get_object_or_404(Person, user=request.user, pk=person_id)
+    return {"id": person.pk, "name": person.name, "email": person.email}
