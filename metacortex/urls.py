@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("integrations/", include("integrations.urls")),
     path("workflows/", include("workflows.urls")),
+    path("timeline/", include("timeline.urls")),
     path("oauth/", include("integrations.oauth.urls")),
     path("api/v1/", api.urls),  # first: the routes on django-ninja
     path("api/v1/", include("integrations.api.urls")),

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from connectors.kinds import KINDS
 from integrations.models import SyncedItem
-from timeline import links, matching, people, places
+from timeline import links, matching, people, places, search
 from timeline.models import ChangeCounter, Entity, EntitySource, Link, MatchKey, PendingItem
 from timeline.typing import Handlers, typed_for
 
@@ -140,7 +140,8 @@ def _merge(entity: Entity):
     entity.summary = next((s.item.summary for s in sources if s.item.summary), "")
     entity.start_at = parse_time(merged.get("start")) or first.occurred_at
     entity.end_at = parse_time(merged.get("end"))
-    entity.save(update_fields=["fields", "title", "summary", "start_at", "end_at", "updated_at"])
+    entity.search_text = search.text_of(entity)
+    entity.save(update_fields=["fields", "title", "summary", "start_at", "end_at", "search_text", "updated_at"])
 
 
 def refresh_entities(user_id: int, entity_ids: list[int]):

@@ -73,6 +73,9 @@ class Entity(models.Model):
     fields = models.JSONField(default=dict, blank=True, help_text="The kind's typed fields, merged from the sources")
     place = models.ForeignKey(Place, on_delete=models.SET_NULL, null=True, blank=True, related_name="entities")
     people = models.ManyToManyField(Person, through="EntityPerson", related_name="entities")
+    # Title, text and the names in it, lower-cased: searched with full-text search on PostgreSQL
+    # (a GIN index on its tsvector, migration 0002) and word by word elsewhere.
+    search_text = models.TextField(blank=True)
     # Change sequence: every change takes the user's next number, so a consumer asking for
     # "changes since N" gets each change once, deletions included.
     seq = models.BigIntegerField(default=0)

@@ -1,0 +1,98 @@
+"""The timeline pages: a day and a week in the person's time zone, search, a record with its
+sources and links on both sides, a place and a person; another user's pages are 404."""
+
+import datetime
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+
+from integrations.models import IntegrationType, SyncedItem
+from tests.factories import make_integration
+from timeline.ingest import ingest
+from timeline.models import Entity, Place
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+ZURICH = zoneinfo.ZoneInfo("Europe/Zurich")
+SUNDAY_1400 = datetime.datetime(2026, 3, 15, 14, 0, tzinfo=ZURICH)  # 13:00 UTC
+
+
+def store(integration, external_id, kind, when, title="", **data):
+    return SyncedItem.objects.create(
+        user=integration.user, integration=integration, kind=kind, external_id=external_id,
+        title=title or external_id, occurred_at=when, data=data, content_hash=external_id,
+        source_type=integration.type.slug, source_name=integration.name, fetched_at=timezone.now(),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def day_of_records(owner):
+    feed = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Feed")
+    photos = make_integration(owner, IntegrationType.objects.get(slug="google-photos"), name="Photos")
+    end = SUNDAY_1400 + datetime.timedelta(hours=2)
+    items = [
+        store(feed, "talk", "event", SUNDAY_1400, title="Conference talk", start=SUNDAY_1400.isoformat(),
+              end=end.isoformat(), tzid="Europe/Zurich", location="Kongresshaus", uid="talk"),
+        store(feed, "holiday", "event", None, title="Spring holiday", start="2026-03-15", all_day=True,
+              uid="holiday"),
+        store(photos, "slide", "photo", SUNDAY_1400 + datetime.timedelta(minutes=20), title="Slide photo",
+              sha256="s", width=3, height=2, geo={"lat": 47.3661, "lon": 8.5336}),
+    ]  # fmt: skip
+    ingest(owner.pk, [i.pk for i in items])
+    return items
+
+
+def test_the_day_view_shows_times_in_the_persons_zone_and_all_day_records_on_their_date(
+    owner_client, day_of_records, settings
+):
+    with timezone.override(ZURICH):
+        page = owner_client.get("/timeline/", {"date": "2026-03-15"}).content.decode()
+    assert "Conference talk" in page
+    assert "14:00\u201316:00" in page  # shown in Zurich time, not the server's UTC
+    assert "Sunday 15 March 2026" in page
+    assert "Spring holiday" in page
+    assert "Slide photo" in page
+    with timezone.override(zoneinfo.ZoneInfo("America/New_York")):
+        page = owner_client.get("/timeline/", {"date": "2026-03-15"}).content.decode()
+        saturday = owner_client.get("/timeline/", {"date": "2026-03-14"}).content.decode()
+    assert "Spring holiday" in page  # an all-day date stays on its date in every zone
+    assert "Spring holiday" not in saturday
+    assert "09:00\u201311:00" in page
+    assert "(14:00 Europe/Zurich)" in page  # and the event's own zone, where it differs
+
+
+def test_the_week_view_filter_and_search(owner_client, day_of_records):
+    week = owner_client.get("/timeline/", {"date": "2026-03-11", "view": "week"}).content.decode()
+    assert "Conference talk" in week
+    photos_only = owner_client.get("/timeline/", {"date": "2026-03-15", "kind": "photo"}).content.decode()
+    assert "Slide photo" in photos_only
+    assert "Conference talk" not in photos_only
+    found = owner_client.get("/timeline/", {"q": "kongresshaus"}).content.decode()
+    assert "Conference talk" in found
+    assert "Slide photo" not in found
+    assert "Nothing matches" in owner_client.get("/timeline/", {"q": "zeppelin"}).content.decode()
+
+
+def test_record_place_and_person_pages_and_the_link_on_both_sides(owner_client, day_of_records, owner):
+    talk = Entity.objects.get(user=owner, title="Conference talk")
+    photo = Entity.objects.get(user=owner, title="Slide photo")
+    talk_page = owner_client.get(f"/timeline/records/{talk.pk}/").content.decode()
+    assert "Slide photo" in talk_page
+    assert "taken during" in talk_page
+    assert "Feed" in talk_page  # its source, with provenance
+    assert "Conference talk" in owner_client.get(f"/timeline/records/{photo.pk}/").content.decode()
+    place = Place.objects.get(user=owner, pk=photo.place_id)
+    place_page = owner_client.get(f"/timeline/places/{place.pk}/").content.decode()
+    assert "Slide photo" in place_page
+    assert "Switzerland" in place_page
+
+
+def test_another_users_timeline_pages_are_404(client, other_user, day_of_records, owner):
+    talk = Entity.objects.get(user=owner, title="Conference talk")
+    client.force_login(other_user)
+    assert client.get(f"/timeline/records/{talk.pk}/").status_code == 404
+    assert client.get(f"/timeline/places/{talk.place_id}/").status_code == 404
+    assert client.get(f"/timeline/records/{talk.pk}/photo/").status_code == 404
+    assert "Conference talk" not in client.get("/timeline/", {"date": "2026-03-15"}).content.decode()
+    client.logout()
+    assert client.get("/timeline/").status_code == 302

@@ -1,0 +1,236 @@
+"""The timeline pages: a day or week over all sources (filtered by kind, source, place and person),
+search across everything, and the pages of one record, one place and one person. Times are shown
+in the person's own time zone (the active time zone of the request)."""
+
+from __future__ import annotations
+
+import datetime
+import mimetypes
+import zoneinfo
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from connectors.kinds import KINDS
+from integrations.models import Integration
+from integrations.views.common import push_clean_url, render_page
+from timeline import search
+from timeline.models import Entity, Link, Person, Place
+
+SEARCH_PAGE = 50
+ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
+PLACE_PAGE = 50
+
+
+def _day(value: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return timezone.localdate()
+
+
+def _window(day: datetime.date, view: str) -> tuple[datetime.datetime, datetime.datetime, datetime.date, datetime.date]:
+    first = day - datetime.timedelta(days=day.weekday()) if view == "week" else day
+    last = first + datetime.timedelta(days=7 if view == "week" else 1)
+    zone = timezone.get_current_timezone()
+    start = datetime.datetime.combine(first, datetime.time(), tzinfo=zone)
+    end = datetime.datetime.combine(last, datetime.time(), tzinfo=zone)
+    return start, end, first, last
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@require_GET
+@login_required
+def timeline(request):
+    view = "week" if request.GET.get("view") == "week" else "day"
+    day = _day(request.GET.get("date"))
+    q = request.GET.get("q", "").strip()[:200]
+    kind = request.GET.get("kind", "")
+    source, place_id, person_id = (_int(request.GET.get(k)) for k in ("source", "place", "person"))
+    entities = Entity.objects.filter(user=request.user, deleted_at__isnull=True).select_related("place")
+    if kind in KINDS:
+        entities = entities.filter(kind=kind)
+    if source:
+        entities = entities.filter(sources__item__integration_id=source)
+    if place_id:
+        entities = entities.filter(place_id=place_id)
+    if person_id:
+        entities = entities.filter(entityperson__person_id=person_id)
+    older_than = None
+    if q:
+        # Search looks through everything, newest first, a page at a time ("older than").
+        entities = search.matching(entities, q)
+        before = _int(request.GET.get("before"))
+        if before:
+            entities = entities.filter(pk__lt=before)
+        entities = list(entities.order_by("-pk").distinct()[: SEARCH_PAGE + 1])
+        if len(entities) > SEARCH_PAGE:
+            entities, older_than = entities[:SEARCH_PAGE], entities[SEARCH_PAGE - 1].pk
+        entities.sort(key=lambda e: (e.start_at is None, e.start_at or timezone.now()), reverse=False)
+        start = end = None
+        first = last = None
+    else:
+        start, end, first, last = _window(day, view)
+        # All-day records are dates, not instants: stored at UTC midnight, they belong to their own
+        # date in every time zone. Read a little wider, then keep each record on its own local day.
+        wide = entities.filter(start_at__gte=start - ALL_DAY_SLACK, start_at__lt=end + ALL_DAY_SLACK)
+        entities = [e for e in wide.order_by("start_at", "pk").distinct() if first <= local_day(e) < last]
+    _annotate(entities)
+    step = datetime.timedelta(days=7 if view == "week" else 1)
+    context = {
+        "entities": entities,
+        "view": view,
+        "day": day,
+        "first": first,
+        "last": (last - datetime.timedelta(days=1)) if last else None,
+        "previous": (day - step).isoformat(),
+        "next": (day + step).isoformat(),
+        "today": timezone.localdate(),
+        "q": q,
+        "kind": kind,
+        "kinds": [(k.key, k.label) for k in KINDS.values()],
+        "source": source,
+        "sources": Integration.objects.for_user(request.user).order_by("name").only("pk", "name"),
+        "place": Place.objects.filter(user=request.user, pk=place_id).first() if place_id else None,
+        "person": Person.objects.filter(user=request.user, pk=person_id).first() if person_id else None,
+        "older_than": older_than,
+        "timezone_name": timezone.get_current_timezone_name(),
+    }
+    response = render_page(request, "timeline/timeline.html", "timeline/_results.html", context, htmx_target="results")
+    return push_clean_url(request, response)
+
+
+def in_own_zone(entity: Entity) -> str:
+    """'14:00 Europe/Zurich' when the record's own zone differs from the person's; '' when it is the
+    same, for all-day records, and when the source named a zone this server does not know."""
+    fields = entity.fields or {}
+    name = fields.get("timezone")
+    if not entity.start_at or fields.get("all_day") or not name or name == timezone.get_current_timezone_name():
+        return ""
+    try:
+        zone = zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return ""
+    return f"{entity.start_at.astimezone(zone):%H:%M} {name}"
+
+
+def local_day(entity: Entity) -> datetime.date | None:
+    if entity.start_at is None:
+        return None
+    if (entity.fields or {}).get("all_day") and isinstance(entity.fields.get("start"), str):
+        try:
+            return datetime.date.fromisoformat(entity.fields["start"][:10])
+        except ValueError:
+            pass
+    return timezone.localtime(entity.start_at).date()
+
+
+def _annotate(entities: list[Entity]):
+    """Source and link counts for a page of entities, in two queries."""
+    ids = [e.pk for e in entities]
+    sources = dict(Entity.objects.filter(pk__in=ids).annotate(n=Count("sources")).values_list("pk", "n"))
+    linked = Link.objects.filter(Q(source_id__in=ids) | Q(target_id__in=ids)).values_list("source_id", "target_id")
+    links: dict[int, int] = {}
+    for a, b in linked:
+        links[a] = links.get(a, 0) + 1
+        links[b] = links.get(b, 0) + 1
+    for entity in entities:
+        entity.source_count = sources.get(entity.pk, 0)
+        entity.link_count = links.get(entity.pk, 0)
+        entity.kind_label = KINDS.get(entity.kind, KINDS["other"]).label
+        entity.display_date = local_day(entity)
+        entity.own_zone = in_own_zone(entity)
+
+
+@require_GET
+@login_required
+def record(request, pk):
+    entity = get_object_or_404(Entity.objects.filter(user=request.user).select_related("place"), pk=pk)
+    sources = entity.sources.select_related("item__integration__type").order_by("pk")
+    links = [
+        *[(link, link.target) for link in Link.objects.filter(source=entity).select_related("target")],
+        *[(link, link.source) for link in Link.objects.filter(target=entity).select_related("source")],
+    ]
+    entity.display_date = local_day(entity)
+    entity.own_zone = in_own_zone(entity)
+    context = {
+        "entity": entity,
+        "kind_label": KINDS.get(entity.kind, KINDS["other"]).label,
+        "sources": sources,
+        "links": [(link, other) for link, other in links if other.deleted_at is None],
+        "people": entity.entityperson_set.select_related("person").order_by("role", "person__name"),
+        "photo": _photo_source(entity),
+    }
+    return render_page(request, "timeline/record.html", None, context)
+
+
+def _photo_source(entity: Entity):
+    if entity.kind != "photo":
+        return None
+    for source in entity.sources.select_related("item"):
+        data = source.item.data or {}
+        if data.get("file") and (data.get("mime_type") or "").startswith("image/"):
+            return source.item
+    return None
+
+
+@require_GET
+@login_required
+def place(request, pk):
+    place = get_object_or_404(Place, user=request.user, pk=pk)
+    entities = Entity.objects.filter(user=request.user, place=place, deleted_at__isnull=True)
+    before = _int(request.GET.get("before"))
+    page = entities.filter(pk__lt=before) if before else entities
+    page = list(page.order_by("-pk")[: PLACE_PAGE + 1])
+    older_than = page[PLACE_PAGE - 1].pk if len(page) > PLACE_PAGE else None
+    page = sorted(page[:PLACE_PAGE], key=lambda e: e.start_at or timezone.now(), reverse=True)
+    _annotate(page)
+    thumbnail = next((e for e in page if _photo_source(e)), None)
+    context = {"place": place, "entities": page, "older_than": older_than, "thumbnail": thumbnail}
+    return render_page(request, "timeline/place.html", None, context)
+
+
+@require_GET
+@login_required
+def person(request, pk):
+    person = get_object_or_404(Person, user=request.user, pk=pk)
+    entities = list(
+        Entity.objects.filter(user=request.user, entityperson__person=person, deleted_at__isnull=True)
+        .select_related("place")
+        .order_by("-start_at", "-pk")
+        .distinct()[:PLACE_PAGE]
+    )
+    _annotate(entities)
+    return render_page(request, "timeline/person.html", None, {"person": person, "entities": entities})
+
+
+@require_GET
+@login_required
+def photo(request, pk):
+    """A photo's stored file, for its owner only (never under a public media URL)."""
+    entity = get_object_or_404(Entity, user=request.user, pk=pk)
+    item = _photo_source(entity)
+    if item is None or item.user_id != request.user.pk:
+        raise Http404("No photo file")
+    name = item.data["file"]
+    try:
+        handle = default_storage.open(name, "rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise Http404("The photo file is no longer stored") from exc
+    content_type = item.data.get("mime_type") or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(handle, content_type=content_type)
+    response["Content-Disposition"] = "inline"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
