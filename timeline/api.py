@@ -301,3 +301,65 @@ def list_people(request, cursor: str | None = None, limit: int = Query(50, ge=1,
 def get_person(request, person_id: int):
     person = get_object_or_404(Person, user=request.user, pk=person_id)
     return {"id": person.pk, "name": person.name, "email": person.email}
+
+
+class ExportOut(Schema):
+    id: int
+    status: str = Field(description="queued, running, ready or failed")
+    percent: int | None
+    progress_done: int
+    progress_total: int | None
+    size: int
+    error: str
+    download_url: str | None
+    created_at: datetime.datetime
+    finished_at: datetime.datetime | None
+
+
+def _export_json(export) -> dict:
+    from django.urls import reverse
+
+    return {
+        "id": export.pk,
+        "status": export.status,
+        "percent": export.percent,
+        "progress_done": export.progress_done,
+        "progress_total": export.progress_total,
+        "size": export.size,
+        "error": export.error,
+        "download_url": reverse("api_v1:export_download", args=[export.pk]) if export.status == "ready" else None,
+        "created_at": export.created_at,
+        "finished_at": export.finished_at,
+    }
+
+
+@router.post(
+    "/exports", response={202: ExportOut, 200: ExportOut}, summary="Start a data export (or get the running one)"
+)
+def start_export(request):
+    from timeline.exports import start_export as start
+
+    export, created = start(request.user)
+    return (202 if created else 200), _export_json(export)
+
+
+@router.get("/exports/{export_id}", response=ExportOut, summary="A data export's progress")
+def get_export(request, export_id: int):
+    from timeline.models import DataExport
+
+    return _export_json(get_object_or_404(DataExport, user=request.user, pk=export_id))
+
+
+@router.get("/exports/{export_id}/download", url_name="export_download", summary="The export's zip")
+def download_export(request, export_id: int):
+    from django.core.files.storage import default_storage
+    from django.http import FileResponse, Http404
+
+    from timeline.models import DataExport
+
+    export = get_object_or_404(DataExport, user=request.user, pk=export_id, status="ready")
+    try:
+        handle = default_storage.open(export.file, "rb")
+    except OSError as exc:
+        raise Http404("gone") from exc
+    return FileResponse(handle, as_attachment=True, filename=export.file.rsplit("/", 1)[-1])

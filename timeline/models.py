@@ -184,3 +184,44 @@ class ChangeCounter(models.Model):
 
     def __str__(self):
         return f"user {self.user_id} at change {self.seq}"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DataExport(models.Model):
+    """ "Download all my data": a zip of JSON Lines per kind (with provenance and links), the places,
+    the people and the kept archives, built in the worker. The file lives under MEDIA_ROOT, is
+    served to its owner only, and goes with the account."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+    file = models.CharField(max_length=300, blank=True, help_text="Storage name of the zip")
+    size = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"export {self.pk} of user {self.user_id} ({self.status})"
+
+    @property
+    def percent(self) -> int | None:
+        if self.status == ExportStatus.READY:
+            return 100
+        if not self.progress_total:
+            return None
+        return min(99, int(100 * self.progress_done / self.progress_total))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)

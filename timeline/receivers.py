@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from integrations.signals import batch_stored
-from timeline.models import EntitySource, PendingItem
+from timeline.models import DataExport, EntitySource, PendingItem
 
 
 @receiver(batch_stored)
@@ -38,3 +38,11 @@ def _source_gone(sender, instance, **kwargs):
         refresh_entities(user_id, [entity_id])
 
     transaction.on_commit(refresh)
+
+
+@receiver(post_delete, sender=DataExport)
+def _export_gone(sender, instance, **kwargs):
+    """An export deleted (or its account): its file goes too, once the deletion commits."""
+    from timeline.export import delete_file
+
+    transaction.on_commit(lambda: delete_file(instance))

@@ -12,3 +12,9 @@ def drain_all() -> int:
     """The periodic sweep: what a lost task left in any outbox."""
     users = PendingItem.objects.values_list("user_id", flat=True).distinct()
     return sum(drain_user(user_id) for user_id in list(users))
+
+
+def build_export(export_id: int) -> str:
+    from timeline.export import build
+
+    return build(export_id).status

@@ -11,3 +11,8 @@ urlpatterns = [
     path("places/<int:pk>/", views.place, name="place"),
     path("people/<int:pk>/", views.person, name="person"),
 ]
+urlpatterns += [
+    path("export/", views.export_start, name="export_start"),
+    path("export/<int:pk>/", views.export_status, name="export"),
+    path("export/<int:pk>/download/", views.export_download, name="export_download"),
+]

@@ -20,7 +20,7 @@ from connectors.kinds import KINDS
 from integrations.models import Integration
 from integrations.views.common import push_clean_url, render_page
 from timeline import search
-from timeline.models import Entity, Link, Person, Place
+from timeline.models import DataExport, Entity, ExportStatus, Link, Person, Place
 
 SEARCH_PAGE = 50
 ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
@@ -234,3 +234,41 @@ def photo(request, pk):
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@login_required
+def export_start(request):
+    """GET: what the export holds; POST: start one (or show the one running)."""
+    from django.shortcuts import redirect
+
+    from timeline.exports import start_export
+
+    if request.method == "POST":
+        export, _ = start_export(request.user)
+        return redirect("timeline:export", pk=export.pk)
+    latest = DataExport.objects.filter(user=request.user).first()
+    return render_page(request, "timeline/export_start.html", None, {"latest": latest})
+
+
+@require_GET
+@login_required
+def export_status(request, pk):
+    export = get_object_or_404(DataExport, user=request.user, pk=pk)
+    return render_page(
+        request,
+        "timeline/export.html",
+        "timeline/_export_progress.html",
+        {"export": export},
+        htmx_target=f"export-{pk}",
+    )
+
+
+@require_GET
+@login_required
+def export_download(request, pk):
+    export = get_object_or_404(DataExport, user=request.user, pk=pk, status=ExportStatus.READY)
+    try:
+        handle = default_storage.open(export.file, "rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise Http404("The export file is gone; start a new export") from exc
+    return FileResponse(handle, as_attachment=True, filename=export.file.rsplit("/", 1)[-1])
