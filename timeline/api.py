@@ -337,10 +337,12 @@ def _export_json(export) -> dict:
     "/exports", response={202: ExportOut, 200: ExportOut}, summary="Start a data export (or get the running one)"
 )
 def start_export(request):
+    from ninja import Status
+
     from timeline.exports import start_export as start
 
     export, created = start(request.user)
-    return (202 if created else 200), _export_json(export)
+    return Status(202 if created else 200, _export_json(export))
 
 
 @router.get("/exports/{export_id}", response=ExportOut, summary="A data export's progress")
