@@ -365,3 +365,72 @@ def download_export(request, export_id: int):
     except OSError as exc:
         raise Http404("gone") from exc
     return FileResponse(handle, as_attachment=True, filename=export.file.rsplit("/", 1)[-1])
+
+
+class WebhookIn(Schema):
+    url: str = Field(max_length=2000)
+    kinds: list[str] = Field(default_factory=list, description="Only changes of these kinds; empty: every kind")
+
+
+class WebhookOut(Schema):
+    id: int
+    url: str
+    kinds: list[str]
+    delivered_cursor: str
+    failures: int
+    last_error: str
+    last_delivered_at: datetime.datetime | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret: shown this once")
+
+
+def _hook_json(hook) -> dict:
+    return {
+        "id": hook.pk,
+        "url": hook.url,
+        "kinds": hook.kinds,
+        "delivered_cursor": encode_cursor({"s": hook.delivered_seq}),
+        "failures": hook.failures,
+        "last_error": hook.last_error,
+        "last_delivered_at": hook.last_delivered_at,
+    }
+
+
+@router.post("/webhooks", response={201: WebhookCreated}, summary="Register a change webhook")
+def create_webhook(request, body: WebhookIn):
+    """Batches of changed records are POSTed to `url`, signed with the secret this answer gives
+    once (X-MetaCortex-Signature, as the workflow webhooks), from now on; earlier records are in
+    GET /records."""
+    from ninja import Status
+
+    from connectors.errors import ConnectorError
+    from connectors.kinds import KINDS
+    from timeline.webhooks import register
+
+    unknown = [k for k in body.kinds if k not in KINDS]
+    if unknown:
+        raise HttpError(400, f"Unknown kind(s): {', '.join(unknown[:5])}. Kinds are: {', '.join(KINDS)}.")
+    try:
+        hook, secret = register(request.user, body.url, body.kinds)
+    except ConnectorError as exc:
+        raise HttpError(400, f"{exc.message} {exc.remediation}".strip()) from exc
+    return Status(201, {**_hook_json(hook), "secret": secret})
+
+
+@router.get("/webhooks", response=list[WebhookOut], summary="Your change webhooks")
+def list_webhooks(request):
+    from timeline.models import ChangeWebhook
+
+    return [_hook_json(h) for h in ChangeWebhook.objects.filter(user=request.user)]
+
+
+@router.delete("/webhooks/{webhook_id}", response={204: None}, summary="Stop a change webhook")
+def delete_webhook(request, webhook_id: int):
+    from ninja import Status
+
+    from timeline.models import ChangeWebhook
+
+    get_object_or_404(ChangeWebhook, user=request.user, pk=webhook_id).delete()
+    return Status(204, None)

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from integrations.fields import SecretTextField
+
 
 class Place(models.Model):
     """Somewhere the person has been: coordinates close together are one place."""
@@ -225,3 +227,28 @@ class DataExport(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+
+class ChangeWebhook(models.Model):
+    """An app that wants to hear about changes: batches of changed records POSTed to its address,
+    signed like the workflow webhooks, retried (with growing pauses) until the receiver takes them.
+    `delivered_seq` is the receiver's place in the user's change sequence."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="change_webhooks")
+    url = models.URLField(max_length=2000)
+    secret = SecretTextField(help_text="Signing secret (encrypted); shown once when created")
+    kinds = models.JSONField(default=list, blank=True, help_text="Only these kinds; empty: every kind")
+    delivered_seq = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        from urllib.parse import urlsplit
+
+        return f"change webhook {self.pk} to {urlsplit(self.url).hostname}"
