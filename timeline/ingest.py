@@ -14,7 +14,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.kinds import KINDS
 from integrations.models import SyncedItem
 from timeline import links, matching, people, places, search
 from timeline.models import ChangeCounter, Entity, EntitySource, Link, MatchKey, PendingItem
@@ -51,57 +50,91 @@ def ingest(user_id: int, item_ids: list[int]) -> set[int]:
 
 def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
     user = get_user_model().objects.get(pk=counter.user_id)
-    own = people.own_addresses(user)
-    handlers = Handlers()
+    batch = _Batch(user.pk, people.own_addresses(user))
     items = {i.pk: i for i in SyncedItem.objects.filter(user_id=user.pk, pk__in=item_ids)}
     sources = {s.item_id: s for s in EntitySource.objects.filter(item_id__in=item_ids).select_related("entity")}
     changed: set[int] = set()
+    stale: set[int] = set()  # entities a source left: merged again (or tombstoned) at the end
     for item_id in dict.fromkeys(item_ids):
         item, source = items.get(item_id), sources.get(item_id)
         if item is None or item.deleted_at is not None:
             if source is not None:  # gone at the source: the entity stays while another holds it
                 source.delete()
-                changed.add(source.entity_id)
+                stale.add(source.entity_id)
             continue
+        previous = source.entity_id if source is not None else None
         try:
-            entity = _take(user.pk, item, source, handlers, own)
+            entity = _take(batch, item, source)
         except Exception:  # one unreadable record must not stop the timeline: logged, skipped
             log.exception("Timeline: record %s could not be taken in", item.pk)
             continue
         changed.add(entity.pk)
-        if source is not None and source.entity_id != entity.pk:
-            changed.add(source.entity_id)
-    for entity_id in changed:
+        if previous is not None and previous != entity.pk:
+            stale.add(previous)
+    for entity_id in stale:
         refresh(entity_id)
-    _number(counter, changed)
-    return changed
+    _number(counter, changed | stale)
+    return changed | stale
 
 
-def _take(user_id: int, item, source, handlers: Handlers, own: set[str]) -> Entity:
-    typed = typed_for(item, handlers)
+class _Batch:
+    """What one batch looks up once: the connector classes, the person's own addresses, and the
+    places and people already met in this batch."""
+
+    def __init__(self, user_id: int, own: set[str]):
+        self.user_id, self.own = user_id, own
+        self.handlers = Handlers()
+        self.places: dict = {}
+        self.people: dict = {}
+
+
+def _take(batch: _Batch, item, source) -> Entity:
+    user_id = batch.user_id
+    typed = typed_for(item, batch.handlers)
     keys = matching.keys_for(typed)
     entity = source.entity if source is not None and source.entity.kind == typed.kind else None
     matched_by = source.matched_by if source is not None else ""
     if entity is None:
         entity, matched_by = _match(user_id, typed, keys, item)
+    linkable = typed.kind != "other"
     if entity is None:
-        entity = Entity.objects.create(user_id=user_id, kind=typed.kind, start_at=typed.start, end_at=typed.end)
-    elif entity.deleted_at is not None:
-        entity.deleted_at = None
-        entity.save(update_fields=["deleted_at"])
-    if source is None:
-        source = EntitySource(item=item)
-    source.entity, source.fields, source.matched_by = entity, typed.fields, matched_by
-    source.save()
-    for key in keys:
-        MatchKey.objects.get_or_create(user_id=user_id, key=key.value, defaults={"entity": entity})
-    _merge(entity)
-    if KINDS[typed.kind].key != "other":
-        place = places.place_for(user_id, typed)
-        if place is not None and entity.place_id is None:
-            entity.place = place
-            entity.save(update_fields=["place"])
-        person_ids = people.attach_people(entity, typed, own)
+        # A new thing: written whole in one INSERT (no merge needed with a single source).
+        place = places.place_for(user_id, typed, batch.places) if linkable else None
+        entity = Entity(
+            user_id=user_id,
+            kind=typed.kind,
+            title=(item.title or "")[:500],
+            summary=item.summary or "",
+            start_at=typed.start,
+            end_at=typed.end,
+            fields=typed.fields,
+            place=place,
+        )
+        entity.search_text = search.text_of(entity)
+        entity.save()
+        if source is not None:  # the record changed kind: it leaves its old entity
+            source.delete()
+        EntitySource.objects.create(entity=entity, item=item, fields=typed.fields)
+    else:
+        if entity.deleted_at is not None:
+            entity.deleted_at = None
+            entity.save(update_fields=["deleted_at"])
+        if source is None:
+            source = EntitySource(item=item)
+        source.entity, source.fields, source.matched_by = entity, typed.fields, matched_by
+        source.save()
+        _merge(entity)
+        if linkable and entity.place_id is None:
+            place = places.place_for(user_id, typed, batch.places)
+            if place is not None:
+                entity.place = place
+                entity.save(update_fields=["place"])
+    if keys:
+        MatchKey.objects.bulk_create(
+            [MatchKey(user_id=user_id, key=key.value, entity=entity) for key in keys], ignore_conflicts=True
+        )
+    if linkable:
+        person_ids = people.attach_people(entity, typed, batch.own, batch.people)
         links.link_entity(entity, person_ids)
     return entity
 
@@ -172,7 +205,7 @@ def refresh(entity_id: int):
 
 
 def _number(counter: ChangeCounter, entity_ids: set[int]):
-    for offset, pk in enumerate(sorted(entity_ids), start=1):
-        Entity.objects.filter(pk=pk).update(seq=counter.seq + offset)
+    numbered = [Entity(pk=pk, seq=counter.seq + offset) for offset, pk in enumerate(sorted(entity_ids), start=1)]
+    Entity.objects.bulk_update(numbered, ["seq"], batch_size=500)
     counter.seq += len(entity_ids)
     counter.save(update_fields=["seq"])

@@ -18,7 +18,10 @@ CORRESPONDENT_ROLES = ("from", "to", "cc")
 
 
 def _link(entity_a, entity_b, reason):
-    Link.objects.get_or_create(user_id=entity_a.user_id, source=entity_a, target=entity_b, reason=reason)
+    Link.objects.bulk_create(
+        [Link(user_id=entity_a.user_id, source_id=entity_a.pk, target_id=entity_b.pk, reason=reason)],
+        ignore_conflicts=True,
+    )
 
 
 def _spans(entity) -> bool:

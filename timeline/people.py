@@ -35,18 +35,25 @@ def _person(user_id: int, name: str, email: str) -> Person | None:
     return person
 
 
-def attach_people(entity, typed, own: set[str]) -> list[int]:
+def attach_people(entity, typed, own: set[str], cache: dict | None = None) -> list[int]:
     """Link the entity to everyone it names; returns the people's ids (the owner excluded)."""
-    ids = []
+    ids, links = [], []
     for mention in typed.people():
         email, name = mention.get("email", ""), mention.get("name", "")
         if email in own:
             continue
         if not email and (mention["role"] not in NAME_ONLY_ROLES or not name):
             continue
-        person = _person(entity.user_id, name, email)
+        key = email or f"name:{name.lower()}"
+        person = cache.get(key) if cache is not None else None
         if person is None:
-            continue
-        EntityPerson.objects.get_or_create(entity=entity, person=person, role=mention["role"])
+            person = _person(entity.user_id, name, email)
+            if person is None:
+                continue
+            if cache is not None:
+                cache[key] = person
+        links.append(EntityPerson(entity=entity, person=person, role=mention["role"]))
         ids.append(person.pk)
+    if links:
+        EntityPerson.objects.bulk_create(links, ignore_conflicts=True)
     return ids

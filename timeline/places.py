@@ -41,9 +41,15 @@ def _geocode(lat: float, lon: float) -> dict:
     }
 
 
-def place_at(user_id: int, geo: dict, name: str = "") -> Place:
+def place_at(user_id: int, geo: dict, name: str = "", cache: dict | None = None) -> Place:
     lat, lon = geo["lat"], geo["lon"]
     row, col = cell_of(lat, lon)
+    cache = {} if cache is None else cache
+    known = cache.get((row, col))
+    if known is not None and distance_m(lat, lon, known.lat, known.lon) <= RADIUS_M:
+        if name:
+            _add_name(known, name)
+        return known
     # Longitude cells narrow towards the poles: widen the search so RADIUS_M is always covered.
     span = max(1, math.ceil(1 / max(math.cos(math.radians(lat)), 0.01)))
     cells = [_cell_key((row + dr, col + dc)) for dr in (-1, 0, 1) for dc in range(-span, span + 1)]
@@ -55,8 +61,9 @@ def place_at(user_id: int, geo: dict, name: str = "") -> Place:
     if nearest is not None:
         if name:
             _add_name(nearest, name)
+        cache[(row, col)] = nearest
         return nearest
-    return Place.objects.create(
+    cache[(row, col)] = place = Place.objects.create(
         user_id=user_id,
         name=name[:300],
         names=[name[:300]] if name else [],
@@ -65,15 +72,19 @@ def place_at(user_id: int, geo: dict, name: str = "") -> Place:
         cell=_cell_key((row, col)),
         **_geocode(lat, lon),
     )
+    return place
 
 
-def named_place(user_id: int, name: str) -> Place | None:
+def named_place(user_id: int, name: str, cache: dict | None = None) -> Place | None:
     """A place known only by the name a source gave (a calendar LOCATION without GEO)."""
     name = " ".join(name.split())[:300]
     if not name or "://" in name or len(name) < 2:
         return None  # an online meeting link is not a place
-    place = Place.objects.filter(user_id=user_id, name__iexact=name).first()
-    return place or Place.objects.create(user_id=user_id, name=name, names=[name])
+    cache = {} if cache is None else cache
+    if name.lower() not in cache:
+        place = Place.objects.filter(user_id=user_id, name__iexact=name).first()
+        cache[name.lower()] = place or Place.objects.create(user_id=user_id, name=name, names=[name])
+    return cache[name.lower()]
 
 
 def _add_name(place: Place, name: str):
@@ -86,7 +97,7 @@ def _add_name(place: Place, name: str):
     place.save(update_fields=["names", "name"])
 
 
-def place_for(user_id: int, typed) -> Place | None:
+def place_for(user_id: int, typed, cache: dict | None = None) -> Place | None:
     fields = typed.fields
     name = fields.get("place_name") or fields.get("name") or ""
     geo = fields.get("geo")
@@ -95,9 +106,9 @@ def place_for(user_id: int, typed) -> Place | None:
 
         geo = as_geo(fields["route"][0])  # a workout is placed where it started
     if geo:
-        return place_at(user_id, geo, name or (fields.get("location") or ""))
+        return place_at(user_id, geo, name or (fields.get("location") or ""), cache)
     if typed.kind == "event" and fields.get("location"):
-        return named_place(user_id, fields["location"])
+        return named_place(user_id, fields["location"], cache)
     if name and typed.kind in ("location_visit", "place"):
-        return named_place(user_id, name)
+        return named_place(user_id, name, cache)
     return None
