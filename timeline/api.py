@@ -125,10 +125,27 @@ def record_json(entity: Entity) -> dict:
         "end": entity.end_at,
         "fields": entity.fields,
         "place": {"id": entity.place.pk, "name": entity.place.label} if entity.place_id else None,
-        "sources": getattr(entity, "source_count", None) or entity.sources.count(),
+        "sources": entity.source_count if hasattr(entity, "source_count") else entity.sources.count(),
         "updated_at": entity.updated_at,
         "deleted": entity.deleted_at is not None,
     }
+
+
+def with_source_counts(entities: list[Entity]) -> list[Entity]:
+    """Each entity's number of sources, for a whole page in one query."""
+    from django.db.models import Count
+
+    from timeline.models import EntitySource
+
+    counts = dict(
+        EntitySource.objects.filter(entity_id__in=[e.pk for e in entities])
+        .values("entity_id")
+        .annotate(n=Count("id"))
+        .values_list("entity_id", "n")
+    )
+    for entity in entities:
+        entity.source_count = counts.get(entity.pk, 0)
+    return entities
 
 
 def _entities(request):
@@ -153,11 +170,11 @@ def list_records(request, filters: Query[RecordFilters], changes_since: str | No
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
     if filters.integration:
-        qs = qs.filter(sources__item__integration_id=filters.integration)
+        qs = qs.filter(sources__item__integration_id=filters.integration).distinct()
     if filters.place:
         qs = qs.filter(place_id=filters.place)
     if filters.person:
-        qs = qs.filter(entityperson__person_id=filters.person)
+        qs = qs.filter(entityperson__person_id=filters.person).distinct()
     if filters.since:
         qs = qs.filter(start_at__gte=filters.since)
     if filters.until:
@@ -173,8 +190,8 @@ def list_records(request, filters: Query[RecordFilters], changes_since: str | No
             moment = datetime.datetime.fromisoformat(when)
             qs = qs.filter(Q(start_at__lt=moment) | Q(start_at=moment, pk__lt=pk) | Q(start_at__isnull=True))
     change_cursor = _change_cursor(request.user)
-    page = list(qs.order_by("-start_at", "-pk").distinct()[: filters.limit + 1])
-    more, page = len(page) > filters.limit, page[: filters.limit]
+    page = list(qs.order_by("-start_at", "-pk")[: filters.limit + 1])
+    more, page = len(page) > filters.limit, with_source_counts(page[: filters.limit])
     next_cursor = None
     if more:
         last = page[-1]
@@ -187,7 +204,7 @@ def _changes(request, cursor: str, limit: int) -> dict:
     if not isinstance(after, int):
         raise HttpError(400, "The cursor is not one this API gave out; start again without it.")
     changed = list(_entities(request).filter(seq__gt=after).order_by("seq")[: limit + 1])
-    more, changed = len(changed) > limit, changed[:limit]
+    more, changed = len(changed) > limit, with_source_counts(changed[:limit])
     last = changed[-1].seq if changed else after
     return {
         "changes": [
