@@ -1,5 +1,8 @@
 """YNAB (You Need A Budget): budgets, accounts, categories and transactions, read-only.
 
+Two ways in: a personal access token (type "ynab"), or signing in with OAuth (type
+"ynab-oauth", read-only scope, two-hour access tokens refreshed by the hub).
+
 One budget per integration (its ID, or "last-used"). Each sync asks for the budget list (budget
 records, and the budget's currency), then accounts, categories and transactions, each with
 `last_knowledge_of_server` set to the `server_knowledge` YNAB returned last time, so YNAB sends
@@ -58,19 +61,28 @@ def _day(value: str) -> datetime.datetime:
 class YnabConnector(Connector):
     @property
     def base(self) -> str:
-        return api_base("ynab", "https://api.ynab.com/v1")
+        override = ""
+        if self.ctx.tokens is not None:
+            try:  # the OAuth app's API base, when the operator set one
+                override = self.ctx.tokens.api_base_url or ""
+            except ConfigError:  # no OAuth app any more: the default base, and the refresh will say why
+                override = ""
+        return override.rstrip("/") if override else api_base("ynab", "https://api.ynab.com/v1")
 
     @property
     def budget(self) -> str:
         return str(self.config.get("budget_id") or "last-used").strip() or "last-used"
 
     def _get(self, path: str, params: dict | None = None) -> dict:
-        token = self.secrets.get("token") or (self.ctx.tokens.access_token() if self.ctx.tokens else "")
-        if not token:
+        if self.ctx.tokens is not None:
+            # Signed in with OAuth: the bearer token is refreshed ahead of its two-hour expiry, and once
+            # more on a 401.
+            auth = {"auth": self.ctx.tokens.auth}
+        elif token := self.secrets.get("token"):
+            auth = {"headers": {"Authorization": f"Bearer {token}"}}
+        else:
             raise AuthError("No YNAB personal access token is set.", field="token")
-        response = self.http.get(
-            f"{self.base}{path}", params=params, headers={"Authorization": f"Bearer {token}"}, ok=ANY_STATUS
-        )
+        response = self.http.get(f"{self.base}{path}", params=params, ok=ANY_STATUS, **auth)
         data = json_or_empty(response)
         if response.status_code == 200:
             return data.get("data") or {}
@@ -272,6 +284,11 @@ class YnabConnector(Connector):
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         name, detail = error.get("name", ""), error.get("detail", "")
         said = f" ({detail})" if detail else ""
+        if status == 401 and self.ctx.tokens is not None:
+            return AuthError(
+                f"YNAB refused the hub's access{said}.",
+                remediation="Sign in to YNAB again from this integration's page: the access was revoked or expired.",
+            )
         if status == 401:
             return AuthError(
                 f"YNAB refused the personal access token{said}.",

@@ -4,20 +4,23 @@ applied, the hourly limit expressed in the blueprint, and each error class with 
 
 import datetime
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+from django.urls import reverse
 
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
 from connectors.ynab import money
-from integrations.models import IntegrationType, JobStatus
+from integrations.models import Credential, Integration, IntegrationType, JobStatus, OAuthApp
 from tests.connectors.helpers import live_items, sync
 from tests.fakes.contract import open_connector, seed_owner
-from tests.fakes.ynab import ACCOUNT_ID, BUDGET_ID, OTHER_BUDGET_ID, TOKEN, YnabFake
+from tests.fakes.ynab import ACCOUNT_ID, BUDGET_ID, CLIENT_ID, CLIENT_SECRET, OTHER_BUDGET_ID, TOKEN, YnabFake
 
 
 @pytest.fixture
 def owner(db):
-    return seed_owner("ynab")
+    return seed_owner("ynab", "ynab-oauth")
 
 
 @pytest.fixture
@@ -238,3 +241,81 @@ def test_5xx_is_transient_and_retried(owner, ynab, fast_backoff):
     )
     with pytest.raises(TransientError):
         _ynab(owner).test_connection()
+
+
+def test_signing_in_with_oauth_then_syncing_with_refreshed_tokens(owner, ynab, client, settings, monkeypatch):
+    """The hub's OAuth flow against YNAB's shapes (read-only scope, PKCE passed through, two-hour
+    tokens), the OAuth app's API base used without any override, and an expired access token
+    renewed with the (rotated) refresh token in the middle of a sync."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fake speaks plain http on 127.0.0.1
+    settings.SITE_URL, settings.OAUTH_REDIRECT_URI = "http://127.0.0.1:8000", ""
+    settings.CONNECTOR_API_BASES = {}
+    OAuthApp.objects.create(
+        integration_type=IntegrationType.objects.get(slug="ynab-oauth"),
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        authorize_url=f"{ynab.url}/oauth/authorize",
+        token_url=f"{ynab.url}/oauth/token",
+        api_base_url=f"{ynab.url}/v1",
+    )
+    client.force_login(owner)
+    start = client.post(reverse("oauth:start", args=["ynab-oauth"]), {"name": "Household budget"})
+    assert start.status_code == 302, start.content[:300]
+    asked = parse_qs(urlsplit(start["Location"]).query)
+    assert asked["scope"] == ["read-only"]
+    allowed = requests.get(start["Location"], allow_redirects=False, timeout=10)  # the user clicks "Authorize"
+    back = urlsplit(allowed.headers["Location"])
+    assert client.get(f"{back.path}?{back.query}").status_code == 302
+
+    integration = Integration.objects.get(type__slug="ynab-oauth", user=owner)
+    assert integration.account_identity == "YNAB user user-1, budget Household"
+    credential = Credential.objects.get(integration=integration)
+    assert credential.refresh_token
+    assert credential.expires_at is not None
+    first_refresh = credential.refresh_token
+
+    ynab.add_transaction("t-1", _recent(1), -4200)
+    ynab.expire(credential.access_token)  # two hours later
+    job = sync(integration)
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert live_items(integration).get(kind="transaction").data["amount"] == "-4.20"
+    credential.refresh_from_db()
+    assert credential.refresh_token != first_refresh  # rotated
+    assert first_refresh not in ynab.refresh_tokens
+
+
+def test_a_revoked_sign_in_asks_to_sign_in_again(owner, ynab, monkeypatch):
+    from tests.factories import make_integration
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    itype = IntegrationType.objects.get(slug="ynab-oauth")
+    OAuthApp.objects.create(
+        integration_type=itype, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        authorize_url=f"{ynab.url}/oauth/authorize", token_url=f"{ynab.url}/oauth/token",
+    )  # fmt: skip
+    integration = make_integration(owner, itype, name="Revoked", config={"window_days": 30})
+    Credential.objects.create(integration=integration, access_token="ynab-at-revoked", refresh_token="ynab-rt-gone")
+    job = sync(integration)
+    assert job.status == JobStatus.FAILED
+    assert (job.error_class, "invalid_grant" in job.error_message) == ("auth", True)
+    assert job.remediation.startswith("Re-authenticate YNAB (sign in) from its page")
+
+
+def test_a_token_refused_even_after_a_refresh_asks_to_sign_in_again(owner, ynab, monkeypatch):
+    from tests.factories import make_integration
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    itype = IntegrationType.objects.get(slug="ynab-oauth")
+    OAuthApp.objects.create(
+        integration_type=itype, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        authorize_url=f"{ynab.url}/oauth/authorize", token_url=f"{ynab.url}/oauth/token",
+    )  # fmt: skip
+    ynab.refresh_tokens["ynab-rt-valid"] = "read-only"
+    integration = make_integration(owner, itype, name="Refused", config={"window_days": 30})
+    Credential.objects.create(integration=integration, access_token="ynab-at-stale", refresh_token="ynab-rt-valid")
+    ynab.fail("GET", r"/v1/budgets$", 401, {"error": {"id": "401", "name": "unauthorized", "detail": "Unauthorized"}})
+    ynab.fail("GET", r"/v1/budgets$", 401, {"error": {"id": "401", "name": "unauthorized", "detail": "Unauthorized"}})
+    job = sync(integration)
+    assert (job.status, job.error_class) == (JobStatus.FAILED, "auth")
+    assert job.remediation.startswith("Sign in to YNAB again")
+    assert len(ynab.requests("POST", r"/oauth/token$")) == 1  # refreshed once, then told the user

@@ -6,9 +6,23 @@ Delta Requests: `last_knowledge_of_server` returns only entities changed since t
 `server_knowledge`, deleted ones with "deleted": true) and the v1 endpoint reference:
 GET /user, GET /budgets, GET /budgets/{id}/accounts, /categories (grouped), /transactions
 (`since_date`). Amounts are integers in milliunits. "last-used" is accepted as a budget ID.
+
+OAuth (https://api.ynab.com/#oauth-applications): GET /oauth/authorize (client_id, redirect_uri,
+response_type=code, scope "read-only", state; here the user's "Authorize" is immediate: a redirect
+back with code and state); POST /oauth/token, grant_type authorization_code (code, redirect_uri)
+or refresh_token, client credentials in the body or HTTP Basic -> {"access_token", "token_type":
+"Bearer", "expires_in": 7200, "refresh_token", "scope"}. Codes are single use; a refresh
+returns a new refresh token and retires the old one. A retired or expired access token gets 401.
 """
 
 from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from urllib.parse import urlencode
+
+from werkzeug import Response
 
 from tests.fakes.contract import ContractFake
 
@@ -17,6 +31,7 @@ BUDGET_ID = "6ee704d9-ee24-4c36-b1a6-cb8ccf6a216c"
 OTHER_BUDGET_ID = "11111111-2222-3333-4444-555555555555"
 ACCOUNT_ID = "aa248caa-eed7-4575-a990-717386438d2c"
 GROUP_NAME = "Everyday"
+CLIENT_ID, CLIENT_SECRET = "ynab-client-id", "ynab-client-secret"
 
 
 class YnabFake(ContractFake):
@@ -24,6 +39,8 @@ class YnabFake(ContractFake):
         ("GET", r"/v1/user", "user"),
         ("GET", r"/v1/budgets", "budgets"),
         ("GET", r"/v1/budgets/(?P<budget>[^/]+)/(?P<resource>accounts|categories|transactions)", "resource"),
+        ("GET", r"/oauth/authorize", "authorize"),
+        ("POST", r"/oauth/token", "token"),
     ]
     HOURLY_LIMIT = 200
 
@@ -35,6 +52,9 @@ class YnabFake(ContractFake):
         self.transactions: dict[str, dict] = {}
         self.changed: dict[tuple[str, str], int] = {}  # (resource, id) -> knowledge when last changed
         self.served = 0
+        self.tokens = {TOKEN}
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> scope
+        self._codes: dict[str, dict] = {}
         self.add_account(ACCOUNT_ID, "Checking", balance=1234560)
         self.add_category("cat-groceries", "Groceries", budgeted=400000, activity=-123450, balance=276550)
 
@@ -83,7 +103,8 @@ class YnabFake(ContractFake):
         return self.json({"error": {"id": str(status), "name": name, "detail": detail}}, status=status)
 
     def _checks(self, request):
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer ") or header[len("Bearer ") :] not in self.tokens:
             return self._error(401, "unauthorized", "Unauthorized")
         with self._lock:
             self.served += 1
@@ -130,3 +151,50 @@ class YnabFake(ContractFake):
         else:
             body = {resource: rows}
         return self.json({"data": {**body, "server_knowledge": self.knowledge}})
+
+    # OAuth ------------------------------------------------------------------------------------
+
+    def authorize(self, request, seen):
+        args = request.args
+        redirect_uri, state = args.get("redirect_uri", ""), args.get("state", "")
+        if args.get("client_id") != CLIENT_ID or args.get("response_type") != "code":
+            return Response("The client is not authorized to perform this request.", status=400)
+        code = secrets.token_urlsafe(16)
+        self._codes[code] = {
+            "redirect_uri": redirect_uri,
+            "scope": args.get("scope", ""),
+            "challenge": args.get("code_challenge"),
+        }
+        return Response(status=302, headers={"Location": f"{redirect_uri}?{urlencode({'code': code, 'state': state})}"})
+
+    def _issue(self, scope: str):
+        access, refresh = f"ynab-at-{secrets.token_hex(8)}", f"ynab-rt-{secrets.token_hex(8)}"
+        self.tokens.add(access)
+        self.refresh_tokens[refresh] = scope
+        body = {"access_token": access, "token_type": "Bearer", "expires_in": 7200, "refresh_token": refresh}
+        return self.json({**body, "scope": scope})
+
+    def token(self, request, seen):
+        form = request.form
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        if request.authorization is not None:
+            client_id, client_secret = request.authorization.username, request.authorization.password
+        if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
+            return self.json({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+        if form.get("grant_type") == "refresh_token":
+            scope = self.refresh_tokens.pop(form.get("refresh_token", ""), None)  # rotated: single use
+            if scope is None:
+                return self.json({"error": "invalid_grant", "error_description": "The refresh token is invalid"}, 400)
+            return self._issue(scope)
+        grant = self._codes.pop(form.get("code", ""), None)
+        if grant is None or form.get("redirect_uri") != grant["redirect_uri"]:
+            return self.json({"error": "invalid_grant", "error_description": "The authorization grant is invalid"}, 400)
+        if grant["challenge"]:
+            digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant["challenge"]:
+                return self.json({"error": "invalid_grant", "error_description": "Wrong code verifier"}, 400)
+        return self._issue(grant["scope"])
+
+    def expire(self, access_token: str):
+        """As if two hours had passed: YNAB answers 401 to this token from now on."""
+        self.tokens.discard(access_token)
