@@ -38,6 +38,10 @@ RESOURCES = ["projects", "items", "notes"]
 KEY_NAMESPACE = uuid.UUID("8a1f3c0e-6c2b-4c55-9f3e-2f1d2a7b9c10")  # card keys -> stable X-Request-Id values
 
 
+class SyncTokenRefused(ConfigError):
+    """The sync endpoint refused a sync_token it no longer knows (error_tag INVALID_SYNC_TOKEN)."""
+
+
 def _aware(value: str | None) -> str | None:
     """Todoist sends due times floating ("2026-12-10T15:00:00") or in UTC ("...Z"); the kinds
     contract wants an offset on every time, UTC when the source gives no zone."""
@@ -103,11 +107,19 @@ class TodoistConnector(Connector):
 
     def list_changes(self, cursor):
         cursor = dict(cursor or {})
-        data = self._call(
-            "POST",
-            "/sync",
-            data={"sync_token": cursor.get("sync_token") or "*", "resource_types": json.dumps(RESOURCES)},
-        )
+        notices = []
+        try:
+            data = self._sync(cursor.get("sync_token") or "*")
+        except SyncTokenRefused:
+            if not cursor.get("sync_token"):
+                raise
+            # Todoist forgot the position (an old token, or its reset): start again from a full read.
+            # Upserts keep this from duplicating anything; a task deleted meanwhile stays until removed.
+            data = self._sync("*")
+            notices.append(
+                "Todoist no longer recognised the last sync position, so everything was read again. Tasks deleted "
+                "in Todoist since the previous sync may still show here; delete them from this integration's page."
+            )
         projects = {} if data.get("full_sync") else dict(cursor.get("projects") or {})
         for project in data.get("projects") or []:
             if project.get("is_deleted"):
@@ -138,7 +150,10 @@ class TodoistConnector(Connector):
                 task = str(note.get("item_id") or "")
                 items.append({"_type": "comment", **note, "_task": titles.get(task, "")})
         cursor.update(sync_token=data.get("sync_token"), projects=projects)
-        yield Batch(items=items, deletes=deletes, cursor=cursor, total=len(items))
+        yield Batch(items=items, deletes=deletes, cursor=cursor, total=len(items), notices=notices)
+
+    def _sync(self, token: str) -> dict:
+        return self._call("POST", "/sync", data={"sync_token": token, "resource_types": json.dumps(RESOURCES)})
 
     def transform(self, raw: dict) -> Record:
         try:
@@ -315,4 +330,6 @@ class TodoistConnector(Connector):
             return RateLimited("Todoist asked the hub to slow down.", retry_after=wait)
         if status >= 500:
             return TransientError(f"Todoist had a temporary problem (HTTP {status}).")
+        if "SYNC_TOKEN" in str(data.get("error_tag") or "").upper():
+            return SyncTokenRefused(f"Todoist no longer knows the last sync position{said}.")
         return ConfigError(f"Todoist did not accept the request{said}.", field=field if field != "task" else None)

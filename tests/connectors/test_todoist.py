@@ -3,6 +3,7 @@ synced incrementally through sync_token, tasks created (idempotently) and comple
 outputs, and each error class with its own fix."""
 
 import datetime
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -96,6 +97,22 @@ def test_the_next_sync_sends_the_sync_token_and_applies_completions_and_deletion
     assert set(tasks) == {"task:t1", "task:t3"}
     assert (tasks["task:t1"]["completed"], tasks["task:t1"]["completed_at"]) == (True, "2026-12-02T10:00:00+00:00")
     assert tasks["task:t3"]["project"] == "Work"  # the project was not in this answer: its name came from the cursor
+
+
+def test_a_sync_token_todoist_forgot_starts_again_from_a_full_read(owner, todoist):
+    todoist.add_task("t1", "Write report", WORK_ID)
+    integration = _todoist(owner).ctx.integration
+    sync(integration)
+    first_token = integration.sync_cursor["sync_token"]
+    todoist.tokens.clear()  # Todoist no longer knows the stored token
+    todoist.add_task("t2", "New task")
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert "read again" in job.remediation
+    assert job.created == 1
+    tokens = [parse_qs(s.body.decode())["sync_token"][0] for s in todoist.requests("POST", r"/sync$")]
+    assert tokens[1:] == [first_token, "*"]
 
 
 def test_a_project_filter_keeps_only_those_projects_and_drops_tasks_moved_out(owner, todoist):
