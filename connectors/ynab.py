@@ -109,7 +109,9 @@ class YnabConnector(Connector):
             fmt = (self._get(f"/budgets/{budget_id}/settings").get("settings") or {}).get("currency_format") or {}
         cursor.update(budget=budget_id, currency=fmt.get("iso_code", ""), digits=int(fmt.get("decimal_digits", 2)))
         context = {"currency": cursor["currency"], "digits": cursor["digits"], "budget_id": budget_id}
-        yield Batch(items=[{"_type": "budget", **b, **context} for b in budgets], cursor=dict(cursor))
+        # The budget list is complete every time: a budget deleted in YNAB is deleted here.
+        gone = sorted(self.ctx.known_ids("budget:") - {f"budget:{b['id']}" for b in budgets})
+        yield Batch(items=[{"_type": "budget", **b, **context} for b in budgets], deletes=gone, cursor=dict(cursor))
 
         for resource in ("accounts", "categories", "transactions"):
             params = {}

@@ -148,6 +148,15 @@ def test_the_next_sync_asks_only_for_changes_and_applies_deletions(owner, ynab):
     assert items["transaction:t-3"]["amount"] == "-0.999"
 
 
+def test_a_budget_deleted_in_ynab_is_deleted_here(owner, ynab):
+    integration = _ynab(owner).ctx.integration
+    sync(integration)
+    ynab.deleted_budgets.add(OTHER_BUDGET_ID)
+    job = sync(integration)
+    assert job.deleted == 1
+    assert not live_items(integration).filter(external_id=f"budget:{OTHER_BUDGET_ID}").exists()
+
+
 def test_split_transactions_keep_their_parts_in_exact_amounts(owner, ynab):
     splits = [
         {

@@ -52,6 +52,7 @@ class YnabFake(ContractFake):
         self.transactions: dict[str, dict] = {}
         self.changed: dict[tuple[str, str], int] = {}  # (resource, id) -> knowledge when last changed
         self.served = 0
+        self.deleted_budgets: set[str] = set()
         self.tokens = {TOKEN}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> scope
         self._codes: dict[str, dict] = {}
@@ -127,6 +128,7 @@ class YnabFake(ContractFake):
             {"id": OTHER_BUDGET_ID, "name": "Old budget", "last_modified_on": "2024-01-01T10:00:00+00:00",
              "first_month": "2023-01-01", "last_month": "2024-01-01", "currency_format": {**fmt, "iso_code": "EUR"}},
         ]  # fmt: skip
+        budgets = [b for b in budgets if b["id"] not in self.deleted_budgets]
         return self.json({"data": {"budgets": budgets, "default_budget": None}})
 
     def resource(self, request, seen, budget, resource):
