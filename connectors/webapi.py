@@ -8,7 +8,9 @@ API base URLs
     The test suite uses it to point a connector at its contract fake (tests/fakes/); an operator
     could use it for GitHub Enterprise ("github": "https://ghe.example.com/api/v3"). Names:
     github, open_meteo, perplexity, slack (Web API), slack_hooks (incoming webhooks), discord,
-    mailchimp (replaces https://<dc>.api.mailchimp.com/3.0), notion, airtable. An overridden
+    mailchimp (replaces https://<dc>.api.mailchimp.com/3.0), notion, airtable, ynab
+    (https://api.ynab.com/v1), todoist (https://api.todoist.com/api/v1), trello
+    (https://api.trello.com, without /1). An overridden
     host still goes through the SSRF guard like any other.
 """
 
