@@ -132,6 +132,11 @@ class SpotifyConnector(Connector):
         self.ctx.tokens.refresh(stale=used)
         return getattr(sp, method)(*args, **kwargs)
 
+    @classmethod
+    def sniff(cls, paths: list[str]) -> str:
+        """The uploaded files are a Spotify account-data export (ConfigError saying why not)."""
+        return export.describe(paths)
+
     def test_connection(self) -> str:
         me = self._call("me")
         return me.get("id") or me.get("display_name") or "Spotify account"
