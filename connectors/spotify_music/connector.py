@@ -221,7 +221,8 @@ class SpotifyConnector(Connector):
             f"Spotify only keeps your last {RECENT_LIMIT} plays, and {len(entries)} were played since the last "
             f"sync: plays between {since:%Y-%m-%d %H:%M} and {oldest:%Y-%m-%d %H:%M} UTC may be missing. To fill "
             "the gap, request your account data from Spotify (Account privacy, then Download your data) and import "
-            "it: the operator runs manage.py import_spotify_export with it, without creating duplicates. Syncing "
+            "it with Import an export on this integration's page (or the operator runs manage.py "
+            "import_spotify_export with it), without creating duplicates. Syncing "
             "more often avoids the gap."
         )
 

@@ -144,7 +144,7 @@ def start_import(
     itype: IntegrationType | None = None,
     settings_data: dict | None = None,
     keep_archive: bool = False,
-    trigger: str = JobTrigger.MANUAL,
+    trigger: str = JobTrigger.UPLOAD,
 ) -> SyncJob:
     """Check the uploaded files, create the integration when it is new (an archive type's connect
     page), and queue the import job. Raises UploadProblem (or connections.Problem for settings of
@@ -182,6 +182,14 @@ def start_import(
                     status=409,
                 )
             Upload.objects.filter(pk__in=[u.pk for u in uploads]).update(job=job, expires_at=receive.expiry())
+            if trigger == JobTrigger.UPLOAD:  # queue_sync audits the other triggers itself
+                AuditEvent.record(
+                    AuditAction.SYNC_QUEUED,
+                    integration=integration,
+                    job=job.pk,
+                    kind=JobKind.BACKFILL,
+                    files=[u.filename for u in uploads],
+                )
             transaction.on_commit(lambda: _enqueue(job.pk))
     except SyncRefused as exc:
         raise UploadProblem(f"{integration.name} cannot import now: {exc}", status=409) from None

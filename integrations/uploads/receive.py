@@ -334,3 +334,16 @@ def reject(upload: Upload, message: str) -> None:
     HASHERS.forget(upload.pk)
     storage.remove_files(upload.user_id, upload.pk)
     upload.refresh_from_db()
+
+
+def receive_whole_file(user, itype: IntegrationType, uploaded, *, integration=None) -> Upload:
+    """A file posted in one plain form (the upload page without JavaScript): Django has spooled it
+    to a temporary file; it goes through the same chunk path (first-bytes check, hashing)."""
+    upload, _created = create_upload(
+        user, itype, filename=uploaded.name, size=uploaded.size, integration=integration, fingerprint="form"
+    )
+    uploaded.seek(0)
+    while upload.offset < upload.size:
+        length = min(settings.UPLOAD_CHUNK_MAX_BYTES, upload.size - upload.offset)
+        upload = receive_chunk(upload, start=upload.offset, length=length, stream=uploaded)
+    return upload

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations.connections import Problem
 from integrations.forms import IntegrationForm
-from integrations.models import AuthKind, JobTrigger, Upload
-from integrations.uploads import imports, storage
+from integrations.models import AuthKind, IntegrationType, JobTrigger, Upload, UploadStatus
+from integrations.uploads import imports, receive, storage
 from integrations.uploads.problems import UploadProblem
 from integrations.views.common import owned
 
@@ -39,7 +39,7 @@ def archive_page(request, itype, integration=None):
                 itype=itype,
                 settings_data=form.raw_values() if form is not None else None,
                 keep_archive=request.POST.get("keep_archive") == "on",
-                trigger=JobTrigger.MANUAL,
+                trigger=JobTrigger.UPLOAD,
             )
         except UploadProblem as exc:
             problem = exc
@@ -76,6 +76,45 @@ def connect_page(request, itype):
     if itype.auth_kind != AuthKind.ARCHIVE:
         raise Http404("This type connects another way.")
     return archive_page(request, itype)
+
+
+@login_required
+@require_POST
+def plain_upload(request, slug=None, pk=None):
+    """The upload form without JavaScript: the whole file in one multipart POST. A body larger
+    than the cap is refused from its Content-Length, before Django reads it."""
+    if pk is not None:
+        integration = owned(request, pk)
+        itype, back = integration.type, redirect("integrations:import_export", pk)
+    else:
+        integration, itype = None, get_object_or_404(IntegrationType, slug=slug, auth_kind=AuthKind.ARCHIVE)
+        back = redirect("integrations:connect", slug)
+    if not imports.accepts_archives(itype):
+        raise Http404("This type does not import archives.")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.UPLOAD_MAX_BYTES + 64 * 1024:  # the file plus the form's few fields
+        messages.error(request, f"The file is larger than this hub accepts ({settings.UPLOAD_MAX_BYTES:,} bytes).")
+        return back
+    files = request.FILES.getlist("files")
+    if not files:
+        messages.error(request, "Choose the export file first.")
+        return back
+    for uploaded in files:
+        try:
+            upload = imports.check_complete_upload(
+                receive.receive_whole_file(request.user, itype, uploaded, integration=integration)
+            )
+        except UploadProblem as problem:
+            messages.error(request, " ".join(filter(None, [problem.message, problem.remediation])))
+            continue
+        if upload.status == UploadStatus.REJECTED:
+            messages.error(request, upload.detail)
+        else:
+            messages.success(request, f"Uploaded {upload.filename}: {upload.detail or 'ready to import'}.")
+    return back
 
 
 @login_required

@@ -4,12 +4,25 @@ page's script sends the chunks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from integrations.models import Integration, IntegrationType, JobKind, JobStatus, SyncJob, Upload, UploadStatus
+from integrations.models import (
+    AuditAction,
+    AuditEvent,
+    Integration,
+    IntegrationType,
+    JobKind,
+    JobStatus,
+    JobTrigger,
+    SyncJob,
+    Upload,
+    UploadStatus,
+)
 from integrations.tasks import run_archive_import
 from integrations.uploads import storage
 from tests.factories import make_integration, make_type
@@ -168,3 +181,74 @@ def test_types_without_an_archive_connector_keep_the_coming_soon_page(browser):
     response = browser.get("/integrations/connect/apple-health/")
     assert response.status_code == 404
     assert "coming soon" in response.content.decode()
+
+
+def test_without_javascript_the_file_goes_in_one_form_post(browser, owner, settings, media_root):
+    settings.UPLOAD_CHUNK_MAX_BYTES = 700  # the same chunk path, several chunks
+    spotify = make_integration(owner, IntegrationType.objects.get(slug="spotify"), name="My Spotify")
+    url = f"/integrations/{spotify.pk}/import/"
+    token = csrf_of(browser, url)
+    data = spotify_export()
+    response = browser.post(
+        f"{url}upload/",
+        {"csrfmiddlewaretoken": token, "files": SimpleUploadedFile("my_spotify_data.zip", data)},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Uploaded my_spotify_data.zip: Spotify streaming history: 2 files." in response.content.decode()
+    upload = Upload.objects.get(user=owner)
+    assert upload.status == UploadStatus.COMPLETE
+    assert upload.sha256 == hashlib.sha256(data).hexdigest()
+    assert f'value="{upload.pk}"' in response.content.decode()  # ready to import on the page
+
+    wrong = browser.post(
+        f"{url}upload/",
+        {"csrfmiddlewaretoken": token, "files": SimpleUploadedFile("my_spotify_data.zip", b"plain text" * 100)},
+        follow=True,
+    )
+    assert "does not start like a zip archive" in wrong.content.decode()
+    settings.UPLOAD_MAX_BYTES = 1000
+    too_big = browser.post(
+        f"{url}upload/",
+        {"csrfmiddlewaretoken": token, "files": SimpleUploadedFile("big.zip", b"PK" * 2000)},
+        follow=True,
+    )
+    assert "this hub accepts files up to 1000 bytes" in too_big.content.decode()
+    # a body far over the cap is refused from its Content-Length, before it is read
+    far_too_big = browser.post(
+        f"{url}upload/",
+        {"csrfmiddlewaretoken": token, "files": SimpleUploadedFile("big.zip", b"PK" * 40_000)},
+        follow=True,
+    )
+    assert "larger than this hub accepts" in far_too_big.content.decode()
+    assert Upload.objects.filter(user=owner, status=UploadStatus.COMPLETE).count() == 1
+
+
+def test_the_api_says_which_types_import_archives(owner_client):
+    types = {t["slug"]: t for t in owner_client.get("/api/v1/integrations").json()["types"]}
+    assert types["spotify"]["imports_archives"] is True
+    assert types["google-photos"]["imports_archives"] is True
+    assert types["ical-feed"]["imports_archives"] is False
+    assert types["apple-health"]["imports_archives"] is False  # no archive connector yet
+
+
+def test_an_import_from_the_page_is_audited_with_its_files(browser, owner):
+    spotify = make_integration(owner, IntegrationType.objects.get(slug="spotify"), name="My Spotify")
+    url = f"/integrations/{spotify.pk}/import/"
+    token = csrf_of(browser, url)
+    upload = send_with_session(
+        browser, token, spotify_export(), filename="my_spotify_data.zip", chunk=5000, integration=spotify.pk
+    )
+    browser.post(url, {"csrfmiddlewaretoken": token, "upload": [upload["id"]]})
+    job = SyncJob.objects.get(integration=spotify)
+    assert job.trigger == JobTrigger.UPLOAD
+    event = AuditEvent.objects.get(integration=spotify, action=AuditAction.SYNC_QUEUED)
+    assert event.detail["files"] == ["my_spotify_data.zip"]
+    assert event.detail["job"] == job.pk
+
+
+def test_the_sweep_command_reports_what_it_did(owner, capsys):
+    from django.core.management import call_command
+
+    call_command("sweep_uploads")
+    assert "Expired 0 stale upload(s); settled 0 finished import(s)." in capsys.readouterr().out
