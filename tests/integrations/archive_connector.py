@@ -12,6 +12,10 @@ from connectors.registry import registry
 
 CSV_HEADER = "date,steps"
 KEY = "test_step_archive"
+# The tests stand in for a worker killed mid-import: after this many rows the "process" stops
+# (SystemExit, as on SIGTERM), leaving the job running with its last checkpoint.
+KILL_AFTER_ROWS: list[int] = []
+ROWS_READ: list[str] = []
 
 
 class StepArchiveConnector(Connector):
@@ -35,6 +39,10 @@ class StepArchiveConnector(Connector):
                     row_number += 1
                     if row_number <= done:
                         continue
+                    if KILL_AFTER_ROWS and len(ROWS_READ) >= KILL_AFTER_ROWS[0]:
+                        KILL_AFTER_ROWS.clear()
+                        raise SystemExit("the worker was killed")
+                    ROWS_READ.append(row["date"])
                     items.append(row)
                     if len(items) == 2:
                         yield Batch(items=items, cursor={"rows": row_number})

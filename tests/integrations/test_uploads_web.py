@@ -26,7 +26,7 @@ from integrations.models import (
 from integrations.tasks import run_archive_import
 from integrations.uploads import storage
 from tests.factories import make_integration, make_type
-from tests.integrations.archive_connector import CSV_HEADER, KEY
+from tests.integrations.archive_connector import CSV_HEADER, KEY, KILL_AFTER_ROWS, ROWS_READ
 from tests.integrations.test_uploads import put_chunk, spotify_export
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -252,3 +252,36 @@ def test_the_sweep_command_reports_what_it_did(owner, capsys):
 
     call_command("sweep_uploads")
     assert "Expired 0 stale upload(s); settled 0 finished import(s)." in capsys.readouterr().out
+
+
+def test_a_worker_killed_mid_import_resumes_from_the_last_batch_and_keeps_the_files_until_the_end(
+    browser, owner, steps_type
+):
+    steps = STEPS + b"2025-01-04,800\n2025-01-05,15000\n"
+    token = csrf_of(browser, "/integrations/connect/step-export/")
+    upload = send_with_session(browser, token, steps, filename="steps.csv", type="step-export")
+    browser.post(
+        "/integrations/connect/step-export/", {"csrfmiddlewaretoken": token, "name": "S", "upload": [upload["id"]]}
+    )
+    job = SyncJob.objects.get(integration__type=steps_type)
+    ROWS_READ.clear()
+    KILL_AFTER_ROWS.append(3)  # batches of two rows: the first batch is stored, the second is lost
+    with pytest.raises(SystemExit):
+        run_archive_import(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert job.cursor_after == {"rows": 2}
+    assert job.created == 2
+    stored = Upload.objects.get(pk=upload["id"])
+    assert stored.status == UploadStatus.IMPORTING
+    assert storage.path_of(stored).exists()  # not deleted: the import has not finished
+
+    SyncJob.objects.filter(pk=job.pk).update(heartbeat_at="2000-01-01T00:00:00Z")  # the dead worker's job goes stale
+    ROWS_READ.clear()
+    run_archive_import(job.pk)
+    job.refresh_from_db()
+    assert ROWS_READ == ["2025-01-03", "2025-01-04", "2025-01-05"]  # from the checkpoint, not from the start
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 2
+    assert job.integration.items.count() == 5
+    assert not storage.folder(stored).exists()
