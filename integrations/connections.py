@@ -76,6 +76,7 @@ def connectable_problem(itype: IntegrationType) -> Problem | None:
     if itype.auth_kind == AuthKind.ARCHIVE:
         return Problem(
             f"{itype.display_name} is imported from an archive file: upload it on its connect page.",
+            remediation="Over the API: POST /api/v1/uploads, send the chunks, then POST /api/v1/imports.",
             kind="not_connectable",
         )
     return None

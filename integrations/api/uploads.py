@@ -20,7 +20,7 @@ from integrations import connections
 from integrations.api.auth import answer, api_view, error, json_body
 from integrations.api.serialize import job_json
 from integrations.connections import Problem
-from integrations.models import Integration, JobTrigger, Upload, UploadStatus
+from integrations.models import AuthKind, Integration, JobTrigger, Upload, UploadStatus
 from integrations.uploads import imports, receive
 from integrations.uploads.problems import UploadProblem
 
@@ -72,6 +72,17 @@ def _target(user, body: dict):
             return None, None, error(404, "No such integration type.", field="type")
     if not imports.accepts_archives(itype):
         return None, None, error(404, f"{itype.display_name} does not import archives.", field="type")
+    if integration is None and itype.auth_kind != AuthKind.ARCHIVE:
+        return (
+            None,
+            None,
+            error(
+                409,
+                f"Connect {itype.display_name} first, then import its export into that integration.",
+                code="not_connectable",
+                remediation='Send "integration": <id> instead of "type".',
+            ),
+        )
     return itype, integration, None
 
 

@@ -134,7 +134,7 @@
         view.say("Connection problem; trying again…");
         await pause(1000 * failures);
         var asked = await call("GET", upload.links.self).catch(function () { return null; });
-        if (asked && asked.ok) { offset = asked.body.upload.offset; }
+        if (asked && asked.ok) { upload = asked.body.upload; offset = upload.offset; }
       } else {
         view.fail(message(answer.body, "The server refused this file."));
         return;

@@ -386,3 +386,39 @@ def test_removing_an_upload_removes_its_bytes(api, spotify, django_capture_on_co
         assert api.delete(upload["links"]["self"]).status_code == 200
     assert not folder.exists()
     assert not Upload.objects.exists()
+
+
+def test_a_google_takeout_uploaded_in_two_parts_keeps_its_locations_to_its_owner(api, owner, other_client, tmp_path):
+    from tests.connectors.test_google_photos import _takeout
+
+    photos = make_integration(owner, IntegrationType.objects.get(slug="google-photos"), name="My photos")
+    parts = [Path(p) for p in _takeout(tmp_path)]
+    uploads = [send(api, part.read_bytes(), chunk=4096, filename=part.name, integration=photos.pk) for part in parts]
+    assert [u["detail"] for u in uploads] == [
+        "Google Takeout: 9 photos and videos",
+        "Google Takeout: 1 photos and videos",
+    ]
+    job_id = start(api, uploads, integration=photos.pk).json()["job"]["id"]
+    run_archive_import(job_id)
+    job = SyncJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.SUCCEEDED
+    eiffel = photos.items.get(title="IMG_0001.jpg")
+    assert eiffel.data["geo"]["latitude"] == 48.8584
+    # only its owner sees it
+    assert other_client.get(f"/integrations/{photos.pk}/items/").status_code == 404
+    assert "IMG_0001" not in other_client.get("/integrations/items/").content.decode()
+    assert other_client.get(f"/api/v1/integrations/{photos.pk}").status_code == 404
+    assert all(not upload_folder(u).exists() for u in uploads)
+
+
+def test_a_zip_without_photos_is_not_a_google_photos_takeout(api, owner):
+    photos = make_integration(owner, IntegrationType.objects.get(slug="google-photos"), name="My photos")
+    upload = send(api, spotify_export(), filename="takeout-001.zip", integration=photos.pk)
+    assert upload["status"] == "rejected"
+    assert "it is not a Google Photos Takeout" in upload["detail"]
+
+
+def test_an_export_of_an_oauth_service_needs_its_integration_first(api):
+    response = create(api, spotify_export(), type="spotify")
+    assert response.status_code == 409
+    assert "Connect Spotify first" in response.json()["error"]["message"]
