@@ -422,3 +422,23 @@ def test_an_export_of_an_oauth_service_needs_its_integration_first(api):
     response = create(api, spotify_export(), type="spotify")
     assert response.status_code == 409
     assert "Connect Spotify first" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "head", "accepted"),
+    [
+        ("export.zip", b"PK\x03\x04rest", True),
+        ("export.zip", b"<html>", False),
+        ("export.xml", b"\xef\xbb\xbf\n  <?xml version='1.0'?><HealthData>", True),
+        ("export.xml", b"{}", False),
+        ("history.json", b"  [ {", True),
+        ("statement.ofx", b"OFXHEADER:100\r\nDATA:OFXSGML", True),
+        ("statement.ofx", b"<?xml version='1.0'?><?OFX OFXHEADER='200'?>", True),
+        ("money.qif", b"!Type:Bank\nD01/02/2025", True),
+        ("money.qif", b"D01/02/2025", False),
+        ("transactions.csv", "Date,Amount\n2025-01-01,3.50\n".encode("utf-16"), True),
+        ("transactions.csv", b"\x00\x01\x02binary", False),
+    ],
+)
+def test_the_first_bytes_must_be_those_of_the_files_kind(name, head, accepted):
+    assert (receive.first_bytes_problem(name, head) is None) is accepted
