@@ -42,3 +42,24 @@ def sync_due() -> dict:
     from integrations.sync.due import queue_due
 
     return queue_due()
+
+
+def run_archive_import(job_id: int) -> dict:
+    """An uploaded archive's import: the sync job, then its files settled by the job's final status
+    (deleted after a successful import unless kept). The engine is not told about uploads."""
+    from integrations.sync.engine import run_job
+    from integrations.uploads.imports import settle_job
+
+    try:
+        job = run_job(job_id)
+    finally:
+        settled = settle_job(job_id)
+    if job is None:
+        return {"job": job_id, "ran": False, "uploads_settled": settled}
+    return {"job": job.pk, "ran": True, "status": job.status, "uploads_settled": settled, **job.counts}
+
+
+def sweep_uploads() -> dict:
+    from integrations.uploads.imports import sweep
+
+    return sweep()

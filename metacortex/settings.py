@@ -172,6 +172,12 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 # Uploads (archive imports) are streamed to disk, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Archive uploads (integrations/uploads/): sent in chunks to MEDIA_ROOT/uploads/<user>/, never
+# served by any URL, deleted after a successful import unless the person keeps them.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024**3)
+UPLOAD_CHUNK_MAX_BYTES = env.int("UPLOAD_CHUNK_MAX_BYTES", default=16 * 1024**2)
+UPLOAD_MAX_CONCURRENT = env.int("UPLOAD_MAX_CONCURRENT", default=3)  # unfinished uploads per person
+UPLOAD_EXPIRE_HOURS = env.int("UPLOAD_EXPIRE_HOURS", default=48)  # an upload left unfinished or unimported
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https"))

@@ -142,6 +142,13 @@ class GooglePhotosConnector(Connector):
 
         return [("Pick photos in Google Photos", reverse("oauth:photos_pick", args=[integration.pk]))]
 
+    @classmethod
+    def sniff(cls, paths: list[str]) -> str:
+        """The uploaded files are a Google Takeout of Google Photos (ConfigError saying why not)."""
+        from connectors.google import takeout
+
+        return takeout.describe(paths)
+
     def _url(self, default: str, path: str) -> str:
         return api_base(self.ctx, default) + path
 

@@ -31,6 +31,7 @@ class JobTrigger(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin"
     WORKFLOW = "workflow", "Workflow run"
+    UPLOAD = "upload", "Uploaded export"
 
 
 class SyncJob(models.Model):
