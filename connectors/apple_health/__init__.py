@@ -1,0 +1,3 @@
+from connectors.apple_health.connector import AppleHealth
+
+__all__ = ["AppleHealth"]
