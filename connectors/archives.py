@@ -416,10 +416,15 @@ def batch_size() -> int:
     return max(1, min(getattr(settings, "SYNC_BATCH_SIZE", 500), 500))
 
 
+class Notice(str):
+    """What parse() yields for the user to know that is not one unreadable record (the job ends
+    partial with it): e.g. dates in a format that was guessed or left out."""
+
+
 # -- the import loop ---------------------------------------------------------------------------------
 def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None, first_errors=()):
-    """Batches of what parse(member, stream) yields, as (entry index, raw item | ItemError | None
-    for an entry left out), indices rising within a member. parse always reads a member from its
+    """Batches of what parse(member, stream) yields, as (entry index, raw item | ItemError | Notice
+    | None for an entry left out), indices rising within a member. parse always reads a member from its
     start (so it can rebuild state such as a highlight's earlier versions); entries before the
     cursor {"file": i, "index": n} are read again but not yielded. Each batch's cursor is the
     position after its last entry, so a killed import resumes there."""
@@ -427,7 +432,7 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
     start_file, start_index = resume.get("file", 0), resume.get("index", 0)
     size = batch_size()
     bytes_total = sum(m.size for m in files) or 1
-    items, errors = [], ([] if cursor else list(first_errors))
+    items, errors, notices = [], ([] if cursor else list(first_errors)), []
     position = {"file": start_file, "index": start_index}
     parsed = bytes_read = 0
 
@@ -454,14 +459,20 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
                 parsed += 1
                 if index < skip:
                     continue
+                if isinstance(thing, Notice):
+                    if thing not in notices:
+                        notices.append(thing)
+                    continue
                 if isinstance(thing, ItemError):
                     errors.append(thing)
                 elif thing is not None:
                     items.append(thing)
                 position = {"file": file_index, "index": index + 1}
                 if len(items) + len(errors) >= size:
-                    yield Batch(items=items, errors=errors, cursor=dict(position), total=total(stream.count))
-                    items, errors = [], []
+                    yield Batch(
+                        items=items, errors=errors, notices=notices, cursor=dict(position), total=total(stream.count)
+                    )
+                    items, errors, notices = [], [], []
                     heartbeat()
         except TruncatedFile as exc:
             errors.append(exc.item_error())
@@ -471,7 +482,7 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
             bytes_read += stream.count
             stream.close()
         position = {"file": file_index + 1, "index": 0}
-    yield Batch(items=items, errors=errors, cursor=position, total=total())
+    yield Batch(items=items, errors=errors, notices=notices, cursor=position, total=total())
 
 
 class ArchiveConnector(Connector):
