@@ -345,12 +345,15 @@ class Columns:
 
     def row(self, values: list[str], label: str, line: int, needed=()) -> dict:
         """The row as {canonical: value, ...extra columns by their header}; ItemError naming the file
-        and line when a needed column is missing from the row."""
-        short = [name for name in needed if self.index.get(name, -1) >= len(values)]
-        if short:
+        and line when the row is cut short of a known column (or lacks a needed one)."""
+        short = sorted((i, name) for name, i in self.index.items() if i >= len(values))
+        if short and (len(values) < len(self.header) or {name for _, name in short} & set(needed)):
+            missing = ", ".join(self.header[i] for i, _ in short[:3])
+            if len(short) > 3:
+                missing += f" and {len(short) - 3} more"
             raise ItemError(
                 f"{label} line {line}: the row has {len(values)} columns, the header {len(self.header)} "
-                f"(no {', '.join(short)}).",
+                f"(no {missing}).",
                 external_id=f"{label}#{line}",
             )
         row = {name: values[i].strip() for name, i in self.index.items() if i < len(values)}

@@ -119,7 +119,8 @@ def test_a_mint_csv_takes_its_sign_from_the_transaction_type(mint, tmp_path):
 
     assert job.status == "partial"
     assert [e["error"] for e in job.item_errors] == [
-        "transactions.csv line 5: the row has 3 columns, the header 9 (no amount, type).",
+        "transactions.csv line 5: the row has 3 columns, the header 9 "
+        "(no Amount, Transaction Type, Category and 3 more).",
         "transactions.csv line 6: row skipped, the date '17/01/2020' does not exist.",
     ]
     coffee = items(mint, data__payee="Coffee Shop")
