@@ -1,0 +1,84 @@
+"""The shared archive helpers (connectors/archives.py) with bad uploads, through the engine: a
+damaged zip member, a zip cut short, a 0-byte file, CSV columns renamed."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from connectors.archives import Columns
+from connectors.errors import ConfigError, ItemError
+from tests.connectors.archive_helpers import import_files, items, zip_of
+from tests.connectors.helpers import connect
+
+MINT_HEADER = '"Date","Description","Original Description","Amount","Transaction Type","Category","Account Name"\n'
+
+
+def mint_rows(start: int, count: int) -> str:
+    return "".join(f'"1/{1 + n % 28}/2020","Shop {n}","SHOP {n}","{n}.00","debit","Misc","Card"\n'
+                   for n in range(start, start + count))  # fmt: skip
+
+
+@pytest.fixture
+def mint(catalogue, owner):
+    return connect(owner, "mint")
+
+
+def test_a_damaged_member_is_reported_and_the_other_files_are_imported(mint, tmp_path):
+    path = tmp_path / "bank.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("a/transactions.csv", MINT_HEADER + mint_rows(0, 5))
+        archive.writestr("b/transactions.csv", MINT_HEADER + mint_rows(100, 400))
+    data = bytearray(path.read_bytes())
+    spot = data.index(b"SHOP 300")  # flip bytes inside the second member: its CRC no longer matches
+    data[spot : spot + 8] = b"XXXX 300"
+    path.write_bytes(bytes(data))
+
+    job = import_files(mint, [str(path)])
+
+    assert job.status == "partial"
+    assert job.item_errors[-1]["error"].startswith("bank.zip: b/transactions.csv is damaged or cut short after ")
+    assert "The records before that point were imported" in job.item_errors[-1]["error"]
+    assert items(mint, data__account="Card").count() >= 5  # the first file whole, the second up to the damage
+
+
+def test_a_zip_cut_short_fails_the_import_with_a_sentence_naming_it(mint, tmp_path):
+    path = zip_of(tmp_path / "bank.zip", {"transactions.csv": MINT_HEADER + mint_rows(0, 50)})
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(Path(path).read_bytes()[:200])
+
+    job = import_files(mint, [str(cut)])
+
+    assert job.status == "failed"
+    assert job.error_message == "cut.zip is not a readable zip archive: it is damaged or was cut short."
+    assert job.remediation == "Download the export again and upload the complete file."
+    assert items(mint).count() == 0
+
+
+def test_an_empty_file_among_good_ones_is_named_and_the_rest_imported(mint, tmp_path):
+    good = tmp_path / "transactions.csv"
+    good.write_text(MINT_HEADER + mint_rows(0, 3))
+    path = zip_of(tmp_path / "two.zip", {"x/transactions.csv": MINT_HEADER + mint_rows(10, 2)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("y/transactions.csv", "")
+    job = import_files(mint, [str(good), path])
+    assert job.status == "succeeded"  # an empty member is not a Mint file: it is simply not read
+    assert items(mint).count() == 5
+
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    job = import_files(mint, [str(empty)])
+    assert job.status == "failed"
+    assert job.error_message == "empty.csv is empty (0 bytes)."
+
+
+def test_columns_are_matched_without_case_spaces_or_punctuation():
+    columns = Columns(["order_date", "ORDER ID", "Total-Owed"], {"date": ["Order Date"], "id": ["Order ID"],
+                      "total": ["Total Owed"]}, "f.csv")  # fmt: skip
+    assert columns.row(["2020-01-01", "A1", "3.00"], "f.csv", 2) == {"date": "2020-01-01", "id": "A1", "total": "3.00"}
+    with pytest.raises(ItemError, match=r"f.csv line 3: the row has 2 columns, the header 3 \(no Total-Owed\)"):
+        columns.row(["2020-01-01", "A1"], "f.csv", 3)
+    with pytest.raises(ConfigError, match=r"f.csv has no Amount column"):
+        Columns(["Date"], {"amount": ["Amount"]}, "f.csv", required=("amount",))
