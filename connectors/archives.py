@@ -229,6 +229,7 @@ EXPORTS = {
     "kindle": "a Kindle My Clippings file",
     "mint": "a Mint transactions file",
     "qif": "a Quicken QIF file",
+    "quicken": "a Quicken QIF or OFX file",
     "ofx": "an OFX bank statement",
 }
 

@@ -15,16 +15,11 @@ from connectors.registry import registry
 
 @registry.register("quicken")
 class Quicken(archives.ArchiveConnector):
-    EXPORT = "qif"
+    EXPORT = "quicken"
 
     @classmethod
     def wanted(cls, member: archives.Member) -> bool:
         return bool(member.size) and archives.identify_member(member, member.head()) in ("qif", "ofx")
-
-    @classmethod
-    def sniff(cls, paths: list[str]) -> str:
-        _, detail = archives.sniff(paths, cls.EXPORT, cls.wanted)
-        return f"Quicken or bank statement file, {detail}"
 
     def parse(self, member: archives.Member, stream):
         if archives.identify_member(member, member.head()) == "ofx":
@@ -32,8 +27,9 @@ class Quicken(archives.ArchiveConnector):
                 yield index, raw
             return
         fallback = self.config.get("date_order") or "mdy"
+        encoding = qif.encoding_of(member.head(64 * 1024))
         with member.open() as first:
-            order, decided = qif.date_order(first, fallback)
+            order, decided = qif.date_order(first, fallback, encoding)
         if not decided:
             names = {"mdy": "month/day/year", "dmy": "day/month/year", "ymd": "year/month/day"}
             yield (
@@ -43,7 +39,7 @@ class Quicken(archives.ArchiveConnector):
                     f"they were read as {names.get(order, order)} (the integration's date order setting)."
                 ),
             )
-        for index, _line, raw in qif.entries(stream, member.label, order):
+        for index, _line, raw in qif.entries(stream, member.label, order, encoding):
             if isinstance(raw, dict):
                 raw["date_order"] = order
             yield index, raw

@@ -21,14 +21,24 @@ TRANSACTION_TYPES = {"bank", "ccard", "cash", "oth a", "oth l", "invst"}
 LIST_TYPES = {"cat", "class", "memorized", "prices", "security"}
 
 
-def lines(stream):
-    for number, line in enumerate(archives.text_stream(stream, encoding="utf-8-sig"), start=1):
+def encoding_of(head: bytes) -> str:
+    """UTF-8 when the start of the file is valid UTF-8, else Windows-1252 (Quicken's own)."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            return "cp1252"
+    return "utf-8-sig"
+
+
+def lines(stream, encoding: str = "utf-8-sig"):
+    for number, line in enumerate(archives.text_stream(stream, encoding=encoding), start=1):
         yield number, line.rstrip("\r\n")
 
 
-def date_order(stream, fallback: str) -> tuple[str, bool]:
+def date_order(stream, fallback: str, encoding: str = "utf-8-sig") -> tuple[str, bool]:
     """(order, decided from the file) from the first unambiguous D line."""
-    for _number, line in lines(stream):
+    for _number, line in lines(stream, encoding):
         if line.startswith("D"):
             order = money.unambiguous_order(line[1:])
             if order in ("dmy", "mdy"):
@@ -36,14 +46,14 @@ def date_order(stream, fallback: str) -> tuple[str, bool]:
     return fallback, False
 
 
-def entries(stream, label: str, order: str):
+def entries(stream, label: str, order: str, encoding: str = "utf-8-sig"):
     """(index, first line, raw transaction | ItemError) of each transaction in the file."""
     section, account, account_type = "", "", ""
     fields: list[tuple[str, str, int]] = []
     in_account = False
     index = 0
     occurrences = archives.Occurrences()
-    for number, line in lines(stream):
+    for number, line in lines(stream, encoding):
         if not line.strip():
             continue
         if line.startswith("!"):

@@ -3,13 +3,14 @@ through the engine, from the sample files in tests/data/archives/."""
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import pytest
 
 from connectors.errors import ConfigError
 from connectors.mint import Mint
-from connectors.quicken import Quicken
+from connectors.quicken import Quicken, ofx
 from connectors.quicken.money import amount, parse_date, unambiguous_order
 from tests.connectors.archive_helpers import import_files, import_killed_after_first_batch_then_resumed, items
 from tests.connectors.helpers import DATA, connect
@@ -147,6 +148,20 @@ def test_a_killed_mint_import_resumes_with_the_exact_total(mint, tmp_path, setti
     assert items(mint).count() == 30
 
 
+def test_a_windows_1252_qif_keeps_its_accents(quicken, tmp_path):
+    path = tmp_path / "old.qif"
+    path.write_bytes("!Type:Bank\nD12/24/2023\nT-8.90\nPCafé Müller\n^\n".encode("cp1252"))
+    import_files(quicken, [str(path)])
+    assert items(quicken).get().data["payee"] == "Café Müller"
+
+
+def test_the_ofx_tokenizer_gives_the_same_tags_and_lines_whatever_the_chunk_size():
+    text = (FILES / "statement-1x.ofx").read_text()
+    whole = list(ofx.tokens(io.StringIO(text)))
+    assert whole == list(ofx.tokens(io.StringIO(text), chunk_size=7))
+    assert (False, "STMTTRN", "", 27) in whole
+
+
 def test_amounts_and_dates():
     assert amount("1.234,56") == amount("1,234.56") == amount("$1234.56")
     assert str(amount("(12.00)")) == "-12.00"
@@ -162,9 +177,11 @@ def test_amounts_and_dates():
 
 
 def test_sniff_names_the_wrong_file(tmp_path):
-    assert Quicken.sniff([_copy(tmp_path, "statement-1x.ofx")]).startswith("Quicken or bank statement file, ")
+    assert Quicken.sniff([_copy(tmp_path, "statement-1x.ofx")]).startswith("Quicken QIF or OFX file, ")
     assert Mint.sniff([_copy(tmp_path, "transactions.csv")]).startswith("Mint transactions file, ")
     with pytest.raises(ConfigError, match=r"statement-1x.ofx is an OFX bank statement, not a Mint transactions file"):
         Mint.sniff([_copy(tmp_path, "statement-1x.ofx")])
-    with pytest.raises(ConfigError, match=r"transactions.csv is a Mint transactions file, not a Quicken QIF file"):
+    with pytest.raises(
+        ConfigError, match=r"transactions.csv is a Mint transactions file, not a Quicken QIF or OFX file"
+    ):
         Quicken.sniff([_copy(tmp_path, "transactions.csv")])
