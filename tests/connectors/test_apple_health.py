@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.apple_health import AppleHealth
+from connectors.apple_health import AppleHealth, daily_series
 from connectors.errors import ConfigError
 from tests.connectors.archive_helpers import import_files, import_killed_after_first_batch_then_resumed, items, zip_of
 from tests.connectors.helpers import connect
@@ -228,3 +228,16 @@ def test_a_zip_bomb_and_names_outside_the_archive_are_refused_and_the_rest_impor
     settings.ARCHIVE_MAX_TOTAL_BYTES = 1024
     with pytest.raises(ConfigError, match=r"export.zip would unpack to"):
         AppleHealth.sniff([path])
+
+
+def test_daily_series_takes_the_largest_source_of_additive_metrics_and_averages_the_others(health, tmp_path):
+    watch = "".join(record(n, source="Watch", value=100) for n in range(3))  # 300 steps, also counted by the phone
+    heart = record(1, kind="HKQuantityTypeIdentifierHeartRate", unit="count/min", value=60) + record(
+        2, kind="HKQuantityTypeIdentifierHeartRate", unit="count/min", value=80
+    )
+    import_files(health, [export_zip(tmp_path, export_xml(steps=5, extra=watch + heart))])
+
+    assert daily_series(items(health), "steps") == [{"date": "2024-03-01", "value": 300.0}]  # not 360
+    assert daily_series(items(health), "heart_rate") == [{"date": "2024-03-01", "value": 70.0}]
+    assert daily_series(items(health), "sleep") == [{"date": "2024-03-01", "value": 90.0}]
+    assert daily_series(items(health), "weight") == []
