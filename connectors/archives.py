@@ -431,7 +431,7 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
     | None for an entry left out), indices rising within a member. parse always reads a member from its
     start (so it can rebuild state such as a highlight's earlier versions); entries before the
     cursor {"file": i, "index": n} are read again but not yielded. Each batch's cursor is the
-    position after its last entry, so a killed import resumes there."""
+    first entry it does not hold, so a killed import resumes there."""
     resume = cursor or {}
     start_file, start_index = resume.get("file", 0), resume.get("index", 0)
     size = batch_size()
@@ -463,21 +463,22 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
                 parsed += 1
                 if index < skip:
                     continue
+                # A batch closes only between entries, never between two things of one entry (a
+                # day's three activity rings): its cursor, "resume at this entry", loses nothing.
+                same_entry = position == {"file": file_index, "index": index + 1}
+                if len(items) + len(errors) >= size and not same_entry:
+                    cut = {"file": file_index, "index": index}
+                    yield Batch(items=items, errors=errors, notices=notices, cursor=cut, total=total(stream.count))
+                    items, errors, notices = [], [], []
+                    heartbeat()
+                position = {"file": file_index, "index": index + 1}
                 if isinstance(thing, Notice):
                     if thing not in notices:
                         notices.append(thing)
-                    continue
-                if isinstance(thing, ItemError):
+                elif isinstance(thing, ItemError):
                     errors.append(thing)
                 elif thing is not None:
                     items.append(thing)
-                position = {"file": file_index, "index": index + 1}
-                if len(items) + len(errors) >= size:
-                    yield Batch(
-                        items=items, errors=errors, notices=notices, cursor=dict(position), total=total(stream.count)
-                    )
-                    items, errors, notices = [], [], []
-                    heartbeat()
         except TruncatedFile as exc:
             errors.append(exc.item_error())
         except ItemError as exc:  # the member as a whole could not be read on

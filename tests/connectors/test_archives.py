@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.archives import Columns
+from connectors.archives import Columns, Member, stream_batches
 from connectors.errors import ConfigError, ItemError
 from tests.connectors.archive_helpers import import_files, items, zip_of
 from tests.connectors.helpers import connect
@@ -82,3 +82,27 @@ def test_columns_are_matched_without_case_spaces_or_punctuation():
         columns.row(["2020-01-01", "A1"], "f.csv", 3)
     with pytest.raises(ConfigError, match=r"f.csv has no Amount column"):
         Columns(["Date"], {"amount": ["Amount"]}, "f.csv", required=("amount",))
+
+
+def test_a_batch_never_splits_one_entry_so_every_cursor_resumes_exactly(tmp_path, settings):
+    settings.SYNC_BATCH_SIZE = 2
+    path = tmp_path / "entries.txt"
+    path.write_text("x" * 100)
+    files = [Member("", str(path), 100), Member("", str(path), 100)]
+
+    def parse(member, stream):
+        stream.read()
+        for entry in range(4):
+            for part in range(3):  # e.g. a day's three activity rings
+                yield entry, {"id": f"{member.name[-1]}{entry}.{part}"}
+
+    def run(cursor):
+        return [(batch.cursor, [item["id"] for item in batch.items]) for batch in stream_batches(files, parse, cursor)]
+
+    batches = run(None)
+    everything = [item for _cursor, found in batches for item in found]
+    assert len(everything) == 24
+    for done, (cursor, _found) in enumerate(batches):
+        already = [item for _cursor, found in batches[: done + 1] for item in found]
+        rest = [item for _cursor, found in run(cursor) for item in found]
+        assert already + rest == everything, cursor
