@@ -4,6 +4,9 @@ repeated inside a Correlation, routes in workout-routes/*.gpx, damaged elements 
 
 from __future__ import annotations
 
+import datetime
+import zipfile
+
 import pytest
 
 from connectors.apple_health import AppleHealth, daily_series
@@ -26,12 +29,11 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def record(n: int, kind="HKQuantityTypeIdentifierStepCount", unit="count", value=None, source="Test\x0bPhone"):
-    minute = n % 60
-    hour = 8 + n // 60
+    at = datetime.datetime(2024, 3, 1, 8) + datetime.timedelta(minutes=n)  # one a minute from 08:00
     return (
         f' <Record type="{kind}" sourceName="{source}" unit="{unit}"'
-        f' creationDate="2024-03-01 {hour:02}:{minute:02}:30 +0100"'
-        f' startDate="2024-03-01 {hour:02}:{minute:02}:00 +0100" endDate="2024-03-01 {hour:02}:{minute:02}:59 +0100"'
+        f' creationDate="{at:%Y-%m-%d %H:%M}:30 +0100"'
+        f' startDate="{at:%Y-%m-%d %H:%M}:00 +0100" endDate="{at:%Y-%m-%d %H:%M}:59 +0100"'
         f' value="{value if value is not None else 10 + n}"/>\n'
     )
 
@@ -241,3 +243,22 @@ def test_daily_series_takes_the_largest_source_of_additive_metrics_and_averages_
     assert daily_series(items(health), "heart_rate") == [{"date": "2024-03-01", "value": 70.0}]
     assert daily_series(items(health), "sleep") == [{"date": "2024-03-01", "value": 90.0}]
     assert daily_series(items(health), "weight") == []
+
+
+def test_a_damaged_export_xml_in_the_zip_keeps_the_records_before_the_damage(health, tmp_path):
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("apple_health_export/export.xml", export_xml(steps=3000))
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)  # zeroes in the middle of the compressed stream
+    path.write_bytes(bytes(data))
+
+    job = import_files(health, [str(path)])
+
+    assert job.status == "partial"
+    assert any(
+        e["error"].startswith("export.zip: apple_health_export/export.xml is damaged or cut short after ")
+        for e in job.item_errors
+    ), job.item_errors
+    assert 0 < items(health, data__metric="steps").count() < 3000
