@@ -21,6 +21,7 @@ import json
 import posixpath
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,12 +79,19 @@ class Member:
                 return open(self.name, "rb")  # the caller closes it
             archive = zipfile.ZipFile(self.archive)
             return _OwningStream(archive, archive.open(self.name))
-        except (OSError, zipfile.BadZipFile, KeyError) as exc:
-            raise ItemError(f"{self.label} could not be opened ({exc}).", external_id=self.label) from None
+        except (OSError, zipfile.BadZipFile, KeyError):
+            raise ItemError(
+                f"{self.label} could not be opened: the file is missing or the archive is damaged.",
+                external_id=self.label,
+            ) from None
 
     def head(self, size: int = HEAD_BYTES) -> bytes:
-        with self.open() as stream:
-            return stream.read(size)
+        """The first bytes, or b"" when they cannot be read (the import then names the file)."""
+        try:
+            with self.open() as stream:
+                return stream.read(size)
+        except (ItemError, zipfile.BadZipFile, EOFError, OSError, zlib.error):
+            return b""
 
 
 class _OwningStream(io.RawIOBase):
@@ -120,7 +128,7 @@ class Counting(io.RawIOBase):
     def readinto(self, buffer):
         try:
             data = self._stream.read(len(buffer))
-        except (zipfile.BadZipFile, EOFError, OSError, zlib_error()) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
             raise TruncatedFile(self.label, self.count, exc) from None
         buffer[: len(data)] = data
         self.count += len(data)
@@ -132,18 +140,12 @@ class Counting(io.RawIOBase):
         super().close()
 
 
-def zlib_error():
-    import zlib
-
-    return zlib.error
-
-
 class TruncatedFile(Exception):
     """A file of the upload ends early or is corrupt part-way: what was read before is kept."""
 
     def __init__(self, label: str, offset: int, cause: BaseException):
-        super().__init__(f"{label} is damaged or cut short after {human_size(offset)} ({type(cause).__name__}).")
-        self.label = label
+        super().__init__(f"{label} is damaged or cut short after {human_size(offset)}")
+        self.label, self.cause = label, cause
 
     def item_error(self) -> ItemError:
         return ItemError(
