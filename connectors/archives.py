@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import posixpath
 import re
 import zipfile
@@ -394,8 +393,8 @@ def csv_rows(stream, label: str, aliases: dict, *, required=(), needed=()) -> It
 # -- ids and progress -------------------------------------------------------------------------------
 def content_id(prefix: str, *parts) -> str:
     """An external id from a record's content, for sources without ids of their own."""
-    encoded = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False)
-    return f"{prefix}:{hashlib.sha256(encoded.encode()).hexdigest()[:32]}"
+    encoded = "\x1f".join("" if part is None else str(part) for part in parts)
+    return f"{prefix}:{hashlib.sha256(encoded.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
 
 
 class Occurrences:
