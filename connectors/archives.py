@@ -461,7 +461,8 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
             continue
         try:
             for index, thing in parse(member, stream):
-                parsed += 1
+                if isinstance(thing, (dict, ItemError)):
+                    parsed += 1  # progress counts what is stored or reported, like the engine
                 if index < skip:
                     continue
                 # A batch closes only between entries, never between two things of one entry (a

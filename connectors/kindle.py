@@ -143,7 +143,7 @@ class KindleHighlights(archives.ArchiveConnector):
 
     @classmethod
     def wanted(cls, member: archives.Member) -> bool:
-        if not member.size or not member.basename.lower().endswith(".txt"):
+        if not member.size:
             return False
         return archives.identify_member(member, member.head()) == "kindle"
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from connectors.archives import Columns, Member, stream_batches
+from connectors.base import Context
 from connectors.errors import ConfigError, ItemError
+from connectors.mint import Mint
 from tests.connectors.archive_helpers import import_files, items, zip_of
 from tests.connectors.helpers import connect
 
@@ -106,3 +108,16 @@ def test_a_batch_never_splits_one_entry_so_every_cursor_resumes_exactly(tmp_path
         already = [item for _cursor, found in batches[: done + 1] for item in found]
         rest = [item for _cursor, found in run(cursor) for item in found]
         assert already + rest == everything, cursor
+
+
+def test_batches_estimate_the_total_from_the_bytes_read(tmp_path, settings):
+    settings.SYNC_BATCH_SIZE = 500
+    path = tmp_path / "transactions.csv"
+    path.write_text(MINT_HEADER + mint_rows(0, 5000))
+    ctx = Context(config={}, secrets={}, http=None, options={"archive_paths": [str(path)]})
+    batches = list(Mint(ctx).list_changes(None))
+
+    assert sum(len(b.items) for b in batches) == 5000
+    # A tenth of the file stored (shorter rows than later ones), a little more read ahead: near 5000.
+    assert 4000 <= batches[0].total <= 6000
+    assert batches[-1].total == 5000
