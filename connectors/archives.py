@@ -492,6 +492,11 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
     yield Batch(items=items, errors=errors, notices=notices, cursor=position, total=total())
 
 
+def upload_key(files: list[Member]) -> str:
+    """What identifies an upload for its cursor: its files' names and sizes."""
+    return content_id("upload", *(f"{m.archive}|{m.name}|{m.size}" for m in files))
+
+
 class ArchiveConnector(Connector):
     """A connector that imports uploaded export files. Subclasses set EXPORT (a key of EXPORTS) and
     implement wanted(member) (is this file part of the export?), parse(member, stream) and
@@ -534,7 +539,14 @@ class ArchiveConnector(Connector):
             )
             return
         files, refused = self.files(paths)
-        yield from stream_batches(files, self.parse, cursor, heartbeat=self.ctx.heartbeat, first_errors=refused)
+        # A cursor is a position in one upload: one left by another upload (an incremental job
+        # started from the integration's last cursor) must not skip the start of this one.
+        upload = upload_key(files)
+        if not isinstance(cursor, dict) or cursor.get("upload") != upload:
+            cursor = None
+        for batch in stream_batches(files, self.parse, cursor, heartbeat=self.ctx.heartbeat, first_errors=refused):
+            batch.cursor = {**batch.cursor, "upload": upload}
+            yield batch
 
     def parse(self, member: Member, stream):
         raise NotImplementedError

@@ -8,7 +8,9 @@ transactions and are skipped. https://en.wikipedia.org/wiki/Quicken_Interchange_
 
 QIF dates carry no order: 03/04/2020 is March 4 in the US and 3 April elsewhere. The order is
 decided once per file from its first unambiguous date (a day above 12), else from the
-integration's "date order" setting (and the user is told it was assumed).
+integration's "date order" setting (and the user is told it was assumed). quiffen (4.x) reads a
+whole file at once, takes the date order as an argument and stops at the first bad transaction;
+this reader streams, decides the order itself and reports a bad transaction with its line.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from connectors.archives import Columns, Member, stream_batches
 from connectors.base import Context
 from connectors.errors import ConfigError, ItemError
 from connectors.mint import Mint
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import queue_sync
 from tests.connectors.archive_helpers import import_files, items, zip_of
 from tests.connectors.helpers import connect
 
@@ -121,3 +123,17 @@ def test_batches_estimate_the_total_from_the_bytes_read(tmp_path, settings):
     # A tenth of the file stored (shorter rows than later ones), a little more read ahead: near 5000.
     assert 4000 <= batches[0].total <= 6000
     assert batches[-1].total == 5000
+
+
+def test_a_cursor_left_by_another_upload_does_not_skip_the_start_of_this_one(mint, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text(MINT_HEADER + mint_rows(0, 3))
+    import_files(mint, [str(first)])
+    assert mint.sync_cursor is not None  # the integration keeps the last position
+
+    second = tmp_path / "second.csv"
+    second.write_text(MINT_HEADER + mint_rows(100, 2))
+    job = queue_sync(mint, options={"archive_paths": [str(second)]}, enqueue=False)  # not a backfill
+    assert job.kind == "incremental"
+    run_job(job.pk)
+    assert items(mint).count() == 5
