@@ -6,8 +6,8 @@ a line of ten "=". The metadata line is in the Kindle's language:
   - Your Highlight on page 12 | Location 180-185 | Added on Sunday, March 1, 2020 10:00:00 AM
   - Ihre Markierung auf Seite 12 | Position 180-185 | Hinzugefügt am Sonntag, 1. März 2020 10:00:00
   - 12ページ|位置No. 180-185のハイライト |作成日: 2020年3月1日日曜日 10:00:00
-Recognised: English, German, French, Spanish, Portuguese, Italian, Japanese (and the older "Loc."
-form). The Kindle appends to the file and never rewrites it: extending a highlight adds a second
+Recognised: English, German, French, Spanish, Portuguese, Italian, Dutch, Japanese, Chinese (and the
+older "Loc." form). The Kindle appends to the file and never rewrites it: extending a highlight adds a second
 clipping (same book, overlapping location, a text containing the first). That clipping updates the
 first record instead of adding one. Clippings have no ids: they are keyed by a hash of book, type,
 location and text.
@@ -26,16 +26,20 @@ from connectors.registry import registry
 
 SEPARATOR = "=========="
 TYPES = [  # checked in this order: "marcador" (es bookmark) must not read as a highlight
-    ("bookmark", ("bookmark", "lesezeichen", "signet", "marcador", "segnalibro", "ブックマーク")),
-    ("highlight", ("highlight", "markierung", "surlignement", "subrayado", "destaque", "evidenziazione", "ハイライト")),
-    ("note", ("note", "notiz", "nota", "メモ")),
+    ("bookmark", "bookmark lesezeichen signet marcador segnalibro bladwijzer ブックマーク 书签".split()),
+    (
+        "highlight",
+        "highlight markierung surlignement subrayado destaque evidenziazione markering ハイライト 标注".split(),
+    ),
+    ("note", "note notiz nota notitie メモ 笔记".split()),
 ]
 LOCATION = re.compile(
-    r"(?:location|loc\.|position|emplacement|posici[oó]n|posi[cç][aã]o|posizione|位置no\.|位置)\s*(\d+)(?:\s*-\s*(\d+))?",
+    r"(?:location|loc\.|position|emplacement|posici[oó]n|posi[cç][aã]o|posizione|locatie|位置no\.|位置)\s*#?\s*(\d+)"
+    r"(?:\s*-\s*(\d+))?",
     re.I,
 )
 PAGE = re.compile(r"(?:page|seite|p[aá]gina|pagina)\s*([0-9ivxlcdm]+)(?:\s*-\s*[0-9ivxlcdm]+)?|(\d+)\s*ページ", re.I)
-ADDED = re.compile(r"added on|hinzugefügt am|ajouté le|añadido el|adicionado|aggiunto|作成日", re.I)
+ADDED = re.compile(r"added on|hinzugefügt am|ajouté le|añadido el|adicionado|aggiunto|toegevoegd|作成日|添加于", re.I)
 MONTHS = {
     name: number
     for names in (
@@ -45,11 +49,12 @@ MONTHS = {
         "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
         "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro",
         "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre",
+        "januari februari maart april mei juni juli augustus september oktober november december",
     )
     for number, name in enumerate(names.split(), start=1)
 }
 MONTHS["jänner"] = 1  # Austrian German
-TIME = re.compile(r"(午前|午後)?\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?", re.I)
+TIME = re.compile(r"(午前|午後|上午|下午)?\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?", re.I)
 
 
 def _plain(text: str) -> str:
@@ -64,9 +69,9 @@ def parse_added(text: str) -> datetime.datetime | None:
     if clock:
         hour, minute, second = int(clock.group(2)), int(clock.group(3)), int(clock.group(4) or 0)
         meridiem = (clock.group(1) or clock.group(5) or "").lower()
-        if meridiem in ("pm", "午後") and hour < 12:
+        if meridiem in ("pm", "午後", "下午") and hour < 12:
             hour += 12
-        elif meridiem in ("am", "午前") and hour == 12:
+        elif meridiem in ("am", "午前", "上午") and hour == 12:
             hour = 0
         text = text[: clock.start()] + text[clock.end() :]
     japanese = re.search(r"(\d{4})年(\d{1,2})月(\d{1,2})日", text)
