@@ -26,12 +26,22 @@ from connectors.registry import registry
 
 SEPARATOR = "=========="
 TYPES = [  # checked in this order: "marcador" (es bookmark) must not read as a highlight
-    ("bookmark", "bookmark lesezeichen signet marcador segnalibro bladwijzer ブックマーク 书签".split()),
+    ("bookmark", ["bookmark", "lesezeichen", "signet", "marcador", "segnalibro", "bladwijzer", "ブックマーク", "书签"]),
     (
         "highlight",
-        "highlight markierung surlignement subrayado destaque evidenziazione markering ハイライト 标注".split(),
+        [
+            "highlight",
+            "markierung",
+            "surlignement",
+            "subrayado",
+            "destaque",
+            "evidenziazione",
+            "markering",
+            "ハイライト",
+            "标注",
+        ],
     ),
-    ("note", "note notiz nota notitie メモ 笔记".split()),
+    ("note", ["note", "notiz", "nota", "notitie", "メモ", "笔记"]),
 ]
 LOCATION = re.compile(
     r"(?:location|loc\.|position|emplacement|posici[oó]n|posi[cç][aã]o|posizione|locatie|位置no\.|位置)\s*#?\s*(\d+)"
