@@ -101,9 +101,12 @@ class AppleHealth(archives.ArchiveConnector):
 
     @classmethod
     def wanted(cls, member: archives.Member) -> bool:
-        if posixpath.basename(member.name.replace("\\", "/")) != "export.xml":
+        # "export.xml" in English; localized iPhones name it otherwise (the CDA file holds clinical
+        # documents, not imported): any XML whose root is HealthData is the export.
+        base = member.basename.lower()
+        if not base.endswith(".xml") or base.endswith("_cda.xml") or not member.size:
             return False
-        return bool(member.archive) or b"<HealthData" in member.head(64 * 1024)
+        return b"<HealthData" in member.head(64 * 1024)
 
     # -- which records -------------------------------------------------------------------------
     def _wants(self, metric: str) -> bool:

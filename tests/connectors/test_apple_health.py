@@ -262,3 +262,15 @@ def test_a_damaged_export_xml_in_the_zip_keeps_the_records_before_the_damage(hea
         for e in job.item_errors
     ), job.item_errors
     assert 0 < items(health, data__metric="steps").count() < 3000
+
+
+def test_an_unzipped_export_with_a_localized_name_finds_its_routes_next_to_it(health, tmp_path):
+    folder = tmp_path / "apple_health_export"
+    (folder / "workout-routes").mkdir(parents=True)
+    (folder / "workout-routes" / "route_2024-03-01_6.00pm.gpx").write_text(GPX)
+    (folder / "exportar.xml").write_text(export_xml())
+
+    assert "exportar.xml found" in AppleHealth.sniff([str(folder / "exportar.xml")])
+    job = import_files(health, [folder / "exportar.xml"])
+    assert job.status == "succeeded", job.error_message
+    assert len(items(health, kind="workout").get().data["route"]) == 2
