@@ -133,6 +133,8 @@ class AmazonOrders(archives.ArchiveConnector):
             "ship_date": row.get("ship_date", "") if row.get("ship_date", "").lower() not in MISSING else "",
             "website": row.get("website", ""),
             "payment": row.get("payment", ""),
+            "condition": row.get("condition", ""),
+            "carrier": row.get("carrier", "") if row.get("carrier", "").lower() not in MISSING else "",
         }
 
     @staticmethod
@@ -145,10 +147,17 @@ class AmazonOrders(archives.ArchiveConnector):
             "total": money.money(sum(totals, Decimal(0))) if totals else None,
             "currency": next((r["currency"] for r in rows if r["currency"]), ""),
             "items": [
-                {"title": r["title"], "quantity": r["quantity"], "price": r["price"], "asin": r["asin"]} for r in rows
+                {
+                    "title": r["title"],
+                    "quantity": r["quantity"],
+                    "price": r["price"],
+                    "asin": r["asin"],
+                    "condition": r["condition"],
+                }
+                for r in rows
             ],
             "status": next((r["status"] for r in rows if r["status"]), ""),
-            "shipments": sorted({(r["ship_date"], r["shipment_status"]) for r in rows if r["ship_date"]}),
+            "shipments": sorted({(r["ship_date"], r["shipment_status"], r["carrier"]) for r in rows if r["ship_date"]}),
             "website": rows[0]["website"],
             "payment": next((r["payment"] for r in rows if r["payment"]), ""),
             "incomplete": bool(order["problems"]),
@@ -165,7 +174,7 @@ class AmazonOrders(archives.ArchiveConnector):
             "currency": raw["currency"],
             "items": raw["items"],
             "status": raw["status"],
-            "shipments": [{"ship_date": d, "status": s} for d, s in raw["shipments"]],
+            "shipments": [{"ship_date": d, "status": s, "carrier": c} for d, s, c in raw["shipments"]],
             "website": raw["website"],
             "payment": raw["payment"],
         }

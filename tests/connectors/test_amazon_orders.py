@@ -75,10 +75,13 @@ def test_orders_are_one_record_each_with_the_per_item_totals_summed_once(amazon,
     assert socks.data["currency"] == "USD"
     assert socks.data["date"] == "2023-01-05T12:00:00+00:00"
     assert socks.data["items"] == [
-        {"title": "Sample Socks", "quantity": 2, "price": "10.00", "asin": "B01"},
-        {"title": "Laces", "quantity": 1, "price": "3.00", "asin": "B03"},
+        {"title": "Sample Socks", "quantity": 2, "price": "10.00", "asin": "B01", "condition": "New"},
+        {"title": "Laces", "quantity": 1, "price": "3.00", "asin": "B03", "condition": "New"},
     ]
-    assert len(socks.data["shipments"]) == 2
+    assert socks.data["shipments"] == [
+        {"ship_date": "2023-01-06T10:00:00Z", "status": "Shipped", "carrier": "UPS(1Z)"},
+        {"ship_date": "2023-01-08T10:00:00Z", "status": "Shipped", "carrier": "UPS(1Z)"},
+    ]
     assert "1 Sample Street" not in str(socks.data)  # addresses are not imported
     assert set(items(amazon).values_list("external_id", flat=True)) == {
         "amazon:111-0000001-0000001",
