@@ -219,6 +219,10 @@ WORKFLOW_STALE_AFTER = env.int("WORKFLOW_STALE_AFTER", default=env.int("Q_TIMEOU
 SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=500)
 SYNC_STALE_AFTER = env.int("SYNC_STALE_AFTER", default=300)  # seconds without a heartbeat
 SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default=15)
+# Uploaded exports (connectors/archives.py): a zip may unpack to at most this much in all, and no
+# member above 1 MB may unpack to more than RATIO times its compressed size (zip bombs).
+ARCHIVE_MAX_TOTAL_BYTES = env.int("ARCHIVE_MAX_TOTAL_BYTES", default=64 * 1024**3)
+ARCHIVE_MAX_RATIO = env.int("ARCHIVE_MAX_RATIO", default=250)
 SYNC_MAX_TRANSIENT_RETRIES = env.int("SYNC_MAX_TRANSIENT_RETRIES", default=4)
 SYNC_BACKOFF_BASE = env.float("SYNC_BACKOFF_BASE", default=1.0)
 SYNC_MAX_WAIT = env.int("SYNC_MAX_WAIT", default=900)  # longest Retry-After we sleep through
