@@ -1,7 +1,8 @@
 """Storing one batch: idempotent upserts keyed by (integration, external_id), tombstones, item
 errors, counts and the cursor checkpoint, all in one transaction. A batch is either stored
 with its cursor or not at all, so a worker killed at any point resumes without loss or
-duplicates."""
+duplicates. Inside that transaction, once the batch is stored, integrations.signals.batch_stored
+tells its receivers which SyncedItem rows were created, updated and tombstoned."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from integrations.models import Integration, JobStatus, SyncedItem, SyncJob
+from integrations.signals import batch_stored
 from integrations.sync.hashing import content_hash
 from integrations.sync.jobs import LostOwnership
 
@@ -142,19 +144,42 @@ def store_batch(
             SyncedItem.objects.bulk_update(to_update, UPDATE_FIELDS, batch_size=500)
         for pk, version in version_only:
             SyncedItem.objects.filter(pk=pk).update(version=version)
+        deleted_ids = []
         if deletes:
             deletes = list(deletes)
             for start in range(0, len(deletes), CHUNK):
-                result.deleted += SyncedItem.objects.filter(
+                gone = SyncedItem.objects.filter(
                     integration=integration, external_id__in=deletes[start : start + CHUNK], deleted_at__isnull=True
-                ).update(deleted_at=now)
+                )
+                ids = list(gone.values_list("pk", flat=True))
+                result.deleted += SyncedItem.objects.filter(pk__in=ids).update(deleted_at=now)
+                deleted_ids += ids
             if result.deleted:
                 SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
         if item_errors:
             _append_item_errors(job, item_errors)
         if advance_integration_cursor:
             Integration.objects.filter(pk=integration.pk).update(sync_cursor=cursor)
+        if batch_stored.has_listeners() and (to_create or to_update or deleted_ids):
+            batch_stored.send(
+                sender=SyncedItem,
+                integration=integration,
+                job=job,
+                created_ids=_ids_of(integration, [row["external_id"] for row in to_create]),
+                updated_ids=[item.pk for item in to_update],
+                deleted_ids=deleted_ids,
+            )
     return result
+
+
+def _ids_of(integration: Integration, external_ids: list[str]) -> list[int]:
+    # The SQLite insert path does not return keys: read them back (only when someone listens).
+    ids = []
+    for start in range(0, len(external_ids), CHUNK):
+        ids += SyncedItem.objects.filter(
+            integration=integration, external_id__in=external_ids[start : start + CHUNK]
+        ).values_list("pk", flat=True)
+    return sorted(ids)
 
 
 _INSERT_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not f.primary_key]

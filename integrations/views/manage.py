@@ -73,7 +73,9 @@ def _page_actions(integration) -> list[tuple[str, str]]:
     itype = integration.type
     if not (itype.is_available and itype.handler and integration.is_active):
         return []
-    return itype.connector_class().page_actions(integration)
+    from integrations.sync.ports import HubUrls
+
+    return itype.connector_class().page_actions(integration, HubUrls())
 
 
 @require_POST
