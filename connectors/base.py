@@ -110,6 +110,11 @@ class Connector:
     key: str = ""  # set by registry.register
     # Class-level capability flags, read by the UI and the engine.
     supports_write = False  # e.g. push tasks to a calendar, append mail
+    # Whose requests the provider's rate limit counts together, so the hub keys its shared window
+    # the same way: "integration" (each connection its own), "token" (one API token, whichever
+    # connections hold it), "account" (one account at the provider, by its identity) or "app"
+    # (the hub's own OAuth client, every user together).
+    rate_limit_scope = "integration"
 
     def __init__(self, ctx: Context):
         self.ctx = ctx

@@ -21,6 +21,7 @@ from connectors.errors import AUTH, INTERNAL, ITEM, RATE_LIMIT, TRANSIENT, Conne
 from connectors.http import backoff_delay
 from integrations.models import SyncJob
 from integrations.sync import jobs
+from integrations.sync.ports import HubOutage
 from integrations.sync.run import JobRun
 
 __all__ = ["run_job"]
@@ -28,6 +29,7 @@ __all__ = ["run_job"]
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[SyncJob], None]
+OUTAGE_POLL = 2.0  # seconds between two tries while the hub's own Redis is down
 
 
 def run_job(
@@ -66,9 +68,15 @@ class RetryBudget:
     def __init__(self):
         self.tries = 0
         self.lost = 0.0
+        self.outage = 0.0
 
     def delay_before_retry(self, error: ConnectorError, lost: float) -> float | None:
         """Seconds to wait before the next attempt, or None: give up."""
+        if isinstance(error, HubOutage):
+            # Our own Redis is down: wait for it (up to SYNC_MAX_WAIT in all), as often as it takes.
+            delay = min(OUTAGE_POLL, backoff_delay(0))
+            self.outage += lost + delay
+            return delay if self.outage <= settings.SYNC_MAX_WAIT else None
         if self.tries >= settings.SYNC_MAX_TRANSIENT_RETRIES:
             return None
         if error.error_class == RATE_LIMIT:

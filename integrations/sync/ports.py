@@ -13,11 +13,38 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connectors import ratelimit
+from connectors.errors import TransientError, register_classifier
 from connectors.http import OutboundPolicy
 from connectors.ports import StoreUnavailable
 from integrations.models import Integration, RateLimitBucket, RateLimitHit, RequestStat, SyncedItem
 
 CHUNK = 900  # below SQLite's bound-variable limit
+
+
+class HubOutage(TransientError):
+    """The hub's own Redis (broker, cache, rate-limit store) could not be reached: an outage to
+    wait out, not the provider's failure and not a bug. The engine waits for it without spending
+    the job's retries."""
+
+
+@register_classifier
+def _hub_outage(exc: BaseException):
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return None
+    outage = (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        redis.exceptions.BusyLoadingError,
+        StoreUnavailable,
+    )
+    if isinstance(exc, outage):
+        return HubOutage(
+            "The hub's Redis server could not be reached for a moment.",
+            remediation="Nothing to do: the sync waits for it and goes on from where it stopped.",
+        )
+    return None
 
 
 class KnownItems:

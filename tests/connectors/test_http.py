@@ -191,8 +191,8 @@ def test_a_hanging_server_times_out_as_transient(feed_server, settings):
     assert time.monotonic() - started < 3
 
 
-@pytest.mark.parametrize("backend", ["database", "redis"])
-def test_rate_limit_window_is_shared_and_waits(owner, feed_server, settings, backend):
+def use_backend(settings, backend: str) -> None:
+    """The rate-limit store under test: the database, or Redis (skipped when none is running)."""
     if backend == "redis":
         import redis
 
@@ -206,6 +206,11 @@ def test_rate_limit_window_is_shared_and_waits(owner, feed_server, settings, bac
         settings.REDIS_URL = url
     else:
         settings.REDIS_URL = ""
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+def test_rate_limit_window_is_shared_and_waits(owner, feed_server, settings, backend):
+    use_backend(settings, backend)
     itype = make_type(f"limited-{backend}", burst_limit=2, burst_window_seconds=1)
     integration = make_integration(owner, itype)
     feed_server.serve("/r", "ok", content_type="text/plain")
