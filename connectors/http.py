@@ -159,6 +159,7 @@ class GuardedAdapter(HTTPAdapter):
             try:
                 response = super().send(request, stream=True, timeout=timeout, **kwargs)
             except ConnectorError:
+                policy.settle(slots)
                 raise  # refused by the guard before any byte was sent: nothing to retry
             except requests.exceptions.RequestException as exc:
                 policy.settle(slots)
