@@ -40,10 +40,11 @@ def test_a_dead_workers_job_is_handed_out_once_and_resumed(owner, counter, setti
     settings.SYNC_STALE_AFTER = 10
     integration = make_integration(owner, counter, config={"count": 4, "batch": 2})
     job = started_then_abandoned(integration)
+    queued_before = _queued_task_names().count(f"sync-job-{job.pk}")  # the broker may outlive tests (Redis)
 
     assert jobs.sweep() == 1
     assert jobs.sweep() == 0  # a second sweeper (another worker process) finds nothing left to hand out
-    assert _queued_task_names().count(f"sync-job-{job.pk}") == 1
+    assert _queued_task_names().count(f"sync-job-{job.pk}") == queued_before + 1
 
     finished = run_job(job.pk, worker="next:1")
     assert (finished.status, finished.attempts, finished.worker) == (JobStatus.SUCCEEDED, 2, "next:1")
@@ -75,8 +76,9 @@ def test_a_queued_job_whose_task_was_lost_is_queued_again(owner, counter, settin
     job = jobs.queue_sync(integration, enqueue=False)
     assert jobs.sweep() == 0  # just queued: its task is on its way
     SyncJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(minutes=6))
+    queued_before = _queued_task_names().count(f"sync-job-{job.pk}")
     assert jobs.sweep() == 1
-    assert _queued_task_names() == [f"sync-job-{job.pk}"]
+    assert _queued_task_names().count(f"sync-job-{job.pk}") == queued_before + 1
 
 
 def test_a_running_jobs_heartbeat_is_beaten_by_its_process_while_its_thread_is_busy(owner, transactional_db, settings):
