@@ -146,8 +146,8 @@ def test_a_persistent_503_costs_one_request_per_try_of_the_job(owner, feed_serve
 @pytest.mark.usefixtures("catalogue", "fast_backoff")
 def test_retries_stop_when_the_jobs_retry_budget_is_spent(owner, feed_server, settings):
     settings.SYNC_MAX_TRANSIENT_RETRIES = 4
-    settings.OUTBOUND_TIMEOUT = 1.0
-    settings.SYNC_RETRY_BUDGET = 1.5  # room for one more try after a 1 s timeout, not for a third
+    settings.OUTBOUND_TIMEOUT = 2.0
+    settings.SYNC_RETRY_BUDGET = 3.0  # room for one more try after a 2 s timeout, not for a third
     feed_server.sequence("/hang.ics", [Reply(200, b"late", delay=5)])
     integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/hang.ics")})
     job = sync(integration)
