@@ -47,6 +47,10 @@ def _excerpt(body: str | None, limit: int = 280) -> str:
 
 @registry.register("github")
 class GitHubConnector(Connector):
+    # GitHub counts a personal access token's requests against its user's limit (5,000 an hour),
+    # shared by all that user's tokens (docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+    rate_limit_scope = "account"
+
     @property
     def base(self) -> str:
         return api_base("github", "https://api.github.com")

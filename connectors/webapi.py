@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from connectors.http import HttpClient, OutboundPolicy
+from connectors.http import HttpClient
 
 
 def api_base(name: str, default: str) -> str:
@@ -57,19 +57,7 @@ def retrying_client(ctx) -> HttpClient:
     5xx and dropped connections. Only for calls that are safe to repeat: a request without side
     effects (Perplexity answers a question) or one the receiver can deduplicate (a webhook with an
     idempotency key). Close it with the connector."""
-    policy = ctx.http.policy
-    return HttpClient(
-        OutboundPolicy(
-            integration=ctx.integration,
-            windows=policy.windows,
-            timeout=policy.timeout,
-            max_bytes=policy.max_bytes,
-            max_retries=policy.max_retries,
-            retry_unsafe=True,
-            sleep=policy.sleep,
-            heartbeat=policy.heartbeat,
-        )
-    )
+    return HttpClient(ctx.http.policy.derive(retry_unsafe=True))
 
 
 def dumps(value) -> bytes:

@@ -2,10 +2,20 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
+from django_q.signals import post_spawn
 
 from integrations.fields import reset_key_cache
 from integrations.models import Integration, Upload
+from integrations.sync import sweeper
+
+# Sent by the sync engine inside the transaction that stores a batch, after it is stored (so a
+# receiver's writes commit or roll back with the batch). Arguments: integration, job, and the
+# SyncedItem primary keys created_ids, updated_ids, deleted_ids (deleted = tombstoned).
+batch_stored = Signal()
+
+# Every qcluster worker process sweeps for dead workers' jobs (see integrations.sync.sweeper).
+post_spawn.connect(sweeper.on_worker_spawned, dispatch_uid="sync-sweeper")
 
 
 @receiver(setting_changed)

@@ -137,10 +137,8 @@ def picked_capture_key(item: dict) -> str:
 @registry.register("google_photos")
 class GooglePhotosConnector(Connector):
     @classmethod
-    def page_actions(cls, integration):
-        from django.urls import reverse
-
-        return [("Pick photos in Google Photos", reverse("oauth:photos_pick", args=[integration.pk]))]
+    def page_actions(cls, integration, urls):
+        return [("Pick photos in Google Photos", urls.url("oauth:photos_pick", integration.pk))]
 
     @classmethod
     def sniff(cls, paths: list[str]) -> str:

@@ -74,7 +74,9 @@ def _page_actions(integration) -> list[tuple[str, str]]:
     itype = integration.type
     if not (itype.is_available and itype.handler and integration.is_active):
         return []
-    actions = list(itype.connector_class().page_actions(integration))
+    from integrations.sync.ports import HubUrls
+
+    actions = list(itype.connector_class().page_actions(integration, HubUrls()))
     if imports.accepts_archives(itype):
         label = "Import a newer export" if itype.auth_kind == AuthKind.ARCHIVE else "Import an export"
         actions.append((label, reverse("integrations:import_export", args=[integration.pk])))
