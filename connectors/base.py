@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.errors import ConfigError, ItemError
+from connectors.ports import KnownRecords, NoKnownRecords, PageUrls
 
 
 def _noop():
@@ -37,6 +38,9 @@ class Record:
     source_url: str = ""
     version: str = ""  # the provider's version marker (ETag, MODSEQ): lets the next sync skip it
     unmapped: list[str] = field(default_factory=list)  # source fields kept only in data
+    # What identifies the same thing when its external id changes (IMAP: folder + Message-ID after
+    # a UIDVALIDITY change): a record tombstoned by Batch.reset_prefix is revived by it, not recreated.
+    match_key: str = ""
 
 
 @dataclass
@@ -91,37 +95,26 @@ class Context:
     tokens: Any = None  # an OAuth token provider (refreshes ahead of expiry), for OAuth types
     heartbeat: Callable[[], None] = _noop  # call during long fetches: proves the worker is alive
 
+    # Ports implemented by the hub (integrations.sync.ports): connectors never touch its database.
+    known: KnownRecords = field(default_factory=NoKnownRecords)  # the records already stored
+
     def known_versions(self, external_ids: Iterable[str] | None = None) -> dict[str, str]:
         """{external_id: version} of the live records already stored for this integration."""
-        if self.integration is None or self.integration.pk is None:
-            return {}
-        from integrations.models import SyncedItem
-
-        qs = SyncedItem.objects.filter(integration=self.integration, deleted_at__isnull=True)
-        if external_ids is not None:
-            ids = list(external_ids)
-            result = {}
-            for start in range(0, len(ids), 900):  # stay under SQLite's variable limit
-                chunk = qs.filter(external_id__in=ids[start : start + 900])
-                result.update(chunk.values_list("external_id", "version"))
-            return result
-        return dict(qs.values_list("external_id", "version").iterator(chunk_size=5000))
+        return self.known.versions(external_ids)
 
     def known_ids(self, prefix: str = "") -> set[str]:
-        if self.integration is None or self.integration.pk is None:
-            return set()
-        from integrations.models import SyncedItem
-
-        qs = SyncedItem.objects.filter(integration=self.integration, deleted_at__isnull=True)
-        if prefix:
-            qs = qs.filter(external_id__startswith=prefix)
-        return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
+        return self.known.ids(prefix)
 
 
 class Connector:
     key: str = ""  # set by registry.register
     # Class-level capability flags, read by the UI and the engine.
     supports_write = False  # e.g. push tasks to a calendar, append mail
+    # Whose requests the provider's rate limit counts together, so the hub keys its shared window
+    # the same way: "integration" (each connection its own), "token" (one API token, whichever
+    # connections hold it), "account" (one account at the provider, by its identity) or "app"
+    # (the hub's own OAuth client, every user together).
+    rate_limit_scope = "integration"
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -160,8 +153,9 @@ class Connector:
         """Release connections (IMAP logout, ...). The engine always calls it."""
 
     @classmethod
-    def page_actions(cls, integration) -> list[tuple[str, str]]:
-        """Extra buttons for the integration's page, as (label, url): the Google Photos picker, ..."""
+    def page_actions(cls, integration, urls: PageUrls) -> list[tuple[str, str]]:
+        """Extra buttons for the integration's page, as (label, url): the Google Photos picker, ...
+        `urls` gives the addresses of the hub's pages."""
         return []
 
     @classmethod

@@ -49,6 +49,9 @@ def _excerpt(body: str | None, limit: int = 280) -> str:
 class GitHubConnector(Connector):
     # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
     kind_map = {"github_issue": "task", "github_notification": "other"}
+    # GitHub counts a personal access token's requests against its user's limit (5,000 an hour),
+    # shared by all that user's tokens (docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+    rate_limit_scope = "account"
 
     @property
     def base(self) -> str:

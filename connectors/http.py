@@ -4,11 +4,13 @@
 
 - the SSRF guard with address pinning (connectors.net), on every connection, redirects included;
 - timeouts and a response size cap;
-- the shared per-integration rate limit, waiting at the limit;
-- retries by error class: 429 waits out Retry-After, 5xx and connection failures back off
+- the shared rate limit (keyed the way the provider counts), waiting at the limit;
+- retries by error class, for calls made outside a sync job (workflow outputs, direct queries,
+  connection tests): 429 waits out Retry-After, 5xx and connection failures back off
   exponentially with jitter, a bounded number of times (only for idempotent methods unless
-  the caller opts in);
-- per-integration request metrics;
+  the caller opts in). Inside a sync job the engine is the one retry layer (it resumes from the
+  checkpoint under a time budget), so the job's policy has max_retries=0;
+- request metrics, through the MetricsSink port;
 - the sync job's heartbeat, before every attempt, while a body is read and through every wait,
   so retries against a slow or rate-limiting server never make a live job look abandoned.
 """
@@ -32,6 +34,7 @@ from connectors import net, ratelimit
 from connectors.errors import PERMANENT_5XX, ConnectorError, ResponseTooLarge, TransientError, classify, from_status
 from connectors.masking import mask_url
 from connectors.metrics import MetricsRecorder
+from connectors.ports import MetricsSink, RateLimitStore
 
 log = logging.getLogger(__name__)
 
@@ -151,19 +154,22 @@ class GuardedAdapter(HTTPAdapter):
             # Before every attempt: a server that hangs each time must not starve the job's heartbeat
             # across all the retries (each attempt is bounded by the timeouts).
             policy.heartbeat()
-            policy.wait_for_slot()
+            slots = policy.wait_for_slot()
             started = time.monotonic()
             try:
                 response = super().send(request, stream=True, timeout=timeout, **kwargs)
             except ConnectorError:
+                policy.settle(slots)
                 raise  # refused by the guard before any byte was sent: nothing to retry
             except requests.exceptions.RequestException as exc:
+                policy.settle(slots)
                 policy.metrics.record(duration_ms=(time.monotonic() - started) * 1000, ok=False)
                 if retry_5xx and attempt < policy.max_retries and _retryable_connection_error(exc):
                     policy.sleep(backoff_delay(attempt))
                     attempt += 1
                     continue
                 raise
+            policy.settle(slots)  # the answer's headers are here: the provider has counted it
             duration_ms = (time.monotonic() - started) * 1000
             status = response.status_code
             policy.metrics.record(duration_ms=duration_ms, ok=status < 400, rate_limited=status == 429)
@@ -242,7 +248,11 @@ def _interrupted(url: str, exc: BaseException, timeout) -> _ReadInterrupted:
 
 
 class OutboundPolicy:
-    """What the adapter enforces for one integration (or for a one-off, unsaved connection test)."""
+    """What the adapter enforces for one integration (or for a one-off, unsaved connection test).
+
+    The hub's side comes in through ports: `rate_store` (where the shared windows live) with
+    `rate_key` (whose windows: the integration, its token, its account or the app, as the
+    connector declares), and `metrics_sink`. Without them nothing is limited or counted."""
 
     def __init__(
         self,
@@ -255,7 +265,11 @@ class OutboundPolicy:
         retry_unsafe: bool = False,
         sleep=time.sleep,
         heartbeat=None,
+        rate_store: RateLimitStore | None = None,
+        rate_key: str | None = None,
+        metrics_sink: MetricsSink | None = None,
     ):
+        self.integration = integration
         self.integration_id = getattr(integration, "pk", None)
         if windows is None and integration is not None:
             windows = ratelimit.windows_for_type(integration.type)
@@ -269,17 +283,48 @@ class OutboundPolicy:
         self._sleep = sleep
         # Set by the sync engine for the job's heartbeat; called during every attempt and every wait.
         self.heartbeat = heartbeat or _noop
-        self.metrics = MetricsRecorder(self.integration_id)
+        self.rate_store = rate_store
+        self.rate_key = rate_key or (f"integration:{self.integration_id}" if self.integration_id else None)
+        self.metrics_sink = metrics_sink
+        self.metrics = MetricsRecorder(self.integration_id, metrics_sink)
+
+    def derive(self, **overrides) -> OutboundPolicy:
+        """The same policy (ports, windows, caps, heartbeat) with some settings changed."""
+        values = dict(
+            integration=self.integration,
+            windows=self.windows,
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
+            max_retries=self.max_retries,
+            retry_unsafe=self.retry_unsafe,
+            sleep=self._sleep,
+            heartbeat=self.heartbeat,
+            rate_store=self.rate_store,
+            rate_key=self.rate_key,
+            metrics_sink=self.metrics_sink,
+        )
+        values.update(overrides)
+        return OutboundPolicy(**values)
 
     def sleep(self, seconds: float) -> None:
         """Every wait of the outbound path (Retry-After, backoff, rate-limit windows) goes through here."""
         sleep_with_heartbeat(seconds, self.heartbeat, self._sleep)
 
-    def wait_for_slot(self):
-        if self.windows and self.integration_id is not None:
-            waited = ratelimit.acquire(f"integration:{self.integration_id}", self.windows, sleep=self.sleep)
-            if waited:
-                log.info("Integration %s waited %.2f s for its rate limit", self.integration_id, waited)
+    def wait_for_slot(self) -> list[ratelimit.Slot]:
+        if not (self.windows and self.rate_store is not None and self.rate_key):
+            return []
+        # A slot still unsettled after the longest a request can take to answer is counted as gone.
+        pending = 2 * (max(self.timeout) if isinstance(self.timeout, tuple) else self.timeout) + 1
+        slots, waited = ratelimit.acquire(
+            self.rate_store, self.rate_key, self.windows, sleep=self.sleep, pending=pending
+        )
+        if waited:
+            log.info("%s waited %.2f s for its rate limit", self.rate_key, waited)
+        return slots
+
+    def settle(self, slots: list[ratelimit.Slot]) -> None:
+        if slots:
+            ratelimit.settle(self.rate_store, slots)
 
 
 def guarded_session(policy: OutboundPolicy | None = None, session: requests.Session | None = None) -> requests.Session:

@@ -1,20 +1,23 @@
-"""Per-integration request metrics, buffered in memory and flushed to RequestStat rows."""
+"""Per-integration request metrics, buffered in memory and flushed to a MetricsSink
+(connectors.ports; the hub's writes RequestStat rows)."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
+
+from connectors.ports import MetricsSink
 
 FLUSH_EVERY = 2.0  # seconds
 
 
 class MetricsRecorder:
-    def __init__(self, integration_id: int | None):
-        self.integration_id = integration_id
+    def __init__(self, integration_id: int | None, sink: MetricsSink | None = None):
+        # Nothing is counted without somewhere to put it (a connection tested before it is saved).
+        self.integration_id = integration_id if sink is not None else None
+        self.sink = sink
         self._lock = threading.Lock()
         self._reset()
         self._last_flush = time.monotonic()
@@ -49,26 +52,4 @@ class MetricsRecorder:
             last_success = self.last_success_at
             self._reset()
             self._last_flush = time.monotonic()
-        _add(self.integration_id, values, last_success)
-
-
-def _add(integration_id: int, values: dict, last_success):
-    from integrations.models import Integration, RequestStat
-
-    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
-    updates = {name: F(name) + amount for name, amount in values.items()}
-    if last_success:
-        updates["last_success_at"] = last_success
-    for _ in range(2):
-        if RequestStat.objects.filter(integration_id=integration_id, hour=hour).update(**updates):
-            return
-        if not Integration.objects.filter(pk=integration_id).exists():
-            return
-        try:
-            with transaction.atomic():
-                RequestStat.objects.create(
-                    integration_id=integration_id, hour=hour, last_success_at=last_success, **values
-                )
-            return
-        except IntegrityError:
-            continue  # another process created the row first: add to it
+        self.sink.add(self.integration_id, values, last_success)

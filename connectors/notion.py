@@ -178,6 +178,9 @@ def property_text(prop: dict) -> str | float | bool | list | None:
 class NotionConnector(QueryAsSync, Connector):
     # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
     kind_map = {"notion_page": "note"}
+    # Notion limits each integration (the token the person created) to about three requests a
+    # second on average (developers.notion.com/reference/request-limits).
+    rate_limit_scope = "token"
     mirrors_source = True  # pages deleted or unshared in Notion are deleted here on the next sync
 
     @property

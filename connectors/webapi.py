@@ -8,7 +8,9 @@ API base URLs
     The test suite uses it to point a connector at its contract fake (tests/fakes/); an operator
     could use it for GitHub Enterprise ("github": "https://ghe.example.com/api/v3"). Names:
     github, open_meteo, perplexity, slack (Web API), slack_hooks (incoming webhooks), discord,
-    mailchimp (replaces https://<dc>.api.mailchimp.com/3.0), notion, airtable. An overridden
+    mailchimp (replaces https://<dc>.api.mailchimp.com/3.0), notion, airtable, ynab
+    (https://api.ynab.com/v1), todoist (https://api.todoist.com/api/v1), trello
+    (https://api.trello.com, without /1). An overridden
     host still goes through the SSRF guard like any other.
 """
 
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from connectors.http import HttpClient, OutboundPolicy
+from connectors.http import HttpClient
 
 
 def api_base(name: str, default: str) -> str:
@@ -55,19 +57,7 @@ def retrying_client(ctx) -> HttpClient:
     5xx and dropped connections. Only for calls that are safe to repeat: a request without side
     effects (Perplexity answers a question) or one the receiver can deduplicate (a webhook with an
     idempotency key). Close it with the connector."""
-    policy = ctx.http.policy
-    return HttpClient(
-        OutboundPolicy(
-            integration=ctx.integration,
-            windows=policy.windows,
-            timeout=policy.timeout,
-            max_bytes=policy.max_bytes,
-            max_retries=policy.max_retries,
-            retry_unsafe=True,
-            sleep=policy.sleep,
-            heartbeat=policy.heartbeat,
-        )
-    )
+    return HttpClient(ctx.http.policy.derive(retry_unsafe=True))
 
 
 def dumps(value) -> bytes:

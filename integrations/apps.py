@@ -14,3 +14,6 @@ class IntegrationsConfig(AppConfig):
         # The scheduled token refresh must exist on every hub, whatever happened to it: it is
         # (re)created after each `migrate`.
         post_migrate.connect(ensure_schedule_after_migrate, sender=self, dispatch_uid="oauth-refresh-schedule")
+        from integrations.uploads.schedule import ensure_sweep_after_migrate
+
+        post_migrate.connect(ensure_sweep_after_migrate, sender=self, dispatch_uid="upload-sweep-schedule")

@@ -75,7 +75,8 @@ def connectable_problem(itype: IntegrationType) -> Problem | None:
         )
     if itype.auth_kind == AuthKind.ARCHIVE:
         return Problem(
-            f"{itype.display_name} is imported from an archive file, which cannot be uploaded here yet.",
+            f"{itype.display_name} is imported from an archive file: upload it on its connect page.",
+            remediation="Over the API: POST /api/v1/uploads, send the chunks, then POST /api/v1/imports.",
             kind="not_connectable",
         )
     return None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations.views import connect, gallery, items, manage, mine, monitor, notifications, tokens
+from integrations.views import connect, gallery, items, manage, mine, monitor, notifications, tokens, uploads
 
 app_name = "integrations"
 
@@ -25,4 +25,8 @@ urlpatterns = [
     path("<int:pk>/jobs/<int:job_pk>/", monitor.job, name="job"),
     path("<int:pk>/jobs/<int:job_pk>/status/", monitor.job_status, name="job_status"),
     path("<int:pk>/items/", items.items, name="items"),
+    path("<int:pk>/import/", uploads.import_export, name="import_export"),
+    path("<int:pk>/import/upload/", uploads.plain_upload, name="plain_upload"),
+    path("connect/<slug:slug>/upload/", uploads.plain_upload, name="plain_upload_new"),
+    path("uploads/<uuid:upload_id>/remove/", uploads.remove, name="remove_upload"),
 ]

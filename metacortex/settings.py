@@ -173,6 +173,12 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 # Uploads (archive imports) are streamed to disk, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Archive uploads (integrations/uploads/): sent in chunks to MEDIA_ROOT/uploads/<user>/, never
+# served by any URL, deleted after a successful import unless the person keeps them.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024**3)
+UPLOAD_CHUNK_MAX_BYTES = env.int("UPLOAD_CHUNK_MAX_BYTES", default=16 * 1024**2)
+UPLOAD_MAX_CONCURRENT = env.int("UPLOAD_MAX_CONCURRENT", default=3)  # unfinished uploads per person
+UPLOAD_EXPIRE_HOURS = env.int("UPLOAD_EXPIRE_HOURS", default=48)  # an upload left unfinished or unimported
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https"))
@@ -187,8 +193,6 @@ SSRF_ALLOWED_HOSTS = env.list("SSRF_ALLOWED_HOSTS", default=[])
 OUTBOUND_TIMEOUT = env.float("OUTBOUND_TIMEOUT", default=30.0)
 OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=50 * 1024 * 1024)
 OUTBOUND_MAX_DURATION = env.float("OUTBOUND_MAX_DURATION", default=300.0)  # a whole download, seconds
-# Added to every rate-limit window: we count a request a little before the provider does.
-RATE_LIMIT_MARGIN_SECONDS = env.float("RATE_LIMIT_MARGIN_SECONDS", default=0.25)
 # Replace a provider's API base URL (GitHub Enterprise, sovereign clouds, contract fakes in tests):
 # a JSON object such as {"github": "https://github.example.com/api/v3"}.
 CONNECTOR_API_BASES = env.json("CONNECTOR_API_BASES", default={})
@@ -212,9 +216,19 @@ WORKFLOW_STALE_AFTER = env.int("WORKFLOW_STALE_AFTER", default=env.int("Q_TIMEOU
 
 # Sync engine
 SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=500)
-SYNC_STALE_AFTER = env.int("SYNC_STALE_AFTER", default=300)  # seconds without a heartbeat
+# Seconds without a heartbeat after which a running job's worker counts as dead. Running jobs beat
+# every quarter of it; every worker process sweeps for dead workers' jobs every SYNC_SWEEP_EVERY
+# seconds, so a killed worker's job is handed out again within about 15 s.
+SYNC_STALE_AFTER = env.float("SYNC_STALE_AFTER", default=10)
+SYNC_SWEEP_EVERY = env.float("SYNC_SWEEP_EVERY", default=4)
+SYNC_LOST_TASK_AFTER = env.int("SYNC_LOST_TASK_AFTER", default=300)  # a queued job's task counts as lost
 SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default=15)
+# Uploaded exports (connectors/archives.py): a zip may unpack to at most this much in all, and no
+# member above 1 MB may unpack to more than RATIO times its compressed size (zip bombs).
+ARCHIVE_MAX_TOTAL_BYTES = env.int("ARCHIVE_MAX_TOTAL_BYTES", default=64 * 1024**3)
+ARCHIVE_MAX_RATIO = env.int("ARCHIVE_MAX_RATIO", default=250)
 SYNC_MAX_TRANSIENT_RETRIES = env.int("SYNC_MAX_TRANSIENT_RETRIES", default=4)
+SYNC_RETRY_BUDGET = env.float("SYNC_RETRY_BUDGET", default=120)  # seconds a job may lose to failures
 SYNC_BACKOFF_BASE = env.float("SYNC_BACKOFF_BASE", default=1.0)
 SYNC_MAX_WAIT = env.int("SYNC_MAX_WAIT", default=900)  # longest Retry-After we sleep through
 

@@ -118,14 +118,14 @@ def test_web_and_worker_refuse_to_start_with_keys_that_cannot_read_stored_secret
     assert "hunter2-must-not-appear" not in output
 
 
-def test_a_stale_threshold_shorter_than_one_outbound_attempt_is_warned_about(settings):
+def test_a_sweep_interval_as_long_as_the_stale_threshold_is_warned_about(settings):
     from integrations.checks import heartbeats_outpace_takeover
 
-    settings.OUTBOUND_TIMEOUT = 30
-    settings.SYNC_STALE_AFTER = 300
+    settings.SYNC_STALE_AFTER = 10
+    settings.SYNC_SWEEP_EVERY = 4
     assert not [w for w in heartbeats_outpace_takeover(None) if w.id == "metacortex.W001"]
 
-    settings.SYNC_STALE_AFTER = 45
+    settings.SYNC_SWEEP_EVERY = 30
     (warning,) = [w for w in heartbeats_outpace_takeover(None) if w.id == "metacortex.W001"]
-    assert "SYNC_STALE_AFTER (45 s)" in warning.msg
-    assert "Raise SYNC_STALE_AFTER" in warning.hint
+    assert "SYNC_SWEEP_EVERY (30 s)" in warning.msg
+    assert "Lower SYNC_SWEEP_EVERY" in warning.hint

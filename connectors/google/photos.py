@@ -144,10 +144,15 @@ class GooglePhotosConnector(Connector):
         return {"media_type": "video" if item.kind == "video" else "photo"}
 
     @classmethod
-    def page_actions(cls, integration):
-        from django.urls import reverse
+    def page_actions(cls, integration, urls):
+        return [("Pick photos in Google Photos", urls.url("oauth:photos_pick", integration.pk))]
 
-        return [("Pick photos in Google Photos", reverse("oauth:photos_pick", args=[integration.pk]))]
+    @classmethod
+    def sniff(cls, paths: list[str]) -> str:
+        """The uploaded files are a Google Takeout of Google Photos (ConfigError saying why not)."""
+        from connectors.google import takeout
+
+        return takeout.describe(paths)
 
     def _url(self, default: str, path: str) -> str:
         return api_base(self.ctx, default) + path

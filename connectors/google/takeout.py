@@ -146,6 +146,24 @@ class Archives:
             archive.close()
 
 
+def describe(paths: list[str]) -> str:
+    """What these zips hold ("Google Takeout: 1,234 photos and videos in 2 parts"), read from
+    their central directories only; ConfigError when they are not a Takeout of Google Photos."""
+    archives = Archives(paths)
+    try:
+        count = sum(1 for _ in archives.media())
+    finally:
+        archives.close()
+    if not count:
+        names = ", ".join(Path(p).name for p in paths)
+        raise ConfigError(
+            f"No photos or videos were found in {names}: it is not a Google Photos Takeout.",
+            remediation="In Google Takeout, export Google Photos in the zip format and upload those zip files.",
+        )
+    parts = f" in {len(paths)} parts" if len(paths) > 1 else ""
+    return f"Google Takeout: {count:,} photos and videos{parts}"
+
+
 def import_batches(connector, paths: list[str], cursor):
     ctx = connector.ctx
     archives = Archives(paths)

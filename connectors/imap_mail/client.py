@@ -55,13 +55,14 @@ def _metered(command):
         policy = self.policy
         if policy is None:  # a bare connection (benchmarks, tests of the parser): no integration to meter
             return command(self, *args, **kwargs)
-        policy.wait_for_slot()
+        slots = policy.wait_for_slot()
         started, ok = time.monotonic(), False
         try:
             result = command(self, *args, **kwargs)
             ok = True
             return result
         finally:
+            policy.settle(slots)
             policy.metrics.record(duration_ms=(time.monotonic() - started) * 1000, ok=ok)
 
     return call

@@ -424,6 +424,9 @@ class ImapConnector(Connector):
             occurred_at=occurred,
             data=data,
             version=f"modseq:{raw.modseq}" if raw.modseq is not None else flags_version(raw.flags),
+            # After a UIDVALIDITY change the same message comes back under a new UID: the engine
+            # revives its old record by folder + Message-ID instead of creating a new one.
+            match_key=f"{folder_prefix(raw.folder)}{mail.message_id}" if mail.message_id else "",
         )
 
     def send(self, cards: list, config: dict) -> Delivery:

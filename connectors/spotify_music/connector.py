@@ -139,6 +139,11 @@ class SpotifyConnector(Connector):
         self.ctx.tokens.refresh(stale=used)
         return getattr(sp, method)(*args, **kwargs)
 
+    @classmethod
+    def sniff(cls, paths: list[str]) -> str:
+        """The uploaded files are a Spotify account-data export (ConfigError saying why not)."""
+        return export.describe(paths)
+
     def test_connection(self) -> str:
         me = self._call("me")
         return me.get("id") or me.get("display_name") or "Spotify account"
@@ -223,7 +228,8 @@ class SpotifyConnector(Connector):
             f"Spotify only keeps your last {RECENT_LIMIT} plays, and {len(entries)} were played since the last "
             f"sync: plays between {since:%Y-%m-%d %H:%M} and {oldest:%Y-%m-%d %H:%M} UTC may be missing. To fill "
             "the gap, request your account data from Spotify (Account privacy, then Download your data) and import "
-            "it: the operator runs manage.py import_spotify_export with it, without creating duplicates. Syncing "
+            "it with Import an export on this integration's page (or the operator runs manage.py "
+            "import_spotify_export with it), without creating duplicates. Syncing "
             "more often avoids the gap."
         )
 

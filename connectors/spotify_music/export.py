@@ -63,6 +63,28 @@ def export_files(paths: list[str]) -> list[tuple[str, str, str]]:
     return found
 
 
+def describe(paths: list[str]) -> str:
+    """What these files are ("Spotify streaming history: 3 files"), checked from the zip listing
+    and the first bytes of each history file, without reading the plays; ConfigError when they
+    are not a Spotify export."""
+    files = export_files(paths)
+    for container, member, label in files:
+        if container:
+            with zipfile.ZipFile(container) as archive, archive.open(member) as handle:
+                head = handle.read(4096)
+        else:
+            with open(member, "rb") as handle:
+                head = handle.read(4096)
+        text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+        empty = text[1:].lstrip().startswith("]")
+        if not text.startswith("[") or not (empty or '"ts"' in text or '"endTime"' in text):
+            raise ConfigError(
+                f"{Path(label).name} is not a Spotify streaming history file.",
+                remediation="Use the zip Spotify sent (my_spotify_data.zip), or the StreamingHistory JSON files in it.",
+            )
+    return f"Spotify streaming history: {len(files)} file{'s' if len(files) != 1 else ''}"
+
+
 def read_entries(container: str, member: str) -> list:
     try:
         if container:

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from connectors.masking import mask_urls_in
 from integrations import schema
+from integrations.uploads.imports import accepts_archives
 from integrations.views.common import connect_url
 
 
@@ -24,6 +25,7 @@ def type_json(itype) -> dict:
         "connected": getattr(itype, "connected", None),
         "icon": static(f"icons/{itype.icon}"),
         "fields": {"auth": itype.auth_schema, "settings": itype.source_schema},
+        "imports_archives": accepts_archives(itype),  # POST /api/v1/uploads, then /api/v1/imports
         "links": {
             "connect": reverse("api:connect", args=[itype.slug]) if itype.is_available else None,
             "page": connect_url(itype) if itype.is_available else None,

@@ -7,10 +7,12 @@ from integrations.models.items import SyncedItem
 from integrations.models.metrics import RateLimitBucket, RateLimitHit, RequestStat
 from integrations.models.oauth import OAuthApp
 from integrations.models.sync import ACTIVE_JOB_STATUSES, JobKind, JobStatus, JobTrigger, SyncJob
+from integrations.models.uploads import PENDING_UPLOAD_STATUSES, Upload, UploadStatus
 
 __all__ = [
     "ACTIVE_JOB_STATUSES",
     "INACTIVE_STATUSES",
+    "PENDING_UPLOAD_STATUSES",
     "Actor",
     "ApiToken",
     "AuditAction",
@@ -31,4 +33,6 @@ __all__ = [
     "Status",
     "SyncJob",
     "SyncedItem",
+    "Upload",
+    "UploadStatus",
 ]

@@ -38,6 +38,9 @@ class SyncedItem(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     last_job = models.ForeignKey("integrations.SyncJob", on_delete=models.SET_NULL, null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Tombstone: gone at the source")
+    match_key = models.CharField(
+        max_length=512, blank=True, default="", help_text="Survives an id change (IMAP: folder + Message-ID)"
+    )
 
     objects = SyncedItemQuerySet.as_manager()
 
@@ -54,6 +57,8 @@ class SyncedItem(models.Model):
             models.Index(fields=["user", "-occurred_at"]),
             models.Index(fields=["integration", "-occurred_at"]),
             models.Index(fields=["integration", "kind"]),
+            # Reviving a tombstoned record by its match key (Batch.reset_prefix); most rows have none.
+            models.Index(fields=["integration", "match_key"], condition=~Q(match_key=""), name="synceditem_match_key"),
         ]
 
     def __str__(self):

@@ -31,6 +31,7 @@ class JobTrigger(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin"
     WORKFLOW = "workflow", "Workflow run"
+    UPLOAD = "upload", "Uploaded export"
 
 
 class SyncJob(models.Model):
@@ -44,6 +45,9 @@ class SyncJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Held until then: the provider asked us to wait (Retry-After)"
+    )
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker running it")
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started or took it over")
 

@@ -48,6 +48,7 @@ from requests_oauthlib import OAuth2Session
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError, classify
 from connectors.http import OutboundPolicy, guarded_session, retry_after_seconds
 from integrations.oauth import clients
+from integrations.sync.ports import RequestStats
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,10 @@ def _check_token_response(response):
 def oauth_session(client: clients.OAuthClient, *, integration=None, **kwargs) -> OAuth2Session:
     """An OAuth2Session whose every request takes the guarded outbound path."""
     session = OAuth2Session(client.client_id, **kwargs)
-    policy = OutboundPolicy(integration=integration, windows=[], max_retries=0)
+    # Token requests are counted in the integration's request metrics, never rate-limited or retried.
+    policy = OutboundPolicy(
+        integration=integration, windows=[], max_retries=0, metrics_sink=RequestStats() if integration else None
+    )
     guarded_session(policy, session=session)
     for hook in ("access_token_response", "refresh_token_response"):
         session.register_compliance_hook(hook, _check_token_response)

@@ -1,4 +1,4 @@
-"""Building what a connector needs (secrets, HTTP client, options) for one integration."""
+"""Building what a connector needs (secrets, HTTP client, options, ports) for one integration."""
 
 from __future__ import annotations
 
@@ -8,13 +8,23 @@ from connectors.base import Context
 from connectors.http import HttpClient, OutboundPolicy, heartbeat_every
 from integrations.models import Actor, AuthKind, Integration
 from integrations.secrets import credential_for
+from integrations.sync.ports import KnownItems, outbound_policy
 
 
 def build_context(
-    integration: Integration, *, purpose: str, actor=Actor.TASK, options: dict | None = None, on_heartbeat=None
+    integration: Integration,
+    *,
+    purpose: str,
+    actor=Actor.TASK,
+    options: dict | None = None,
+    on_heartbeat=None,
+    in_job: bool = False,
 ) -> Context:
+    """`in_job`: the sync engine is the one retry layer (it resumes from the checkpoint under a
+    time budget), so the outbound path reports failures at once instead of retrying them too."""
     credential = credential_for(integration, actor=actor, purpose=purpose)
-    http = HttpClient(OutboundPolicy(integration=integration))
+    policy = outbound_policy(integration, credential, **({"max_retries": 0} if in_job else {}))
+    http = HttpClient(policy)
     ctx = Context(
         config=dict(integration.config or {}),
         secrets=dict(credential.secrets or {}) if credential else {},
@@ -22,6 +32,7 @@ def build_context(
         integration=integration,
         credential=credential,
         options=options or {},
+        known=KnownItems(integration),
     )
     if integration.type.auth_kind == AuthKind.OAUTH2:
         from integrations.oauth.tokens import TokenProvider
@@ -37,7 +48,10 @@ def build_context(
 def context_for_test(integration_type, config: dict, secrets: dict, *, integration=None) -> Context:
     """A context for test_connection before anything is saved (no metrics, no rate-limit row)."""
     http = HttpClient(OutboundPolicy(windows=[], max_retries=1))
-    return Context(config=dict(config), secrets=dict(secrets), http=http, integration=integration)
+    ctx = Context(config=dict(config), secrets=dict(secrets), http=http, integration=integration)
+    if integration is not None and integration.pk is not None:
+        ctx.known = KnownItems(integration)
+    return ctx
 
 
 def _throttled(func, every: float | None = None):

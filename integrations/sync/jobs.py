@@ -1,10 +1,14 @@
-"""Queueing and claiming sync jobs, safely across any number of workers and machines.
+"""Queueing, claiming and handing out sync jobs, safely across any number of workers and machines.
 
 Two database guarantees do all the work, on PostgreSQL and SQLite alike:
 - a partial unique index allows one queued-or-running job per integration, so racing
   "Sync now" clicks, schedules and workers create exactly one job;
-- claiming is a conditional UPDATE (queued -> running, or running with a stale heartbeat ->
-  running for me), so exactly one worker wins it and a dead worker's job is taken over.
+- claiming is a conditional UPDATE (queued and not held -> running, or running with a stale
+  heartbeat -> running for me), so exactly one worker wins it and a dead worker's job is taken over.
+
+What a running job does (heartbeat, checkpoints, its ending) is integrations.sync.run.JobRun.
+Finding dead workers' jobs is sweep(), run every few seconds by every worker process
+(integrations.sync.sweeper).
 """
 
 from __future__ import annotations
@@ -114,15 +118,27 @@ def _stale_before():
     return timezone.now() - timedelta(seconds=settings.SYNC_STALE_AFTER)
 
 
+def _lost_before():
+    return timezone.now() - timedelta(seconds=settings.SYNC_LOST_TASK_AFTER)
+
+
 def _is_stale(job: SyncJob) -> bool:
-    last_sign = job.heartbeat_at or job.queued_at
-    return last_sign < _stale_before()
+    if job.status == JobStatus.RUNNING:
+        return job.heartbeat_at is None or job.heartbeat_at < _stale_before()
+    return (job.not_before or job.queued_at) < _lost_before()
+
+
+def _not_held():
+    return Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
 
 
 def claim(job_id: int, worker: str) -> SyncJob | None:
-    """Take the job if it is queued, or running under a worker whose heartbeat went stale."""
+    """Take the job if it is queued (and not held for a provider's Retry-After), or running under a
+    worker whose heartbeat went stale."""
     now = timezone.now()
-    claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=_stale_before())
+    claimable = (Q(status=JobStatus.QUEUED) & _not_held()) | Q(
+        status=JobStatus.RUNNING, heartbeat_at__lt=_stale_before()
+    )
     won = (
         SyncJob.objects.filter(pk=job_id)
         .filter(claimable)
@@ -132,6 +148,8 @@ def claim(job_id: int, worker: str) -> SyncJob | None:
             heartbeat_at=now,
             started_at=Coalesce(F("started_at"), now),
             attempts=F("attempts") + 1,
+            not_before=None,
+            error_message="",  # a held job's note on why it waited
         )
     )
     if not won:
@@ -139,27 +157,60 @@ def claim(job_id: int, worker: str) -> SyncJob | None:
     return SyncJob.objects.select_related("integration__type", "integration__user").get(pk=job_id)
 
 
-def heartbeat(job: SyncJob, worker: str) -> None:
-    if not SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(
-        heartbeat_at=timezone.now()
-    ):
-        raise LostOwnership(f"job {job.pk} was taken over by another worker")
-
-
-def stale_jobs():
-    """Running jobs whose worker stopped heartbeating, and queued jobs nobody picked up."""
-    stale = _stale_before()
-    return SyncJob.objects.filter(
-        Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale) | Q(status=JobStatus.QUEUED, queued_at__lt=stale)
-    )
-
-
-def requeue_stale() -> int:
+def sweep() -> int:
+    """Hand out again every job whose worker died (its heartbeat went stale) and every queued job
+    whose task was lost (broker restart, a booked retry's schedule gone). Whatever the
+    integration's state: the worker that takes a paused integration's job over cancels it.
+    Any number of sweepers may run at once: a conditional UPDATE lets one of them hand out each job,
+    and claim() lets one worker run it. Returns how many jobs were handed out."""
     count = 0
-    for job in stale_jobs():
-        _enqueue(job)
-        count += 1
+    dead = SyncJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=_stale_before())
+    for pk, heartbeat_at in dead.values_list("pk", "heartbeat_at"):
+        # Back to queued, so the first free worker claims it at once; the old worker, should it wake
+        # up after all, finds the job no longer its own at its next heartbeat and stops.
+        won = SyncJob.objects.filter(pk=pk, status=JobStatus.RUNNING, heartbeat_at=heartbeat_at).update(
+            status=JobStatus.QUEUED, queued_at=timezone.now()
+        )
+        if won:
+            log.warning("Sync job %s: its worker stopped heartbeating; handing it out again", pk)
+            count += _hand_out(pk, previous_queued_at=None)
+    lost_before = _lost_before()
+    lost = SyncJob.objects.filter(status=JobStatus.QUEUED).filter(
+        Q(not_before__isnull=True, queued_at__lt=lost_before) | Q(not_before__lt=lost_before)
+    )
+    for pk, queued_at in lost.values_list("pk", "queued_at"):
+        if SyncJob.objects.filter(pk=pk, status=JobStatus.QUEUED, queued_at=queued_at).update(queued_at=timezone.now()):
+            count += _hand_out(pk, previous_queued_at=queued_at)
     return count
+
+
+def _hand_out(pk: int, *, previous_queued_at) -> int:
+    try:
+        _enqueue(SyncJob(pk=pk))
+    except Exception:  # noqa: BLE001  (the broker is down: the job stays as found, for the next sweep)
+        log.warning("Sync job %s could not be queued (the broker is unreachable); next sweep retries", pk)
+        if previous_queued_at is not None:
+            SyncJob.objects.filter(pk=pk, status=JobStatus.QUEUED).update(queued_at=previous_queued_at)
+        else:
+            SyncJob.objects.filter(pk=pk, status=JobStatus.QUEUED).update(queued_at=_lost_before())
+        return 0
+    return 1
+
+
+def book_resume(job: SyncJob, when) -> None:
+    """Run the held job again at `when` (a once-only schedule; sweep() backs it up)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=f"sync-job-{job.pk}-resume",
+        defaults=dict(
+            func="integrations.tasks.run_sync",
+            args=repr(job.pk),
+            schedule_type=Schedule.ONCE,
+            repeats=1,
+            next_run=when,
+        ),
+    )
 
 
 def upgrade_to_full(job: SyncJob) -> bool:
@@ -173,30 +224,9 @@ def upgrade_to_full(job: SyncJob) -> bool:
     return bool(upgraded)
 
 
-def cancel_claimed(job: SyncJob, worker: str, reason: str) -> bool:
-    """Cancel a job this worker has just claimed, before it fetched anything, saying why."""
-    return bool(
-        SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(
-            status=JobStatus.CANCELLED,
-            finished_at=timezone.now(),
-            error_message="Cancelled before it started: the integration changed after this sync was queued.",
-            remediation=reason,
-        )
-    )
-
-
 def cancel(job: SyncJob) -> bool:
     return bool(
         SyncJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
             status=JobStatus.CANCELLED, finished_at=timezone.now()
         )
     )
-
-
-def add_notices(job: SyncJob, notices: list[str]) -> None:
-    """Keep a connector's notices on the running job (in its remediation, which the job page and
-    the ledger show), once each; the job then ends partial."""
-    current = SyncJob.objects.filter(pk=job.pk).values_list("remediation", flat=True).first() or ""
-    new = [notice for notice in notices if notice and notice not in current]
-    if new:
-        SyncJob.objects.filter(pk=job.pk).update(remediation=" ".join([current, *new]).strip()[:4000])

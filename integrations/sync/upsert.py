@@ -1,7 +1,15 @@
 """Storing one batch: idempotent upserts keyed by (integration, external_id), tombstones, item
 errors, counts and the cursor checkpoint, all in one transaction. A batch is either stored
 with its cursor or not at all, so a worker killed at any point resumes without loss or
-duplicates."""
+duplicates.
+
+When a source's identity changes (IMAP UIDVALIDITY: every message gets a new id), the batch's
+reset_prefix tombstones that scope's records instead of deleting them, and each record that comes
+back under a new id with the same match key (folder + Message-ID) revives its old row: same
+primary key, same first_seen_at, so nothing downstream (a "new mail" workflow) takes it for new.
+
+Inside that transaction, once the batch is stored, integrations.signals.batch_stored
+tells its receivers which SyncedItem rows were created, updated and tombstoned."""
 
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ UPDATE_FIELDS = [
     "fetched_at",
     "last_job",
     "deleted_at",
+    "match_key",
     "updated_at",
 ]
 
@@ -55,6 +64,19 @@ def _existing(integration_id: int, external_ids: list[str]) -> dict[str, tuple]:
         ).values_list("external_id", "pk", "content_hash", "version", "deleted_at")
         for external_id, pk, digest, version, deleted_at in rows:
             found[external_id] = (pk, digest, version, deleted_at)
+    return found
+
+
+def _revivable(integration_id: int, match_keys: list[str]) -> dict[str, list[int]]:
+    """Tombstoned rows by match key, for records that arrive under an id not stored yet."""
+    found: dict[str, list[int]] = {}
+    keys = sorted(set(match_keys))
+    for start in range(0, len(keys), CHUNK):
+        rows = SyncedItem.objects.filter(
+            integration_id=integration_id, match_key__in=keys[start : start + CHUNK], deleted_at__isnull=False
+        ).order_by("-pk")
+        for key, pk in rows.values_list("match_key", "pk"):
+            found.setdefault(key, []).insert(0, pk)  # the newest row is revived first (pop)
     return found
 
 
@@ -81,9 +103,12 @@ def store_batch(
     for record in records:
         unique[record.external_id] = record  # the last version of a record within a batch wins
     existing = _existing(integration.pk, list(unique)) if unique else {}
-    if reset_prefix is not None:  # those rows are deleted below, before the inserts
-        existing = {k: v for k, v in existing.items() if not k.startswith(reset_prefix)}
-    to_create, to_update, version_only = [], [], []
+    if reset_prefix is not None:  # those rows are tombstoned below, before the upserts
+        existing = {k: (*v[:3], v[3] or now) if k.startswith(reset_prefix) else v for k, v in existing.items()}
+    revivable = _revivable(
+        integration.pk, [r.match_key for k, r in unique.items() if k not in existing and r.match_key]
+    )
+    to_create, to_update, to_revive, version_only = [], [], [], []
     for external_id, record in unique.items():
         digest = content_hash(record)
         values = dict(
@@ -99,9 +124,14 @@ def store_batch(
             fetched_at=now,
             last_job_id=job.pk,
             deleted_at=None,
+            match_key=_clip(record.match_key or "", 512),
         )
         current = existing.get(external_id)
-        if current is None:
+        revived = revivable.get(record.match_key, []) if current is None and record.match_key else []
+        if revived:
+            # Came back under a new id (e.g. a new UIDVALIDITY): the old row again, not a new one.
+            to_revive.append(SyncedItem(pk=revived.pop(), external_id=external_id, updated_at=now, **values))
+        elif current is None:
             # Plain column values, not model instances: the SQLite path inserts them as they are.
             values.update(
                 user_id=integration.user_id,
@@ -118,7 +148,7 @@ def store_batch(
                 version_only.append((current[0], values["version"]))
         else:
             to_update.append(SyncedItem(pk=current[0], updated_at=now, **values))  # few: the ORM is fine
-    result.created, result.updated = len(to_create), len(to_update)
+    result.created, result.updated = len(to_create), len(to_update) + len(to_revive)
     # Duplicates inside one batch were seen once each but stored once.
     result.unchanged += len(records) - len(unique)
 
@@ -135,15 +165,22 @@ def store_batch(
             job_updates["progress_total"] = total
         if not SyncJob.objects.filter(pk=job.pk, worker=worker, status=JobStatus.RUNNING).update(**job_updates):
             raise LostOwnership(f"job {job.pk} was taken over by another worker")
+        deleted_ids = []
         if reset_prefix is not None:
-            SyncedItem.objects.filter(integration=integration, external_id__startswith=reset_prefix).delete()
+            scope = SyncedItem.objects.filter(
+                integration=integration, external_id__startswith=reset_prefix, deleted_at__isnull=True
+            )
+            if batch_stored.has_listeners():
+                deleted_ids = list(scope.values_list("pk", flat=True))
+            result.deleted += scope.update(deleted_at=now)
+        if to_revive:
+            SyncedItem.objects.bulk_update(to_revive, [*UPDATE_FIELDS, "external_id"], batch_size=500)
         if to_create:
             _insert(to_create, now)
         if to_update:
             SyncedItem.objects.bulk_update(to_update, UPDATE_FIELDS, batch_size=500)
         for pk, version in version_only:
             SyncedItem.objects.filter(pk=pk).update(version=version)
-        tombstoned = []
         if deletes:
             deletes = list(deletes)
             for start in range(0, len(deletes), CHUNK):
@@ -151,16 +188,34 @@ def store_batch(
                     integration=integration, external_id__in=deletes[start : start + CHUNK], deleted_at__isnull=True
                 )
                 ids = list(gone.values_list("pk", flat=True))
-                tombstoned += ids
                 result.deleted += SyncedItem.objects.filter(pk__in=ids).update(deleted_at=now)
-            if result.deleted:
-                SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
+                deleted_ids += ids
+        if result.deleted:
+            SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
         if item_errors:
             _append_item_errors(job, item_errors)
-        _announce(integration, job, to_create, to_update, tombstoned)
         if advance_integration_cursor:
             Integration.objects.filter(pk=integration.pk).update(sync_cursor=cursor)
+        if batch_stored.has_listeners() and (to_create or to_update or to_revive or deleted_ids):
+            batch_stored.send(
+                sender=SyncedItem,
+                integration=integration,
+                job=job,
+                created_ids=_ids_of(integration, [row["external_id"] for row in to_create]),
+                updated_ids=sorted(item.pk for item in [*to_update, *to_revive]),
+                deleted_ids=deleted_ids,
+            )
     return result
+
+
+def _ids_of(integration: Integration, external_ids: list[str]) -> list[int]:
+    # The SQLite insert path does not return keys: read them back (only when someone listens).
+    ids = []
+    for start in range(0, len(external_ids), CHUNK):
+        ids += SyncedItem.objects.filter(
+            integration=integration, external_id__in=external_ids[start : start + CHUNK]
+        ).values_list("pk", flat=True)
+    return sorted(ids)
 
 
 _INSERT_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not f.primary_key]
@@ -194,25 +249,6 @@ def _insert(rows: list[dict], now) -> None:
         values.append([row[name] for name in names])
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
-
-
-def _announce(integration, job, to_create, to_update, tombstoned):
-    if not (to_create or to_update or tombstoned):
-        return
-    created = [row["external_id"] for row in to_create]
-    ids = []
-    for start in range(0, len(created), CHUNK):
-        ids += SyncedItem.objects.filter(
-            integration=integration, external_id__in=created[start : start + CHUNK]
-        ).values_list("pk", flat=True)
-    batch_stored.send(
-        sender=SyncedItem,
-        integration=integration,
-        job=job,
-        created_ids=ids,
-        updated_ids=[item.pk for item in to_update],
-        deleted_ids=tombstoned,
-    )
 
 
 def _append_item_errors(job: SyncJob, item_errors: list[dict]):

@@ -12,6 +12,8 @@ from integrations import connections, schema
 from integrations.connections import Problem
 from integrations.forms import IntegrationForm
 from integrations.models import AuthKind, IntegrationType
+from integrations.uploads import imports
+from integrations.views import uploads
 from integrations.views.common import owned
 
 ADDRESS_TYPES = {"url", "secret_url", "host"}
@@ -69,6 +71,8 @@ def settings_form(request, slug=None, pk=None):
     if integration is None:
         if itype.auth_kind == AuthKind.OAUTH2 and itype.is_available:
             return redirect("oauth:consent", itype.slug)
+        if itype.auth_kind == AuthKind.ARCHIVE and imports.accepts_archives(itype):
+            return uploads.connect_page(request, itype)  # upload the export, then import it
         if problem := connections.connectable_problem(itype):
             return _coming_soon(request, itype, problem)
     form = IntegrationForm(itype, user=request.user, integration=integration, data=request.POST or None)

@@ -13,10 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from connectors.masking import mask_url
 from integrations import lifecycle, schema
 from integrations.health import health_for
-from integrations.models import Actor, JobStatus, Status
+from integrations.models import Actor, AuthKind, JobStatus, Status
 from integrations.secrets import secrets_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.schedules import next_run
+from integrations.uploads import imports
 from integrations.views.common import back, owned
 from workflows.links import pause_workflows_using, workflows_using
 
@@ -73,7 +74,13 @@ def _page_actions(integration) -> list[tuple[str, str]]:
     itype = integration.type
     if not (itype.is_available and itype.handler and integration.is_active):
         return []
-    return itype.connector_class().page_actions(integration)
+    from integrations.sync.ports import HubUrls
+
+    actions = list(itype.connector_class().page_actions(integration, HubUrls()))
+    if imports.accepts_archives(itype):
+        label = "Import a newer export" if itype.auth_kind == AuthKind.ARCHIVE else "Import an export"
+        actions.append((label, reverse("integrations:import_export", args=[integration.pk])))
+    return actions
 
 
 @require_POST

@@ -6,11 +6,12 @@ import datetime
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from connectors.base import OutgoingCard
 from connectors.errors import ConfigError
 from connectors.registry import registry
-from integrations.models import JobStatus, Status, SyncedItem
+from integrations.models import JobStatus, Status, SyncedItem, SyncJob
 from integrations.sync.context import build_context
 from integrations.sync.engine import run_job
 from integrations.sync.jobs import queue_sync
@@ -50,16 +51,20 @@ def test_a_rate_limiting_caldav_server_is_waited_out_then_the_sync_goes_on(
     owner, server, calendar, radicale_front, settings
 ):
     seed(server, calendar, "paris.ics")
-    settings.SYNC_MAX_WAIT = 2  # the outbound path leaves waits longer than this to the engine
+    settings.SYNC_MAX_WAIT = 2  # a Retry-After longer than this holds the job instead of a worker
     radicale_front.fail("PROPFIND", 429, **{"Retry-After": "600"})
     integration = connect_caldav(owner, server, calendar, server_url=radicale_front.url)
     job = queue_sync(integration, enqueue=False)
     waits = []
 
-    finished = run_job(job.pk, sleep=waits.append)
+    held = run_job(job.pk, sleep=waits.append)
 
+    assert held.status == JobStatus.QUEUED, held.error_message
+    assert waits == []  # no worker sleeps through it, and nothing asks again before the 600 s
+    assert 590 < (held.not_before - timezone.now()).total_seconds() <= 600
+    SyncJob.objects.filter(pk=job.pk).update(not_before=timezone.now())  # the 600 s have passed
+    finished = run_job(job.pk, sleep=waits.append)
     assert finished.status == JobStatus.SUCCEEDED, finished.error_message
-    assert waits == [2]  # the server's Retry-After (600 s), capped at SYNC_MAX_WAIT: not a short backoff
     assert live_items(integration).count() == 1
 
 

@@ -206,13 +206,17 @@ def test_a_uidvalidity_change_resyncs_the_folder_cleanly(mailbox):
     integration = mailbox.integration(folders=["INBOX", "Archive"])
     assert sync(integration).created == 7
     old_ids = set(items(integration, data__folder="Archive").values_list("external_id", flat=True))
+    rows_before = dict(items(integration, data__folder="Archive").values_list("pk", "first_seen_at"))
 
     new_validity = mailbox.server.reset_folder(mailbox.user, "Archive")
 
     job = sync(integration)
     assert job.status == "succeeded"
     archive = items(integration, data__folder="Archive")
-    assert archive.count() == 6  # same final count: the old records were dropped, not duplicated
+    assert archive.count() == 6  # same final count: the old records were tombstoned and revived, not duplicated
+    # The same rows, first seen when they were first seen: a "new mail" workflow does not resend them.
+    assert dict(archive.values_list("pk", "first_seen_at")) == rows_before
+    assert job.created == 0
     assert sorted(archive.values_list("data__message_id", flat=True)) == [f"<a{n}@x>" for n in range(6)]
     assert all(f"/{new_validity}/" in eid for eid in archive.values_list("external_id", flat=True))
     assert not old_ids & set(archive.values_list("external_id", flat=True))

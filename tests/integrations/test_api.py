@@ -47,9 +47,9 @@ def test_the_catalogue_and_my_instances(api, owner, other_user):
     assert ical["connected"] == 1
     assert ical["links"]["connect"] == "/api/v1/integrations/ical-feed/connect"
     assert ical["fields"]["auth"][0]["type"] == "secret_url"
-    mint = next(t for t in data["types"] if t["slug"] == "mint")
-    assert mint["available"] is False
-    assert mint["links"]["connect"] is None
+    soon = next(t for t in data["types"] if t["slug"] == "instacart")
+    assert soon["available"] is False
+    assert soon["links"]["connect"] is None
     assert [i["name"] for i in data["integrations"]] == ["Mine"]
 
 

@@ -123,17 +123,41 @@ def test_transient_failures_are_retried_then_reported_and_counted(owner, feed_se
     for _ in range(3):
         job = sync(integration)
         assert job.error_class == "transient"
-    # Each sync: 2 HTTP tries, and the job itself tried twice.
-    assert len(feed_server.requests_to("/down.ics")) == 3 * 2 * 2
+    # One retry layer: each sync tried twice (the job's retry); the HTTP path inside a job does not
+    # retry on top of it (it used to: 2 x 2 requests per sync).
+    assert len(feed_server.requests_to("/down.ics")) == 3 * 2
     assert integration.status == Status.ERROR
     assert integration.consecutive_failures == 3
     assert integration.needs_attention
     assert "tries again at the next sync" in job.remediation
 
 
+@pytest.mark.usefixtures("catalogue", "fast_backoff")
+def test_a_persistent_503_costs_one_request_per_try_of_the_job(owner, feed_server, settings):
+    settings.SYNC_MAX_TRANSIENT_RETRIES = 4
+    feed_server.sequence("/down.ics", [Reply(503)])
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/down.ics")})
+    integration.type.rate_limit_per_minute = None
+    integration.type.save()
+    assert sync(integration).error_class == "transient"
+    assert len(feed_server.requests_to("/down.ics")) == 5  # was 25: 5 HTTP tries in each of 5 job tries
+
+
+@pytest.mark.usefixtures("catalogue", "fast_backoff")
+def test_retries_stop_when_the_jobs_retry_budget_is_spent(owner, feed_server, settings):
+    settings.SYNC_MAX_TRANSIENT_RETRIES = 4
+    settings.OUTBOUND_TIMEOUT = 2.0
+    settings.SYNC_RETRY_BUDGET = 3.0  # room for one more try after a 2 s timeout, not for a third
+    feed_server.sequence("/hang.ics", [Reply(200, b"late", delay=5)])
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/hang.ics")})
+    job = sync(integration)
+    assert (job.status, job.error_class) == (JobStatus.FAILED, "transient")
+    assert len(feed_server.requests_to("/hang.ics")) == 2  # not the 5 the try count alone allows
+
+
 @pytest.mark.usefixtures("catalogue")
-def test_a_long_rate_limit_is_waited_out_by_the_job(owner, feed_server, settings):
-    settings.SYNC_MAX_WAIT = 1
+def test_a_rate_limit_longer_than_the_longest_wait_holds_the_job_until_then(owner, feed_server, settings):
+    settings.SYNC_MAX_WAIT = 60
     feed_server.sequence(
         "/busy.ics",
         [
@@ -142,10 +166,26 @@ def test_a_long_rate_limit_is_waited_out_by_the_job(owner, feed_server, settings
         ],
     )
     integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/busy.ics")}, config=WIDE)
-    job = sync(integration)
-    assert job.status == JobStatus.SUCCEEDED
-    first, second = feed_server.requests_to("/busy.ics")
-    assert second.at - first.at >= 1.0
+    job = jobs.queue_sync(integration, enqueue=False)
+
+    held = run_job(job.pk)  # gives the worker back at once instead of retrying inside the hour
+
+    assert held.status == JobStatus.QUEUED
+    assert timedelta(minutes=59) < held.not_before - timezone.now() <= timedelta(hours=1)
+    assert "resumes then by itself" in held.error_message
+    assert len(feed_server.requests_to("/busy.ics")) == 1
+    resume = Schedule.objects.get(name=f"sync-job-{job.pk}-resume")
+    assert (resume.func, resume.args, resume.schedule_type) == ("integrations.tasks.run_sync", repr(job.pk), "O")
+    assert resume.next_run == held.not_before
+    # Never earlier than the provider said: no worker, no schedule and no sweep starts it before.
+    assert run_job(job.pk) is None
+    assert jobs.queue_sync(integration, enqueue=False).pk == job.pk
+    assert jobs.sweep() == 0
+    assert len(feed_server.requests_to("/busy.ics")) == 1
+
+    SyncJob.objects.filter(pk=job.pk).update(not_before=timezone.now())  # the hour has passed
+    finished = run_job(job.pk)
+    assert (finished.status, finished.attempts, finished.error_message) == (JobStatus.SUCCEEDED, 2, "")
     assert live_items(integration).count() == 14
 
 

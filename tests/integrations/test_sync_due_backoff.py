@@ -1,5 +1,6 @@
-"""`sync_due` backs off from an integration that keeps failing: its interval counts from the last
-attempt (not the last success) and doubles with every failure in a row, up to a cap."""
+"""`sync_due` and the per-integration Schedules back off from an integration that keeps failing:
+its interval counts from the last attempt (not the last success) and doubles with every failure in
+a row, up to a cap. And "still due?" is decided atomically when the job is created."""
 
 from datetime import timedelta
 from io import StringIO
@@ -9,7 +10,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from integrations.models import JobStatus, SyncJob
-from integrations.sync.due import queue_due
+from integrations.sync.due import due_integrations, queue_due, queue_if_due
+from integrations.sync.engine import run_job
+from integrations.tasks import scheduled_sync
 from tests.connectors.helpers import sync
 from tests.factories import make_integration
 from tests.integrations.counter import make_counter_type
@@ -64,3 +67,37 @@ def test_a_success_ends_the_backoff(broken):
     broken.last_synced_at = timezone.now() - timedelta(minutes=16)
     broken.save(update_fields=["last_synced_at"])
     assert queued_for(broken)
+
+
+def test_overlapping_sync_due_runs_sync_an_integration_once_per_due_period(owner, db):
+    """Run B listed the due integrations just before run A queued and finished this one's sync:
+    B decides again when it creates the job, and finds it no longer due."""
+    integration = make_integration(owner, make_counter_type(), config={"count": 2}, sync_interval_minutes=15)
+    integration.type.supports_scheduling = True
+    integration.type.save()
+    listed_by_b = list(due_integrations())
+    assert [i.pk for i in listed_by_b] == [integration.pk]
+
+    run_a = queue_due()["queued"]
+    assert run_job(run_a[0]).status == JobStatus.SUCCEEDED
+
+    assert [queue_if_due(i) for i in listed_by_b] == [None]
+    assert SyncJob.objects.filter(integration=integration).count() == 1
+
+
+def test_a_sync_due_run_does_not_queue_beside_a_job_already_queued(owner, db):
+    integration = make_integration(owner, make_counter_type(), config={"count": 2}, sync_interval_minutes=15)
+    listed = list(due_integrations())
+    assert queue_if_due(listed[0], enqueue=False) is not None
+    assert queue_if_due(listed[0], enqueue=False) is None
+    assert SyncJob.objects.filter(integration=integration).count() == 1
+
+
+def test_the_schedule_backs_off_from_a_failing_integration_like_sync_due(broken):
+    """One scheduling path: the per-integration Schedule's task uses the same due check."""
+    fail_times(broken, 3, minutes_ago=50)  # due again only after an hour
+    result = scheduled_sync(broken.pk)
+    assert result["skipped"].startswith("Not due yet")
+    assert SyncJob.objects.filter(integration=broken).count() == 3
+    SyncJob.objects.filter(integration=broken).update(finished_at=timezone.now() - timedelta(minutes=61))
+    assert scheduled_sync(broken.pk)["status"] == JobStatus.FAILED

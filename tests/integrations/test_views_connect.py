@@ -156,13 +156,13 @@ def test_two_of_one_type_need_different_names(owner_client, owner, feed_server):
 def test_coming_soon_types_cannot_be_connected(owner_client, catalogue):
     from integrations.models import IntegrationType
 
-    mint = IntegrationType.objects.get(slug="mint")
-    assert not mint.is_available
+    soon = IntegrationType.objects.get(slug="instacart")
+    assert not soon.is_available
     for method in ("get", "post"):
-        response = getattr(owner_client, method)(reverse("integrations:connect", args=["mint"]))
+        response = getattr(owner_client, method)(reverse("integrations:connect", args=["instacart"]))
         assert response.status_code == 404
-        assert f"{mint.display_name} is coming soon: it cannot be connected yet." in text(response)
-    response = owner_client.post(reverse("integrations:connect_test", args=["mint"]), {"name": "x"})
+        assert f"{soon.display_name} is coming soon: it cannot be connected yet." in text(response)
+    response = owner_client.post(reverse("integrations:connect_test", args=["instacart"]), {"name": "x"})
     assert response.status_code == 404
     assert not Integration.objects.exists()
 

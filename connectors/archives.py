@@ -1,0 +1,552 @@
+"""What every uploaded-export connector shares: opening zips safely, listing the files of an upload,
+counting bytes for progress, telling one export from another, and reading CSVs whose column names
+drift between versions.
+
+An upload is a list of paths on this server (a sync job's options["archive_paths"]). Each path is a
+zip or a plain file; the files inside are `Member`s, read as streams, never extracted to disk and
+never held whole in memory.
+
+Zip safety: a member named "../x" or "/etc/x" is never read (we never extract, but such a name
+means a forged archive); a member whose size is more than MAX_RATIO times its compressed size, or
+an archive declaring more than MAX_TOTAL bytes, is a zip bomb. zipfile itself stops reading a
+member at its declared size and checks its CRC, so a lying header cannot inflate past the limits.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import posixpath
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from connectors.base import Batch, Connector
+from connectors.errors import ConfigError, ItemError
+
+HEAD_BYTES = 8192
+
+
+def max_total_bytes() -> int:
+    return getattr(settings, "ARCHIVE_MAX_TOTAL_BYTES", 64 * 1024**3)  # years of Apple Watch data fit
+
+
+def max_ratio() -> int:
+    return getattr(settings, "ARCHIVE_MAX_RATIO", 250)  # XML compresses ~20x; bombs 1000x and more
+
+
+RATIO_FLOOR = 1024 * 1024  # small members may compress absurdly well (a file of spaces): harmless
+
+
+def human_size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of an upload: a zip member (archive set) or a plain file (archive empty)."""
+
+    archive: str
+    name: str
+    size: int
+
+    @property
+    def label(self) -> str:
+        """How the file is named to the user: "export.zip: apple_health_export/export.xml"."""
+        if self.archive:
+            return f"{Path(self.archive).name}: {self.name}"
+        return Path(self.name).name
+
+    @property
+    def basename(self) -> str:
+        return posixpath.basename(self.name) if self.archive else Path(self.name).name
+
+    def open(self) -> io.BufferedIOBase:
+        """A binary stream (close it). A damaged member raises ItemError naming it."""
+        try:
+            if not self.archive:
+                return open(self.name, "rb")  # the caller closes it
+            archive = zipfile.ZipFile(self.archive)
+            return _OwningStream(archive, archive.open(self.name))
+        except (OSError, zipfile.BadZipFile, KeyError):
+            raise ItemError(
+                f"{self.label} could not be opened: the file is missing or the archive is damaged.",
+                external_id=self.label,
+            ) from None
+
+    def head(self, size: int = HEAD_BYTES) -> bytes:
+        """The first bytes, or b"" when they cannot be read (the import then names the file)."""
+        try:
+            with self.open() as stream:
+                return stream.read(size)
+        except (ItemError, zipfile.BadZipFile, EOFError, OSError, zlib.error):
+            return b""
+
+
+class _OwningStream(io.RawIOBase):
+    """A zip member stream that closes its ZipFile with it."""
+
+    def __init__(self, archive: zipfile.ZipFile, stream):
+        self._archive, self._stream = archive, stream
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self):
+        if not self.closed:
+            self._stream.close()
+            self._archive.close()
+        super().close()
+
+
+class Counting(io.RawIOBase):
+    """A read-only stream that counts the bytes read through it (for progress estimates), and turns
+    a damaged zip member into a plain-sentence error naming the file."""
+
+    def __init__(self, stream, label: str):
+        self._stream, self.label, self.count = stream, label, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        try:
+            data = self._stream.read(len(buffer))
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+            raise TruncatedFile(self.label, self.count, exc) from None
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+    def close(self):
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+class TruncatedFile(Exception):
+    """A file of the upload ends early or is corrupt part-way: what was read before is kept."""
+
+    def __init__(self, label: str, offset: int, cause: BaseException):
+        super().__init__(f"{label} is damaged or cut short after {human_size(offset)}")
+        self.label, self.cause = label, cause
+
+    def item_error(self) -> ItemError:
+        return ItemError(
+            f"{self}. The records before that point were imported; upload a complete copy to get the rest.",
+            external_id=self.label,
+        )
+
+
+def open_zip(path: str) -> zipfile.ZipFile:
+    """The zip at path, refused with a sentence naming it when it is empty, not a zip, cut short
+    (no central directory) or a zip bomb."""
+    name = Path(path).name
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{name} does not exist on the server.", remediation="Upload the file again.")
+    if file.stat().st_size == 0:
+        raise ConfigError(f"{name} is empty (0 bytes).", remediation="Upload the file again; the upload was lost.")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise ConfigError(
+            f"{name} is not a readable zip archive: it is damaged or was cut short.",
+            remediation="Download the export again and upload the complete file.",
+        ) from None
+    total = sum(info.file_size for info in archive.infolist())
+    if total > max_total_bytes():
+        archive.close()
+        raise ConfigError(
+            f"{name} would unpack to {human_size(total)}, more than the import limit "
+            f"({human_size(max_total_bytes())}).",
+            remediation="Upload the original export; ask the operator if a genuine export is this large.",
+        )
+    return archive
+
+
+def looks_like_zip(file: Path) -> bool:
+    """A zip, whole or cut short (then open_zip says so): its first bytes are a local file header."""
+    with open(file, "rb") as handle:
+        start = handle.read(4)
+    return start in (b"PK\x03\x04", b"PK\x05\x06") or zipfile.is_zipfile(file)
+
+
+def unsafe_reason(info: zipfile.ZipInfo) -> str:
+    """Why a member must not be read, or ""."""
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in name.split("/"):
+        return "its name points outside the archive"
+    if info.file_size > RATIO_FLOOR and info.file_size > max_ratio() * max(info.compress_size, 1):
+        return f"it would unpack to {human_size(info.file_size)} from {human_size(info.compress_size)} (a zip bomb)"
+    return ""
+
+
+def members(paths: list[str]) -> tuple[list[Member], list[ItemError]]:
+    """Every file of an upload in a stable order, and an error for each member that is refused."""
+    found, refused = [], []
+    for path in paths:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"{file.name} does not exist on the server.", remediation="Upload the file again.")
+        if looks_like_zip(file):
+            with open_zip(path) as archive:
+                for info in archive.infolist():
+                    if info.is_dir():
+                        continue
+                    reason = unsafe_reason(info)
+                    member = Member(str(file), info.filename, info.file_size)
+                    if reason:
+                        refused.append(ItemError(f"{member.label} was skipped: {reason}.", external_id=member.label))
+                    else:
+                        found.append(member)
+        else:
+            found.append(Member("", str(file), file.stat().st_size))
+    return found, refused
+
+
+# -- telling exports apart --------------------------------------------------------------------------
+EXPORTS = {
+    "apple-health": "an Apple Health export",
+    "google-takeout": "a Google Takeout archive",
+    "spotify": "a Spotify data export",
+    "myfitnesspal": "a MyFitnessPal export",
+    "amazon-orders": "an Amazon order history",
+    "kindle": "a Kindle My Clippings file",
+    "mint": "a Mint transactions file",
+    "qif": "a Quicken QIF file",
+    "quicken": "a Quicken QIF or OFX file",
+    "ofx": "an OFX bank statement",
+}
+
+
+def identify_member(member: Member, head: bytes | None = None) -> str:
+    """The EXPORTS key a single file looks like, or ""."""
+    name = member.name.replace("\\", "/")
+    base = posixpath.basename(name).lower()
+    if name.startswith("Takeout/") or "/Takeout/" in name:
+        return "google-takeout"
+    if re.search(r"(streaminghistory|streaming_history_audio|endsong_)", base):
+        return "spotify"
+    if re.match(r"(nutrition|exercise|measurement)-summary", base):
+        return "myfitnesspal"
+    if base.startswith("retail.orderhistory"):
+        return "amazon-orders"
+    if base in ("export.xml", "export_cda.xml") or name.startswith("apple_health_export/"):
+        return "apple-health" if base != "export_cda.xml" else ""
+    if head is None:
+        return ""
+    text = head.decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
+    upper = text.upper()
+    if "<HEALTHDATA" in upper:
+        return "apple-health"
+    if upper.startswith("OFXHEADER") or "<OFX>" in upper or "<?OFX" in upper:
+        return "ofx"
+    if re.match(r"!(TYPE|ACCOUNT|OPTION|CLEAR)", upper):
+        return "qif"
+    if "==========" in text and re.search(r"^- .*\|", text, re.M):
+        return "kindle"
+    first = _normal(text.split("\n", 1)[0])
+    if "orderid" in first and "asin" in first:
+        return "amazon-orders"
+    if "transactiontype" in first and "originaldescription" in first:
+        return "mint"
+    return ""
+
+
+def identify(paths: list[str]) -> str:
+    """What an upload looks like as a whole (the first file recognised), or ""."""
+    found, _ = members(paths)
+    for member in found[:2000]:
+        key = identify_member(member)
+        if key:
+            return key
+    for member in found[:50]:
+        if member.size:
+            key = identify_member(member, member.head())
+            if key:
+                return key
+    return ""
+
+
+def sniff(paths: list[str], expected: str, wanted) -> tuple[list[Member], str]:
+    """Check an upload before an import starts: (the members `wanted` accepts, a description of
+    them), or ConfigError naming the file that is empty, damaged or another kind of export."""
+    if not paths:
+        raise ConfigError("No file was uploaded.", remediation=f"Upload {EXPORTS[expected]}.")
+    accepted = []
+    for path in paths:
+        file = Path(path)
+        if file.is_file() and file.stat().st_size == 0:
+            raise ConfigError(f"{file.name} is empty (0 bytes).", remediation="Upload the file again.")
+        found, _ = members([path])
+        mine = [m for m in found if m.size and wanted(m)]
+        if not mine:
+            other = identify([path])
+            if other and other != expected:
+                message = f"{file.name} is {EXPORTS[other]}, not {EXPORTS[expected]}."
+            else:
+                message = f"{file.name} does not look like {EXPORTS[expected]}."
+            raise ConfigError(message, remediation=f"Upload {EXPORTS[expected]}.")
+        accepted += mine
+    size = sum(Path(p).stat().st_size for p in paths)
+    names = ", ".join(m.basename for m in accepted[:3])
+    if len(accepted) > 3:
+        names += f" and {len(accepted) - 3} more"
+    return accepted, f"{human_size(size)}, {names} found"
+
+
+# -- CSV -----------------------------------------------------------------------------------------------
+def _normal(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def text_stream(stream, encoding: str = "utf-8-sig") -> io.TextIOWrapper:
+    # errors="replace": one odd byte must not stop a whole file; csv wants newline="".
+    return io.TextIOWrapper(io.BufferedReader(stream) if isinstance(stream, io.RawIOBase) else stream,
+                            encoding=encoding, errors="replace", newline="")  # fmt: skip
+
+
+class Columns:
+    """A CSV header mapped to canonical names through aliases ({"amount": ["Amount", "Total"]}),
+    compared without case, spaces or punctuation, so "Order Date", "order_date" and "OrderDate"
+    are one column."""
+
+    def __init__(self, header: list[str], aliases: dict[str, list[str]], label: str, required=()):
+        normal = [_normal(h) for h in header]
+        self.header = header
+        self.index: dict[str, int] = {}
+        for canonical, names in aliases.items():
+            for alias in [canonical, *names]:
+                if _normal(alias) in normal:
+                    self.index[canonical] = normal.index(_normal(alias))
+                    break
+        missing = [name for name in required if name not in self.index]
+        if missing:
+            wanted = ", ".join(aliases.get(m, [m])[0] for m in missing)
+            raise ConfigError(
+                f"{label} has no {wanted} column; its columns are: {', '.join(header)[:300]}.",
+                remediation="Upload the file exactly as the service exported it.",
+            )
+        self.extra = [h for i, h in enumerate(header) if i not in self.index.values() and h]
+
+    def row(self, values: list[str], label: str, line: int, needed=()) -> dict:
+        """The row as {canonical: value, ...extra columns by their header}; ItemError naming the file
+        and line when the row is cut short of a known column (or lacks a needed one)."""
+        short = sorted((i, name) for name, i in self.index.items() if i >= len(values))
+        if short and (len(values) < len(self.header) or {name for _, name in short} & set(needed)):
+            missing = ", ".join(self.header[i] for i, _ in short[:3])
+            if len(short) > 3:
+                missing += f" and {len(short) - 3} more"
+            raise ItemError(
+                f"{label} line {line}: the row has {len(values)} columns, the header {len(self.header)} "
+                f"(no {missing}).",
+                external_id=f"{label}#{line}",
+            )
+        row = {name: values[i].strip() for name, i in self.index.items() if i < len(values)}
+        for i, name in enumerate(self.header):
+            if name and i < len(values) and i not in self.index.values() and values[i].strip():
+                row.setdefault(name, values[i].strip())
+        return row
+
+
+def csv_rows(stream, label: str, aliases: dict, *, required=(), needed=()) -> Iterator[tuple[int, dict | ItemError]]:
+    """(line, row or ItemError) of a CSV stream, the header mapped through Columns."""
+    reader = csv.reader(text_stream(stream))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ConfigError(f"{label} is empty.", remediation="Upload the file again.") from None
+    columns = Columns(header, aliases, label, required=required)
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.line_num
+            yield line, ItemError(f"{label} line {line}: {exc}.", external_id=f"{label}#{line}")
+            continue
+        if not any(v.strip() for v in values):
+            continue
+        try:
+            yield reader.line_num, columns.row(values, label, reader.line_num, needed=needed)
+        except ItemError as exc:
+            yield reader.line_num, exc
+
+
+# -- ids and progress -------------------------------------------------------------------------------
+def content_id(prefix: str, *parts) -> str:
+    """An external id from a record's content, for sources without ids of their own."""
+    encoded = "\x1f".join("" if part is None else str(part) for part in parts)
+    return f"{prefix}:{hashlib.sha256(encoded.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
+class Occurrences:
+    """The nth identical row of a file (two equal coffees on one day are two transactions): the
+    count is part of the content id, so re-importing the file, or a newer one holding the same rows
+    in the same order, gives the same ids."""
+
+    def __init__(self):
+        self._seen: dict[str, int] = {}
+
+    def next(self, key: str) -> int:
+        self._seen[key] = self._seen.get(key, 0) + 1
+        return self._seen[key]
+
+
+def estimate_total(items_so_far: int, bytes_read: int, bytes_total: int) -> int | None:
+    """How many items the whole upload holds, extrapolated from the bytes read so far."""
+    if bytes_read <= 0 or items_so_far <= 0:
+        return None
+    return max(items_so_far, round(items_so_far * bytes_total / bytes_read))
+
+
+def batch_size() -> int:
+    return max(1, min(getattr(settings, "SYNC_BATCH_SIZE", 500), 500))
+
+
+class Notice(str):
+    """What parse() yields for the user to know that is not one unreadable record (the job ends
+    partial with it): e.g. dates in a format that was guessed or left out."""
+
+
+# -- the import loop ---------------------------------------------------------------------------------
+def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None, first_errors=()):
+    """Batches of what parse(member, stream) yields, as (entry index, raw item | ItemError | Notice
+    | None for an entry left out), indices rising within a member. parse always reads a member from its
+    start (so it can rebuild state such as a highlight's earlier versions); entries before the
+    cursor {"file": i, "index": n} are read again but not yielded. Each batch's cursor is the
+    first entry it does not hold, so a killed import resumes there."""
+    resume = cursor or {}
+    start_file, start_index = resume.get("file", 0), resume.get("index", 0)
+    size = batch_size()
+    bytes_total = sum(m.size for m in files) or 1
+    items, errors, notices = [], ([] if cursor else list(first_errors)), []
+    position = {"file": start_file, "index": start_index}
+    parsed = bytes_read = 0
+
+    def total(stream_count: int = 0):
+        return estimate_total(parsed, bytes_read + stream_count, bytes_total)
+
+    for file_index, member in enumerate(files):
+        if file_index < start_file:
+            continue
+        skip = start_index if file_index == start_file else 0
+        if member.size == 0:
+            if not skip:
+                message = f"{member.label} is empty (0 bytes); nothing was read from it."
+                errors.append(ItemError(message, external_id=member.label))
+            position = {"file": file_index + 1, "index": 0}
+            continue
+        try:
+            stream = Counting(member.open(), member.label)
+        except ItemError as exc:
+            errors.append(exc)
+            continue
+        try:
+            for index, thing in parse(member, stream):
+                if isinstance(thing, (dict, ItemError)):
+                    parsed += 1  # progress counts what is stored or reported, like the engine
+                if index < skip:
+                    continue
+                # A batch closes only between entries, never between two things of one entry (a
+                # day's three activity rings): its cursor, "resume at this entry", loses nothing.
+                same_entry = position == {"file": file_index, "index": index + 1}
+                if len(items) + len(errors) >= size and not same_entry:
+                    cut = {"file": file_index, "index": index}
+                    yield Batch(items=items, errors=errors, notices=notices, cursor=cut, total=total(stream.count))
+                    items, errors, notices = [], [], []
+                    heartbeat()
+                position = {"file": file_index, "index": index + 1}
+                if isinstance(thing, Notice):
+                    if thing not in notices:
+                        notices.append(thing)
+                elif isinstance(thing, ItemError):
+                    errors.append(thing)
+                elif thing is not None:
+                    items.append(thing)
+        except TruncatedFile as exc:
+            errors.append(exc.item_error())
+        except ItemError as exc:  # the member as a whole could not be read on
+            errors.append(exc)
+        finally:
+            bytes_read += stream.count
+            stream.close()
+        position = {"file": file_index + 1, "index": 0}
+    yield Batch(items=items, errors=errors, notices=notices, cursor=position, total=total())
+
+
+def upload_key(files: list[Member]) -> str:
+    """What identifies an upload for its cursor: its files' names and sizes."""
+    return content_id("upload", *(f"{m.archive}|{m.name}|{m.size}" for m in files))
+
+
+class ArchiveConnector(Connector):
+    """A connector that imports uploaded export files. Subclasses set EXPORT (a key of EXPORTS) and
+    implement wanted(member) (is this file part of the export?), parse(member, stream) and
+    transform(raw)."""
+
+    EXPORT = ""
+
+    @classmethod
+    def wanted(cls, member: Member) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> str:
+        return EXPORTS[cls.EXPORT][0].upper() + EXPORTS[cls.EXPORT][1:]
+
+    @classmethod
+    def sniff(cls, paths: list[str]) -> str:
+        """A short description of the upload, or ConfigError naming the file that is not this
+        export (the upload page calls it before any import starts)."""
+        _, detail = sniff(paths, cls.EXPORT, cls.wanted)
+        name = EXPORTS[cls.EXPORT].split(" ", 1)[1]
+        return f"{name[0].upper()}{name[1:]}, {detail}"
+
+    def test_connection(self) -> str:
+        return "Uploaded files (nothing to connect to)"
+
+    def files(self, paths: list[str]) -> tuple[list[Member], list[ItemError]]:
+        found, refused = members(paths)
+        mine = [m for m in found if self.wanted(m)]
+        if not mine:
+            sniff(paths, self.EXPORT, self.wanted)  # raises with the reason
+        return mine, refused
+
+    def list_changes(self, cursor):
+        paths = self.ctx.options.get("archive_paths") or []
+        if not paths:
+            yield Batch(
+                cursor=cursor,
+                notices=[f"Nothing was imported: upload {EXPORTS[self.EXPORT]} on the integration's page."],
+            )
+            return
+        files, refused = self.files(paths)
+        # A cursor is a position in one upload: one left by another upload (an incremental job
+        # started from the integration's last cursor) must not skip the start of this one.
+        upload = upload_key(files)
+        if not isinstance(cursor, dict) or cursor.get("upload") != upload:
+            cursor = None
+        for batch in stream_batches(files, self.parse, cursor, heartbeat=self.ctx.heartbeat, first_errors=refused):
+            batch.cursor = {**batch.cursor, "upload": upload}
+            yield batch
+
+    def parse(self, member: Member, stream):
+        raise NotImplementedError

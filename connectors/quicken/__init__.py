@@ -1,0 +1,3 @@
+from connectors.quicken.connector import Quicken
+
+__all__ = ["Quicken"]

@@ -1,0 +1,177 @@
+"""The hub's side of the connector ports (connectors.ports): the database, Redis and the URL map,
+which connectors may not import themselves."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from connectors import ratelimit
+from connectors.errors import TransientError, register_classifier
+from connectors.http import OutboundPolicy
+from connectors.ports import StoreUnavailable
+from integrations.models import Integration, RateLimitBucket, RateLimitHit, RequestStat, SyncedItem
+
+CHUNK = 900  # below SQLite's bound-variable limit
+
+
+class HubOutage(TransientError):
+    """The hub's own Redis (broker, cache, rate-limit store) could not be reached: an outage to
+    wait out, not the provider's failure and not a bug. The engine waits for it without spending
+    the job's retries."""
+
+
+@register_classifier
+def _hub_outage(exc: BaseException):
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return None
+    outage = (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        redis.exceptions.BusyLoadingError,
+        StoreUnavailable,
+    )
+    if isinstance(exc, outage):
+        return HubOutage(
+            "The hub's Redis server could not be reached for a moment.",
+            remediation="Nothing to do: the sync waits for it and goes on from where it stopped.",
+        )
+    return None
+
+
+class KnownItems:
+    """Context.known: the live records of one integration."""
+
+    def __init__(self, integration: Integration):
+        self.integration = integration
+
+    def _live(self):
+        return SyncedItem.objects.filter(integration=self.integration, deleted_at__isnull=True)
+
+    def versions(self, external_ids=None) -> dict[str, str]:
+        if self.integration.pk is None:
+            return {}
+        if external_ids is None:
+            return dict(self._live().values_list("external_id", "version").iterator(chunk_size=5000))
+        ids, result = list(external_ids), {}
+        for start in range(0, len(ids), CHUNK):
+            result.update(
+                self._live().filter(external_id__in=ids[start : start + CHUNK]).values_list("external_id", "version")
+            )
+        return result
+
+    def ids(self, prefix: str = "") -> set[str]:
+        if self.integration.pk is None:
+            return set()
+        qs = self._live().filter(external_id__startswith=prefix) if prefix else self._live()
+        return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
+
+
+class HubUrls:
+    def url(self, name: str, *args) -> str:
+        return reverse(name, args=args)
+
+
+class RequestStats:
+    """MetricsSink: hourly RequestStat rows per integration."""
+
+    def add(self, integration_id: int, values: dict, last_success) -> None:
+        hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+        updates = {name: F(name) + amount for name, amount in values.items()}
+        if last_success:
+            updates["last_success_at"] = last_success
+        for _ in range(2):
+            if RequestStat.objects.filter(integration_id=integration_id, hour=hour).update(**updates):
+                return
+            if not Integration.objects.filter(pk=integration_id).exists():
+                return
+            try:
+                with transaction.atomic():
+                    RequestStat.objects.create(
+                        integration_id=integration_id, hour=hour, last_success_at=last_success, **values
+                    )
+                return
+            except IntegrityError:
+                continue  # another process created the row first: add to it
+
+
+class DatabaseWindowStore:
+    """RateLimitStore in the database: one locked bucket row per key serializes the workers."""
+
+    def try_acquire(self, key: str, limit: int, seconds: float, pending: float) -> tuple[float, str]:
+        try:
+            bucket, _ = RateLimitBucket.objects.get_or_create(key=key)
+            now = time.time()
+            with transaction.atomic():
+                # The UPDATE takes the row lock on PostgreSQL and the write lock on SQLite, so the
+                # count below and the insert after it are one step for every competing worker.
+                RateLimitBucket.objects.filter(pk=bucket.pk).update(touched_at=timezone.now())
+                RateLimitHit.objects.filter(bucket=bucket, at__lte=now - seconds).delete()
+                recent = list(
+                    RateLimitHit.objects.filter(bucket=bucket).order_by("at").values_list("at", flat=True)[:limit]
+                )
+                if len(recent) < limit:
+                    hit = RateLimitHit.objects.create(bucket=bucket, at=now + pending)
+                    return 0.0, str(hit.pk)
+                return max(0.01, recent[0] + seconds - now), ""
+        except DatabaseError as exc:
+            raise StoreUnavailable(f"database: {type(exc).__name__}") from exc
+
+    def settle(self, key: str, token: str) -> None:
+        try:
+            RateLimitHit.objects.filter(pk=int(token)).update(at=time.time())
+        except DatabaseError as exc:
+            raise StoreUnavailable(f"database: {type(exc).__name__}") from exc
+
+
+def rate_store():
+    return ratelimit.RedisWindowStore(settings.REDIS_URL) if settings.REDIS_URL else DatabaseWindowStore()
+
+
+def rate_limit_key(integration: Integration, credential=None) -> str:
+    """Key the shared windows the way the provider counts, as the connector declares:
+    "integration" (default), "token" (one API token, whichever integrations hold it), "account"
+    (one account at the provider) or "app" (the hub's OAuth client, shared by every user)."""
+    itype = integration.type
+    scope = getattr(itype.connector_class(), "rate_limit_scope", "integration") if itype.handler else "integration"
+    if scope == "app":
+        return f"app:{itype.slug}"
+    if scope == "account" and integration.account_identity:
+        return f"account:{itype.slug}:{_digest(integration.account_identity.lower())}"
+    if scope == "token" and credential is not None:
+        secret = _static_secret(credential)
+        if secret:
+            return f"token:{itype.slug}:{_digest(secret)}"
+    return f"integration:{integration.pk}"
+
+
+def _static_secret(credential) -> str:
+    secrets = credential.secrets or {}
+    for name in ("token", "api_key", "api_token", "access_token", "key"):
+        if secrets.get(name):
+            return str(secrets[name])
+    return ""
+
+
+def _digest(value: str) -> str:
+    # A one-way digest: the key is stored in Redis or the database, the secret never is.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def outbound_policy(integration: Integration, credential=None, **kwargs) -> OutboundPolicy:
+    """An integration's outbound policy with the hub's ports plugged in."""
+    return OutboundPolicy(
+        integration=integration,
+        rate_store=rate_store(),
+        rate_key=rate_limit_key(integration, credential),
+        metrics_sink=RequestStats(),
+        **kwargs,
+    )

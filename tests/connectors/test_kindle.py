@@ -1,0 +1,178 @@
+"""Kindle `My Clippings.txt` imports (connectors/kindle.py), through the engine: localized metadata
+lines, extended highlights that replace the earlier shorter clipping, malformed clippings."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from connectors.errors import ConfigError
+from connectors.kindle import KindleHighlights, parse_metadata
+from tests.connectors.archive_helpers import import_files, import_killed_after_first_batch_then_resumed, items
+from tests.connectors.helpers import connect
+
+SEP = "==========\n"
+
+
+def clip(title: str, meta: str, text: str = "") -> str:
+    return f"{title}\n{meta}\n\n{text}\n{SEP}"
+
+
+BOOK = "\ufeffThe Sample Book (Doe, Jane)"
+CLIPS = [
+    clip(
+        BOOK, "- Your Highlight on page 3 | Location 40-41 | Added on Sunday, March 1, 2020 10:00:00 PM", "Short words"
+    ),
+    clip(BOOK, "- Your Note on page 3 | Location 41 | Added on Sunday, March 1, 2020 10:01:00 AM", "My own thought"),
+    clip(BOOK, "- Your Bookmark on page 5 | Location 70 | Added on Sunday, March 1, 2020 10:02:00 AM"),
+    clip(
+        BOOK,
+        "- Your Highlight on page 3 | Location 39-43 | Added on Monday, March 2, 2020 9:00:00 AM",
+        "Before. Short words and more after them.",
+    ),
+    clip("Another Book (Roe)", "- Your Highlight at location 12-13 | Added on Tuesday, 3 March 2020 08:00:00", "Tx"),
+]
+CLIPPINGS = "".join(CLIPS)
+
+
+@pytest.mark.parametrize(
+    ("line", "note_type", "start", "end", "added"),
+    [
+        ("- Your Highlight on page 12 | Location 180-185 | Added on Sunday, March 1, 2020 1:05:09 PM",
+         "highlight", 180, 185, "2020-03-01T13:05:09+00:00"),
+        ("- Ihre Markierung auf Seite 12 | Position 180-185 | Hinzugefügt am Sonntag, 1. März 2020 10:00:00",
+         "highlight", 180, 185, "2020-03-01T10:00:00+00:00"),
+        ("- Ihre Notiz auf Seite 12 | Position 185 | Hinzugefügt am Montag, 2. März 2020 10:00:00",
+         "note", 185, 185, "2020-03-02T10:00:00+00:00"),
+        ("- Votre surlignement sur la page 12 | emplacement 180-185 | Ajouté le dimanche 1 mars 2020 10:00:00",
+         "highlight", 180, 185, "2020-03-01T10:00:00+00:00"),
+        ("- Votre signet sur la page 12 | emplacement 180 | Ajouté le dimanche 1 mars 2020 10:00:00",
+         "bookmark", 180, 180, "2020-03-01T10:00:00+00:00"),
+        ("- Tu subrayado en la página 12 | posición 180-185 | Añadido el domingo, 1 de marzo de 2020 10:00:00",
+         "highlight", 180, 185, "2020-03-01T10:00:00+00:00"),
+        ("- Tu marcador en la página 12 | posición 180 | Añadido el domingo, 1 de marzo de 2020 10:00:00",
+         "bookmark", 180, 180, "2020-03-01T10:00:00+00:00"),
+        ("- Seu destaque na página 12 | posição 180-185 | Adicionado: domingo, 1 de março de 2020 10:00:00",
+         "highlight", 180, 185, "2020-03-01T10:00:00+00:00"),
+        ("- Sua nota na página 12 | posição 185 | Adicionado: domingo, 1 de março de 2020 10:00:00",
+         "note", 185, 185, "2020-03-01T10:00:00+00:00"),
+        ("- La tua evidenziazione a pagina 12 | posizione 180-185 | Aggiunto in data domenica 1 marzo 2020 10:00:00",
+         "highlight", 180, 185, "2020-03-01T10:00:00+00:00"),
+        ("- Il tuo segnalibro a pagina 12 | posizione 180 | Aggiunto in data domenica 1 marzo 2020 10:00:00",
+         "bookmark", 180, 180, "2020-03-01T10:00:00+00:00"),
+        ("- 12ページ|位置No. 180-185のハイライト |作成日: 2020年3月1日日曜日 22:00:00",
+         "highlight", 180, 185, "2020-03-01T22:00:00+00:00"),
+        ("- 位置No. 185のメモ |作成日: 2020年3月1日日曜日 午後1:00:00", "note", 185, 185, "2020-03-01T13:00:00+00:00"),
+        ("- Je markering op pagina 12 | Locatie 180-185 | Toegevoegd op zondag 1 maart 2020 10:00:00",
+         "highlight", 180, 185, "2020-03-01T10:00:00+00:00"),
+        ("- 您在位置 #180-185的标注 | 添加于 2020年3月1日星期日 下午10:00:00",
+         "highlight", 180, 185, "2020-03-01T22:00:00+00:00"),
+        ("- 您在位置 #185的笔记 | 添加于 2020年3月1日星期日 上午12:05:00",
+         "note", 185, 185, "2020-03-01T00:05:00+00:00"),
+        ("- Highlight Loc. 1234-38  | Added on Friday, January 6, 2012, 09:46 AM",
+         "highlight", 1234, 1238, "2012-01-06T09:46:00+00:00"),
+    ],
+)  # fmt: skip
+def test_metadata_lines_in_every_language(line, note_type, start, end, added):
+    meta = parse_metadata(line)
+    assert meta["note_type"] == note_type
+    assert meta["location_start"] == start
+    assert meta["location_end"] == end
+    assert meta["added"] == datetime.datetime.fromisoformat(added)
+
+
+@pytest.fixture
+def kindle(catalogue, owner):
+    return connect(owner, "kindle-highlights", config={"include_notes": True, "include_bookmarks": True})
+
+
+def _write(tmp_path, text: str, name="My Clippings.txt") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_an_extended_highlight_replaces_the_shorter_one(kindle, tmp_path):
+    job = import_files(kindle, [_write(tmp_path, CLIPPINGS)])
+
+    assert job.status == "succeeded", job.error_message
+    highlights = items(kindle, data__note_type="highlight", data__source_title="The Sample Book")
+    assert highlights.count() == 1
+    only = highlights.get()
+    assert only.data["text"] == "Before. Short words and more after them."
+    assert only.data["author"] == "Doe, Jane"
+    assert only.data["position"] == "page 3, location 39-43"
+    assert only.occurred_at == datetime.datetime(2020, 3, 2, 9, 0, tzinfo=datetime.UTC)
+    assert items(kindle, data__note_type="note").get().data["text"] == "My own thought"
+    assert items(kindle, data__note_type="bookmark").count() == 1
+    assert items(kindle).count() == 4
+
+
+def test_the_extension_in_a_later_file_updates_the_record_and_reimports_add_nothing(kindle, tmp_path):
+    first_part = "".join(CLIPS[:3])
+    import_files(kindle, [_write(tmp_path, first_part, "old.txt")])
+    short = items(kindle, data__note_type="highlight").get()
+    assert short.data["text"] == "Short words"
+
+    newer = import_files(kindle, [_write(tmp_path, CLIPPINGS)])
+    assert newer.created == 1  # only "Another Book"
+    assert newer.updated == 1
+    short.refresh_from_db()
+    assert short.data["text"] == "Before. Short words and more after them."
+    again = import_files(kindle, [_write(tmp_path, CLIPPINGS)])
+    assert again.created == 0
+    assert again.updated == 0
+
+
+def test_notes_and_bookmarks_follow_the_settings(catalogue, owner, tmp_path):
+    kindle = connect(owner, "kindle-highlights", config={"include_notes": False, "include_bookmarks": False})
+    import_files(kindle, [_write(tmp_path, CLIPPINGS)])
+    assert set(items(kindle).values_list("data__note_type", flat=True)) == {"highlight"}
+
+
+def test_a_malformed_clipping_and_an_unknown_date_are_reported_and_the_rest_imported(kindle, tmp_path):
+    text = (
+        clip(BOOK, "- Something odd happened here", "lost")
+        + clip(BOOK, "- Your Highlight on page 9 | Location 90-91 | Added on Stardate 41153.7", "Undated")
+        + CLIPPINGS
+    )
+    job = import_files(kindle, [_write(tmp_path, text)])
+
+    assert job.status == "partial"
+    assert [e["error"] for e in job.item_errors] == [
+        "My Clippings.txt line 1: clipping skipped, the line '- Something odd happened here' names no highlight, "
+        "note or bookmark."
+    ]
+    assert "My Clippings.txt line 7: the date 'Added on Stardate 41153.7' is in a format" in job.remediation
+    assert items(kindle, data__text="Undated").get().occurred_at is None
+    assert items(kindle).count() == 5
+
+
+def test_a_killed_import_resumes_with_the_exact_total(kindle, tmp_path, settings):
+    settings.SYNC_BATCH_SIZE = 3
+    text = (
+        "".join(
+            clip(
+                f"Book {n} (A)",
+                f"- Your Highlight on page 1 | Location {n}-{n + 1} | Added on Sunday, March 1, 2020 1:00:00 AM",
+                f"Text {n}",
+            )
+            for n in range(20)
+        )
+        + CLIPPINGS
+    )
+    stored, job = import_killed_after_first_batch_then_resumed(kindle, [_write(tmp_path, text)])
+    assert 0 < stored < 24
+    assert job.status == "succeeded"
+    assert items(kindle).count() == 24
+
+
+def test_sniff(tmp_path):
+    assert KindleHighlights.sniff([_write(tmp_path, CLIPPINGS)]).startswith("Kindle My Clippings file, ")
+    other = _write(tmp_path, "!Type:Bank\nD01/02/2020\nT-1.00\n^\n", "money.qif")
+    with pytest.raises(ConfigError, match=r"money.qif is a Quicken QIF file, not a Kindle My Clippings file"):
+        KindleHighlights.sniff([other])
+    empty = _write(tmp_path, "", "empty.txt")
+    with pytest.raises(ConfigError, match=r"empty.txt is empty \(0 bytes\)"):
+        KindleHighlights.sniff([empty])
