@@ -118,16 +118,23 @@ class ICalFeedConnector(Connector):
         pending, errors, produced = [], [], 0
         for entry in self._entries(fetched, window, scan):
             (errors if isinstance(entry, ItemError) else pending).append(entry)
+            scan.read += not isinstance(entry, ItemError)
             if len(pending) + len(errors) >= size:
                 produced += len(pending) + len(errors)
                 # Mid-feed batches keep the previous cursor: a resumed job fetches the feed again.
                 yield Batch(items=pending, errors=errors, cursor=previous, total=max(expected, produced))
                 pending, errors = [], []
                 self.ctx.heartbeat()
-        # A feed cut short says nothing about the events after the cut: nothing is deleted then.
-        deletes = [] if scan.truncated else self._deletes(scan, window)
+        # A feed cut short says nothing about the events after the cut: nothing is deleted then, and
+        # the previous cursor stays, so the next sync downloads the feed again instead of taking
+        # the same ETag (or the same cut body) for "unchanged".
+        complete = not (scan.truncated or scan.unwrapped)
+        deletes = self._deletes(scan, window) if complete else []
         produced += len(pending) + len(errors)
-        yield Batch(items=pending, errors=errors, deletes=deletes, cursor=fetched.validators, total=produced)
+        cursor = fetched.validators if complete else previous
+        yield Batch(
+            items=pending, errors=errors, deletes=deletes, cursor=cursor, total=produced, notices=scan.notices()
+        )
 
     def _entries(self, fetched, window: Window, scan: _Scan):
         """Every raw item of the feed (plain events, then the occurrences of each recurring
@@ -140,6 +147,12 @@ class ICalFeedConnector(Connector):
                     f"The feed ends in the middle of an event (line {chunk.line}); nothing was deleted this time.",
                     remediation="The calendar's server sent an incomplete file; the next sync reads it again.",
                 )
+                continue
+            if chunk.name == "UNENDED":
+                scan.unended = scan.truncated = True
+                continue
+            if chunk.name == "UNWRAPPED":
+                scan.unwrapped = True
                 continue
             if chunk.name != "VEVENT":
                 continue
@@ -267,7 +280,27 @@ class _Scan:
 
     seen: set[str] = field(default_factory=set)  # ids read, or present but unreadable
     failed_series: set[str] = field(default_factory=set)  # UIDs of recurring events that failed
-    truncated: bool = False
+    truncated: bool = False  # the file was cut short (in an event, or before END:VCALENDAR)
+    unended: bool = False  # cut between two events: only END:VCALENDAR is missing
+    unwrapped: bool = False  # events without BEGIN:VCALENDAR around them: completeness unknowable
+
+    read: int = 0  # events (and occurrences) read
+
+    def notices(self) -> list[str]:
+        stored = f"{self.read} event{'s' if self.read != 1 else ''}"
+        if self.unwrapped:
+            return [
+                "The address returned events without the calendar around them (no BEGIN:VCALENDAR line). "
+                f"The hub imported the {stored} it found, but such a file cannot show that it is complete, "
+                "so nothing was deleted. Ask the publisher for a standard .ics address if one exists."
+            ]
+        if self.unended:
+            return [
+                "The calendar file ended without its closing line (END:VCALENDAR): the download was probably "
+                f"cut short. The hub kept the {stored} it received and deleted nothing; the next sync downloads "
+                "the feed again."
+            ]
+        return []
 
 
 def _label(event, uid: str, line: int) -> str:

@@ -76,7 +76,8 @@ def read(text: str, *, lean: bool = True):
         # icalendar.Calendar.from_ical() opens a line-break-free string as a *file path*: a hostile
         # server answering "/proc/self/environ" must get an error, never our files read back.
         raise ValueError("it is not an iCalendar object (a single line)")
-    text = _without_known_zones(text)
+    # A UTF-8 byte-order mark (Windows tools write one) is not part of the text: icalendar refuses it.
+    text = _without_known_zones(text.removeprefix("\ufeff"))
     if lean:
         parsed = lean_reader.parse(text)
         if parsed is not None:

@@ -113,7 +113,7 @@ def test_caldav_library_errors_are_classified_with_what_to_do():
 CORPUS = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "data" / "caldav").glob("*.ics"))
 LEAN = {
     "paris.ics", "all-day.ics", "weekly.ics", "task.ics", "done-task.ics", "floating.ics", "nul-and-html.ics",
-    "escapes.ics", "no-start.ics",
+    "escapes.ics", "no-start.ics", "bom.ics", "blank-line-folds.ics",
 }  # fmt: skip
 
 
@@ -179,3 +179,16 @@ def test_a_server_answering_a_file_path_never_gets_a_local_file_read(tmp_path):
         to_record(item)
     assert "TOP SECRET" not in str(refused.value)
     assert "not an iCalendar object" in str(refused.value)
+
+
+@pytest.mark.parametrize("lean_reader", [True, False])
+def test_a_byte_order_mark_and_blank_lines_inside_folds_are_read(lean_reader):
+    bom, folds = obj("bom.ics"), obj("blank-line-folds.ics")
+    assert bom.ics.startswith("\ufeffBEGIN:VCALENDAR")
+    bom._parsed, folds._parsed = read(bom.ics, lean=lean_reader), read(folds.ics, lean=lean_reader)
+
+    assert to_record(bom).title == "Saved by a Windows tool"
+    record = to_record(folds)
+    assert record.title == "Breakfast with the whole team"
+    assert record.data["uid"] == "blank-folds@example.com"
+    assert record.occurred_at == datetime.datetime(datetime.date.today().year, 5, 20, 8, 0, tzinfo=UTC)

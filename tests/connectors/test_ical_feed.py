@@ -1,6 +1,7 @@
 """The iCal feed connector against a real local HTTP server."""
 
 import datetime
+import urllib.request
 
 import pytest
 
@@ -316,3 +317,100 @@ def test_a_feed_that_answers_403_asks_to_check_the_address_not_to_reauthenticate
     assert "abc123" not in job.error_message + job.remediation  # the private link's token is never echoed
     assert integration.status == Status.ERROR  # not needs_reauth: there is no login to redo
     assert "Re-authenticate" not in integration.status_detail
+
+
+def test_a_byte_order_mark_before_the_calendar_is_accepted(owner, feed_server):
+    body = data_text("ical/bom.ics")
+    assert body.startswith("\ufeffBEGIN:VCALENDAR")  # the sample really carries the mark
+    feed_server.serve("/bom.ics", body)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/bom.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert set(live_items(integration).values_list("title", flat=True)) == {"Home match", "Away day"}
+    assert live_items(integration).first().data["calendar"] == "Club fixtures"  # header read past the mark
+
+
+def test_blank_lines_inside_folded_lines_are_unfolded_as_icalendar_does(owner, feed_server):
+    feed_server.serve("/folds.ics", data_text("ical/blank-line-folds.ics"))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/folds.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.item_errors
+    items = _by_title(integration)
+    breakfast = items["Breakfast with the whole team"]
+    assert breakfast.external_id == "blank-folds@example.com"
+    assert breakfast.occurred_at == datetime.datetime(_year(), 5, 20, 8, 0, tzinfo=datetime.UTC)
+    assert breakfast.summary == "A long description that the publisher folded with blank lines between the parts."
+    assert "Plain event after a blank line" in items
+
+
+def _cut_feed(count: int, cut_after: int) -> tuple[str, str]:
+    """(the whole feed, the same feed cut cleanly after event `cut_after`: no END:VCALENDAR)."""
+    year = _year()
+    events = [_event(f"e{n}@example.com", f"Event {n}", f"{year}0701T{n:02d}0000Z") for n in range(count)]
+    whole = _calendar(*events)
+    return whole, whole[: whole.index(events[cut_after])]
+
+
+def test_a_feed_cut_between_two_events_without_content_length_deletes_nothing(owner, feed_server):
+    whole, cut = _cut_feed(20, 10)
+    feed_server.serve("/cal.ics", whole)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    assert sync(integration).created == 20
+
+    # Ten complete events, then the server closed the connection cleanly: no Content-Length told
+    # the client that more was due, and no event is half-written.
+    feed_server.serve("/cal.ics", cut, content_length=False)
+    job = sync(integration)
+
+    with urllib.request.urlopen(feed_server.url("/cal.ics")) as answer:
+        assert answer.headers.get("Content-Length") is None  # the peer really sent no length
+    assert job.status == JobStatus.PARTIAL
+    assert (job.deleted, job.failed, job.unchanged) == (0, 0, 10)
+    assert live_items(integration).count() == 20  # the ten after the cut are kept
+    assert "without its closing line (END:VCALENDAR)" in job.remediation
+    assert "deleted nothing" in job.remediation
+    assert integration.status == Status.CONNECTED
+
+    # The same cut body again is not "unchanged": it is read, and reported, again.
+    again = sync(integration)
+    assert again.status == JobStatus.PARTIAL
+    assert again.seen == 10
+    assert "END:VCALENDAR" in again.remediation
+
+    # Once the whole feed is back, events really removed at the source are deleted again.
+    feed_server.serve("/cal.ics", whole.replace(_event("e3@example.com", "Event 3", f"{_year()}0701T030000Z"), ""))
+    healed = sync(integration)
+    assert (healed.status, healed.deleted) == (JobStatus.SUCCEEDED, 1)
+    assert live_items(integration).count() == 19
+
+
+def test_events_without_the_calendar_wrapper_are_imported_with_a_notice(owner, feed_server):
+    feed_server.serve("/bare.ics", data_text("ical/no-wrapper.ics"))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/bare.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert job.failed == 0
+    assert set(live_items(integration).values_list("title", flat=True)) == {"Haircut", "Dentist"}
+    assert "without the calendar around them (no BEGIN:VCALENDAR line)" in job.remediation
+    assert "imported the 2 events" in job.remediation
+
+    # Such a file cannot show it is complete: an event missing next time is not taken for deleted.
+    feed_server.serve("/bare.ics", data_text("ical/no-wrapper.ics").split("BEGIN:VEVENT\r\nUID:bare-2")[0])
+    assert sync(integration).deleted == 0
+    assert live_items(integration).count() == 2
+
+
+def test_test_connection_counts_the_events_of_a_file_without_wrapper(feed_server):
+    from integrations.models import IntegrationType
+    from integrations.sync.context import context_for_test
+
+    feed_server.serve("/bare.ics", data_text("ical/no-wrapper.ics"))
+    itype = IntegrationType.objects.get(slug="ical-feed")
+    connector = registry.get(itype.handler)(context_for_test(itype, {}, {"url": feed_server.url("/bare.ics")}))
+    assert connector.test_connection() == "127.0.0.1 (2 events)"
