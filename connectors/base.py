@@ -107,14 +107,22 @@ class Context:
             return result
         return dict(qs.values_list("external_id", "version").iterator(chunk_size=5000))
 
-    def known_ids(self, prefix: str = "") -> set[str]:
+    def known_ids(self, prefix: str = "", *, occurred_within: tuple | None = None) -> set[str]:
+        """External ids of the live records (starting with `prefix`). With occurred_within=(start,
+        end), only records that occur in [start, end) or have no time: what a listing bounded by
+        that window must show, so the only ones its absence can tombstone."""
         if self.integration is None or self.integration.pk is None:
             return set()
+        from django.db.models import Q
+
         from integrations.models import SyncedItem
 
         qs = SyncedItem.objects.filter(integration=self.integration, deleted_at__isnull=True)
         if prefix:
             qs = qs.filter(external_id__startswith=prefix)
+        if occurred_within is not None:
+            start, end = occurred_within
+            qs = qs.filter(Q(occurred_at__isnull=True) | Q(occurred_at__gte=start, occurred_at__lt=end))
         return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
 
 
