@@ -228,7 +228,8 @@ def test_an_event_that_breaks_keeps_its_earlier_good_version_and_says_why(owner,
     [error] = job.item_errors
     assert error["external_id"] == "b@example.com"
     assert error["error"] == (
-        "Event 'Dentist' (UID b@example.com) has an unreadable start time (DTSTART:next tuesday)."
+        "Event 'Dentist' (UID b@example.com) has an unreadable start time (DTSTART:next tuesday). "
+        "The hub skipped it and kept any earlier version."
     )
     assert integration.status == Status.CONNECTED
 
@@ -245,7 +246,9 @@ def test_an_unreadable_end_or_duration_names_the_property(owner, feed_server, br
     integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
     job = sync(integration)
     assert job.status == JobStatus.PARTIAL
-    assert job.item_errors[0]["error"] == f"Event 'Call' (UID c@example.com) has {said}."
+    assert job.item_errors[0]["error"] == (
+        f"Event 'Call' (UID c@example.com) has {said}. The hub skipped it and kept any earlier version."
+    )
 
 
 def test_a_broken_recurring_series_keeps_its_occurrences(owner, feed_server):
@@ -257,9 +260,14 @@ def test_a_broken_recurring_series_keeps_its_occurrences(owner, feed_server):
     feed_server.serve("/cal.ics", _calendar(series.replace("FREQ=WEEKLY;COUNT=4", "FREQ=SOMETIMES")))
     job = sync(integration)
 
-    assert (job.status, job.failed, job.deleted) == (JobStatus.PARTIAL, 1, 0)
+    # The rule is set aside in words; the first date is read again and the others are kept.
+    assert (job.status, job.failed, job.deleted) == (JobStatus.PARTIAL, 0, 0)
     assert live_items(integration).filter(title="Yoga").count() == 4
-    assert job.item_errors[0]["error"].startswith("Event 'Yoga' (UID yoga@example.com), a recurring event,")
+    assert (
+        f"Event 'Yoga' (UID yoga@example.com) repeats by a rule the hub cannot read (RRULE:FREQ=SOMETIMES: "
+        f"'SOMETIMES' is not a frequency (FREQ)); the hub skipped the rule, imported only the first date, "
+        f"{_year()}-01-05T18:00:00+00:00, and kept the occurrences it already had."
+    ) in job.remediation
 
 
 def test_a_feed_cut_short_deletes_nothing(owner, feed_server):
@@ -414,3 +422,42 @@ def test_test_connection_counts_the_events_of_a_file_without_wrapper(feed_server
     itype = IntegrationType.objects.get(slug="ical-feed")
     connector = registry.get(itype.handler)(context_for_test(itype, {}, {"url": feed_server.url("/bare.ics")}))
     assert connector.test_connection() == "127.0.0.1 (2 events)"
+
+
+def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, feed_server):
+    feed_server.serve("/odd.ics", data_text("ical/recurrence-mistakes.ics"))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/odd.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    year = _year()
+    assert job.status == JobStatus.PARTIAL
+    assert job.failed == 0  # every event was imported, each with what could be read
+    titles = list(live_items(integration).values_list("title", flat=True))
+    counts = {title: titles.count(title) for title in set(titles)}
+    assert counts == {
+        "Piano lesson": 3, "Choir": 3, "Book club": 1, "Lunar new year dinner": 1, "Rent": 3, "Sprint": 1, "Dentist": 1,
+    }  # fmt: skip
+    dentist = live_items(integration).get(title="Dentist")
+    assert dentist.occurred_at == datetime.datetime(year, 1, 9, 9, 0, tzinfo=datetime.UTC)  # the first start
+    said = job.remediation
+    for sentence in [
+        "Event 'Piano lesson' (UID rdate-time@example.com) has an extra date the hub cannot read "
+        "(RDATE;VALUE=TIME:120000: a time of day without a date); the hub left that date out.",
+        "Event 'Choir' (UID exdate-bad@example.com) has an excluded date the hub cannot read "
+        "(EXDATE:not a date: it is not a date); the hub ignored the exclusion, so that date may still appear.",
+        "Event 'Book club' (UID fortnightly@example.com) repeats by a rule the hub cannot read "
+        "(RRULE:FREQ=FORTNIGHTLY;COUNT=5: 'FORTNIGHTLY' is not a frequency (FREQ)); the hub skipped the rule, "
+        f"imported only the first date, {year}-01-07T19:00:00+00:00, and kept the occurrences it already had.",
+        "Event 'Lunar new year dinner' (UID lunar@example.com) repeats by a rule the hub cannot read "
+        "(RRULE:RSCALE=CHINESE;FREQ=YEARLY: it counts in the Chinese calendar (RSCALE=CHINESE), which the hub "
+        f"cannot expand); the hub skipped the rule, imported only the first date, {year}-02-17,",
+        "Event 'Sprint' (UID until-words@example.com) repeats by a rule the hub cannot read "
+        "(RRULE:FREQ=DAILY;UNTIL=tomorrow: its end (UNTIL=tomorrow) is not a date);",
+        "Event 'Dentist' (UID two-starts@example.com) has its start time (DTSTART) twice "
+        f"(DTSTART:{year}0109T090000Z, DTSTART:{year}0110T090000Z); the hub kept the first.",
+    ]:
+        assert sentence in said
+    assert "Rent" not in said  # RSCALE=GREGORIAN is the ordinary calendar: nothing to say
+    for internal in ("not supported between", "datetime", "vDDDLists", "UNTIL parameter is missing", "broken property"):
+        assert internal not in said

@@ -1,0 +1,155 @@
+"""Setting aside the everyday mistakes of published events, each said in words.
+
+icalendar keeps what it cannot parse (a vBroken value) and keeps a property as often as a file
+repeats it; recurring-ical-events then fails in Python's own words ("'<' not supported between
+instances of 'datetime.datetime' and 'datetime.time'", "UNTIL parameter is missing"). Before an
+event is read, the properties it cannot use are set aside here, and each repair comes back as a
+phrase naming the property, its value as written, and what the hub did instead, to be put after
+the event's label ("Event 'Yoga' (UID ...)").
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from icalendar.prop import vBroken
+
+# Properties an event holds at most once (RFC 5545 3.6.1), with their name in words.
+SINGLE = {
+    "DTSTART": "start time", "DTEND": "end time", "DURATION": "duration", "RECURRENCE-ID": "recurrence date",
+    "SUMMARY": "title", "DESCRIPTION": "description", "LOCATION": "location", "STATUS": "status", "URL": "link",
+}  # fmt: skip
+FREQUENCIES = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+TIMES = {1: "once", 2: "twice", 3: "three times"}
+
+
+def many(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def written(name: str, prop) -> str:
+    """The property as the file wrote it, e.g. RDATE;VALUE=TIME:120000 (shortened when long)."""
+    if isinstance(prop, vBroken):
+        text = str(prop)
+    else:
+        raw = prop.to_ical() if hasattr(prop, "to_ical") else str(prop)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    kind = getattr(prop, "params", {}).get("VALUE")
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{name}{f';VALUE={kind}' if kind else ''}:{text}"
+
+
+def duplicates(component) -> list[str]:
+    """Keep the first of a property written more than once; say so when the copies differ."""
+    said = []
+    for name, words in SINGLE.items():
+        values = component.get(name)
+        if not isinstance(values, list):
+            continue
+        component[name] = values[0]
+        texts = list(dict.fromkeys(written(name, v) for v in values))
+        if len(texts) > 1:
+            count = TIMES.get(len(values), f"{len(values)} times")
+            said.append(f"has its {words} ({name}) {count} ({', '.join(texts)}); the hub kept the first")
+    return said
+
+
+def recurrence(component) -> tuple[list[str], bool]:
+    """Set aside the repeat rules, extra dates and excluded dates that cannot be expanded.
+    Returns (phrases, whether a rule was skipped)."""
+    said, skipped = [], False
+    kept = []
+    for rule in many(component.get("RRULE")):
+        problem = rule_problem(rule)
+        if problem:
+            shown = written("RRULE", rule)
+            said.append(f"repeats by a rule the hub cannot read ({shown}: {problem}); {first_date(component)}")
+            skipped = True
+        else:
+            kept.append(rule)
+    _replace(component, "RRULE", kept)
+    for name, what, did in (
+        ("RDATE", "an extra date", "the hub left that date out"),
+        ("EXDATE", "an excluded date", "the hub ignored the exclusion, so that date may still appear"),
+    ):
+        kept = []
+        for prop in many(component.get(name)):
+            problem = dates_problem(prop)
+            if problem:
+                said.append(f"has {what} the hub cannot read ({written(name, prop)}: {problem}); {did}")
+            else:
+                kept.append(prop)
+        _replace(component, name, kept)
+    return said, skipped
+
+
+def skip_rules(component) -> str:
+    """Drop every repeat rule of a component (their expansion failed); the phrase saying so."""
+    rules = many(component.get("RRULE"))
+    _replace(component, "RRULE", [])
+    shown = ", ".join(written("RRULE", r) for r in rules) or "RRULE"
+    return f"repeats by a rule the hub cannot expand ({shown}); {first_date(component)}"
+
+
+def first_date(component) -> str:
+    start = getattr(component.get("DTSTART"), "dt", None)
+    when = f", {start.isoformat()}" if isinstance(start, datetime.date) else ""
+    return f"the hub skipped the rule, imported only the first date{when}, and kept the occurrences it already had"
+
+
+def rule_problem(rule) -> str:
+    """Why a repeat rule cannot be expanded, in words; "" when it can (as far as can be told)."""
+    if isinstance(rule, vBroken):
+        parts = _parts(str(rule))
+    else:
+        parts = {key.upper(): [str(v) for v in many(value)] for key, value in dict(rule).items()}
+    freq = (parts.get("FREQ") or [""])[0].upper()
+    scale = (parts.get("RSCALE") or [""])[0].upper()
+    skip = (parts.get("SKIP") or ["OMIT"])[0].upper()
+    if scale and scale != "GREGORIAN":
+        return f"it counts in the {scale.title()} calendar (RSCALE={scale}), which the hub cannot expand"
+    if scale and skip != "OMIT":
+        return f"it moves dates that do not exist (SKIP={skip}), which the hub cannot do"
+    if not freq:
+        return "it has no frequency (FREQ)"
+    if freq not in FREQUENCIES:
+        return f"{freq!r} is not a frequency (FREQ)"
+    if isinstance(rule, vBroken):
+        until = (parts.get("UNTIL") or [""])[0]
+        if until and not until.replace("T", "").replace("Z", "").isdigit():
+            return f"its end (UNTIL={until}) is not a date"
+        return "one of its parts is not valid"
+    if scale:
+        # RSCALE=GREGORIAN with the default SKIP=OMIT is the plain rule: read it without them.
+        for key in ("RSCALE", "SKIP"):
+            rule.pop(key, None)
+    return ""
+
+
+def dates_problem(prop) -> str:
+    if isinstance(prop, vBroken):
+        return "it is not a date"
+    for entry in getattr(prop, "dts", []):
+        value = entry.dt[0] if isinstance(entry.dt, tuple) else entry.dt
+        if isinstance(value, datetime.time):
+            return "a time of day without a date"
+        if not isinstance(value, datetime.date):
+            return "it is not a date"
+    return ""
+
+
+def _parts(text: str) -> dict[str, list[str]]:
+    parts = {}
+    for part in text.split(";"):
+        key, _, value = part.partition("=")
+        parts[key.strip().upper()] = value.split(",")
+    return parts
+
+
+def _replace(component, name: str, values: list):
+    if name in component:
+        del component[name]
+    if values:
+        component[name] = values[0] if len(values) == 1 else values
