@@ -68,6 +68,10 @@ def recurrence(component) -> tuple[list[str], bool]:
             said.append(f"repeats by a rule the hub cannot read ({shown}: {problem}); {first_date(component)}")
             skipped = True
         else:
+            if not isinstance(rule, vBroken) and "RSCALE" in rule:
+                # RSCALE=GREGORIAN with the default SKIP=OMIT is the plain rule: read it without them.
+                for key in ("RSCALE", "SKIP"):
+                    rule.pop(key, None)
             kept.append(rule)
     _replace(component, "RRULE", kept)
     for name, what, did in (
@@ -121,10 +125,6 @@ def rule_problem(rule) -> str:
         if until and not until.replace("T", "").replace("Z", "").isdigit():
             return f"its end (UNTIL={until}) is not a date"
         return "one of its parts is not valid"
-    if scale:
-        # RSCALE=GREGORIAN with the default SKIP=OMIT is the plain rule: read it without them.
-        for key in ("RSCALE", "SKIP"):
-            rule.pop(key, None)
     return ""
 
 

@@ -192,3 +192,27 @@ def test_a_byte_order_mark_and_blank_lines_inside_folds_are_read(lean_reader):
     assert record.title == "Breakfast with the whole team"
     assert record.data["uid"] == "blank-folds@example.com"
     assert record.occurred_at == datetime.datetime(datetime.date.today().year, 5, 20, 8, 0, tzinfo=UTC)
+
+
+def test_unreadable_recurrence_properties_are_kept_as_written_with_why():
+    record = to_record(obj("recurrence-mistakes.ics"))
+
+    assert record.title == "Choir"
+    assert record.data["rrule"] == "FREQ=SOMETIMES"
+    assert record.data["rdate"] == record.data["exdate"] == []
+    assert record.data["unreadable"] == [
+        "RRULE:FREQ=SOMETIMES ('SOMETIMES' is not a frequency (FREQ))",
+        "RDATE;VALUE=TIME:120000 (a time of day without a date)",
+        "EXDATE:not a date (it is not a date)",
+    ]
+    # A rule that cannot be read may repeat for ever: never left out as old.
+    assert ends_after(obj("recurrence-mistakes.ics"), datetime.datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def test_an_unreadable_start_names_the_property_and_value_in_words():
+    with pytest.raises(ItemError) as bad:
+        to_record(obj("bad-start.ics"))
+    assert str(bad.value) == (
+        "Event 'Dentist' in calendar 'Work' has an unreadable start time (DTSTART:next tuesday); "
+        "the hub skipped it and kept any earlier version."
+    )
