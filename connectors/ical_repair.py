@@ -43,12 +43,21 @@ def written(name: str, prop) -> str:
 
 def duplicates(component) -> list[str]:
     """Keep the first of a property written more than once; say so when the copies differ."""
+    said = repeated(component)
+    for name in SINGLE:
+        values = component.get(name)
+        if isinstance(values, list):
+            component[name] = values[0]
+    return said
+
+
+def repeated(component) -> list[str]:
+    """The properties written more than once with different values, in words (the first counts)."""
     said = []
     for name, words in SINGLE.items():
         values = component.get(name)
         if not isinstance(values, list):
             continue
-        component[name] = values[0]
         texts = list(dict.fromkeys(written(name, v) for v in values))
         if len(texts) > 1:
             count = TIMES.get(len(values), f"{len(values)} times")

@@ -166,6 +166,9 @@ def to_record(obj: CalendarObject) -> Record:
     data["exdate"] = _dates(main.get("EXDATE"), "EXDATE", unreadable)
     if unreadable:
         data["unreadable"] = unreadable
+    repeated = ical_repair.repeated(main)  # the mapping above reads the first of each
+    if repeated:
+        data["repeated"] = [_clean(phrase) for phrase in repeated]
     data["recurring"] = bool(rules or data["rdate"])
     if overrides:
         data["overrides"] = [_override(c, obj, label) for c in overrides]

@@ -113,7 +113,7 @@ def test_caldav_library_errors_are_classified_with_what_to_do():
 CORPUS = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "data" / "caldav").glob("*.ics"))
 LEAN = {
     "paris.ics", "all-day.ics", "weekly.ics", "task.ics", "done-task.ics", "floating.ics", "nul-and-html.ics",
-    "escapes.ics", "no-start.ics", "bom.ics", "blank-line-folds.ics",
+    "escapes.ics", "no-start.ics", "bom.ics", "blank-line-folds.ics", "two-starts.ics",
 }  # fmt: skip
 
 
@@ -216,3 +216,18 @@ def test_an_unreadable_start_names_the_property_and_value_in_words():
         "Event 'Dentist' in calendar 'Work' has an unreadable start time (DTSTART:next tuesday); "
         "the hub skipped it and kept any earlier version."
     )
+
+
+@pytest.mark.parametrize("lean_reader", [True, False])
+def test_a_start_written_twice_is_said_and_the_first_one_used(lean_reader):
+    twice = obj("two-starts.ics")
+    twice._parsed = read(twice.ics, lean=lean_reader)
+    year = datetime.date.today().year
+
+    record = to_record(twice)
+
+    assert record.occurred_at == datetime.datetime(year, 1, 9, 9, 0, tzinfo=UTC)
+    assert record.data["repeated"] == [
+        f"has its start time (DTSTART) twice (DTSTART:{year}0109T090000Z, DTSTART:{year}0110T090000Z); "
+        "the hub kept the first"
+    ]
