@@ -79,7 +79,13 @@ def read(text: str, *, lean: bool = True):
         # server answering "/proc/self/environ" must get an error, never our files read back.
         raise ValueError("it is not an iCalendar object (a single line)")
     # A UTF-8 byte-order mark (Windows tools write one) is not part of the text: icalendar refuses it.
-    text = _without_known_zones(text.removeprefix("\ufeff"))
+    text = text.removeprefix("\ufeff")
+    head = text.lstrip()[:16].upper()
+    if head.startswith("BEGIN:V") and not head.startswith("BEGIN:VCALENDAR"):
+        # A bare VEVENT (or VTODO) without the calendar around it: read it as if it had one.
+        body = text.strip()
+        text = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//MetaCortex//unwrapped//EN\r\n{body}\r\nEND:VCALENDAR\r\n"
+    text = _without_known_zones(text)
     if lean:
         parsed = lean_reader.parse(text)
         if parsed is not None:

@@ -113,7 +113,7 @@ def test_caldav_library_errors_are_classified_with_what_to_do():
 CORPUS = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "data" / "caldav").glob("*.ics"))
 LEAN = {
     "paris.ics", "all-day.ics", "weekly.ics", "task.ics", "done-task.ics", "floating.ics", "nul-and-html.ics",
-    "escapes.ics", "no-start.ics", "bom.ics", "blank-line-folds.ics", "two-starts.ics",
+    "escapes.ics", "no-start.ics", "bom.ics", "blank-line-folds.ics", "two-starts.ics", "no-wrapper.ics",
 }  # fmt: skip
 
 
@@ -231,3 +231,15 @@ def test_a_start_written_twice_is_said_and_the_first_one_used(lean_reader):
         f"has its start time (DTSTART) twice (DTSTART:{year}0109T090000Z, DTSTART:{year}0110T090000Z); "
         "the hub kept the first"
     ]
+
+
+@pytest.mark.parametrize("lean_reader", [True, False])
+def test_an_object_without_the_calendar_wrapper_is_read(lean_reader):
+    bare = obj("no-wrapper.ics")
+    assert bare.ics.startswith("BEGIN:VEVENT")
+    bare._parsed = read(bare.ics, lean=lean_reader)
+
+    record = to_record(bare)
+
+    assert record.title == "Haircut"
+    assert record.occurred_at == datetime.datetime(datetime.date.today().year, 6, 2, 9, 0, tzinfo=UTC)
