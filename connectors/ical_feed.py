@@ -16,6 +16,7 @@ import icalendar
 import recurring_ical_events
 from django.conf import settings
 from django.utils import timezone
+from recurring_ical_events.errors import PeriodEndBeforeStart
 
 from connectors import ical_repair, icalstream
 from connectors.base import Batch, Connector, Record
@@ -214,12 +215,13 @@ class ICalFeedConnector(Connector):
             _times(component, label)  # a broken instance fails its series, by name
         try:
             found = recurring_ical_events.of(calendar).between(window.start, window.end)
-        except Exception:
-            # A rule that passed the checks yet cannot be expanded: the series without its rules.
-            log.info("Feed event %s: expanding its recurrence failed; reading it without its rules", uid, exc_info=True)
+        except ValueError as exc:
+            # A rule that passed the checks yet cannot be expanded (dateutil refuses it): the series
+            # without its rules. Other failures are the series' own, reported as unreadable.
             ruled = [(c, label) for c, label in labelled if "RRULE" in c]
-            if not ruled:
+            if not ruled or isinstance(exc, PeriodEndBeforeStart):
                 raise
+            log.info("Feed event %s: expanding its recurrence failed; reading it without its rules", uid, exc_info=True)
             repairs += [(label, [ical_repair.skip_rules(c)]) for c, label in ruled]
             skipped = True
             found = recurring_ical_events.of(calendar).between(window.start, window.end)

@@ -129,6 +129,10 @@ def rule_problem(rule) -> str:
         return "it has no frequency (FREQ)"
     if freq not in FREQUENCIES:
         return f"{freq!r} is not a frequency (FREQ)"
+    interval = str((parts.get("INTERVAL") or ["1"])[0]).strip()
+    if interval.lstrip("-").isdigit() and int(interval) < 1:
+        # dateutil would loop for ever on INTERVAL=0: never handed to it.
+        return f"it repeats every {interval} periods (INTERVAL={interval}), and an interval must be 1 or more"
     if isinstance(rule, vBroken):
         until = (parts.get("UNTIL") or [""])[0]
         if until and not until.replace("T", "").replace("Z", "").isdigit():
