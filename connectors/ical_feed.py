@@ -207,7 +207,7 @@ class ICalFeedConnector(Connector):
         labelled, repairs, skipped = [], [], False
         for component, chunk in zip(calendar.walk("VEVENT"), chunks, strict=False):
             said = ical_repair.duplicates(component)
-            more, dropped = ical_repair.recurrence(component)
+            more, dropped = ical_repair.recurrence(component, span=window.end - window.start)
             skipped |= dropped
             label = _label(component, uid, chunk.line)
             labelled.append((component, label))

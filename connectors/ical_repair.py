@@ -20,6 +20,14 @@ SINGLE = {
     "SUMMARY": "title", "DESCRIPTION": "description", "LOCATION": "location", "STATUS": "status", "URL": "link",
 }  # fmt: skip
 FREQUENCIES = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+# Seconds between two occurrences of each frequency (months and years roughly), and the BY parts
+# that multiply the occurrences of coarser frequencies.
+PERIODS = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": 86400, "WEEKLY": 604800,
+           "MONTHLY": 2629800, "YEARLY": 31557600}  # fmt: skip
+MULTIPLIERS = {"BYSECOND": 1, "BYMINUTE": 60, "BYHOUR": 3600, "BYDAY": 86400, "BYMONTHDAY": 86400}
+# Beyond this many occurrences in the sync window, one event would hold a worker for minutes and
+# fill the database (FREQ=MINUTELY over two years is a million): its rule is set aside instead.
+MAX_OCCURRENCES = 50_000
 TIMES = {1: "once", 2: "twice", 3: "three times"}
 
 
@@ -65,16 +73,18 @@ def repeated(component) -> list[str]:
     return said
 
 
-def recurrence(component) -> tuple[list[str], bool]:
-    """Set aside the repeat rules, extra dates and excluded dates that cannot be expanded.
-    Returns (phrases, whether a rule was skipped)."""
+def recurrence(component, span: datetime.timedelta | None = None) -> tuple[list[str], bool]:
+    """Set aside the repeat rules, extra dates and excluded dates that cannot be expanded (or
+    would make too many occurrences in a window of `span`). Returns (phrases, whether a rule
+    was skipped)."""
     said, skipped = [], False
     kept = []
     for rule in many(component.get("RRULE")):
         problem = rule_problem(rule)
-        if problem:
-            shown = written("RRULE", rule)
-            said.append(f"repeats by a rule the hub cannot read ({shown}: {problem}); {first_date(component)}")
+        dense = "" if problem or not span else too_many(rule, span)
+        if problem or dense:
+            shown, verb = written("RRULE", rule), "cannot read" if problem else "will not expand"
+            said.append(f"repeats by a rule the hub {verb} ({shown}: {problem or dense}); {first_date(component)}")
             skipped = True
         else:
             if not isinstance(rule, vBroken) and "RSCALE" in rule:
@@ -139,6 +149,28 @@ def rule_problem(rule) -> str:
             return f"its end (UNTIL={until}) is not a date"
         return "one of its parts is not valid"
     return ""
+
+
+def too_many(rule, span: datetime.timedelta) -> str:
+    """Why a readable rule is too dense to expand over `span`, in words; "" when it is not."""
+    parts = {key.upper(): many(value) for key, value in dict(rule).items()}
+    freq = str(parts["FREQ"][0]).upper()
+    try:
+        interval = max(1, int(str((parts.get("INTERVAL") or [1])[0])))
+    except ValueError:
+        interval = 1
+    estimate = span.total_seconds() / (PERIODS[freq] * interval)
+    for part, period in MULTIPLIERS.items():
+        if part in parts and PERIODS[freq] > period:
+            estimate *= len(parts[part])
+    if parts.get("COUNT"):
+        estimate = min(estimate, int(str(parts["COUNT"][0])))
+    if estimate <= MAX_OCCURRENCES:
+        return ""
+    return (
+        f"it would make about {int(estimate):,} occurrences in the sync window, more than the "
+        f"{MAX_OCCURRENCES:,} the hub reads for one event"
+    )
 
 
 def dates_problem(prop) -> str:

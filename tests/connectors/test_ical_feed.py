@@ -437,7 +437,7 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
     counts = {title: titles.count(title) for title in set(titles)}
     assert counts == {
         "Piano lesson": 3, "Choir": 3, "Book club": 1, "Lunar new year dinner": 1, "Rent": 3, "Sprint": 1, "Dentist": 1,
-        "Stretching": 1, "Gym": 1,
+        "Stretching": 1, "Gym": 1, "Heartbeat": 1, "Hourly check": 30,
     }  # fmt: skip
     dentist = live_items(integration).get(title="Dentist")
     assert dentist.occurred_at == datetime.datetime(year, 1, 9, 9, 0, tzinfo=datetime.UTC)  # the first start
@@ -463,6 +463,10 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
         # A rule icalendar reads but the expansion refuses: set aside all the same, in words.
         "Event 'Gym' (UID hour-25@example.com) repeats by a rule the hub cannot expand (RRULE:FREQ=DAILY;BYHOUR=25); "
         f"the hub skipped the rule, imported only the first date, {year}-01-12T06:00:00+00:00,",
+        # Every minute for two years is a million occurrences: refused before expanding.
+        "Event 'Heartbeat' (UID every-minute@example.com) repeats by a rule the hub will not expand "
+        "(RRULE:FREQ=MINUTELY: it would make about 1,152,000 occurrences in the sync window, more than the "
+        "50,000 the hub reads for one event);",
     ]:
         assert sentence in said
     assert "Rent" not in said  # RSCALE=GREGORIAN is the ordinary calendar: nothing to say
