@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 
-from icalendar.prop import vBroken
+from icalendar.prop import vBroken, vDDDTypes, vDuration
 
 # Properties an event holds at most once (RFC 5545 3.6.1), with their name in words.
 SINGLE = {
@@ -42,11 +42,24 @@ def written(name: str, prop) -> str:
     if isinstance(prop, vBroken):
         text = str(prop)
     else:
-        raw = prop.to_ical() if hasattr(prop, "to_ical") else str(prop)
+        try:
+            raw = prop.to_ical() if hasattr(prop, "to_ical") else str(prop)
+        except ValueError:  # icalendar will not write back a period that ends before it starts
+            raw = ",".join("/".join(_ical(v) for v in _pair(e.dt)) for e in getattr(prop, "dts", []))
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     kind = getattr(prop, "params", {}).get("VALUE")
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"{name}{f';VALUE={kind}' if kind else ''}:{text}"
+
+
+def _pair(value) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _ical(value) -> str:
+    if isinstance(value, datetime.timedelta):
+        return vDuration(value).to_ical().decode()
+    return vDDDTypes(value).to_ical().decode()
 
 
 def duplicates(component) -> list[str]:
@@ -182,7 +195,18 @@ def dates_problem(prop) -> str:
             return "a time of day without a date"
         if not isinstance(value, datetime.date):
             return "it is not a date"
+        if isinstance(entry.dt, tuple) and _ends_before_start(*entry.dt):
+            return "a period that ends before it starts"
     return ""
+
+
+def _ends_before_start(start, end) -> bool:
+    if isinstance(end, datetime.timedelta):
+        return end < datetime.timedelta(0)
+    try:
+        return end < start
+    except TypeError:  # a date against a date-time: not ours to judge
+        return False
 
 
 def _parts(text: str) -> dict[str, list[str]]:

@@ -437,7 +437,7 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
     counts = {title: titles.count(title) for title in set(titles)}
     assert counts == {
         "Piano lesson": 3, "Choir": 3, "Book club": 1, "Lunar new year dinner": 1, "Rent": 3, "Sprint": 1, "Dentist": 1,
-        "Stretching": 1, "Gym": 1, "Heartbeat": 1, "Hourly check": 30,
+        "Stretching": 1, "Gym": 1, "Heartbeat": 1, "Hourly check": 30, "Workshop": 1,
     }  # fmt: skip
     dentist = live_items(integration).get(title="Dentist")
     assert dentist.occurred_at == datetime.datetime(year, 1, 9, 9, 0, tzinfo=datetime.UTC)  # the first start
@@ -467,6 +467,9 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
         "Event 'Heartbeat' (UID every-minute@example.com) repeats by a rule the hub will not expand "
         "(RRULE:FREQ=MINUTELY: it would make about 1,152,000 occurrences in the sync window, more than the "
         "50,000 the hub reads for one event);",
+        "Event 'Workshop' (UID backwards@example.com) has an extra date the hub cannot read "
+        f"(RDATE;VALUE=PERIOD:{year}0116T100000Z/{year}0116T090000Z: a period that ends before it starts); "
+        "the hub left that date out.",
     ]:
         assert sentence in said
     assert "Rent" not in said  # RSCALE=GREGORIAN is the ordinary calendar: nothing to say
