@@ -16,6 +16,7 @@ import icalendar
 import recurring_ical_events
 from django.conf import settings
 from django.utils import timezone
+from icalendar.prop import vBroken
 from recurring_ical_events.errors import PeriodEndBeforeStart
 
 from connectors import ical_repair, icalstream
@@ -266,13 +267,22 @@ class ICalFeedConnector(Connector):
             "attendees": [_address(a) for a in _list(event.get("ATTENDEE"))],
             "categories": [c for cat in _list(event.get("CATEGORIES")) for c in _categories(cat)],
             "uid": str(event.get("UID", "")),
-            "sequence": int(event.get("SEQUENCE", 0) or 0),
+            "sequence": _int(event.get("SEQUENCE")),
             "rrule": raw.get("rrule") or (_as_text(event["RRULE"]) if "RRULE" in event else ""),
             "recurring": bool(raw.get("recurring")),
             "calendar": getattr(self, "calendar_name", ""),
         }
         if all_day:
             data["date"] = start.isoformat()
+        # Values icalendar could not parse (SEQUENCE:abc, GEO:here) are kept as written, not fatal.
+        unreadable = [
+            ical_repair.written(name, value)
+            for name, values in event.items()
+            for value in ical_repair.many(values)
+            if isinstance(value, vBroken)
+        ]
+        if unreadable:
+            data["unreadable"] = unreadable
         if "RECURRENCE-ID" in event:
             data["recurrence_id"] = _iso(event.decoded("RECURRENCE-ID"))
         extra = {name: _as_text(event[name]) for name in event if name not in KNOWN}
@@ -394,6 +404,13 @@ def _unreadable(exc: Exception, chunk, uid: str, *, recurring: bool = False) -> 
             f"{message} The hub skipped the series and kept the occurrences it already had.", external_id=uid
         )
     return ItemError(f"{message} The hub skipped it and kept any earlier version.", external_id=uid)
+
+
+def _int(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _zone(name: str | None):

@@ -437,8 +437,10 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
     counts = {title: titles.count(title) for title in set(titles)}
     assert counts == {
         "Piano lesson": 3, "Choir": 3, "Book club": 1, "Lunar new year dinner": 1, "Rent": 3, "Sprint": 1, "Dentist": 1,
-        "Stretching": 1, "Gym": 1, "Heartbeat": 1, "Hourly check": 30, "Workshop": 1,
+        "Stretching": 1, "Gym": 1, "Heartbeat": 1, "Hourly check": 30, "Workshop": 1, "Team dinner": 1,
     }  # fmt: skip
+    dinner = live_items(integration).get(title="Team dinner")  # values icalendar cannot parse are not fatal
+    assert (dinner.data["sequence"], dinner.data["unreadable"]) == (0, ["SEQUENCE:abc", "GEO:the usual place"])
     dentist = live_items(integration).get(title="Dentist")
     assert dentist.occurred_at == datetime.datetime(year, 1, 9, 9, 0, tzinfo=datetime.UTC)  # the first start
     said = job.remediation
