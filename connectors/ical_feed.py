@@ -456,6 +456,8 @@ def _list(value):
 
 
 def _categories(value):
+    if isinstance(value, vBroken):  # any attribute of it raises: keep the text
+        return [str(value)]
     cats = getattr(value, "cats", None)
     return [str(c) for c in cats] if cats is not None else [str(value)]
 
