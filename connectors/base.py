@@ -102,8 +102,11 @@ class Context:
         """{external_id: version} of the live records already stored for this integration."""
         return self.known.versions(external_ids)
 
-    def known_ids(self, prefix: str = "") -> set[str]:
-        return self.known.ids(prefix)
+    def known_ids(self, prefix: str = "", *, occurred_within: tuple | None = None) -> set[str]:
+        """External ids of the live records (starting with `prefix`). With occurred_within=(start,
+        end), only records that occur in [start, end) or have no time: what a listing bounded by
+        that window must show, so the only ones its absence can tombstone."""
+        return self.known.ids(prefix, occurred_within=occurred_within)
 
 
 class Connector:

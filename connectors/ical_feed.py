@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -15,19 +16,23 @@ import icalendar
 import recurring_ical_events
 from django.conf import settings
 from django.utils import timezone
+from icalendar.prop import vBroken
+from recurring_ical_events.errors import PeriodEndBeforeStart
 
-from connectors import icalstream
+from connectors import ical_repair, icalstream
 from connectors.base import Batch, Connector, Record
 from connectors.errors import ConfigError, ItemError
 from connectors.fetch import conditional_get
 from connectors.kinds import calendar_fields
 from connectors.registry import registry
 
+log = logging.getLogger(__name__)
 ACCEPT = "text/calendar, application/calendar+json;q=0.5, */*;q=0.1"
 RECURRENCE_MARKERS = re.compile(r"^(RRULE|RDATE|RECURRENCE-ID)[;:]", re.MULTILINE)
 DTSTAMP_LINE = re.compile(r"^DTSTAMP[;:].*$", re.MULTILINE)
 UID_LINE = re.compile(r"^UID[;:](?:[^:\r\n]*:)?(.*)$", re.MULTILINE)
 OCCURRENCE_SEP = "::"
+REPAIRS_SHOWN = 10  # corrections spelled out on the job; more are counted
 # Properties mapped onto the record. DTSTAMP is left out on purpose: many publishers set it to
 # the time of every download, which would make every re-sync look like a change.
 KNOWN = {
@@ -126,16 +131,23 @@ class ICalFeedConnector(Connector):
         pending, errors, produced = [], [], 0
         for entry in self._entries(fetched, window, scan):
             (errors if isinstance(entry, ItemError) else pending).append(entry)
+            scan.read += not isinstance(entry, ItemError)
             if len(pending) + len(errors) >= size:
                 produced += len(pending) + len(errors)
                 # Mid-feed batches keep the previous cursor: a resumed job fetches the feed again.
                 yield Batch(items=pending, errors=errors, cursor=previous, total=max(expected, produced))
                 pending, errors = [], []
                 self.ctx.heartbeat()
-        # A feed cut short says nothing about the events after the cut: nothing is deleted then.
-        deletes = [] if scan.truncated else self._deletes(scan, window)
+        # A feed cut short says nothing about the events after the cut: nothing is deleted then, and
+        # the previous cursor stays, so the next sync downloads the feed again instead of taking
+        # the same ETag (or the same cut body) for "unchanged".
+        complete = not (scan.truncated or scan.unwrapped)
+        deletes = self._deletes(scan, window) if complete else []
         produced += len(pending) + len(errors)
-        yield Batch(items=pending, errors=errors, deletes=deletes, cursor=fetched.validators, total=produced)
+        cursor = fetched.validators if complete else previous
+        yield Batch(
+            items=pending, errors=errors, deletes=deletes, cursor=cursor, total=produced, notices=scan.notices()
+        )
 
     def _entries(self, fetched, window: Window, scan: _Scan):
         """Every raw item of the feed (plain events, then the occurrences of each recurring
@@ -149,6 +161,12 @@ class ICalFeedConnector(Connector):
                     remediation="The calendar's server sent an incomplete file; the next sync reads it again.",
                 )
                 continue
+            if chunk.name == "UNENDED":
+                scan.unended = scan.truncated = True
+                continue
+            if chunk.name == "UNWRAPPED":
+                scan.unwrapped = True
+                continue
             if chunk.name != "VEVENT":
                 continue
             uid = _uid(chunk)
@@ -157,13 +175,13 @@ class ICalFeedConnector(Connector):
                 continue
             scan.seen.add(uid)  # read or not: an event we could not read is not a deleted event
             try:
-                item = self._plain_event(chunk, uid)
+                item = self._plain_event(chunk, uid, scan)
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop the feed
                 item = _unreadable(exc, chunk, uid)
             yield item
         for uid, chunks in recurring.items():
             try:
-                occurrences = list(self._expand(uid, chunks, window))
+                occurrences = list(self._expand(uid, chunks, window, scan))
             except Exception as exc:  # noqa: BLE001
                 scan.failed_series.add(uid)
                 yield _unreadable(exc, chunks[0], uid, recurring=True)
@@ -181,22 +199,48 @@ class ICalFeedConnector(Connector):
             and not _aged_out(external_id, window)
         ]
 
-    def _plain_event(self, chunk, uid: str) -> dict:
+    def _plain_event(self, chunk, uid: str, scan: _Scan) -> dict:
         event = icalendar.Event.from_ical(chunk.text)
-        start, end = _times(event, _label(event, uid, chunk.line))
+        said = ical_repair.duplicates(event)
+        label = _label(event, uid, chunk.line)
+        scan.repaired(label, said)
+        start, end = _times(event, label)
         return {"external_id": uid, "event": event, "start": start, "end": end}
 
-    def _expand(self, uid: str, chunks, window: Window):
+    def _expand(self, uid: str, chunks, window: Window, scan: _Scan):
         text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//MetaCortex//expand//EN\r\n"
         if self.default_tz is not None:
             text += f"X-WR-TIMEZONE:{self.default_tz.key}\r\n"
         text += "".join(c.text for c in chunks) + "END:VCALENDAR\r\n"
         calendar = icalendar.Calendar.from_ical(text)
+        labelled, repairs, skipped = [], [], False
         for component, chunk in zip(calendar.walk("VEVENT"), chunks, strict=False):
-            _times(component, _label(component, uid, chunk.line))  # a broken instance fails its series, by name
+            said = ical_repair.duplicates(component)
+            more, dropped = ical_repair.recurrence(component, span=window.end - window.start)
+            skipped |= dropped
+            label = _label(component, uid, chunk.line)
+            labelled.append((component, label))
+            repairs.append((label, said + more))
+            _times(component, label)  # a broken instance fails its series, by name
+        try:
+            found = recurring_ical_events.of(calendar).between(window.start, window.end)
+        except ValueError as exc:
+            # A rule that passed the checks yet cannot be expanded (dateutil refuses it): the series
+            # without its rules. Other failures are the series' own, reported as unreadable.
+            ruled = [(c, label) for c, label in labelled if "RRULE" in c]
+            if not ruled or isinstance(exc, PeriodEndBeforeStart):
+                raise
+            log.info("Feed event %s: expanding its recurrence failed; reading it without its rules", uid, exc_info=True)
+            repairs += [(label, [ical_repair.skip_rules(c)]) for c, label in ruled]
+            skipped = True
+            found = recurring_ical_events.of(calendar).between(window.start, window.end)
+        for label, said in repairs:
+            scan.repaired(label, said)
+        if skipped:
+            scan.failed_series.add(uid)  # its other occurrences are unknown now, not deleted
         rules = [_as_text(e["RRULE"]) for e in calendar.walk("VEVENT") if "RRULE" in e]
         rule = rules[0] if rules else ""
-        for occurrence in recurring_ical_events.of(calendar).between(window.start, window.end):
+        for occurrence in found:
             start, end = _times(occurrence, _label(occurrence, uid, chunks[0].line))
             key = (
                 start.strftime("%Y%m%d")
@@ -231,13 +275,22 @@ class ICalFeedConnector(Connector):
             "attendees": [_address(a) for a in _list(event.get("ATTENDEE"))],
             "categories": [c for cat in _list(event.get("CATEGORIES")) for c in _categories(cat)],
             "uid": str(event.get("UID", "")),
-            "sequence": int(event.get("SEQUENCE", 0) or 0),
+            "sequence": _int(event.get("SEQUENCE")),
             "rrule": raw.get("rrule") or (_as_text(event["RRULE"]) if "RRULE" in event else ""),
             "recurring": bool(raw.get("recurring")),
             "calendar": getattr(self, "calendar_name", ""),
         }
         if all_day:
             data["date"] = start.isoformat()
+        # Values icalendar could not parse (SEQUENCE:abc, GEO:here) are kept as written, not fatal.
+        unreadable = [
+            ical_repair.written(name, value)
+            for name, values in event.items()
+            for value in ical_repair.many(values)
+            if isinstance(value, vBroken)
+        ]
+        if unreadable:
+            data["unreadable"] = unreadable
         if "RECURRENCE-ID" in event:
             data["recurrence_id"] = _iso(event.decoded("RECURRENCE-ID"))
         extra = {name: _as_text(event[name]) for name in event if name not in KNOWN}
@@ -275,7 +328,37 @@ class _Scan:
 
     seen: set[str] = field(default_factory=set)  # ids read, or present but unreadable
     failed_series: set[str] = field(default_factory=set)  # UIDs of recurring events that failed
-    truncated: bool = False
+    truncated: bool = False  # the file was cut short (in an event, or before END:VCALENDAR)
+    unended: bool = False  # cut between two events: only END:VCALENDAR is missing
+    unwrapped: bool = False  # events without BEGIN:VCALENDAR around them: completeness unknowable
+
+    read: int = 0  # events (and occurrences) read
+    repairs: list[str] = field(default_factory=list)  # what was set aside in events that were read
+
+    def repaired(self, label: str, said: list[str]):
+        self.repairs += [f"{label} {phrase}." for phrase in said]
+
+    def notices(self) -> list[str]:
+        shown = self.repairs[:REPAIRS_SHOWN]
+        if len(self.repairs) > REPAIRS_SHOWN:
+            shown.append(f"{len(self.repairs) - REPAIRS_SHOWN} more such corrections were made in this feed.")
+        return self._shape() + shown
+
+    def _shape(self) -> list[str]:
+        stored = f"{self.read} event{'s' if self.read != 1 else ''}"
+        if self.unwrapped:
+            return [
+                "The address returned events without the calendar around them (no BEGIN:VCALENDAR line). "
+                f"The hub imported the {stored} it found, but such a file cannot show that it is complete, "
+                "so nothing was deleted. Ask the publisher for a standard .ics address if one exists."
+            ]
+        if self.unended:
+            return [
+                "The calendar file ended without its closing line (END:VCALENDAR): the download was probably "
+                f"cut short. The hub kept the {stored} it received and deleted nothing; the next sync downloads "
+                "the feed again."
+            ]
+        return []
 
 
 def _label(event, uid: str, line: int) -> str:
@@ -317,11 +400,25 @@ def _unreadable(exc: Exception, chunk, uid: str, *, recurring: bool = False) -> 
     if isinstance(exc, Unreadable):
         message = str(exc)
     else:
+        # The library's own words ("'<' not supported between ...") mean nothing to the person:
+        # they go to the log, the person reads which event and what the hub did.
+        log.info("Feed event %s could not be read", uid, exc_info=exc)
         match = _SUMMARY_LINE.search(chunk.text)
         title = match.group(1).strip() if match else ""
         label = _label({"SUMMARY": title}, uid, chunk.line)
-        message = f"{label}{', a recurring event,' if recurring else ''} could not be read: {exc}"
-    return ItemError(message, external_id=uid)
+        message = f"{label}{', a recurring event,' if recurring else ''} is not valid iCalendar."
+    if recurring:
+        return ItemError(
+            f"{message} The hub skipped the series and kept the occurrences it already had.", external_id=uid
+        )
+    return ItemError(f"{message} The hub skipped it and kept any earlier version.", external_id=uid)
+
+
+def _int(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _zone(name: str | None):
@@ -367,6 +464,8 @@ def _list(value):
 
 
 def _categories(value):
+    if isinstance(value, vBroken):  # any attribute of it raises: keep the text
+        return [str(value)]
     cats = getattr(value, "cats", None)
     return [str(c) for c in cats] if cats is not None else [str(value)]
 

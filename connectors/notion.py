@@ -277,7 +277,10 @@ class NotionConnector(QueryAsSync, Connector):
             )
             pages += [r for r in data.get("results") or [] if r.get("object") == "page"]
             cursor = data.get("next_cursor")
-            if not data.get("has_more") or not cursor:
+            if not data.get("has_more"):
+                return pages
+            if not cursor:  # more was announced but cannot be fetched: the listing is incomplete
+                self.truncated = True
                 return pages
             if len(pages) >= PAGES_MAX:
                 self.truncated = True

@@ -177,9 +177,18 @@ class OutlookCalendarConnector(Connector):
                 url = next_link
                 continue
             links[key] = page.get("@odata.deltaLink")
-            if seen is not None:
-                deletes.extend(sorted(self.ctx.known_ids(prefix=f"{key}:") - seen))
-            yield Batch(items=items, deletes=deletes, cursor=self._cursor(state))
+            if seen is not None and page.get("@odata.deltaLink"):
+                # Only a round that ends with its delta link is complete, and it covers the window
+                # only: what lies outside it was not deleted.
+                listed = self.ctx.known_ids(prefix=f"{key}:", occurred_within=calendar_window.bounds(self.config))
+                deletes.extend(sorted(listed - seen))
+            notices = []
+            if seen is not None and not page.get("@odata.deltaLink"):
+                notices.append(
+                    "Microsoft Graph's list of the events of an Outlook calendar ended without its delta link, so "
+                    "it may be incomplete: nothing was deleted, and the next sync lists the calendar again."
+                )
+            yield Batch(items=items, deletes=deletes, notices=notices, cursor=self._cursor(state))
             return
 
     @staticmethod

@@ -38,7 +38,7 @@ class KnownRecords(Protocol):
 
     def versions(self, external_ids: Iterable[str] | None = None) -> dict[str, str]: ...
 
-    def ids(self, prefix: str = "") -> set[str]: ...
+    def ids(self, prefix: str = "", *, occurred_within: tuple | None = None) -> set[str]: ...
 
 
 class PageUrls(Protocol):
@@ -52,5 +52,5 @@ class NoKnownRecords:
     def versions(self, external_ids=None) -> dict[str, str]:
         return {}
 
-    def ids(self, prefix: str = "") -> set[str]:
+    def ids(self, prefix: str = "", *, occurred_within: tuple | None = None) -> set[str]:
         return set()

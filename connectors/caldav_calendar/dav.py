@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import caldav
 import requests
 from caldav.lib import error as dav_error
+from lxml import etree
 
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError
 from connectors.http import guarded_session, retry_after_seconds
@@ -264,9 +265,16 @@ class DavSession:
         if depth is not None:
             headers["Depth"] = str(depth)
         with translated(action):
-            response = self.client.request(url, method, body, headers)
+            try:
+                response = self.client.request(url, method, body, headers)
+            except etree.XMLSyntaxError:
+                raise cut_short(action) from None
         if response.status not in (200, 207):
             raise DavStatus(response, action, url)
+        if response.tree is None:
+            # caldav reads an empty body, or XML cut short under a missing Content-Type, as an empty
+            # listing: taken as such, it would make every event (or calendar) look deleted.
+            raise cut_short(action)
         return response
 
 
@@ -303,6 +311,13 @@ class DavStatus(Exception):
             remediation="Check the server URL; it must be a CalDAV server address (ask your provider for it).",
             field="server_url",
         )
+
+
+def cut_short(action: str) -> TransientError:
+    return TransientError(
+        f"The CalDAV server's answer was empty or cut short while {action}; nothing was deleted.",
+        remediation="The server or a proxy in front of it stopped mid-answer; the hub tries again at the next sync.",
+    )
 
 
 def out_of_space(during: str) -> ConfigError:

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import icalendar
+from icalendar.prop import vBroken
 
+from connectors import ical_repair
 from connectors.base import Record
 from connectors.caldav_calendar import lean as lean_reader
 from connectors.errors import ItemError
@@ -76,6 +78,13 @@ def read(text: str, *, lean: bool = True):
         # icalendar.Calendar.from_ical() opens a line-break-free string as a *file path*: a hostile
         # server answering "/proc/self/environ" must get an error, never our files read back.
         raise ValueError("it is not an iCalendar object (a single line)")
+    # A UTF-8 byte-order mark (Windows tools write one) is not part of the text: icalendar refuses it.
+    text = text.removeprefix("\ufeff")
+    head = text.lstrip()[:16].upper()
+    if head.startswith("BEGIN:V") and not head.startswith("BEGIN:VCALENDAR"):
+        # A bare VEVENT (or VTODO) without the calendar around it: read it as if it had one.
+        body = text.strip()
+        text = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//MetaCortex//unwrapped//EN\r\n{body}\r\nEND:VCALENDAR\r\n"
     text = _without_known_zones(text)
     if lean:
         parsed = lean_reader.parse(text)
@@ -148,11 +157,24 @@ def to_record(obj: CalendarObject) -> Record:
         data[name.lower().replace("-", "_")] = _iso(_when(main, name, obj, label, strict=False))
     if "GEO" in main:
         geo = main.get("GEO")
-        data["geo"] = [geo.latitude, geo.longitude] if hasattr(geo, "latitude") else _plain(geo)
-    rules = [_ical_text(r) for r in _many(main.get("RRULE")) if hasattr(r, "to_ical")]
+        readable = not isinstance(geo, vBroken) and hasattr(geo, "latitude")
+        data["geo"] = [geo.latitude, geo.longitude] if readable else _plain(geo)
+    # What cannot be read is kept as written, with why, rather than failing the whole object.
+    unreadable = []
+    rules = []
+    for rule in _many(main.get("RRULE")):
+        problem = ical_repair.rule_problem(rule)
+        if problem:
+            unreadable.append(f"{_clean(ical_repair.written('RRULE', rule))} ({problem})")
+        rules.append(_clean(str(rule)) if isinstance(rule, vBroken) else _ical_text(rule))
     data["rrule"] = "\n".join(rules)
-    data["rdate"] = _dates(main.get("RDATE"))
-    data["exdate"] = _dates(main.get("EXDATE"))
+    data["rdate"] = _dates(main.get("RDATE"), "RDATE", unreadable)
+    data["exdate"] = _dates(main.get("EXDATE"), "EXDATE", unreadable)
+    if unreadable:
+        data["unreadable"] = unreadable
+    repeated = ical_repair.repeated(main)  # the mapping above reads the first of each
+    if repeated:
+        data["repeated"] = [_clean(phrase) for phrase in repeated]
     data["recurring"] = bool(rules or data["rdate"])
     if overrides:
         data["overrides"] = [_override(c, obj, label) for c in overrides]
@@ -196,7 +218,8 @@ def ends_after(obj: CalendarObject, since: datetime.datetime) -> bool:
         main, overrides = components(obj)
         label = obj.filename
         if "RRULE" in main or "RDATE" in main:
-            until = [r.get("UNTIL", [None])[0] for r in _many(main.get("RRULE"))]
+            # A rule that cannot be read may go on for ever: it counts as open-ended.
+            until = [None if isinstance(r, vBroken) else r.get("UNTIL", [None])[0] for r in _many(main.get("RRULE"))]
             if "RDATE" in main or not until or any(u is None for u in until):
                 return True
             return any(_aware(u) >= since for u in until)
@@ -297,12 +320,14 @@ def _when(comp, name: str, obj: CalendarObject, label: str, *, strict: bool = Tr
         return None
     if isinstance(prop, list):
         prop = prop[0]
-    value = getattr(prop, "dt", None)
+    value = _dt(prop)
     if not isinstance(value, datetime.date):
         if not strict:
             return None
+        words = ical_repair.SINGLE.get(name) or {"DUE": "due date", "COMPLETED": "completion time"}.get(name, name)
         raise ItemError(
-            f"{label} in calendar {obj.calendar!r} has an unreadable {name}: {_clean(str(prop))[:80]!r}.",
+            f"{label} in calendar {obj.calendar!r} has an unreadable {words} "
+            f"({_clean(ical_repair.written(name, prop))[:80]}); the hub skipped it and kept any earlier version.",
             external_id=obj.external_id,
         )
     if isinstance(value, datetime.datetime) and value.tzinfo is None:
@@ -329,7 +354,7 @@ def _zone(name: str | None):
 
 def _duration(comp) -> datetime.timedelta | None:
     prop = comp.get("DURATION")
-    value = getattr(prop, "dt", None)
+    value = _dt(prop)
     return value if isinstance(value, datetime.timedelta) else None
 
 
@@ -355,9 +380,19 @@ def _tzid(prop, value) -> str | None:
     return key or ("UTC" if value.utcoffset() == datetime.timedelta(0) else str(value.tzinfo))
 
 
-def _dates(prop) -> list[str]:
+def _dt(prop):
+    """A property's decoded value; None when icalendar could not parse it (a vBroken value raises
+    on any attribute, where getattr's default would not help)."""
+    return None if isinstance(prop, vBroken) else getattr(prop, "dt", None)
+
+
+def _dates(prop, name: str, unreadable: list[str]) -> list[str]:
     out = []
     for item in _many(prop):
+        problem = ical_repair.dates_problem(item)
+        if problem:
+            unreadable.append(f"{_clean(ical_repair.written(name, item))} ({problem})")
+            continue
         for entry in getattr(item, "dts", []):
             dt = getattr(entry, "dt", None)
             if isinstance(dt, tuple):  # a PERIOD
@@ -385,7 +420,7 @@ def _override(comp, obj: CalendarObject, label: str) -> dict:
 
 def _alarm(comp) -> dict:
     trigger = comp.get("TRIGGER")
-    value = getattr(trigger, "dt", None)
+    value = _dt(trigger)
     if isinstance(value, datetime.timedelta):
         trigger_text = _clean(trigger.to_ical().decode())
     else:

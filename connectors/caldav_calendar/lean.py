@@ -19,7 +19,7 @@ import zoneinfo
 
 import icalendar
 
-_UNFOLD = re.compile(r"\r?\n[ \t]")
+_UNFOLD = re.compile(r"(?:\r?\n)+[ \t]")  # as icalendar: blank lines between a line and its continuation go too
 _LINE = re.compile(r'^([A-Za-z0-9-]+)((?:;[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)*):(.*)$')
 _PARAM = re.compile(r';([A-Za-z0-9-]+)=((?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)')
 _DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")

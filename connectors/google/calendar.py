@@ -179,9 +179,18 @@ class GoogleCalendarConnector(Connector):
                 yield Batch(items=items, deletes=deletes, cursor=cursor)
                 continue
             sync_tokens[calendar] = response.get("nextSyncToken")
-            if seen is not None:
-                deletes.extend(sorted(self.ctx.known_ids(prefix=f"{calendar}:") - seen))
-            yield Batch(items=items, deletes=deletes, cursor=self._cursor(state))
+            if seen is not None and response.get("nextSyncToken"):
+                # Only a listing that ends with its sync token is complete (a last page has one or the
+                # other), and it covers the window only: what lies outside it was not deleted.
+                listed = self.ctx.known_ids(prefix=f"{calendar}:", occurred_within=calendar_window.bounds(self.config))
+                deletes.extend(sorted(listed - seen))
+            notices = []
+            if seen is not None and not response.get("nextSyncToken"):
+                notices.append(
+                    f"Google's list of the events of calendar {calendar!r} ended without its sync token, so it "
+                    "may be incomplete: nothing was deleted, and the next sync lists the calendar again."
+                )
+            yield Batch(items=items, deletes=deletes, notices=notices, cursor=self._cursor(state))
             return
 
     def transform(self, raw) -> Record:

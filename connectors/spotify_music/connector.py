@@ -237,27 +237,35 @@ class SpotifyConnector(Connector):
         last_full = state.get("library_full_at")
         full = not last_full or timezone.now() - datetime.datetime.fromisoformat(last_full) > FULL_LIBRARY_EVERY
         known = self.ctx.known_ids(prefix="saved:")
-        seen, offset = set(), 0
+        seen, offset, totals = set(), 0, set()
         while True:
             response = self._call("current_user_saved_tracks", limit=50, offset=offset)
             page = [entry for entry in response.get("items") or [] if (entry.get("track") or {}).get("id")]
             ids = {f"saved:{entry['track']['id']}" for entry in page}
             seen |= ids
+            totals.add(response.get("total"))
             items = [{"saved": entry} for entry in page if full or f"saved:{entry['track']['id']}" not in known]
             offset += len(response.get("items") or [])
             more = bool(response.get("next")) and (full or not ids <= known)
             if not more:
-                if full:
+                # Pages are read by offset: a track saved or removed meanwhile (the total moved)
+                # shifts them, and a track skipped that way is not a deleted one. Such a listing
+                # deletes nothing, and the next sync lists the library again.
+                complete = full and len(totals) == 1
+                if complete:
                     state["library_full_at"] = timezone.now().isoformat()
-                yield Batch(items=items, deletes=sorted(known - seen) if full else [], cursor=dict(state))
+                elif full:
+                    log.info("Spotify library changed while it was listed; nothing deleted this time")
+                yield Batch(items=items, deletes=sorted(known - seen) if complete else [], cursor=dict(state))
                 return
             yield Batch(items=items, cursor=dict(state))
 
     def _playlists(self, state: dict):
         versions = self.ctx.known_versions(self.ctx.known_ids(prefix="playlist:"))
-        seen, offset = set(), 0
+        seen, offset, totals = set(), 0, set()
         while True:
             response = self._call("current_user_playlists", limit=50, offset=offset)
+            totals.add(response.get("total"))
             items = []
             for playlist in response.get("items") or []:
                 external_id = f"playlist:{playlist['id']}"
@@ -267,7 +275,9 @@ class SpotifyConnector(Connector):
                 items.append({"playlist": playlist, "tracks": self._playlist_tracks(playlist["id"])})
             offset += len(response.get("items") or [])
             if not response.get("next"):
-                yield Batch(items=items, deletes=sorted(set(versions) - seen), cursor=dict(state))
+                # As for saved tracks: a listing whose total moved may have skipped one; it deletes nothing.
+                deletes = sorted(set(versions) - seen) if len(totals) == 1 else []
+                yield Batch(items=items, deletes=deletes, cursor=dict(state))
                 return
             yield Batch(items=items, cursor=dict(state))
 

@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -68,10 +68,13 @@ class KnownItems:
             )
         return result
 
-    def ids(self, prefix: str = "") -> set[str]:
+    def ids(self, prefix: str = "", *, occurred_within: tuple | None = None) -> set[str]:
         if self.integration.pk is None:
             return set()
         qs = self._live().filter(external_id__startswith=prefix) if prefix else self._live()
+        if occurred_within is not None:
+            start, end = occurred_within
+            qs = qs.filter(Q(occurred_at__isnull=True) | Q(occurred_at__gte=start, occurred_at__lt=end))
         return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
 
 

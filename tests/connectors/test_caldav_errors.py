@@ -86,3 +86,31 @@ def test_an_event_that_breaks_after_syncing_keeps_its_good_version(owner, server
     assert kept.title == paris.title  # the last good version, until the event is fixed
     assert "Mars/Olympus_Mons" in job.item_errors[0]["error"]
     assert integration.status == Status.CONNECTED
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "keep", "drop_headers"),
+    [
+        ("full", "REPORT", 0.6, ("content-type",)),  # the listing of the calendar, cut mid-way, type lost
+        ("full", "REPORT", 0.6, ()),  # cut mid-way, said to be XML
+        ("full", "REPORT", 0.0, ()),  # a 207 with no body at all
+        (None, "PROPFIND", 0.0, ()),  # the list of calendars, empty: it must not read as "calendars deleted"
+    ],
+)
+def test_a_listing_cut_short_never_reads_as_deleted_events(
+    owner, server, calendar, radicale_front, fast_backoff, kind, method, keep, drop_headers
+):
+    seed(server, calendar, "paris.ics", "all-day.ics", "weekly.ics")
+    integration = connect_caldav(owner, server, calendar, server_url=radicale_front.url)
+    assert sync(integration).created == 3
+
+    for _ in range(10):  # every try of the job gets the cut answer
+        radicale_front.cut(method, keep=keep, drop_headers=drop_headers)
+    job = sync(integration, kind=kind) if kind else sync(integration)
+
+    assert job.deleted == 0
+    assert live_items(integration).count() == 3
+    assert job.status == JobStatus.FAILED
+    assert "cut short" in job.error_message
+    assert "nothing was deleted" in job.error_message
+    assert radicale_front.requests(method)  # the cut answers really were what the connector got

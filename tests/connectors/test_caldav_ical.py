@@ -113,7 +113,7 @@ def test_caldav_library_errors_are_classified_with_what_to_do():
 CORPUS = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "data" / "caldav").glob("*.ics"))
 LEAN = {
     "paris.ics", "all-day.ics", "weekly.ics", "task.ics", "done-task.ics", "floating.ics", "nul-and-html.ics",
-    "escapes.ics", "no-start.ics",
+    "escapes.ics", "no-start.ics", "bom.ics", "blank-line-folds.ics", "two-starts.ics", "no-wrapper.ics",
 }  # fmt: skip
 
 
@@ -179,3 +179,67 @@ def test_a_server_answering_a_file_path_never_gets_a_local_file_read(tmp_path):
         to_record(item)
     assert "TOP SECRET" not in str(refused.value)
     assert "not an iCalendar object" in str(refused.value)
+
+
+@pytest.mark.parametrize("lean_reader", [True, False])
+def test_a_byte_order_mark_and_blank_lines_inside_folds_are_read(lean_reader):
+    bom, folds = obj("bom.ics"), obj("blank-line-folds.ics")
+    assert bom.ics.startswith("\ufeffBEGIN:VCALENDAR")
+    bom._parsed, folds._parsed = read(bom.ics, lean=lean_reader), read(folds.ics, lean=lean_reader)
+
+    assert to_record(bom).title == "Saved by a Windows tool"
+    record = to_record(folds)
+    assert record.title == "Breakfast with the whole team"
+    assert record.data["uid"] == "blank-folds@example.com"
+    assert record.occurred_at == datetime.datetime(datetime.date.today().year, 5, 20, 8, 0, tzinfo=UTC)
+
+
+def test_unreadable_recurrence_properties_are_kept_as_written_with_why():
+    record = to_record(obj("recurrence-mistakes.ics"))
+
+    assert record.title == "Choir"
+    assert record.data["rrule"] == "FREQ=SOMETIMES"
+    assert record.data["rdate"] == record.data["exdate"] == []
+    assert record.data["unreadable"] == [
+        "RRULE:FREQ=SOMETIMES ('SOMETIMES' is not a frequency (FREQ))",
+        "RDATE;VALUE=TIME:120000 (a time of day without a date)",
+        "EXDATE:not a date (it is not a date)",
+    ]
+    # A rule that cannot be read may repeat for ever: never left out as old.
+    assert ends_after(obj("recurrence-mistakes.ics"), datetime.datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def test_an_unreadable_start_names_the_property_and_value_in_words():
+    with pytest.raises(ItemError) as bad:
+        to_record(obj("bad-start.ics"))
+    assert str(bad.value) == (
+        "Event 'Dentist' in calendar 'Work' has an unreadable start time (DTSTART:next tuesday); "
+        "the hub skipped it and kept any earlier version."
+    )
+
+
+@pytest.mark.parametrize("lean_reader", [True, False])
+def test_a_start_written_twice_is_said_and_the_first_one_used(lean_reader):
+    twice = obj("two-starts.ics")
+    twice._parsed = read(twice.ics, lean=lean_reader)
+    year = datetime.date.today().year
+
+    record = to_record(twice)
+
+    assert record.occurred_at == datetime.datetime(year, 1, 9, 9, 0, tzinfo=UTC)
+    assert record.data["repeated"] == [
+        f"has its start time (DTSTART) twice (DTSTART:{year}0109T090000Z, DTSTART:{year}0110T090000Z); "
+        "the hub kept the first"
+    ]
+
+
+@pytest.mark.parametrize("lean_reader", [True, False])
+def test_an_object_without_the_calendar_wrapper_is_read(lean_reader):
+    bare = obj("no-wrapper.ics")
+    assert bare.ics.startswith("BEGIN:VEVENT")
+    bare._parsed = read(bare.ics, lean=lean_reader)
+
+    record = to_record(bare)
+
+    assert record.title == "Haircut"
+    assert record.occurred_at == datetime.datetime(datetime.date.today().year, 6, 2, 9, 0, tzinfo=UTC)

@@ -218,3 +218,35 @@ def test_pushing_events_without_the_events_permission_asks_to_reauthenticate(own
     with pytest.raises(AuthError, match="lacks a permission") as info:
         _connector(integration).send([OutgoingCard(title="x", due=datetime.date(2026, 1, 1), key="k")], {})
     assert "allow every permission" in info.value.remediation
+
+
+def test_a_full_listing_of_a_narrower_window_tombstones_nothing_outside_it(integration, calendar):
+    calendar.put_event(ALICE, {"id": "past", "summary": "Three weeks ago", "start": {"dateTime": _at(-20, 9)},
+                               "end": {"dateTime": _at(-20, 10)}})  # fmt: skip
+    sync(integration)
+    assert live_items(integration).filter(external_id="primary:past").exists()
+
+    # Ten days of the past now: the event is outside every listing from here on, yet not deleted.
+    integration.config = {**integration.config, "window_past_days": 10}
+    integration.save()
+    del calendar.calendar(ALICE).events["standup_2"]  # really gone, inside the window
+    job = sync(integration, kind="full")
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert "timeMin" in calendar.requests_to(r"/events$")[-1].args
+    assert job.deleted == 1
+    assert live_items(integration).filter(external_id="primary:past").exists()
+    assert not live_items(integration).filter(external_id="primary:standup_2").exists()
+
+
+def test_a_last_page_without_its_sync_token_tombstones_nothing(integration, calendar):
+    sync(integration)
+    del calendar.calendar(ALICE).events["standup_2"]
+    calendar.drop_sync_token = True  # the listing ends, but nothing says it is complete
+
+    job = sync(integration, kind="full")
+
+    assert job.deleted == 0
+    assert live_items(integration).count() == 5
+    assert job.status == JobStatus.PARTIAL
+    assert "may be incomplete: nothing was deleted" in job.remediation

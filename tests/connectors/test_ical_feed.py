@@ -1,6 +1,7 @@
 """The iCal feed connector against a real local HTTP server."""
 
 import datetime
+import urllib.request
 
 import pytest
 
@@ -227,7 +228,8 @@ def test_an_event_that_breaks_keeps_its_earlier_good_version_and_says_why(owner,
     [error] = job.item_errors
     assert error["external_id"] == "b@example.com"
     assert error["error"] == (
-        "Event 'Dentist' (UID b@example.com) has an unreadable start time (DTSTART:next tuesday)."
+        "Event 'Dentist' (UID b@example.com) has an unreadable start time (DTSTART:next tuesday). "
+        "The hub skipped it and kept any earlier version."
     )
     assert integration.status == Status.CONNECTED
 
@@ -244,7 +246,9 @@ def test_an_unreadable_end_or_duration_names_the_property(owner, feed_server, br
     integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
     job = sync(integration)
     assert job.status == JobStatus.PARTIAL
-    assert job.item_errors[0]["error"] == f"Event 'Call' (UID c@example.com) has {said}."
+    assert job.item_errors[0]["error"] == (
+        f"Event 'Call' (UID c@example.com) has {said}. The hub skipped it and kept any earlier version."
+    )
 
 
 def test_a_broken_recurring_series_keeps_its_occurrences(owner, feed_server):
@@ -256,9 +260,14 @@ def test_a_broken_recurring_series_keeps_its_occurrences(owner, feed_server):
     feed_server.serve("/cal.ics", _calendar(series.replace("FREQ=WEEKLY;COUNT=4", "FREQ=SOMETIMES")))
     job = sync(integration)
 
-    assert (job.status, job.failed, job.deleted) == (JobStatus.PARTIAL, 1, 0)
+    # The rule is set aside in words; the first date is read again and the others are kept.
+    assert (job.status, job.failed, job.deleted) == (JobStatus.PARTIAL, 0, 0)
     assert live_items(integration).filter(title="Yoga").count() == 4
-    assert job.item_errors[0]["error"].startswith("Event 'Yoga' (UID yoga@example.com), a recurring event,")
+    assert (
+        f"Event 'Yoga' (UID yoga@example.com) repeats by a rule the hub cannot read (RRULE:FREQ=SOMETIMES: "
+        f"'SOMETIMES' is not a frequency (FREQ)); the hub skipped the rule, imported only the first date, "
+        f"{_year()}-01-05T18:00:00+00:00, and kept the occurrences it already had."
+    ) in job.remediation
 
 
 def test_a_feed_cut_short_deletes_nothing(owner, feed_server):
@@ -316,3 +325,155 @@ def test_a_feed_that_answers_403_asks_to_check_the_address_not_to_reauthenticate
     assert "abc123" not in job.error_message + job.remediation  # the private link's token is never echoed
     assert integration.status == Status.ERROR  # not needs_reauth: there is no login to redo
     assert "Re-authenticate" not in integration.status_detail
+
+
+def test_a_byte_order_mark_before_the_calendar_is_accepted(owner, feed_server):
+    body = data_text("ical/bom.ics")
+    assert body.startswith("\ufeffBEGIN:VCALENDAR")  # the sample really carries the mark
+    feed_server.serve("/bom.ics", body)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/bom.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert set(live_items(integration).values_list("title", flat=True)) == {"Home match", "Away day"}
+    assert live_items(integration).first().data["calendar"] == "Club fixtures"  # header read past the mark
+
+
+def test_blank_lines_inside_folded_lines_are_unfolded_as_icalendar_does(owner, feed_server):
+    feed_server.serve("/folds.ics", data_text("ical/blank-line-folds.ics"))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/folds.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.item_errors
+    items = _by_title(integration)
+    breakfast = items["Breakfast with the whole team"]
+    assert breakfast.external_id == "blank-folds@example.com"
+    assert breakfast.occurred_at == datetime.datetime(_year(), 5, 20, 8, 0, tzinfo=datetime.UTC)
+    assert breakfast.summary == "A long description that the publisher folded with blank lines between the parts."
+    assert "Plain event after a blank line" in items
+
+
+def _cut_feed(count: int, cut_after: int) -> tuple[str, str]:
+    """(the whole feed, the same feed cut cleanly after event `cut_after`: no END:VCALENDAR)."""
+    year = _year()
+    events = [_event(f"e{n}@example.com", f"Event {n}", f"{year}0701T{n:02d}0000Z") for n in range(count)]
+    whole = _calendar(*events)
+    return whole, whole[: whole.index(events[cut_after])]
+
+
+def test_a_feed_cut_between_two_events_without_content_length_deletes_nothing(owner, feed_server):
+    whole, cut = _cut_feed(20, 10)
+    feed_server.serve("/cal.ics", whole)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    assert sync(integration).created == 20
+
+    # Ten complete events, then the server closed the connection cleanly: no Content-Length told
+    # the client that more was due, and no event is half-written.
+    feed_server.serve("/cal.ics", cut, content_length=False)
+    job = sync(integration)
+
+    with urllib.request.urlopen(feed_server.url("/cal.ics")) as answer:
+        assert answer.headers.get("Content-Length") is None  # the peer really sent no length
+    assert job.status == JobStatus.PARTIAL
+    assert (job.deleted, job.failed, job.unchanged) == (0, 0, 10)
+    assert live_items(integration).count() == 20  # the ten after the cut are kept
+    assert "without its closing line (END:VCALENDAR)" in job.remediation
+    assert "deleted nothing" in job.remediation
+    assert integration.status == Status.CONNECTED
+
+    # The same cut body again is not "unchanged": it is read, and reported, again.
+    again = sync(integration)
+    assert again.status == JobStatus.PARTIAL
+    assert again.seen == 10
+    assert "END:VCALENDAR" in again.remediation
+
+    # Once the whole feed is back, events really removed at the source are deleted again.
+    feed_server.serve("/cal.ics", whole.replace(_event("e3@example.com", "Event 3", f"{_year()}0701T030000Z"), ""))
+    healed = sync(integration)
+    assert (healed.status, healed.deleted) == (JobStatus.SUCCEEDED, 1)
+    assert live_items(integration).count() == 19
+
+
+def test_events_without_the_calendar_wrapper_are_imported_with_a_notice(owner, feed_server):
+    feed_server.serve("/bare.ics", data_text("ical/no-wrapper.ics"))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/bare.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert job.failed == 0
+    assert set(live_items(integration).values_list("title", flat=True)) == {"Haircut", "Dentist"}
+    assert "without the calendar around them (no BEGIN:VCALENDAR line)" in job.remediation
+    assert "imported the 2 events" in job.remediation
+
+    # Such a file cannot show it is complete: an event missing next time is not taken for deleted.
+    feed_server.serve("/bare.ics", data_text("ical/no-wrapper.ics").split("BEGIN:VEVENT\r\nUID:bare-2")[0])
+    assert sync(integration).deleted == 0
+    assert live_items(integration).count() == 2
+
+
+def test_test_connection_counts_the_events_of_a_file_without_wrapper(feed_server):
+    from integrations.models import IntegrationType
+    from integrations.sync.context import context_for_test
+
+    feed_server.serve("/bare.ics", data_text("ical/no-wrapper.ics"))
+    itype = IntegrationType.objects.get(slug="ical-feed")
+    connector = registry.get(itype.handler)(context_for_test(itype, {}, {"url": feed_server.url("/bare.ics")}))
+    assert connector.test_connection() == "127.0.0.1 (2 events)"
+
+
+def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, feed_server):
+    feed_server.serve("/odd.ics", data_text("ical/recurrence-mistakes.ics"))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/odd.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    year = _year()
+    assert job.status == JobStatus.PARTIAL
+    assert job.failed == 0  # every event was imported, each with what could be read
+    titles = list(live_items(integration).values_list("title", flat=True))
+    counts = {title: titles.count(title) for title in set(titles)}
+    assert counts == {
+        "Piano lesson": 3, "Choir": 3, "Book club": 1, "Lunar new year dinner": 1, "Rent": 3, "Sprint": 1, "Dentist": 1,
+        "Stretching": 1, "Gym": 1, "Heartbeat": 1, "Hourly check": 30, "Workshop": 1, "Team dinner": 1,
+    }  # fmt: skip
+    dinner = live_items(integration).get(title="Team dinner")  # values icalendar cannot parse are not fatal
+    assert (dinner.data["sequence"], dinner.data["unreadable"]) == (0, ["SEQUENCE:abc", "GEO:the usual place"])
+    dentist = live_items(integration).get(title="Dentist")
+    assert dentist.occurred_at == datetime.datetime(year, 1, 9, 9, 0, tzinfo=datetime.UTC)  # the first start
+    said = job.remediation
+    for sentence in [
+        "Event 'Piano lesson' (UID rdate-time@example.com) has an extra date the hub cannot read "
+        "(RDATE;VALUE=TIME:120000: a time of day without a date); the hub left that date out.",
+        "Event 'Choir' (UID exdate-bad@example.com) has an excluded date the hub cannot read "
+        "(EXDATE:not a date: it is not a date); the hub ignored the exclusion, so that date may still appear.",
+        "Event 'Book club' (UID fortnightly@example.com) repeats by a rule the hub cannot read "
+        "(RRULE:FREQ=FORTNIGHTLY;COUNT=5: 'FORTNIGHTLY' is not a frequency (FREQ)); the hub skipped the rule, "
+        f"imported only the first date, {year}-01-07T19:00:00+00:00, and kept the occurrences it already had.",
+        "Event 'Lunar new year dinner' (UID lunar@example.com) repeats by a rule the hub cannot read "
+        "(RRULE:RSCALE=CHINESE;FREQ=YEARLY: it counts in the Chinese calendar (RSCALE=CHINESE), which the hub "
+        f"cannot expand); the hub skipped the rule, imported only the first date, {year}-02-17,",
+        "Event 'Sprint' (UID until-words@example.com) repeats by a rule the hub cannot read "
+        "(RRULE:FREQ=DAILY;UNTIL=tomorrow: its end (UNTIL=tomorrow) is not a date);",
+        "Event 'Dentist' (UID two-starts@example.com) has its start time (DTSTART) twice "
+        f"(DTSTART:{year}0109T090000Z, DTSTART:{year}0110T090000Z); the hub kept the first.",
+        # INTERVAL=0 would make the expansion loop for ever: refused before it starts.
+        "Event 'Stretching' (UID interval-zero@example.com) repeats by a rule the hub cannot read "
+        "(RRULE:FREQ=DAILY;INTERVAL=0: it repeats every 0 periods (INTERVAL=0), and an interval must be 1 or more);",
+        # A rule icalendar reads but the expansion refuses: set aside all the same, in words.
+        "Event 'Gym' (UID hour-25@example.com) repeats by a rule the hub cannot expand (RRULE:FREQ=DAILY;BYHOUR=25); "
+        f"the hub skipped the rule, imported only the first date, {year}-01-12T06:00:00+00:00,",
+        # Every minute for two years is a million occurrences: refused before expanding.
+        "Event 'Heartbeat' (UID every-minute@example.com) repeats by a rule the hub will not expand "
+        "(RRULE:FREQ=MINUTELY: it would make about 1,152,000 occurrences in the sync window, more than the "
+        "50,000 the hub reads for one event);",
+        "Event 'Workshop' (UID backwards@example.com) has an extra date the hub cannot read "
+        f"(RDATE;VALUE=PERIOD:{year}0116T100000Z/{year}0116T090000Z: a period that ends before it starts); "
+        "the hub left that date out.",
+    ]:
+        assert sentence in said
+    assert "Rent" not in said  # RSCALE=GREGORIAN is the ordinary calendar: nothing to say
+    for internal in ("not supported between", "datetime", "vDDDLists", "UNTIL parameter is missing", "broken property"):
+        assert internal not in said

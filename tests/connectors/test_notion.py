@@ -183,3 +183,18 @@ def test_database_pages_are_read_as_records(owner, notion):
 
 def test_test_connection_names_the_integration_and_workspace(owner, notion):
     assert _notion(owner).test_connection() == "MetaCortex in Acme"
+
+
+def test_a_listing_that_announces_more_without_a_cursor_deletes_nothing(owner, notion):
+    from tests.connectors.helpers import live_items, sync
+
+    for i in range(120):
+        notion.add_row(f"Book {i}")
+    integration = _notion(owner, databases=DATABASE_ID.replace("-", "")).ctx.integration
+    assert sync(integration).created == 120
+
+    notion.lose_next_cursor = True  # the first hundred, "has_more", and no way to the rest
+    job = sync(integration)
+
+    assert job.deleted == 0
+    assert live_items(integration).count() == 120

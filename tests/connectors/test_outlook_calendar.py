@@ -172,3 +172,35 @@ def test_another_bad_request_fails_with_graphs_reason_instead_of_resyncing(integ
     assert "ErrorInvalidParameter" in job.error_message
     assert "Bad window." in job.error_message
     assert len(graph.requests_to(r"/calendarView/delta$")) == 2  # no new round was started
+
+
+def test_a_new_round_over_a_narrower_window_tombstones_nothing_outside_it(integration, graph):
+    graph.put_event(ALICE, {"id": "past", "subject": "Three weeks ago", "start": _at(-20, 9), "end": _at(-20, 10)})
+    sync(integration)
+    assert live_items(integration).filter(title="Three weeks ago").exists()
+
+    # Ten days of the past now, and a new round (as after an expired token): the old event is not
+    # in it because of the window, not because it was deleted.
+    integration.config = {**integration.config, "window_past_days": 10}
+    integration.save()
+    del graph.calendar(ALICE).events["ev2"]  # really gone, inside the window
+    job = sync(integration, kind="full")
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert "startDateTime" in graph.requests_to(r"/calendarView/delta$")[-1].args
+    assert job.deleted == 1
+    assert live_items(integration).filter(title="Three weeks ago").exists()
+    assert not live_items(integration).filter(title="Offsite").exists()
+
+
+def test_a_round_without_its_delta_link_tombstones_nothing(integration, graph):
+    sync(integration)
+    del graph.calendar(ALICE).events["ev3"]
+    graph.drop_delta_link = True  # the round ends, but nothing says it is complete
+
+    job = sync(integration, kind="full")
+
+    assert job.deleted == 0
+    assert live_items(integration).count() == 3
+    assert job.status == JobStatus.PARTIAL
+    assert "may be incomplete: nothing was deleted" in job.remediation

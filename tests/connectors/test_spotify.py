@@ -346,3 +346,47 @@ def test_two_listens_of_a_track_an_hour_apart_stay_two_plays(integration, spotif
     sync(integration)  # the API's Alpha listen at 10:00:05
     _import(integration, _extended(tmp_path, (ALPHA, "2025-06-01T11:00:00Z", 201_000)))
     assert len([k for k in _plays(integration) if k.startswith("play:trackAAAA")]) == 2
+
+
+def test_a_track_removed_while_the_library_is_listed_does_not_shift_others_into_tombstones(integration, spotify):
+    library = [track(f"track{n:018d}", f"Song {n}", "Band") for n in range(60)]
+    for n, item in enumerate(library):
+        spotify.save("alice", item, f"2025-01-{1 + n % 28:02d}T00:00:00Z")
+    sync(integration)
+    newest_first = [entry["track"]["id"] for entry in spotify.saved["alice"]]
+    assert len(newest_first) > 50  # two pages
+    assert live_items(integration).filter(external_id__startswith="saved:").count() == len(newest_first)
+
+    # The daily full listing: between its two pages the person removes the 5th track, so the 51st
+    # moves onto the first page, which was already read, and the second page never shows it.
+    integration.sync_cursor = {**integration.sync_cursor, "library_full_at": "2000-01-01T00:00:00+00:00"}
+    integration.save()
+    spotify.after_saved_page = lambda: spotify.unsave("alice", newest_first[4])
+    job = sync(integration)
+
+    assert job.deleted == 0
+    assert live_items(integration).filter(external_id=f"saved:{newest_first[50]}").exists()
+
+    # The next listing is whole again: the removed track, and only it, goes.
+    job = sync(integration)
+    assert job.deleted == 1
+    assert not live_items(integration).filter(external_id=f"saved:{newest_first[4]}").exists()
+    assert live_items(integration).filter(external_id__startswith="saved:").count() == len(newest_first) - 1
+
+
+def test_a_playlist_removed_while_playlists_are_listed_does_not_shift_others_into_tombstones(integration, spotify):
+    integration.config = {**integration.config, "include_playlists": True}
+    integration.save()
+    for n in range(55):
+        spotify.add_playlist("alice", f"pl{n:02d}", f"Mix {n}", [ALPHA])
+    sync(integration)
+    assert live_items(integration).filter(external_id__startswith="playlist:").count() == 55
+
+    spotify.after_playlists_page = lambda: spotify.playlists["alice"].pop(3)  # pl50 moves onto page one
+    job = sync(integration)
+
+    assert job.deleted == 0
+    assert live_items(integration).filter(external_id="playlist:pl50").exists()
+    job = sync(integration)
+    assert job.deleted == 1
+    assert not live_items(integration).filter(external_id="playlist:pl03").exists()

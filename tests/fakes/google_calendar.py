@@ -72,6 +72,9 @@ class GoogleCalendarFake(GoogleApiFake):
         self.calendars: dict[tuple[str, str], Calendar] = {}
         self.max_page = 250
         self._seq = itertools.count(1)
+        # Not the contract: a front end that loses the last page's nextSyncToken (so a listing
+        # cannot be told complete). Tests set it to prove nothing is then tombstoned.
+        self.drop_sync_token = False
 
     # -- the test's hands ---------------------------------------------------------------------
     def calendar(self, email: str, calendar_id: str = "primary") -> Calendar:
@@ -190,7 +193,8 @@ class GoogleCalendarFake(GoogleApiFake):
             body["nextPageToken"] = _encode({"offset": offset + page_size})
         else:
             last = calendar.changes[-1][0] if calendar.changes else 0
-            body["nextSyncToken"] = _encode({"cal": calendar.id, "seq": last, "gen": calendar.generation})
+            if not self.drop_sync_token:
+                body["nextSyncToken"] = _encode({"cal": calendar.id, "seq": last, "gen": calendar.generation})
         return body
 
     @route("POST", r"/calendar/v3/calendars/(?P<cal>[^/]+)/events")

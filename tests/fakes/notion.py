@@ -45,6 +45,9 @@ class NotionFake(ContractFake):
         super().__init__()
         self.schema = {"Name": "title", "Delivery key": "rich_text", "Status": "select", "Due": "date"}
         self.shared_pages = {PAGE_ID}
+        # Not the contract: an answer that says has_more but carries no next_cursor (a listing
+        # that cannot go on). Tests set it to prove nothing is then taken for deleted.
+        self.lose_next_cursor = False
         self.pages: dict[str, dict] = {}  # id -> page (with "children" and "parent")
         self.can_insert = True
 
@@ -172,9 +175,8 @@ class NotionFake(ContractFake):
         start = int(body.get("start_cursor") or 0)
         chunk = [{k: v for k, v in r.items() if k != "children"} for r in rows[start : start + size]]
         more = start + size < len(rows)
-        return self.json(
-            {"object": "list", "results": chunk, "has_more": more, "next_cursor": str(start + size) if more else None}
-        )
+        cursor = str(start + size) if more and not self.lose_next_cursor else None
+        return self.json({"object": "list", "results": chunk, "has_more": more, "next_cursor": cursor})
 
     def _not_found(self, kind: str, object_id: str):
         return self._error(

@@ -56,6 +56,10 @@ class SpotifyFake(ApiFake):
         self.saved: dict[str, list[dict]] = {}
         self.playlists: dict[str, list[dict]] = {}
         self.playlist_items: dict[str, list[dict]] = {}
+        # The test's hands while a listing is under way: called once after the next page of saved
+        # tracks (or of playlists) is served (the person removes one in the Spotify app meanwhile).
+        self.after_saved_page = None
+        self.after_playlists_page = None
 
     def unauthorized(self) -> Reply:
         return Reply(
@@ -149,12 +153,20 @@ class SpotifyFake(ApiFake):
     @route("GET", r"/v1/me/tracks")
     def saved_tracks(self, request):
         owner = self.owner(request, "user-library-read")
-        return self._page(request, self.saved.get(owner["username"], []), "/v1/me/tracks")
+        page = self._page(request, self.saved.get(owner["username"], []), "/v1/me/tracks")
+        hook, self.after_saved_page = self.after_saved_page, None
+        if hook is not None:
+            hook()
+        return page
 
     @route("GET", r"/v1/me/playlists")
     def my_playlists(self, request):
         owner = self.owner(request, "playlist-read-private")
-        return self._page(request, self.playlists.get(owner["username"], []), "/v1/me/playlists")
+        page = self._page(request, self.playlists.get(owner["username"], []), "/v1/me/playlists")
+        hook, self.after_playlists_page = self.after_playlists_page, None
+        if hook is not None:
+            hook()
+        return page
 
     @route("GET", r"/v1/playlists/(?P<playlist_id>[^/]+)/items")
     def items(self, request, playlist_id):

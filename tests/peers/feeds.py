@@ -34,6 +34,9 @@ class Reply:
     delay: float = 0.0  # seconds before answering (a hanging server)
     stream_bytes: int = 0  # send this many filler bytes in chunks (a huge body)
     conditional: bool = True  # honour If-None-Match / If-Modified-Since
+    # False: no Content-Length, the body ends when the server closes the connection (cleanly), so
+    # the client cannot tell a whole body from one cut short.
+    content_length: bool = True
 
 
 class FeedServer:
@@ -103,7 +106,11 @@ class FeedServer:
                     handler.wfile.write(chunk)
                     sent += len(chunk)
                 return
-            handler.send_header("Content-Length", str(len(reply.body)))
+            if reply.content_length:
+                handler.send_header("Content-Length", str(len(reply.body)))
+            else:
+                handler.send_header("Connection", "close")
+                handler.close_connection = True
             handler.end_headers()
             if handler.command != "HEAD":
                 handler.wfile.write(reply.body)
@@ -118,10 +125,10 @@ class FeedServer:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def serve(self, path: str, body: bytes | str, content_type="text/calendar", **headers):
+    def serve(self, path: str, body: bytes | str, content_type="text/calendar", *, content_length=True, **headers):
         body = body.encode() if isinstance(body, str) else body
         headers = {"Content-Type": content_type, **headers}
-        self.routes[path] = [Reply(200, body, headers)]
+        self.routes[path] = [Reply(200, body, headers, content_length=content_length)]
 
     def serve_with_last_modified(self, path: str, body: bytes, when: float):
         headers = {

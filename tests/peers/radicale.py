@@ -212,6 +212,9 @@ class RadicaleFront:
                 body = self.rfile.read(length) if length else b""
                 front.log.append((self.command, self.path, time.monotonic()))
                 fault = front._next_fault(self.command)
+                if fault is not None and fault[0] == "cut":
+                    self._forward(body, cut=fault[1])
+                    return
                 if fault is not None:
                     status, headers = fault
                     self.send_response(status)
@@ -222,17 +225,24 @@ class RadicaleFront:
                     return
                 self._forward(body)
 
-            def _forward(self, body: bytes):
+            def _forward(self, body: bytes, cut: dict | None = None):
                 upstream = http.client.HTTPConnection("127.0.0.1", front.upstream.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
                 self.send_response(answer.status)
+                dropped = {"content-length", *(cut or {}).get("drop_headers", ())}
                 for name, value in answer.getheaders():
-                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                    if name.lower() not in HOP_BY_HOP and name.lower() not in dropped:
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                if cut is not None:
+                    # Part of the answer, then a clean close: no Content-Length tells the client more was due.
+                    data = data[: int(len(data) * cut["keep"])]
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
                 upstream.close()
@@ -255,6 +265,12 @@ class RadicaleFront:
     def fail(self, method: str, status: int, *, times: int = 1, **headers):
         """Answer the next `times` requests of `method` with `status` (and headers) instead of Radicale."""
         self.faults.setdefault(method.upper(), []).extend([(status, headers)] * times)
+
+    def cut(self, method: str, *, keep: float = 0.5, drop_headers: tuple[str, ...] = ()):
+        """Forward the next `method` request to Radicale but pass on only the first `keep` of its
+        answer, closing the connection cleanly (no Content-Length); `drop_headers` (lower case)
+        are left out too, e.g. the Content-Type of a front end that loses it."""
+        self.faults.setdefault(method.upper(), []).append(("cut", {"keep": keep, "drop_headers": drop_headers}))
 
     def _next_fault(self, method: str):
         queue = self.faults.get(method)
