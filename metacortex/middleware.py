@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -30,3 +30,52 @@ class HtmxLoginRedirectMiddleware:
             return response
         back_to = request.htmx.current_url_abs_path or request.get_full_path()
         return HttpResponseClientRedirect(redirect_to_login(back_to)["Location"])
+
+
+def _invalid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class RefuseInvalidTextMiddleware:
+    """Form fields and query parameters must be text a database can store. A form posted with an
+    exotic charset (charset=utf-7 turns "+2AA-" into a lone UTF-16 surrogate) would otherwise reach
+    a model and end in a 500 (SQLite: UnicodeEncodeError). Every form and query string passes
+    through here, so no view needs its own check; the answer names the field. JSON bodies are
+    checked where the API parses them (integrations.api.auth.json_body).
+
+    Reading request.POST here is what CsrfViewMiddleware does for every POST anyway."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        field = self._bad_field(request)
+        if field is None:
+            return self.get_response(request)
+        message = (
+            f"The field “{field}” contains a character that is not valid text (a lone UTF-16 surrogate). "
+            "Send the form again as UTF-8, with the character itself."
+        )
+        if request.path.startswith("/api/"):
+            from integrations.api.auth import error
+
+            return error(400, message, field=field)
+        return render(request, "bad_request.html", {"message": message}, status=400)
+
+    @staticmethod
+    def _bad_field(request) -> str | None:
+        sources = [request.GET]
+        if request.method == "POST" and request.content_type in FORM_TYPES:
+            sources.append(request.POST)
+        for data in sources:
+            for key, values in data.lists():
+                if _invalid_text(key) or any(isinstance(v, str) and _invalid_text(v) for v in values):
+                    return key.encode("utf-8", "backslashreplace").decode("utf-8")
+        return None
+
+
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
