@@ -14,9 +14,12 @@ written; CIDR entries ("10.1.0.0/16") match resolved addresses.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 
 from django.conf import settings
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
 
 from connectors.errors import UNKNOWN_HOST_FIX, BlockedDestination, ConfigError
 
@@ -84,6 +87,42 @@ def resolve(host: str, port: int) -> list[tuple]:
                 f"{name} resolves to {ip}, a private or internal address; the hub will not connect to it."
             )
     return allowed
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def read_url(url: str, schemes=("http", "https")) -> Url:
+    """The URL as the HTTP client will read it, or ValueError with what is wrong (a sentence that
+    follows the field's label: "Webhook address must ...").
+
+    requests hands URLs to urllib3's parse_url, which does not split them as urllib.parse does:
+    "http://127.0.0.1:8000\\@example.com/hook" is host example.com to urlsplit but 127.0.0.1 to the
+    client. Checking the host one parser sees and connecting to the one the other sees is how an
+    address check gets bypassed, so the check reads the URL with the client's own parser, and
+    refuses the spellings the parsers disagree on: backslashes and user:password@ before the host."""
+    url = url or ""
+    full = f"must be a full {' or '.join(f'{s}://' for s in schemes)} address."
+    if "\\" in url:
+        raise ValueError("must not contain a backslash (\\): write the address with forward slashes (/).")
+    if _SPACE_OR_CONTROL.search(url):
+        raise ValueError("must not contain spaces or line breaks.")
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        raise ValueError(full) from None
+    if (parts.scheme or "").lower() not in schemes or not parts.host:
+        raise ValueError(full)
+    if parts.auth is not None or "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ValueError(
+            "must not contain a user name or password before the host (user:password@host); "
+            "enter credentials in their own fields."
+        )
+    return parts
+
+
+def default_port(parts: Url) -> int:
+    return parts.port or (443 if parts.scheme in ("https", "webcal") else 80)
 
 
 def check_url_host(host: str, port: int) -> None:
