@@ -83,10 +83,49 @@ def resolve(host: str, port: int) -> list[tuple]:
         if allowed_by_name or is_public(ip) or any(ip in net for net in networks):
             allowed.append(info)
         else:
-            raise BlockedDestination(
-                f"{name} resolves to {ip}, a private or internal address; the hub will not connect to it."
-            )
+            raise blocked(name, port, ip)
     return allowed
+
+
+def blocked(name: str, port: int, ip: _IP) -> BlockedDestination:
+    """The refusal in words: what the address is, and who can open a hole (only the operator can)."""
+    try:
+        written_as_ip = ipaddress.ip_address(name) == ip
+    except ValueError:
+        written_as_ip = False
+    what = f"{name} is" if written_as_ip else f"{name} resolves to {ip},"
+    entry = name if written_as_ip else f"{name} (or {name}:{port})"
+    return BlockedDestination(
+        f"{what} a private address ({_kind(ip)}); the hub never connects to a private or internal address "
+        "unless its administrator allows it.",
+        remediation=(
+            "Use the server's public address. If the hub really must reach this server on a private network, "
+            f"ask the hub's administrator to allow it: administrators add {entry} to the SSRF_ALLOWED_HOSTS "
+            "setting and restart the hub."
+        ),
+    )
+
+
+METADATA_ADDRESSES = {"169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200"}
+
+
+def _kind(ip: _IP) -> str:
+    inner = _embedded_ipv4(ip)
+    if inner is not None and not is_public(inner):
+        return f"an IPv6 spelling of {inner}, {_kind(inner)}"
+    if str(ip) in METADATA_ADDRESSES:
+        return "the cloud provider's metadata service"
+    if ip.is_loopback:
+        return "loopback: the hub's own machine"
+    if ip.is_unspecified:
+        return "the unspecified address, which means this machine"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_private:
+        return "a private network"
+    return "reserved, not reachable on the internet"
 
 
 _SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
