@@ -55,7 +55,8 @@ def test_debug_request_lines_of_urllib3_keep_no_secret_path(feed_server):
     handler.addFilter(RedactSecretsFilter())
     urllib3_log = logging.getLogger("urllib3")
     urllib3_log.addHandler(handler)
-    old_level, urllib3_log.level = urllib3_log.level, logging.DEBUG
+    old_level = urllib3_log.level
+    urllib3_log.setLevel(logging.DEBUG)  # setLevel, not .level =: it clears the loggers' level caches
     try:
         with HttpClient(OutboundPolicy(windows=[])) as http:
             http.post(feed_server.url(secret_path + "?sig=abc123"), data=b"{}")
