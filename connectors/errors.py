@@ -263,8 +263,12 @@ PERMANENT_5XX = frozenset({501, 505, 507, 508, 510, 511})
 
 
 def from_status(status: int, *, url_hint: str = "", retry_after: float | None = None, body: str = "") -> ConnectorError:
-    """The error an HTTP status means. Bodies are truncated and never carry our own secrets."""
-    detail = f" ({body[:200]})" if body else ""
+    """The error an HTTP status means. A body is quoted only as masking.quote_body leaves it (the
+    caller masks the integration's own secrets with it; URLs and credential pairs are masked here)."""
+    from connectors.masking import quote_body
+
+    body = quote_body(body)
+    detail = f" ({body})" if body else ""
     if status == 401:
         return AuthError(f"The service refused our credentials (HTTP 401){detail}.")
     if status == 403:

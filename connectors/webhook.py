@@ -46,7 +46,7 @@ from connectors.base import Connector, Delivery, OutgoingCard
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
 from connectors.registry import registry
-from connectors.webapi import ANY_STATUS, deliver_each, dumps, merged_config, retrying_client, truncate
+from connectors.webapi import ANY_STATUS, deliver_each, dumps, merged_config, retrying_client
 
 SIGNATURE_HEADER = "X-MetaCortex-Signature"
 TIMESTAMP_HEADER = "X-MetaCortex-Timestamp"
@@ -181,12 +181,12 @@ class WebhookConnector(Connector):
         status = response.status_code
         if 200 <= status < 300:
             return
-        detail = truncate(" ".join(response.text.split()), 200) if response.text else ""
+        detail = self.quote(response.text)  # receivers echo requests back: the path may hold the token
         said = f": {detail}" if detail else ""
         if 300 <= status < 400:
             location = response.headers.get("Location", "another address")
             raise ConfigError(
-                f"The receiver redirected the request (HTTP {status}) to {truncate(location, 120)}.",
+                f"The receiver redirected the request (HTTP {status}) to {self.quote(location, 120)}.",
                 field="url",
                 remediation="Enter the final address: a redirected POST would lose its body.",
             )
