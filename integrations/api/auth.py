@@ -9,6 +9,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from integrations.models import ApiToken
 
@@ -66,6 +67,10 @@ def api_view(*methods: str):
 
     def decorator(view):
         @csrf_exempt  # only token requests are exempt: session writes are checked below
+        # Bodies carry credentials and the header a token: error reports (even the DEBUG page, see
+        # metacortex.debug) hide every local variable of the view and below, and all POST data.
+        @sensitive_post_parameters()
+        @sensitive_variables()
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             header = request.META.get("HTTP_AUTHORIZATION", "")
