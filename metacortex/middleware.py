@@ -74,7 +74,7 @@ class RefuseInvalidTextMiddleware:
         for data in sources:
             for key, values in data.lists():
                 if _invalid_text(key) or any(isinstance(v, str) and _invalid_text(v) for v in values):
-                    return key.encode("utf-8", "backslashreplace").decode("utf-8")
+                    return key.encode("utf-8", "backslashreplace").decode("utf-8")[:100]
         return None
 
 

@@ -155,7 +155,7 @@ def _check_text(text: str, path: tuple) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # The answer must not hold the surrogate either: a bad key is named with an escape instead.
-        path = [p.encode("utf-8", "backslashreplace").decode("utf-8") for p in path]
+        path = [p.encode("utf-8", "backslashreplace").decode("utf-8")[:100] for p in path]
         names = [p for p in path if not p.isdigit()]
         where = ".".join(path) or "the body"
         raise BadBody(
