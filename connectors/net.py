@@ -128,7 +128,7 @@ def _kind(ip: _IP) -> str:
     return "reserved, not reachable on the internet"
 
 
-_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def read_url(url: str, schemes=("http", "https")) -> Url:
@@ -144,8 +144,8 @@ def read_url(url: str, schemes=("http", "https")) -> Url:
     full = f"must be a full {' or '.join(f'{s}://' for s in schemes)} address."
     if "\\" in url:
         raise ValueError("must not contain a backslash (\\): write the address with forward slashes (/).")
-    if _SPACE_OR_CONTROL.search(url):
-        raise ValueError("must not contain spaces or line breaks.")
+    if _CONTROL.search(url):
+        raise ValueError("must not contain line breaks or other control characters.")
     try:
         parts = parse_url(url)
     except LocationParseError:
