@@ -154,3 +154,20 @@ def test_error_reports_never_show_an_api_body_or_the_token(owner, settings, debu
     for secret in (BODY_SECRET, plain):
         assert secret not in html
         assert secret not in text
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_error_reports_never_show_the_credentials_of_the_settings_form(owner, settings):
+    """The integration settings form posts passwords and secret addresses."""
+    from django.views.debug import get_exception_reporter_filter
+
+    from integrations.views.connect import settings_form
+
+    settings.DEBUG = True
+    request = RequestFactory().post("/integrations/connect/ical-feed/", {"url": BODY_SECRET, "name": "Cal"})
+    request.user = owner
+    request._dont_enforce_csrf_checks = True
+    settings_form(request, slug="ical-feed")  # the form refuses the address; the request is marked
+    cleaned = get_exception_reporter_filter(request).get_post_parameters(request)
+    assert cleaned["url"] != BODY_SECRET
+    assert cleaned["name"] != "Cal"  # every field: which ones are secret depends on the type
