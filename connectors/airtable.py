@@ -191,7 +191,7 @@ class AirtableConnector(QueryAsSync, Connector):
     def _error(self, status: int, data: dict) -> ConnectorError:
         error = data.get("error")
         kind = (error.get("type") if isinstance(error, dict) else error) or ""
-        message = (error.get("message") if isinstance(error, dict) else "") or kind or f"HTTP {status}"
+        message = self.quote((error.get("message") if isinstance(error, dict) else "") or kind) or f"HTTP {status}"
         if status == 401 or kind in AUTH_TYPES:
             return AuthError(
                 f"Airtable refused the token ({message}).",

@@ -15,11 +15,13 @@ connector yields.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.errors import ConfigError, ItemError
+from connectors import masking
+from connectors.errors import ConfigError, ConnectorError, ItemError
 from connectors.ports import KnownRecords, NoKnownRecords, PageUrls
 
 
@@ -98,6 +100,26 @@ class Context:
     # Ports implemented by the hub (integrations.sync.ports): connectors never touch its database.
     known: KnownRecords = field(default_factory=NoKnownRecords)  # the records already stored
 
+    def __post_init__(self):
+        # The HTTP client quotes error bodies (connectors.errors.from_status): it masks this
+        # integration's secrets in them.
+        if hasattr(self.http, "hidden_in_errors"):
+            self.http.hidden_in_errors = self.secret_texts
+
+    def secret_texts(self) -> list[str]:
+        """What would give away this integration's secrets if an error quoted it (see masking).
+        Computed when asked: an OAuth refresh replaces the tokens while the connector runs."""
+        credential = self.credential
+        tokens = (getattr(credential, "access_token", None), getattr(credential, "refresh_token", None))
+        return masking.secret_texts(self.secrets, self.config, tokens=[t for t in tokens if isinstance(t, str)])
+
+    def quote(self, body, limit: int = masking.QUOTE_LIMIT) -> str:
+        """A provider's answer, fit to put in an error: this integration's secrets masked, capped."""
+        return masking.quote_body(body, self.secret_texts(), limit)
+
+    def mask(self, text) -> str:
+        return masking.mask_secrets(text, self.secret_texts())
+
     def known_versions(self, external_ids: Iterable[str] | None = None) -> dict[str, str]:
         """{external_id: version} of the live records already stored for this integration."""
         return self.known.versions(external_ids)
@@ -107,6 +129,9 @@ class Context:
         end), only records that occur in [start, end) or have no time: what a listing bounded by
         that window must show, so the only ones its absence can tombstone."""
         return self.known.ids(prefix, occurred_within=occurred_within)
+
+
+_GUARDED = ("test_connection", "list_changes", "query", "send")
 
 
 class Connector:
@@ -121,6 +146,19 @@ class Connector:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
+
+    def __init_subclass__(cls, **kwargs):
+        """Whatever a connector's error quotes (a provider's body echoing the request path, a
+        message naming a header), it leaves the connector with this integration's secrets masked:
+        job errors, statuses, notifications, the audit log, the API and the logs all start here."""
+        super().__init_subclass__(**kwargs)
+        for name in _GUARDED:
+            method = getattr(cls, name)
+            if method is not getattr(Connector, name) and not getattr(method, "masks_secrets", False):
+                setattr(cls, name, _masking_errors(method))
+
+    def quote(self, body, limit: int = masking.QUOTE_LIMIT) -> str:
+        return self.ctx.quote(body, limit)
 
     @property
     def config(self) -> dict:
@@ -172,3 +210,40 @@ class Connector:
     @classmethod
     def can_send(cls) -> bool:
         return cls.send is not Connector.send
+
+
+def _mask_error(ctx: Context, error: ConnectorError) -> None:
+    hidden = ctx.secret_texts()
+    error.message = masking.mask_secrets(error.message, hidden)
+    error.args = (error.message,)
+    error.remediation = masking.mask_secrets(error.remediation, hidden)
+
+
+def _masking_errors(method):
+    """Mask secrets in the ConnectorErrors a connector method raises (or yields in a Batch). Other
+    exceptions pass untouched: the engine classifies them, and some (a lost job) must stay as they are."""
+
+    def masked_iteration(self, iterator):
+        try:
+            for value in iterator:
+                if isinstance(value, Batch):
+                    for error in value.errors:
+                        _mask_error(self.ctx, error)
+                yield value
+        except ConnectorError as error:
+            _mask_error(self.ctx, error)
+            raise
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            result = method(self, *args, **kwargs)
+        except ConnectorError as error:
+            _mask_error(self.ctx, error)
+            raise
+        if isinstance(result, Iterator):  # list_changes: errors come while it is iterated
+            return masked_iteration(self, result)
+        return result
+
+    guarded.masks_secrets = True
+    return guarded

@@ -164,7 +164,7 @@ class DiscordConnector(Connector):
             raise TransientError(f"Discord had an error (HTTP {status}).")
         detail = _first_error(data.get("errors")) or message or f"HTTP {status}"
         raise ConfigError(
-            f"Discord refused the message: {truncate(detail, 200)}",
+            f"Discord refused the message: {self.quote(detail)}",
             remediation="This is likely a bug in the hub's message layout; report it with the workflow's name.",
         )
 

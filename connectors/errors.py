@@ -69,7 +69,8 @@ class ConfigError(ConnectorError):
 
 class BlockedDestination(ConfigError):
     default_remediation = (
-        "Use a public address. Private, loopback and link-local addresses are refused for your safety."
+        "Use the server's public address. Private, loopback and link-local addresses are refused for your "
+        "safety; only the hub's administrator can allow one (the SSRF_ALLOWED_HOSTS setting)."
     )
 
 
@@ -167,6 +168,8 @@ def _classify_requests(exc: BaseException) -> ConnectorError | None:
         return from_status(exc.response.status_code)
     if isinstance(exc, rex.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return _bad_certificate("")
+    if isinstance(exc, rex.SSLError) and (tls := _tls_problem(exc)):
+        return tls
     if isinstance(exc, rex.InvalidJSONError | rex.StreamConsumedError | rex.UnrewindableBodyError):
         return internal_error(exc)  # how we built or read the request: our bug
     return None  # connection errors and timeouts: network, below
@@ -184,6 +187,8 @@ def _classify_network(exc: BaseException) -> ConnectorError | None:
         return ConfigError("The host name could not be found.", remediation=UNKNOWN_HOST_FIX)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _bad_certificate(f": {exc.verify_message}")
+    if isinstance(exc, ssl.SSLError) and (tls := _tls_problem(exc)):
+        return tls
     if isinstance(exc, urllib3.exceptions.LocationValueError | http.client.InvalidURL):
         return ConfigError(_BAD_ADDRESS, remediation=_BAD_ADDRESS_FIX)
     if isinstance(exc, ConnectionRefusedError) or (isinstance(exc, OSError) and "Connection refused" in str(exc)):
@@ -214,6 +219,37 @@ def _classify_data(exc: BaseException) -> ConnectorError | None:
     return None
 
 
+# OpenSSL's words for "the other side did not answer with TLS at all" (a plain-http server reached
+# with https://, which is what a webcal:// address becomes).
+_NOT_TLS = (
+    "WRONG_VERSION_NUMBER",
+    "record layer failure",
+    "packet length too long",
+    "unknown protocol",
+    "HTTP_REQUEST",
+)
+_HANDSHAKE = ("SSLV3_ALERT_HANDSHAKE_FAILURE", "UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS")
+
+
+def _tls_problem(exc: BaseException) -> ConfigError | None:
+    """The TLS failures a person can act on, in words instead of OpenSSL's text."""
+    text = str(exc)
+    if any(marker in text for marker in _NOT_TLS):
+        return ConfigError(
+            "The server did not answer with a secure (TLS) connection: it seems to speak only plain http on "
+            "that port. Addresses starting with https:// or webcal:// are fetched over https.",
+            remediation="Ask the publisher for the https:// address. If the server only offers plain http, "
+            "enter the address with http:// instead (anyone on the network can then read what is sent).",
+        )
+    if any(marker in text for marker in _HANDSHAKE):
+        return ConfigError(
+            "The server and the hub could not agree on a secure (TLS) connection: the server only offers "
+            "outdated encryption.",
+            remediation="Ask the server's administrator to enable TLS 1.2 or newer.",
+        )
+    return None
+
+
 def _bad_certificate(detail: str) -> ConfigError:
     return ConfigError(
         f"The server's TLS certificate is not valid{detail}.",
@@ -227,8 +263,12 @@ PERMANENT_5XX = frozenset({501, 505, 507, 508, 510, 511})
 
 
 def from_status(status: int, *, url_hint: str = "", retry_after: float | None = None, body: str = "") -> ConnectorError:
-    """The error an HTTP status means. Bodies are truncated and never carry our own secrets."""
-    detail = f" ({body[:200]})" if body else ""
+    """The error an HTTP status means. A body is quoted only as masking.quote_body leaves it (the
+    caller masks the integration's own secrets with it; URLs and credential pairs are masked here)."""
+    from connectors.masking import quote_body
+
+    body = quote_body(body)
+    detail = f" ({body})" if body else ""
     if status == 401:
         return AuthError(f"The service refused our credentials (HTTP 401){detail}.")
     if status == 403:

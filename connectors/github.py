@@ -191,7 +191,7 @@ class GitHubConnector(Connector):
         if 200 <= status < 300 or status == 304:
             return response
         data = json_or_empty(response)
-        message = data.get("message") or f"HTTP {status}"
+        message = self.quote(data.get("message")) or f"HTTP {status}"
         if status == 401:
             raise AuthError(
                 "The token was refused: create a new personal access token and paste it here.",
@@ -218,10 +218,10 @@ class GitHubConnector(Connector):
         if status == 422:
             errors = [e.get("message") for e in data.get("errors", []) if isinstance(e, dict) and e.get("message")]
             raise ConfigError(
-                f"GitHub did not accept the search: {errors[0] if errors else message}",
+                f"GitHub did not accept the search: {self.quote(errors[0]) if errors else message}",
                 field="query",
                 remediation="Fix the search; it uses GitHub's issue search syntax (try it on github.com/issues).",
             )
         if status >= 500:
             raise TransientError(f"GitHub had an error (HTTP {status}).")
-        raise ConfigError(f"GitHub answered HTTP {status}: {truncate(message, 200)}")
+        raise ConfigError(f"GitHub answered HTTP {status}: {message}")

@@ -32,7 +32,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from connectors import net, ratelimit
 from connectors.errors import PERMANENT_5XX, ConnectorError, ResponseTooLarge, TransientError, classify, from_status
-from connectors.masking import mask_url
+from connectors.masking import mask_url, quote_body
 from connectors.metrics import MetricsRecorder
 from connectors.ports import MetricsSink, RateLimitStore
 
@@ -346,6 +346,8 @@ class HttpClient:
     def __init__(self, policy: OutboundPolicy | None = None, **policy_kwargs):
         self.policy = policy or OutboundPolicy(**policy_kwargs)
         self.session = guarded_session(self.policy)
+        # Set by the connector's Context: the integration's secrets, masked in quoted error bodies.
+        self.hidden_in_errors = list
 
     def request(self, method: str, url: str, *, ok=(200, 201, 202, 204), allow=(), **kwargs) -> requests.Response:
         """Send a request; statuses outside `ok` and `allow` raise the error their class means."""
@@ -355,7 +357,7 @@ class HttpClient:
             raise classify(exc) from exc
         if response.status_code in ok or response.status_code in allow:
             return response
-        body = response.text[:500] if not kwargs.get("stream") else ""
+        body = quote_body(response.text[:2000], self.hidden_in_errors()) if not kwargs.get("stream") else ""
         raise from_status(
             response.status_code, url_hint=_display_url(url), retry_after=retry_after_seconds(response), body=body
         )

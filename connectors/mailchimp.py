@@ -160,7 +160,7 @@ class MailchimpConnector(Connector):
 
     def _error(self, response) -> ConnectorError:
         status, problem = response.status_code, json_or_empty(response)
-        title, detail = problem.get("title", f"HTTP {status}"), problem.get("detail", "")
+        title, detail = self.quote(problem.get("title") or f"HTTP {status}", 120), problem.get("detail", "")
         errors = [e for e in problem.get("errors") or [] if isinstance(e, dict)]
         if status == 401:
             return AuthError(
@@ -174,4 +174,4 @@ class MailchimpConnector(Connector):
             return TransientError(f"Mailchimp had an error (HTTP {status}).")
         field = FIELDS.get(errors[0].get("field", "")) if errors else None
         said = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors) if errors else detail
-        return ConfigError(f"Mailchimp refused the campaign: {title}. {truncate(said, 300)}".strip(), field=field)
+        return ConfigError(f"Mailchimp refused the campaign: {title}. {self.quote(said, 300)}".strip(), field=field)

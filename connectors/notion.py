@@ -306,7 +306,8 @@ class NotionConnector(QueryAsSync, Connector):
     # Errors ------------------------------------------------------------------------------------
 
     def _error(self, response, data: dict):
-        status, code, message = response.status_code, data.get("code", ""), data.get("message", "")
+        status, code = response.status_code, self.quote(data.get("code", ""), 60)
+        message = self.quote(data.get("message", ""))
         if status == 401 or code == "unauthorized":
             return AuthError(
                 "Notion refused the integration token.",

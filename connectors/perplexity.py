@@ -97,7 +97,7 @@ class PerplexityConnector(QueryAsSync, Connector):
     def _raise_for(self, response):
         status = response.status_code
         error = json_or_empty(response).get("error")
-        message = error.get("message", "") if isinstance(error, dict) else ""
+        message = self.quote(error.get("message", "") if isinstance(error, dict) else "", 300)
         if status == 401:
             raise AuthError(
                 "Perplexity refused the API key.",
@@ -116,7 +116,7 @@ class PerplexityConnector(QueryAsSync, Connector):
         if status == 403:
             raise AuthError("Perplexity denied access with this API key.", field="api_key")
         raise ConfigError(
-            f"Perplexity did not accept the question: {truncate(message, 300) or f'HTTP {status}'}",
+            f"Perplexity did not accept the question: {message or f'HTTP {status}'}",
             remediation="Check the model and the maximum answer length.",
         )
 

@@ -40,14 +40,13 @@ import hashlib
 import hmac
 import re
 import time
-from urllib.parse import urlsplit
 
 from connectors import net
 from connectors.base import Connector, Delivery, OutgoingCard
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
 from connectors.registry import registry
-from connectors.webapi import ANY_STATUS, deliver_each, dumps, merged_config, retrying_client, truncate
+from connectors.webapi import ANY_STATUS, deliver_each, dumps, merged_config, retrying_client
 
 SIGNATURE_HEADER = "X-MetaCortex-Signature"
 TIMESTAMP_HEADER = "X-MetaCortex-Timestamp"
@@ -114,15 +113,20 @@ class WebhookConnector(Connector):
 
     @property
     def url(self) -> str:
+        return self._address()[0]
+
+    def _address(self):
+        """The address and its parts as the HTTP client reads them (connectors.net.read_url)."""
         url = self.secrets.get("url") or self.config.get("url") or ""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = net.read_url(url)
+        except ValueError as problem:
             raise ConfigError(
-                "The webhook address must be a full http:// or https:// URL.",
+                f"The webhook address {problem}",
                 field="url",
                 remediation="Enter the receiver's address, e.g. https://example.com/hooks/metacortex.",
-            )
-        return url
+            ) from None
+        return url, parts
 
     @property
     def extra_headers(self) -> dict[str, str]:
@@ -131,12 +135,11 @@ class WebhookConnector(Connector):
         return parse_headers(self.secrets.get("headers") or self.config.get("headers", ""))
 
     def test_connection(self) -> str:
-        url = self.url
+        _url, parts = self._address()
         self.extra_headers  # noqa: B018 - validates them: a bad line is refused before saving
-        parts = urlsplit(url)
-        net.check_url_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        net.check_url_host(parts.host, net.default_port(parts))
         signed = "signed" if self.secrets.get("signing_secret") else "unsigned"
-        return f"{parts.hostname} ({signed}; address checked, no request sent)"
+        return f"{parts.host} ({signed}; address checked, no request sent)"
 
     def send(self, cards: list, config: dict) -> Delivery:
         settings = merged_config(self, config)
@@ -151,7 +154,7 @@ class WebhookConnector(Connector):
         else:
             requests_ = [(c.key or _title_key(c), {"type": "card", "card": card_payload(c)}) for c in cards]
             delivery = deliver_each(requests_, lambda item: self._post(url, headers, *item), unit="card")
-        delivery.detail = f"Delivered to {urlsplit(url).hostname}."
+        delivery.detail = f"Delivered to {net.read_url(url).host}."
         return delivery
 
     def _post(self, url: str, extra_headers: dict, key: str, payload: dict) -> str:
@@ -178,12 +181,12 @@ class WebhookConnector(Connector):
         status = response.status_code
         if 200 <= status < 300:
             return
-        detail = truncate(" ".join(response.text.split()), 200) if response.text else ""
+        detail = self.quote(response.text)  # receivers echo requests back: the path may hold the token
         said = f": {detail}" if detail else ""
         if 300 <= status < 400:
             location = response.headers.get("Location", "another address")
             raise ConfigError(
-                f"The receiver redirected the request (HTTP {status}) to {truncate(location, 120)}.",
+                f"The receiver redirected the request (HTTP {status}) to {self.quote(location, 120)}.",
                 field="url",
                 remediation="Enter the final address: a redirected POST would lose its body.",
             )

@@ -13,7 +13,8 @@ import datetime
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+from connectors import net
 
 FIELD_TYPES = {
     "text",
@@ -184,9 +185,12 @@ def _clean_one(spec: dict, raw):
         if value not in _option_values(spec):
             raise ValueError(f"{label}: choose one of {', '.join(_option_values(spec))}.")
     elif kind in ("url", "secret_url"):
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https", "webcal") or not parts.hostname:
-            raise ValueError(f"{label} must be a full http:// or https:// address.")
+        try:  # read as the HTTP client reads it: see connectors.net.read_url
+            parts = net.read_url(value, schemes=("http", "https", "webcal"))
+        except ValueError as problem:
+            if "full" in str(problem):
+                raise ValueError(f"{label} must be a full http:// or https:// address.") from None
+            raise ValueError(f"{label} {problem}") from None
         if parts.scheme == "webcal":
             value = "https" + value[len("webcal") :]
     elif kind == "email":

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -30,3 +30,96 @@ class HtmxLoginRedirectMiddleware:
             return response
         back_to = request.htmx.current_url_abs_path or request.get_full_path()
         return HttpResponseClientRedirect(redirect_to_login(back_to)["Location"])
+
+
+def _invalid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class RefuseInvalidTextMiddleware:
+    """Form fields and query parameters must be text a database can store. A form posted with an
+    exotic charset (charset=utf-7 turns "+2AA-" into a lone UTF-16 surrogate) would otherwise reach
+    a model and end in a 500 (SQLite: UnicodeEncodeError). Every form and query string passes
+    through here, so no view needs its own check; the answer names the field. JSON bodies are
+    checked where the API parses them (integrations.api.auth.json_body).
+
+    Reading request.POST here is what CsrfViewMiddleware does for every POST anyway."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        field = self._bad_field(request)
+        if field is None:
+            return self.get_response(request)
+        message = (
+            f"The field “{field}” contains a character that is not valid text (a lone UTF-16 surrogate). "
+            "Send the form again as UTF-8, with the character itself."
+        )
+        if request.path.startswith("/api/"):
+            from integrations.api.auth import error
+
+            return error(400, message, field=field)
+        return render(request, "bad_request.html", {"message": message}, status=400)
+
+    @staticmethod
+    def _bad_field(request) -> str | None:
+        sources = [request.GET]
+        if request.method == "POST" and request.content_type in FORM_TYPES:
+            sources.append(request.POST)
+        for data in sources:
+            for key, values in data.lists():
+                if _invalid_text(key) or any(isinstance(v, str) and _invalid_text(v) for v in values):
+                    return key.encode("utf-8", "backslashreplace").decode("utf-8")[:100]
+        return None
+
+
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+class SecurityHeadersMiddleware:
+    """Content-Security-Policy and Permissions-Policy on every response (HSTS is Django's
+    SecurityMiddleware, from SECURE_HSTS_SECONDS).
+
+    Scripts come from the hub's own files only: HTMX (vendored by django-htmx) and static/js/app.js,
+    no inline <script>, no onclick="...", no eval (base.html tells HTMX so). Styles too come from
+    our stylesheet; style attributes are allowed (style-src-attr) because two carry data (a type's
+    brand colour, a progress bar's width) and cannot run code. Images from the hub itself only:
+    synced content has its remote images replaced by placeholders (integrations.templatetags.hub)."""
+
+    POLICY = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "style-src-attr 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            # No form-action: the OAuth consent form redirects to the provider's sign-in page.
+        ]
+    )
+    PERMISSIONS = ", ".join(
+        f"{feature}=()"
+        for feature in (
+            "accelerometer", "autoplay", "camera", "display-capture", "geolocation", "gyroscope",
+            "magnetometer", "microphone", "midi", "payment", "publickey-credentials-get", "usb",
+            "browsing-topics", "interest-cohort",
+        )
+    )  # fmt: skip
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", self.POLICY)
+        response.setdefault("Permissions-Policy", self.PERMISSIONS)
+        return response

@@ -50,12 +50,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "metacortex.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "metacortex.middleware.RefuseInvalidTextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -186,6 +188,13 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# HSTS when the hub is served over TLS (Django sends it on secure requests only: behind a proxy,
+# set BEHIND_TLS_PROXY so it knows). A year by default; SECURE_HSTS_SECONDS=0 turns it off.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if SITE_URL.startswith("https://") else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# Even the DEBUG error page hides sensitive variables and POST data (API bodies, the Authorization
+# header): Django's default filter shows everything while DEBUG is on.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "metacortex.debug.AlwaysSafeExceptionReporterFilter"
 
 # Outbound network (connectors/http.py): user-supplied hosts resolving to private, loopback,
 # link-local or metadata addresses are refused unless listed here ("host", "host:port" or a CIDR).

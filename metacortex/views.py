@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET
 
 from integrations.models import IntegrationType
@@ -24,6 +25,7 @@ def healthz(request):
     return JsonResponse({"ok": True})
 
 
+@sensitive_post_parameters("password")
 @login_required
 def delete_account(request):
     """Delete one's own account and everything stored for it, after the password is confirmed."""

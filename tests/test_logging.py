@@ -40,3 +40,31 @@ def test_a_traceback_quoting_a_secret_path_is_redacted():
     text = _filtered("Sync failed", exc=exc)
     assert "ConnectionError" in text
     assert "private-5f2a9c0d1e" not in text
+
+
+def test_debug_request_lines_of_urllib3_keep_no_secret_path(feed_server):
+    """With LOG_LEVEL=DEBUG urllib3 logs every request line; a webhook's token is in its path."""
+    import io
+
+    from connectors.http import HttpClient, OutboundPolicy
+
+    secret_path = "/hooks/T0KEN-d41d8cd98f00b204/relay"
+    feed_server.serve(secret_path, "ok", content_type="text/plain")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecretsFilter())
+    urllib3_log = logging.getLogger("urllib3")
+    urllib3_log.addHandler(handler)
+    old_level = urllib3_log.level
+    urllib3_log.setLevel(logging.DEBUG)  # setLevel, not .level =: it clears the loggers' level caches
+    try:
+        with HttpClient(OutboundPolicy(windows=[])) as http:
+            http.post(feed_server.url(secret_path + "?sig=abc123"), data=b"{}")
+    finally:
+        urllib3_log.removeHandler(handler)
+        urllib3_log.setLevel(old_level)
+    logged = stream.getvalue()
+    assert '"POST … HTTP/1.1" 200' in logged  # the line is still there for the operator
+    assert "T0KEN" not in logged
+    assert "abc123" not in logged
+    assert "hooks" not in logged

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -43,9 +43,18 @@ def cron_problem(expression: str) -> str | None:
     if len(expression.split(" ")) != 5:
         return "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 7 * * *."
     try:
-        croniter(expression)
+        it = croniter(expression)
     except (CroniterBadCronError, ValueError, KeyError) as exc:
         return f"That is not a valid cron expression ({exc})."
+    try:
+        # A well-formed expression can still name a date that never comes (0 0 31 2 *): croniter
+        # only finds out when asked for a run, which the preview and the Schedule both need.
+        it.get_next(datetime)
+    except CroniterBadDateError:
+        return (
+            "That schedule never fires: no date matches it (e.g. the 31st of a month that has 30 days "
+            "or fewer). Pick a day that exists in that month."
+        )
     return None
 
 

@@ -9,10 +9,22 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from integrations.models import ApiToken
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# No body of this API nests deeper than 3 ({"config": {"field": [value]}}); Python's parser gives up
+# (RecursionError) near 1,000.
+MAX_JSON_DEPTH = 32
+
+
+class BadBody(Exception):
+    """A JSON body the API cannot take; api_view answers 400 with the message and the field."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message, self.field = message, field
 
 
 def answer(data, status: int = 200) -> JsonResponse:
@@ -55,6 +67,10 @@ def api_view(*methods: str):
 
     def decorator(view):
         @csrf_exempt  # only token requests are exempt: session writes are checked below
+        # Bodies carry credentials and the header a token: error reports (even the DEBUG page, see
+        # metacortex.debug) hide every local variable of the view and below, and all POST data.
+        @sensitive_post_parameters()
+        @sensitive_variables()
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -87,7 +103,10 @@ def api_view(*methods: str):
                 response = error(405, f"{request.method} is not allowed here.")
                 response["Allow"] = ", ".join(sorted(allowed))
                 return response
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except BadBody as bad:
+                return error(400, bad.message, field=bad.field)
 
         return wrapped
 
@@ -95,11 +114,52 @@ def api_view(*methods: str):
 
 
 def json_body(request) -> dict | None:
-    """The request's JSON object, {} for an empty body, or None when it is not a JSON object."""
+    """The request's JSON object, {} for an empty body, or None when it is not a JSON object.
+    Raises BadBody for JSON nested too deeply or holding text no database can store."""
     if not request.body:
         return {}
     try:
         data = json.loads(request.body)
+    except RecursionError:
+        raise BadBody(_TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError):
         return None
+    _check_tree(data)
     return data if isinstance(data, dict) else None
+
+
+_TOO_DEEP = f"The JSON body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."
+
+
+def _check_tree(data) -> None:
+    """Walk the parsed body without recursion: its depth, and every key and string in it. JSON's
+    \\ud800 escapes decode to lone UTF-16 surrogates, which are not text: SQLite and PostgreSQL
+    refuse them with an exception, so they are refused here, naming the field."""
+    stack = [(data, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadBody(_TOO_DEEP)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, (*path, key))
+                stack.append((item, (*path, key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(index)), depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(text: str, path: tuple) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # The answer must not hold the surrogate either: a bad key is named with an escape instead.
+        path = [p.encode("utf-8", "backslashreplace").decode("utf-8")[:100] for p in path]
+        names = [p for p in path if not p.isdigit()]
+        where = ".".join(path) or "the body"
+        raise BadBody(
+            f"{where} contains a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), "
+            "which is not valid text. Send the character itself, or both halves of its pair.",
+            field=names[-1] if names else None,
+        ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from connectors.errors import AUTH, CONFIG, TRANSIENT
@@ -63,6 +64,7 @@ def _target(request, slug=None, pk=None):
     return get_object_or_404(IntegrationType, slug=slug), None
 
 
+@sensitive_post_parameters()  # credentials: never in an error report (metacortex.debug)
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_form(request, slug=None, pk=None):
@@ -101,6 +103,7 @@ def settings_form(request, slug=None, pk=None):
     return render(request, "integrations/settings_form.html", context, status=400 if form.problem else 200)
 
 
+@sensitive_post_parameters()
 @login_required
 @require_POST
 def check_connection(request, slug=None, pk=None):

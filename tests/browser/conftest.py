@@ -65,8 +65,10 @@ def artifacts() -> Path:
 
 @pytest.fixture
 def new_page(browser, live_server):
-    """new_page(width=1280) -> a Playwright page in a fresh browser context on the live server."""
-    contexts = []
+    """new_page(width=1280) -> a Playwright page in a fresh browser context on the live server.
+    Anything the Content-Security-Policy blocked on any page fails the test: a blocked script or
+    style is a feature that silently stopped working."""
+    contexts, violations = [], []
 
     def make(width: int = 1280, height: int = 900):
         context = browser.new_context(
@@ -75,11 +77,13 @@ def new_page(browser, live_server):
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(20_000)
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
         return page
 
     yield make
     for context in contexts:
         context.close()
+    assert not violations, f"the Content-Security-Policy blocked: {violations}"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from tests.browser.conftest import worker_log
 from tests.connectors.helpers import DATA
@@ -91,11 +92,12 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     page.locator("article[data-slug=slack]").wait_for()
     assert page.locator("article[data-slug=ical-feed]").count() == 0
     page.locator("label.chip-option", has_text="All").click()
-    page.wait_for_function(f"document.querySelectorAll('#gallery-results article.type-card').length == {total}")
+    # Locator assertions, not wait_for_function: that one evals in the page, which the CSP forbids.
+    expect(cards).to_have_count(total, timeout=20_000)
     searches = []
     page.on("request", lambda r: searches.append(r.url) if "/integrations/gallery/?" in r.url else None)
     page.get_by_placeholder("Search by name, description or domain…").press_sequentially("calendar", delay=40)
-    page.wait_for_function(f"document.querySelectorAll('#gallery-results article.type-card').length < {total}")
+    expect(cards).not_to_have_count(total, timeout=20_000)
     page.get_by_role("heading", name="Integrations gallery").click()  # leaving the box fires "change"
     page.wait_for_timeout(600)
     assert len(searches) == 1, searches  # one request per pause in typing, none for leaving the box

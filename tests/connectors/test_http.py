@@ -50,6 +50,37 @@ def test_private_loopback_and_metadata_addresses_are_refused(client, feed_server
     assert feed_server.log == []  # nothing reached the server
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://127.0.0.1:{port}/", "127.0.0.1 is a private address (loopback: the hub's own machine)"),
+        ("http://localhost:{port}/", "localhost resolves to 127.0.0.1, a private address (loopback"),
+        ("http://169.254.169.254/", "169.254.169.254 is a private address (the cloud provider's metadata service)"),
+        ("http://10.0.0.5:{port}/", "10.0.0.5 is a private address (a private network)"),
+    ],
+)
+def test_a_refusal_says_what_the_address_is_and_who_can_allow_it(client, feed_server, settings, url, says):
+    settings.SSRF_ALLOWED_HOSTS = []
+    with pytest.raises(BlockedDestination) as refused:
+        client.get(url.format(port=feed_server.port))
+    assert says in refused.value.message
+    remediation = refused.value.remediation
+    assert "ask the hub's administrator" in remediation
+    assert "SSRF_ALLOWED_HOSTS" in remediation
+
+
+def test_https_against_a_plain_http_server_is_explained_in_words(client, feed_server):
+    """A webcal:// address becomes https://; a server that only speaks http answers garbage to TLS."""
+    feed_server.serve("/cal.ics", "BEGIN:VCALENDAR", content_type="text/calendar")
+    with pytest.raises(ConfigError) as refused:
+        client.get(feed_server.url("/cal.ics").replace("http://", "https://"))
+    said = f"{refused.value.message} {refused.value.remediation}"
+    assert "did not answer with a secure (TLS) connection" in said
+    assert "enter the address with http://" in said
+    for internals in ("SSL", "WRONG_VERSION", "_ssl.c", "Pool", "Max retries"):
+        assert internals not in said
+
+
 def test_allowlisted_host_and_port_is_reachable_but_not_other_spellings(client, feed_server):
     feed_server.serve("/", "hello", content_type="text/plain")
     assert client.get(feed_server.url("/")).text == "hello"

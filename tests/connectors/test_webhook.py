@@ -260,3 +260,43 @@ def test_test_connection_checks_the_address_without_posting(owner, receiver):
     hook = _hook(owner, receiver)
     assert hook.test_connection() == "127.0.0.1 (signed; address checked, no request sent)"
     assert receiver.log == []
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        # urlsplit reads host example.com here; requests (urllib3) connects to 127.0.0.1.
+        ("{receiver}\\@example.com/hooks/team", "must not contain a backslash"),
+        ("http://example.com@{receiver_host}/hooks/team", "must not contain a user name or password"),
+        ("http://user:pw@example.com/hooks/team", "must not contain a user name or password"),
+    ],
+)
+def test_an_address_the_parsers_read_differently_is_refused_when_saved(owner, settings, address, problem):
+    from integrations import connections
+
+    fake = Receiver()
+    try:
+        # Even with the decoy host allowlisted, nothing is saved and nothing reaches the receiver.
+        settings.SSRF_ALLOWED_HOSTS = ["example.com"]
+        data = {
+            "name": "Sneaky",
+            "url": address.format(receiver=fake.url, receiver_host=fake.url.split("//")[1]),
+            "payload": "cards",
+        }
+        with pytest.raises(connections.Problem) as refused:
+            connections.connect(owner, IntegrationType.objects.get(slug="webhook"), data)
+        assert refused.value.field == "url"
+        assert problem in refused.value.message
+        assert fake.log == []
+    finally:
+        fake.stop()
+
+
+def test_a_stored_address_with_a_backslash_is_refused_before_any_request(owner, receiver):
+    hook = open_connector(owner, "webhook", secrets={"url": f"{receiver.url}\\@example.com/x"})
+    for attempt in (hook.test_connection, lambda: hook.send(CARDS[:1], step_config("webhook", "output"))):
+        with pytest.raises(ConfigError) as refused:
+            attempt()
+        assert refused.value.field == "url"
+        assert "backslash" in refused.value.message
+    assert receiver.log == []

@@ -293,3 +293,52 @@ def test_unknown_routes_answer_a_json_404(api, method, path):
         assert error["code"] == "not_found"
         assert path in error["message"]
         assert "/api/v1/integrations" in error["remediation"]
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(api, owner):
+    instance = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Mine")
+    deep = '{"name": "x", "config": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + "}"
+    for method, url in (
+        ("PATCH", f"/api/v1/integrations/{instance.pk}"),
+        ("POST", "/api/v1/integrations/ical-feed/connect"),
+    ):
+        response = api.generic(method, url, deep, content_type="application/json")
+        assert response.status_code == 400
+        assert "nested too deeply" in response.json()["error"]["message"]
+    # Not only what the parser gives up on: anything past the limit, e.g. 40 lists deep.
+    response = api.generic(
+        "PATCH", f"/api/v1/integrations/{instance.pk}", '{"config": ' + "[" * 40 + "]" * 40 + "}", "application/json"
+    )
+    assert response.status_code == 400
+    assert Integration.objects.get(pk=instance.pk).name == "Mine"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "where"),
+    [
+        ('{"name": "Cal\\ud800endar"}', "name", "name"),
+        ('{"name": "x", "credentials": {"url": "https://example.com/\\udfff.ics"}}', "url", "credentials.url"),
+        ('{"name": "x", "config": {"window_past_days": ["\\ud800"]}}', "window_past_days", "config.window_past_days.0"),
+        ('{"name": "x", "config": {"\\ud800": 1}}', "\\ud800", "config.\\ud800"),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_a_body_is_a_400_naming_the_field(api, owner, body, field, where):
+    instance = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Mine")
+    for method, url in (
+        ("PATCH", f"/api/v1/integrations/{instance.pk}"),
+        ("POST", "/api/v1/integrations/ical-feed/connect"),
+    ):
+        response = api.generic(method, url, body, content_type="application/json")
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["field"] == field
+        assert error["message"].startswith(f"{where} contains a lone UTF-16 surrogate")
+    assert list(Integration.objects.values_list("name", flat=True)) == ["Mine"]
+
+
+def test_a_surrogate_pair_is_ordinary_text(api, feed_server):
+    body = json.dumps(connect_body(serve_calendar(feed_server), name="Cal 📅"))  # ensure_ascii: "\\ud83d\\udcc5"
+    assert "\\ud83d\\udcc5" in body
+    response = api.post("/api/v1/integrations/ical-feed/connect", body, content_type="application/json")
+    assert response.status_code == 201
+    assert Integration.objects.get().name == "Cal 📅"

@@ -100,6 +100,8 @@ def test_a_paused_workflow_is_skipped_by_a_schedule_that_still_fires(owner):
         ("0 7 * *", "five fields"),
         ("61 7 * * *", "not a valid cron expression"),
         ("0 7 * * mon-fri-sat", "not a valid cron expression"),
+        ("0 0 31 2 *", "never fires"),
+        ("0 0 30 2 *", "never fires"),
     ],
 )
 def test_bad_cron_expressions_are_explained(expression, problem):

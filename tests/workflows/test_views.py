@@ -121,6 +121,19 @@ def test_create_validates_the_cron_expression_and_then_schedules(owner, owner_cl
     assert "Next run" in owner_client.get(workflow.get_absolute_url()).content.decode()
 
 
+def test_a_schedule_that_never_fires_is_a_form_error_not_a_crash(owner, owner_client):
+    preview = owner_client.get(reverse("workflows:cron_preview"), {"schedule": "0 0 31 2 *"})
+    assert preview.status_code == 200
+    assert "never fires" in preview.content.decode()
+
+    response = owner_client.post(
+        reverse("workflows:create"), {"name": "Leap", "schedule": "0 0 31 2 *", "is_active": "on"}
+    )
+    assert response.status_code == 200
+    assert "never fires" in response.content.decode()
+    assert not Workflow.objects.filter(owner=owner, name="Leap").exists()
+
+
 def test_names_are_unique_per_owner(workflow, owner_client, other_user):
     response = owner_client.post(reverse("workflows:create"), {"name": "daily DIGEST", "is_active": "on"})
     assert "already have a workflow with that name" in response.content.decode()
