@@ -7,10 +7,22 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
-from integrations.api.auth import error
+from integrations.api.auth import BadBody, error, json_body
 from integrations.models import ApiToken
+
+
+class GuardedParser(Parser):
+    """JSON bodies read as the rest of the API reads them (integrations.api.auth.json_body): too
+    deeply nested, or holding a lone UTF-16 surrogate, is a 400 naming the field, never a 500."""
+
+    def parse_body(self, request):
+        data = json_body(request)  # raises BadBody
+        if data is None:
+            raise HttpError(400, "The body must be a JSON object.")
+        return data
 
 
 class BearerToken(HttpBearer):
@@ -40,7 +52,13 @@ api = NinjaAPI(
     urls_namespace="api_v1",
     docs_url=None,
     openapi_url="/openapi.json",
+    parser=GuardedParser(),
 )
+
+
+@api.exception_handler(BadBody)
+def _bad_body(request, exc):
+    return error(400, exc.message, field=exc.field)
 
 
 @api.exception_handler(AuthenticationError)
@@ -68,6 +86,12 @@ def _not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc):
+    # ninja reports any parser failure as "Cannot parse request body": say what was wrong instead.
+    cause = exc.__cause__
+    if isinstance(cause, BadBody):
+        return error(400, cause.message, field=cause.field)
+    if isinstance(cause, HttpError):
+        return error(cause.status_code, str(cause))
     return error(exc.status_code, str(exc))
 
 

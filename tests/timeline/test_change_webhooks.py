@@ -87,3 +87,19 @@ def test_a_private_or_ambiguous_address_is_refused_and_hooks_are_per_user(api, c
     assert api("post", "/webhooks", url="https://user:pw@example.com/hook").status_code == 400
     assert api("post", "/webhooks", url="https://example.com/x", kinds=["nope"]).status_code == 400
     assert api("get", "/webhooks").json() == []
+
+
+def test_a_deeply_nested_or_surrogate_body_is_a_400_naming_the_field(client, owner):
+    token = ApiToken.issue(owner, "t")[1]
+
+    def post(raw: str):
+        return client.post(
+            "/api/v1/webhooks", raw, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+
+    deep = post('{"url": "https://example.com/h", "kinds": ' + "[" * 1000 + "]" * 1000 + "}")
+    assert deep.status_code == 400
+    assert "nested too deeply" in deep.json()["error"]["message"]
+    surrogate = post('{"url": "https://example.com/\\ud800"}')
+    assert surrogate.status_code == 400
+    assert surrogate.json()["error"]["field"] == "url"
