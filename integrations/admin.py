@@ -175,10 +175,8 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
         return format_html("<span title='{}'>{}</span>", obj.status_detail, obj.get_status_display())
 
     def delete_through_lifecycle(self, request, obj):
-        from workflows.links import pause_workflows_using
-
-        # As the user's own delete: workflows using it are paused and flagged, synced items kept.
-        pause_workflows_using(obj, f"It uses {obj.name}, which was deleted by the hub's staff.")
+        # As the user's own delete: workflows using it are paused and flagged (on the delete's
+        # signal), synced items kept.
         lifecycle.delete(obj, delete_data=False, by_staff=True, after_commit=True)
 
     @admin.action(description="Pause selected integrations (stop scheduled syncs)")

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from connectors.errors import classify
-from integrations import schema
+from integrations import lifecycle, schema
 from integrations.models import Actor, AuditAction, AuditEvent, AuthKind, Integration, IntegrationType, Status
 from integrations.secrets import secrets_for, store_secrets
 from integrations.sync.context import context_for_test
@@ -280,6 +280,8 @@ def update(integration: Integration, data: dict) -> Saved:
             AuditEvent.record(AuditAction.REAUTH, integration=integration, replaced=changed_secrets)
         if changed:
             AuditEvent.record(AuditAction.EDIT, integration=integration, fields=sorted(set(changed)))
+    if must_test and was in _REPAIRABLE:
+        lifecycle.reconnected(integration)
     return Saved(
         integration=integration,
         tested=must_test,

@@ -17,9 +17,9 @@ class Attention:
 
     @cached_property
     def workflows(self) -> list:
-        from workflows.models import Workflow
+        from integrations import dependents
 
-        return list(Workflow.objects.filter(owner=self.user, needs_attention=True).only("pk", "name").order_by("name"))
+        return dependents.needing_attention(self.user)
 
     @property
     def count(self) -> int:

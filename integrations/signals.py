@@ -1,9 +1,26 @@
 from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from integrations.fields import reset_key_cache
 from integrations.models import Integration
+
+# The lifecycle of an integration, for the apps that depend on one (workflows listens): they react
+# here, so `integrations` never imports them. Each is sent with integration= and reason= (a sentence
+# saying what happened, for whatever the dependent shows its user); a receiver returns the
+# integrations.dependents.Dependent items it paused, which the pages and the API report.
+# Sent before the delete, while what depends on the integration can still be found by it.
+integration_deleting = Signal()
+# Sent once the disconnect is committed (the instance stays, without credentials).
+integration_disconnected = Signal()
+# Sent when a disconnected integration, or one that needed re-authentication, is connected again.
+integration_reconnected = Signal()
+
+
+def notify(signal: Signal, integration: Integration, reason: str) -> list:
+    """Send a lifecycle signal; the dependents every receiver reports, in one list."""
+    responses = signal.send(sender=Integration, integration=integration, reason=reason)
+    return [item for _receiver, items in responses for item in items or ()]
 
 
 @receiver(setting_changed)

@@ -31,6 +31,7 @@ from django.utils import timezone
 from requests_oauthlib import OAuth2Session
 
 from connectors.errors import AuthError, ConnectorError
+from integrations import lifecycle
 from integrations.models import (
     ACTIVE_JOB_STATUSES,
     AuditAction,
@@ -251,7 +252,7 @@ def save_connection(user, itype, token: dict, identity: str, *, integration=None
     from integrations.oauth.tasks import ensure_refresh_schedule
 
     created = integration is None
-    switch = {}
+    switch, repaired = {}, False
     with transaction.atomic():
         if created:
             try:
@@ -270,7 +271,8 @@ def save_connection(user, itype, token: dict, identity: str, *, integration=None
         else:
             integration.refresh_from_db()
             integration.account_identity = identity or integration.account_identity
-            if integration.status in REPAIRABLE:
+            repaired = integration.status in REPAIRABLE
+            if repaired:
                 integration.status, integration.status_detail = Status.CONNECTED, ""
                 integration.consecutive_failures, integration.last_error = 0, ""
             integration.save()
@@ -290,6 +292,8 @@ def save_connection(user, itype, token: dict, identity: str, *, integration=None
             **switch,
         )
     ensure_refresh_schedule()
+    if repaired:
+        lifecycle.reconnected(integration)
     if created or replacing:
         _queue_first_sync(integration)
     return integration, created

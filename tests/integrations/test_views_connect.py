@@ -316,6 +316,28 @@ def test_a_disconnected_integration_is_reconnected_by_entering_its_secret_again(
     assert secrets_for(integration, actor="user") == {"url": url}
 
 
+def test_reconnecting_tells_the_workflows_it_paused_that_it_works_again(owner_client, owner, connected):
+    """The workflows stay paused (their user resumes them), but their notice no longer says the
+    integration is gone: workflows hear of it through the integration_reconnected signal."""
+    from workflows.models import Workflow, WorkflowSource
+
+    integration, url = connected
+    workflow = Workflow.objects.create(owner=owner, name="Agenda")
+    WorkflowSource.objects.create(workflow=workflow, integration=integration)
+    owner_client.post(reverse("integrations:disconnect", args=[integration.pk]), {"proceed": "1"})
+    workflow.refresh_from_db()
+    assert (workflow.is_active, workflow.needs_attention) == (False, True)
+    assert "which was disconnected on" in workflow.attention_reason
+
+    owner_client.post(reverse("integrations:edit", args=[integration.pk]), ical_form(url))
+    workflow.refresh_from_db()
+    assert (workflow.is_active, workflow.needs_attention) == (False, True)
+    assert f"{integration.name} (iCal Feed) was connected again on" in workflow.attention_reason
+    assert workflow.attention_reason.endswith("Resume the workflow when you are ready.")
+    page = text(owner_client.get(reverse("integrations:notifications")))
+    assert "was connected again on" in page
+
+
 # -- IMAP against the real Dovecot peer --------------------------------------------------------------
 
 
