@@ -1,5 +1,8 @@
 from functools import cached_property
 
+from integrations import dependents
+from integrations.models import Integration
+
 
 class Attention:
     """What needs the user's attention, for the banner and the nav count on every page: integrations
@@ -11,14 +14,10 @@ class Attention:
 
     @cached_property
     def integrations(self) -> list:
-        from integrations.models import Integration
-
         return list(Integration.objects.for_user(self.user).needing_attention().select_related("type"))
 
     @cached_property
     def workflows(self) -> list:
-        from integrations import dependents
-
         return dependents.needing_attention(self.user)
 
     @property

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import Actor, AuditAction, AuditEvent, Integration, Status
+from integrations.oauth.revoke import grant_of, revoke_grant
 from integrations.secrets import drop_credentials
 from integrations.signals import integration_deleting, integration_disconnected, integration_reconnected, notify
 
@@ -180,8 +181,6 @@ def delete_account(user, *, by_staff: bool = False, after_commit: bool = False) 
 
 def _revocation(integration: Integration, after_commit: bool):
     """({"revocation": outcome} or {}, the grant still to revoke after the commit or None)."""
-    from integrations.oauth.revoke import grant_of, revoke_grant
-
     grant = grant_of(integration)
     if grant is None:
         return {}, None
@@ -197,8 +196,6 @@ def _revoke_on_commit(event: AuditEvent, grants: list):
 
 
 def _revoke_and_complete(event_pk: int, grants: list):
-    from integrations.oauth.revoke import revoke_grant
-
     outcomes = [revoke_grant(grant) for grant in grants]
     event = AuditEvent.objects.filter(pk=event_pk).first()
     if event is None:

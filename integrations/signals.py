@@ -4,6 +4,7 @@ from django.dispatch import Signal, receiver
 
 from integrations.fields import reset_key_cache
 from integrations.models import Integration
+from integrations.sync.schedules import ensure_schedule, remove_schedule
 
 # The lifecycle of an integration, for the apps that depend on one (workflows listens): they react
 # here, so `integrations` never imports them. Each is sent with integration= and reason= (a sentence
@@ -35,13 +36,9 @@ def _keep_schedule_in_step(sender, instance, raw=False, update_fields=None, **kw
         return
     if update_fields is not None and not {"status", "sync_interval_minutes", "type"} & set(update_fields):
         return
-    from integrations.sync.schedules import ensure_schedule
-
     ensure_schedule(instance)
 
 
 @receiver(post_delete, sender=Integration)
 def _drop_schedule(sender, instance, **kwargs):
-    from integrations.sync.schedules import remove_schedule
-
     remove_schedule(instance.pk)

@@ -6,6 +6,11 @@ import socket
 
 from django.utils import timezone
 
+from integrations.models import Integration, JobTrigger
+from integrations.sync.due import queue_due
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import SyncRefused, queue_sync
+
 
 def ping(marker: str = "") -> dict:
     """A no-op task proving a worker is alive and consuming the queue (`manage.py check_worker`)."""
@@ -13,8 +18,6 @@ def ping(marker: str = "") -> dict:
 
 
 def run_sync(job_id: int) -> dict:
-    from integrations.sync.engine import run_job
-
     job = run_job(job_id)
     if job is None:
         return {"job": job_id, "ran": False}
@@ -23,10 +26,6 @@ def run_sync(job_id: int) -> dict:
 
 def scheduled_sync(integration_id: int) -> dict:
     """Run by each integration's Schedule: skip paused ones, else sync right here in this worker."""
-    from integrations.models import Integration, JobTrigger
-    from integrations.sync.engine import run_job
-    from integrations.sync.jobs import SyncRefused, queue_sync
-
     integration = Integration.objects.select_related("type").filter(pk=integration_id).first()
     if integration is None:
         return {"integration": integration_id, "skipped": "deleted"}
@@ -39,6 +38,4 @@ def scheduled_sync(integration_id: int) -> dict:
 
 
 def sync_due() -> dict:
-    from integrations.sync.due import queue_due
-
     return queue_due()

@@ -1,6 +1,7 @@
-"""The layers of docs/DESIGN: `integrations` never imports `workflows` (workflows react to the
-integration lifecycle signals and answer the dependents hook instead), anywhere in a module, inside
-functions too. A static walk of every module's syntax tree, so a lazy import cannot hide."""
+"""The layers of the design: `integrations` never imports `workflows` (workflows react to the
+integration lifecycle signals and answer the dependents hook instead), and no two of the project's
+modules import each other, directly or round a longer loop: imports inside functions count too, so
+a cycle cannot hide behind a lazy import. Static walks of every module's syntax tree."""
 
 from __future__ import annotations
 
@@ -58,6 +59,14 @@ def test_integrations_never_imports_workflows(path):
     assert not offending, f"{path.relative_to(ROOT)} imports workflows ({', '.join(offending)}): send a signal"
 
 
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "integrations" / "api").rglob("*.py")), ids=lambda path: path.relative_to(ROOT).as_posix()
+)
+def test_the_api_takes_its_querysets_from_queries_not_from_the_html_views(path):
+    offending = [module for _line, module in imported_modules(path) if module.startswith("integrations.views")]
+    assert not offending, f"{path.relative_to(ROOT)} imports {offending}: use integrations.queries"
+
+
 def test_the_check_catches_a_lazy_import_inside_a_function(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
@@ -73,3 +82,90 @@ def test_the_check_catches_a_lazy_import_inside_a_function(tmp_path):
         "workflows.models",
         "workflows.schedules",
     ]
+
+
+# -- import cycles --------------------------------------------------------------------------------
+
+PACKAGES = ("integrations", "connectors", "workflows", "metacortex")
+
+
+def project_modules() -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            modules[name] = path
+    return modules
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the project modules it imports anywhere (`from pkg import sub` names the submodule).
+    A package's __init__ importing its own submodules is how packages work, not a cycle: a submodule
+    reaching back into its package is what is counted."""
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                # `from pkg import sub` imports the submodule; `from pkg import name`, the package.
+                imported = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                            for a in node.names]  # fmt: skip
+            else:
+                continue
+            targets |= {target for target in map(resolve, imported) if target and target != name}
+        graph[name] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_no_two_project_modules_import_each_other():
+    found = cycles(import_graph(project_modules()))
+    assert not found, "import cycles (a lazy import inside a function counts): " + "; ".join(
+        " <-> ".join(group) for group in found
+    )
+
+
+def test_the_cycle_check_finds_a_loop_through_a_lazy_import():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

@@ -4,6 +4,7 @@ from django.dispatch import receiver
 from integrations.signals import integration_deleting, integration_disconnected, integration_reconnected
 from workflows import links
 from workflows.models import Workflow
+from workflows.schedules import ensure_schedule, remove_schedule
 
 
 @receiver(post_save, sender=Workflow)
@@ -12,15 +13,11 @@ def _keep_schedule_in_step(sender, instance, raw=False, update_fields=None, **kw
         return
     if update_fields is not None and not {"is_active", "schedule"} & set(update_fields):
         return
-    from workflows.schedules import ensure_schedule
-
     ensure_schedule(instance)
 
 
 @receiver(post_delete, sender=Workflow)
 def _drop_schedule(sender, instance, **kwargs):
-    from workflows.schedules import remove_schedule
-
     remove_schedule(instance.pk)
 
 

@@ -11,10 +11,9 @@ from integrations.api.auth import answer, api_view, error, json_body
 from integrations.api.serialize import integration_json, job_json, type_json
 from integrations.connections import Problem
 from integrations.models import ACTIVE_JOB_STATUSES, Credential, Integration, JobStatus, JobTrigger, Status, SyncJob
+from integrations.queries import catalogue_for, integrations_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.jobs import SyncRefused, queue_sync
-from integrations.views.gallery import catalogue_for
-from integrations.views.mine import integrations_for
 
 NOT_FOUND = "No such integration."
 
