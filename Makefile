@@ -11,17 +11,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install only when a requirements file changed.
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# Installs come only from the lock files: every transitive package pinned with its sha256, so every
+# machine gets the same bytes. requirements*.txt are the human-edited inputs; after changing one,
+# regenerate the locks with `bash scripts/lock.sh` and commit them together (a test fails otherwise).
+# Re-install only when a lock changed.
+$(VENV)/.runtime: requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev: requirements.lock requirements-dev.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.runtime
 
-$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
-	$(BIN)/pip install --quiet -r requirements-bench.txt
+$(VENV)/.bench: requirements-bench.lock $(VENV)/.dev
+	$(BIN)/pip install --quiet --require-hashes -r requirements-bench.lock
 	touch $@
 
 # Order-only on the venv's python (the script uses only the standard library): under `make -j`

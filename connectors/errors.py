@@ -17,6 +17,8 @@ import socket
 import ssl
 from collections.abc import Callable
 
+from connectors.masking import mask_urls_in
+
 AUTH, RATE_LIMIT, TRANSIENT, CONFIG, ITEM = "auth", "rate_limit", "transient", "config", "item"
 INTERNAL = "internal"  # a bug in the hub, not the user's doing: logged with its traceback, never retried
 UNKNOWN_HOST_FIX = (
@@ -299,7 +301,5 @@ def from_status(status: int, *, url_hint: str = "", retry_after: float | None = 
 
 
 def _short(exc: BaseException) -> str:
-    from connectors.masking import mask_urls_in
-
     text = mask_urls_in(str(exc)) or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."

@@ -26,6 +26,8 @@ from __future__ import annotations
 import datetime
 import re
 
+from markdown_it import MarkdownIt
+
 from connectors.base import Connector, Delivery, OutgoingCard, Record
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
@@ -34,104 +36,125 @@ from connectors.webapi import ANY_STATUS, QueryAsSync, api_base, deliver_each, j
 
 NOTION_VERSION = "2022-06-28"
 TEXT_MAX, RICH_MAX, BLOCKS_PER_REQUEST, PAGES_MAX = 2000, 100, 100, 500
-INLINE = re.compile(
-    r"`(?P<code>[^`\n]+)`|\[(?P<label>[^\]\n]+)\]\((?P<url>https?://[^)\s]+)\)|\*\*(?P<bold>.+?)\*\*"
-    r"|~~(?P<strike>.+?)~~|(?<![\w*])\*(?P<italic>[^*\n]+?)\*(?![\w*])|(?<!\w)_(?P<italic2>[^_\n]+?)_(?!\w)"
-)
+# CommonMark plus ~~strike-through~~ (GFM), parsed by markdown-it: its token stream, not regular
+# expressions, decides what is a heading, a list item, code or emphasis. Raw HTML stays text.
+MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["strikethrough"])
+MARKS = {"strong": "bold", "em": "italic", "s": "strikethrough"}
+LIST_ITEM = {"bullet_list": "bulleted_list_item", "ordered_list": "numbered_list_item"}
 
 
-def rich_text(text: str) -> list[dict]:
-    """Inline Markdown -> Notion rich text objects, each at most 2,000 characters."""
-    parts, position = [], 0
-    for match in INLINE.finditer(text):
-        if match.start() > position:
-            parts.append((text[position : match.start()], {}, None))
-        if match.group("code"):
-            parts.append((match.group("code"), {"code": True}, None))
-        elif match.group("label"):
-            parts.append((match.group("label"), {}, match.group("url")))
-        elif match.group("bold"):
-            parts.append((match.group("bold"), {"bold": True}, None))
-        elif match.group("strike"):
-            parts.append((match.group("strike"), {"strikethrough": True}, None))
-        else:
-            parts.append((match.group("italic") or match.group("italic2"), {"italic": True}, None))
-        position = match.end()
-    if position < len(text):
-        parts.append((text[position:], {}, None))
-    objects = []
+def _text_objects(parts: list[tuple[str, dict, str | None]]) -> list[dict]:
+    """(text, annotations, link) runs -> Notion text objects of at most 2,000 characters; adjacent
+    runs with the same annotations and link are joined first."""
+    merged: list[list] = []
     for content, marks, url in parts:
+        if not content:
+            continue
+        if merged and merged[-1][1] == marks and merged[-1][2] == url:
+            merged[-1][0] += content
+        else:
+            merged.append([content, marks, url])
+    objects = []
+    for content, marks, url in merged:
         for start in range(0, len(content), TEXT_MAX):
             item: dict = {"type": "text", "text": {"content": content[start : start + TEXT_MAX]}}
             if url:
                 item["text"]["link"] = {"url": url}
             if marks:
-                item["annotations"] = marks
+                item["annotations"] = dict(marks)
             objects.append(item)
-    return objects[:RICH_MAX]
+    return objects
 
 
-def _block(kind: str, text: str, **extra) -> dict:
-    return {"object": "block", "type": kind, kind: {"rich_text": rich_text(text), **extra}}
+def _inline_runs(children) -> list[tuple[str, dict, str | None]]:
+    """markdown-it inline tokens -> (text, annotations, link) runs."""
+    runs, marks, links = [], {}, []
+    for token in children or []:
+        kind = token.type
+        if kind.endswith("_open") and kind[: -len("_open")] in MARKS:
+            marks = {**marks, MARKS[kind[: -len("_open")]]: True}
+        elif kind.endswith("_close") and kind[: -len("_close")] in MARKS:
+            marks = {k: v for k, v in marks.items() if k != MARKS[kind[: -len("_close")]]}
+        elif kind == "link_open":
+            href = str(token.attrGet("href") or "")
+            links.append(href if href.startswith(("http://", "https://")) else None)
+        elif kind == "link_close":
+            links.pop() if links else None
+        elif kind == "code_inline":
+            runs.append((token.content, {**marks, "code": True}, links[-1] if links else None))
+        elif kind in ("softbreak", "hardbreak"):
+            runs.append(("\n", marks, links[-1] if links else None))
+        elif kind == "image" or token.content:  # Notion text cannot hold an image: its description stays
+            runs.append((token.content, marks, links[-1] if links else None))
+    return runs
+
+
+def rich_text(text: str) -> list[dict]:
+    """Inline Markdown -> Notion rich text objects, each at most 2,000 characters."""
+    children = MARKDOWN.parseInline(text or "")[0].children if text else []
+    return _text_objects(_inline_runs(children))[:RICH_MAX]
+
+
+def _blocks_of(kind: str, objects: list[dict], **extra) -> list[dict]:
+    """One block, or several when the text needs more than the 100 rich text objects a block takes."""
+    chunks = [objects[i : i + RICH_MAX] for i in range(0, len(objects), RICH_MAX)] or [[]]
+    return [{"object": "block", "type": kind, kind: {"rich_text": chunk, **extra}} for chunk in chunks]
+
+
+def _code_block(token) -> dict:
+    text = token.content.removesuffix("\n")
+    chunks = [text[i : i + TEXT_MAX] for i in range(0, len(text), TEXT_MAX)] or [""]
+    rich = [{"type": "text", "text": {"content": chunk}} for chunk in chunks][:RICH_MAX]
+    language = (token.info or "").strip().split(" ")[0].lower() or "plain text"
+    return {"object": "block", "type": "code", "code": {"rich_text": rich, "language": language}}
 
 
 def markdown_blocks(markdown: str) -> list[dict]:
-    blocks, paragraph, code, fence_lang = [], [], None, ""
+    """Markdown -> Notion blocks: headings (1 to 3), paragraphs, bulleted and numbered items (nested
+    ones flattened, after their parent), quotes, code and dividers. The paragraphs of one list item
+    or quote stay one block, their lines apart."""
+    blocks: list[dict] = []
+    # The open headings, list items and quotes: [block type, text runs not yet written].
+    open_blocks: list[list] = []
+    lists: list[str] = []
 
-    def flush():
-        if paragraph:
-            text = "\n".join(paragraph)
-            # A paragraph longer than 100 rich text objects allow is split into several.
-            for start in range(0, len(text), TEXT_MAX * 50):
-                blocks.append(_block("paragraph", text[start : start + TEXT_MAX * 50]))
-            paragraph.clear()
+    def add(runs):
+        if not open_blocks:
+            blocks.extend(_blocks_of("paragraph", _text_objects(runs)))
+            return
+        kept = open_blocks[-1][1]
+        kept += ([("\n", {}, None)] if kept else []) + runs
 
-    for line in (markdown or "").split("\n"):
-        if code is not None:
-            if line.strip().startswith("```"):
-                text = "\n".join(code)
-                chunks = [text[i : i + TEXT_MAX] for i in range(0, len(text), TEXT_MAX)] or [""]
-                rich = [{"type": "text", "text": {"content": c}} for c in chunks][:RICH_MAX]
-                blocks.append(
-                    {
-                        "object": "block",
-                        "type": "code",
-                        "code": {"rich_text": rich, "language": fence_lang or "plain text"},
-                    }
-                )
-                code = None
+    def flush(entry):
+        if entry[1]:
+            blocks.extend(_blocks_of(entry[0], _text_objects(entry[1])))
+            entry[1] = []
+
+    for token in MARKDOWN.parse(markdown or ""):
+        kind = token.type
+        if kind == "heading_open":
+            open_blocks.append([f"heading_{min(int(token.tag[1]), 3)}", []])
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            if open_blocks:
+                flush(open_blocks[-1])  # the parent item comes before its nested items
+            lists.append(LIST_ITEM[kind[: -len("_open")]])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif kind == "list_item_open":
+            open_blocks.append([lists[-1], []])
+        elif kind == "blockquote_open":
+            open_blocks.append(["quote", []])
+        elif kind in ("heading_close", "list_item_close", "blockquote_close"):
+            flush(open_blocks.pop())
+        elif kind == "inline":
+            add(_inline_runs(token.children))
+        elif kind in ("fence", "code_block"):
+            if open_blocks:  # code inside an item or a quote stays its text, as code
+                add([(token.content.removesuffix("\n"), {"code": True}, None)])
             else:
-                code.append(line)
-            continue
-        stripped = line.strip()
-        heading = re.match(r"^(#{1,6})\s+(.*?)\s*#*$", stripped)
-        bullet = re.match(r"^[-*+]\s+(.*)$", stripped)
-        numbered = re.match(r"^\d+[.)]\s+(.*)$", stripped)
-        if stripped.startswith("```"):
-            flush()
-            code, fence_lang = [], stripped[3:].strip().lower()
-        elif not stripped:
-            flush()
-        elif heading:
-            flush()
-            blocks.append(_block(f"heading_{min(len(heading.group(1)), 3)}", heading.group(2)))
-        elif re.fullmatch(r"(-{3,}|\*{3,}|_{3,})", stripped):
-            flush()
+                blocks.append(_code_block(token))
+        elif kind == "hr":
             blocks.append({"object": "block", "type": "divider", "divider": {}})
-        elif bullet:
-            flush()
-            blocks.append(_block("bulleted_list_item", bullet.group(1)))
-        elif numbered:
-            flush()
-            blocks.append(_block("numbered_list_item", numbered.group(1)))
-        elif stripped.startswith(">"):
-            flush()
-            blocks.append(_block("quote", stripped.lstrip(">").strip()))
-        else:
-            paragraph.append(stripped)
-    if code is not None:  # an unclosed fence keeps its text
-        paragraph.extend(code)
-    flush()
     return blocks
 
 
@@ -222,7 +245,8 @@ class NotionConnector(QueryAsSync, Connector):
                 properties[key_property] = {"rich_text": [{"type": "text", "text": {"content": card.key[:TEXT_MAX]}}]}
             blocks = markdown_blocks(card.markdown)
             if card.url:
-                blocks.append(_block("paragraph", f"[Source]({card.url})"))
+                link = card.url if card.url.startswith(("http://", "https://")) else None
+                blocks += _blocks_of("paragraph", _text_objects([("Source", {}, link)]))
             parent = {"database_id": parent_id} if in_database else {"page_id": parent_id}
             page = self._call(
                 "POST",

@@ -10,8 +10,9 @@ API base URLs
     github, open_meteo, perplexity, slack (Web API), slack_hooks (incoming webhooks), discord,
     mailchimp (replaces https://<dc>.api.mailchimp.com/3.0), notion, airtable, ynab
     (https://api.ynab.com/v1), todoist (https://api.todoist.com/api/v1), trello
-    (https://api.trello.com, without /1). An overridden
-    host still goes through the SSRF guard like any other.
+    (https://api.trello.com, without /1), google (every Google API base). An OAuth connection's app
+    may set its own api_base_url (admin), which wins. An overridden host still goes through the
+    SSRF guard like any other.
 """
 
 from __future__ import annotations
@@ -21,12 +22,19 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from connectors.base import Batch, Delivery
+from connectors.errors import classify
 from connectors.http import HttpClient
 
 
-def api_base(name: str, default: str) -> str:
-    overrides = settings.CONNECTOR_API_BASES or {}
-    return str(overrides.get(name) or default).rstrip("/")
+def api_base(name: str, default: str, ctx=None) -> str:
+    """The provider API base every connector builds its URLs from: the OAuth app's api_base_url when
+    the connection's token provider has one (set by staff in the admin), else
+    CONNECTOR_API_BASES[name], else the provider's default."""
+    tokens = getattr(ctx, "tokens", None)
+    override = getattr(tokens, "api_base_url", "") if tokens is not None else ""
+    override = override or (settings.CONNECTOR_API_BASES or {}).get(name)
+    return str(override or default).rstrip("/")
 
 
 def merged_config(connector, config: dict | None) -> dict:
@@ -78,9 +86,6 @@ def deliver_each(items, send_one, *, unit: str = "message", cards_in=None):
     item fails after others went out, the error (classified, whatever send_one raised) says how
     many were delivered and carries them as `error.delivery`, so the caller can record the partial
     result and retry only the rest instead of resending everything (which would post duplicates)."""
-    from connectors.base import Delivery
-    from connectors.errors import classify
-
     items = list(items)
     delivery = Delivery()
     for done, item in enumerate(items):
@@ -114,8 +119,6 @@ class QueryAsSync:
     truncated = False
 
     def list_changes(self, cursor):
-        from connectors.base import Batch
-
         records = self.query({})
         deletes = []
         if self.mirrors_source and not self.truncated:

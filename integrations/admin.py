@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html
 
+from connectors.registry import registry
 from integrations import lifecycle
 from integrations.catalogue import MANAGED_FIELDS
 from integrations.models import (
@@ -18,6 +19,7 @@ from integrations.models import (
     Credential,
     Integration,
     IntegrationType,
+    JobTrigger,
     OAuthApp,
     RateLimitBucket,
     RequestStat,
@@ -25,6 +27,7 @@ from integrations.models import (
     SyncedItem,
     SyncJob,
 )
+from integrations.sync.jobs import SyncRefused, queue_sync
 
 
 class IntegrationTypeForm(forms.ModelForm):
@@ -34,8 +37,6 @@ class IntegrationTypeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from connectors.registry import registry
-
         # A select of registered keys: the handler can never be an arbitrary dotted path.
         self.fields["handler"] = forms.ChoiceField(
             choices=[("", "— none (coming soon) —"), *registry.choices()],
@@ -175,10 +176,8 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
         return format_html("<span title='{}'>{}</span>", obj.status_detail, obj.get_status_display())
 
     def delete_through_lifecycle(self, request, obj):
-        from workflows.links import pause_workflows_using
-
-        # As the user's own delete: workflows using it are paused and flagged, synced items kept.
-        pause_workflows_using(obj, f"It uses {obj.name}, which was deleted by the hub's staff.")
+        # As the user's own delete: workflows using it are paused and flagged (on the delete's
+        # signal), synced items kept.
         lifecycle.delete(obj, delete_data=False, by_staff=True, after_commit=True)
 
     @admin.action(description="Pause selected integrations (stop scheduled syncs)")
@@ -207,9 +206,6 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
 
     @admin.action(description="Queue a sync now")
     def queue_sync(self, request, queryset):
-        from integrations.models import JobTrigger
-        from integrations.sync.jobs import SyncRefused, queue_sync
-
         queued, refused = 0, []
         for integration in queryset.select_related("type"):
             try:

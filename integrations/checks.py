@@ -9,6 +9,8 @@ from django.core.checks import Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.db import DatabaseError
 
+from integrations.rawsecrets import encrypted_columns, multi_fernet
+
 # Rows per query when reading encrypted columns; decrypting is cheap, round trips are not.
 CHECK_BATCH_SIZE = 2000
 
@@ -30,8 +32,6 @@ def connector_modules_import(app_configs, **kwargs):
 
 @register(Tags.database)
 def fernet_keys_decrypt_stored_secrets(app_configs, **kwargs):
-    from integrations.rawsecrets import encrypted_columns, multi_fernet
-
     errors = []
     try:
         for column in encrypted_columns():

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from connectors.errors import classify
-from integrations import schema
+from integrations import lifecycle, schema
 from integrations.models import Actor, AuditAction, AuditEvent, AuthKind, Integration, IntegrationType, Status
 from integrations.secrets import secrets_for, store_secrets
 from integrations.sync.context import context_for_test
@@ -199,6 +199,19 @@ def connect(user, itype: IntegrationType, data: dict) -> Saved:
         raise problem
     prepared = prepare(user, itype, data)
     identity = try_connection(prepared)
+    with transaction.atomic():
+        integration = create(user, prepared, identity)
+        AuditEvent.record(
+            AuditAction.CONNECT, integration=integration, identity=identity, settings=sorted(prepared.config)
+        )
+    return Saved(integration=integration, tested=True, identity=identity)
+
+
+def create(user, prepared: Prepared, identity: str) -> Integration:
+    """The one way a new integration comes into being, from the connect form, the API or the OAuth
+    callback: connected as `identity`, with the prepared settings and secrets (OAuth tokens are the
+    caller's to add). A double submit that raced us to the same name is a validation Problem."""
+    itype = prepared.itype
     try:
         with transaction.atomic():
             integration = Integration.objects.create(
@@ -211,14 +224,11 @@ def connect(user, itype: IntegrationType, data: dict) -> Saved:
                 sync_interval_minutes=prepared.interval,
             )
             store_secrets(integration, prepared.secrets)
-            AuditEvent.record(
-                AuditAction.CONNECT, integration=integration, identity=identity, settings=sorted(prepared.config)
-            )
-    except IntegrityError:  # a double submit raced us to the same name
+    except IntegrityError:
         raise Problem(
             f"You already have a {itype.display_name} called “{prepared.name}”.", field=NAME_FIELD, kind="validation"
         ) from None
-    return Saved(integration=integration, tested=True, identity=identity)
+    return integration
 
 
 # Statuses that a successful test with the new settings clears.
@@ -281,6 +291,8 @@ def update(integration: Integration, data: dict) -> Saved:
             AuditEvent.record(AuditAction.REAUTH, integration=integration, replaced=changed_secrets)
         if changed:
             AuditEvent.record(AuditAction.EDIT, integration=integration, fields=sorted(set(changed)))
+    if must_test and was in _REPAIRABLE:
+        lifecycle.reconnected(integration)
     return Saved(
         integration=integration,
         tested=must_test,

@@ -1,5 +1,8 @@
 from functools import cached_property
 
+from integrations import dependents
+from integrations.models import Integration
+
 
 class Attention:
     """What needs the user's attention, for the banner and the nav count on every page: integrations
@@ -11,15 +14,11 @@ class Attention:
 
     @cached_property
     def integrations(self) -> list:
-        from integrations.models import Integration
-
         return list(Integration.objects.for_user(self.user).needing_attention().select_related("type"))
 
     @cached_property
     def workflows(self) -> list:
-        from workflows.models import Workflow
-
-        return list(Workflow.objects.filter(owner=self.user, needs_attention=True).only("pk", "name").order_by("name"))
+        return dependents.needing_attention(self.user)
 
     @property
     def count(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 
 from integrations import schema
-from integrations.connections import INTERVAL_FIELD, MAX_INTERVAL, NAME_FIELD, Problem, default_name
+from integrations.connections import INTERVAL_FIELD, MAX_INTERVAL, NAME_FIELD, Problem, default_name, stored_values
 from integrations.models import AuthKind, Integration, IntegrationType
 from integrations.templatetags.hub import mask_url
 
@@ -115,8 +115,6 @@ class IntegrationForm(forms.Form):
         self.masked = {}  # secret_url field -> scheme://host/… of the stored value
         stored_secret_names = set()
         if editing:
-            from integrations.connections import stored_values
-
             stored = stored_values(integration)
             for spec in itype.settings_schema:
                 if spec["type"] in schema.SECRET_TYPES and stored.get(spec["name"]):

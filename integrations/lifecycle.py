@@ -4,9 +4,12 @@ engine): pause, resume, disconnect, delete, re-auth. Each records an audit event
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from integrations.models import Actor, AuditAction, AuditEvent, Integration, Status
+from integrations.oauth.revoke import grant_of, revoke_grant
 from integrations.secrets import drop_credentials
+from integrations.signals import integration_deleting, integration_disconnected, integration_reconnected, notify
 
 
 def _actor(by_staff: bool):
@@ -101,20 +104,50 @@ def needs_reauth(integration: Integration, detail: str):
 PENDING_REVOCATION = {"revoked": False, "detail": "requested once the change is committed"}
 
 
-def disconnect(integration: Integration, *, by_staff: bool = False, after_commit: bool = False):
+def _what_happened(integration: Integration, verb: str, *, by_staff: bool, through: str) -> str:
+    """The sentence a paused dependent shows its user (the lifecycle signals' reason)."""
+    how = " by the hub's staff" if by_staff else (f" through {through}" if through else "")
+    when = timezone.localtime().strftime("%d %b %Y %H:%M")
+    return f"It uses {integration.name} ({integration.type.display_name}), which was {verb}{how} on {when}."
+
+
+def disconnect(integration: Integration, *, by_staff: bool = False, after_commit: bool = False, through: str = ""):
     """Keep the synced data, stop syncs, revoke the grant at the provider where it offers that
-    (best effort, recorded in the audit event), drop the credentials."""
+    (best effort, recorded in the audit event), drop the credentials. Returns the dependents
+    (workflows) that paused because of it: they react to integration_disconnected."""
     revocation, grant = _revocation(integration, after_commit)
     with transaction.atomic():
         drop_credentials(integration)
         integration.set_status(Status.DISCONNECTED, DISCONNECTED_DETAIL)
         event = AuditEvent.record(AuditAction.DISCONNECT, integration=integration, actor=_actor(by_staff), **revocation)
         _revoke_on_commit(event, [grant])
+    reason = _what_happened(integration, "disconnected", by_staff=by_staff, through=through)
+    return notify(integration_disconnected, integration, reason)
 
 
-def delete(integration: Integration, *, delete_data: bool, by_staff: bool = False, after_commit: bool = False):
+def reconnected(integration: Integration) -> None:
+    """A disconnected integration, or one that needed re-authentication, works again: tell what
+    depends on it (the workflows it paused say so, and wait for their user to resume them)."""
+    when = timezone.localtime().strftime("%d %b %Y %H:%M")
+    reason = f"{integration.name} ({integration.type.display_name}) was connected again on {when}."
+    notify(integration_reconnected, integration, reason)
+
+
+def delete(
+    integration: Integration,
+    *,
+    delete_data: bool,
+    by_staff: bool = False,
+    after_commit: bool = False,
+    through: str = "",
+):
     """Remove the instance, revoking its grant at the provider (best effort); its synced data too
-    only when asked (otherwise kept with provenance)."""
+    only when asked (otherwise kept with provenance). Returns the dependents (workflows) that paused
+    because of it: they react to integration_deleting, sent first, while they still refer to it
+    (in their own transaction, so no lock is held across the revocation's network call)."""
+    paused = notify(
+        integration_deleting, integration, _what_happened(integration, "deleted", by_staff=by_staff, through=through)
+    )
     revocation, grant = _revocation(integration, after_commit)
     with transaction.atomic():
         event = AuditEvent.record(
@@ -124,6 +157,7 @@ def delete(integration: Integration, *, delete_data: bool, by_staff: bool = Fals
             integration.items.all().delete()
         integration.delete()
         _revoke_on_commit(event, [grant])
+    return paused
 
 
 def delete_account(user, *, by_staff: bool = False, after_commit: bool = False) -> int:
@@ -147,8 +181,6 @@ def delete_account(user, *, by_staff: bool = False, after_commit: bool = False) 
 
 def _revocation(integration: Integration, after_commit: bool):
     """({"revocation": outcome} or {}, the grant still to revoke after the commit or None)."""
-    from integrations.oauth.revoke import grant_of, revoke_grant
-
     grant = grant_of(integration)
     if grant is None:
         return {}, None
@@ -164,8 +196,6 @@ def _revoke_on_commit(event: AuditEvent, grants: list):
 
 
 def _revoke_and_complete(event_pk: int, grants: list):
-    from integrations.oauth.revoke import revoke_grant
-
     outcomes = [revoke_grant(grant) for grant in grants]
     event = AuditEvent.objects.filter(pk=event_pk).first()
     if event is None:

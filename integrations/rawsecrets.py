@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from cryptography.fernet import MultiFernet
 from django.db import connection
 
+from integrations.fields import encrypted_fields, key_set
+
 
 def multi_fernet(enc_field) -> MultiFernet:
     """The field's key set (first key encrypts, all decrypt) as a MultiFernet."""
-    fernet = enc_field.fernet
-    return fernet if isinstance(fernet, MultiFernet) else MultiFernet([fernet])
+    return key_set(enc_field)
 
 
 class EncryptedColumn:
@@ -64,6 +65,4 @@ class EncryptedColumn:
 
 def encrypted_columns() -> list[EncryptedColumn]:
     """Every encrypted column of every installed model."""
-    from integrations.fields import encrypted_fields
-
     return [EncryptedColumn(model, enc_field) for model, enc_field in encrypted_fields()]

@@ -8,6 +8,7 @@ from django_q.signals import post_spawn
 from integrations.fields import reset_key_cache
 from integrations.models import Integration, Upload
 from integrations.sync import sweeper
+from integrations.sync.schedules import ensure_schedule, remove_schedule
 
 # Sent by the sync engine inside the transaction that stores a batch, after it is stored (so a
 # receiver's writes commit or roll back with the batch). Arguments: integration, job, and the
@@ -16,6 +17,23 @@ batch_stored = Signal()
 
 # Every qcluster worker process sweeps for dead workers' jobs (see integrations.sync.sweeper).
 post_spawn.connect(sweeper.on_worker_spawned, dispatch_uid="sync-sweeper")
+
+# The lifecycle of an integration, for the apps that depend on one (workflows listens): they react
+# here, so `integrations` never imports them. Each is sent with integration= and reason= (a sentence
+# saying what happened, for whatever the dependent shows its user); a receiver returns the
+# integrations.dependents.Dependent items it paused, which the pages and the API report.
+# Sent before the delete, while what depends on the integration can still be found by it.
+integration_deleting = Signal()
+# Sent once the disconnect is committed (the instance stays, without credentials).
+integration_disconnected = Signal()
+# Sent when a disconnected integration, or one that needed re-authentication, is connected again.
+integration_reconnected = Signal()
+
+
+def notify(signal: Signal, integration: Integration, reason: str) -> list:
+    """Send a lifecycle signal; the dependents every receiver reports, in one list."""
+    responses = signal.send(sender=Integration, integration=integration, reason=reason)
+    return [item for _receiver, items in responses for item in items or ()]
 
 
 @receiver(setting_changed)
@@ -30,15 +48,11 @@ def _keep_schedule_in_step(sender, instance, raw=False, update_fields=None, **kw
         return
     if update_fields is not None and not {"status", "sync_interval_minutes", "type"} & set(update_fields):
         return
-    from integrations.sync.schedules import ensure_schedule
-
     ensure_schedule(instance)
 
 
 @receiver(post_delete, sender=Integration)
 def _drop_schedule(sender, instance, **kwargs):
-    from integrations.sync.schedules import remove_schedule
-
     remove_schedule(instance.pk)
 
 

@@ -7,7 +7,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET
 
-from integrations.models import IntegrationType
+from integrations.lifecycle import delete_account as remove
+from integrations.models import Integration, IntegrationType, SyncedItem
+from workflows.models import Workflow
 
 
 @require_GET
@@ -29,10 +31,6 @@ def healthz(request):
 @login_required
 def delete_account(request):
     """Delete one's own account and everything stored for it, after the password is confirmed."""
-    from integrations.lifecycle import delete_account as remove
-    from integrations.models import Integration, SyncedItem
-    from workflows.models import Workflow
-
     user = request.user
     error = ""
     if request.method == "POST":

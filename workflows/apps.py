@@ -6,4 +6,8 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self):
-        from workflows import signals  # noqa: F401  (keeps each workflow's Schedule in step)
+        from integrations import dependents
+        from workflows import signals  # noqa: F401  (Schedules in step; reacts to integration lifecycle)
+        from workflows.links import WorkflowDependents
+
+        dependents.register(WorkflowDependents())

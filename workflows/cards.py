@@ -11,13 +11,13 @@ Entries are plain JSON-safe dicts; the same dicts are what templates see (never 
 from __future__ import annotations
 
 import datetime
-import html
 import re
 from dataclasses import dataclass, field
 
-import nh3
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+
+from connectors.text import html_to_text
 
 SUMMARY_CHARS = 2000
 DATA_STRING_CHARS = 2000
@@ -181,7 +181,7 @@ def plain_text(value: str, limit: int = SUMMARY_CHARS) -> str:
     """Summaries may hold HTML (feeds): keep the words only."""
     if not value:
         return ""
-    text = html.unescape(nh3.clean(str(value), tags=set()))
+    text = html_to_text(str(value))
     text = re.sub(r"[ \t\r\f\v]+", " ", text)
     text = re.sub(r"\n\s*\n\s*", "\n\n", text).strip()
     return _shorten(text, limit)

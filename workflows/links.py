@@ -1,9 +1,13 @@
-"""How workflows depend on integrations: the delete/disconnect warning and what proceeding does."""
+"""How workflows depend on integrations: what the delete/disconnect warning lists (through the
+integrations.dependents hook, registered in WorkflowsConfig.ready) and what happens to them when an
+integration goes away or comes back (receivers of the lifecycle signals, in workflows.signals)."""
 
 from django.db import transaction
 from django.db.models import Q
 
+from integrations.dependents import Dependent
 from workflows.models import Workflow
+from workflows.schedules import remove_schedule
 
 
 def workflows_using(integration):
@@ -14,16 +18,48 @@ def workflows_using(integration):
     )
 
 
-@transaction.atomic
+def as_dependent(workflow: Workflow) -> Dependent:
+    return Dependent(
+        pk=workflow.pk,
+        name=workflow.name,
+        url=workflow.get_absolute_url(),
+        description=workflow.description,
+        is_active=workflow.is_active,
+        needs_attention=workflow.needs_attention,
+        attention_reason=workflow.attention_reason,
+    )
+
+
+class WorkflowDependents:
+    """The integrations.dependents provider for workflows."""
+
+    def using(self, integration) -> list[Dependent]:
+        return [as_dependent(workflow) for workflow in workflows_using(integration)]
+
+    def needing_attention(self, user) -> list[Dependent]:
+        flagged = Workflow.objects.filter(owner=user, needs_attention=True).order_by("name")
+        return [as_dependent(workflow) for workflow in flagged]
+
+
 def pause_workflows_using(integration, reason: str) -> int:
+    return len(pause_dependents(integration, reason))
+
+
+@transaction.atomic
+def pause_dependents(integration, reason: str) -> list[Dependent]:
     """Pause and flag every workflow that uses the integration: never leave them silently broken.
     Their schedules are dropped too, so nothing fires until the user resumes them."""
-    from workflows.schedules import remove_schedule
-
     ids = list(workflows_using(integration).values_list("pk", flat=True))
-    count = Workflow.objects.filter(pk__in=ids).update(
-        is_active=False, needs_attention=True, attention_reason=reason[:500]
-    )
+    Workflow.objects.filter(pk__in=ids).update(is_active=False, needs_attention=True, attention_reason=reason[:500])
     for pk in ids:
         remove_schedule(pk)
-    return count
+    return [as_dependent(workflow) for workflow in Workflow.objects.filter(pk__in=ids).order_by("name")]
+
+
+def note_reconnected(integration, reason: str) -> int:
+    """The workflows an integration's removal paused stay paused (their user resumes them), but
+    their notice now says the integration works again."""
+    flagged = workflows_using(integration).filter(needs_attention=True, is_active=False)
+    ids = list(flagged.values_list("pk", flat=True))
+    note = f"{reason} Resume the workflow when you are ready."
+    return Workflow.objects.filter(pk__in=ids).update(attention_reason=note[:500])

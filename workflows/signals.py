@@ -1,7 +1,10 @@
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from integrations.signals import integration_deleting, integration_disconnected, integration_reconnected
+from workflows import links
 from workflows.models import Workflow
+from workflows.schedules import ensure_schedule, remove_schedule
 
 
 @receiver(post_save, sender=Workflow)
@@ -10,13 +13,26 @@ def _keep_schedule_in_step(sender, instance, raw=False, update_fields=None, **kw
         return
     if update_fields is not None and not {"is_active", "schedule"} & set(update_fields):
         return
-    from workflows.schedules import ensure_schedule
-
     ensure_schedule(instance)
 
 
 @receiver(post_delete, sender=Workflow)
 def _drop_schedule(sender, instance, **kwargs):
-    from workflows.schedules import remove_schedule
-
     remove_schedule(instance.pk)
+
+
+# An integration a workflow uses goes away: pause and flag the workflow (what the warning promised).
+@receiver(integration_deleting)
+def _pause_when_its_integration_is_deleted(sender, integration, reason, **kwargs):
+    return links.pause_dependents(integration, reason)
+
+
+@receiver(integration_disconnected)
+def _pause_when_its_integration_is_disconnected(sender, integration, reason, **kwargs):
+    return links.pause_dependents(integration, reason)
+
+
+@receiver(integration_reconnected)
+def _say_its_integration_is_back(sender, integration, reason, **kwargs):
+    links.note_reconnected(integration, reason)
+    return []

@@ -3,11 +3,14 @@ Results carry ids and statuses only, never configuration or content."""
 
 from __future__ import annotations
 
+from workflows.models import Workflow
+from workflows.runner import run_execution as run
+from workflows.runner import run_workflow
+from workflows.schedules import ensure_schedule, remove_schedule
+
 
 def run_execution(execution_id: int) -> dict:
     """ "Run now": the view created the queued Execution; a worker runs it here."""
-    from workflows.runner import run_execution as run
-
     execution = run(execution_id)
     if execution is None:
         return {"execution": execution_id, "ran": False}
@@ -18,10 +21,6 @@ def run_scheduled(workflow_id: int, trigger: str = "schedule") -> dict:
     """Run by each workflow's CRON Schedule, and by its one-off retry (trigger "retry"). A paused or
     deleted workflow is skipped (and its schedule dropped), so a workflow paused behind the
     scheduler's back never runs."""
-    from workflows.models import Workflow
-    from workflows.runner import run_workflow
-    from workflows.schedules import ensure_schedule, remove_schedule
-
     workflow = Workflow.objects.filter(pk=workflow_id).first()
     if workflow is None:
         remove_schedule(workflow_id)

@@ -16,20 +16,17 @@ workflows.cards; never a model instance, a settings object or a request. What it
   the same cap; `sum` adds numbers only, and filters that read a whole sequence at once (`list`,
   `sort`, `unique`, `min`, `max`, `groupby`, `join`, `sum`) count its items as loop iterations;
 - inject markup: HTML templates render with autoescape on; markdown templates are converted by
-  markdown-it-py with raw HTML off, and every HTML result goes through nh3.clean.
+  markdown-it-py with raw HTML off, and every HTML result goes through connectors.text.clean_html (nh3).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
-import html as html_module
 import math
-import re
 import time
 from dataclasses import dataclass
 
-import nh3
 from django.conf import settings
 from django.utils import timezone
 from jinja2 import TemplateSyntaxError, nodes
@@ -38,6 +35,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+from connectors.text import clean_html, html_to_text
 
 MAX_RANGE = 1000
 MAX_SOURCE = 20_000  # characters of template text
@@ -399,7 +398,7 @@ def render_text(source: str, context: dict, *, html: bool = False) -> str:
 def render(source: str, context: dict, *, html: bool = False) -> Rendered:
     text = render_text(source, context, html=html)
     if html:
-        return Rendered(markdown=html_to_text(text), html=sanitize(text))
+        return Rendered(markdown=html_to_text(text) + "\n", html=sanitize(text))
     return Rendered(markdown=text.strip() + "\n" if text.strip() else "", html=markdown_to_html(text))
 
 
@@ -414,14 +413,7 @@ def markdown_to_html(text: str) -> str:
 
 
 def sanitize(html: str) -> str:
-    return nh3.clean(html or "", link_rel="noopener noreferrer nofollow")
-
-
-def html_to_text(html: str) -> str:
-    text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|h[1-6]|tr)>", "\n", html or "")
-    text = nh3.clean(text, tags=set())
-    text = html_module.unescape(text)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in text.splitlines())).strip() + "\n"
+    return clean_html(html)
 
 
 def _describe(exc: Exception) -> str:

@@ -28,6 +28,7 @@ from connectors import ical_repair
 from connectors.base import Record
 from connectors.caldav_calendar import lean as lean_reader
 from connectors.errors import ItemError
+from connectors.text import html_to_text
 
 UTC = datetime.UTC
 KINDS = {"VEVENT": "event", "VTODO": "task", "VJOURNAL": "journal"}
@@ -181,7 +182,7 @@ def to_record(obj: CalendarObject) -> Record:
     description = _text(main.get("DESCRIPTION"))
     if _HTML.search(description):
         data["description_html"] = description
-        description = _html_to_text(description)
+        description = html_to_text(description)
     alarms = [_alarm(a) for a in main.subcomponents if a.name == "VALARM"]
     if alarms:
         data["alarms"] = alarms
@@ -473,13 +474,6 @@ def _plain(value):
 def _clean(text: str) -> str:
     # NUL cannot be stored in PostgreSQL text or JSON; lone surrogates cannot be encoded.
     return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
-def _html_to_text(html: str) -> str:
-    from bs4 import BeautifulSoup
-
-    text = BeautifulSoup(html, "html.parser").get_text("\n")
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 def _short(exc: BaseException) -> str:

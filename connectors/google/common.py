@@ -27,15 +27,10 @@ from connectors.errors import (
     from_status,
     register_classifier,
 )
+from connectors.webapi import api_base
 
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED", "quotaExceeded"}
 SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
-
-
-def api_base(ctx, default: str) -> str:
-    tokens = getattr(ctx, "tokens", None)
-    override = getattr(tokens, "api_base_url", "") if tokens is not None else ""
-    return (override or default).rstrip("/")
 
 
 def require_tokens(ctx):
@@ -71,7 +66,7 @@ class GuardedHttp:
 
 
 def build_service(ctx, name: str, version: str, *, default_base: str, path: str = ""):
-    endpoint = api_base(ctx, default_base) + "/" + path
+    endpoint = api_base("google", default_base, ctx) + "/" + path
     return discovery.build(
         name,
         version,

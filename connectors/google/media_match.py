@@ -61,28 +61,39 @@ def split_version(value: str) -> tuple[str, str]:
 
 
 class CaptureIndex:
-    """Capture keys stored or seen in this run: name|time -> the dimensions known for it."""
+    """Capture keys stored or seen in this run: name|time -> {dimensions: the record that has it}."""
 
     def __init__(self, keys=()):
-        self._dims: dict[str, set[str]] = {}
+        self._dims: dict[str, dict[str, str]] = {}
         for key in keys:
-            self.add(key)
+            if isinstance(key, tuple):
+                self.add(*key)
+            else:
+                self.add(key)
 
-    def add(self, key: str):
+    def add(self, key: str, owner: str = ""):
         if key:
             name_time, _, dims = key.rpartition("|")
-            self._dims.setdefault(name_time, set()).add(dims)
+            self._dims.setdefault(name_time, {}).setdefault(dims, owner)
 
-    def matches(self, key: str) -> bool:
-        """The same photo is already there: same name and capture time, and the same dimensions
-        unless one side does not know them."""
+    def owner(self, key: str) -> str | None:
+        """The record (external id) that already holds the same photo: same name and capture time,
+        and the same dimensions unless one side does not know them; "" when it came earlier in this
+        run without a record yet; None when no photo matches."""
         if not key:
-            return False
+            return None
         name_time, _, dims = key.rpartition("|")
         known = self._dims.get(name_time)
         if known is None:
-            return False
-        return not dims or "" in known or dims in known
+            return None
+        if dims in known:
+            return known[dims]
+        if not dims:
+            return next(iter(known.values()))
+        return known.get("")
+
+    def matches(self, key: str) -> bool:
+        return self.owner(key) is not None
 
 
 def image_size(handle) -> tuple[int, int] | None:

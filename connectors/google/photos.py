@@ -15,31 +15,30 @@ document for it). https://developers.google.com/photos/picker/guides/get-started
 Dedup: a picked item already imported (same media item id) is not downloaded again, nor one whose
 file name, capture time and dimensions match a photo already imported from a Takeout archive
 (media_match.py: the two sides' bytes differ); bytes whose SHA-256 is already stored under another
-id are skipped.
-Files are stored once, content-addressed, in the default storage (MEDIA_ROOT).
+id are skipped. A Takeout imported after the pick adds its location to the picked photo's record
+(the Picker's copy has none), instead of storing the photo a second time.
+Files are stored once, content-addressed, in the default storage (MEDIA_ROOT): media_store.py,
+shared with the Takeout import.
 A job with options {"archive_paths": [...]} imports a Takeout archive instead (takeout.py).
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import logging
-import mimetypes
 import re
-import tempfile
 import time
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.utils.dateparse import parse_datetime
 
 from connectors.base import Batch, Connector, Record
 from connectors.errors import ConfigError
-from connectors.google import media_match
-from connectors.google.common import api_base, require_tokens
+from connectors.google import media_match, takeout
+from connectors.google.common import require_tokens
+from connectors.google.media_store import Dedup, max_media_bytes, remember_pick, spool_and_hash, store_file
 from connectors.registry import registry
+from connectors.webapi import api_base
 
 log = logging.getLogger(__name__)
 
@@ -49,75 +48,9 @@ PAGE_SIZE = 100
 DURATION = re.compile(r"^([\d.]+)s$")
 
 
-def max_media_bytes() -> int:
-    return int(settings.GOOGLE_PHOTOS_MAX_BYTES)
-
-
 def _seconds(value, default: float) -> float:
     match = DURATION.match(str(value or ""))
     return float(match.group(1)) if match else default
-
-
-def storage_path(user_id, digest: str, filename: str = "", mime_type: str = "") -> str:
-    ext = (filename.rsplit(".", 1)[-1].lower() if "." in filename else "") or (
-        (mimetypes.guess_extension(mime_type) or ".bin").lstrip(".")
-    )
-    return f"google-photos/{user_id}/{digest[:2]}/{digest}.{ext[:8]}"
-
-
-def store_file(spool, user_id, digest: str, filename: str, mime_type: str = "") -> str:
-    """Keep the bytes once per user (content-addressed); returns the storage name."""
-    name = storage_path(user_id, digest, filename, mime_type)
-    if not default_storage.exists(name):
-        spool.seek(0)
-        saved = default_storage.save(name, File(spool))
-        if saved != name:  # a concurrent import saved it first: keep one copy
-            default_storage.delete(saved)
-    return name
-
-
-def spool_and_hash(chunks) -> tuple[tempfile.SpooledTemporaryFile, str, int]:
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - the caller closes it
-    digest, size = hashlib.sha256(), 0
-    try:
-        for chunk in chunks:
-            spool.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
-    except BaseException:
-        spool.close()
-        raise
-    return spool, digest.hexdigest(), size
-
-
-class Dedup:
-    """Media item ids, content hashes and capture keys already stored for the integration (the
-    record version is the SHA-256 of the bytes and the capture key), plus those seen in this run."""
-
-    def __init__(self, ctx):
-        versions = ctx.known_versions()
-        self.ids = set(versions)
-        self.hashes, keys = set(), []
-        for value in versions.values():
-            digest, key = media_match.split_version(value)
-            if digest:
-                self.hashes.add(digest)
-            keys.append(key)
-        self.captures = media_match.CaptureIndex(keys)
-
-    def seen_hash(self, digest: str) -> bool:
-        if digest in self.hashes:
-            return True
-        self.hashes.add(digest)
-        return False
-
-    def seen_capture(self, key: str) -> bool:
-        """The same photo (name, capture time, dimensions) is stored already or came earlier in
-        this run; otherwise remember it."""
-        if self.captures.matches(key):
-            return True
-        self.captures.add(key)
-        return False
 
 
 def created_at(item: dict) -> datetime.datetime | None:
@@ -155,7 +88,7 @@ class GooglePhotosConnector(Connector):
         return takeout.describe(paths)
 
     def _url(self, default: str, path: str) -> str:
-        return api_base(self.ctx, default) + path
+        return api_base("google", default, self.ctx) + path
 
     def _get(self, url, **kwargs):
         return self.http.get(url, auth=require_tokens(self.ctx).auth, **kwargs)
@@ -202,8 +135,6 @@ class GooglePhotosConnector(Connector):
     def list_changes(self, cursor):
         paths = self.ctx.options.get("archive_paths") or []
         if paths:
-            from connectors.google import takeout
-
             yield from takeout.import_batches(self, paths, cursor)
             return
         session_id = self.ctx.options.get("picker_session")
@@ -253,13 +184,13 @@ class GooglePhotosConnector(Connector):
         finally:
             spool.close()
         self.ctx.heartbeat()
-        return {"picked": item, "sha256": digest, "size": size, "file": name, "capture": capture}
+        raw = {"picked": item, "sha256": digest, "size": size, "file": name, "capture": capture}
+        remember_pick(self.ctx.integration.user_id, digest, raw)
+        return raw
 
     # -- records -------------------------------------------------------------------------------
     def transform(self, raw) -> Record:
         if "takeout" in raw:
-            from connectors.google import takeout
-
             return takeout.transform(raw)
         item = raw["picked"]
         media = item.get("mediaFile") or {}
@@ -285,6 +216,10 @@ class GooglePhotosConnector(Connector):
         }
         if unmapped:
             data["extra"] = {k.split(".", 1)[1]: meta[k.split(".", 1)[1]] for k in unmapped}
+        if match := raw.get("takeout_match"):
+            # The Picker's copy has no location; the Takeout original of the same photo had one.
+            data["geo"] = match["geo"]
+            data["location_from"] = {"source": "takeout", "archive": match["archive"], "member": match["member"]}
         return Record(
             external_id=item["id"],
             kind="video" if item.get("type") == "VIDEO" else "photo",

@@ -13,7 +13,8 @@ member is read in chunks, hashed and stored, and its sidecar (a few hundred byte
 own; nothing is extracted to disk and no archive is held in memory. The same photo in several
 album folders is stored once (SHA-256); so is a photo already brought in through the Picker, whose
 bytes differ (Google re-encodes Picker downloads): it is recognised by its file name, capture time
-and dimensions (media_match.py).
+and dimensions (media_match.py), and its record gains the Takeout's location, which the Picker's
+copy lacks.
 The cursor checkpoints the position (archive, member), so a killed import resumes.
 """
 
@@ -33,7 +34,7 @@ from django.conf import settings
 from connectors.base import Batch, Record
 from connectors.errors import ConfigError, ItemError
 from connectors.google import media_match
-from connectors.google.photos import Dedup, max_media_bytes, spool_and_hash, store_file
+from connectors.google.media_store import Dedup, max_media_bytes, recall_pick, spool_and_hash, store_file
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +214,10 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         size_px = media_match.image_size(spool)
         capture = capture_key(info.filename, sidecar, size_px)
         if dedup.seen_capture(capture):
-            log.info("%s is a photo already imported (through the Picker); skipped", info.filename)
-            return None
+            located = _location_for_pick(ctx, dedup.stored_match(capture), sidecar, archives.paths[index], info)
+            if located is None:
+                log.info("%s is a photo already imported (through the Picker); skipped", info.filename)
+            return located
         filename = posixpath.basename(info.filename)
         mime_type = mimetypes.guess_type(filename)[0] or ""
         name = store_file(spool, ctx.integration.user_id, digest, filename, mime_type)
@@ -236,6 +239,20 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         "height": size_px[1] if size_px else None,
         "capture": capture,
     }
+
+
+def _location_for_pick(ctx, match, sidecar: dict | None, archive: str, info: zipfile.ZipInfo) -> dict | None:
+    """The picked photo's record again, with this Takeout original's location added (Google strips
+    it from Picker downloads), or None when there is nothing to add: no location in the sidecar, the
+    photo came from a Takeout already, or the Picker's side was not kept."""
+    geo = _geo((sidecar or {}).get("geoData")) or _geo((sidecar or {}).get("geoDataExif"))
+    if geo is None or match is None or match[0].startswith("takeout:") or not match[1]:
+        return None
+    pick = recall_pick(ctx.integration.user_id, match[1])
+    if pick is None or (pick.get("picked") or {}).get("id") != match[0]:
+        return None
+    log.info("%s is a photo picked before: its location is added to that record", info.filename)
+    return {**pick, "takeout_match": {"geo": geo, "archive": Path(archive).name, "member": info.filename}}
 
 
 def display_name(member: str, sidecar: dict | None) -> str:

@@ -10,6 +10,7 @@ Importing this package is cheap: imapclient and the email machinery load on firs
 """
 
 from connectors.errors import register_classifier
+from connectors.imap_mail.client import classify_mail_error
 from connectors.imap_mail.connector import ImapConnector
 
 _OUR_MODULES = ("imaplib", "imapclient", "smtplib")
@@ -20,8 +21,6 @@ def classify_mail_exception(exc):
     """imaplib / imapclient / smtplib exceptions -> the hub's error classes."""
     if not type(exc).__module__.startswith(_OUR_MODULES):
         return None
-    from connectors.imap_mail.client import classify_mail_error
-
     return classify_mail_error(exc)
 
 

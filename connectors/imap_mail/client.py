@@ -266,8 +266,6 @@ class translate:
     def __exit__(self, exc_type, exc, tb):
         if exc is None or not isinstance(exc, Exception):
             return False
-        from connectors.errors import ConnectorError
-
         if isinstance(exc, ConnectorError):
             return False
         if isinstance(exc, TimeoutError) or (

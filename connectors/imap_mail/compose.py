@@ -21,6 +21,7 @@ from email.utils import format_datetime, make_msgid
 
 from connectors.base import Delivery
 from connectors.errors import ConfigError
+from connectors.imap_mail.client import connect_smtp, translate
 from connectors.webapi import deliver_each
 
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
@@ -83,8 +84,6 @@ def send_cards(connector, cards: list, config: dict) -> Delivery:
 
 
 def _send_smtp(connector, messages: list[EmailMessage], to: list[str]) -> Delivery:
-    from connectors.imap_mail.client import connect_smtp, translate
-
     if not connector.config.get("smtp_host"):
         raise ConfigError(
             "Sending mail needs an SMTP server, and none is set.",

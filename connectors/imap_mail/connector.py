@@ -29,7 +29,10 @@ from django.conf import settings
 
 from connectors.base import Batch, Connector, Delivery, Record
 from connectors.errors import ConfigError, ItemError
+from connectors.imap_mail.client import connect_imap, connect_smtp, translate
+from connectors.imap_mail.compose import send_cards
 from connectors.imap_mail.parse import SKIP_FLAGS, Unreadable, parse, parse_date, summary_of
+from connectors.imap_mail.structure import attachments_from_structure
 from connectors.registry import registry
 
 HEADER_SLACK = 64 * 1024
@@ -176,8 +179,6 @@ class ImapConnector(Connector):
     @property
     def client(self):
         if self._client is None:
-            from connectors.imap_mail.client import connect_imap
-
             # The integration's outbound policy: its rate limit and request metrics cover IMAP too.
             self._client = connect_imap(self.config, self.secrets, policy=getattr(self.http, "policy", None))
             self._client._imap.debug = 0  # imaplib would format a debug line per response line
@@ -194,8 +195,6 @@ class ImapConnector(Connector):
                 client.shutdown()
 
     def _translate(self):
-        from connectors.imap_mail.client import translate
-
         return translate(self.where)
 
     def _existing_folders(self) -> dict[str, str]:
@@ -226,8 +225,6 @@ class ImapConnector(Connector):
         with self._translate():
             self._check_folders(self.folders())
         if self.config.get("smtp_host"):
-            from connectors.imap_mail.client import connect_smtp
-
             smtp = connect_smtp(self.config, self.secrets)
             try:
                 smtp.quit()
@@ -374,8 +371,6 @@ class ImapConnector(Connector):
             for item in chunk:
                 item.internaldate = dates.get(item.uid, {}).get(b"INTERNALDATE")
         for chunk in _chunks(truncated, STRUCTURE_BATCH):
-            from connectors.imap_mail.structure import attachments_from_structure
-
             structures = client.fetch([i.uid for i in chunk], ["BODYSTRUCTURE"])
             for item in chunk:
                 structure = structures.get(item.uid, {}).get(b"BODYSTRUCTURE")
@@ -430,6 +425,4 @@ class ImapConnector(Connector):
         )
 
     def send(self, cards: list, config: dict) -> Delivery:
-        from connectors.imap_mail.compose import send_cards
-
         return send_cards(self, cards, config or {})

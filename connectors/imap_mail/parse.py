@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import binascii
 import codecs
-import contextlib
 import datetime
 import re
 from dataclasses import dataclass, field
@@ -30,7 +29,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
+
+from connectors.text import html_to_text
 
 POLICY = policy.default  # header decoding
 _PARSER = BytesParser(policy=policy.compat32)  # MIME structure
@@ -386,43 +386,6 @@ def _part_size(part) -> int:
 
 
 # -- HTML to text ----------------------------------------------------------------------------
-_BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "hr"}
-_HIDDEN = {"script", "style", "head", "title", "template", "noscript"}
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _HIDDEN:
-            self.hidden += 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in _HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self.hidden:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    extractor = _TextExtractor()
-    with contextlib.suppress(Exception):  # broken HTML: keep what was read
-        extractor.feed(html)
-        extractor.close()
-    text = "".join(extractor.parts).replace("\xa0", " ")
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-
-
 def summary_of(text: str, limit: int = 500) -> str:
     text = _SPACES.sub(" ", text[: limit * 2]).strip()
     text = _MANY_NEWLINES.sub("\n\n", text)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from email.utils import decode_rfc2231
 from urllib.parse import unquote
 
+from connectors.imap_mail.parse import header_text
+
 
 def _text(value) -> str:
     if value is None:
@@ -31,8 +33,6 @@ def _params(value) -> dict[str, str]:
 
 
 def _filename(params: dict[str, str]) -> str:
-    from connectors.imap_mail.parse import header_text
-
     for key in ("filename", "name"):
         if f"{key}*" in params:  # RFC 2231: charset'language'percent-encoded
             charset, _language, value = decode_rfc2231(params[f"{key}*"])

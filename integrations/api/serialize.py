@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from connectors.masking import mask_urls_in
 from integrations import schema
+from integrations.links import connect_url
 from integrations.uploads.imports import accepts_archives
-from integrations.views.common import connect_url
 
 
 def type_json(itype) -> dict:

@@ -11,11 +11,9 @@ from integrations.api.auth import answer, api_view, error, json_body
 from integrations.api.serialize import integration_json, job_json, type_json
 from integrations.connections import Problem
 from integrations.models import ACTIVE_JOB_STATUSES, Credential, Integration, JobStatus, JobTrigger, Status, SyncJob
+from integrations.queries import catalogue_for, integrations_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.jobs import SyncRefused, queue_sync
-from integrations.views.gallery import catalogue_for
-from integrations.views.mine import integrations_for
-from workflows.links import pause_workflows_using, workflows_using
 
 NOT_FOUND = "No such integration."
 
@@ -77,10 +75,9 @@ def integration(request, pk):
     if request.method == "DELETE":
         delete_data = request.GET.get("delete_data", "").lower() in ("1", "true", "yes")
         deleted = instance.pk
-        using = list(workflows_using(instance))
-        pause_workflows_using(instance, f"It uses {instance.name}, which was deleted through the API.")
-        lifecycle.delete(instance, delete_data=delete_data)  # may revoke at the provider: outside any transaction
-        return answer({"deleted": deleted, "deleted_data": delete_data, "paused_workflows": _workflows_json(using)})
+        # May revoke at the provider: outside any transaction. The workflows using it pause on its signal.
+        paused = lifecycle.delete(instance, delete_data=delete_data, through="the API")
+        return answer({"deleted": deleted, "deleted_data": delete_data, "paused_workflows": _workflows_json(paused)})
     body = json_body(request)
     data = _settings_from(body) if body is not None else None
     if data is None:
@@ -117,14 +114,14 @@ def disconnect(request, pk):
     instance = _instance(request, pk)
     if instance is None:
         return error(404, NOT_FOUND)
-    using = []
+    paused = []
     if instance.status != Status.DISCONNECTED:
-        using = list(workflows_using(instance))
-        pause_workflows_using(instance, f"It uses {instance.name}, which was disconnected through the API.")
         for job in instance.sync_jobs.filter(status=JobStatus.QUEUED):
             sync_jobs.cancel(job)
-        lifecycle.disconnect(instance)  # may revoke at the provider: outside any transaction
-    return answer({"integration": integration_json(_instance(request, pk)), "paused_workflows": _workflows_json(using)})
+        # May revoke at the provider: outside any transaction. The workflows using it pause on its signal.
+        paused = lifecycle.disconnect(instance, through="the API")
+    fresh = _instance(request, pk)
+    return answer({"integration": integration_json(fresh), "paused_workflows": _workflows_json(paused)})
 
 
 @api_view("POST")

@@ -3,6 +3,7 @@
 from django.db import models
 
 from integrations.fields import EncryptedJSONField, SecretTextField
+from integrations.oauth.scopes import not_granted
 
 
 class Credential(models.Model):
@@ -44,6 +45,4 @@ class Credential(models.Model):
     def not_granted_scopes(self) -> list[dict]:
         """The blueprint's OAuth scopes the provider did not grant, as [{"scope", "purpose"}]: what
         will not work until the user re-authenticates and allows them."""
-        from integrations.oauth.scopes import not_granted
-
         return not_granted(self.integration.type, self.granted_scopes, has_refresh_token=bool(self.refresh_token))

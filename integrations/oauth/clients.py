@@ -22,9 +22,11 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 
 from connectors.errors import ConfigError
+from integrations.models import OAuthApp
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,6 @@ def env_names(slug: str) -> tuple[str, str]:
 
 
 def _oauth_app(itype):
-    from integrations.models import OAuthApp
-
     return OAuthApp.objects.filter(integration_type=itype, is_enabled=True).first()
 
 
@@ -88,8 +88,6 @@ def oauth_client_configured(itype) -> bool:
 def configured_slugs(itypes) -> set[str]:
     """The gallery's bulk form of oauth_client_configured: slugs of the given OAuth types that have a
     client id (environment or an enabled OAuthApp), in one query."""
-    from integrations.models import OAuthApp
-
     oauth = [t for t in itypes if t.auth_kind == "oauth2" and t.oauth_authorize_url and t.oauth_token_url]
     with_app = set(
         OAuthApp.objects.filter(integration_type__in=oauth, is_enabled=True)
@@ -145,3 +143,9 @@ def check_endpoint(url: str) -> str:
         f"The OAuth endpoint {parts.scheme}://{host} is not served over HTTPS.",
         remediation="Fix the OAuth app's URLs in the admin: tokens are only ever sent over HTTPS.",
     )
+
+
+def client_auth(client: OAuthClient):
+    # HTTP Basic (client_secret_basic): every authorization server must support it (RFC 6749 2.3.1)
+    # and Spotify requires it; Google, Microsoft and django-oauth-toolkit accept it.
+    return requests.auth.HTTPBasicAuth(client.client_id, client.client_secret)

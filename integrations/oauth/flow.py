@@ -16,8 +16,6 @@ complete()  takes the callback: the state must match an attempt of this session 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import secrets
@@ -28,9 +26,14 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from oauthlib.oauth2 import WebApplicationClient
 from requests_oauthlib import OAuth2Session
 
+from connectors.base import Context
 from connectors.errors import AuthError, ConnectorError
+from connectors.http import HttpClient, OutboundPolicy
+from integrations import connections, lifecycle, schema
+from integrations.fields import seal, unseal
 from integrations.models import (
     ACTIVE_JOB_STATUSES,
     AuditAction,
@@ -39,11 +42,15 @@ from integrations.models import (
     Integration,
     IntegrationType,
     JobStatus,
+    JobTrigger,
     Status,
     SyncedItem,
     SyncJob,
 )
 from integrations.oauth import clients, scopes, tokens
+from integrations.oauth.revoke import revoke_token
+from integrations.oauth.tasks import ensure_refresh_schedule
+from integrations.sync.jobs import SyncRefused, queue_sync
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +87,6 @@ def redirect_uri() -> str:
     return settings.OAUTH_REDIRECT_URI or settings.SITE_URL.rstrip("/") + reverse("oauth:callback")
 
 
-def pkce_pair() -> tuple[str, str]:
-    """A code verifier (RFC 7636 4.1: 43-128 unreserved characters) and its S256 challenge."""
-    verifier = secrets.token_urlsafe(64)[:96]
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return verifier, challenge
-
-
 def _attempts(request) -> dict:
     attempts = request.session.get(SESSION_KEY) or {}
     now = time.time()
@@ -97,16 +96,17 @@ def _attempts(request) -> dict:
 def begin(request, itype: IntegrationType, *, name: str = "", integration: Integration | None = None) -> str:
     """Remember a new attempt in the session and return the provider's authorization URL."""
     client = clients.require(itype)
-    verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
     uri = redirect_uri()
-    session = OAuth2Session(client.client_id, redirect_uri=uri, scope=itype.scope_list)
+    # PKCE by the library (RFC 7636): authorization_url draws the verifier and sends its S256
+    # challenge; the verifier is kept with the attempt for the token exchange of the callback.
+    web_client = WebApplicationClient(client.client_id)
+    session = OAuth2Session(client=web_client, redirect_uri=uri, scope=itype.scope_list, pkce="S256")
     extra = {str(k): str(v) for k, v in (itype.oauth_extra_params or {}).items()}
     if integration is not None and "@" in (integration.account_identity or ""):
         extra.setdefault("login_hint", integration.account_identity)
-    url, _ = session.authorization_url(
-        client.authorize_url, state=state, code_challenge=challenge, code_challenge_method="S256", **extra
-    )
+    url, _ = session.authorization_url(client.authorize_url, state=state, **extra)
+    verifier = web_client.code_verifier
     attempts = _attempts(request)
     while len(attempts) >= MAX_ATTEMPTS:
         attempts.pop(min(attempts, key=lambda s: attempts[s]["created"]))
@@ -202,7 +202,7 @@ def exchange_code(itype: IntegrationType, client: clients.OAuthClient, code: str
             client.token_url,
             code=code,
             code_verifier=verifier,
-            auth=tokens.client_auth(client),
+            auth=clients.client_auth(client),
             timeout=settings.OUTBOUND_TIMEOUT,
         )
     except tokens.ClientRejected as exc:
@@ -220,10 +220,6 @@ def missing_scopes(itype: IntegrationType, token: dict) -> list[dict]:
 def identify(itype: IntegrationType, client, token: dict, *, config=None, slug="") -> str:
     """The provider account behind a new token (the connector's test_connection), or "" when the
     granted scopes do not allow reading it."""
-    from connectors.base import Context
-    from connectors.http import HttpClient, OutboundPolicy
-    from integrations import schema
-
     defaults = schema.clean(itype.source_schema, {}).values if config is None else dict(config)
     http = HttpClient(OutboundPolicy(windows=[], max_retries=1))
     ctx = Context(config=defaults, secrets={}, http=http, tokens=tokens.StaticTokens(token["access_token"], client))
@@ -247,30 +243,20 @@ def save_connection(user, itype, token: dict, identity: str, *, integration=None
     """Store the tokens encrypted; create the integration or repair the same one in place.
     `replacing`: the account the integration was connected as, when the user chose to switch it to
     `identity`: its records are retired in the same transaction (see retire_account)."""
-    from integrations import connections
-    from integrations.oauth.tasks import ensure_refresh_schedule
-
     created = integration is None
-    switch = {}
+    switch, repaired = {}, False
     with transaction.atomic():
         if created:
             try:
                 prepared = connections.prepare(user, itype, {"name": name or connections.default_name(user, itype)})
+                integration = connections.create(user, prepared, identity)
             except connections.Problem as exc:
                 raise FlowError(exc.message, slug=itype.slug) from None
-            integration = Integration.objects.create(
-                user=user,
-                type=itype,
-                name=prepared.name,
-                config=prepared.config,
-                status=Status.CONNECTED,
-                account_identity=identity,
-                sync_interval_minutes=itype.sync_interval_default,
-            )
         else:
             integration.refresh_from_db()
             integration.account_identity = identity or integration.account_identity
-            if integration.status in REPAIRABLE:
+            repaired = integration.status in REPAIRABLE
+            if repaired:
                 integration.status, integration.status_detail = Status.CONNECTED, ""
                 integration.consecutive_failures, integration.last_error = 0, ""
             integration.save()
@@ -290,15 +276,14 @@ def save_connection(user, itype, token: dict, identity: str, *, integration=None
             **switch,
         )
     ensure_refresh_schedule()
+    if repaired:
+        lifecycle.reconnected(integration)
     if created or replacing:
         _queue_first_sync(integration)
     return integration, created
 
 
 def _queue_first_sync(integration):
-    from integrations.models import JobTrigger
-    from integrations.sync.jobs import SyncRefused, queue_sync
-
     itype = integration.type
     if not (itype.supports_scheduling and itype.is_source and itype.connector_class().can_sync()):
         return
@@ -332,12 +317,8 @@ def retire_account(integration, new_identity: str) -> int:
     return retired
 
 
-def _fernet():
-    return Credential._meta.get_field("refresh_token").fernet
-
-
 def _stash_pending(request, integration, token: dict, identity: str, missing: list[dict]):
-    sealed = _fernet().encrypt(json.dumps(token).encode()).decode("ascii")
+    sealed = seal(json.dumps(token))
     request.session[PENDING_KEY] = {
         "integration_id": integration.pk,
         "token": sealed,
@@ -364,10 +345,11 @@ def confirm_switch(request, *, accept: bool) -> Outcome:
     integration = Integration.objects.for_user(request.user).filter(pk=pending["integration_id"]).first()
     if integration is None:
         raise FlowError("That integration no longer exists.")
-    token = json.loads(_fernet().decrypt(pending["token"].encode("ascii")))
+    opened = unseal(pending["token"])
+    if opened is None:  # the hub's keys changed meanwhile
+        raise FlowError("The pending sign-in can no longer be read. Start the re-authentication again.")
+    token = json.loads(opened)
     if not accept:
-        from integrations.oauth.revoke import revoke_token
-
         revoke_token(integration.type, token.get("refresh_token") or token.get("access_token"))
         return Outcome(integration=integration, identity=integration.account_identity)
     identity = pending["identity"]

@@ -14,8 +14,8 @@ from typing import Any
 
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient, OutboundPolicy
+from integrations.models import AuthKind, Credential
 from integrations.oauth import clients
-from integrations.oauth.tokens import client_auth
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def revoke_token(itype, token: str | None, *, hint: str = "") -> dict:
     try:
         clients.check_endpoint(client.revoke_url)
         with HttpClient(OutboundPolicy(windows=[], max_retries=0, timeout=10)) as http:
-            response = http.post(client.revoke_url, data=data, auth=client_auth(client), allow=(400,))
+            response = http.post(client.revoke_url, data=data, auth=clients.client_auth(client), allow=(400,))
     except ConnectorError as exc:
         log.warning("Revoking a %s token failed: %s", itype.slug, exc.message)
         return {"revoked": False, "detail": f"revocation failed: {exc.message}"[:300]}
@@ -58,8 +58,6 @@ class Grant:
 def grant_of(integration) -> Grant | None:
     """The token to revoke (the refresh token, which also ends its access tokens); None for types
     that hold no OAuth grant."""
-    from integrations.models import AuthKind, Credential
-
     if integration.type.auth_kind != AuthKind.OAUTH2:
         return None
     credential = Credential.objects.filter(integration=integration).first()

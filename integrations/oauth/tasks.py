@@ -22,9 +22,13 @@ import datetime
 import logging
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
+from django_q.models import Schedule
 
 from connectors.errors import AuthError, ConfigError, ConnectorError
+from integrations.models import INACTIVE_STATUSES, AuthKind, Credential
+from integrations.oauth.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +40,6 @@ def _minutes(name: str, default: int) -> int:
 
 
 def ensure_refresh_schedule(using: str = "default"):
-    from django_q.models import Schedule
-
     minutes = _minutes("OAUTH_REFRESH_TASK_MINUTES", 10)
     schedule, created = Schedule.objects.using(using).get_or_create(
         name=SCHEDULE_NAME,
@@ -58,9 +60,6 @@ def ensure_refresh_schedule(using: str = "default"):
 def ensure_schedule_after_migrate(sender, using="default", **kwargs):
     """post_migrate receiver (connected in IntegrationsConfig.ready for this app only): once per
     `migrate`, and only once django-q2's tables exist."""
-    from django.db import connections
-    from django_q.models import Schedule
-
     if sender.label != "integrations":
         return
     if Schedule._meta.db_table not in connections[using].introspection.table_names():
@@ -69,8 +68,6 @@ def ensure_schedule_after_migrate(sender, using="default", **kwargs):
 
 
 def expiring_credentials(within_minutes: int | None = None):
-    from integrations.models import INACTIVE_STATUSES, AuthKind, Credential
-
     within = _minutes("OAUTH_REFRESH_WITHIN_MINUTES", 20) if within_minutes is None else within_minutes
     horizon = timezone.now() + datetime.timedelta(minutes=within)
     return (
@@ -87,8 +84,6 @@ def expiring_credentials(within_minutes: int | None = None):
 
 def refresh_expiring(within_minutes: int | None = None) -> dict:
     """Refresh every active OAuth connection whose token lapses within the window."""
-    from integrations.oauth.tokens import TokenProvider
-
     within = _minutes("OAUTH_REFRESH_WITHIN_MINUTES", 20) if within_minutes is None else within_minutes
     result = {"refreshed": [], "needs_reauth": [], "retry_later": [], "fresh": [], "config_error": [], "problems": {}}
     for credential in expiring_credentials(within):

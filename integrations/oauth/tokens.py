@@ -47,6 +47,8 @@ from requests_oauthlib import OAuth2Session
 
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError, classify
 from connectors.http import OutboundPolicy, guarded_session, retry_after_seconds
+from integrations import lifecycle
+from integrations.models import Actor, AuditAction, AuditEvent, Credential
 from integrations.oauth import clients
 from integrations.sync.ports import RequestStats
 
@@ -154,12 +156,6 @@ def oauth_session(client: clients.OAuthClient, *, integration=None, **kwargs) ->
     for hook in ("access_token_response", "refresh_token_response"):
         session.register_compliance_hook(hook, _check_token_response)
     return session
-
-
-def client_auth(client: clients.OAuthClient):
-    # HTTP Basic (client_secret_basic): every authorization server must support it (RFC 6749 2.3.1)
-    # and Spotify requires it; Google, Microsoft and django-oauth-toolkit accept it.
-    return requests.auth.HTTPBasicAuth(client.client_id, client.client_secret)
 
 
 def call_token_endpoint(func, *args, **kwargs) -> dict:
@@ -372,8 +368,6 @@ class TokenProvider:
         return self._save(credential, token, lease=lease, used=used)
 
     def _read(self):
-        from integrations.models import Credential
-
         credential = Credential.objects.filter(integration_id=self.integration.pk).first()
         if credential is None or not credential.access_token:
             self._refused(AuthError("This connection has no OAuth tokens any more."))
@@ -396,8 +390,6 @@ class TokenProvider:
     @staticmethod
     def _take_lease(credential) -> str:
         """The lease's id if this worker won it (a committed conditional UPDATE), else ""."""
-        from integrations.models import Credential
-
         now = timezone.now()
         lease = secrets.token_hex(16)
         free = Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now)
@@ -410,8 +402,6 @@ class TokenProvider:
 
     @staticmethod
     def _release(lease: str):
-        from integrations.models import Credential
-
         if lease:
             Credential.objects.filter(refresh_lease_owner=lease).update(
                 refresh_lease_until=None, refresh_lease_owner=""
@@ -426,7 +416,7 @@ class TokenProvider:
                 session.refresh_token,
                 client.token_url,
                 refresh_token=refresh_token,
-                auth=client_auth(client),
+                auth=clients.client_auth(client),
                 timeout=settings.OUTBOUND_TIMEOUT,
             )
         except ClientRejected as exc:
@@ -435,8 +425,6 @@ class TokenProvider:
             session.close()
 
     def _save(self, credential, token: dict, *, lease: str, used: str) -> str:
-        from integrations.models import Actor, AuditAction, AuditEvent, Credential
-
         rotated = apply_token(credential, {**token, "refresh_token": token.get("refresh_token") or used})
         with transaction.atomic():  # short: no network inside
             current = Credential.objects.select_for_update().get(pk=credential.pk)
@@ -475,8 +463,6 @@ class TokenProvider:
 
     def _refused(self, failure: AuthError) -> NoReturn:
         """The grant is gone: mark the integration needs_reauth and raise."""
-        from integrations import lifecycle
-
         self.integration.refresh_from_db(fields=["status", "status_detail"])
         detail = f"{self.integration.type.display_name} no longer accepts this connection: {failure.message} "
         lifecycle.needs_reauth(self.integration, detail + self._remediation())

@@ -8,11 +8,13 @@ from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors.errors import ConnectorError
+from integrations import connections
 from integrations.models import AuthKind, Integration, IntegrationType
 from integrations.oauth import clients, flow
 
@@ -27,8 +29,6 @@ def _own_integration(request, itype, raw_id) -> Integration | None:
     if not raw_id:
         return None
     if not str(raw_id).isdigit():
-        from django.http import Http404
-
         raise Http404("No such integration.")
     return get_object_or_404(Integration.objects.for_user(request.user), pk=int(raw_id), type=itype)
 
@@ -39,8 +39,6 @@ def _consent_url(slug: str, integration_id: int | None = None) -> str:
 
 
 def _page(request, itype, integration, *, name: str = "", error: str = "", status: int = 200):
-    from integrations import connections
-
     client = clients.resolve(itype)
     authorize_url = client.authorize_url if client else itype.oauth_authorize_url
     env_id, env_secret = clients.env_names(itype.slug)
@@ -70,8 +68,6 @@ def consent(request, slug):
 @login_required
 @require_POST
 def start(request, slug):
-    from integrations import connections
-
     itype = _oauth_type(slug)
     integration = _own_integration(request, itype, request.POST.get("integration"))
     if not (itype.is_available and itype.handler):

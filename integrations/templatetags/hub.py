@@ -7,32 +7,19 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import nh3
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import conditional_escape, escape, linebreaks
 from django.utils.safestring import mark_safe
 
 from connectors.masking import mask_url, mask_urls_in
+from connectors.text import clean_html
 from integrations.charts import bar_chart
+from integrations.links import connect_url as _connect_url
+from integrations.links import fix_url as _fix_url
 
 register = template.Library()
 
-ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
-    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
-    "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th",
-    "thead", "time", "tr", "u", "ul",
-}  # fmt: skip
-ALLOWED_ATTRIBUTES = {
-    "a": {"href", "title"},
-    "abbr": {"title"},
-    "img": {"src", "alt", "title", "width", "height"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan", "scope"},
-    "time": {"datetime"},
-}
-LINK_REL = "noopener noreferrer nofollow"
 # Text is treated as HTML only when it holds a real tag: "Bob <bob@example.com>" or "a<b" in a
 # plain calendar description stays text (escaped, which is just as safe).
 HTML_HINT = re.compile(
@@ -42,18 +29,6 @@ HTML_HINT = re.compile(
     r"\b[^>]*|!--.*?--|!doctype[^>]*)>",
     re.IGNORECASE | re.DOTALL,
 )
-
-
-def _attribute_filter(tag: str, attribute: str, value: str):
-    """Links must be absolute http(s) or mailto; images only http(s). Everything else is dropped
-    (javascript:, data:, relative paths that would point into the hub itself)."""
-    if attribute == "href":
-        lowered = value.strip().lower()
-        return value if lowered.startswith(("http://", "https://", "mailto:")) else None
-    if attribute == "src":
-        lowered = value.strip().lower()
-        return value if tag == "img" and lowered.startswith(("http://", "https://")) else None
-    return value
 
 
 # Run on nh3's output only, where every attribute is name="value" with <, >, " and & escaped:
@@ -98,16 +73,7 @@ def sanitized(value, *, remote_images: bool = False) -> Sanitized:
     if not HTML_HINT.search(text):
         # Plain text (most calendar descriptions): escaped, with its line breaks kept.
         return Sanitized(linebreaks(escape(text)))
-    cleaned = nh3.clean(
-        text,
-        tags=ALLOWED_TAGS,
-        clean_content_tags={"script", "style", "template", "iframe", "object", "embed", "noscript", "svg", "math"},
-        attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_attribute_filter,
-        link_rel=LINK_REL,
-        url_schemes={"http", "https", "mailto"},
-        set_tag_attribute_values={"img": {"loading": "lazy", "referrerpolicy": "no-referrer"}},
-    )
+    cleaned = clean_html(text)
     if remote_images or "<img" not in cleaned:
         return Sanitized(cleaned)
     return _without_remote_images(cleaned)
@@ -250,15 +216,11 @@ def get_item(mapping, key):
 
 @register.simple_tag
 def fix_url(integration):
-    from integrations.views.common import fix_url as _fix_url
-
     return _fix_url(integration)
 
 
 @register.simple_tag
 def connect_url(itype):
-    from integrations.views.common import connect_url as _connect_url
-
     return _connect_url(itype)
 
 

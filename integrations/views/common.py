@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from integrations.models import AuthKind, Integration, Status
+from integrations.models import Integration
 
 
 def push_clean_url(request, response):
@@ -49,21 +49,6 @@ def next_url(request, default: str) -> str:
 
 def back(request, default: str):
     return redirect(next_url(request, default))
-
-
-def fix_url(integration: Integration) -> str:
-    """Where the user fixes what is wrong with an integration."""
-    if integration.status == Status.NEEDS_REAUTH:
-        if integration.type.auth_kind == AuthKind.OAUTH2:
-            return reverse("oauth:consent", args=[integration.type.slug]) + f"?integration={integration.pk}"
-        return reverse("integrations:edit", args=[integration.pk]) + "#auth"
-    return reverse("integrations:detail", args=[integration.pk])
-
-
-def connect_url(itype) -> str:
-    if itype.auth_kind == AuthKind.OAUTH2:
-        return reverse("oauth:consent", args=[itype.slug])
-    return reverse("integrations:connect", args=[itype.slug])
 
 
 _PK = 987654321

@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
 from django.views.decorators.http import require_GET
 
-from integrations.models import AuthKind, Category, Domain, IntegrationType, Status
+from integrations.models import AuthKind, Domain
 from integrations.oauth.clients import configured_slugs
+from integrations.queries import CATEGORY_FILTERS, catalogue_for
 from integrations.views.common import push_clean_url, render_page
 
-CATEGORY_FILTERS = {
-    # A type that is both a source and an output shows under either filter; "both" is exact.
-    "source": Q(category__in=[Category.SOURCE, Category.BOTH]),
-    "output": Q(category__in=[Category.OUTPUT, Category.BOTH]),
-    "both": Q(category=Category.BOTH),
-}
 CATEGORY_CHOICES = [("", "All"), ("source", "Sources"), ("output", "Outputs"), ("both", "Source and output")]
-
-
-def catalogue_for(user, *, q: str = "", category: str = "", domain: str = "", available_only: bool = False):
-    """Types matching the filters, each with `connected`: how many the user has connected (a
-    disconnected one has no credentials left, so it does not count). One query."""
-    live = [status for status in Status.values if status != Status.DISCONNECTED]
-    mine = Q(integrations__user=user, integrations__status__in=live)
-    types = IntegrationType.objects.annotate(connected=Count("integrations", filter=mine))
-    for word in q.split()[:8]:
-        types = types.filter(
-            Q(display_name__icontains=word)
-            | Q(description__icontains=word)
-            | Q(domain__icontains=word)
-            | Q(slug__icontains=word)
-        )
-    if category in CATEGORY_FILTERS:
-        types = types.filter(CATEGORY_FILTERS[category])
-    if domain in Domain.values:
-        types = types.filter(domain=domain)
-    if available_only:
-        types = types.filter(is_available=True)
-    return types.order_by("-is_available", "sort_order", "display_name")
 
 
 @require_GET

@@ -1,5 +1,5 @@
 """Manage one integration: its page, pause and resume, disconnect and delete (with the warning
-about the workflows that use it)."""
+about the workflows that use it, found through integrations.dependents)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors.masking import mask_url
-from integrations import lifecycle, schema
+from integrations import dependents, lifecycle, schema
 from integrations.health import health_for
 from integrations.models import Actor, AuthKind, JobStatus, Status
 from integrations.secrets import secrets_for
@@ -19,7 +18,6 @@ from integrations.sync import jobs as sync_jobs
 from integrations.sync.schedules import next_run
 from integrations.uploads import imports
 from integrations.views.common import back, owned
-from workflows.links import pause_workflows_using, workflows_using
 
 
 def settings_summary(integration) -> list[tuple[str, str, str]]:
@@ -62,7 +60,7 @@ def detail(request, pk):
         "recent_items": list(integration.items.live()[:5]),
         "settings_rows": settings_summary(integration),
         "next_run": next_run(integration) if integration.is_active else None,
-        "workflows": list(workflows_using(integration)),
+        "workflows": dependents.using(integration),
         "activity": list(integration.audit_events.exclude(action="credential_access")[:8]),
         "page_actions": _page_actions(integration),
     }
@@ -116,21 +114,15 @@ def _confirm_page(request, integration, action: str):
     context = {
         "integration": integration,
         "action": action,
-        "workflows": list(workflows_using(integration)),
+        "workflows": dependents.using(integration),
         "item_count": integration.items.live().count(),
     }
     return render(request, "integrations/confirm_remove.html", context)
 
 
-def _pause_dependent_workflows(integration, verb: str) -> int:
-    when = timezone.localtime().strftime("%d %b %Y %H:%M")
-    reason = f"It uses {integration.name} ({integration.type.display_name}), which was {verb} on {when}."
-    return pause_workflows_using(integration, reason)
-
-
 def _must_confirm(request, integration) -> bool:
     """A POST that did not come from the warning page, for an integration workflows depend on."""
-    return request.POST.get("proceed") != "1" and workflows_using(integration).exists()
+    return request.POST.get("proceed") != "1" and bool(dependents.using(integration))
 
 
 @require_http_methods(["GET", "POST"])
@@ -143,12 +135,9 @@ def disconnect(request, pk):
     if integration.status == Status.DISCONNECTED:
         messages.info(request, f"{integration.name} is already disconnected.")
         return redirect(integration)
-    # Workflows first (their own transaction), then the disconnect, which may call the provider
-    # to revoke a grant: no database lock is held across that network call.
-    paused = _pause_dependent_workflows(integration, "disconnected")
     for job in integration.sync_jobs.filter(status=JobStatus.QUEUED):
         sync_jobs.cancel(job)
-    lifecycle.disconnect(integration)
+    paused = len(lifecycle.disconnect(integration))  # the workflows using it pause on its signal
     text = f"Disconnected {integration.name}: its credentials are deleted and its synced data is kept."
     if paused:
         text += f" {paused} workflow{'s' if paused != 1 else ''} using it {'were' if paused != 1 else 'was'} paused."
@@ -165,10 +154,7 @@ def delete(request, pk):
         return _confirm_page(request, integration, "delete")
     delete_data = request.POST.get("delete_data") == "1"
     name = integration.name
-    # Workflows first (their own transaction), then the delete, which revokes the grant at the
-    # provider before its own transaction: no database lock is held across that network call.
-    paused = _pause_dependent_workflows(integration, "deleted")
-    lifecycle.delete(integration, delete_data=delete_data)
+    paused = len(lifecycle.delete(integration, delete_data=delete_data))  # workflows pause on its signal
     text = f"Deleted {name}." + (
         " Its synced items were deleted too."
         if delete_data

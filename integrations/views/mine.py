@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
 from django.views.decorators.http import require_GET
 
 from integrations.models import ACTIVE_JOB_STATUSES, Integration, SyncJob
+from integrations.queries import integrations_for
 from integrations.views.common import RowUrls, render_page
-
-
-def integrations_for(user):
-    """The user's integrations with their type and live item count: one query, whatever the number."""
-    return (
-        Integration.objects.for_user(user)
-        .select_related("type")
-        .annotate(item_count=Count("items", filter=Q(items__deleted_at__isnull=True)))
-        .order_by("name", "pk")
-    )
-
 
 LIST_DEFERRED = (
     "config",

@@ -10,8 +10,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from integrations import dependents
 from integrations.models import Integration, JobStatus, SyncJob
-from workflows.models import Workflow
 
 
 @require_GET
@@ -28,6 +28,6 @@ def notifications(request):
         .select_related("integration")
         .order_by("-finished_at")[:10]
     )
-    workflows = list(Workflow.objects.filter(owner=user, needs_attention=True).order_by("name"))
-    context = {"attention": attention, "failures": failures, "flagged_workflows": workflows}
+    flagged = dependents.needing_attention(user)
+    context = {"attention": attention, "failures": failures, "flagged_workflows": flagged}
     return render(request, "integrations/notifications.html", context)

@@ -7,34 +7,25 @@ usable token, and is popped as it is shown: it appears exactly once.
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from integrations.fields import seal, unseal
 from integrations.models import ApiToken
 
 SESSION_KEY = "new_api_token"
 
 
-def _fernet() -> MultiFernet:
-    return MultiFernet([Fernet(key) for key in settings.FERNET_KEYS])
-
-
 def _remember_once(request, plain: str) -> None:
-    request.session[SESSION_KEY] = _fernet().encrypt(plain.encode()).decode()
+    request.session[SESSION_KEY] = seal(plain)
 
 
 def _pop_remembered(request) -> str | None:
     sealed = request.session.pop(SESSION_KEY, None)
-    if not sealed:
-        return None
-    try:
-        return _fernet().decrypt(sealed.encode()).decode()
-    except InvalidToken:  # the keys changed in between: the token exists, only this display is lost
-        return None
+    # None when the keys changed in between: the token exists, only this display is lost.
+    return unseal(sealed) if sealed else None
 
 
 @login_required

@@ -5,6 +5,7 @@ Takeout archive (sidecars in tests/data/takeout/) by `manage.py import_google_ta
 import datetime
 import hashlib
 import io
+import json
 import struct
 import zipfile
 
@@ -306,3 +307,66 @@ def test_same_name_and_time_but_other_dimensions_are_two_photos(owner_client, in
     sync(integration)
 
     assert sorted(i.data["source"] for i in live_items(integration)) == ["picker", "takeout"]
+
+
+def _takeout_with_location(tmp_path, content: bytes, geo: dict) -> list[str]:
+    sidecar = json.loads((SIDECARS / "IMG_0002.jpg.supplemental-metadata.json").read_text())
+    sidecar["geoData"] = {**sidecar["geoData"], **geo}
+    path = tmp_path / "takeout-20250401T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("Takeout/Google Photos/Photos from 2021/IMG_0002.jpg", content)
+        z.writestr(
+            "Takeout/Google Photos/Photos from 2021/IMG_0002.jpg.supplemental-metadata.json", json.dumps(sidecar)
+        )
+    return [str(path)]
+
+
+def test_a_takeout_original_adds_its_location_to_the_photo_picked_before(
+    owner_client, integration, google_photos_api, tmp_path
+):
+    """Google strips the location from Picker downloads; the Takeout original of the same photo
+    (other bytes, same name, time and dimensions) has it: the picked record gains it, and the
+    photo is still one record, with the Picker's file."""
+    api = google_photos_api
+    picked = api.item("IMG_0002.jpg", _jpeg(4000, 3000, b"re-encoded, no GPS"), created=TAKEN)
+    _pick(owner_client, integration, api, [picked])
+    sync(integration)
+    before = live_items(integration).get()
+    assert "geo" not in before.data
+
+    paths = _takeout_with_location(
+        tmp_path, _jpeg(4000, 3000, b"original with GPS"), {"latitude": 48.8584, "longitude": 2.2945, "altitude": 35.0}
+    )
+    _import_takeout(integration, paths)
+
+    after = live_items(integration).get()
+    assert after.pk == before.pk
+    assert after.external_id == picked["id"]
+    assert after.data["source"] == "picker"
+    assert after.data["geo"] == {"latitude": 48.8584, "longitude": 2.2945, "altitude": 35.0}
+    assert after.data["location_from"] == {
+        "source": "takeout",
+        "archive": "takeout-20250401T000000Z-001.zip",
+        "member": "Takeout/Google Photos/Photos from 2021/IMG_0002.jpg",
+    }
+    assert (after.data["file"], after.data["camera_make"]) == (before.data["file"], "Canon")  # the Picker's side kept
+    assert "baseUrl" not in json.dumps(after.data)
+
+    _import_takeout(integration, paths)  # again: nothing new, nothing lost
+    again = live_items(integration).get()
+    assert again.data["geo"] == after.data["geo"]
+
+
+def test_a_takeout_original_without_location_leaves_the_picked_photo_as_it_was(
+    owner_client, integration, google_photos_api, tmp_path
+):
+    api = google_photos_api
+    picked = api.item("IMG_0002.jpg", _jpeg(4000, 3000, b"re-encoded"), created=TAKEN)
+    _pick(owner_client, integration, api, [picked])
+    sync(integration)
+    before = live_items(integration).get()
+
+    _import_takeout(integration, _one_photo_takeout(tmp_path, _jpeg(4000, 3000, b"original")))  # geo 0,0
+
+    after = live_items(integration).get()
+    assert after.data == before.data

@@ -72,6 +72,49 @@ def test_markdown_becomes_notion_blocks():
     }
 
 
+def _runs(block: dict) -> list[tuple[str, dict, str | None]]:
+    rich = block[block["type"]]["rich_text"]
+    return [(r["text"]["content"], r.get("annotations", {}), (r["text"].get("link") or {}).get("url")) for r in rich]
+
+
+def test_markdown_is_read_as_commonmark_not_line_by_line():
+    """What line-by-line patterns got wrong: nested marks, marks inside link labels, escapes,
+    setext headings, indented code, a list item continued on the next line."""
+    blocks = markdown_blocks(
+        "Weekly\n======\n\n"
+        "**bold _and italic_** and snake_case_name and \\*not italic\\*\n\n"
+        "See [**the map**](https://example.com/m) or [mail](mailto:a@example.com).\n\n"
+        "- an item\n  continued here\n- `a*b*c`\n\n  its second paragraph\n\n"
+        "Then:\n\n    indented code\n"
+    )
+    assert [b["type"] for b in blocks] == [
+        "heading_1", "paragraph", "paragraph", "bulleted_list_item", "bulleted_list_item", "paragraph", "code",
+    ]  # fmt: skip
+    assert _runs(blocks[0]) == [("Weekly", {}, None)]
+    assert _runs(blocks[1]) == [
+        ("bold ", {"bold": True}, None),
+        ("and italic", {"bold": True, "italic": True}, None),
+        (" and snake_case_name and *not italic*", {}, None),
+    ]
+    assert _runs(blocks[2]) == [
+        ("See ", {}, None),
+        ("the map", {"bold": True}, "https://example.com/m"),
+        (" or mail.", {}, None),  # only web links are kept as links
+    ]
+    assert _runs(blocks[3]) == [("an item\ncontinued here", {}, None)]
+    assert _runs(blocks[4]) == [("a*b*c", {"code": True}, None), ("\nits second paragraph", {}, None)]
+    assert blocks[6]["code"] == {
+        "rich_text": [{"type": "text", "text": {"content": "indented code"}}],
+        "language": "plain text",
+    }
+
+
+def test_a_paragraph_needing_more_than_100_text_objects_is_split_into_blocks():
+    blocks = markdown_blocks(" ".join(f"**b{i}** p{i}" for i in range(120)))
+    assert [b["type"] for b in blocks] == ["paragraph", "paragraph", "paragraph"]
+    assert [len(b["paragraph"]["rich_text"]) for b in blocks] == [100, 100, 40]
+
+
 def test_long_text_is_cut_into_2000_character_pieces():
     pieces = rich_text("x" * 4500)
     assert [len(p["text"]["content"]) for p in pieces] == [2000, 2000, 500]

@@ -178,7 +178,10 @@ def test_another_users_import_page_and_upload_are_404(browser, other_client, own
 
 
 def test_types_without_an_archive_connector_keep_the_coming_soon_page(browser):
-    response = browser.get("/integrations/connect/apple-health/")
+    from tests.factories import make_type
+
+    make_type("someday-export", auth_kind="archive", auth_schema=[], handler="", is_available=False)
+    response = browser.get("/integrations/connect/someday-export/")
     assert response.status_code == 404
     assert "coming soon" in response.content.decode()
 
@@ -229,7 +232,7 @@ def test_the_api_says_which_types_import_archives(owner_client):
     assert types["spotify"]["imports_archives"] is True
     assert types["google-photos"]["imports_archives"] is True
     assert types["ical-feed"]["imports_archives"] is False
-    assert types["apple-health"]["imports_archives"] is False  # no archive connector yet
+    assert types["apple-health"]["imports_archives"] is True
 
 
 def test_an_import_from_the_page_is_audited_with_its_files(browser, owner):

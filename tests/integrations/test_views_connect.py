@@ -316,6 +316,28 @@ def test_a_disconnected_integration_is_reconnected_by_entering_its_secret_again(
     assert secrets_for(integration, actor="user") == {"url": url}
 
 
+def test_reconnecting_tells_the_workflows_it_paused_that_it_works_again(owner_client, owner, connected):
+    """The workflows stay paused (their user resumes them), but their notice no longer says the
+    integration is gone: workflows hear of it through the integration_reconnected signal."""
+    from workflows.models import Workflow, WorkflowSource
+
+    integration, url = connected
+    workflow = Workflow.objects.create(owner=owner, name="Agenda")
+    WorkflowSource.objects.create(workflow=workflow, integration=integration)
+    owner_client.post(reverse("integrations:disconnect", args=[integration.pk]), {"proceed": "1"})
+    workflow.refresh_from_db()
+    assert (workflow.is_active, workflow.needs_attention) == (False, True)
+    assert "which was disconnected on" in workflow.attention_reason
+
+    owner_client.post(reverse("integrations:edit", args=[integration.pk]), ical_form(url))
+    workflow.refresh_from_db()
+    assert (workflow.is_active, workflow.needs_attention) == (False, True)
+    assert f"{integration.name} (iCal Feed) was connected again on" in workflow.attention_reason
+    assert workflow.attention_reason.endswith("Resume the workflow when you are ready.")
+    page = text(owner_client.get(reverse("integrations:notifications")))
+    assert "was connected again on" in page
+
+
 # -- IMAP against the real Dovecot peer --------------------------------------------------------------
 
 
@@ -422,3 +444,21 @@ def test_an_unknown_host_is_shown_on_the_imap_server_field(owner_client):
     assert "could not be found" in page
     assert '<div class="field-errors" id="errors-host" hx-swap-oob="true"><div class="field-error"' in page
     assert '<div class="field-errors" id="errors-password" hx-swap-oob="true"></div>' in page
+
+
+def test_one_creation_path_for_forms_and_oauth_refuses_a_name_taken_meanwhile(owner):
+    """connections.create is what the connect form, the API and the OAuth callback all use: a
+    second submit that passed validation before the first was saved gets a sentence, not a 500."""
+    from integrations import connections
+    from tests.factories import make_type
+
+    itype = make_type("test-feed")
+    prepared = connections.Prepared(itype=itype, name="Family", interval=60, config={}, secrets={"password": "x"})
+    first = connections.create(owner, prepared, "alice@example.com")
+    assert (first.status, first.account_identity, first.sync_interval_minutes) == ("connected", "alice@example.com", 60)
+    assert secrets_for(first, actor="user") == {"password": "x"}
+    with pytest.raises(connections.Problem) as refused:
+        connections.create(owner, prepared, "alice@example.com")
+    assert refused.value.message == "You already have a Test Feed called “Family”."
+    assert refused.value.field == connections.NAME_FIELD
+    assert Integration.objects.filter(user=owner).count() == 1

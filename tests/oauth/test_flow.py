@@ -2,7 +2,9 @@
 (django-oauth-toolkit, PKCE required, rotating refresh tokens): consent page, state handling,
 code exchange, scopes, identity, re-authentication in place."""
 
+import base64
 import datetime
+import hashlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -148,6 +150,10 @@ def test_authorization_request_uses_pkce_s256_state_and_the_blueprint_scopes(own
     assert query["redirect_uri"] == "http://127.0.0.1:8000/oauth/callback/"
     attempt = owner_client.session["oauth_attempts"][query["state"]]
     assert attempt["verifier"] not in location  # only the challenge travels
+    # The challenge is the S256 of the verifier kept for the exchange (RFC 7636 4.2), not the verifier.
+    assert 43 <= len(attempt["verifier"]) <= 128
+    digest = hashlib.sha256(attempt["verifier"].encode("ascii")).digest()
+    assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii") == query["code_challenge"]
 
 
 def test_a_name_already_used_is_refused_before_leaving_the_hub(owner_client, owner, oauth_server):

@@ -23,6 +23,8 @@ from connectors.errors import (
     TransientError,
 )
 from integrations.models import JobStatus, JobTrigger, SyncedItem
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import SyncRefused, queue_sync
 from workflows.cards import Entry, drafts_for
 from workflows.steps.base import Collected
 
@@ -202,9 +204,6 @@ class SyncedItems:
 def sync_now(integration):
     """Run the integration's incremental sync here and now; a sync already running elsewhere is
     left alone (what it has stored is read). A failed sync fails this source with its error."""
-    from integrations.sync.engine import run_job
-    from integrations.sync.jobs import SyncRefused, queue_sync
-
     try:
         job = queue_sync(integration, trigger=JobTrigger.WORKFLOW, enqueue=False)
     except SyncRefused as exc:

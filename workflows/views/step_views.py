@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from workflows import runner, steps, templating
 from workflows.forms import OutputStepForm, SourceStepForm, StepConfigForm, split_tags
-from workflows.models import WorkflowOutput, WorkflowSource
+from workflows.models import Card, WorkflowOutput, WorkflowSource
 from workflows.views.common import eligible_integrations, owned_workflow, render_page
 
 
@@ -184,8 +184,6 @@ def _template_problem(workflow, output) -> str | None:
 
 
 def _sample_card(workflow):
-    from workflows.models import Card
-
     return Card(workflow=workflow, pk=0, title="Sample card", content="- [An item](https://example.com) — a summary\n")
 
 

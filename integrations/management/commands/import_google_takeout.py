@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from connectors.google.takeout import Archives
 from integrations.management.commands._archive import run_archive_import
 from integrations.management.commands._lookup import find_integration
 
@@ -17,8 +18,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, integration, zips, **options):
         target = find_integration(integration)
-        from connectors.google.takeout import Archives
-
         run_archive_import(
             self,
             target,

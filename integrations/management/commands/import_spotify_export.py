@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from connectors.spotify_music.export import export_files
 from integrations.management.commands._archive import run_archive_import
 from integrations.management.commands._lookup import find_integration
 
@@ -17,6 +18,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, integration, paths, **options):
         target = find_integration(integration)
-        from connectors.spotify_music.export import export_files
-
         run_archive_import(self, target, paths, handler="spotify", what="a Spotify export", validate=export_files)

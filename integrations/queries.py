@@ -1,0 +1,47 @@
+"""The user's view of the catalogue and of their own integrations, as querysets: the HTML pages
+and the JSON API read the same ones (neither imports the other)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+
+from integrations.models import Category, Domain, Integration, IntegrationType, Status
+
+CATEGORY_FILTERS = {
+    # A type that is both a source and an output shows under either filter; "both" is exact.
+    "source": Q(category__in=[Category.SOURCE, Category.BOTH]),
+    "output": Q(category__in=[Category.OUTPUT, Category.BOTH]),
+    "both": Q(category=Category.BOTH),
+}
+
+
+def catalogue_for(user, *, q: str = "", category: str = "", domain: str = "", available_only: bool = False):
+    """Types matching the filters, each with `connected`: how many the user has connected (a
+    disconnected one has no credentials left, so it does not count). One query."""
+    live = [status for status in Status.values if status != Status.DISCONNECTED]
+    mine = Q(integrations__user=user, integrations__status__in=live)
+    types = IntegrationType.objects.annotate(connected=Count("integrations", filter=mine))
+    for word in q.split()[:8]:
+        types = types.filter(
+            Q(display_name__icontains=word)
+            | Q(description__icontains=word)
+            | Q(domain__icontains=word)
+            | Q(slug__icontains=word)
+        )
+    if category in CATEGORY_FILTERS:
+        types = types.filter(CATEGORY_FILTERS[category])
+    if domain in Domain.values:
+        types = types.filter(domain=domain)
+    if available_only:
+        types = types.filter(is_available=True)
+    return types.order_by("-is_available", "sort_order", "display_name")
+
+
+def integrations_for(user):
+    """The user's integrations with their type and live item count: one query, whatever the number."""
+    return (
+        Integration.objects.for_user(user)
+        .select_related("type")
+        .annotate(item_count=Count("items", filter=Q(items__deleted_at__isnull=True)))
+        .order_by("name", "pk")
+    )
