@@ -16,4 +16,5 @@ urlpatterns = [
     path("oauth/", include("integrations.oauth.urls")),
     path("api/v1/", api.urls),  # first: the routes on django-ninja
     path("api/v1/", include("integrations.api.urls")),
+    path("ifttt/v1/", include("timeline.ifttt_urls")),
 ]
