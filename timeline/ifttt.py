@@ -123,9 +123,12 @@ def test_setup(request, body):
     a few records and a workflow, and a sample value for every trigger and action field."""
     from workflows.models import Workflow
 
-    user, _ = get_user_model().objects.get_or_create(
+    user, created = get_user_model().objects.get_or_create(
         username=TEST_USER, defaults={"email": f"{TEST_USER}@example.invalid", "is_active": True}
     )
+    if created:
+        user.set_unusable_password()  # an account for IFTTT's tests: nobody signs in with it
+        user.save(update_fields=["password"])
     ApiToken.objects.active().filter(user=user, name="IFTTT endpoint tests").update(revoked_at=_now())
     _, token = ApiToken.issue(user, "IFTTT endpoint tests")
     existing = automations.new_records(user, limit=3)
@@ -170,9 +173,13 @@ def _trigger_request(request, body: dict, slug: str, field: str) -> tuple[str, i
         raise Refused(400, "limit must be a whole number, 0 or more.")
     identity = body.get("trigger_identity")
     if isinstance(identity, str) and identity:
-        IftttTrigger.objects.update_or_create(
+        # Kept for the person it was first seen with: another token cannot take it over.
+        remembered, created = IftttTrigger.objects.get_or_create(
             trigger_identity=identity[:200], defaults={"user": request.user, "slug": slug, "trigger_fields": fields}
         )
+        if not created and remembered.user_id == request.user.pk and remembered.trigger_fields != fields:
+            remembered.trigger_fields = fields
+            remembered.save(update_fields=["trigger_fields", "last_polled_at"])
     return fields[field].strip(), min(limit, 200)
 
 

@@ -119,6 +119,11 @@ def test_trigger_is_newest_first_wrapped_in_data_with_meta_and_limit(client, own
     assert poll(triggerFields={"kind": "any"}, limit=0) == []
     remembered = IftttTrigger.objects.get(trigger_identity="abc")
     assert (remembered.user, remembered.slug) == (owner, "new_record")
+    theirs_token = ApiToken.issue(other_user, "IFTTT")[1]
+    taken = {"trigger_identity": "abc", "triggerFields": {"kind": "any"}}
+    answer = ifttt(client, "post", "triggers/new_record", taken, token=theirs_token)
+    assert [r["title"] for r in answer.json()["data"]] == ["not yours"]  # their own records only
+    assert IftttTrigger.objects.get(trigger_identity="abc").user == owner  # and the identity stays the owner's
 
     forgotten = ifttt(client, "delete", "triggers/new_record/trigger_identity/abc")
     assert forgotten.status_code == 200
