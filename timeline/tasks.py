@@ -33,7 +33,7 @@ def tell_automations(user_id: int, event: str):
 def drain_all() -> int:
     """The periodic sweep: what a lost task left in any outbox, and change webhooks due a retry."""
     users = PendingItem.objects.values_list("user_id", flat=True).distinct()
-    done = sum(drain_user(user_id) for user_id in list(users))
+    done = sum(drain(user_id) for user_id in list(users))  # with the Zaps and IFTTT told of new records
     for hook_id in list(due_hooks().values_list("pk", flat=True)):
         deliver(hook_id)
     from timeline import zapier

@@ -187,3 +187,17 @@ def test_a_failing_realtime_api_does_not_stop_the_timeline(owner, settings, feed
     assert drain(owner.pk) == 1
     assert len(feed_server.requests_to("/down")) == 1
     assert Entity.objects.filter(user=owner, title="x").exists()
+
+
+def test_the_periodic_sweep_announces_what_it_took_in(owner, settings, feed_server):
+    settings.IFTTT_REALTIME_URL = feed_server.url("/v1/notifications")
+    feed_server.sequence("/v1/notifications", [Reply(200, b"{}")])
+    IftttTrigger.objects.create(user=owner, trigger_identity="applet-3", slug="new_record")
+    IftttTrigger.objects.create(user=owner, trigger_identity="cards-only", slug="new_card")
+    calendar = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Cal")
+    from timeline.tasks import drain_all
+
+    PendingItem.objects.create(user=owner, item_id=store(calendar, "left behind").pk)
+    assert drain_all() == 1
+    (sent,) = feed_server.requests_to("/v1/notifications")
+    assert json.loads(sent.body) == {"data": [{"trigger_identity": "applet-3"}]}

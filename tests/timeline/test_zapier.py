@@ -196,3 +196,21 @@ def test_the_help_page_gives_the_values_to_paste_and_is_linked_from_api_tokens(o
 
 def test_the_help_page_needs_a_sign_in(client):
     assert client.get("/timeline/automate/").status_code == 302
+
+
+def test_a_workflow_run_that_makes_cards_runs_the_card_zaps(zap, owner, feed_server):
+    from tests.workflows.helpers import add_source, make_workflow, query_integration
+    from workflows.runner import start_execution
+    from workflows.tasks import run_execution
+
+    items = [{"id": "n1", "title": "Release 2.0", "summary": "", "url": "https://example.com/n1"}]
+    feed_server.serve("/news", json.dumps({"items": items}), content_type="application/json")
+    feed_server.sequence("/zap-cards", [Reply(200, b"ok")])
+    workflow = make_workflow(owner)
+    add_source(workflow, query_integration(owner, feed_server.url("/news"), name="News"), {"q": "py"})
+    zap("post", "/hooks", {"target_url": feed_server.url("/zap-cards"), "event": "new_card", "workflow": workflow.pk})
+
+    execution, _ = start_execution(workflow)
+    assert run_execution(execution.pk)["ran"] is True
+    (batch,) = [json.loads(s.body) for s in feed_server.requests_to("/zap-cards")]
+    assert [(c["title"], c["workflow_id"]) for c in batch] == [("News", workflow.pk)]
