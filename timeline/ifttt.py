@@ -1,8 +1,8 @@
 """IFTTT: the hub as an IFTTT service, following the IFTTT Service API reference
 (ifttt.com/docs/api_reference). Every call must carry the service key (IFTTT-Service-Key, the
-IFTTT_SERVICE_KEY setting); calls made for a person carry their personal API token as
-Authorization: Bearer (the service's token is the person's API token, pasted when they connect,
-instead of a full OAuth2 authorization flow).
+IFTTT_SERVICE_KEY setting); calls made for a person carry their access token as Authorization:
+Bearer. That token is a personal API token: the one IFTTT's OAuth2 flow obtained
+(timeline.ifttt_oauth), or any token the person made on the API tokens page.
 
 Endpoints, under /ifttt/v1/: status, test/setup, user/info, triggers/new_record,
 triggers/new_card (and DELETE triggers/<slug>/trigger_identity/<id> when an Applet is turned
