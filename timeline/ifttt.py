@@ -25,6 +25,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from connectors.errors import ConnectorError
@@ -129,7 +130,7 @@ def test_setup(request, body):
     if created:
         user.set_unusable_password()  # an account for IFTTT's tests: nobody signs in with it
         user.save(update_fields=["password"])
-    ApiToken.objects.active().filter(user=user, name="IFTTT endpoint tests").update(revoked_at=_now())
+    ApiToken.objects.active().filter(user=user, name="IFTTT endpoint tests").update(revoked_at=timezone.now())
     _, token = ApiToken.issue(user, "IFTTT endpoint tests")
     existing = automations.new_records(user, limit=3)
     for n in range(len(existing), 3):
@@ -155,12 +156,6 @@ def test_setup(request, body):
             }
         }
     )
-
-
-def _now():
-    from django.utils import timezone
-
-    return timezone.now()
 
 
 def _trigger_request(request, body: dict, slug: str, field: str) -> tuple[str, int]:
