@@ -97,8 +97,10 @@ def _http_error(request, exc):
 
 def _register_routers():
     from timeline.api import router as timeline_router
+    from timeline.zapier import router as zapier_router
 
     api.add_router("/", timeline_router)
+    api.add_router("/", zapier_router)
 
 
 _register_routers()

@@ -207,6 +207,14 @@ OUTBOUND_MAX_DURATION = env.float("OUTBOUND_MAX_DURATION", default=300.0)  # a w
 CONNECTOR_API_BASES = env.json("CONNECTOR_API_BASES", default={})
 AIRTABLE_RATE_LIMIT_PAUSE = env.float("AIRTABLE_RATE_LIMIT_PAUSE", default=30.0)
 
+# IFTTT service (timeline/ifttt.py): the service key IFTTT sends on every call (from the IFTTT
+# Platform's API tab; empty turns the IFTTT endpoints off), and where Realtime notifications go.
+IFTTT_SERVICE_KEY = env.str("IFTTT_SERVICE_KEY", default="")
+# The OAuth2 client IFTTT signs people in with (the IFTTT Platform's Authentication settings).
+IFTTT_CLIENT_ID = env.str("IFTTT_CLIENT_ID", default="")
+IFTTT_CLIENT_SECRET = env.str("IFTTT_CLIENT_SECRET", default="")
+IFTTT_REALTIME_URL = env.str("IFTTT_REALTIME_URL", default="https://realtime.ifttt.com/v1/notifications")
+
 # OAuth (integrations/oauth). Client ids and secrets: OAUTH_<SLUG>_CLIENT_ID / _CLIENT_SECRET, or the
 # admin's OAuth app records.
 OAUTH_REDIRECT_URI = env.str("OAUTH_REDIRECT_URI", default="")  # empty: SITE_URL + /oauth/callback/

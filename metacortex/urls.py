@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from metacortex import views
 from metacortex.api import api
+from timeline import ifttt_oauth
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,4 +17,7 @@ urlpatterns = [
     path("oauth/", include("integrations.oauth.urls")),
     path("api/v1/", api.urls),  # first: the routes on django-ninja
     path("api/v1/", include("integrations.api.urls")),
+    path("ifttt/v1/", include("timeline.ifttt_urls")),
+    path("ifttt/oauth/authorize", ifttt_oauth.authorize, name="ifttt_authorize"),
+    path("ifttt/oauth/token", ifttt_oauth.token, name="ifttt_token"),
 ]

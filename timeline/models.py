@@ -252,3 +252,56 @@ class ChangeWebhook(models.Model):
         from urllib.parse import urlsplit
 
         return f"change webhook {self.pk} to {urlsplit(self.url).hostname}"
+
+
+class HookEvent(models.TextChoices):
+    NEW_RECORD = "new_record", "New record"
+    NEW_CARD = "new_card", "New workflow card"
+
+
+class ZapierHook(models.Model):
+    """A Zapier REST Hook: one per turned-on Zap. Zapier subscribes with the Zap's own target URL;
+    new records (or workflow cards) are POSTed there until it unsubscribes, or answers 410 Gone.
+    `delivered_record` / `delivered_card` are how far this Zap has been sent."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="zapier_hooks")
+    target_url = models.URLField(max_length=2000)
+    event = models.CharField(max_length=20, choices=HookEvent.choices, default=HookEvent.NEW_RECORD)
+    kinds = models.JSONField(default=list, blank=True, help_text="Only these kinds; empty: every kind")
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # Records and cards are "new" by id (each user's ids grow in commit order: ingest is serialized
+    # per user), so an updated record is not sent to a Zap twice.
+    delivered_record = models.BigIntegerField(default=0)
+    delivered_card = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"Zapier hook {self.pk} ({self.event}) of user {self.user_id}"
+
+
+class IftttTrigger(models.Model):
+    """A trigger of a turned-on IFTTT Applet, as IFTTT last polled it: whom to name in a Realtime
+    notification when new items arrive (IFTTT asks services to keep this for troubleshooting)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ifttt_triggers")
+    trigger_identity = models.CharField(max_length=200, unique=True)
+    slug = models.CharField(max_length=40)
+    trigger_fields = models.JSONField(default=dict, blank=True)
+    last_polled_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"IFTTT {self.slug} trigger of user {self.user_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from timeline import views
+from timeline import automate_views, views
 
 app_name = "timeline"
 
@@ -16,3 +16,4 @@ urlpatterns += [
     path("export/<int:pk>/", views.export_status, name="export"),
     path("export/<int:pk>/download/", views.export_download, name="export_download"),
 ]
+urlpatterns += [path("automate/", automate_views.automate, name="automate")]

@@ -14,7 +14,16 @@ def run_execution(execution_id: int) -> dict:
     execution = run(execution_id)
     if execution is None:
         return {"execution": execution_id, "ran": False}
+    _tell_automations(execution)
     return {"execution": execution.pk, "ran": True, "status": execution.status}
+
+
+def _tell_automations(execution):
+    """New cards: sent to the owner's Zaps and named to IFTTT (timeline.tasks.tell_automations)."""
+    if execution.cards_made:
+        from timeline.tasks import tell_automations
+
+        tell_automations(execution.workflow.owner_id, "new_card")
 
 
 def run_scheduled(workflow_id: int, trigger: str = "schedule") -> dict:
@@ -31,6 +40,7 @@ def run_scheduled(workflow_id: int, trigger: str = "schedule") -> dict:
     execution = run_workflow(workflow, trigger=trigger)
     if execution is None:
         return {"workflow": workflow_id, "skipped": "already running"}
+    _tell_automations(execution)
     return {"workflow": workflow_id, "execution": execution.pk, "status": execution.status}
 
 
