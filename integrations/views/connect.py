@@ -76,14 +76,16 @@ def settings_form(request, slug=None, pk=None):
         try:
             if integration is None:
                 saved = connections.connect(request.user, itype, form.raw_values())
-                messages.success(request, f"Connected {saved.integration.name}: {saved.identity}.")
+                started = " The first sync has started." if saved.sync_job else ""
+                messages.success(request, f"Connected {saved.integration.name}: {saved.test_result}.{started}")
             else:
                 saved = connections.update(integration, form.raw_values())
+                resync = " A full sync has started, to read everything with the new settings." if saved.sync_job else ""
                 if saved.reconnected:
-                    messages.success(request, f"Reconnected {saved.integration.name}: {saved.identity}.")
+                    messages.success(request, f"Reconnected {saved.integration.name}: {saved.test_result}.{resync}")
                 elif saved.changed:
                     detail = " Connection tested." if saved.tested else ""
-                    messages.success(request, f"Saved the settings of {saved.integration.name}.{detail}")
+                    messages.success(request, f"Saved the settings of {saved.integration.name}.{detail}{resync}")
                 else:
                     messages.info(request, "Nothing changed.")
             return redirect(saved.integration)

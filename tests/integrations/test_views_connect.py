@@ -67,7 +67,8 @@ def test_connecting_a_feed_tests_it_then_saves_it_encrypted(owner_client, owner,
     assert response.url == integration.get_absolute_url()
     assert integration.name == "Family calendar"
     assert integration.status == Status.CONNECTED
-    assert integration.account_identity == "Awkward Calendar (7 events)"
+    # The account is the calendar; what the test found is said once, in the message.
+    assert integration.account_identity == "Awkward Calendar"
     assert integration.sync_interval_minutes == 30
     assert integration.config == {"window_past_days": 400, "window_future_days": 400}  # no secret in config
     assert secrets_for(integration, actor="user") == {"url": url}
@@ -79,7 +80,9 @@ def test_connecting_a_feed_tests_it_then_saves_it_encrypted(owner_client, owner,
     assert feed_server.requests_to(FEED_PATH)  # the peer was asked before anything was saved
 
     page = text(owner_client.get(response.url))
-    assert "Connected Family calendar: Awkward Calendar (7 events)." in page
+    assert "Connected Family calendar: Awkward Calendar (7 events). The first sync has started." in page
+    # ...and the first sync is queued at once, a full one, not left to the schedule.
+    assert list(integration.sync_jobs.values_list("kind", "status")) == [("full", "queued")]
     assert f"http://{feed_server.host}/…" in page  # the address shown masked: scheme and host only
     assert TOKEN not in page
 
@@ -259,7 +262,7 @@ def test_working_new_credentials_replace_the_old_ones_and_clear_needs_reauth(own
     integration.refresh_from_db()
     assert secrets_for(integration, actor="user") == {"url": other}
     assert integration.status == Status.CONNECTED
-    assert integration.account_identity == "Other (0 events)"
+    assert integration.account_identity == "Other"
     assert AuditEvent.objects.filter(integration=integration, action="reauth").exists()
 
 
