@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from integrations.views.preferences import preferences
 from metacortex import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/delete/", views.delete_account, name="delete_account"),
+    path("accounts/preferences/", preferences, name="preferences"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("integrations/", include("integrations.urls")),

@@ -6,6 +6,7 @@ from integrations.models.instances import INACTIVE_STATUSES, Integration, Status
 from integrations.models.items import SyncedItem
 from integrations.models.metrics import RateLimitBucket, RateLimitHit, RequestStat
 from integrations.models.oauth import OAuthApp
+from integrations.models.preferences import UserPreferences
 from integrations.models.sync import ACTIVE_JOB_STATUSES, JobKind, JobStatus, JobTrigger, SyncJob
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "Status",
     "SyncJob",
     "SyncedItem",
+    "UserPreferences",
 ]
