@@ -13,7 +13,9 @@ from integrations.models import IntegrationType
 def home(request):
     if request.user.is_authenticated:
         return redirect("integrations:mine")
-    types = IntegrationType.objects.order_by("sort_order", "display_name")
+    from integrations.views.gallery import with_availability
+
+    types = with_availability(IntegrationType.objects.order_by("sort_order", "display_name"))
     return render(request, "home.html", {"types": types})
 
 

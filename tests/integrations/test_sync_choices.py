@@ -108,3 +108,18 @@ def test_another_user_cannot_start_a_resync(synced_calendar, other_user):
     response = other_client.post(reverse("integrations:sync_now", args=[synced_calendar.pk]), {"kind": "full"})
     assert response.status_code == 404
     assert not synced_calendar.sync_jobs.filter(status=JobStatus.QUEUED).exists()
+
+
+def test_one_notion_of_available_on_the_home_page_and_the_gallery(client, owner_client, settings):
+    from integrations.models import IntegrationType
+
+    oauth = IntegrationType.objects.available().filter(auth_kind="oauth2").first()
+    assert oauth is not None
+    anonymous = Client()
+    home = text(anonymous.get("/"))
+    card = home[home.index(f"<h3>{oauth.display_name}</h3>") :][:600]
+    assert "Not configured on this hub" in card
+    assert "Available" not in card
+    gallery = text(owner_client.get(reverse("integrations:gallery"), {"available": "1"}))
+    assert f'data-slug="{oauth.slug}"' not in gallery
+    assert 'data-slug="ical-feed"' in gallery
