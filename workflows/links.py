@@ -27,3 +27,19 @@ def pause_workflows_using(integration, reason: str) -> int:
     for pk in ids:
         remove_schedule(pk)
     return count
+
+
+def offer_resume(integration) -> int:
+    """The integration works again (reconnected, re-authenticated, resumed): the workflows paused
+    because of it stop saying it is disconnected and say they can be resumed. They stay paused
+    (the person decides; the integration page and notifications offer Resume). Returns how many."""
+    from workflows.runner import attention_problems
+
+    reason = f"{integration.name} works again. Resume this workflow to run it again."
+    updated = 0
+    flagged = workflows_using(integration).filter(needs_attention=True, is_active=False)
+    for workflow in flagged.exclude(attention_reason=reason):
+        if integration.name not in workflow.attention_reason or attention_problems(workflow):
+            continue  # paused for another reason, or another of its integrations is still broken
+        updated += Workflow.objects.filter(pk=workflow.pk).update(attention_reason=reason)
+    return updated

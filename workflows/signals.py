@@ -20,3 +20,14 @@ def _drop_schedule(sender, instance, **kwargs):
     from workflows.schedules import remove_schedule
 
     remove_schedule(instance.pk)
+
+
+@receiver(post_save, sender="integrations.Integration")
+def _offer_resume_when_usable_again(sender, instance, raw=False, update_fields=None, **kwargs):
+    if raw or not instance.is_active:
+        return
+    if update_fields is not None and "status" not in update_fields:
+        return
+    from workflows.links import offer_resume
+
+    offer_resume(instance)
