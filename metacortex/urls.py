@@ -7,6 +7,8 @@ from metacortex import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers and feed readers ask for /favicon.ico whatever the page's <link rel=icon> says.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/delete/", views.delete_account, name="delete_account"),
     path("accounts/preferences/", preferences, name="preferences"),
     path("accounts/", include("allauth.urls")),

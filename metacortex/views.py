@@ -20,6 +20,14 @@ def home(request):
 
 
 @require_GET
+def favicon(request):
+    """Browsers and feed readers ask for /favicon.ico whatever a page's <link rel=icon> says."""
+    from django.templatetags.static import static
+
+    return redirect(static("icons/metacortex.svg"), permanent=True)
+
+
+@require_GET
 def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
