@@ -276,5 +276,19 @@ def test_what_a_new_user_tripped_on(
         page.get_by_text("Resumed Morning briefing.").wait_for()
         workflow.refresh_from_db()
         assert workflow.is_active
+
+        # -- 20: the preferences page offers the browser's zone when another one is chosen ----------------
+        page.goto("/accounts/preferences/")
+        use_browser = page.locator("[data-use-browser-zone]")
+        assert not use_browser.is_visible()  # already the browser's zone: nothing to offer
+        page.get_by_label("Your time zone").select_option("UTC")
+        page.get_by_role("button", name="Save").click()
+        page.get_by_text("Times are now shown in UTC.").wait_for()
+        assert use_browser.inner_text() == f"Use this browser's zone ({PERSON_ZONE})"
+        use_browser.click()
+        assert page.get_by_label("Your time zone").input_value() == PERSON_ZONE
+        page.get_by_role("button", name="Save").click()
+        page.get_by_text(f"Times are now shown in {PERSON_ZONE}.").wait_for()
+        _no_sideways_scroll(page)
     finally:
         context.close()
