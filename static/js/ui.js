@@ -1,6 +1,7 @@
 /* Small progressive enhancements, no inline script anywhere (the pages run under a strict CSP):
    - [data-reveal="input-id"]: a "Show"/"Hide" button for a password field;
-   - [data-copy="input-id"]: a "Copy" button that puts a field's value on the clipboard.
+   - [data-copy="input-id"]: a "Copy" button that puts a field's value on the clipboard;
+   - [data-cron][data-cron-target]: a schedule preset that fills the cron field.
    The buttons stay hidden without JavaScript; the pages work without them. */
 (function () {
   "use strict";
@@ -41,6 +42,16 @@
       });
     });
   }
+
+  // Schedule presets ("Every morning"): fill the cron field and let its live preview update.
+  document.addEventListener("click", function (event) {
+    var preset = event.target.closest("[data-cron][data-cron-target]");
+    if (!preset) return;
+    var input = document.getElementById(preset.getAttribute("data-cron-target"));
+    if (!input) return;
+    input.value = preset.getAttribute("data-cron");
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
 
   setup(document);
   // Parts of pages swapped in by HTMX (a re-rendered field) get their buttons too.

@@ -259,6 +259,11 @@ def test_what_a_new_user_tripped_on(
         assert "one chat message, mail or webhook request per run" in page.content()
         assert page.locator("[name=payload]").count() == 0
 
+        # the schedule presets work from static/js (no inline handlers under the CSP)
+        page.goto(f"/workflows/{workflow.pk}/edit/")
+        page.get_by_role("button", name="Weekdays at 08:00").click()
+        assert page.locator("#id_schedule").input_value() == "0 8 * * 1-5"
+
         # -- 28: paused by the disconnect, offered back at the reconnect ---------------------------------------
         page.goto(f"/integrations/{calendar.pk}/disconnect/")
         page.get_by_role("button", name=re.compile("Proceed: Disconnect")).click()
