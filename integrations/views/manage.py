@@ -17,7 +17,7 @@ from integrations.models import Actor, JobStatus, Status
 from integrations.secrets import secrets_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.schedules import next_run
-from integrations.views.common import back, owned
+from integrations.views.common import back, latest_items, owned
 from workflows.links import pause_workflows_using, workflows_using
 
 
@@ -58,7 +58,7 @@ def detail(request, pk):
         "last_job": recent_jobs[0] if recent_jobs else None,
         "health": health_for(integration),
         "item_count": integration.items.live().count(),
-        "recent_items": list(integration.items.live()[:5]),
+        "recent_items": latest_items(integration),
         "settings_rows": settings_summary(integration),
         "next_run": next_run(integration) if integration.is_active else None,
         "workflows": list(workflows_using(integration)),

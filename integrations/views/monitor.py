@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from integrations.health import health_for
 from integrations.models import JobKind, JobTrigger, SyncJob
 from integrations.sync.jobs import SyncRefused, queue_sync
-from integrations.views.common import owned, render_page
+from integrations.views.common import latest_items, owned, render_page
 
 RECENT_ITEMS = 5
 
@@ -115,7 +115,7 @@ def ledger(request, pk):
             "jobs": list(integration.sync_jobs.all()[:8]),
             "compact": True,
             "health": health_for(integration),
-            "recent_items": list(integration.items.live()[:RECENT_ITEMS]),
+            "recent_items": latest_items(integration, RECENT_ITEMS),
             "item_count": integration.items.live().count(),
         }
         return render(request, "integrations/_detail_refresh.html", context)

@@ -157,3 +157,17 @@ def test_workflow_cards_show_the_owners_zone(zurich_owner):
         start = datetime.datetime(2024, 5, 3, 13, 0, tzinfo=datetime.UTC)
         text = _event_when(Entry(title="Call", when=start, data={"tzid": "America/New_York"}))
     assert text == "Fri 03 May 2024 15:00 (09:00 America/New_York)"
+
+
+def test_latest_items_on_the_integration_page_are_not_the_far_future(client, owner, catalogue):
+    from integrations.models import IntegrationType
+
+    client.force_login(owner)
+    feed = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Recurring")
+    now = timezone.now()
+    _item(feed, "Next year's standup", now + datetime.timedelta(days=300))
+    _item(feed, "This morning's standup", now - datetime.timedelta(hours=3))
+    page = client.get(feed.get_absolute_url()).content.decode()
+    latest = page[page.index('id="latest-items"') :]
+    assert "This morning" in latest
+    assert "Next year" not in latest
