@@ -123,3 +123,17 @@ def test_one_notion_of_available_on_the_home_page_and_the_gallery(client, owner_
     gallery = text(owner_client.get(reverse("integrations:gallery"), {"available": "1"}))
     assert f'data-slug="{oauth.slug}"' not in gallery
     assert 'data-slug="ical-feed"' in gallery
+
+
+def test_a_kept_calendar_address_is_in_its_field_and_never_in_the_logs(owner_client, feed_server, caplog):
+    from tests.integrations.ui import MISSING_PATH, TOKEN
+
+    caplog.set_level("DEBUG")
+    typed = feed_server.url(MISSING_PATH)
+    page = text(owner_client.post(reverse("integrations:connect", args=["ical-feed"]), ical_form(typed)))
+    assert f'value="{typed}"' in page  # kept for the person to fix, with a Show button
+    assert 'data-reveal="id_url"' in page
+    # The hub's own records of the failure (the HTTP client's debug lines are the connectors' matter).
+    ours = [r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("integrations", "django", "workflows")]
+    assert ours  # the failure was logged...
+    assert not [line for line in ours if TOKEN in line]  # ...without the address
