@@ -171,6 +171,14 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
     inlines = [CredentialSummaryInline]
     actions = ["pause", "resume", "queue_sync"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Stored credentials belong to the type they were tested with: another type would be handed
+        # secrets (a password, a private address) meant for a different service.
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and Credential.objects.filter(integration=obj).exists():
+            fields.append("type")
+        return fields
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return format_html("<span title='{}'>{}</span>", obj.status_detail, obj.get_status_display())

@@ -12,6 +12,7 @@ to fix when the connector knows it, and URLs inside messages are reduced to sche
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -19,7 +20,16 @@ from django.db.models.functions import Lower
 
 from connectors.errors import classify
 from integrations import lifecycle, schema
-from integrations.models import Actor, AuditAction, AuditEvent, AuthKind, Integration, IntegrationType, Status
+from integrations.models import (
+    Actor,
+    AuditAction,
+    AuditEvent,
+    AuthKind,
+    Integration,
+    IntegrationType,
+    JobKind,
+    Status,
+)
 from integrations.secrets import secrets_for, store_secrets
 from integrations.sync.context import context_for_test
 from integrations.templatetags.hub import mask_urls_in
@@ -61,6 +71,23 @@ class Saved:
     identity: str = ""
     changed: list[str] = field(default_factory=list)  # field names, never values
     reconnected: bool = False  # it needed re-auth, was disconnected or failing, and works again
+    test_result: str = ""  # what the connection test said, shown once (identity plus its findings)
+    sync_job: object = None  # the sync this connect or edit started, if any
+
+
+# Connectors answer test_connection with the identity followed by what the test found:
+# "ITC (1 event)", "hooks.example.com (signed; address checked, no request sent)",
+# "Zurich: Sunny, 21 °C". Only the identity part describes the account for good.
+_FINDINGS = re.compile(r"^(?P<identity>.+?)(?:\s+\((?P<paren>[^()]*)\)|:\s+(?P<colon>.+))$", re.DOTALL)
+
+
+def split_identity(tested: str) -> tuple[str, str]:
+    """(account identity, test findings) from a connector's test_connection answer."""
+    text = (tested or "").strip()
+    match = _FINDINGS.match(text)
+    if not match:
+        return text, ""
+    return match["identity"].strip(), (match["paren"] or match["colon"] or "").strip()
 
 
 def connectable_problem(itype: IntegrationType) -> Problem | None:
@@ -198,13 +225,30 @@ def connect(user, itype: IntegrationType, data: dict) -> Saved:
     if problem := connectable_problem(itype):
         raise problem
     prepared = prepare(user, itype, data)
-    identity = try_connection(prepared)
+    tested = try_connection(prepared)
+    identity, _findings = split_identity(tested)
     with transaction.atomic():
         integration = create(user, prepared, identity)
         AuditEvent.record(
             AuditAction.CONNECT, integration=integration, identity=identity, settings=sorted(prepared.config)
         )
-    return Saved(integration=integration, tested=True, identity=identity)
+    job = start_sync(integration, kind=None)  # the first sync starts now, not at the next schedule tick
+    return Saved(integration=integration, tested=True, identity=identity, test_result=tested, sync_job=job)
+
+
+def start_sync(integration: Integration, *, kind: str | None):
+    """Queue a sync of a source that can sync now (None when it cannot, e.g. an output): the
+    first one after connecting, or a full one after a change of what is synced."""
+    from integrations.models import JobTrigger
+    from integrations.sync.jobs import SyncRefused, queue_sync
+
+    if not integration.type.can_sync:
+        return None
+    try:
+        return queue_sync(integration, kind=kind, trigger=JobTrigger.MANUAL)
+    except SyncRefused as exc:
+        log.info("No sync queued for integration %s: %s", integration.pk, exc)
+        return None
 
 
 def create(user, prepared: Prepared, identity: str) -> Integration:
@@ -257,7 +301,8 @@ def update(integration: Integration, data: dict) -> Saved:
     retyped = any(str(data.get(name) or "").strip() for name in secret_names(itype))
     retest = integration.status == Status.DISCONNECTED or (retyped and integration.status in _REPAIRABLE)
     must_test = bool(changed_config or changed_secrets or retest) and not connectable_problem(itype)
-    identity = try_connection(prepared, integration=integration) if must_test else integration.account_identity
+    tested = try_connection(prepared, integration=integration) if must_test else ""
+    identity = split_identity(tested)[0] if must_test else integration.account_identity
 
     changed = [*changed_config, *changed_secrets]
     if prepared.name != integration.name:
@@ -293,12 +338,19 @@ def update(integration: Integration, data: dict) -> Saved:
             AuditEvent.record(AuditAction.EDIT, integration=integration, fields=sorted(set(changed)))
     if must_test and was in _REPAIRABLE:
         lifecycle.reconnected(integration)
+    job = None
+    if changed_config or changed_secrets or (must_test and was in _REPAIRABLE):
+        # What is synced changed (a window, a folder, an address, another account): the cursor
+        # describes the old selection and would answer "nothing new", so read everything again.
+        job = start_sync(integration, kind=JobKind.FULL)
     return Saved(
         integration=integration,
         tested=must_test,
         identity=identity,
         changed=sorted(set(changed)),
         reconnected=must_test and was in _REPAIRABLE,
+        test_result=tested,
+        sync_job=job,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django import forms
 
+from connectors.errors import AUTH
 from integrations import schema
 from integrations.connections import INTERVAL_FIELD, MAX_INTERVAL, NAME_FIELD, Problem, default_name, stored_values
 from integrations.models import AuthKind, Integration, IntegrationType
@@ -27,10 +28,13 @@ def _options(spec) -> list[tuple[str, str]]:
 
 class SecretTextarea(forms.Textarea):
     """A multi-line secret (extra HTTP headers): like PasswordInput(render_value=False), what was
-    typed or stored is never sent back to the browser."""
+    typed or stored is never sent back to the browser, except what the user has just typed into a
+    form that failed (render_value, see IntegrationForm.keep_typed_secrets)."""
+
+    render_value = False
 
     def format_value(self, value):
-        return None
+        return super().format_value(value) if self.render_value else None
 
 
 def _widget(spec: dict):
@@ -207,9 +211,20 @@ class IntegrationForm(forms.Form):
                 values[schema.remove_key(name)] = "on" if data.get(schema.remove_key(name)) else ""
         return values
 
+    def keep_typed_secrets(self, problem: Problem | None = None):
+        """A form shown again after a failed submit keeps the secrets the user has just typed, so
+        they fix a typo in the address instead of typing it (and the password) again. Only this
+        request's own values (a stored secret is never rendered), in this response's form (never
+        in a message or log); a secret the service refused is wrong anyway and is typed again."""
+        refused = set(problem.errors) if problem is not None and problem.kind == AUTH else set()
+        for name, field in self.fields.items():
+            if getattr(field, "is_secret", False) and hasattr(field.widget, "render_value"):
+                field.widget.render_value = name not in refused
+
     def apply(self, problem: Problem):
         """Show a service Problem on the form: each message on its field; the template shows the
         problem itself (message and remediation) in a banner above the form."""
+        self.keep_typed_secrets(problem)
         self.is_valid()  # make sure cleaned_data exists, so add_error works
         for name, message in problem.errors.items():
             if name in self.fields:

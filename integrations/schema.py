@@ -48,6 +48,10 @@ def _truthy(value) -> bool:
 
 
 FIELD_KEYS = {"name", "type", "label", "required", "help", "default", "options", "min", "max", "placeholder"}
+# An output setting that is the same choice as a workflow output step's "Send" (one message with
+# all the cards, or one per card): {"digest": value, "each": value}. The step form does not ask it
+# again; the step's choice sets it (workflows.steps.output).
+FIELD_KEYS |= {"follows_bundle"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 HOST_RE = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"

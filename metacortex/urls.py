@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from integrations.views.preferences import preferences
 from metacortex import views
 from metacortex.api import api
 from timeline import ifttt_oauth
@@ -8,7 +9,10 @@ from timeline import ifttt_oauth
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers and feed readers ask for /favicon.ico whatever the page's <link rel=icon> says.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/delete/", views.delete_account, name="delete_account"),
+    path("accounts/preferences/", preferences, name="preferences"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("integrations/", include("integrations.urls")),

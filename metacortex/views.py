@@ -16,8 +16,18 @@ from workflows.models import Workflow
 def home(request):
     if request.user.is_authenticated:
         return redirect("integrations:mine")
-    types = IntegrationType.objects.order_by("sort_order", "display_name")
+    from integrations.views.gallery import with_availability
+
+    types = with_availability(IntegrationType.objects.order_by("sort_order", "display_name"))
     return render(request, "home.html", {"types": types})
+
+
+@require_GET
+def favicon(request):
+    """Browsers and feed readers ask for /favicon.ico whatever a page's <link rel=icon> says."""
+    from django.templatetags.static import static
+
+    return redirect(static("icons/metacortex.svg"), permanent=True)
 
 
 @require_GET

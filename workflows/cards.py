@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -151,21 +152,37 @@ def _message_line(entry: Entry) -> str:
 LINE_FORMATTERS = {"event": _event_line, "message": _message_line}
 
 
+def _day(value) -> str:
+    """ "Sun 05 May", with the year when it is not this year (the owner's year, see runner)."""
+    return f"{value:%a %d %b}" + (f" {value.year}" if value.year != timezone.localdate().year else "")
+
+
+def _own_time(start, tzid) -> str:
+    """ " (08:00 America/New_York)" when the event's own zone shows another time than the owner's."""
+    from integrations.timezones import place_zone
+
+    zone = place_zone(tzid)
+    if not zone or not timezone.is_aware(start):
+        return ""
+    theirs = start.astimezone(zoneinfo.ZoneInfo(zone))
+    return f" ({theirs:%H:%M} {zone})" if theirs.utcoffset() != start.utcoffset() else ""
+
+
 def _event_when(entry: Entry) -> str:
     data = entry.data
     if data.get("all_day"):
         day = parse_date(str(data.get("start", ""))[:10])
-        return f"{day:%a %d %b}, all day" if day else "All day"
+        return f"{_day(day)}, all day" if day else "All day"
     start = entry.when or _parse(data.get("start"))
     if start is None:
         return ""
     start = timezone.localtime(start) if timezone.is_aware(start) else start
-    text = f"{start:%a %d %b %H:%M}"
+    text = f"{_day(start)} {start:%H:%M}"
     end = _parse(data.get("end"))
     if end is not None:
         end = timezone.localtime(end) if timezone.is_aware(end) else end
-        text += f"\u2013{end:%H:%M}" if end.date() == start.date() else f" \u2013 {end:%a %d %b %H:%M}"
-    return text
+        text += f"\u2013{end:%H:%M}" if end.date() == start.date() else f" \u2013 {_day(end)} {end:%H:%M}"
+    return text + _own_time(start, data.get("tzid"))
 
 
 # -- helpers --------------------------------------------------------------------------------------------

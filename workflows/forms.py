@@ -102,7 +102,15 @@ class SourceStepForm(forms.Form):
 
 
 class OutputStepForm(forms.Form):
-    bundle = forms.ChoiceField(label="Send", choices=Bundle.choices, initial=Bundle.DIGEST)
+    bundle = forms.ChoiceField(
+        label="Send",
+        choices=Bundle.choices,
+        initial=Bundle.DIGEST,
+        help_text=(
+            "One message with all the cards: one chat message, mail or webhook request per run, listing every "
+            "card. One message per card: one message (or webhook request) for each card."
+        ),
+    )
     template_format = forms.ChoiceField(
         label="Template language",
         choices=TemplateFormat.choices,

@@ -56,10 +56,17 @@ def pause_dependents(integration, reason: str) -> list[Dependent]:
     return [as_dependent(workflow) for workflow in Workflow.objects.filter(pk__in=ids).order_by("name")]
 
 
-def note_reconnected(integration, reason: str) -> int:
-    """The workflows an integration's removal paused stay paused (their user resumes them), but
-    their notice now says the integration works again."""
+def offer_resume(integration) -> int:
+    """The integration works again (reconnected, re-authenticated, resumed): the workflows paused
+    because of it stop saying it is disconnected and say they can be resumed. They stay paused
+    (the person decides; the integration page and notifications offer Resume). Returns how many."""
+    from workflows.runner import attention_problems
+
+    reason = f"{integration.name} works again. Resume this workflow to run it again."
+    updated = 0
     flagged = workflows_using(integration).filter(needs_attention=True, is_active=False)
-    ids = list(flagged.values_list("pk", flat=True))
-    note = f"{reason} Resume the workflow when you are ready."
-    return Workflow.objects.filter(pk__in=ids).update(attention_reason=note[:500])
+    for workflow in flagged.exclude(attention_reason=reason):
+        if integration.name not in workflow.attention_reason or attention_problems(workflow):
+            continue  # paused for another reason, or another of its integrations is still broken
+        updated += Workflow.objects.filter(pk=workflow.pk).update(attention_reason=reason)
+    return updated

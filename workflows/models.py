@@ -203,6 +203,7 @@ class CardDelivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "card deliveries"
         ordering = ["card_id", "output_id"]
         constraints = [
             models.UniqueConstraint(fields=["output", "card"], name="one_delivery_per_card_and_output"),

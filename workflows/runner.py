@@ -29,6 +29,7 @@ from django.utils import timezone
 from connectors.errors import AUTH, CONFIG, ConfigError, classify
 from integrations import lifecycle
 from integrations.models import Integration, Status
+from integrations.timezones import zone_for
 from workflows import delivery, schedules, steps
 from workflows.models import ACTIVE_EXECUTION_STATUSES, Card, Execution, ExecutionStatus, Workflow, WorkflowSource
 from workflows.steps.base import Run
@@ -120,8 +121,10 @@ def run_execution(execution_id: int) -> Execution | None:
     )
     if not won:
         return None
-    execution = Execution.objects.select_related("workflow").get(pk=execution_id)
-    _Run(execution).run()
+    execution = Execution.objects.select_related("workflow__owner").get(pk=execution_id)
+    # Cards and mails show times in the owner's zone, as their pages do; a worker has no request.
+    with timezone.override(zone_for(execution.workflow.owner)):
+        _Run(execution).run()
     execution.refresh_from_db()
     return execution
 

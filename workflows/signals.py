@@ -34,5 +34,16 @@ def _pause_when_its_integration_is_disconnected(sender, integration, reason, **k
 
 @receiver(integration_reconnected)
 def _say_its_integration_is_back(sender, integration, reason, **kwargs):
-    links.note_reconnected(integration, reason)
+    links.offer_resume(integration)
     return []
+
+
+@receiver(post_save, sender="integrations.Integration")
+def _offer_resume_when_usable_again(sender, instance, raw=False, update_fields=None, **kwargs):
+    if raw or not instance.is_active:
+        return
+    if update_fields is not None and "status" not in update_fields:
+        return
+    from workflows.links import offer_resume
+
+    offer_resume(instance)

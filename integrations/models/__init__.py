@@ -6,6 +6,7 @@ from integrations.models.instances import INACTIVE_STATUSES, Integration, Status
 from integrations.models.items import SyncedItem
 from integrations.models.metrics import RateLimitBucket, RateLimitHit, RequestStat
 from integrations.models.oauth import OAuthApp
+from integrations.models.preferences import UserPreferences
 from integrations.models.sync import ACTIVE_JOB_STATUSES, JobKind, JobStatus, JobTrigger, SyncJob
 from integrations.models.uploads import PENDING_UPLOAD_STATUSES, Upload, UploadStatus
 
@@ -35,4 +36,5 @@ __all__ = [
     "SyncedItem",
     "Upload",
     "UploadStatus",
+    "UserPreferences",
 ]

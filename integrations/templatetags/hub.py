@@ -264,3 +264,85 @@ def item_facts(item) -> list[tuple[str, str]]:
         count = len(data["attachments"])
         facts.append(("Attachments", f"{count} file{'s' if count != 1 else ''}"))
     return facts
+
+
+# -- times in the person's zone (activated per request by integrations.timezones) ---------------------
+
+
+def _local(value):
+    from django.utils import timezone
+
+    return timezone.localtime(value) if timezone.is_aware(value) else value
+
+
+def _this_year() -> int:
+    from django.utils import timezone
+
+    return timezone.localdate().year
+
+
+@register.filter
+def when(value, with_time=True):
+    """ "Sun 5 May, 14:00" in the person's zone; the year only when it is not this year
+    ("Sat 30 Dec 2023, 09:15"). {{ value|when:False }} leaves the time out."""
+    import datetime
+
+    if not value:
+        return ""
+    if isinstance(value, datetime.datetime):
+        local = _local(value)
+        day = local.date()
+    else:
+        local, day = None, value
+    text = f"{day:%a} {day.day} {day:%b}" + (f" {day.year}" if day.year != _this_year() else "")
+    if local is not None and with_time not in (False, "False", "0", 0):
+        text += f", {local:%H:%M}"
+    return text
+
+
+@register.filter
+def item_day(item):
+    """The calendar day an item belongs to for the person: an all-day event's own date (never
+    shifted by a zone), else the day of its time in their zone."""
+    import datetime
+
+    data = item.data if isinstance(item.data, dict) else {}
+    if data.get("all_day") and data.get("date"):
+        try:
+            return datetime.date.fromisoformat(str(data["date"])[:10])
+        except ValueError:
+            pass
+    return _local(item.occurred_at).date() if item.occurred_at else None
+
+
+@register.filter
+def day_heading(day):
+    """ "Sunday 5 May" this year, "Saturday 30 December 2023" another year."""
+    if not day:
+        return "Undated"
+    return f"{day:%A} {day.day} {day:%B}" + (f" {day.year}" if day.year != _this_year() else "")
+
+
+@register.simple_tag
+def item_time(item):
+    """The time of an item in the person's zone; when the event's own zone shows another time
+    (a meeting in New York seen from Zurich), that time too, with its zone named."""
+    import zoneinfo
+
+    from django.utils import timezone
+
+    from integrations.timezones import place_zone
+
+    data = item.data if isinstance(item.data, dict) else {}
+    if not item.occurred_at:
+        return ""
+    if data.get("all_day"):
+        return "all day"
+    local = _local(item.occurred_at)
+    text = f"{local:%H:%M}"
+    own = place_zone(data.get("tzid"))
+    if own and timezone.is_aware(item.occurred_at):
+        theirs = item.occurred_at.astimezone(zoneinfo.ZoneInfo(own))
+        if theirs.utcoffset() != local.utcoffset():
+            text += f" ({theirs:%H:%M} {own})"
+    return text

@@ -21,6 +21,15 @@ def push_clean_url(request, response):
     return response
 
 
+def latest_items(integration, limit: int = 5) -> list:
+    """What happened most recently, not a year of future recurrences: items up to now, newest first."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    past = Q(occurred_at__lte=timezone.now()) | Q(occurred_at__isnull=True)
+    return list(integration.items.live().filter(past).order_by("-occurred_at", "-pk")[:limit])
+
+
 def owned(request, pk) -> Integration:
     """The user's own integration, or 404: another user's integration does not exist for them."""
     return get_object_or_404(Integration.objects.for_user(request.user).select_related("type"), pk=pk)

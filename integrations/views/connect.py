@@ -43,15 +43,6 @@ def _on_a_field(itype, problem: Problem) -> Problem:
     return problem
 
 
-def _secrets_to_retype(itype, form) -> list[str]:
-    """Labels of the secret fields the user filled in: a re-rendered form never shows them back."""
-    return [
-        spec.get("label", spec["name"])
-        for spec in itype.settings_schema
-        if spec["type"] in schema.SECRET_TYPES and form.data.get(spec["name"])
-    ]
-
-
 def _coming_soon(request, itype, problem: Problem):
     return render(request, "integrations/unavailable.html", {"itype": itype, "problem": problem}, status=404)
 
@@ -82,14 +73,16 @@ def settings_form(request, slug=None, pk=None):
         try:
             if integration is None:
                 saved = connections.connect(request.user, itype, form.raw_values())
-                messages.success(request, f"Connected {saved.integration.name}: {saved.identity}.")
+                started = " The first sync has started." if saved.sync_job else ""
+                messages.success(request, f"Connected {saved.integration.name}: {saved.test_result}.{started}")
             else:
                 saved = connections.update(integration, form.raw_values())
+                resync = " A full sync has started, to read everything with the new settings." if saved.sync_job else ""
                 if saved.reconnected:
-                    messages.success(request, f"Reconnected {saved.integration.name}: {saved.identity}.")
+                    messages.success(request, f"Reconnected {saved.integration.name}: {saved.test_result}.{resync}")
                 elif saved.changed:
                     detail = " Connection tested." if saved.tested else ""
-                    messages.success(request, f"Saved the settings of {saved.integration.name}.{detail}")
+                    messages.success(request, f"Saved the settings of {saved.integration.name}.{detail}{resync}")
                 else:
                     messages.info(request, "Nothing changed.")
             return redirect(saved.integration)
@@ -98,8 +91,6 @@ def settings_form(request, slug=None, pk=None):
             if integration is not None:
                 integration.refresh_from_db()  # the page shows what is stored, not the rejected edit
     context = {"itype": itype, "integration": integration, "form": form}
-    if form.problem:
-        context["retype_secrets"] = _secrets_to_retype(itype, form)
     return render(request, "integrations/settings_form.html", context, status=400 if form.problem else 200)
 
 
@@ -125,7 +116,7 @@ def check_connection(request, slug=None, pk=None):
     # Without JavaScript the button posts here: show the whole form again with the outcome.
     if problem:
         form.apply(problem)
+    else:
+        form.keep_typed_secrets()  # it works: Connect or Save comes next, with nothing to type again
     context.update({"itype": itype, "integration": integration, "form": form, "tested_identity": identity})
-    if problem:
-        context["retype_secrets"] = _secrets_to_retype(itype, form)
     return render(request, "integrations/settings_form.html", context, status=400 if problem else 200)

@@ -13,6 +13,21 @@ from integrations.views.common import push_clean_url, render_page
 CATEGORY_CHOICES = [("", "All"), ("source", "Sources"), ("output", "Outputs"), ("both", "Source and output")]
 
 
+def with_availability(types) -> list:
+    """One notion of "available", for the signed-out home page, the gallery and its filter: the
+    connector works (is_available) and, for an OAuth type, the operator registered a client.
+    Sets `needs_oauth_client` and `connectable` on each type; connectable ones come first."""
+    types = list(types)
+    configured = configured_slugs(types)
+    for itype in types:
+        # An OAuth type whose client the operator has not set up says so instead of a broken redirect.
+        itype.needs_oauth_client = (
+            itype.is_available and itype.auth_kind == AuthKind.OAUTH2 and itype.slug not in configured
+        )
+        itype.connectable = itype.is_available and not itype.needs_oauth_client
+    return sorted(types, key=lambda itype: not itype.connectable)  # stable: the catalogue's order
+
+
 @require_GET
 @login_required
 def gallery(request):
@@ -22,11 +37,11 @@ def gallery(request):
     domain = request.GET.get("domain", "")
     domain = domain if domain in Domain.values else ""
     available_only = request.GET.get("available") == "1"
-    types = list(catalogue_for(request.user, q=q, category=category, domain=domain, available_only=available_only))
-    configured = configured_slugs(types)
-    for itype in types:
-        # An OAuth type whose client the operator has not set up says so instead of a broken redirect.
-        itype.needs_oauth_client = itype.auth_kind == AuthKind.OAUTH2 and itype.slug not in configured
+    types = with_availability(
+        catalogue_for(request.user, q=q, category=category, domain=domain, available_only=available_only)
+    )
+    if available_only:
+        types = [itype for itype in types if itype.connectable]
     context = {
         "types": types,
         "q": q,

@@ -17,7 +17,7 @@ from integrations.secrets import secrets_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.schedules import next_run
 from integrations.uploads import imports
-from integrations.views.common import back, owned
+from integrations.views.common import back, latest_items, owned
 
 
 def settings_summary(integration) -> list[tuple[str, str, str]]:
@@ -57,7 +57,7 @@ def detail(request, pk):
         "last_job": recent_jobs[0] if recent_jobs else None,
         "health": health_for(integration),
         "item_count": integration.items.live().count(),
-        "recent_items": list(integration.items.live()[:5]),
+        "recent_items": latest_items(integration),
         "settings_rows": settings_summary(integration),
         "next_run": next_run(integration) if integration.is_active else None,
         "workflows": dependents.using(integration),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.health import health_for
-from integrations.models import JobTrigger, SyncJob
+from integrations.models import JobKind, JobTrigger, SyncJob
 from integrations.sync.jobs import SyncRefused, queue_sync
-from integrations.views.common import owned, render_page
+from integrations.views.common import latest_items, owned, render_page
 
 RECENT_ITEMS = 5
 
@@ -35,12 +38,40 @@ def _progress(request, integration, job, *, refused: str = ""):
     return response
 
 
+def _requested_kind(request) -> tuple[str | None, dict, str]:
+    """(job kind, options, problem) from the form: Sync now (incremental when a cursor exists),
+    Re-sync everything (full: the cursor is ignored) or Backfill from a date."""
+    kind = request.POST.get("kind", "")
+    if kind == JobKind.FULL:
+        return JobKind.FULL, {}, ""
+    if kind == JobKind.BACKFILL:
+        try:
+            since = datetime.date.fromisoformat(request.POST.get("since", "").strip())
+        except ValueError:
+            return None, {}, "Choose the date to backfill from (a day like 2024-01-31)."
+        if since > timezone.localdate():
+            return None, {}, "The backfill date is in the future: choose a day in the past."
+        return JobKind.BACKFILL, {"since": since.isoformat()}, ""
+    return None, {}, ""
+
+
 @require_POST
 @login_required
 def sync_now(request, pk):
     integration = owned(request, pk)
+    kind, options, problem = _requested_kind(request)
+    if problem:
+        if request.htmx:
+            return _progress(request, integration, None, refused=problem)
+        messages.error(request, problem)
+        return redirect(integration)
     try:
-        job = queue_sync(integration, trigger=JobTrigger.MANUAL)
+        job = queue_sync(integration, kind=kind, options=options, trigger=JobTrigger.MANUAL)
+        if kind and job.kind != kind:
+            raise SyncRefused(
+                f"another sync ({job.get_kind_display().lower()}) is already {job.get_status_display().lower()}; "
+                "try again once it has finished."
+            )
     except SyncRefused as exc:
         if request.htmx:
             return _progress(request, integration, None, refused=f"Cannot sync {integration.name}: {exc}")
@@ -84,7 +115,7 @@ def ledger(request, pk):
             "jobs": list(integration.sync_jobs.all()[:8]),
             "compact": True,
             "health": health_for(integration),
-            "recent_items": list(integration.items.live()[:RECENT_ITEMS]),
+            "recent_items": latest_items(integration, RECENT_ITEMS),
             "item_count": integration.items.live().count(),
         }
         return render(request, "integrations/_detail_refresh.html", context)

@@ -23,6 +23,10 @@ from tests.integrations.ui import (
 pytestmark = pytest.mark.usefixtures("catalogue")
 
 
+def _without_the_url_field(page: str) -> str:
+    return re.sub(r'(<input type="password" name="url" value=")[^"]*', r"\1", page)
+
+
 def test_the_connect_form_is_generated_from_the_blueprint(owner_client):
     response = owner_client.get(reverse("integrations:connect", args=["ical-feed"]))
     page = text(response)
@@ -54,7 +58,10 @@ def test_wrong_address_shows_an_actionable_error_and_saves_nothing(owner_client,
     assert "Nothing was saved." in page
     assert not Integration.objects.exists()
     assert not Credential.objects.exists()
-    assert TOKEN not in page  # the private link is never echoed back, not even its path
+    # What the user typed is kept in its (password) field so they can fix it, and only there:
+    # never in the error message, which names scheme and host only.
+    assert re.search(r'<input type="password" name="url" value="[^"]*' + TOKEN, page)
+    assert TOKEN not in _without_the_url_field(page)
     assert "Family calendar" in page  # what the user typed (not secret) is kept
 
 
@@ -67,7 +74,8 @@ def test_connecting_a_feed_tests_it_then_saves_it_encrypted(owner_client, owner,
     assert response.url == integration.get_absolute_url()
     assert integration.name == "Family calendar"
     assert integration.status == Status.CONNECTED
-    assert integration.account_identity == "Awkward Calendar (7 events)"
+    # The account is the calendar; what the test found is said once, in the message.
+    assert integration.account_identity == "Awkward Calendar"
     assert integration.sync_interval_minutes == 30
     assert integration.config == {"window_past_days": 400, "window_future_days": 400}  # no secret in config
     assert secrets_for(integration, actor="user") == {"url": url}
@@ -79,7 +87,9 @@ def test_connecting_a_feed_tests_it_then_saves_it_encrypted(owner_client, owner,
     assert feed_server.requests_to(FEED_PATH)  # the peer was asked before anything was saved
 
     page = text(owner_client.get(response.url))
-    assert "Connected Family calendar: Awkward Calendar (7 events)." in page
+    assert "Connected Family calendar: Awkward Calendar (7 events). The first sync has started." in page
+    # ...and the first sync is queued at once, a full one, not left to the schedule.
+    assert list(integration.sync_jobs.values_list("kind", "status")) == [("full", "queued")]
     assert f"http://{feed_server.host}/…" in page  # the address shown masked: scheme and host only
     assert TOKEN not in page
 
@@ -121,7 +131,9 @@ def test_the_test_button_without_javascript_renders_the_whole_form(owner_client,
     assert response.status_code == 200
     assert "Connection works:" in page
     assert "<form" in page
-    assert TOKEN not in page  # the secret field is not re-rendered: it has to be typed again
+    # the typed address is kept in its field for Connect, and only there
+    assert re.search(r'<input type="password" name="url" value="[^"]*' + TOKEN, page)
+    assert TOKEN not in _without_the_url_field(page)
     assert not Integration.objects.exists()
 
 
@@ -242,7 +254,10 @@ def test_failing_new_credentials_keep_the_old_ones(owner_client, connected, feed
     assert response.status_code == 400
     assert "Nothing was found at" in page
     assert "Nothing was changed: the current settings are kept." in page
-    assert TOKEN not in page
+    # the address just typed stays in its field to be fixed; the stored one is never rendered
+    assert f'value="{feed_server.url(MISSING_PATH)}"' in page
+    assert TOKEN not in _without_the_url_field(page)
+    assert url not in page
     integration.refresh_from_db()
     assert integration.name == "Family calendar"  # nothing of the failed edit was applied
     assert secrets_for(integration, actor="user") == {"url": url}
@@ -259,7 +274,7 @@ def test_working_new_credentials_replace_the_old_ones_and_clear_needs_reauth(own
     integration.refresh_from_db()
     assert secrets_for(integration, actor="user") == {"url": other}
     assert integration.status == Status.CONNECTED
-    assert integration.account_identity == "Other (0 events)"
+    assert integration.account_identity == "Other"
     assert AuditEvent.objects.filter(integration=integration, action="reauth").exists()
 
 
@@ -332,10 +347,10 @@ def test_reconnecting_tells_the_workflows_it_paused_that_it_works_again(owner_cl
     owner_client.post(reverse("integrations:edit", args=[integration.pk]), ical_form(url))
     workflow.refresh_from_db()
     assert (workflow.is_active, workflow.needs_attention) == (False, True)
-    assert f"{integration.name} (iCal Feed) was connected again on" in workflow.attention_reason
+    assert f"{integration.name} works again" in workflow.attention_reason
     assert workflow.attention_reason.endswith("Resume the workflow when you are ready.")
     page = text(owner_client.get(reverse("integrations:notifications")))
-    assert "was connected again on" in page
+    assert "works again" in page
 
 
 # -- IMAP against the real Dovecot peer --------------------------------------------------------------
@@ -428,8 +443,8 @@ def test_a_refused_private_address_is_shown_on_the_address_field(owner_client):
     )
     assert field, "the address field is highlighted"
     assert "a private or internal address" in field.group(1)
-    # the secret address is not sent back: the page says to type it again
-    assert "type it again (Calendar address)" in page
+    # the typed address stays in its field, to be corrected rather than typed again
+    assert re.search(r'<input type="password" name="url" value="[^"]*private-abc', page)
     assert not Integration.objects.exists()
 
 

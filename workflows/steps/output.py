@@ -54,6 +54,10 @@ class Deliver:
     label = "Deliver"
 
     def schema(self, integration) -> list[dict]:
+        """The settings an output step asks for: not those that follow its Send choice."""
+        return [spec for spec in self.full_schema(integration) if not spec.get("follows_bundle")]
+
+    def full_schema(self, integration) -> list[dict]:
         return public_fields(integration.type.output_schema)
 
     def initial(self, integration) -> dict:
@@ -133,7 +137,11 @@ class Deliver:
 
     def deliver(self, output, outgoing: list[OutgoingCard], *, purpose: str):
         integration = output.integration
-        values = schema_language.clean(self.schema(integration), output.config or {}).values
+        full = self.full_schema(integration)
+        values = schema_language.clean(full, output.config or {}).values
+        for spec in full:  # one setting: "Send: one message with all the cards" is one webhook request
+            if isinstance(spec.get("follows_bundle"), dict) and output.bundle in spec["follows_bundle"]:
+                values[spec["name"]] = spec["follows_bundle"][output.bundle]
         ctx = build_context(integration, purpose=purpose)
         connector = connector_class(integration)(ctx)
         try:

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from integrations.views.common import next_url
 from workflows import delivery, runner, schedules, steps
 from workflows.forms import WorkflowForm
 from workflows.models import Execution, Workflow
@@ -165,7 +166,7 @@ def resume(request, pk):
         messages.error(request, "It cannot resume yet: " + " ".join(problems))
     else:
         messages.success(request, f"Resumed {workflow.name}.")
-    return redirect(workflow)
+    return redirect(next_url(request, workflow.get_absolute_url()))  # e.g. back to the integration
 
 
 @require_POST
