@@ -21,6 +21,7 @@ import mimetypes
 import posixpath
 import re
 import zipfile
+import zlib
 
 from connectors import archives
 from connectors.apple_photos import media_meta, sidecars
@@ -165,7 +166,7 @@ class ApplePhotos(archives.ArchiveConnector):
         try:
             with sidecar.open() as stream:
                 return stream.read(sidecars.SIDECAR_LIMIT + 1)
-        except (ItemError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        except (ItemError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
             raise sidecars.SidecarError("it is damaged in the archive") from exc
 
     def transform(self, raw) -> Record:

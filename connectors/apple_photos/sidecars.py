@@ -106,8 +106,11 @@ def _finish(values: dict[str, list], *, lat, lon) -> dict:
 
     found: dict = {}
     offset = first("OffsetTimeOriginal") or ""
-    for name in ("DateTimeOriginal", "DateCreated", "CreateDate", "CreationDate"):
-        taken = parse_exif_date(first(name), str(offset))
+    # A full time beats a date alone (IPTC:DateCreated is "2020:10:30"; XMP's DateCreated has the time).
+    dated = [first(name) for name in ("DateTimeOriginal", "DateCreated", "CreationDate", "CreateDate")]
+    dated = [str(value) for value in dated if value]
+    for value in [v for v in dated if ":" in v[10:]] + dated:
+        taken = parse_exif_date(value, str(offset))
         if taken:
             found["taken"] = taken
             break
@@ -205,6 +208,9 @@ def parse_json(data: bytes) -> dict:
 
     lat = coordinate(one("GPSLatitude"), str(one("GPSLatitudeRef") or ""))
     lon = coordinate(one("GPSLongitude"), str(one("GPSLongitudeRef") or ""))
+    pair = str(one("GPSCoordinates") or "").replace(",", " ").split()  # videos: "Keys:GPSCoordinates": "lat lon"
+    if (lat is None or lon is None) and len(pair) >= 2:
+        lat, lon = coordinate(pair[0]), coordinate(pair[1])
     return _finish(values, lat=lat, lon=lon)
 
 

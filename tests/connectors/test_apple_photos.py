@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from connectors.apple_photos import media_meta, sidecars
 from connectors.apple_photos.connector import ApplePhotos
 from connectors.errors import ConfigError
-from tests.connectors.archive_helpers import import_files, items, zip_of
+from tests.connectors.archive_helpers import import_files, import_killed_after_first_batch_then_resumed, items, zip_of
 from tests.connectors.helpers import connect
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -311,3 +311,48 @@ def test_damaged_headers_give_less_metadata_never_an_error(tmp_path):
         media_meta.read(io.BytesIO(whole[:cut]))  # does not raise
     assert media_meta.read(io.BytesIO(whole))["camera_model"] == "iPhone 14 Pro"
     assert media_meta.read(io.BytesIO(b"\xff\xd8\xff\xe1\x00\x01")) == {}
+
+
+def test_a_killed_import_resumes_without_losing_or_repeating_photos(apple, export, settings):
+    settings.SYNC_BATCH_SIZE = 2
+    stored, finished = import_killed_after_first_batch_then_resumed(apple, [export])
+    assert 0 < stored < 5
+    assert finished.status == "partial"  # the unreadable sidecar and the empty file
+    assert items(apple).count() == 5
+    assert len({row.data["sha256"] for row in items(apple)}) == 5
+
+
+def test_the_same_photo_from_a_takeout_is_the_same_stored_file(apple, export):
+    from connectors.google.photos import storage_path
+
+    import_files(apple, [export])
+    row = _row(apple, "IMG_0001.JPG")
+    digest = hashlib.sha256(FILES["Export/IMG_0001.JPG"]).hexdigest()
+    assert row.data["file"] == storage_path(apple.user_id, digest, "IMG_0001.JPG")
+
+
+def test_the_upload_page_checks_an_apple_photos_export(export, tmp_path):
+    from integrations.models import IntegrationType
+    from integrations.uploads.imports import accepts_archives, check_export
+    from integrations.uploads.problems import UploadProblem
+
+    itype = IntegrationType.objects.get(slug="apple-photos")
+    assert accepts_archives(itype)
+    assert "IMG_0001.JPG" in check_export(itype, [export])
+    empty = tmp_path / "empty.zip"
+    empty.write_bytes(b"")
+    with pytest.raises(UploadProblem, match=re.escape("empty.zip is empty (0 bytes)")):
+        check_export(itype, [str(empty)])
+
+
+def test_a_video_sidecar_and_a_date_alone_are_read_as_osxphotos_writes_them():
+    found = sidecars.parse(
+        "IMG_0006.MOV.json",
+        b'[{"IPTC:DateCreated": "2020:10:30", "QuickTime:CreationDate": "2020:10:30 09:15:00-04:00",'
+        b' "Keys:GPSCoordinates": "-33.8568 151.2153", "XMP:PersonInImage": ["_UNKNOWN_"]}]',
+    )
+    assert found["taken"] == datetime.datetime(2020, 10, 30, 13, 15, tzinfo=datetime.UTC)
+    assert found["geo"] == {"lat": -33.8568, "lon": 151.2153}
+    assert found["people"] == []
+    date_only = sidecars.parse("a.json", b'{"IPTC:DateCreated": "2020:10:30"}')
+    assert date_only["taken"] == datetime.datetime(2020, 10, 30, tzinfo=datetime.UTC)
