@@ -356,3 +356,25 @@ def test_a_video_sidecar_and_a_date_alone_are_read_as_osxphotos_writes_them():
     assert found["people"] == []
     date_only = sidecars.parse("a.json", b'{"IPTC:DateCreated": "2020:10:30"}')
     assert date_only["taken"] == datetime.datetime(2020, 10, 30, tzinfo=datetime.UTC)
+
+
+def test_a_damaged_file_in_the_zip_is_named_and_the_rest_imported(apple, tmp_path):
+    import zipfile
+
+    path = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("IMG_0001.JPG", jpeg(640, 480, salt=b"x" * 2000))
+        archive.writestr("IMG_0003.JPG", jpeg(300, 200))
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("IMG_0001.JPG")
+    middle = info.header_offset + 30 + len(info.filename) + 1000
+    raw[middle : middle + 4] = b"BAD!"  # the CRC no longer matches
+    path.write_bytes(bytes(raw))
+
+    job = import_files(apple, [str(path)])
+    assert job.status == "partial"
+    assert [row.data["filename"] for row in items(apple)] == ["IMG_0003.JPG"]
+    [error] = job.item_errors
+    assert error["error"].startswith("damaged.zip: IMG_0001.JPG is damaged or cut short")
+    assert "it was not imported" in error["error"]
