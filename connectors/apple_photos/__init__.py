@@ -1,0 +1,3 @@
+from connectors.apple_photos.connector import ApplePhotos
+
+__all__ = ["ApplePhotos"]
