@@ -320,7 +320,8 @@ class TodoistConnector(Connector):
         if status == 410:
             return ConfigError(
                 "Todoist no longer offers the API at this address (HTTP 410).",
-                remediation="Ask the operator to point the Todoist connector at https://api.todoist.com/api/v1.",
+                remediation="Ask the operator to point the Todoist connector (CONNECTOR_API_BASES, key todoist) at "
+                "the unified API v1 (api.todoist.com, path /api/v1).",
             )
         if status == 429:
             extra = data.get("error_extra") if isinstance(data.get("error_extra"), dict) else {}

@@ -5,11 +5,14 @@ import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from tests.peers.availability import unavailable
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run_worker_and_check(env, tmp_path):
@@ -65,3 +68,44 @@ def test_check_worker_reports_a_missing_worker(db, settings):
     settings.Q_CLUSTER = dict(settings.Q_CLUSTER)
     with pytest.raises(CommandError, match=r"is `python manage.py qcluster` running"):
         call_command("check_worker", "--wait", "0.5")
+
+
+@pytest.mark.peer
+def test_the_worker_stops_cleanly_on_ctrl_c_under_honcho(subprocess_env, tmp_path):
+    """What `make run` does on Ctrl-C: the terminal sends SIGINT to the whole process group and
+    honcho sends SIGTERM to the worker. django-q2's own `qcluster` hung there (its handler ran
+    twice and deadlocked) until it was killed; `manage.py worker`, the Procfile's, stops at once."""
+    import shutil
+    import time
+
+    procfile = tmp_path / "Procfile"
+    worker_line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:"))
+    procfile.write_text(worker_line + "\n")
+    env = {k: v for k, v in subprocess_env.items() if k != "REDIS_URL"}
+    env["Q_CLUSTER_NAME"] = f"test-stop-{uuid.uuid4().hex[:8]}"
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    honcho = shutil.which("honcho", path=env["PATH"])
+    log_path = tmp_path / "honcho.log"
+    with open(log_path, "w") as log:
+        manager = subprocess.Popen(
+            [honcho, "-d", str(ROOT), "start", "-f", str(procfile)], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while "running." not in log_path.read_text() and time.monotonic() < deadline:
+            assert manager.poll() is None, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        assert "running." in log_path.read_text(), log_path.read_text()[-3000:]
+        os.killpg(manager.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        try:
+            manager.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the worker hung after Ctrl-C:\n" + log_path.read_text()[-3000:])
+    finally:
+        if manager.poll() is None:
+            os.killpg(manager.pid, signal.SIGKILL)
+            manager.wait(timeout=5)
+    output = log_path.read_text()
+    assert "worker.1 stopped (rc=0)" in output, output[-3000:]
+    assert "SIGKILL" not in output

@@ -28,7 +28,7 @@ from connectors.apple_photos import media_meta, sidecars
 from connectors.base import Record
 from connectors.errors import ItemError
 from connectors.google import media_match
-from connectors.google.photos import max_media_bytes, spool_and_hash, store_file
+from connectors.google.media_store import max_media_bytes, spool_and_hash, store_file
 from connectors.google.takeout import MEDIA_EXTENSIONS
 from connectors.registry import registry
 

@@ -323,7 +323,7 @@ def test_a_killed_import_resumes_without_losing_or_repeating_photos(apple, expor
 
 
 def test_the_same_photo_from_a_takeout_is_the_same_stored_file(apple, export):
-    from connectors.google.photos import storage_path
+    from connectors.google.media_store import storage_path
 
     import_files(apple, [export])
     row = _row(apple, "IMG_0001.JPG")

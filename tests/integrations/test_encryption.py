@@ -23,6 +23,7 @@ CLIENT_SECRET = "GOCSPX-client-secret-plaintext"
 COLUMNS = {
     "integrations_credential": ["secrets", "access_token", "refresh_token"],
     "integrations_oauthapp": ["client_secret"],
+    "timeline_changewebhook": ["secret"],  # a change webhook's signing secret
 }
 
 
@@ -47,11 +48,21 @@ def _store_every_kind(owner, name="Mine", slug="test-feed"):
     app, _ = OAuthApp.objects.update_or_create(
         integration_type=integration.type, defaults={"client_id": "hub", "client_secret": CLIENT_SECRET}
     )
+    from timeline.models import ChangeWebhook
+
+    ChangeWebhook.objects.create(user=owner, url="https://example.com/hook", secret=SECRET)
     return credential, app
 
 
 def _raw_values(credential, app) -> dict[str, bytes]:
-    rows = {"integrations_credential": credential.pk, "integrations_oauthapp": app.pk}
+    from timeline.models import ChangeWebhook
+
+    hook = ChangeWebhook.objects.filter(user=credential.integration.user).latest("pk")
+    rows = {
+        "integrations_credential": credential.pk,
+        "integrations_oauthapp": app.pk,
+        "timeline_changewebhook": hook.pk,
+    }
     return {f"{t}.{c}": _raw(t, c, rows[t]) for t, columns in COLUMNS.items() for c in columns}
 
 
@@ -83,7 +94,7 @@ def test_rotation_with_two_keys_then_old_key_removed(owner, settings, capsys):
     new_key = _new_key()
     settings.FERNET_KEYS = [new_key, old_key]
     call_command("rotate_keys")
-    assert "Rotated 4 encrypted values" in capsys.readouterr().out
+    assert "Rotated 5 encrypted values" in capsys.readouterr().out
     after = _raw_values(credential, app)
     for label in before:
         assert after[label] != before[label], label
@@ -134,6 +145,7 @@ def test_missing_old_key_is_a_clear_check_error_not_plaintext(owner, settings):
             "integrations.Credential.access_token",
             "integrations.Credential.refresh_token",
             "integrations.OAuthApp.client_secret",
+            "timeline.ChangeWebhook.secret",
         )
     }
     for error in errors.values():

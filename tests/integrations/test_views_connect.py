@@ -348,7 +348,7 @@ def test_reconnecting_tells_the_workflows_it_paused_that_it_works_again(owner_cl
     workflow.refresh_from_db()
     assert (workflow.is_active, workflow.needs_attention) == (False, True)
     assert f"{integration.name} works again" in workflow.attention_reason
-    assert workflow.attention_reason.endswith("Resume the workflow when you are ready.")
+    assert workflow.attention_reason.endswith("Resume this workflow to run it again.")
     page = text(owner_client.get(reverse("integrations:notifications")))
     assert "works again" in page
 

@@ -1,6 +1,7 @@
 """The synced items timeline: search, pagination, tombstones, provenance, and every piece of
 synced content sanitized (nh3) before it reaches the page."""
 
+import datetime
 import re
 from datetime import timedelta
 
@@ -208,8 +209,9 @@ def test_all_day_events_show_no_midnight_time(owner_client, owner):
     day = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     item(owner, calendar, 1, kind="event", external_id="labour-day", title="Labour Day", occurred_at=day,
          data={"all_day": True, "start": day.date().isoformat()})  # fmt: skip
+    # Yesterday: "Latest items" are those up to now, and today's 09:30 may still be ahead.
     item(owner, calendar, 2, kind="event", external_id="standup", title="Standup",
-         occurred_at=day.replace(hour=9, minute=30))  # fmt: skip
+         occurred_at=day.replace(hour=9, minute=30) - datetime.timedelta(days=1))  # fmt: skip
 
     timeline = text(owner_client.get(reverse("integrations:items", args=[calendar.pk])))
     assert ">all day</time>" in timeline
