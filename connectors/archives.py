@@ -232,6 +232,9 @@ EXPORTS = {
     "qif": "a Quicken QIF file",
     "quicken": "a Quicken QIF or OFX file",
     "ofx": "an OFX bank statement",
+    "google-location": "a Google Location History export",
+    "youtube-history": "a YouTube watch history export",
+    "google-maps-places": "a Google Maps saved places export",
 }
 
 
