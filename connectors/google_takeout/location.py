@@ -249,6 +249,80 @@ def raw_position(obj: dict, prefix: str):
     return moment, point, _number(accuracy)
 
 
+def read(member: archives.Member, stream):
+    """(entry index, visit dict | ItemError | Notice) of one location file, whatever its shape."""
+    label = member.label
+    index = record = bad_points = 0
+    truncated = None
+    stays = {"locations.item": Stays("records"), "rawSignals.item": Stays("timeline-raw")}
+    try:
+        for prefix, obj in common.objects(stream, PREFIXES):
+            record += 1
+            if not isinstance(obj, dict):
+                continue
+            try:
+                if prefix in stays:
+                    position = raw_position(obj, prefix)
+                    found = stays[prefix].add(position[0], position[1]) if precise(position) else None
+                elif prefix == "timelineObjects.item":
+                    found = semantic(obj)
+                else:
+                    found = timeline_segment(obj, "timeline-ios" if prefix == "item" else "timeline-android")
+            except BadTime as exc:
+                if prefix in stays:
+                    bad_points += 1
+                    if bad_points > 1:
+                        continue  # one error names the format; the notice at the end counts them
+                found = ItemError(f"{label} record {record}: skipped, {exc}.", external_id=f"{label}#{record}")
+            if found is not None:
+                yield index, found
+                index += 1
+    except common.JSON_ERRORS as exc:
+        yield index, common.malformed(member, record, exc)
+        index += 1
+    except archives.TruncatedFile as exc:
+        truncated = exc
+    # Whatever ends the file (its end, bad JSON, a cut-short zip), the stays read so far count.
+    for stay in stays.values():
+        found = stay.close()
+        if found:
+            yield index, found
+            index += 1
+    if bad_points > 1:
+        notice = f"{label}: {bad_points} positions had times the hub cannot read and were left out."
+        yield index, archives.Notice(notice)
+    if truncated:
+        raise truncated
+
+
+def precise(position) -> bool:
+    if position is None:
+        return False
+    accuracy = position[2]
+    return accuracy is None or accuracy <= MAX_ACCURACY_M
+
+
+def visit_record(raw: dict) -> Record:
+    data = {k: v for k, v in raw.items() if k != "id"}
+    if raw["activity"] or raw.get("activity_type"):
+        title = (raw["activity"] or "movement").replace("_", " ").capitalize()
+        if raw["distance_m"]:
+            title += f", {raw['distance_m'] / 1000:.1f} km"
+    else:
+        where = raw["place_name"] or raw["address"]
+        if not where and raw["geo"]:
+            where = f"{raw['geo']['lat']:.5f}, {raw['geo']['lon']:.5f}"
+        title = f"At {where}" if where else "Visit"
+    return Record(
+        external_id=raw["id"],
+        kind="location_visit",
+        title=title[:200],
+        summary=raw["address"],
+        occurred_at=common.parse_time(raw["start"]),
+        data=data,
+    )
+
+
 @registry.register("google_location_history")
 class GoogleLocationHistory(archives.ArchiveConnector):
     EXPORT = "google-location"
@@ -258,72 +332,7 @@ class GoogleLocationHistory(archives.ArchiveConnector):
         return is_location_history(member)
 
     def parse(self, member: archives.Member, stream):
-        label = member.label
-        index = record = bad_points = 0
-        truncated = None
-        stays = {"locations.item": Stays("records"), "rawSignals.item": Stays("timeline-raw")}
-        try:
-            for prefix, obj in common.objects(stream, PREFIXES):
-                record += 1
-                if not isinstance(obj, dict):
-                    continue
-                try:
-                    if prefix in stays:
-                        position = raw_position(obj, prefix)
-                        found = stays[prefix].add(position[0], position[1]) if self._precise(position) else None
-                    elif prefix == "timelineObjects.item":
-                        found = semantic(obj)
-                    else:
-                        found = timeline_segment(obj, "timeline-ios" if prefix == "item" else "timeline-android")
-                except BadTime as exc:
-                    if prefix in stays:
-                        bad_points += 1
-                        if bad_points > 1:
-                            continue  # one error names the format; the notice at the end counts them
-                    found = ItemError(f"{label} record {record}: skipped, {exc}.", external_id=f"{label}#{record}")
-                if found is not None:
-                    yield index, found
-                    index += 1
-        except common.JSON_ERRORS as exc:
-            yield index, common.malformed(member, record, exc)
-            index += 1
-        except archives.TruncatedFile as exc:
-            truncated = exc
-        # Whatever ends the file (its end, bad JSON, a cut-short zip), the stays read so far count.
-        for stay in stays.values():
-            found = stay.close()
-            if found:
-                yield index, found
-                index += 1
-        if bad_points > 1:
-            notice = f"{label}: {bad_points} positions had times the hub cannot read and were left out."
-            yield index, archives.Notice(notice)
-        if truncated:
-            raise truncated
-
-    @staticmethod
-    def _precise(position) -> bool:
-        if position is None:
-            return False
-        accuracy = position[2]
-        return accuracy is None or accuracy <= MAX_ACCURACY_M
+        return read(member, stream)
 
     def transform(self, raw) -> Record:
-        data = {k: v for k, v in raw.items() if k != "id"}
-        if raw["activity"] or raw.get("activity_type"):
-            title = (raw["activity"] or "movement").replace("_", " ").capitalize()
-            if raw["distance_m"]:
-                title += f", {raw['distance_m'] / 1000:.1f} km"
-        else:
-            where = raw["place_name"] or raw["address"]
-            if not where and raw["geo"]:
-                where = f"{raw['geo']['lat']:.5f}, {raw['geo']['lon']:.5f}"
-            title = f"At {where}" if where else "Visit"
-        return Record(
-            external_id=raw["id"],
-            kind="location_visit",
-            title=title[:200],
-            summary=raw["address"],
-            occurred_at=common.parse_time(raw["start"]),
-            data=data,
-        )
+        return visit_record(raw)

@@ -197,7 +197,7 @@ def test_imprecise_points_do_not_split_a_stay():
     found = []
     for entry in points:
         position = location.raw_position(entry, "locations.item")
-        if GoogleLocationHistory._precise(position):
+        if location.precise(position):
             found.append(stays.add(position[0], position[1]))
     found.append(stays.close())
     visits = [v for v in found if v]
