@@ -29,6 +29,13 @@ def data_file(member: archives.Member, extensions: tuple[str, ...]) -> bool:
     return not (MEDIA_SIDECAR.search(base) or "supplemental-metadata" in base or base == "metadata.json")
 
 
+def empty_export_file(member: archives.Member, names: set[str], pattern: str = r"$^") -> bool:
+    """A 0-byte file named as the export names it in English or German: taken into the import so that
+    it is reported as empty (its content cannot say what it is)."""
+    base = member.basename.lower()
+    return member.size == 0 and (base in names or re.fullmatch(pattern, base) is not None)
+
+
 def head_text(member: archives.Member, size: int = archives.HEAD_BYTES) -> str:
     return member.head(size).decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
 

@@ -70,7 +70,13 @@ def activity_name(value) -> str:
     return ACTIVITIES.get(name, name)
 
 
+EMPTY_NAMES = {"records.json", "timeline.json", "location-history.json", "standortverlauf.json"}
+MONTH_FILE = r"\d{4}_[^\W\d_]+\.json"  # 2022_JANUARY.json, 2022_JANUAR.json
+
+
 def is_location_history(member: archives.Member) -> bool:
+    if common.empty_export_file(member, EMPTY_NAMES, MONTH_FILE):
+        return True
     if not common.data_file(member, (".json",)):
         return False
     text = common.head_text(member)

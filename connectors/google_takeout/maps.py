@@ -28,6 +28,7 @@ from connectors.errors import ItemError
 from connectors.google_takeout import common, location
 from connectors.registry import registry
 
+EMPTY_NAMES = {"saved places.json", "labeled places.json", "gespeicherte orte.json", "markierte orte.json"}
 LIST_COLUMNS = {"title": ["Title", "Titel"], "note": ["Note", "Notiz"], "url": ["URL"], "comment": ["Comment"]}
 
 
@@ -101,7 +102,7 @@ class GoogleMapsPlaces(archives.ArchiveConnector):
 
     @classmethod
     def wanted(cls, member: archives.Member) -> bool:
-        if is_saved_list(member):
+        if common.empty_export_file(member, EMPTY_NAMES) or is_saved_list(member):
             return True
         if not common.data_file(member, (".json", ".geojson")):
             return False

@@ -127,8 +127,13 @@ def clean_title(title: str) -> str:
     return title.strip()
 
 
+EMPTY_NAMES = {"watch-history.json", "watch-history.html", "wiedergabeverlauf.json", "wiedergabeverlauf.html"}
+
+
 def is_watch_history(member: archives.Member) -> bool:
     base = member.basename.lower()
+    if common.empty_export_file(member, EMPTY_NAMES):
+        return True
     if not common.data_file(member, (".json", ".html", ".htm")):
         return False
     text = common.head_text(member, 256 * 1024 if base.endswith((".html", ".htm")) else 64 * 1024)

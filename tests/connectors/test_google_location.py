@@ -335,9 +335,14 @@ def test_a_truncated_zip_member_keeps_the_visits_read_before(timeline, tmp_path,
 
 
 def test_a_zero_byte_file_is_named(timeline, tmp_path):
-    path = takeout(tmp_path, {"Takeout/a/Records.json": "", "Takeout/a/2022_JANUARY.json": SEMANTIC})
+    files = {"Takeout/a/Records.json": "", "Takeout/a/2022_JANUARY.json": SEMANTIC, "Takeout/a/other.json": ""}
+    path = takeout(tmp_path, files)
     job = import_files(timeline, [path])
-    assert job.status == "succeeded"  # an empty member is not a location file; the rest is read
+    assert job.status == "partial"
+    assert [e["error"] for e in job.item_errors] == [
+        "takeout-20240101T000000Z-001.zip: Takeout/a/Records.json is empty (0 bytes); nothing was read from it."
+    ]  # other.json, empty, may be anything: it is not named
+    assert items(timeline).count() == 2
     empty = tmp_path / "Records.json"
     empty.write_bytes(b"")
     with pytest.raises(ConfigError, match=r"Records.json is empty \(0 bytes\)"):
@@ -372,6 +377,13 @@ def test_sniff_accepts_each_shape_and_refuses_other_exports(tmp_path):
     qif.write_text("!Type:Bank\nD01/02/2020\nT-1.00\n^\n")
     with pytest.raises(ConfigError, match=r"money.qif is a Quicken QIF file, not a Google Location History export"):
         GoogleLocationHistory.sniff([str(qif)])
+    youtube = tmp_path / "watch-history.json"
+    youtube.write_text(json.dumps([{"header": "YouTube", "titleUrl": "https://www.youtube.com/watch?v=x"}]))
+    with pytest.raises(ConfigError, match=r"watch-history.json is a YouTube watch history export, not a Google Loc"):
+        GoogleLocationHistory.sniff([str(youtube)])
+    only_empty = takeout(tmp_path, {"Takeout/a/Records.json": ""}, "empty.zip")
+    with pytest.raises(ConfigError, match=r"empty.zip is a Google Takeout archive, not a Google Location History"):
+        GoogleLocationHistory.sniff([only_empty])
 
 
 def test_a_big_records_file_is_streamed_in_bounded_memory(tmp_path):

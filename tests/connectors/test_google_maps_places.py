@@ -165,5 +165,5 @@ def test_sniff(tmp_path):
     other.write_text(
         json.dumps([{"header": "YouTube", "title": "Watched x", "titleUrl": "https://www.youtube.com/watch?v=x"}])
     )
-    with pytest.raises(ConfigError, match=r"watch-history.json does not look like a Google Maps saved places export"):
+    with pytest.raises(ConfigError, match=r"watch-history.json is a YouTube watch history export, not a Google Maps"):
         GoogleMapsPlaces.sniff([str(other)])

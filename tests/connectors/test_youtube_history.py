@@ -209,6 +209,11 @@ def test_sniff(tmp_path):
                                    "titleUrl": "https://www.youtube.com/results?search_query=x"}]))  # fmt: skip
     with pytest.raises(ConfigError, match=r"search-history.json does not look like a YouTube watch history export"):
         YouTubeHistory.sniff([str(search)])
+    places = tmp_path / "Saved Places.json"
+    places.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"properties": {"google_maps_url": "http://maps.google.com/?cid=1"}}]}))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"Saved Places.json is a Google Maps saved places export, not a YouTube"):
+        YouTubeHistory.sniff([str(places)])
     empty = tmp_path / "empty.json"
     empty.write_bytes(b"")
     with pytest.raises(ConfigError, match=r"empty.json is empty \(0 bytes\)"):
