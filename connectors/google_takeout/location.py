@@ -6,7 +6,9 @@ shapes, as `location_visit` records:
   points are no records one by one: consecutive points within CLUSTER_RADIUS_M (100 m) of their
   running centre for at least MIN_STAY (10 minutes) become one visit (start, end, centre, point
   count); points less precise than MAX_ACCURACY_M are left out (a cell-tower fix would split a
-  stay in two), and so is movement between stays (the semantic files describe it).
+  stay in two), and so is movement between stays (the semantic files describe it). A Takeout that
+  also holds the semantic files describes the same stays there, with their places: the source
+  option group_raw_points (on by default) can be turned off to import only those.
 - Semantic Location History month files (Takeout, "2022_JANUARY.json"): {"timelineObjects":
   [{"placeVisit": ...}, {"activitySegment": ...}]}. A placeVisit gives place_name, address,
   provider_place_id (Google's placeId); an activitySegment gives activity, distance_m and the
@@ -255,8 +257,9 @@ def raw_position(obj: dict, prefix: str):
     return moment, point, _number(accuracy)
 
 
-def read(member: archives.Member, stream):
-    """(entry index, visit dict | ItemError | Notice) of one location file, whatever its shape."""
+def read(member: archives.Member, stream, *, raw_points: bool = True):
+    """(entry index, visit dict | ItemError | Notice) of one location file, whatever its shape; raw
+    positions are grouped into visits unless raw_points is off."""
     label = member.label
     index = record = bad_points = 0
     truncated = None
@@ -268,6 +271,8 @@ def read(member: archives.Member, stream):
                 continue
             try:
                 if prefix in stays:
+                    if not raw_points:
+                        continue
                     position = raw_position(obj, prefix)
                     found = stays[prefix].add(position[0], position[1]) if precise(position) else None
                 elif prefix == "timelineObjects.item":
@@ -338,7 +343,7 @@ class GoogleLocationHistory(archives.ArchiveConnector):
         return is_location_history(member)
 
     def parse(self, member: archives.Member, stream):
-        return read(member, stream)
+        return read(member, stream, raw_points=self.config.get("group_raw_points", True))
 
     def transform(self, raw) -> Record:
         return visit_record(raw)

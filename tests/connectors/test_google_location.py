@@ -190,6 +190,17 @@ def test_raw_points_are_grouped_into_visits_of_ten_minutes_or_more(timeline, tmp
     assert (again.created, again.updated) == (0, 0)
 
 
+def test_raw_points_can_be_left_out(catalogue, owner, tmp_path):
+    timeline = connect(owner, "google-location-history", config={"group_raw_points": False})
+    path = takeout(
+        tmp_path, {"Takeout/L/Records.json": records_json(day_of_points()), "Takeout/L/2022_JANUARY.json": SEMANTIC}
+    )
+    job = import_files(timeline, [path])
+    assert job.status == "succeeded", job.error_message
+    assert items(timeline).count() == 2
+    assert not items(timeline, data__source="records").exists()
+
+
 def test_imprecise_points_do_not_split_a_stay():
     stays = location.Stays("records")
     points = stay(*HOME, T0, 30)
@@ -399,13 +410,12 @@ def test_a_big_records_file_is_streamed_in_bounded_memory(tmp_path):
             out.write(("," if n else "") + json.dumps(entry))
         out.write("]}")
     assert path.stat().st_size > 5 * 1024**2
-    connector = GoogleLocationHistory.__new__(GoogleLocationHistory)
     from connectors import archives
 
     member = archives.Member("", str(path), path.stat().st_size)
     tracemalloc.start()
     with open(path, "rb") as stream:
-        count = sum(1 for _, raw in connector.parse(member, stream) if isinstance(raw, dict))
+        count = sum(1 for _, raw in location.read(member, stream) if isinstance(raw, dict))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert count == 30_000 // 60
