@@ -420,3 +420,56 @@ def test_a_big_records_file_is_streamed_in_bounded_memory(tmp_path):
     tracemalloc.stop()
     assert count == 30_000 // 60
     assert peak < 2 * 1024**2  # ~1 MB of parser buffers, whatever the size of the file
+
+
+def test_each_part_of_a_multi_part_takeout_is_checked_on_upload_then_imported(catalogue, owner, settings, tmp_path):
+    """The connect page as the browser uses it: each part is checked as it arrives (a YouTube file
+    is refused, naming it), then the import of both parts runs."""
+    from django.test import Client
+
+    from integrations.models import Integration, SyncJob
+    from integrations.tasks import run_archive_import
+    from tests.integrations.test_uploads_web import send_with_session
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    page = browser.get("/integrations/connect/google-location-history/")
+    assert page.status_code == 200
+    token = page.cookies["csrftoken"].value
+    parts = []
+    contents = (
+        {"Takeout/Standortverlauf/Records.json": records_json(day_of_points())},
+        {"Takeout/Standortverlauf/Semantic/2022/2022_JANUAR.json": SEMANTIC},
+    )
+    for n, files in enumerate(contents, start=1):
+        data = open(takeout(tmp_path, files, f"takeout-00{n}.zip"), "rb").read()  # noqa: SIM115
+        upload = send_with_session(browser, token, data, filename=f"takeout-00{n}.zip", chunk=4096,
+                                   type="google-location-history")  # fmt: skip
+        assert upload["status"] == "complete", upload
+        parts.append(upload)
+    assert "Records.json found" in parts[0]["detail"]
+    wrong = json.dumps([{"header": "YouTube", "titleUrl": "https://www.youtube.com/watch?v=x"}]).encode()
+    refused = send_with_session(browser, token, wrong, filename="watch-history.json", type="google-location-history")
+    assert refused["status"] == "rejected"
+    assert (
+        "watch-history.json is a YouTube watch history export, not a Google Location History export"
+        in (refused["detail"])
+    )
+
+    response = browser.post(
+        "/integrations/connect/google-location-history/",
+        {
+            "csrfmiddlewaretoken": token,
+            "name": "Timeline",
+            "group_raw_points": "on",
+            "upload": [p["id"] for p in parts],
+        },
+    )
+    assert response.status_code == 302
+    integration = Integration.objects.get(user=owner, type__slug="google-location-history")
+    job = SyncJob.objects.get(integration=integration)
+    run_archive_import(job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error_message
+    assert job.created == 4  # two grouped stays, one place visit, one walk
