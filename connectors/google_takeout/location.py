@@ -159,7 +159,7 @@ def _visit(start, end, place: dict, source: str, **extra) -> dict:
         "activity": "",
         "distance_m": None,
         "source": source,
-        **{k: v for k, v in extra.items() if v not in (None, "")},
+        **{k: v for k, v in extra.items() if v not in (None, "", {})},
     }
 
 
@@ -178,8 +178,14 @@ def _movement(start, end, activity, distance, start_geo, end_geo, source: str, *
         "activity_type": str(activity or ""),
         "distance_m": _number(distance),
         "source": source,
-        **{k: v for k, v in extra.items() if v not in (None, "")},
+        **{k: v for k, v in extra.items() if v not in (None, "", {})},
     }
+
+
+def _rest(obj: dict, *mapped: str) -> dict:
+    """What else the source says about a visit or movement (confidences, candidate places, waypoints),
+    kept in data["google"] as Google wrote it."""
+    return {k: v for k, v in obj.items() if k not in mapped}
 
 
 class BadTime(ValueError):
@@ -195,24 +201,32 @@ def _times(obj: dict, start_keys, end_keys):
     return start, end
 
 
+STARTS, ENDS = ("startTimestamp", "startTimestampMs"), ("endTimestamp", "endTimestampMs")
+
+
 def semantic(obj: dict) -> dict | None:
     """A timelineObjects entry of the Semantic Location History."""
     if isinstance(obj.get("placeVisit"), dict):
         visit = obj["placeVisit"]
         location = visit.get("location") or {}
-        start, end = _times(visit.get("duration") or {}, ("startTimestamp", "startTimestampMs"),
-                            ("endTimestamp", "endTimestampMs"))  # fmt: skip
-        place = {**location, "geo": common.geo_e7(location) or common.geo_e7(
-            {"latitudeE7": visit.get("centerLatE7"), "longitudeE7": visit.get("centerLngE7")})}  # fmt: skip
-        return _visit(start, end, place, "semantic", semantic_type=location.get("semanticType"),
-                      place_confidence=visit.get("placeConfidence"))  # fmt: skip
+        start, end = _times(visit.get("duration") or {}, STARTS, ENDS)
+        centre = {"latitudeE7": visit.get("centerLatE7"), "longitudeE7": visit.get("centerLngE7")}
+        place = {**location, "geo": common.geo_e7(location) or common.geo_e7(centre)}
+        extra = {
+            "semantic_type": location.get("semanticType"),
+            "place_confidence": visit.get("placeConfidence"),
+            "google": _rest(visit, "location", "duration"),
+        }
+        return _visit(start, end, place, "semantic", **extra)
     if isinstance(obj.get("activitySegment"), dict):
         segment = obj["activitySegment"]
-        start, end = _times(segment.get("duration") or {}, ("startTimestamp", "startTimestampMs"),
-                            ("endTimestamp", "endTimestampMs"))  # fmt: skip
-        return _movement(start, end, segment.get("activityType"), segment.get("distance"),
-                         common.geo_e7(segment.get("startLocation")), common.geo_e7(segment.get("endLocation")),
-                         "semantic", confidence=segment.get("confidence"))  # fmt: skip
+        start, end = _times(segment.get("duration") or {}, STARTS, ENDS)
+        ends = common.geo_e7(segment.get("startLocation")), common.geo_e7(segment.get("endLocation"))
+        extra = {
+            "confidence": segment.get("confidence"),
+            "google": _rest(segment, "duration", "startLocation", "endLocation", "distance", "activityType"),
+        }
+        return _movement(start, end, segment.get("activityType"), segment.get("distance"), *ends, "semantic", **extra)
     return None
 
 
@@ -225,15 +239,22 @@ def timeline_segment(obj: dict, source: str) -> dict | None:
             "placeId": candidate.get("placeId") or candidate.get("placeID"),
             "geo": common.geo_text(candidate.get("placeLocation")),
         }
-        return _visit(start, end, place, source, semantic_type=candidate.get("semanticType"),
-                      probability=_number(candidate.get("probability")))  # fmt: skip
+        extra = {
+            "semantic_type": candidate.get("semanticType"),
+            "probability": _number(candidate.get("probability")),
+            "google": _rest(obj["visit"], "topCandidate"),
+        }
+        return _visit(start, end, place, source, **extra)
     if isinstance(obj.get("activity"), dict):
         start, end = _times(obj, ("startTime",), ("endTime",))
         activity = obj["activity"]
         candidate = activity.get("topCandidate") or {}
-        return _movement(start, end, candidate.get("type"), activity.get("distanceMeters"),
-                         common.geo_text(activity.get("start")), common.geo_text(activity.get("end")), source,
-                         probability=_number(candidate.get("probability")))  # fmt: skip
+        ends = common.geo_text(activity.get("start")), common.geo_text(activity.get("end"))
+        extra = {
+            "probability": _number(candidate.get("probability")),
+            "google": _rest(activity, "start", "end", "distanceMeters", "topCandidate"),
+        }
+        return _movement(start, end, candidate.get("type"), activity.get("distanceMeters"), *ends, source, **extra)
     return None  # timelinePath, timelineMemory
 
 

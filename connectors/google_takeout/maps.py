@@ -73,6 +73,17 @@ def _place(name, address, point, url, category, **extra) -> dict:
 
 
 def feature(obj: dict) -> dict | None:
+    place = _feature(obj)
+    if place is not None:
+        mapped = {"location", "google_maps_url", "Comment", "date", "Location", "Google Maps URL", "Published",
+                  "Updated", "Title", "name", "address"}  # fmt: skip
+        rest = {k: v for k, v in (obj.get("properties") or {}).items() if k not in mapped and v not in (None, "")}
+        if rest:
+            place["google"] = rest
+    return place
+
+
+def _feature(obj: dict) -> dict | None:
     properties = obj.get("properties") or {}
     coordinates = (obj.get("geometry") or {}).get("coordinates") or []
     point = common.geo(coordinates[1], coordinates[0]) if len(coordinates) >= 2 else None

@@ -278,6 +278,7 @@ class YouTubeHistory(archives.ArchiveConnector):
             "published": common.iso(watched),
             "header": entry.get("header") or "",
             "music": "music" in (entry.get("header") or "").lower(),
+            **{k: entry[k] for k in ("products", "activityControls", "description", "details") if entry.get(k)},
         }
 
     def transform(self, raw) -> Record:

@@ -228,6 +228,7 @@ def test_semantic_location_history(timeline, tmp_path):
     assert visit.data["geo"] == {"lat": 48.137154, "lon": 11.576124}
     assert visit.data["start"] == "2022-01-05T13:00:00.123000+00:00"
     assert visit.title == "At Marienplatz"
+    assert visit.data["google"] == {"placeConfidence": "HIGH_CONFIDENCE"}  # what else Google said, kept
     move = items(timeline, data__activity="walking").get()
     assert move.data["distance_m"] == 2300
     assert move.data["start_geo"] == {"lat": 48.15, "lon": 11.6}
@@ -247,6 +248,7 @@ def test_android_on_device_export(timeline, tmp_path):
     assert visit.data["geo"] == {"lat": 48.15, "lon": 11.6}
     assert visit.data["start"] == "2024-03-01T09:00:00+01:00"
     assert visit.data["semantic_type"] == "WORK"
+    assert visit.data["google"] == {"hierarchyLevel": 0, "probability": 0.9}
     assert visit.occurred_at == datetime.datetime(2024, 3, 1, 8, 0, tzinfo=datetime.UTC)
     drive = items(timeline, data__activity="driving").get()
     assert drive.data["distance_m"] == 2310.5

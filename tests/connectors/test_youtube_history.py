@@ -104,6 +104,7 @@ def test_json_watch_history(youtube, tmp_path):
     assert first.title == "Video number 1"
     assert first.data["url"] == "https://www.youtube.com/watch?v=vid00001"
     assert first.data["channel"] == first.data["author"] == "Sample Channel"
+    assert first.data["activityControls"] == ["YouTube watch history"]
     assert first.data["published"] == "2021-01-05T10:01:00.001000+00:00"
     assert first.occurred_at == datetime.datetime(2021, 1, 5, 10, 1, 0, 1000, tzinfo=datetime.UTC)
     removed = items(youtube, data__url="").get()
