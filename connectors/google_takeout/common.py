@@ -14,7 +14,7 @@ import re
 import ijson
 
 from connectors import archives
-from connectors.errors import ItemError
+from connectors.errors import ConfigError, ItemError
 
 JSON_ERRORS = (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError)
 MEDIA_SIDECAR = re.compile(r"\.(jpe?g|png|gif|webp|heic|heif|mp4|mov|m4v|3gp|dng|bmp|tiff?)(\(\d+\))?\.json$", re.I)
@@ -142,3 +142,25 @@ def geo_text(value) -> dict | None:
 
 def basename(path: str) -> str:
     return posixpath.basename(path)
+
+
+class TakeoutArchive(archives.ArchiveConnector):
+    """An import of some of a Google Takeout's files. Takeout splits a big export into parts
+    ("takeout-...-001.zip", "-002.zip"): any part that holds some of these files is accepted (the
+    others may hold the rest), and a part holding none is refused with a message saying so."""
+
+    @classmethod
+    def sniff(cls, paths: list[str]) -> str:
+        try:
+            return super().sniff(paths)
+        except ConfigError as exc:
+            what = archives.EXPORTS[cls.EXPORT].split(" ", 1)[1].removesuffix(" export")
+            for path in paths:
+                found, _ = archives.members([path])
+                if not any(m.size and cls.wanted(m) for m in found) and archives.identify([path]) == "google-takeout":
+                    raise ConfigError(
+                        f"{posixpath.basename(path)} is a part of a Google Takeout archive that holds no {what} files.",
+                        remediation="Upload the parts that hold them and leave this one out, or request a Takeout "
+                        "with that data selected.",
+                    ) from None
+            raise exc from None

@@ -356,7 +356,7 @@ def visit_record(raw: dict) -> Record:
 
 
 @registry.register("google_location_history")
-class GoogleLocationHistory(archives.ArchiveConnector):
+class GoogleLocationHistory(common.TakeoutArchive):
     EXPORT = "google-location"
 
     @classmethod

@@ -108,7 +108,7 @@ def _feature(obj: dict) -> dict | None:
 
 
 @registry.register("google_maps_places")
-class GoogleMapsPlaces(archives.ArchiveConnector):
+class GoogleMapsPlaces(common.TakeoutArchive):
     EXPORT = "google-maps-places"
 
     @classmethod

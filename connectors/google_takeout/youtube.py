@@ -185,7 +185,7 @@ def html_entry(entry: str) -> dict:
 
 
 @registry.register("youtube_history")
-class YouTubeHistory(archives.ArchiveConnector):
+class YouTubeHistory(common.TakeoutArchive):
     EXPORT = "youtube-history"
 
     @classmethod

@@ -384,8 +384,11 @@ def test_sniff_accepts_each_shape_and_refuses_other_exports(tmp_path):
         assert name in GoogleLocationHistory.sniff([str(path)])
     fotos = {"Takeout/Google Fotos/x/IMG_1.jpg": b"\xff\xd8jpeg", "Takeout/Google Fotos/x/IMG_1.jpg.json": "{}"}
     photos = takeout(tmp_path, fotos, "photos.zip")
-    with pytest.raises(ConfigError, match=r"photos.zip is a Google Takeout archive, not a Google Location History"):
+    part = r"is a part of a Google Takeout archive that holds no Google Location History files"
+    with pytest.raises(ConfigError, match=rf"photos.zip {part}"):
         GoogleLocationHistory.sniff([photos])
+    with pytest.raises(ConfigError, match=rf"photos.zip {part}"):
+        GoogleLocationHistory.sniff([semantic, photos])
     qif = tmp_path / "money.qif"
     qif.write_text("!Type:Bank\nD01/02/2020\nT-1.00\n^\n")
     with pytest.raises(ConfigError, match=r"money.qif is a Quicken QIF file, not a Google Location History export"):
@@ -395,7 +398,7 @@ def test_sniff_accepts_each_shape_and_refuses_other_exports(tmp_path):
     with pytest.raises(ConfigError, match=r"watch-history.json is a YouTube watch history export, not a Google Loc"):
         GoogleLocationHistory.sniff([str(youtube)])
     only_empty = takeout(tmp_path, {"Takeout/a/Records.json": ""}, "empty.zip")
-    with pytest.raises(ConfigError, match=r"empty.zip is a Google Takeout archive, not a Google Location History"):
+    with pytest.raises(ConfigError, match=rf"empty.zip {part}"):
         GoogleLocationHistory.sniff([only_empty])
 
 
