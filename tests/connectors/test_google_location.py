@@ -8,6 +8,7 @@ import datetime
 import json
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -448,7 +449,7 @@ def test_each_part_of_a_multi_part_takeout_is_checked_on_upload_then_imported(ca
         {"Takeout/Standortverlauf/Semantic/2022/2022_JANUAR.json": SEMANTIC},
     )
     for n, files in enumerate(contents, start=1):
-        data = open(takeout(tmp_path, files, f"takeout-00{n}.zip"), "rb").read()  # noqa: SIM115
+        data = Path(takeout(tmp_path, files, f"takeout-00{n}.zip")).read_bytes()
         upload = send_with_session(browser, token, data, filename=f"takeout-00{n}.zip", chunk=4096,
                                    type="google-location-history")  # fmt: skip
         assert upload["status"] == "complete", upload
@@ -478,3 +479,11 @@ def test_each_part_of_a_multi_part_takeout_is_checked_on_upload_then_imported(ca
     job.refresh_from_db()
     assert job.status == "succeeded", job.error_message
     assert job.created == 4  # two grouped stays, one place visit, one walk
+
+
+def test_a_zip_cut_short_is_refused_naming_it(tmp_path):
+    whole = takeout(tmp_path, {"Takeout/L/2022_JANUARY.json": SEMANTIC * 20}, "takeout-002.zip")
+    cut = tmp_path / "takeout-003.zip"
+    cut.write_bytes(Path(whole).read_bytes()[:-200])  # the central directory is lost
+    with pytest.raises(ConfigError, match=r"takeout-003.zip is not a readable zip archive: it is damaged or was cut"):
+        GoogleLocationHistory.sniff([str(cut)])
