@@ -91,35 +91,37 @@ def is_location_history(member: archives.Member) -> bool:
 
 
 class Stays:
-    """Groups raw positions into visits (see the module docstring)."""
+    """Groups raw positions into visits (see the module docstring). Only the current stay's first
+    and last time, point count and running centre are kept: a week at home is three numbers."""
 
     def __init__(self, source: str):
         self.source = source
-        self.points: list[tuple] = []  # (time, geo) of the current stay
-        self.centre: dict | None = None
+        self.start = self.end = self.centre = None
+        self.count = 0
 
     def add(self, moment, point: dict) -> dict | None:
         """The visit the point closes, if any."""
-        if self.points and moment < self.points[-1][0]:
+        if self.end and moment < self.end:
             return None  # out of order: an echo of an earlier fix
         if self.centre and distance_m(self.centre, point) <= CLUSTER_RADIUS_M:
-            self.points.append((moment, point))
-            count = len(self.points)
+            self.count += 1
+            self.end = moment
             self.centre = {
-                "lat": self.centre["lat"] + (point["lat"] - self.centre["lat"]) / count,
-                "lon": self.centre["lon"] + (point["lon"] - self.centre["lon"]) / count,
+                "lat": self.centre["lat"] + (point["lat"] - self.centre["lat"]) / self.count,
+                "lon": self.centre["lon"] + (point["lon"] - self.centre["lon"]) / self.count,
             }
             return None
         closed = self.close()
-        self.points, self.centre = [(moment, point)], dict(point)
+        self.start = self.end = moment
+        self.centre, self.count = dict(point), 1
         return closed
 
     def close(self) -> dict | None:
-        if not self.points:
+        if not self.count:
             return None
-        start, end = self.points[0][0], self.points[-1][0]
-        points, centre = len(self.points), self.centre
-        self.points, self.centre = [], None
+        start, end, points, centre = self.start, self.end, self.count, self.centre
+        self.start = self.end = self.centre = None
+        self.count = 0
         if (end - start).total_seconds() < MIN_STAY_S:
             return None
         return {
