@@ -487,3 +487,21 @@ def test_a_zip_cut_short_is_refused_naming_it(tmp_path):
     cut.write_bytes(Path(whole).read_bytes()[:-200])  # the central directory is lost
     with pytest.raises(ConfigError, match=r"takeout-003.zip is not a readable zip archive: it is damaged or was cut"):
         GoogleLocationHistory.sniff([str(cut)])
+
+
+def test_a_takeout_of_thousands_of_json_files_is_checked_opening_the_zip_a_few_times(tmp_path, monkeypatch):
+    """Each head read through Member.head re-reads the zip's central directory: over thousands of
+    Fit or Keep JSON files that took minutes. The check and the import open each zip a few times."""
+    files = {f"Takeout/Fit/Alle Daten/raw_{n}.json": json.dumps({"Data Points": [n]}) for n in range(300)}
+    path = takeout(tmp_path, {**files, "Takeout/LH/2022_JANUARY.json": SEMANTIC})
+    opened = []
+    original = zipfile.ZipFile.__init__
+
+    def counting(self, file, *args, **kwargs):
+        if str(file) == path:
+            opened.append(file)
+        original(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    assert "2022_JANUARY.json found" in GoogleLocationHistory.sniff([path])
+    assert len(opened) < 10
