@@ -232,6 +232,9 @@ EXPORTS = {
     "qif": "a Quicken QIF file",
     "quicken": "a Quicken QIF or OFX file",
     "ofx": "an OFX bank statement",
+    "google-location": "a Google Location History export",
+    "youtube-history": "a YouTube watch history export",
+    "google-maps-places": "a Google Maps saved places export",
 }
 
 
@@ -261,6 +264,14 @@ def identify_member(member: Member, head: bytes | None = None) -> str:
         return "qif"
     if "==========" in text and re.search(r"^- .*\|", text, re.M):
         return "kindle"
+    if any(key in text for key in ('"timelineObjects"', '"semanticSegments"', '"rawSignals"')) or (
+        '"locations"' in text and "latitudeE7" in text
+    ):
+        return "google-location"
+    if text.startswith("[") and '"header"' in text and "youtube.com/watch" in text:
+        return "youtube-history"
+    if '"FeatureCollection"' in text and ("maps.google" in text or "google.com/maps" in text):
+        return "google-maps-places"
     first = _normal(text.split("\n", 1)[0])
     if "orderid" in first and "asin" in first:
         return "amazon-orders"
