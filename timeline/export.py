@@ -10,6 +10,7 @@ import logging
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -22,8 +23,24 @@ from timeline.models import DataExport, Entity, EntityPerson, ExportStatus, Link
 
 log = logging.getLogger(__name__)
 CHUNK = 1000
-# Other apps add files a person kept (uploaded archives): callables user -> [(storage name, name in zip)].
+# Files a person kept (uploaded archives): callables user -> [(path on disk, name in the zip)].
 kept_files: list[Callable] = []
+
+
+def kept_uploads(user) -> list[tuple[Path, str]]:
+    """The archives the person uploaded and chose to keep ("keep the archive")."""
+    from integrations.models import Upload, UploadStatus
+    from integrations.uploads.storage import path_of
+
+    found = []
+    for upload in Upload.objects.filter(user=user, keep_archive=True, status=UploadStatus.IMPORTED).order_by("pk"):
+        path = path_of(upload)
+        if path.is_file():
+            found.append((path, f"{upload.pk.hex[:8]}-{upload.filename}"))
+    return found
+
+
+kept_files.append(kept_uploads)
 
 
 def _line(value: dict) -> bytes:
@@ -119,8 +136,8 @@ def build(export_id: int) -> DataExport:
                 with archive.open("people.jsonl", "w") as out:
                     for person in Person.objects.filter(user=user).order_by("pk"):
                         out.write(_line({"id": person.pk, "name": person.name, "email": person.email}))
-                for name, arcname in extra:
-                    with default_storage.open(name, "rb") as source, archive.open(f"archives/{arcname}", "w") as out:
+                for path, arcname in extra:
+                    with open(path, "rb") as source, archive.open(f"archives/{arcname}", "w") as out:
                         while chunk := source.read(1024 * 1024):
                             out.write(chunk)
                     done += 1

@@ -278,6 +278,28 @@ def test_a_kept_archive_stays_after_the_import(api, spotify):
     assert storage.path_of(stored).read_bytes() == spotify_export()
 
 
+def test_a_kept_archive_is_in_the_data_export(api, spotify, owner):
+    import io
+    import zipfile
+
+    from timeline.models import DataExport
+    from timeline.tasks import build_export
+
+    upload = send(api, spotify_export(), integration=spotify.pk)
+    run_archive_import(start(api, [upload], integration=spotify.pk, keep_archive=True).json()["job"]["id"])
+    export = DataExport.objects.create(user=owner)
+    assert build_export(export.pk) == "ready"
+    export.refresh_from_db()
+    from django.core.files.storage import default_storage
+
+    with default_storage.open(export.file, "rb") as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    kept = [name for name in archive.namelist() if name.startswith("archives/")]
+    assert len(kept) == 1
+    assert kept[0].endswith("my_spotify_data.zip")
+    assert archive.read(kept[0]) == spotify_export()
+
+
 def test_a_failed_import_keeps_the_files_so_it_can_be_started_again(api, spotify):
     cut = b'[{"endTime": "2025-05-01 12:00", "artistName": "A", "trac'
     upload = send(api, cut, filename="StreamingHistory_music_1.json", integration=spotify.pk)
