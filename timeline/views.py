@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import mimetypes
 import zoneinfo
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -88,14 +89,24 @@ def timeline(request):
         entities = [e for e in wide.order_by("start_at", "pk").distinct() if first <= local_day(e) < last]
     _annotate(entities)
     step = datetime.timedelta(days=7 if view == "week" else 1)
+    # The other days keep the filters; built here because the links are swapped in with the results.
+    kept = {
+        "view": view,
+        "kind": kind if kind in KINDS else "",
+        "source": source,
+        "place": place_id,
+        "person": person_id,
+    }
+    kept = {key: value for key, value in kept.items() if value}
     context = {
         "entities": entities,
         "view": view,
         "day": day,
         "first": first,
         "last": (last - datetime.timedelta(days=1)) if last else None,
-        "previous": (day - step).isoformat(),
-        "next": (day + step).isoformat(),
+        "previous": "?" + urlencode({"date": (day - step).isoformat(), **kept}),
+        "next": "?" + urlencode({"date": (day + step).isoformat(), **kept}),
+        "today_url": "?" + urlencode(kept),
         "today": timezone.localdate(),
         "q": q,
         "kind": kind,
@@ -171,8 +182,42 @@ def record(request, pk):
         "links": [(link, other) for link, other in links if other.deleted_at is None],
         "people": entity.entityperson_set.select_related("person").order_by("role", "person__name"),
         "photo": _photo_source(entity),
+        "facts": facts(entity),
     }
     return render_page(request, "timeline/record.html", None, context)
+
+
+# Shown elsewhere on the record page: the time in its head, the place and the people in their own
+# sections (a coordinate pair or a list of addresses says nothing more there).
+SHOWN_APART = {"start", "end", "geo", "organizer", "attendees", "from", "to", "cc"}
+
+
+def facts(entity: Entity) -> list[tuple[str, str]]:
+    """The record's other typed fields as (name, readable text), empty ones left out."""
+    shown = []
+    for name, value in (entity.fields or {}).items():
+        text = readable(value)
+        if name not in SHOWN_APART and text:
+            shown.append((name.replace("_", " "), text))
+    return shown
+
+
+def readable(value) -> str:
+    """A field's value as a person reads it: "Ann <ann@example.com>", "47.37218, 8.53538", "yes";
+    never a Python repr of a dict or a list."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        lat, lon = value.get("lat"), value.get("lon")
+        if isinstance(lat, int | float) and isinstance(lon, int | float):
+            return f"{lat:.5f}, {lon:.5f}"
+        if "email" in value or "name" in value:
+            name, email = value.get("name") or "", value.get("email") or ""
+            return f"{name} <{email}>" if name and email else name or email
+        return ", ".join(f"{k}: {readable(v)}" for k, v in value.items() if readable(v))
+    if isinstance(value, list | tuple):
+        return ", ".join(text for text in (readable(v) for v in value) if text)
+    return "" if value is None else str(value)
 
 
 def _photo_source(entity: Entity):

@@ -65,14 +65,18 @@ def artifacts() -> Path:
 
 @pytest.fixture
 def new_page(browser, live_server):
-    """new_page(width=1280) -> a Playwright page in a fresh browser context on the live server.
+    """new_page(width=1280, timezone_id=None) -> a Playwright page in a fresh browser context on the
+    live server (in the given IANA zone, else the machine's).
     Anything the Content-Security-Policy blocked on any page fails the test: a blocked script or
     style is a feature that silently stopped working."""
     contexts, violations = [], []
 
-    def make(width: int = 1280, height: int = 900):
+    def make(width: int = 1280, height: int = 900, timezone_id: str | None = None):
         context = browser.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": height}, device_scale_factor=1
+            base_url=live_server.url,
+            viewport={"width": width, "height": height},
+            device_scale_factor=1,
+            timezone_id=timezone_id,
         )
         contexts.append(context)
         page = context.new_page()
