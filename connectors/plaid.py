@@ -139,6 +139,11 @@ def plaid_error(response) -> Exception:
     return ConfigError(f"Plaid answered HTTP {status} ({code or error_type or 'no error code'}){said}.")
 
 
+def item_identity(item_id: str) -> str:
+    """The integration's account identity: how the webhook finds the integrations of an Item."""
+    return f"Plaid item {item_id}"
+
+
 def _day(value: str) -> datetime.datetime:
     return datetime.datetime.combine(datetime.date.fromisoformat(value), datetime.time(), tzinfo=datetime.UTC)
 
@@ -164,7 +169,7 @@ class PlaidConnector(Connector):
     def test_connection(self) -> str:
         item = self._post("/item/get").get("item") or {}
         accounts = self._post("/accounts/balance/get").get("accounts") or []
-        return f"Plaid item {item.get('item_id', '?')} ({len(accounts)} accounts)"
+        return f"{item_identity(item.get('item_id', '?'))} ({len(accounts)} accounts)"
 
     # Sync ---------------------------------------------------------------------------------------
 

@@ -214,6 +214,7 @@ AIRTABLE_RATE_LIMIT_PAUSE = env.float("AIRTABLE_RATE_LIMIT_PAUSE", default=30.0)
 PLAID_CLIENT_ID = env.str("PLAID_CLIENT_ID", default="")
 PLAID_SECRET = env.str("PLAID_SECRET", default="")
 PLAID_ENV = env.str("PLAID_ENV", default="sandbox")  # sandbox or production
+PLAID_COUNTRY_CODES = env.list("PLAID_COUNTRY_CODES", default=["US"])  # the banks Link offers
 
 # IFTTT service (timeline/ifttt.py): the service key IFTTT sends on every call (from the IFTTT
 # Platform's API tab; empty turns the IFTTT endpoints off), and where Realtime notifications go.

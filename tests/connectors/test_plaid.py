@@ -9,7 +9,7 @@ import pytest
 
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
 from connectors.plaid import money
-from integrations.models import IntegrationType, JobStatus
+from integrations.models import JobStatus
 from tests.connectors.helpers import live_items, sync
 from tests.fakes.contract import open_connector, seed_owner
 from tests.fakes.plaid import ACCESS_TOKEN, CARD, CHECKING, CLIENT_ID, ITEM_ID, SECRET, PlaidFake
@@ -17,10 +17,7 @@ from tests.fakes.plaid import ACCESS_TOKEN, CARD, CHECKING, CLIENT_ID, ITEM_ID, 
 
 @pytest.fixture
 def owner(db):
-    user = seed_owner("plaid")
-    # Connected the way Link connects it; the type's availability is the catalogue's business.
-    IntegrationType.objects.filter(slug="plaid").update(is_available=True)
-    return user
+    return seed_owner("plaid")
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ Item is concerned); errors are HTTP 400/429/500 with {"error_type", "error_code"
   (https://plaid.com/docs/api/link/#linktokenget).
 - POST /item/public_token/exchange {public_token} -> {access_token, item_id, request_id}; public
   tokens are single use (https://plaid.com/docs/api/items/#itempublic_tokenexchange).
+- GET hosted_link_url: the hosted page; here the person finishes at once and the browser is sent to
+  hosted_link.completion_redirect_uri.
 - POST /webhook_verification_key/get {key_id} -> {key: JWK (alg ES256, crv P-256, kid, kty EC,
   use sig, x, y, created_at, expired_at), request_id}; webhooks carry a Plaid-Verification JWT
   (ES256, header kid) whose claims are iat and request_body_sha256
@@ -43,6 +45,7 @@ import time
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from werkzeug import Response
 
 from tests.fakes.contract import ContractFake
 
@@ -50,7 +53,6 @@ CLIENT_ID, SECRET = "plaid-fake-client-id", "plaid-fake-secret"
 ACCESS_TOKEN = "access-sandbox-fake-0001"
 ITEM_ID = "item-fake-0001"
 CHECKING, CARD = "acc-checking", "acc-card"
-KEY_ID = "6c5516e1-92dc-479e-a8ff-5a51992e0001"
 
 
 def b64url(raw: bytes) -> str:
@@ -74,6 +76,7 @@ class PlaidFake(ContractFake):
         ("POST", r"/link/token/get", "link_token_get"),
         ("POST", r"/item/public_token/exchange", "public_token_exchange"),
         ("POST", r"/webhook_verification_key/get", "verification_key_get"),
+        ("GET", r"/hosted/(?P<token>[^/]+)", "hosted_page"),
     ]
 
     def __init__(self):
@@ -83,9 +86,11 @@ class PlaidFake(ContractFake):
         self.login_required: set[str] = set()  # item ids whose bank wants a new sign-in
         self.mutate_on_request: int | None = None  # the nth /transactions/sync call sees data change
         self.sync_calls = 0
+        self.next_item_id: str | None = None  # the Item the next hosted Link session creates
         self.link_tokens: dict[str, dict] = {}  # link token -> its create request and sessions
         self.public_tokens: dict[str, str] = {}  # unused public token -> item id
         self.signing_key = ec.generate_private_key(ec.SECP256R1())
+        self.key_id = f"key-{secrets.token_hex(8)}"  # a new key per fake: cached keys never leak between tests
         self.accounts = {
             CHECKING: self._account(CHECKING, "Plaid Checking", "depository", "checking", "110.5", "100"),
             CARD: self._account(CARD, "Plaid Credit Card", "credit", "credit card", "410", None, limit="2000"),
@@ -133,14 +138,14 @@ class PlaidFake(ContractFake):
     def public_jwk(self) -> dict:
         numbers = self.signing_key.public_key().public_numbers()
         return {
-            "alg": "ES256", "crv": "P-256", "kid": KEY_ID, "kty": "EC", "use": "sig",
+            "alg": "ES256", "crv": "P-256", "kid": self.key_id, "kty": "EC", "use": "sig",
             "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big")),
             "created_at": 1560466150, "expired_at": None,
         }  # fmt: skip
 
-    def sign_webhook(self, body: bytes, *, iat: int | None = None, kid: str = KEY_ID, key=None) -> str:
+    def sign_webhook(self, body: bytes, *, iat: int | None = None, kid: str = "", key=None) -> str:
         """The Plaid-Verification header Plaid would send with this body."""
-        header = b64url(json.dumps({"alg": "ES256", "kid": kid, "typ": "JWT"}).encode())
+        header = b64url(json.dumps({"alg": "ES256", "kid": kid or self.key_id, "typ": "JWT"}).encode())
         claims = {
             "iat": int(time.time()) if iat is None else iat,
             "request_body_sha256": hashlib.sha256(body).hexdigest(),
@@ -265,6 +270,15 @@ class PlaidFake(ContractFake):
         })  # fmt: skip
         return link_token
 
+    def hosted_page(self, request, seen, token):
+        """Hosted Link as a browser meets it: the person picks a bank and signs in (immediately here),
+        then Plaid sends the browser to completion_redirect_uri."""
+        entry = self.link_tokens.get(token)
+        if entry is None:
+            return Response("This link has expired.", status=404)
+        self.complete_link(token, item_id=self.next_item_id)
+        return Response(status=302, headers={"Location": entry["request"]["hosted_link"]["completion_redirect_uri"]})
+
     def link_token_get(self, request, seen):
         body, error = self._checks(seen, item=False)
         if error:
@@ -292,6 +306,6 @@ class PlaidFake(ContractFake):
         body, error = self._checks(seen, item=False)
         if error:
             return error
-        if body.get("key_id") != KEY_ID:
+        if body.get("key_id") != self.key_id:
             return self._error(400, "INVALID_INPUT", "INVALID_WEBHOOK_VERIFICATION_KEY_ID", "invalid key_id provided")
         return self.json({"key": self.public_jwk(), "request_id": secrets.token_hex(6)})
