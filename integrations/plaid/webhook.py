@@ -8,9 +8,10 @@ else is refused with 400 or 401 before the body is even read, so a forged call c
 
 What a verified webhook does (https://plaid.com/docs/api/products/transactions/#sync_updates_available,
 https://plaid.com/docs/api/items/#webhooks): SYNC_UPDATES_AVAILABLE queues a sync of the Item's
-integrations; ITEM ERROR / PENDING_EXPIRATION / PENDING_DISCONNECT / LOGIN_REPAIRED queue one too,
-and that sync meets Plaid's answer (ITEM_LOGIN_REQUIRED marks the integration for re-authentication
-through Link's update mode). Other webhooks are acknowledged and ignored.
+integrations; ITEM ERROR / PENDING_EXPIRATION / PENDING_DISCONNECT queue one too, and that sync meets Plaid's
+answer (ITEM_LOGIN_REQUIRED marks the integration for re-authentication through Link's update
+mode); LOGIN_REPAIRED re-tests an integration waiting for re-authentication, which syncs it
+again. Other webhooks are acknowledged and ignored.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from django.views.decorators.http import require_POST
 
 from connectors.errors import ConnectorError, TransientError
 from connectors.plaid import item_identity
-from integrations.models import Integration, JobTrigger
+from integrations import connections
+from integrations.models import Actor, Integration, JobTrigger, Status
 from integrations.plaid.client import call
+from integrations.secrets import secrets_for
 from integrations.sync.jobs import SyncRefused, queue_sync
 
 log = logging.getLogger(__name__)
@@ -146,6 +149,9 @@ def webhook(request):
         return JsonResponse({"error": "No integration here uses this Plaid item."}, status=400)
     queued = 0
     for integration in targets:
+        if kind == ("ITEM", "LOGIN_REPAIRED") and integration.status == Status.NEEDS_REAUTH:
+            queued += _repair(integration)
+            continue
         try:
             # Plaid calling us is an API trigger: the job ledger shows it apart from the schedule.
             queue_sync(integration, trigger=JobTrigger.API)
@@ -153,3 +159,15 @@ def webhook(request):
         except SyncRefused as exc:
             log.info("Plaid webhook %s/%s for integration %s: no sync (%s)", *kind, integration.pk, exc)
     return JsonResponse({"queued": queued})
+
+
+def _repair(integration) -> int:
+    """The person signed in again elsewhere (another app on the same Item, or the bank's own
+    flow): re-test with the stored token, which clears the re-auth state and syncs again."""
+    token = secrets_for(integration, actor=Actor.SYSTEM).get("access_token", "")
+    try:
+        saved = connections.update(integration, {"access_token": token})
+    except connections.Problem as exc:
+        log.info("Plaid LOGIN_REPAIRED for integration %s, but the test still fails: %s", integration.pk, exc)
+        return 0
+    return 1 if saved.sync_job is not None else 0

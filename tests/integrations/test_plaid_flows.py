@@ -227,3 +227,19 @@ def test_plaid_unreachable_for_the_key_is_a_503_not_a_500(plaid, linked, client,
     plaid.fail("POST", r"/webhook_verification_key/get$", 500, {"error_code": "INTERNAL_SERVER_ERROR"}, times=5)
     body = _event()
     assert _deliver(client, body, plaid.sign_webhook(body)).status_code == 503
+
+
+def test_login_repaired_retests_an_integration_waiting_for_reauth(plaid, linked, client):
+    plaid.login_required.add(ITEM_ID)
+    sync(linked)
+    linked.refresh_from_db()
+    assert linked.status == Status.NEEDS_REAUTH
+    body = _event(kind="ITEM", code="ERROR")
+    assert _deliver(client, body, plaid.sign_webhook(body)).json() == {"queued": 0}  # nothing to do until repaired
+
+    plaid.login_required.discard(ITEM_ID)  # the person signed in again through another app on this Item
+    body = _event(kind="ITEM", code="LOGIN_REPAIRED")
+    assert _deliver(client, body, plaid.sign_webhook(body)).json() == {"queued": 1}
+    linked.refresh_from_db()
+    assert linked.status == Status.CONNECTED
+    assert SyncJob.objects.filter(integration=linked, status=JobStatus.QUEUED).exists()
