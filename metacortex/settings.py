@@ -209,6 +209,12 @@ OUTBOUND_MAX_DURATION = env.float("OUTBOUND_MAX_DURATION", default=300.0)  # a w
 # a JSON object such as {"github": "https://github.example.com/api/v3"}.
 CONNECTOR_API_BASES = env.json("CONNECTOR_API_BASES", default={})
 AIRTABLE_RATE_LIMIT_PAUSE = env.float("AIRTABLE_RATE_LIMIT_PAUSE", default=30.0)
+# Plaid (connectors/plaid.py): the operator's keys from the Plaid Dashboard; people link their banks
+# through Plaid Link and only their Items' access tokens are stored (encrypted), per integration.
+PLAID_CLIENT_ID = env.str("PLAID_CLIENT_ID", default="")
+PLAID_SECRET = env.str("PLAID_SECRET", default="")
+PLAID_ENV = env.str("PLAID_ENV", default="sandbox")  # sandbox or production
+PLAID_COUNTRY_CODES = env.list("PLAID_COUNTRY_CODES", default=["US"])  # the banks Link offers
 
 # IFTTT service (timeline/ifttt.py): the service key IFTTT sends on every call (from the IFTTT
 # Platform's API tab; empty turns the IFTTT endpoints off), and where Realtime notifications go.

@@ -19,6 +19,7 @@ urlpatterns = [
     path("workflows/", include("workflows.urls")),
     path("timeline/", include("timeline.urls")),
     path("oauth/", include("integrations.oauth.urls")),
+    path("plaid/", include("integrations.plaid.urls")),
     path("api/v1/", api.urls),  # first: the routes on django-ninja
     path("api/v1/", include("integrations.api.urls")),
     path("ifttt/v1/", include("timeline.ifttt_urls")),

@@ -1,0 +1,1 @@
+"""Plaid's hub-side flows: Hosted Link (connect and re-connect) and the signed webhook."""
