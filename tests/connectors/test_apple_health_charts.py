@@ -48,7 +48,7 @@ EXPORT = (
 def imported(catalogue, owner, tmp_path):
     health = connect(owner, "apple-health", config={"record_types": []})
     job = import_files(health, [export_zip(tmp_path, EXPORT)])
-    assert job.status == "succeeded", job.error
+    assert job.status == "succeeded", job.error_message
     return health
 
 
