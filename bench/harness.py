@@ -18,9 +18,14 @@ class Row:
     met: bool | None = None
     unit: str = "s"
     note: str = ""
+    # Set when rounds were interleaved: the median of the per-round ratios, which a slow moment of
+    # the machine skews less than the ratio of the two medians.
+    measured_ratio: float | None = None
 
     @property
     def ratio(self) -> str:
+        if self.measured_ratio is not None:
+            return f"{self.measured_ratio:.2f}x"
         if not self.baseline:
             return ""
         return f"{self.ours / self.baseline:.2f}x"

@@ -134,6 +134,20 @@ class Context:
 _GUARDED = ("test_connection", "list_changes", "query", "send")
 
 
+@dataclass(frozen=True)
+class DailySeries:
+    """One chart of daily values for the integration's page, from the items it imported: `days` is
+    [(date, value)] in date order, a value being a number or (lowest, average, highest) for a
+    measure shown as a day's range (heart rate). Days without data are left out; first and last
+    bound the chart's time axis."""
+
+    title: str
+    unit: str
+    first: datetime.date
+    last: datetime.date
+    days: list[tuple[datetime.date, Any]]
+
+
 class Connector:
     key: str = ""  # set by registry.register
     # Class-level capability flags, read by the UI and the engine.
@@ -197,6 +211,12 @@ class Connector:
     def page_actions(cls, integration, urls: PageUrls) -> list[tuple[str, str]]:
         """Extra buttons for the integration's page, as (label, url): the Google Photos picker, ...
         `urls` gives the addresses of the hub's pages."""
+        return []
+
+    @classmethod
+    def daily_charts(cls, items, days: int = 30) -> list[DailySeries]:
+        """Charts of daily values for the integration's page, from `items` (its SyncedItem queryset,
+        already scoped to the integration): Apple Health's steps, sleep and heart rate."""
         return []
 
     @classmethod

@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 from connectors import archives
-from connectors.apple_health import health_xml
+from connectors.apple_health import daily, health_xml
 from connectors.base import Record
 from connectors.errors import ItemError
 from connectors.registry import registry
@@ -107,6 +107,10 @@ class AppleHealth(archives.ArchiveConnector):
         if not base.endswith(".xml") or base.endswith("_cda.xml") or not member.size:
             return False
         return b"<HealthData" in member.head(64 * 1024)
+
+    @classmethod
+    def daily_charts(cls, items, days: int = 30):
+        return daily.daily_charts(items, days)
 
     # -- which records -------------------------------------------------------------------------
     def _wants(self, metric: str) -> bool:

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 
 from connectors.masking import mask_url, mask_urls_in
 from connectors.text import clean_html
+from integrations import charts
 from integrations.charts import bar_chart
 from integrations.links import connect_url as _connect_url
 from integrations.links import fix_url as _fix_url
@@ -187,6 +188,16 @@ def health_chart(health):
         description=health.chart_description,
         value_label="requests",
     )
+
+
+@register.simple_tag
+def daily_chart(series):
+    return charts.daily_chart(series)
+
+
+@register.filter
+def daily_summary(series):
+    return charts.daily_summary(series)
 
 
 @register.simple_tag

@@ -64,7 +64,29 @@ def detail(request, pk):
         "activity": list(integration.audit_events.exclude(action="credential_access")[:8]),
         "page_actions": _page_actions(integration),
     }
+    context.update(_daily_charts(request, integration))
     return render(request, "integrations/detail.html", context)
+
+
+CHART_DAYS = (7, 30, 90, 365)
+
+
+def _daily_charts(request, integration) -> dict:
+    """The charts of daily values the connector declares (Apple Health: steps, sleep, heart rate),
+    over 30 days unless ?days= asks for another of CHART_DAYS."""
+    itype = integration.type
+    if not (itype.is_source and itype.handler):
+        return {}
+    from connectors.errors import ConfigError
+
+    try:
+        connector = itype.connector_class()
+    except ConfigError:  # a handler that is not registered: the page still opens
+        return {}
+    days = request.GET.get("days", "")
+    days = int(days) if days.isdigit() and int(days) in CHART_DAYS else 30
+    charts = connector.daily_charts(integration.items.all(), days)
+    return {"daily_charts": charts, "chart_days": days, "chart_day_choices": CHART_DAYS} if charts else {}
 
 
 def _page_actions(integration) -> list[tuple[str, str]]:
