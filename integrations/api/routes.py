@@ -234,8 +234,9 @@ def route(methods: list[str], path: str, name: str, **options):
 
     def register(view):
         _taken.setdefault(path, set()).update(methods)
-        router.api_operation(methods, path, url_name=name, **options)(view)
-        options.pop("operation_id", None)
+        for method in methods:  # one operation each: an operationId names one method only
+            operation_id = f"{view.__name__}_{method.lower()}" if len(methods) > 1 else None
+            router.api_operation([method], path, url_name=name, operation_id=operation_id, **options)(view)
         router.api_operation(methods, f"{path}/", url_name=f"{name}-slash", include_in_schema=False, **options)(view)
         return view
 

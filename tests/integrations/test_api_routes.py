@@ -36,6 +36,8 @@ def test_the_openapi_document_describes_every_integration_route(client):
         assert path in paths, path
         assert set(paths[path]) == methods, path
     assert not [path for path in paths if path.endswith("/")]  # the slash forms stay out
+    ids = [operation["operationId"] for methods in paths.values() for operation in methods.values()]
+    assert len(ids) == len(set(ids))  # OpenAPI: an operationId names one operation
     connect = paths["/api/v1/integrations/{type_ref}/connect"]["post"]
     assert "credentials" in connect["requestBody"]["content"]["application/json"]["schema"]["properties"]
     chunk = paths["/api/v1/uploads/{upload_id}"]["put"]
