@@ -1,6 +1,7 @@
 """The JSON API on django-ninja: typed schemas, authentication and the OpenAPI document
-(/api/v1/openapi.json) in one place. Routes not (yet) on it are served by integrations.api.urls,
-mounted after it under the same prefix, with the same auth and error shape."""
+(/api/v1/openapi.json) in one place, for every route: integrations, jobs and uploads
+(integrations.api.routes), the timeline and Zapier. Anything else under /api/v1/ is a JSON 404
+(integrations.api.urls, mounted after it)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
-from integrations.api.auth import BadBody, error, json_body
-from integrations.models import ApiToken
+from integrations.api.auth import BadBody, Refused, error, json_body, session_user, token_user, unauthenticated
 
 
 class GuardedParser(Parser):
@@ -26,22 +26,26 @@ class GuardedParser(Parser):
 
 
 class BearerToken(HttpBearer):
-    """A personal API token (Authorization: Bearer mc_...), created on the API tokens page."""
+    """A personal API token (Authorization: Bearer mc_...), created on the API tokens page. A
+    malformed header or a revoked token is refused (401) here, not tried as a session."""
 
-    def authenticate(self, request: HttpRequest, token: str):
-        user = ApiToken.authenticate(token.strip())
-        if user is not None:
-            request.user = user
-        return user
+    def __call__(self, request: HttpRequest):
+        return token_user(request)  # raises Refused
+
+    def authenticate(self, request: HttpRequest, token: str):  # the whole header is read above
+        raise NotImplementedError
 
 
 class Session(APIKeyCookie):
-    """The signed-in browser session; writes need the CSRF token (ninja checks it here)."""
+    """The signed-in browser session; writes need the CSRF token (the X-CSRFToken header)."""
 
     param_name = "sessionid"
 
-    def authenticate(self, request: HttpRequest, key):
-        return request.user if request.user.is_authenticated else None
+    def __call__(self, request: HttpRequest):
+        return session_user(request)  # raises Refused for a write without the CSRF token
+
+    def authenticate(self, request: HttpRequest, key):  # the session middleware read the cookie
+        raise NotImplementedError
 
 
 api = NinjaAPI(
@@ -49,7 +53,7 @@ api = NinjaAPI(
     version="1",
     description="Your integrations, their sync jobs, and your timeline: records, places and people.",
     auth=[BearerToken(), Session()],
-    urls_namespace="api_v1",
+    urls_namespace="api",
     docs_url=None,
     openapi_url="/openapi.json",
     parser=GuardedParser(),
@@ -61,13 +65,14 @@ def _bad_body(request, exc):
     return error(400, exc.message, field=exc.field)
 
 
+@api.exception_handler(Refused)
+def _refused(request, exc):
+    return exc.response
+
+
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
-    return error(
-        401,
-        "Authentication is required.",
-        remediation="Log in, or send a personal API token as Authorization: Bearer mc_…",
-    )
+    return unauthenticated()
 
 
 @api.exception_handler(ValidationError)
@@ -96,9 +101,11 @@ def _http_error(request, exc):
 
 
 def _register_routers():
+    from integrations.api.routes import router as integrations_router
     from timeline.api import router as timeline_router
     from timeline.zapier import router as zapier_router
 
+    api.add_router("/", integrations_router)
     api.add_router("/", timeline_router)
     api.add_router("/", zapier_router)
 

@@ -20,8 +20,8 @@ urlpatterns = [
     path("timeline/", include("timeline.urls")),
     path("oauth/", include("integrations.oauth.urls")),
     path("plaid/", include("integrations.plaid.urls")),
-    path("api/v1/", api.urls),  # first: the routes on django-ninja
-    path("api/v1/", include("integrations.api.urls")),
+    path("api/v1/", api.urls),  # every route, on django-ninja
+    path("api/v1/", include("integrations.api.urls")),  # then a JSON 404 for anything else
     path("ifttt/v1/", include("timeline.ifttt_urls")),
     path("ifttt/oauth/authorize", ifttt_oauth.authorize, name="ifttt_authorize"),
     path("ifttt/oauth/token", ifttt_oauth.token, name="ifttt_token"),

@@ -344,7 +344,7 @@ def _export_json(export) -> dict:
         "progress_total": export.progress_total,
         "size": export.size,
         "error": export.error,
-        "download_url": reverse("api_v1:export_download", args=[export.pk]) if export.status == "ready" else None,
+        "download_url": reverse("api:export_download", args=[export.pk]) if export.status == "ready" else None,
         "created_at": export.created_at,
         "finished_at": export.finished_at,
     }

@@ -20,7 +20,7 @@ MAX_JSON_DEPTH = 32
 
 
 class BadBody(Exception):
-    """A JSON body the API cannot take; api_view answers 400 with the message and the field."""
+    """A JSON body the API cannot take: a 400 with the message and the field."""
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -61,52 +61,106 @@ def _csrf_failure(request) -> str | None:
     return check.process_view(request, None, (), {})
 
 
+class Refused(Exception):
+    """Authentication refused the request: the answer to send (raised inside django-ninja's auth)."""
+
+    def __init__(self, response: JsonResponse):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+@sensitive_variables()
+def token_user(request):
+    """The user of the request's Authorization: Bearer token, None without that header, or raises
+    Refused (401) for a malformed header or a token that is not valid."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Refused(error(401, "Send the token as: Authorization: Bearer mc_…"))
+    user = ApiToken.authenticate(value.strip())
+    if user is None:
+        raise Refused(
+            error(
+                401,
+                "This API token is not valid, or it was revoked.",
+                remediation="Create a new token on the API tokens page.",
+            )
+        )
+    request.user = user
+    return user
+
+
+def session_user(request):
+    """The signed-in user, None when nobody is; raises Refused (403) for a write without the CSRF
+    token: only token requests skip CSRF."""
+    if not request.user.is_authenticated:
+        return None
+    if request.method not in SAFE_METHODS and (reason := _csrf_failure(request)):
+        raise Refused(
+            error(
+                403,
+                f"CSRF check failed ({reason}).",
+                code="csrf_failed",
+                remediation="Send the X-CSRFToken header with session requests, or use an API token.",
+            )
+        )
+    return request.user
+
+
+def unauthenticated():
+    return error(
+        401,
+        "Authentication is required.",
+        remediation="Log in, or send a personal API token as Authorization: Bearer mc_…",
+    )
+
+
+def not_allowed(method: str, allowed) -> JsonResponse:
+    response = error(405, f"{method} is not allowed here.")
+    response["Allow"] = ", ".join(sorted(allowed))
+    return response
+
+
+def guarded(view):
+    """An API view whose body and local variables never show in error reports (bodies carry
+    credentials; even the DEBUG page hides them, see metacortex.debug), and whose BadBody is a 400
+    naming the field."""
+
+    @sensitive_post_parameters()
+    @sensitive_variables()
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except BadBody as bad:
+            return error(400, bad.message, field=bad.field)
+
+    return wrapped
+
+
 def api_view(*methods: str):
-    """Authenticate (token first, then session), enforce CSRF for session writes, allow methods."""
+    """A plain Django view with the API's authentication (token first, then session, CSRF for
+    session writes) and methods; the API's own routes are on django-ninja (metacortex.api)."""
     allowed = set(methods)
 
     def decorator(view):
-        @csrf_exempt  # only token requests are exempt: session writes are checked below
-        # Bodies carry credentials and the header a token: error reports (even the DEBUG page, see
-        # metacortex.debug) hide every local variable of the view and below, and all POST data.
+        guarded_view = guarded(view)
+
+        @csrf_exempt  # only token requests are exempt: session writes are checked in session_user
         @sensitive_post_parameters()
         @sensitive_variables()
         @wraps(view)
         def wrapped(request, *args, **kwargs):
-            header = request.META.get("HTTP_AUTHORIZATION", "")
-            if header:
-                scheme, _, value = header.partition(" ")
-                if scheme.lower() != "bearer" or not value.strip():
-                    return error(401, "Send the token as: Authorization: Bearer mc_…")
-                user = ApiToken.authenticate(value.strip())
-                if user is None:
-                    return error(
-                        401,
-                        "This API token is not valid, or it was revoked.",
-                        remediation="Create a new token on the API tokens page.",
-                    )
-                request.user = user
-            elif not request.user.is_authenticated:
-                return error(
-                    401,
-                    "Authentication is required.",
-                    remediation="Log in, or send a personal API token as Authorization: Bearer mc_…",
-                )
-            elif request.method not in SAFE_METHODS and (reason := _csrf_failure(request)):
-                return error(
-                    403,
-                    f"CSRF check failed ({reason}).",
-                    code="csrf_failed",
-                    remediation="Send the X-CSRFToken header with session requests, or use an API token.",
-                )
-            if request.method not in allowed:
-                response = error(405, f"{request.method} is not allowed here.")
-                response["Allow"] = ", ".join(sorted(allowed))
-                return response
             try:
-                return view(request, *args, **kwargs)
-            except BadBody as bad:
-                return error(400, bad.message, field=bad.field)
+                if token_user(request) is None and session_user(request) is None:
+                    return unauthenticated()
+            except Refused as refused:
+                return refused.response
+            if request.method not in allowed:
+                return not_allowed(request.method, allowed)
+            return guarded_view(request, *args, **kwargs)
 
         return wrapped
 

@@ -13,11 +13,13 @@ Another user's upload is a 404, exactly like one that does not exist.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.http import HttpResponse
 from django.urls import reverse
 
 from integrations import connections
-from integrations.api.auth import answer, api_view, error, json_body
+from integrations.api.auth import answer, error, guarded, json_body
 from integrations.api.serialize import job_json
 from integrations.connections import Problem
 from integrations.models import AuthKind, Integration, JobTrigger, Upload, UploadStatus
@@ -93,7 +95,7 @@ def _int(value) -> int:
         return 0
 
 
-@api_view("POST")
+@guarded
 def create(request):
     body = json_body(request)
     if body is None:
@@ -118,27 +120,52 @@ def create(request):
     return response
 
 
-@api_view("GET", "HEAD", "PUT", "PATCH", "DELETE")
-def upload(request, upload_id):
-    found = _owned(request, upload_id)
-    if found is None:
-        return error(404, NOT_FOUND)
-    if request.method == "HEAD":
-        response = HttpResponse(status=200)
-        response["Upload-Offset"], response["Upload-Length"] = str(found.offset), str(found.size)
-        response["Cache-Control"] = "no-store"
-        return response
-    if request.method == "DELETE":
-        try:
-            imports.cancel(found)
-        except UploadProblem as problem:
-            return _problem(problem)
-        return answer({"deleted": str(upload_id)})
-    if request.method in ("PUT", "PATCH"):
-        return _chunk(request, found)
+def _found(view):
+    """The view, given the user's upload instead of its id; a 404 for anyone else's."""
+
+    @wraps(view)
+    def with_upload(request, upload_id):
+        found = _owned(request, upload_id)
+        if found is None:
+            return error(404, NOT_FOUND)
+        return view(request, found)
+
+    return with_upload
+
+
+@guarded
+@_found
+def status(request, found: Upload):
     response = answer({"upload": upload_json(found)})
     response["Upload-Offset"] = str(found.offset)
     return response
+
+
+@guarded
+@_found
+def offset(request, found: Upload):
+    """HEAD: the offset in Upload-Offset, no body."""
+    response = HttpResponse(status=200)
+    response["Upload-Offset"], response["Upload-Length"] = str(found.offset), str(found.size)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@guarded
+@_found
+def delete(request, found: Upload):
+    try:
+        imports.cancel(found)
+    except UploadProblem as problem:
+        return _problem(problem)
+    return answer({"deleted": str(found.pk)})
+
+
+@guarded
+@_found
+def chunk(request, found: Upload):
+    """PUT (or PATCH): one chunk, the raw request body, at the offset its Content-Range names."""
+    return _chunk(request, found)
 
 
 def _chunk(request, found: Upload):
@@ -172,7 +199,7 @@ def _chunk(request, found: Upload):
     return response
 
 
-@api_view("POST")
+@guarded
 def start_import(request):
     body = json_body(request)
     if body is None:

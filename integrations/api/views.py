@@ -1,5 +1,6 @@
-"""The JSON API views. Every query is scoped to the authenticated user: another user's
-integration or job is a 404, exactly like one that does not exist."""
+"""What the JSON API's integration routes do (integrations.api.routes declares them on
+django-ninja, which authenticates first). Every query is scoped to the authenticated user: another
+user's integration or job is a 404, exactly like one that does not exist."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.db.models import Exists, OuterRef
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations import connections, lifecycle
-from integrations.api.auth import answer, api_view, error, json_body
+from integrations.api.auth import answer, error, guarded, json_body
 from integrations.api.serialize import integration_json, job_json, type_json
 from integrations.connections import Problem
 from integrations.models import ACTIVE_JOB_STATUSES, Credential, Integration, JobStatus, JobTrigger, Status, SyncJob
@@ -54,7 +55,7 @@ def _workflows_json(workflows) -> list[dict]:
     return [{"id": w.pk, "name": w.name} for w in workflows]
 
 
-@api_view("GET")
+@guarded
 def integrations(request):
     """The catalogue (with how many of each the user has) and the user's own instances."""
     return answer(
@@ -65,19 +66,31 @@ def integrations(request):
     )
 
 
-@api_view("GET", "PATCH", "DELETE")
+@guarded
 def integration(request, pk):
     instance = _instance(request, pk)
     if instance is None:
         return error(404, NOT_FOUND)
-    if request.method == "GET":
-        return answer({"integration": integration_json(instance)})
-    if request.method == "DELETE":
-        delete_data = request.GET.get("delete_data", "").lower() in ("1", "true", "yes")
-        deleted = instance.pk
-        # May revoke at the provider: outside any transaction. The workflows using it pause on its signal.
-        paused = lifecycle.delete(instance, delete_data=delete_data, through="the API")
-        return answer({"deleted": deleted, "deleted_data": delete_data, "paused_workflows": _workflows_json(paused)})
+    return answer({"integration": integration_json(instance)})
+
+
+@guarded
+def delete_integration(request, pk):
+    instance = _instance(request, pk)
+    if instance is None:
+        return error(404, NOT_FOUND)
+    delete_data = request.GET.get("delete_data", "").lower() in ("1", "true", "yes")
+    deleted = instance.pk
+    # May revoke at the provider: outside any transaction. The workflows using it pause on its signal.
+    paused = lifecycle.delete(instance, delete_data=delete_data, through="the API")
+    return answer({"deleted": deleted, "deleted_data": delete_data, "paused_workflows": _workflows_json(paused)})
+
+
+@guarded
+def update_integration(request, pk):
+    instance = _instance(request, pk)
+    if instance is None:
+        return error(404, NOT_FOUND)
     body = json_body(request)
     data = _settings_from(body) if body is not None else None
     if data is None:
@@ -89,7 +102,7 @@ def integration(request, pk):
     return answer({"integration": integration_json(_instance(request, pk))})
 
 
-@api_view("POST")
+@guarded
 def connect(request, type_ref):
     """Connect a new instance of a type (by slug or id): validate, test the connection, then save."""
     itype = connections.type_by_ref(type_ref)
@@ -108,7 +121,7 @@ def connect(request, type_ref):
     return answer({"integration": integration_json(_instance(request, saved.integration.pk))}, status=201)
 
 
-@api_view("DELETE", "POST")
+@guarded
 def disconnect(request, pk):
     """Keep the synced data, stop syncs, drop the credentials; pause the workflows that use it."""
     instance = _instance(request, pk)
@@ -124,7 +137,7 @@ def disconnect(request, pk):
     return answer({"integration": integration_json(fresh), "paused_workflows": _workflows_json(paused)})
 
 
-@api_view("POST")
+@guarded
 def sync(request, pk):
     instance = _instance(request, pk)
     if instance is None:
@@ -137,7 +150,7 @@ def sync(request, pk):
     return answer({"job": job_json(job), "already_running": already}, status=200 if already else 202)
 
 
-@api_view("GET")
+@guarded
 def jobs(request, pk):
     instance = _instance(request, pk)
     if instance is None:
@@ -145,7 +158,7 @@ def jobs(request, pk):
     return answer({"jobs": [job_json(j) for j in instance.sync_jobs.all()[:25]]})
 
 
-@api_view("GET")
+@guarded
 def job(request, job_id):
     found = SyncJob.objects.filter(integration__in=Integration.objects.for_user(request.user), pk=job_id).first()
     if found is None:
