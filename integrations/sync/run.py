@@ -28,6 +28,8 @@ from integrations.sync.jobs import LostOwnership
 from integrations.sync.upsert import BatchResult, store_batch
 
 log = logging.getLogger(__name__)
+# Integration.status_detail's length: a job's notices can say more, and are shown whole on the job page.
+STATUS_DETAIL_MAX = 500
 
 # Statuses a sync may move to "syncing". Paused, disconnected and needs-re-auth ones are never
 # touched: a job queued before the user paused must not undo the pause.
@@ -181,7 +183,7 @@ class JobRun:
         integration.update(last_synced_at=now, last_error="", consecutive_failures=0)
         # Only "syncing" (our own mark) becomes "connected": a pause, disconnect or re-auth made
         # while the job ran stays as the user (or the provider) left it.
-        integration.filter(status=Status.SYNCING).update(status=Status.CONNECTED, status_detail=remediation)
+        integration.filter(status=Status.SYNCING).update(status=Status.CONNECTED, status_detail=_detail(remediation))
 
     def fail(self, error: ConnectorError) -> None:
         now, message, integration = timezone.now(), str(error), self.integration
@@ -220,7 +222,7 @@ class JobRun:
             if not self._mine().update(status=JobStatus.QUEUED, not_before=when, error_message=note[:2000]):
                 raise LostOwnership(f"job {self.job.pk} was taken over by another worker")
             Integration.objects.filter(pk=self.integration.pk, status=Status.SYNCING).update(
-                status=Status.CONNECTED, status_detail=note
+                status=Status.CONNECTED, status_detail=_detail(note)
             )
             jobs.book_resume(self.job, when)
 
@@ -263,3 +265,9 @@ class Pulse(threading.Thread):
     def stop(self):
         self._done.set()
         self.join(timeout=10)
+
+
+def _detail(text: str) -> str:
+    """Integration.status_detail holds 500 characters (PostgreSQL refuses more; SQLite would not)."""
+    text = text or ""
+    return text if len(text) <= STATUS_DETAIL_MAX else text[: STATUS_DETAIL_MAX - 1] + "…"

@@ -477,3 +477,9 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
     assert "Rent" not in said  # RSCALE=GREGORIAN is the ordinary calendar: nothing to say
     for internal in ("not supported between", "datetime", "vDDDLists", "UNTIL parameter is missing", "broken property"):
         assert internal not in said
+    # The page and the API show the whole list on the job; the integration's one-line status holds
+    # what fits (500 characters, which PostgreSQL enforces), cut with an ellipsis.
+    integration.refresh_from_db()
+    assert len(said) > 500
+    assert len(integration.status_detail) == 500
+    assert integration.status_detail.endswith("…")
