@@ -104,3 +104,9 @@ def test_deleting_the_account_deletes_the_export_file(owner, data, django_captur
     with django_capture_on_commit_callbacks(execute=True):
         owner.delete()
     assert not default_storage.exists(export.file)
+
+
+def test_the_account_page_offers_the_export(owner_client):
+    page = owner_client.get("/accounts/preferences/").content.decode()
+    assert 'href="/timeline/export/"' in page
+    assert "Download all my data" in page
