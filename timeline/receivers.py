@@ -1,6 +1,8 @@
 """The timeline follows the sync engine: each stored batch goes into the user's outbox in the
 batch's own transaction, and a task drains it once the batch is committed."""
 
+import threading
+
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
@@ -26,18 +28,37 @@ def _enqueue_drain(user_id: int):
     async_task("timeline.tasks.drain", user_id, task_name=f"timeline-{user_id}", group="timeline")
 
 
+# Entities that lost a source, per thread. Deleting an integration with its data removes every
+# source in one go: the first callback after the commit refreshes them all in one query per user
+# (the others find nothing left), not a query and a transaction per deleted row. Ids left over
+# from a rolled-back transaction are refreshed with the next ones, which only re-reads them.
+_local = threading.local()
+
+
 @receiver(post_delete, sender=EntitySource)
 def _source_gone(sender, instance, **kwargs):
     """A record deleted outright (its integration deleted with its data): the entity keeps its
     other sources, or is tombstoned once the deletion commits."""
-    entity_id, user_id = instance.entity_id, instance.entity.user_id
+    gone = getattr(_local, "gone", None)
+    if gone is None:
+        gone = _local.gone = set()
+    gone.add(instance.entity_id)
+    transaction.on_commit(_refresh_gone)
 
-    def refresh():
-        from timeline.ingest import refresh_entities
 
-        refresh_entities(user_id, [entity_id])
+def _refresh_gone():
+    from timeline.ingest import refresh_entities
+    from timeline.models import Entity
 
-    transaction.on_commit(refresh)
+    ids = list(getattr(_local, "gone", ()))
+    _local.gone = set()
+    if not ids:
+        return
+    by_user: dict[int, list[int]] = {}
+    for user_id, entity_id in Entity.objects.filter(pk__in=ids).values_list("user_id", "pk"):
+        by_user.setdefault(user_id, []).append(entity_id)
+    for user_id, entity_ids in by_user.items():
+        refresh_entities(user_id, entity_ids)
 
 
 @receiver(post_delete, sender=DataExport)
