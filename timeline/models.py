@@ -243,6 +243,7 @@ class ChangeWebhook(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     last_delivered_at = models.DateTimeField(null=True, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True, editable=False, help_text="Held by a sending worker")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -281,6 +282,7 @@ class ZapierHook(models.Model):
     failures = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True, editable=False, help_text="Held by a sending worker")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -17,7 +17,6 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from django.db import transaction
 from django.utils import timezone
 
 from connectors import net
@@ -25,12 +24,14 @@ from connectors.errors import ConfigError, ConnectorError
 from connectors.http import HttpClient, OutboundPolicy
 from connectors.webapi import dumps
 from connectors.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from timeline import leases
 from timeline.models import ChangeWebhook, Entity
 
 log = logging.getLogger(__name__)
 BATCH = 100
 MAX_BATCHES_PER_RUN = 20
 MAX_PAUSE = 3600
+PROGRESS_FIELDS = ["delivered_seq", "failures", "next_attempt_at", "last_error", "last_delivered_at"]
 
 
 def validate_url(url: str) -> str:
@@ -68,29 +69,30 @@ def register(user, url: str, kinds: list[str] | None = None, secret: str = "") -
 
 def deliver(hook_id: int) -> int:
     """Send what the receiver has not taken yet, a batch at a time. Returns the changes delivered."""
+    hook = leases.claim(ChangeWebhook, hook_id)
+    if hook is None:
+        return 0  # deleted, paused, or another worker is sending it right now
     delivered = 0
-    for _ in range(MAX_BATCHES_PER_RUN):
-        with transaction.atomic():
-            hook = ChangeWebhook.objects.select_for_update(skip_locked=True).filter(pk=hook_id).first()
-            if hook is None:
-                return delivered  # deleted, or another worker is sending it right now
-            if hook.next_attempt_at and hook.next_attempt_at > timezone.now():
-                return delivered
+    try:
+        for _ in range(MAX_BATCHES_PER_RUN):
             changes = Entity.objects.filter(user_id=hook.user_id, seq__gt=hook.delivered_seq)
             if hook.kinds:
                 changes = changes.filter(kind__in=hook.kinds)
             batch = list(changes.select_related("place").order_by("seq")[:BATCH])
             if not batch:
-                return delivered
+                break
             try:
                 _post(hook, batch)
             except ConnectorError as exc:
                 _failed(hook, exc)
-                return delivered
+                break
             hook.delivered_seq, hook.failures, hook.next_attempt_at, hook.last_error = batch[-1].seq, 0, None, ""
             hook.last_delivered_at = timezone.now()
-            hook.save(update_fields=["delivered_seq", "failures", "next_attempt_at", "last_error", "last_delivered_at"])
+            if not leases.save(hook, PROGRESS_FIELDS, keep=True):
+                return delivered  # the lease ran out: the worker that took the hook over sends the rest
             delivered += len(batch)
+    finally:
+        leases.release(hook)
     return delivered
 
 
@@ -134,13 +136,10 @@ def _failed(hook: ChangeWebhook, error: ConnectorError):
     hook.next_attempt_at = timezone.now() + datetime.timedelta(seconds=pause)
     host = urlsplit(hook.url).hostname
     hook.last_error = f"{host} did not take the changes: {error.message}"[:500]
-    hook.save(update_fields=["failures", "next_attempt_at", "last_error"])
+    leases.save(hook, ["failures", "next_attempt_at", "last_error"], keep=True)
     log.info("Change webhook %s failed (%s); next try in %s s", hook.pk, error.error_class, pause)
 
 
 def due_hooks(user_id: int | None = None):
-    now = timezone.now()
     hooks = ChangeWebhook.objects.all() if user_id is None else ChangeWebhook.objects.filter(user_id=user_id)
-    from django.db.models import Q
-
-    return hooks.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return leases.due(hooks)

@@ -18,7 +18,6 @@ import datetime
 import logging
 from urllib.parse import urlsplit
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
@@ -27,7 +26,7 @@ from ninja.errors import HttpError
 from connectors.errors import ConfigError, ConnectorError
 from connectors.http import HttpClient, OutboundPolicy
 from connectors.webapi import dumps
-from timeline import automations
+from timeline import automations, leases
 from timeline.models import HookEvent, ZapierHook
 
 log = logging.getLogger(__name__)
@@ -267,31 +266,35 @@ class Gone(Exception):
 
 def deliver(hook_id: int) -> int:
     """Send a Zap what it has not had yet, a batch at a time. Returns the items delivered."""
+    hook = leases.claim(ZapierHook, hook_id)
+    if hook is None:
+        return 0  # deleted, paused, or another worker is sending it right now
     delivered = 0
-    for _ in range(MAX_BATCHES_PER_RUN):
-        with transaction.atomic():
-            hook = ZapierHook.objects.select_for_update(skip_locked=True).filter(pk=hook_id).first()
-            if hook is None or (hook.next_attempt_at and hook.next_attempt_at > timezone.now()):
-                return delivered
+    try:
+        for _ in range(MAX_BATCHES_PER_RUN):
             items, last = _pending(hook)
             if not items:
-                return delivered
+                break
             try:
                 _post(hook, items)
             except Gone:
                 log.info("Zapier hook %s answered 410 Gone: unsubscribed", hook.pk)
-                hook.delete()
+                ZapierHook.objects.filter(pk=hook.pk).delete()
                 return delivered
             except ConnectorError as exc:
                 _failed(hook, exc)
-                return delivered
+                break
             if hook.event == HookEvent.NEW_CARD:
                 hook.delivered_card = last
             else:
                 hook.delivered_record = last
             hook.failures, hook.next_attempt_at, hook.last_error = 0, None, ""
-            hook.save(update_fields=["delivered_card", "delivered_record", "failures", "next_attempt_at", "last_error"])
+            fields = ["delivered_card", "delivered_record", "failures", "next_attempt_at", "last_error"]
+            if not leases.save(hook, fields, keep=True):
+                return delivered  # the lease ran out: the worker that took the hook over sends the rest
             delivered += len(items)
+    finally:
+        leases.release(hook)
     return delivered
 
 
@@ -339,15 +342,13 @@ def _failed(hook: ZapierHook, error: ConnectorError):
     pause = min(MAX_PAUSE, 30 * 2 ** (hook.failures - 1))
     hook.next_attempt_at = timezone.now() + datetime.timedelta(seconds=pause)
     hook.last_error = f"{urlsplit(hook.target_url).hostname} did not take the new items: {error.message}"[:500]
-    hook.save(update_fields=["failures", "next_attempt_at", "last_error"])
+    leases.save(hook, ["failures", "next_attempt_at", "last_error"], keep=True)
     log.info("Zapier hook %s failed (%s); next try in %s s", hook.pk, error.error_class, pause)
 
 
 def deliver_due(user_id: int | None = None, event: str | None = None) -> int:
     """Every due hook (of one user, of one event): after ingest, after a workflow run, and on the sweep."""
-    from django.db.models import Q
-
-    hooks = ZapierHook.objects.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+    hooks = leases.due(ZapierHook.objects.all())
     if user_id is not None:
         hooks = hooks.filter(user_id=user_id)
     if event is not None:
