@@ -10,9 +10,8 @@ class TimelineConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
-
+        from metacortex.periodic import ensure_after_migrate
         from timeline import receivers  # noqa: F401  (follows the sync engine's batches)
-        from timeline.schedules import ensure_drain_schedule
+        from timeline.schedules import DRAIN
 
-        post_migrate.connect(ensure_drain_schedule, sender=self, dispatch_uid="timeline-drain-schedule")
+        ensure_after_migrate(self, DRAIN)

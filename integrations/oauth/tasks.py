@@ -22,13 +22,12 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
-from django_q.models import Schedule
 
 from connectors.errors import AuthError, ConfigError, ConnectorError
 from integrations.models import INACTIVE_STATUSES, AuthKind, Credential
 from integrations.oauth.tokens import TokenProvider
+from metacortex.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -39,32 +38,15 @@ def _minutes(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 
 
+REFRESH = Periodic(
+    SCHEDULE_NAME,
+    "integrations.oauth.tasks.refresh_expiring",
+    minutes=lambda: _minutes("OAUTH_REFRESH_TASK_MINUTES", 10),
+)
+
+
 def ensure_refresh_schedule(using: str = "default"):
-    minutes = _minutes("OAUTH_REFRESH_TASK_MINUTES", 10)
-    schedule, created = Schedule.objects.using(using).get_or_create(
-        name=SCHEDULE_NAME,
-        defaults=dict(
-            func="integrations.oauth.tasks.refresh_expiring",
-            schedule_type=Schedule.MINUTES,
-            minutes=minutes,
-            repeats=-1,
-            next_run=timezone.now() + datetime.timedelta(minutes=minutes),
-        ),
-    )
-    if not created and schedule.minutes != minutes:
-        schedule.minutes = minutes
-        schedule.save(update_fields=["minutes"])
-    return schedule
-
-
-def ensure_schedule_after_migrate(sender, using="default", **kwargs):
-    """post_migrate receiver (connected in IntegrationsConfig.ready for this app only): once per
-    `migrate`, and only once django-q2's tables exist."""
-    if sender.label != "integrations":
-        return
-    if Schedule._meta.db_table not in connections[using].introspection.table_names():
-        return
-    ensure_refresh_schedule(using=using)
+    return REFRESH.ensure(using)
 
 
 def expiring_credentials(within_minutes: int | None = None):
