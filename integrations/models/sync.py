@@ -32,6 +32,7 @@ class JobTrigger(models.TextChoices):
     ADMIN = "admin", "Admin"
     WORKFLOW = "workflow", "Workflow run"
     UPLOAD = "upload", "Uploaded export"
+    WEBHOOK = "webhook", "Provider webhook"
 
 
 class SyncJob(models.Model):

@@ -153,8 +153,8 @@ def webhook(request):
             queued += _repair(integration)
             continue
         try:
-            # Plaid calling us is an API trigger: the job ledger shows it apart from the schedule.
-            queue_sync(integration, trigger=JobTrigger.API)
+            # The ledger shows a provider's nudge apart from the schedule and from the person's own requests.
+            queue_sync(integration, trigger=JobTrigger.WEBHOOK)
             queued += 1
         except SyncRefused as exc:
             log.info("Plaid webhook %s/%s for integration %s: no sync (%s)", *kind, integration.pk, exc)

@@ -10,7 +10,16 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.urls import reverse
 
-from integrations.models import Integration, IntegrationType, JobStatus, JobTrigger, Status, SyncJob
+from integrations.models import (
+    AuditAction,
+    AuditEvent,
+    Integration,
+    IntegrationType,
+    JobStatus,
+    JobTrigger,
+    Status,
+    SyncJob,
+)
 from integrations.secrets import secrets_for
 from tests.connectors.helpers import live_items, sync
 from tests.factories import make_user
@@ -171,7 +180,9 @@ def test_a_signed_sync_updates_available_queues_a_sync(plaid, linked, client):
     assert answer.status_code == 200, answer.content
     assert answer.json() == {"queued": 1}
     job = SyncJob.objects.get(integration=linked)
-    assert job.trigger == JobTrigger.API
+    assert job.trigger == JobTrigger.WEBHOOK
+    # Plaid asked, not the person: no "you queued a sync" entry in their audit log.
+    assert not AuditEvent.objects.filter(integration=linked, action=AuditAction.SYNC_QUEUED).exists()
     (asked,) = plaid.requests("POST", r"/webhook_verification_key/get$")
     assert asked.json["key_id"] == plaid.key_id
     # The key is cached: a second webhook costs no second look-up.
