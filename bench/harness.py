@@ -199,7 +199,12 @@ def read_durability() -> str:
             for name in ("fsync", "synchronous_commit", "wal_sync_method", "full_page_writes"):
                 cursor.execute(f"SHOW {name}")
                 values[name] = cursor.fetchone()[0]
-            return ", ".join(f"{k}={v}" for k, v in values.items()) + " (each sync batch commits once)"
+            waits = values["fsync"] == "on" and values["synchronous_commit"] in ("on", "remote_write", "remote_apply")
+            return ", ".join(f"{k}={v}" for k, v in values.items()) + (
+                " (every commit waits for its WAL flush; a sync batch is one transaction)"
+                if waits
+                else " (commits do not wait for the disk)"
+            )
         if connection.vendor == "sqlite":
             cursor.execute("PRAGMA journal_mode")
             journal = cursor.fetchone()[0]
