@@ -65,3 +65,11 @@ def test_one_database_keeps_the_plain_columns():
     assert lines[0] == "| scenario | hub (SQLite) | baseline | ratio | target | met |"
     assert lines[2] == "| s | 1.000 s | floor: 2.000 s | 0.50x |  |  |"
     assert lines[-1] == "- PostgreSQL is not reachable"
+
+
+def test_the_bench_database_is_created_from_the_servers_maintenance_database_and_shown_without_password():
+    from bench.__main__ import _display, _maintenance
+
+    url = "postgres://bench:secret@db.example:5433/metacortex_bench?sslmode=disable"
+    assert _maintenance(url) == ("postgres://bench:secret@db.example:5433/postgres?sslmode=disable", "metacortex_bench")
+    assert _display(url) == "postgres://bench@db.example:5433/metacortex_bench"
