@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -134,7 +135,12 @@ def _child(selected: list[str]):
         if not is_primary() and not getattr(imported, "SQLITE_TOO", False):
             continue
         print(f"== {module} ({label})")
-        imported.run(report)
+        try:
+            imported.run(report)
+        except Exception:  # noqa: BLE001 - one broken scenario must not lose the others' rows
+            traceback.print_exc()
+            report.notes.append(f"{module} failed on {label} (see the run's output); its rows are missing.")
+        report.dump(Path(os.environ["BENCH_RESULTS"]))  # after each module: a later crash keeps these
     report.dump(Path(os.environ["BENCH_RESULTS"]))
 
 
