@@ -58,8 +58,22 @@ test: bootstrap-dev lint
 screenshots: bootstrap-dev
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q
 
+# `make bench [ical caldav ...]`: PostgreSQL by default (BENCH_DATABASE_URL, default
+# postgres://postgres@127.0.0.1:5432/metacortex_bench, created fresh and dropped after), SQLite as a
+# second column (BENCH_SQLITE=0 leaves it out). Peers from pip come from requirements-bench.lock;
+# the system peers come from apt: BENCH_APT_PACKAGES.
+BENCH_APT_PACKAGES := dovecot-imapd isync
+ifeq (bench,$(firstword $(MAKECMDGOALS)))
+  BENCH_ARGS := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+  ifneq ($(BENCH_ARGS),)
+    $(eval $(BENCH_ARGS):;@:)
+  endif
+endif
+
 bench: bootstrap-dev $(VENV)/.bench
-	$(BIN)/python -m bench
+	@command -v mbsync >/dev/null 2>&1 || echo "NOTE: mbsync is missing, the IMAP bench has no mbsync row: sudo apt-get install isync"
+	@command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || echo "NOTE: Dovecot is missing, no IMAP rows: sudo apt-get install dovecot-imapd"
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
