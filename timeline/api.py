@@ -8,15 +8,16 @@ import base64
 import datetime
 import json
 
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from integrations import keyset
 from timeline.models import Entity, Link, Person, Place
 
 router = Router(tags=["timeline"])
 MAX_LIMIT = 200
+RECORDS_SCOPE = "records"  # the records list's cursors (signed, integrations.keyset)
 
 
 def encode_cursor(value: dict) -> str:
@@ -179,23 +180,17 @@ def list_records(request, filters: Query[RecordFilters], changes_since: str | No
         qs = qs.filter(start_at__gte=filters.since)
     if filters.until:
         qs = qs.filter(start_at__lt=filters.until)
+    position = None
     if filters.cursor:
-        position = decode_cursor(filters.cursor)
-        when, pk = position.get("t"), position.get("i")
-        if not isinstance(pk, int):
+        # Keyset: newest first, undated records after the oldest dated one (integrations.keyset).
+        position = keyset.decode(filters.cursor, RECORDS_SCOPE)
+        if position is None or position.direction != keyset.OLDER:
             raise HttpError(400, "The cursor is not one this API gave out; start again without it.")
-        if when is None:
-            qs = qs.filter(start_at__isnull=True, pk__lt=pk)
-        else:
-            moment = datetime.datetime.fromisoformat(when)
-            qs = qs.filter(Q(start_at__lt=moment) | Q(start_at=moment, pk__lt=pk) | Q(start_at__isnull=True))
     change_cursor = _change_cursor(request.user)
-    page = list(qs.order_by("-start_at", "-pk")[: filters.limit + 1])
+    at, pk = (position.at, position.pk) if position else (None, None)
+    page = keyset.older(qs, "start_at", at, pk, filters.limit + 1)
     more, page = len(page) > filters.limit, with_source_counts(page[: filters.limit])
-    next_cursor = None
-    if more:
-        last = page[-1]
-        next_cursor = encode_cursor({"t": last.start_at.isoformat() if last.start_at else None, "i": last.pk})
+    next_cursor = keyset.encode(keyset.older_than(page[-1], "start_at"), RECORDS_SCOPE) if more else None
     return {"records": [record_json(e) for e in page], "next_cursor": next_cursor, "change_cursor": change_cursor}
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from connectors.kinds import KINDS
+from integrations import keyset
 from integrations.models import Integration
 from integrations.views.common import push_clean_url, render_page
 from timeline import search
@@ -68,16 +69,11 @@ def timeline(request):
         entities = entities.filter(place_id=place_id)
     if person_id:
         entities = entities.filter(entityperson__person_id=person_id)
-    older_than = None
+    older_cursor = None
     if q:
         # Search looks through everything, newest first, a page at a time ("older than").
         entities = search.matching(entities, q)
-        before = _int(request.GET.get("before"))
-        if before:
-            entities = entities.filter(pk__lt=before)
-        entities = list(entities.order_by("-pk").distinct()[: SEARCH_PAGE + 1])
-        if len(entities) > SEARCH_PAGE:
-            entities, older_than = entities[:SEARCH_PAGE], entities[SEARCH_PAGE - 1].pk
+        entities, older_cursor = _older_page(entities.distinct(), request.GET.get("cursor"), "search", SEARCH_PAGE)
         entities.sort(key=lambda e: (e.start_at is None, e.start_at or timezone.now()), reverse=False)
         start = end = None
         first = last = None
@@ -115,11 +111,28 @@ def timeline(request):
         "sources": Integration.objects.for_user(request.user).order_by("name").only("pk", "name"),
         "place": Place.objects.filter(user=request.user, pk=place_id).first() if place_id else None,
         "person": Person.objects.filter(user=request.user, pk=person_id).first() if person_id else None,
-        "older_than": older_than,
+        "older_cursor": older_cursor,
         "timezone_name": timezone.get_current_timezone_name(),
     }
     response = render_page(request, "timeline/timeline.html", "timeline/_results.html", context, htmx_target="results")
     return push_clean_url(request, response)
+
+
+def _older_page(entities, cursor: str | None, scope: str, size: int) -> tuple[list[Entity], str | None]:
+    """A page of live records newest first, older than the cursor's position (integrations.keyset:
+    (start_at, id) descending on the (user, start_at, id) index, undated records last); a cursor
+    that is not one these pages gave out starts again at the top. Answers the rows and the cursor
+    of the next (older) page."""
+    scope = f"timeline-{scope}"
+    position = keyset.decode(cursor, scope)
+    if position is not None and position.direction != keyset.OLDER:
+        position = None
+    at, pk = (position.at, position.pk) if position else (None, None)
+    rows = keyset.older(entities, "start_at", at, pk, size + 1)
+    if len(rows) <= size:
+        return rows, None
+    rows = rows[:size]
+    return rows, keyset.encode(keyset.older_than(rows[-1], "start_at"), scope)
 
 
 def in_own_zone(entity: Entity) -> str:
@@ -235,14 +248,10 @@ def _photo_source(entity: Entity):
 def place(request, pk):
     place = get_object_or_404(Place, user=request.user, pk=pk)
     entities = Entity.objects.filter(user=request.user, place=place, deleted_at__isnull=True)
-    before = _int(request.GET.get("before"))
-    page = entities.filter(pk__lt=before) if before else entities
-    page = list(page.order_by("-pk")[: PLACE_PAGE + 1])
-    older_than = page[PLACE_PAGE - 1].pk if len(page) > PLACE_PAGE else None
-    page = sorted(page[:PLACE_PAGE], key=lambda e: e.start_at or timezone.now(), reverse=True)
+    page, older_cursor = _older_page(entities, request.GET.get("cursor"), "place", PLACE_PAGE)
     _annotate(page)
     thumbnail = next((e for e in page if _photo_source(e)), None)
-    context = {"place": place, "entities": page, "older_than": older_than, "thumbnail": thumbnail}
+    context = {"place": place, "entities": page, "older_cursor": older_cursor, "thumbnail": thumbnail}
     return render_page(request, "timeline/place.html", None, context)
 
 
@@ -250,14 +259,13 @@ def place(request, pk):
 @login_required
 def person(request, pk):
     person = get_object_or_404(Person, user=request.user, pk=pk)
-    entities = list(
-        Entity.objects.filter(user=request.user, entityperson__person=person, deleted_at__isnull=True)
-        .select_related("place")
-        .order_by("-start_at", "-pk")
-        .distinct()[:PLACE_PAGE]
-    )
+    entities = Entity.objects.filter(
+        user=request.user, entityperson__person=person, deleted_at__isnull=True
+    ).select_related("place")
+    entities, older_cursor = _older_page(entities.distinct(), request.GET.get("cursor"), "person", PLACE_PAGE)
     _annotate(entities)
-    return render_page(request, "timeline/person.html", None, {"person": person, "entities": entities})
+    context = {"person": person, "entities": entities, "older_cursor": older_cursor}
+    return render_page(request, "timeline/person.html", None, context)
 
 
 @require_GET

@@ -1,8 +1,40 @@
 """SyncedItem: a normalized record brought in by a sync, with where it came from."""
 
+import re
+
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import connections, models
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
+
+# Search: PostgreSQL full-text search on this expression, answered by a GIN index on exactly it
+# (migration 0012_sd_items_keyset_and_search; the planner only uses it when the query repeats it
+# character for character). The 'simple' configuration, as the timeline's search: no stemming,
+# names and mixed languages search as typed. Only the first 4,000 characters of the summary are
+# indexed (a tsvector has a 1 MB limit, and a mail body's first page is what people search).
+SEARCH_CONFIG = "simple"
+SEARCH_VECTOR = (
+    "to_tsvector('simple'::regconfig, (((integrations_synceditem.title)::text || ' '::text)"
+    " || left(integrations_synceditem.summary, 4000)))"
+)
+SEARCH_WORDS = 8
+_TSQUERY_SPECIAL = re.compile(r"[':&|!()<>*\\\s]+")
+
+
+def search_words(query: str) -> list[str]:
+    """The words of a search (at most 8), each with at least one letter or digit."""
+    return [w for w in query.split()[:SEARCH_WORDS] if re.search(r"\w", w)]
+
+
+def tsquery(words: list[str]) -> str:
+    """Every word, as a prefix ("inv" finds "invoice"): 'inv':* & 'march':*. Characters with a
+    meaning in tsquery syntax are dropped (the parser ignores them in the text anyway)."""
+    terms = []
+    for word in words:
+        clean = _TSQUERY_SPECIAL.sub(" ", word.lower()).strip()
+        if clean:
+            terms.append("'" + clean.replace("'", "''") + "':*")
+    return " & ".join(terms)
 
 
 class SyncedItemQuerySet(models.QuerySet):
@@ -11,6 +43,27 @@ class SyncedItemQuerySet(models.QuerySet):
 
     def for_user(self, user):
         return self.filter(user=user) if user.is_authenticated else self.none()
+
+    def matching(self, query: str):
+        """Items whose title or summary holds every word of `query`: full-text search (prefix
+        matching) through the GIN index on PostgreSQL, every word as a substring elsewhere."""
+        words = search_words(query)
+        if not words:
+            return self
+        if self.db and connections[self.db].vendor == "postgresql":
+            terms = tsquery(words)
+            if not terms:
+                return self
+            # The SQL is constants of this module; the words are a parameter.
+            return self.filter(
+                RawSQL(  # noqa: S611
+                    f"{SEARCH_VECTOR} @@ to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)", [terms], BooleanField()
+                )
+            )
+        queryset = self
+        for word in words:
+            queryset = queryset.filter(Q(title__icontains=word) | Q(summary__icontains=word))
+        return queryset
 
 
 class SyncedItem(models.Model):
@@ -54,7 +107,16 @@ class SyncedItem(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["user", "-occurred_at"]),
+            # The items page and its keyset pages ("older than", integrations.keyset): live
+            # items of a user by (occurred_at, id), walked backwards. A partial index: the
+            # tombstones are not in it. The second one (replacing user, -occurred_at) serves
+            # "show items deleted at the source", tombstones included.
+            models.Index(
+                fields=["user", "occurred_at", "id"],
+                condition=Q(deleted_at__isnull=True),
+                name="synceditem_live_keyset",
+            ),
+            models.Index(fields=["user", "occurred_at", "id"], name="synceditem_user_keyset"),
             models.Index(fields=["integration", "-occurred_at"]),
             models.Index(fields=["integration", "kind"]),
             # Reviving a tombstoned record by its match key (Batch.reset_prefix); most rows have none.

@@ -1,17 +1,26 @@
-"""Synced items: a searchable, paginated timeline with provenance; content sanitized on output."""
+"""Synced items: a searchable timeline with provenance, paged by keyset ("older than" / "newer
+than", integrations.keyset) so a page deep into a big account costs what the first one costs;
+content sanitized on output."""
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from integrations import keyset
 from integrations.models import IntegrationType, SyncedItem
 from integrations.views.common import owned, push_clean_url, render_page
 
 PER_PAGE = 25
+COUNT_CAP = 1000  # "1,000+ items": counting stops there (a LIMITed subquery), whatever the size
+UPCOMING_SHOWN = 3  # the soonest upcoming items, above the today line of the opening page
+SCOPE = "items"  # cursors of this list are signed for it alone
+FIELD = "occurred_at"
+LAST_PK = 2**63 - 1  # "at now": every row at this instant is older than (now, LAST_PK)
+KIND = re.compile(r"^[a-z0-9_-]{1,32}$")
 
 
 def _type_names(items) -> dict[str, str]:
@@ -23,45 +32,75 @@ def _type_names(items) -> dict[str, str]:
     return dict(IntegrationType.objects.filter(slug__in=slugs).values_list("slug", "display_name"))
 
 
+def _opening_page(queryset, now) -> keyset.Page:
+    """Where the list opens: at today. Newest first puts a year of future recurrences on top, so
+    the opening page shows the few soonest upcoming items above a "today" line and the past below;
+    "Newer" leads to the rest of the future."""
+    soon = keyset.newer(queryset, FIELD, now, LAST_PK, UPCOMING_SHOWN + 1)
+    shown = soon[:UPCOMING_SHOWN][::-1]
+    past = keyset.older(queryset, FIELD, now, LAST_PK, PER_PAGE - len(shown) + 1)
+    more = len(past) > PER_PAGE - len(shown)
+    rows = shown + past[: PER_PAGE - len(shown)]
+    return keyset.Page(
+        rows,
+        keyset.older_than(rows[-1], FIELD) if more else None,
+        keyset.newer_than(rows[0], FIELD) if len(soon) > UPCOMING_SHOWN else None,
+    )
+
+
 @require_GET
 @login_required
 def items(request, pk=None):
     integration = owned(request, pk) if pk is not None else None
-    queryset = SyncedItem.objects.for_user(request.user).select_related("integration")
+    queryset = SyncedItem.objects.for_user(request.user)
     if integration is not None:
         queryset = queryset.filter(integration=integration)
+    kind = request.GET.get("kind", "").strip()
+    kind = kind if KIND.match(kind) else ""
+    if kind:
+        queryset = queryset.filter(kind=kind)
     q = request.GET.get("q", "").strip()[:200]
-    for word in q.split()[:8]:
-        queryset = queryset.filter(Q(title__icontains=word) | Q(summary__icontains=word))
+    queryset = queryset.matching(q)
     show_deleted = request.GET.get("deleted") == "1"
     if not show_deleted:
-        queryset = queryset.filter(deleted_at__isnull=True)
-    paginator = Paginator(queryset.order_by("-occurred_at", "-pk"), PER_PAGE)
+        queryset = queryset.live()
+    cursor = request.GET.get("cursor", "")
+    position = keyset.decode(cursor, SCOPE)
     now = timezone.now()
-    # Newest first puts a year of future recurrences on top: without an explicit page the list
-    # opens at the page where today falls, upcoming items above a "today" line.
-    upcoming = queryset.filter(occurred_at__gt=now).count()
-    today_page = upcoming // PER_PAGE + 1
-    page = paginator.get_page(request.GET.get("page") or today_page)
+    rows = queryset.select_related("integration")
+    page = _opening_page(rows, now) if position is None else keyset.page(rows, FIELD, position, PER_PAGE)
+    count, capped = keyset.capped_count(queryset, COUNT_CAP)
+    opening = position is None
+    upcoming, upcoming_capped = (
+        keyset.capped_count(queryset.filter(occurred_at__gt=now), COUNT_CAP) if opening and page.newer else (0, False)
+    )
     # Remote images stay blocked (tracking pixels) except in the one item the user asked for.
     images_for = request.GET.get("images", "")
-    page.object_list = list(page.object_list)  # evaluated once: the loop below annotates these rows
-    names = _type_names(page.object_list)
-    line_drawn = False
-    for item in page.object_list:
+    names = _type_names(page.rows)
+    previous_future = False
+    for item in page.rows:
         item.show_images = images_for == str(item.pk)
         item.source_type_name = names.get(item.source_type, item.source_type)
-        # The "today" line goes above the first item that is not in the future.
-        item.today_line = not line_drawn and upcoming > 0 and (item.occurred_at is None or item.occurred_at <= now)
-        line_drawn = line_drawn or item.today_line
+        future = item.occurred_at is not None and item.occurred_at > now
+        # The "today" line goes between the last upcoming item and the first one that is not.
+        item.today_line = previous_future and not future
+        previous_future = future
     context = {
         "integration": integration,
-        "page": page,
-        "items": page.object_list,
+        "items": page.rows,
+        "count": count,
+        "count_capped": capped,
+        "older_cursor": keyset.encode(page.older, SCOPE) if page.older else None,
+        "newer_cursor": keyset.encode(page.newer, SCOPE) if page.newer else None,
+        "newest_cursor": keyset.encode(keyset.Position(keyset.TOP), SCOPE),
+        "opening": opening,
+        "at_top": position is not None and position.direction == keyset.TOP,
+        "bad_cursor": bool(cursor) and position is None,
         "q": q,
+        "kind": kind,
         "show_deleted": show_deleted,
         "upcoming": upcoming,
-        "today_page": today_page if today_page <= paginator.num_pages else None,
+        "upcoming_capped": upcoming_capped,
     }
     response = render_page(
         request, "integrations/items.html", "integrations/_items_results.html", context, htmx_target="items-results"

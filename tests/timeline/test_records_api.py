@@ -110,3 +110,60 @@ def test_the_openapi_document_describes_the_records_routes(client):
     for path in ("/api/v1/records", "/api/v1/records/{record_id}", "/api/v1/places", "/api/v1/people"):
         assert path in document["paths"], path
     assert client.get("/api/v1/no-such-thing").json()["error"]["code"] == "not_found"
+
+
+def _entities(user, count, *, start=0, when=lambda n: T0 - datetime.timedelta(hours=n)):
+    from timeline.models import Entity
+
+    return Entity.objects.bulk_create(
+        Entity(user=user, kind="event", title=f"r{start + n}", start_at=when(start + n)) for n in range(count)
+    )
+
+
+def test_undated_records_come_after_the_oldest_dated_one_on_every_database(client, owner, other_user, token):
+    _entities(owner, 7)
+    _entities(owner, 4, start=7, when=lambda n: T0)  # the same time: the id decides
+    _entities(owner, 6, start=11, when=lambda n: None)
+    _entities(other_user, 5)
+    titles, cursor = [], None
+    while True:
+        answer = get(client, "/records", token, limit=3, **({"cursor": cursor} if cursor else {})).json()
+        titles += [r["title"] for r in answer["records"]]
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    from timeline.models import Entity
+
+    dated = Entity.objects.filter(user=owner, start_at__isnull=False).order_by("-start_at", "-pk")
+    undated = Entity.objects.filter(user=owner, start_at__isnull=True).order_by("-pk")
+    assert titles == [e.title for e in dated] + [e.title for e in undated]
+
+
+def test_an_edited_cursor_is_refused(client, owner, token):
+    _entities(owner, 5)
+    cursor = get(client, "/records", token, limit=2).json()["next_cursor"]
+    payload, signature = cursor.rsplit(":", 1)
+    assert get(client, "/records", token, cursor=payload[:-2] + "xx:" + signature).status_code == 400
+    assert get(client, "/records", token, cursor=cursor[:-1]).status_code == 400
+    assert get(client, "/records", token, cursor=cursor).status_code == 200
+
+
+def test_the_records_list_sends_as_many_queries_whatever_the_size(client, owner, other_user, token):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries():
+        first = get(client, "/records", token, limit=20).json()
+        counts = []
+        for params in ({"limit": 20}, {"limit": 20, "cursor": first["next_cursor"]}, {"limit": 20, "kind": "event"}):
+            with CaptureQueriesContext(connection) as captured:
+                assert get(client, "/records", token, **params).status_code == 200
+            counts.append(len(captured))
+        return counts
+
+    _entities(owner, 50)
+    _entities(other_user, 50)
+    small = queries()
+    _entities(owner, 500, start=50)
+    _entities(other_user, 500, start=50)
+    assert queries() == small

@@ -1,0 +1,117 @@
+"""The timeline's record listings (search across everything, a place's records, a person's) page
+by keyset on (start_at, id), newest first and undated records last, with signed cursors: every
+record once, and as many queries whatever the number of records."""
+
+import datetime
+import html
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from timeline.models import Entity, EntityPerson, Person, Place
+
+T0 = datetime.datetime(2025, 3, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def place(owner):
+    return Place.objects.create(user=owner, name="Café Odeon", lat=47.37, lon=8.54)
+
+
+@pytest.fixture
+def ann(owner):
+    return Person.objects.create(user=owner, name="Ann", email="ann@example.com")
+
+
+def records(user, count, *, start=0, text="lunch with ann", place=None, person=None, undated_every=13):
+    made = Entity.objects.bulk_create(
+        Entity(
+            user=user, kind="event", title=f"Record {start + n}", search_text=f"{text} {start + n}", place=place,
+            start_at=None if (start + n) % undated_every == 0 else T0 - datetime.timedelta(hours=start + n),
+        )
+        for n in range(count)
+    )  # fmt: skip
+    if person is not None:
+        EntityPerson.objects.bulk_create(EntityPerson(entity=e, person=person, role="attendees") for e in made)
+    return made
+
+
+def shown(page: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'href="/timeline/records/(\d+)/"', page)]
+
+
+def older(page: str) -> str | None:
+    found = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def walk(client, url, params) -> list[list[int]]:
+    page = client.get(url, params).content.decode()
+    pages = [shown(page)]
+    while (link := older(page)) is not None:
+        page = client.get(url + link).content.decode()
+        pages.append(shown(page))
+        assert len(pages) < 20
+    return pages
+
+
+def newest_first(queryset) -> list[int]:
+    rows = list(queryset.values_list("start_at", "pk"))
+    return [pk for _, pk in sorted((r for r in rows if r[0]), reverse=True)] + sorted(
+        (pk for at, pk in rows if at is None), reverse=True
+    )
+
+
+def listings(owner, place, ann):
+    lunches = Entity.objects.filter(user=owner, search_text__contains="lunch")
+    return {
+        "search": (reverse("timeline:index"), {"q": "lunch"}, lunches),
+        "place": (reverse("timeline:place", args=[place.pk]), {}, Entity.objects.filter(place=place)),
+        "person": (reverse("timeline:person", args=[ann.pk]), {}, Entity.objects.filter(entityperson__person=ann)),
+    }  # fmt: skip
+
+
+def test_every_listing_shows_each_record_once_newest_first(owner_client, owner, other_user, place, ann):
+    records(owner, 130, place=place, person=ann)
+    records(owner, 40, start=200, text="dinner alone")
+    records(other_user, 30)
+    for name, (url, params, expected) in listings(owner, place, ann).items():
+        pages = walk(owner_client, url, params)
+        assert len(pages) == 3, name
+        flat = [pk for page in pages for pk in page]
+        assert sorted(flat) == sorted(set(flat)) == sorted(expected.values_list("pk", flat=True)), name
+        # Pages follow each other newest first (the search shows a page's own records oldest first).
+        order = newest_first(expected)
+        assert [sorted(p, key=order.index) for p in pages] == [order[:50], order[50:100], order[100:]], name
+
+
+def test_a_bad_cursor_starts_again_at_the_top(owner_client, owner, place, ann):
+    records(owner, 60, place=place, person=ann)
+    for name, (url, params, _) in listings(owner, place, ann).items():
+        top = shown(owner_client.get(url, params).content.decode())
+        for cursor in ("nonsense", "eyJkIjoibyJ9:abc", "x" * 3000):
+            response = owner_client.get(url, {**params, "cursor": cursor})
+            assert response.status_code == 200, name
+            assert shown(response.content.decode()) == top, name
+
+
+def test_the_listings_send_as_many_queries_whatever_the_size(owner_client, owner, other_user, place, ann):
+    def counts():
+        measured = {}
+        for name, (url, params, _) in listings(owner, place, ann).items():
+            first = owner_client.get(url, params).content.decode()
+            for label, target in (("first", url), ("older", url + older(first))):
+                with CaptureQueriesContext(connection) as captured:
+                    assert owner_client.get(target, params if label == "first" else {}).status_code == 200
+                measured[name, label] = len(captured)
+        return measured
+
+    records(owner, 120, place=place, person=ann)
+    records(other_user, 50)
+    small = counts()
+    records(owner, 600, start=120, place=place, person=ann)
+    records(other_user, 600, start=50)
+    assert counts() == small
