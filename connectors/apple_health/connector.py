@@ -35,6 +35,7 @@ from pathlib import Path
 
 from connectors import archives
 from connectors.apple_health import daily, health_xml, series
+from connectors.apple_health.series import iso
 from connectors.base import Record
 from connectors.errors import ItemError
 from connectors.registry import registry
@@ -136,15 +137,11 @@ class AppleHealth(archives.ArchiveConnector):
     def _types(self) -> dict:
         return {}
 
-    def _type(self, hk_type: str):
-        """(metric, is a category type, is sleep) of a wanted record type, else None (cached)."""
-        found = self._types.get(hk_type, False)
-        if found is False:
-            metric = metric_of(hk_type)
-            found = None
-            if self._wants(metric):
-                found = (metric, hk_type.startswith(CATEGORY), metric == "sleep")
-            self._types[hk_type] = found
+    def _type(self, hk_type: str) -> tuple | bool:
+        """(is a category type, is sleep) of a wanted record type, else False (cached)."""
+        metric = metric_of(hk_type)
+        found = (hk_type.startswith(CATEGORY), metric == "sleep") if self._wants(metric) else False
+        self._types[hk_type] = found
         return found
 
     def parse(self, member: archives.Member, stream):
@@ -159,7 +156,6 @@ class AppleHealth(archives.ArchiveConnector):
         since_day = since.isoformat() if since else ""
         groups = series.OpenGroups()
         entry = 0  # each thing yielded is its own entry: a day's group, a workout, a ring, an error
-        section = None  # the record type being read (the file lists Records by type)
 
         def problem(line, what, exc):
             return ItemError(
@@ -167,51 +163,40 @@ class AppleHealth(archives.ArchiveConnector):
             )
 
         try:
-            for element, line in health_xml.elements(stream):
-                if element is None:
-                    number_, message = line
+            for element in health_xml.elements(stream):
+                if type(element) is tuple:
+                    line, message = element
                     yield (
                         entry,
                         ItemError(
-                            f"{member.label} line {number_}: the XML is broken here ({message}); "
+                            f"{member.label} line {line}: the XML is broken here ({message}); "
                             "what could be read was imported.",
-                            external_id=f"{member.label}#{number_}",
+                            external_id=f"{member.label}#{line}",
                         ),
                     )
                     entry += 1
                     continue
                 tag = element.tag
                 if tag == "Record":
-                    hk_type = element.get("type") or ""
-                    if hk_type != section:
-                        for key, samples in groups.flush():
-                            yield entry, self._group(key, samples)
-                            entry += 1
-                        section = hk_type
                     try:
-                        self._sample(groups, element, hk_type, since_day)
+                        self._sample(groups, element, element.get("type") or "", since_day)
                     except ValueError as exc:
-                        yield entry, problem(line, "Record", exc)
+                        yield entry, problem(element.sourceline, "Record", exc)
                         entry += 1
                 elif tag == "Correlation":
                     # Its Records are repeated from the file's Records: they join the same days'
                     # groups (merged with what is stored) and count once by their identity.
-                    if section != "Correlation":
-                        for key, samples in groups.flush():
-                            yield entry, self._group(key, samples)
-                            entry += 1
-                        section = "Correlation"
                     for child in element.iter("Record"):
                         try:
                             self._sample(groups, child, child.get("type") or "", since_day)
                         except ValueError as exc:
-                            yield entry, problem(line, "Record", exc)
+                            yield entry, problem(element.sourceline, "Record", exc)
                             entry += 1
                 else:
                     try:
                         raws = self._element(element, routes)
                     except ValueError as exc:
-                        yield entry, problem(line, tag, exc)
+                        yield entry, problem(element.sourceline, tag, exc)
                         entry += 1
                         continue
                     for raw in raws:
@@ -240,12 +225,17 @@ class AppleHealth(archives.ArchiveConnector):
         return []
 
     def _sample(self, groups: series.OpenGroups, element, hk_type: str, since_day: str) -> None:
-        described = self._type(hk_type)
+        """Add a Record to its day's group (the per-sample path of an import: kept lean)."""
+        described = self._types.get(hk_type)
         if described is None:
+            described = self._type(hk_type)
+        if not described:
             return
-        _metric, categorical, sleep = described
+        categorical, sleep = described
         get = element.get
-        start, end = series.iso(get("startDate")), series.iso(get("endDate"))
+        start_text, end_text = get("startDate"), get("endDate")
+        start = iso(start_text)
+        end = start if end_text == start_text else iso(end_text)  # an instant (heart rate)
         day = end[:10] if sleep else start[:10]
         if day < since_day:
             return
@@ -253,30 +243,29 @@ class AppleHealth(archives.ArchiveConnector):
         if categorical:
             # A category sample's value names a state ("HKCategoryValueSleepAnalysisAsleepCore"); its
             # measure is how long it lasted.
-            sample = {
-                "start": start,
-                "end": end,
-                "value": round((series.epoch(end) - series.epoch(start)) / 60, 3),
-                "unit": "min",
-                "category": category_of(hk_type, raw_value or ""),
-            }
+            category = category_of(hk_type, raw_value or "")
+            value = round((series.epoch(end) - series.epoch(start)) / 60, 3)
+            sample = {"start": start, "end": end, "value": value, "unit": "min", "category": category}
+            identity = (start, end, value, category or "", "min")
         else:
             try:
                 value = float(raw_value)
             except (TypeError, ValueError):
                 raise ValueError(f"the value {str(raw_value)[:40]!r} is not a number") from None
-            sample = {"start": start, "end": end, "value": value, "unit": _shared(get("unit") or "")}
+            unit = get("unit") or ""
+            sample = {"start": start, "end": end, "value": value, "unit": unit}
+            identity = (start, end, value, "", unit)
         device = get("device")
         if device:
-            sample["device"] = _shared(device)
+            sample["device"] = device
         version = get("sourceVersion")
         if version:
-            sample["source_version"] = _shared(version)
+            sample["source_version"] = version
         if len(element):
             metadata = {m.get("key"): m.get("value") for m in element.iter("MetadataEntry")}
             if metadata:
                 sample["metadata"] = metadata
-        groups.add((hk_type, _shared(get("sourceName") or ""), day), sample)
+        groups.add((hk_type, get("sourceName") or "", day), identity, sample)
 
     def _group(self, key: tuple, samples: dict) -> dict:
         hk_type, source, day = key
@@ -444,19 +433,6 @@ def series_title(data: dict) -> str:
     samples = f"{data['count']} sample{'s' if data['count'] != 1 else ''}"
     source = f", {data['source']}" if data.get("source") else ""
     return f"{what} on {day.day} {day:%b %Y}: {amount} ({samples}{source})"
-
-
-_SHARED: dict[str, str] = {}
-
-
-def _shared(text: str) -> str:
-    """One string object for the values every sample repeats (source, device, unit): less memory."""
-    found = _SHARED.get(text)
-    if found is None:
-        if len(_SHARED) > 10_000:
-            _SHARED.clear()
-        found = _SHARED[text] = text
-    return found
 
 
 @functools.cache

@@ -329,18 +329,19 @@ def test_a_killed_import_of_interleaved_days_resumes_with_every_sample_once(heal
 def test_open_groups_stay_bounded_and_hand_out_the_least_recently_fed():
     groups = series.OpenGroups(max_groups=2, max_samples=5)
 
-    def sample(n):
-        return {"start": f"2024-03-01T08:0{n}:00+01:00", "end": f"2024-03-01T08:0{n}:00+01:00", "value": n}
+    def add(key, n):
+        sample = {"start": f"2024-03-01T08:0{n}:00+01:00", "end": f"2024-03-01T08:0{n}:00+01:00", "value": n}
+        groups.add(key, series.identity(sample), sample)
 
-    groups.add(("a",), sample(1))
-    groups.add(("b",), sample(2))
-    groups.add(("a",), sample(3))
-    groups.add(("a",), sample(3))  # the same sample again: once
+    add(("a",), 1)
+    add(("b",), 2)
+    add(("a",), 3)
+    add(("a",), 3)  # the same sample again: once
     assert list(groups.overflow()) == []
-    groups.add(("c",), sample(4))
+    add(("c",), 4)
     assert [key for key, _ in groups.overflow()] == [("b",)]  # "a" was fed after "b"
     for n in range(5, 9):
-        groups.add(("c",), sample(n))
+        add(("c",), n)
     handed = list(groups.overflow())  # 7 samples open: the oldest group goes, the one being fed stays
     assert [(key, len(found)) for key, found in handed] == [(("a",), 2)]
     assert [(key, len(found)) for key, found in groups.flush()] == [(("c",), 5)]
