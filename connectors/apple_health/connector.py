@@ -155,6 +155,7 @@ class AppleHealth(archives.ArchiveConnector):
         since = self._since()
         since_day = since.isoformat() if since else ""
         groups = series.OpenGroups()
+        read = self._sample
         entry = 0  # each thing yielded is its own entry: a day's group, a workout, a ring, an error
 
         def problem(line, what, exc):
@@ -179,7 +180,8 @@ class AppleHealth(archives.ArchiveConnector):
                 tag = element.tag
                 if tag == "Record":
                     try:
-                        self._sample(groups, element, element.get("type") or "", since_day)
+                        if not read(groups, element, since_day):
+                            continue  # the common case: no group to hand out yet
                     except ValueError as exc:
                         yield entry, problem(element.sourceline, "Record", exc)
                         entry += 1
@@ -188,7 +190,7 @@ class AppleHealth(archives.ArchiveConnector):
                     # groups (merged with what is stored) and count once by their identity.
                     for child in element.iter("Record"):
                         try:
-                            self._sample(groups, child, child.get("type") or "", since_day)
+                            read(groups, child, since_day)
                         except ValueError as exc:
                             yield entry, problem(element.sourceline, "Record", exc)
                             entry += 1
@@ -224,21 +226,24 @@ class AppleHealth(archives.ArchiveConnector):
             return self._rings(element) if self._wants("activity") else []
         return []
 
-    def _sample(self, groups: series.OpenGroups, element, hk_type: str, since_day: str) -> None:
-        """Add a Record to its day's group (the per-sample path of an import: kept lean)."""
+    def _sample(self, groups: series.OpenGroups, element, since_day: str) -> bool:
+        """Add a Record to its day's group (the per-sample path of an import: kept lean). True when
+        more groups or samples are open than allowed: then groups.overflow() hands some out."""
+        get = element.get
+        hk_type = get("type") or ""
         described = self._types.get(hk_type)
         if described is None:
             described = self._type(hk_type)
         if not described:
-            return
+            return False
         categorical, sleep = described
-        get = element.get
+        shared = _SHARED.setdefault
         start_text, end_text = get("startDate"), get("endDate")
         start = iso(start_text)
         end = start if end_text == start_text else iso(end_text)  # an instant (heart rate)
         day = end[:10] if sleep else start[:10]
         if day < since_day:
-            return
+            return False
         raw_value = get("value")
         if categorical:
             # A category sample's value names a state ("HKCategoryValueSleepAnalysisAsleepCore"); its
@@ -253,22 +258,25 @@ class AppleHealth(archives.ArchiveConnector):
             except (TypeError, ValueError):
                 raise ValueError(f"the value {str(raw_value)[:40]!r} is not a number") from None
             unit = get("unit") or ""
+            unit = shared(unit, unit)
             sample = {"start": start, "end": end, "value": value, "unit": unit}
             identity = (start, end, value, "", unit)
         device = get("device")
         if device:
-            sample["device"] = device
+            sample["device"] = shared(device, device)  # one string for the many samples it repeats on
         version = get("sourceVersion")
         if version:
-            sample["source_version"] = version
+            sample["source_version"] = shared(version, version)
         if len(element):
             metadata = {m.get("key"): m.get("value") for m in element.iter("MetadataEntry")}
             if metadata:
                 sample["metadata"] = metadata
-        groups.add((hk_type, get("sourceName") or "", day), identity, sample)
+        return groups.add((hk_type, get("sourceName") or "", day), identity, sample)
 
     def _group(self, key: tuple, samples: dict) -> dict:
         hk_type, source, day = key
+        if len(_SHARED) > 20_000:  # real exports name a device by its object's address: many
+            _SHARED.clear()
         return {
             "record": "series",
             "id": series_id(hk_type, source, day),
@@ -433,6 +441,9 @@ def series_title(data: dict) -> str:
     samples = f"{data['count']} sample{'s' if data['count'] != 1 else ''}"
     source = f", {data['source']}" if data.get("source") else ""
     return f"{what} on {day.day} {day:%b %Y}: {amount} ({samples}{source})"
+
+
+_SHARED: dict[str, str] = {}  # the first string object of each device, version and unit met
 
 
 @functools.cache

@@ -28,7 +28,7 @@ from collections import OrderedDict
 
 MAX_OPEN_GROUPS = 64
 MAX_OPEN_SAMPLES = 60_000
-SAMPLES_PER_WEIGHT = 100  # a batch holds about batch_size() x this many samples at most
+SAMPLES_PER_WEIGHT = 50  # a batch holds about batch_size() x this many samples at most
 
 _HEALTH_TIME = re.compile(r"\d{4}-[01]\d-[0-3]\d [0-2]\d:[0-5]\d:[0-5]\d [+-][01]\d[0-5]\d").fullmatch
 _DAYS: dict[str, int] = {}  # "2024-03-01" -> its ordinal, for the days met so far (checked once)
@@ -84,7 +84,7 @@ def _checked_iso(text: str | None) -> str:
         raise ValueError(f"the date {text[:40]!r} is not in Health's format") from None
     tail = _TAILS.get(text[10:])
     if tail is None:
-        if len(_TAILS) > 300_000:
+        if len(_TAILS) > 100_000:
             _TAILS.clear()
         tail = _TAILS[text[10:]] = f"T{text[11:19]}{_offset(text[20:25])[0]}"
     return text[:10] + tail
@@ -115,8 +115,9 @@ class OpenGroups:
         self._last_key = None
         self._last_group = None
 
-    def add(self, key: tuple, identity: tuple, sample: dict) -> None:
-        """Add a sample (whose identity() is given) to the group of `key`."""
+    def add(self, key: tuple, identity: tuple, sample: dict) -> bool:
+        """Add a sample (whose identity() is given) to the group of `key`. True when more groups or
+        samples are open than allowed: then overflow() hands the least recently fed ones out."""
         if key == self._last_key:  # consecutive samples of one group: the common case
             group = self._last_group
         else:
@@ -129,6 +130,8 @@ class OpenGroups:
         if identity not in group:
             group[identity] = sample
             self.samples += 1
+            return self.samples > self.max_samples or len(self.groups) > self.max_groups
+        return False
 
     def overflow(self):
         """(key, samples) of the least recently fed groups while there are too many open."""
@@ -165,22 +168,22 @@ def _sort_key(sample: dict) -> tuple:
     return (epoch(sample["start"]), epoch(sample["end"]), *identity(sample))
 
 
-def _in_time_order(samples) -> tuple[list[dict], bool]:
-    """The samples by start, end, then identity: one total order, whatever order they came in;
-    and whether all their times have one offset. Those sort as text (the common case: no DST
-    change that day), others by their instants."""
-    offsets = {s["start"][19:] for s in samples}
-    offsets.update(s["end"][19:] for s in samples)
+def _in_time_order(samples: dict) -> tuple[list[dict], bool]:
+    """The samples ({identity: sample}) by start, end, then identity: one total order, whatever
+    order they came in; and whether all their times have one offset. Those sort as text by their
+    identities (the common case: no DST change that day), others by their instants."""
+    offsets = {key[0][19:] for key in samples}
+    offsets.update(key[1][19:] for key in samples)
     if len(offsets) == 1:
-        return sorted(samples, key=identity), True
-    return sorted(samples, key=_sort_key), False
+        return [samples[key] for key in sorted(samples)], True
+    return sorted(samples.values(), key=_sort_key), False
 
 
 def build(meta: dict, samples: dict, *, additive: bool, sleep: bool) -> dict:
     """The data of one series record: the group's description (meta: metric, hk_type, source,
     date), its aggregates and its samples in time order. The samples are given as {identity:
     sample} and are used up (made compact in place)."""
-    ordered, one_offset = _in_time_order(samples.values())
+    ordered, one_offset = _in_time_order(samples)
     first = ordered[0]
     last = max(ordered, key=(lambda s: s["end"]) if one_offset else (lambda s: epoch(s["end"])))
     data = {**meta, "start": first["start"], "end": last["end"]}
