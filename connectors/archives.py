@@ -438,17 +438,20 @@ class Notice(str):
 
 
 # -- the import loop ---------------------------------------------------------------------------------
-def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None, first_errors=()):
+def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None, first_errors=(), weigh=None):
     """Batches of what parse(member, stream) yields, as (entry index, raw item | ItemError | Notice
     | None for an entry left out), indices rising within a member. parse always reads a member from its
     start (so it can rebuild state such as a highlight's earlier versions); entries before the
     cursor {"file": i, "index": n} are read again but not yielded. Each batch's cursor is the
-    first entry it does not hold, so a killed import resumes there."""
+    first entry it does not hold, so a killed import resumes there. A batch holds batch_size()
+    items, or fewer when weigh(raw item) says some are heavy (a day of health samples weighs as
+    much as many small records): memory stays bounded whatever the items."""
     resume = cursor or {}
     start_file, start_index = resume.get("file", 0), resume.get("index", 0)
     size = batch_size()
     bytes_total = sum(m.size for m in files) or 1
     items, errors, notices = [], ([] if cursor else list(first_errors)), []
+    weight = 0  # of the items in the batch being built
     position = {"file": start_file, "index": start_index}
     parsed = bytes_read = 0
 
@@ -479,10 +482,10 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
                 # A batch closes only between entries, never between two things of one entry (a
                 # day's three activity rings): its cursor, "resume at this entry", loses nothing.
                 same_entry = position == {"file": file_index, "index": index + 1}
-                if len(items) + len(errors) >= size and not same_entry:
+                if weight + len(errors) >= size and not same_entry:
                     cut = {"file": file_index, "index": index}
                     yield Batch(items=items, errors=errors, notices=notices, cursor=cut, total=total(stream.count))
-                    items, errors, notices = [], [], []
+                    items, errors, notices, weight = [], [], [], 0
                     heartbeat()
                 position = {"file": file_index, "index": index + 1}
                 if isinstance(thing, Notice):
@@ -492,6 +495,7 @@ def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None
                     errors.append(thing)
                 elif thing is not None:
                     items.append(thing)
+                    weight += weigh(thing) if weigh else 1
         except TruncatedFile as exc:
             errors.append(exc.item_error())
         except ItemError as exc:  # the member as a whole could not be read on
@@ -555,9 +559,14 @@ class ArchiveConnector(Connector):
         upload = upload_key(files)
         if not isinstance(cursor, dict) or cursor.get("upload") != upload:
             cursor = None
-        for batch in stream_batches(files, self.parse, cursor, heartbeat=self.ctx.heartbeat, first_errors=refused):
+        batches = stream_batches(
+            files, self.parse, cursor, heartbeat=self.ctx.heartbeat, first_errors=refused, weigh=self.weigh
+        )
+        for batch in batches:
             batch.cursor = {**batch.cursor, "upload": upload}
             yield batch
 
     def parse(self, member: Member, stream):
         raise NotImplementedError
+
+    weigh = None  # or weigh(raw item) -> int: how many ordinary records one raw item counts as in a batch

@@ -130,6 +130,10 @@ class Context:
         that window must show, so the only ones its absence can tombstone."""
         return self.known.ids(prefix, occurred_within=occurred_within)
 
+    def known_data(self, external_ids: Iterable[str]) -> dict[str, dict]:
+        """{external_id: data} of the live records already stored under these ids."""
+        return self.known.data(external_ids)
+
 
 _GUARDED = ("test_connection", "list_changes", "query", "send")
 

@@ -110,6 +110,26 @@ KINDS: dict[str, Kind] = {
             "Health sample",
             {**_SPAN, "metric": TEXT, "value": NUMBER, "unit": TEXT, "source": TEXT, "category": TEXT},
         ),
+        # A day of one sensor's samples of one measure (heart rate, steps, sleep stages): one record
+        # with every sample in its data, not one record per sample (see docs/kinds.md).
+        Kind(
+            "health_series",
+            "Health series (a day)",
+            {
+                **_SPAN,
+                "date": DATE,
+                "metric": TEXT,
+                "unit": TEXT,
+                "source": TEXT,
+                "count": INTEGER,
+                "value": NUMBER,
+                "sum": NUMBER,
+                "min": NUMBER,
+                "max": NUMBER,
+                "avg": NUMBER,
+                "minutes": JSON,
+            },
+        ),
         Kind(
             "location_visit",
             "Location visit",

@@ -40,6 +40,10 @@ class KnownRecords(Protocol):
 
     def ids(self, prefix: str = "", *, occurred_within: tuple | None = None) -> set[str]: ...
 
+    def data(self, external_ids: Iterable[str]) -> dict[str, dict]:
+        """{external_id: data} of those live records (a connector that merges what it stores with
+        what it stored before, e.g. a day of health samples arriving in two parts)."""
+
 
 class PageUrls(Protocol):
     def url(self, name: str, *args) -> str:
@@ -54,3 +58,6 @@ class NoKnownRecords:
 
     def ids(self, prefix: str = "", *, occurred_within: tuple | None = None) -> set[str]:
         return set()
+
+    def data(self, external_ids) -> dict[str, dict]:
+        return {}

@@ -1,14 +1,26 @@
 """Apple Health: the export.zip of the iPhone Health app (Profile > Export All Health Data).
 
-Imported: every Record of a quantity or category type (a health_sample with metric, value, unit,
-source, start and end), every Workout with its GPX route (a workout), and each day's
-ActivitySummary (one health_sample per ring: move, exercise, stand, with its goal). The record
-types chosen in the integration's settings filter what is kept; none chosen means all.
+Imported: the Records of every quantity and category type as series, one health_series record per
+record type, source and local day (a sample's day is the day it starts, sleep's the day it ends)
+holding every sample of that day (start, end, value, unit, device, source version, metadata; for
+a category type its state, and its length in minutes as the value) and the day's aggregates
+(count, sum or average, lowest, highest; a category type's minutes per state: sleep stages).
+Raw sensor samples are a series, not events: a Watch writes millions of them (a heart rate every
+few minutes), and storing each as its own record made the hub store, hash, match into the
+timeline and announce millions of rows that nobody looks at one by one. A day's series is what a
+chart, a search or an automation uses. (The sample's creationDate, when the phone wrote it down, is
+not kept.) Every Workout with its GPX route is a workout, and each day's ActivitySummary gives one
+health_sample per ring (move, exercise, stand, with its goal). The record types chosen in the
+integration's settings filter what is kept; none chosen means all; "since" keeps the days from
+that date on.
 
-The export has no record ids: a sample is keyed by a hash of its type, source, times, value and
-unit, so importing the same or a newer overlapping export adds nothing twice, and a Record repeated
-inside a Correlation (blood pressure, food) is the same record. Workouts are keyed by activity,
-source and times (a corrected distance updates the workout); activity rings by day and ring.
+The export has no record ids: a day's series is keyed by its type, source and day, and merged with
+what is stored under that key (each sample once, by its start, end, value, state and unit), so
+importing the same export changes nothing, a newer overlapping export adds the new samples to
+their days, a day whose samples come in two parts of the file is one record, and a Record
+repeated inside a Correlation (blood pressure, food) counts once. See series.py for how the
+samples are grouped while streaming with bounded memory. Workouts are keyed by activity, source
+and times (a corrected distance updates the workout); activity rings by day and ring.
 https://support.apple.com/guide/iphone/share-your-health-data-iph5ede58c3d/ios
 """
 
@@ -22,7 +34,8 @@ import zipfile
 from pathlib import Path
 
 from connectors import archives
-from connectors.apple_health import daily, health_xml
+from connectors.apple_health import daily, health_xml, series
+from connectors.apple_health.series import iso
 from connectors.base import Record
 from connectors.errors import ItemError
 from connectors.registry import registry
@@ -82,12 +95,6 @@ def when(text: str | None) -> datetime.datetime:
     return value
 
 
-def iso(text: str) -> str:
-    """ISO 8601 of a date when() accepted: "2024-03-01 07:15:00 +0100" -> "2024-03-01T07:15:00+01:00"."""
-    text = text.strip()
-    return f"{text[:10]}T{text[11:19]}{text[20:23]}:{text[23:25]}"
-
-
 def number(text: str | None, what: str) -> float:
     try:
         return float(text)
@@ -126,107 +133,156 @@ class AppleHealth(archives.ArchiveConnector):
         return since or None
 
     # -- parsing -------------------------------------------------------------------------------
+    @functools.cached_property
+    def _types(self) -> dict:
+        return {}
+
+    def _type(self, hk_type: str) -> tuple | bool:
+        """(is a category type, is sleep) of a wanted record type, else False (cached)."""
+        metric = metric_of(hk_type)
+        found = (hk_type.startswith(CATEGORY), metric == "sleep") if self._wants(metric) else False
+        self._types[hk_type] = found
+        return found
+
     def parse(self, member: archives.Member, stream):
         routes = RouteFinder(member)
-        since = self._since()
-        correlated: set[str] = set()  # Records repeated inside Correlations are kept once
         try:
-            yield from self._parse(member, stream, routes, since, correlated)
+            yield from self._parse(member, stream, routes)
         finally:
             routes.close()
 
-    def _parse(self, member, stream, routes, since, correlated):
-        index = -1
-        for element, line in health_xml.elements(stream):
-            index += 1
-            if element is None:
-                number_, message = line
-                yield (
-                    index,
-                    ItemError(
-                        f"{member.label} line {number_}: the XML is broken here ({message}); "
-                        "what could be read was imported.",
-                        external_id=f"{member.label}#{number_}",
-                    ),
-                )
-                continue
-            try:
-                raws = self._element(element, routes)
-            except ValueError as exc:
-                yield (
-                    index,
-                    ItemError(
-                        f"{member.label} line {line}: {element.tag} skipped, {exc}.",
-                        external_id=f"{member.label}#{line}",
-                    ),
-                )
-                continue
-            kept = []
-            for raw in raws:
-                if since and datetime.date.fromisoformat(raw["start"][:10]) < since:
+    def _parse(self, member, stream, routes):
+        since = self._since()
+        since_day = since.isoformat() if since else ""
+        groups = series.OpenGroups()
+        read = self._sample
+        entry = 0  # each thing yielded is its own entry: a day's group, a workout, a ring, an error
+
+        def problem(line, what, exc):
+            return ItemError(
+                f"{member.label} line {line}: {what} skipped, {exc}.", external_id=f"{member.label}#{line}"
+            )
+
+        try:
+            for element in health_xml.elements(stream):
+                if type(element) is tuple:
+                    line, message = element
+                    yield (
+                        entry,
+                        ItemError(
+                            f"{member.label} line {line}: the XML is broken here ({message}); "
+                            "what could be read was imported.",
+                            external_id=f"{member.label}#{line}",
+                        ),
+                    )
+                    entry += 1
                     continue
-                if raw.get("from_correlation") or raw.get("correlated"):
-                    if raw["id"] in correlated:
+                tag = element.tag
+                if tag == "Record":
+                    try:
+                        if not read(groups, element, since_day):
+                            continue  # the common case: no group to hand out yet
+                    except ValueError as exc:
+                        yield entry, problem(element.sourceline, "Record", exc)
+                        entry += 1
+                elif tag == "Correlation":
+                    # Its Records are repeated from the file's Records: they join the same days'
+                    # groups (merged with what is stored) and count once by their identity.
+                    for child in element.iter("Record"):
+                        try:
+                            read(groups, child, since_day)
+                        except ValueError as exc:
+                            yield entry, problem(element.sourceline, "Record", exc)
+                            entry += 1
+                else:
+                    try:
+                        raws = self._element(element, routes)
+                    except ValueError as exc:
+                        yield entry, problem(element.sourceline, tag, exc)
+                        entry += 1
                         continue
-                    correlated.add(raw["id"])
-                kept.append(raw)
-            if not kept:
-                yield index, None
-            for raw in kept:  # one element may give several records (a day's rings): same position
-                yield index, raw
+                    for raw in raws:
+                        if since_day and raw["start"][:10] < since_day:
+                            continue
+                        yield entry, raw
+                        entry += 1
+                for key, samples in groups.overflow():
+                    yield entry, self._group(key, samples)
+                    entry += 1
+        except (archives.TruncatedFile, ItemError):
+            # The file ends early: the days read so far are kept, then the engine says where it broke.
+            for key, samples in groups.flush():
+                yield entry, self._group(key, samples)
+                entry += 1
+            raise
+        for key, samples in groups.flush():
+            yield entry, self._group(key, samples)
+            entry += 1
 
     def _element(self, element, routes) -> list[dict]:
-        if element.tag == "Record":
-            sample = self._sample(element)
-            return [sample] if sample else []
-        if element.tag == "Correlation":
-            found = []
-            for child in element.iter("Record"):
-                sample = self._sample(child)
-                if sample:
-                    found.append({**sample, "from_correlation": element.get("type", "")})
-            return found
         if element.tag == "Workout":
             return [self._workout(element, routes)] if self._wants("workouts") else []
-        return self._rings(element) if self._wants("activity") else []
+        if element.tag == "ActivitySummary":
+            return self._rings(element) if self._wants("activity") else []
+        return []
 
-    def _sample(self, element) -> dict | None:
-        attrs = dict(element.attrib)  # one call into lxml instead of one per attribute
-        hk_type = attrs.get("type") or ""
-        metric = metric_of(hk_type)
-        if not self._wants(metric):
-            return None
-        start, end = when(attrs.get("startDate")), when(attrs.get("endDate"))
-        raw_value = attrs.get("value")
-        data = {
-            "metric": metric,
-            "unit": attrs.get("unit") or "",
-            "start": iso(attrs["startDate"]),
-            "end": iso(attrs["endDate"]),
-            "source": attrs.get("sourceName") or "",
-            "hk_type": hk_type,
-        }
-        if hk_type.startswith(CATEGORY):
+    def _sample(self, groups: series.OpenGroups, element, since_day: str) -> bool:
+        """Add a Record to its day's group (the per-sample path of an import: kept lean). True when
+        more groups or samples are open than allowed: then groups.overflow() hands some out."""
+        get = element.get
+        hk_type = get("type") or ""
+        described = self._types.get(hk_type)
+        if described is None:
+            described = self._type(hk_type)
+        if not described:
+            return False
+        categorical, sleep = described
+        shared = _SHARED.setdefault
+        start_text, end_text = get("startDate"), get("endDate")
+        start = iso(start_text)
+        end = start if end_text == start_text else iso(end_text)  # an instant (heart rate)
+        day = end[:10] if sleep else start[:10]
+        if day < since_day:
+            return False
+        raw_value = get("value")
+        if categorical:
             # A category sample's value names a state ("HKCategoryValueSleepAnalysisAsleepCore"); its
             # measure is how long it lasted.
-            state = re.sub(r"^HKCategoryValue(" + re.escape(hk_type[len(CATEGORY) :]) + ")?", "", raw_value or "")
-            data["category"] = snake(state) or None
-            data["value"] = round((end - start).total_seconds() / 60, 3)
-            data["unit"] = "min"
+            category = category_of(hk_type, raw_value or "")
+            value = round((series.epoch(end) - series.epoch(start)) / 60, 3)
+            sample = {"start": start, "end": end, "value": value, "unit": "min", "category": category}
+            identity = (start, end, value, category or "", "min")
         else:
-            data["value"] = number(raw_value, "the value")
-        for key in ("sourceVersion", "device", "creationDate"):
-            if attrs.get(key):
-                data[snake(key)] = attrs[key]
+            try:
+                value = float(raw_value)
+            except (TypeError, ValueError):
+                raise ValueError(f"the value {str(raw_value)[:40]!r} is not a number") from None
+            unit = get("unit") or ""
+            unit = shared(unit, unit)
+            sample = {"start": start, "end": end, "value": value, "unit": unit}
+            identity = (start, end, value, "", unit)
+        device = get("device")
+        if device:
+            sample["device"] = shared(device, device)  # one string for the many samples it repeats on
+        version = get("sourceVersion")
+        if version:
+            sample["source_version"] = shared(version, version)
         if len(element):
             metadata = {m.get("key"): m.get("value") for m in element.iter("MetadataEntry")}
             if metadata:
-                data["metadata"] = metadata
-        data["id"] = archives.content_id(
-            "sample", hk_type, data["source"], data["start"], data["end"], raw_value, attrs.get("unit")
-        )
-        data["correlated"] = "Dietary" in hk_type or "BloodPressure" in hk_type
-        return {"record": "sample", **data}
+                sample["metadata"] = metadata
+        return groups.add((hk_type, get("sourceName") or "", day), identity, sample)
+
+    def _group(self, key: tuple, samples: dict) -> dict:
+        hk_type, source, day = key
+        if len(_SHARED) > 20_000:  # real exports name a device by its object's address: many
+            _SHARED.clear()
+        return {
+            "record": "series",
+            "id": series_id(hk_type, source, day),
+            "meta": {"metric": metric_of(hk_type), "hk_type": hk_type, "source": source, "date": day},
+            "samples": samples,
+        }
 
     def _workout(self, element, routes) -> dict:
         activity_type = element.get("workoutActivityType") or ""
@@ -316,8 +372,48 @@ class AppleHealth(archives.ArchiveConnector):
         return found
 
     # -- records -------------------------------------------------------------------------------
+    @staticmethod
+    def weigh(raw) -> int:
+        return 1 + len(raw["samples"]) // series.SAMPLES_PER_WEIGHT if raw.get("record") == "series" else 1
+
+    def list_changes(self, cursor):
+        for batch in super().list_changes(cursor):
+            batch.items = self._merged(batch.items)
+            yield batch
+
+    def _merged(self, raws: list) -> list:
+        """A batch's items with each day's group once, holding the samples of every part of it in
+        the batch and of the record already stored under its id (an earlier part of this import,
+        an earlier export): the union, each sample once."""
+        kept, groups = [], {}
+        for raw in raws:
+            if raw.get("record") != "series":
+                kept.append(raw)
+            elif raw["id"] in groups:
+                part = groups[raw["id"]]["samples"]
+                for key, sample in raw["samples"].items():
+                    part.setdefault(key, sample)
+            else:
+                groups[raw["id"]] = raw
+                kept.append(raw)
+        if groups:
+            for external_id, data in self.ctx.known_data(list(groups)).items():
+                if isinstance(data, dict) and external_id in groups:
+                    stored = series.expand(data)
+                    stored.update(groups[external_id]["samples"])  # this export's copy of a sample wins
+                    groups[external_id]["samples"] = stored
+        return kept
+
     def transform(self, raw) -> Record:
-        data = {k: v for k, v in raw.items() if k not in ("record", "id", "correlated")}
+        if raw["record"] == "series":
+            meta = raw["meta"]
+            metric = meta["metric"]
+            data = series.build(meta, raw["samples"], additive=metric in daily.ADDITIVE, sleep=metric == "sleep")
+            start = datetime.datetime.fromisoformat(data["start"])
+            return Record(
+                external_id=raw["id"], kind="health_series", title=series_title(data), occurred_at=start, data=data
+            )
+        data = {k: v for k, v in raw.items() if k not in ("record", "id")}
         start = datetime.datetime.fromisoformat(raw["start"])
         if raw["record"] == "workout":
             minutes = round(raw["duration_s"] / 60)
@@ -325,9 +421,35 @@ class AppleHealth(archives.ArchiveConnector):
             return Record(external_id=raw["id"], kind="workout", title=title, occurred_at=start, data=data)
         unit = f" {raw['unit']}" if raw.get("unit") else ""
         title = f"{raw['metric'].replace('_', ' ').capitalize()}: {raw['value']:g}{unit}"
-        if raw.get("category") and raw["record"] == "sample":
-            title += f" ({raw['category'].replace('_', ' ')})"
         return Record(external_id=raw["id"], kind="health_sample", title=title, occurred_at=start, data=data)
+
+
+def series_id(hk_type: str, source: str, day: str) -> str:
+    return archives.content_id("series", hk_type, source, day)
+
+
+def series_title(data: dict) -> str:
+    """ "Steps on 1 Mar 2024: 5321 count (12 samples, Alex's iPhone)"."""
+    day = datetime.date.fromisoformat(data["date"])
+    what = data["metric"].replace("_", " ").capitalize()
+    value = data["value"]
+    if "minutes" in data:
+        amount = f"{value / 60:.1f} h" if value >= 60 else f"{value:g} min"
+    else:
+        shown = f"{value:.1f}" if isinstance(value, float) and not value.is_integer() else f"{value:g}"
+        amount = f"{'average ' if 'avg' in data else ''}{shown} {data.get('unit') or ''}".rstrip()
+    samples = f"{data['count']} sample{'s' if data['count'] != 1 else ''}"
+    source = f", {data['source']}" if data.get("source") else ""
+    return f"{what} on {day.day} {day:%b %Y}: {amount} ({samples}{source})"
+
+
+_SHARED: dict[str, str] = {}  # the first string object of each device, version and unit met
+
+
+@functools.cache
+def category_of(hk_type: str, value: str) -> str | None:
+    state = re.sub(r"^HKCategoryValue(" + re.escape(hk_type[len(CATEGORY) :]) + ")?", "", value)
+    return snake(state) or None
 
 
 class RouteFinder:

@@ -21,7 +21,7 @@ from lxml import etree
 
 CONTROL = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
 PREFIX_LIMIT = 4 * 1024 * 1024  # the DOCTYPE of an export is ~15 KB
-TOP_LEVEL = {"Record", "Correlation", "Workout", "ActivitySummary"}
+TOP_LEVEL = ("Record", "Correlation", "Workout", "ActivitySummary")
 
 
 class CleanXml(io.RawIOBase):
@@ -67,24 +67,32 @@ class CleanXml(io.RawIOBase):
 
 
 def elements(stream):
-    """(top-level element, its line) in document order. The element is only valid until the next
-    one is asked for: it is cleared then. Structural damage (a file cut short, a broken tag) ends
-    with XMLSyntaxError carrying the line; the parser recovers from what it can."""
+    """Each top-level element in document order, then (line, message) for each place where the
+    XML was broken. An element is only valid until the next one is asked for: it is cleared then
+    (its line is element.sourceline). Structural damage (a file cut short, a broken tag) is
+    reported that way; the parser recovers from what it can. Only the top-level tags reach
+    Python (not their MetadataEntry children, read with their element)."""
     parser = etree.iterparse(
-        CleanXml(stream), events=("end",), resolve_entities=False, no_network=True, huge_tree=True, recover=True
+        CleanXml(stream),
+        events=("end",),
+        tag=TOP_LEVEL,
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=True,
+        recover=True,
     )
     for _event, element in parser:
         parent = element.getparent()
-        if element.tag not in TOP_LEVEL or parent is None or parent.getparent() is not None:
-            continue
-        yield element, element.sourceline
+        if parent is None or parent.getparent() is not None:
+            continue  # a Record inside a Correlation: read with its Correlation
+        yield element
         element.clear()
         while element.getprevious() is not None:
             del parent[0]
     if parser.error_log:
         for entry in list(parser.error_log)[:20]:
             if entry.level_name in ("ERROR", "FATAL"):
-                yield None, (entry.line, re.sub(r"\s+", " ", entry.message))
+                yield entry.line, re.sub(r"\s+", " ", entry.message)
 
 
 def route_points(stream) -> list[dict]:

@@ -77,6 +77,16 @@ class KnownItems:
             qs = qs.filter(Q(occurred_at__isnull=True) | Q(occurred_at__gte=start, occurred_at__lt=end))
         return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
 
+    def data(self, external_ids) -> dict[str, dict]:
+        if self.integration.pk is None:
+            return {}
+        ids, result = list(external_ids), {}
+        for start in range(0, len(ids), CHUNK):
+            result.update(
+                self._live().filter(external_id__in=ids[start : start + CHUNK]).values_list("external_id", "data")
+            )
+        return result
+
 
 class HubUrls:
     def url(self, name: str, *args) -> str:
