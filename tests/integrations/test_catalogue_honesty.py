@@ -173,3 +173,21 @@ def test_staff_edit_the_reason_in_the_admin_and_the_card_shows_it(client, owner_
     )
     assert refused.status_code == 200
     assert "has no reason to be unavailable" in text(refused)
+
+
+def test_the_catalogue_api_says_the_state_the_reason_and_the_service_page(owner):
+    _token, plain = ApiToken.issue(owner, "tests")
+    answer = Client(HTTP_AUTHORIZATION=f"Bearer {plain}").get("/api/v1/integrations")
+    assert answer.status_code == 200
+    types = {t["slug"]: t for t in answer.json()["types"]}
+    assert types["ical-feed"]["state"] == "available"
+    assert types["ical-feed"]["unavailable_reason"] == ""
+    fit = types["google-fit"]
+    assert fit["state"] == "not_possible"
+    assert fit["unavailable_reason"] == IntegrationType.objects.get(slug="google-fit").unavailable_reason
+    assert [a["url"] for a in fit["alternatives"]] == ["/integrations/?q=Google+Health", "https://takeout.google.com/"]
+    assert fit["links"] == {"connect": None, "page": None, "service": None}
+    zapier = types["zapier"]
+    assert zapier["state"] == "service"
+    assert zapier["links"]["service"] == "/timeline/automate/#zapier-heading"
+    assert zapier["links"]["connect"] is None
