@@ -16,6 +16,7 @@ from integrations.catalogue import MANAGED_FIELDS
 from integrations.models import (
     ApiToken,
     AuditEvent,
+    CardState,
     Credential,
     Integration,
     IntegrationType,
@@ -39,7 +40,7 @@ class IntegrationTypeForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # A select of registered keys: the handler can never be an arbitrary dotted path.
         self.fields["handler"] = forms.ChoiceField(
-            choices=[("", "— none (coming soon) —"), *registry.choices()],
+            choices=[("", "— none (coming soon, not possible, or a service the hub offers) —"), *registry.choices()],
             required=False,
             help_text=self.fields["handler"].help_text,
         )
@@ -48,7 +49,17 @@ class IntegrationTypeForm(forms.ModelForm):
 @admin.register(IntegrationType)
 class IntegrationTypeAdmin(admin.ModelAdmin):
     form = IntegrationTypeForm
-    list_display = ["display_name", "slug", "category", "domain", "auth_kind", "is_available", "handler", "instances"]
+    list_display = [
+        "display_name",
+        "slug",
+        "category",
+        "domain",
+        "auth_kind",
+        "is_available",
+        "state",
+        "handler",
+        "instances",
+    ]
     list_filter = ["is_available", "category", "domain", "auth_kind", "supports_scheduling"]
     search_fields = ["display_name", "slug", "description", "handler"]
     ordering = ["sort_order", "display_name"]
@@ -72,6 +83,14 @@ class IntegrationTypeAdmin(admin.ModelAdmin):
             },
         ),
         ("Connector", {"fields": ["handler", "is_available", "auth_kind"]}),
+        (
+            "When it cannot be connected",
+            {
+                "description": "A reason makes the card say 'Not possible' instead of 'Coming soon'; a service "
+                "page makes it lead there (a service the hub offers, such as Zapier) instead of a connect form.",
+                "fields": ["unavailable_reason", "alternatives", "service_url"],
+            },
+        ),
         ("Schemas", {"fields": ["auth_schema", "source_schema", "output_schema"]}),
         (
             "Capabilities",
@@ -106,6 +125,10 @@ class IntegrationTypeAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(instance_count=Count("integrations"))
+
+    @admin.display(description="Card")
+    def state(self, obj):
+        return CardState(obj.card_state).label
 
     @admin.display(ordering="instance_count", description="Instances")
     def instances(self, obj):

@@ -92,6 +92,21 @@ def split_identity(tested: str) -> tuple[str, str]:
 
 def connectable_problem(itype: IntegrationType) -> Problem | None:
     """Why this type cannot be connected with a form here, or None."""
+    if itype.service_url and not itype.is_available:
+        return Problem(
+            f"{itype.display_name} is a service the hub offers: {itype.display_name} calls the hub, "
+            "so there is nothing to connect here.",
+            remediation=f"Set it up from {itype.service_url}: it lists the values to paste into "
+            f"{itype.display_name}.",
+            kind="not_connectable",
+        )
+    if not itype.is_available and itype.unavailable_reason.strip():
+        alternatives = "; ".join(f"{a['label']}: {a['url']}" for a in itype.alternatives)
+        return Problem(
+            f"{itype.display_name} cannot be connected: {itype.unavailable_reason.strip()}",
+            remediation=f"Instead: {alternatives}" if alternatives else "",
+            kind="not_connectable",
+        )
     if not itype.is_available or not itype.handler:
         return Problem(f"{itype.display_name} is coming soon: it cannot be connected yet.", kind="not_connectable")
     if itype.auth_kind == AuthKind.OAUTH2:

@@ -32,8 +32,8 @@ def catalogue_for(user, *, q: str = "", category: str = "", domain: str = "", av
         types = types.filter(CATEGORY_FILTERS[category])
     if domain in Domain.values:
         types = types.filter(domain=domain)
-    if available_only:
-        types = types.filter(is_available=True)
+    if available_only:  # a connector, or a service the hub offers (Zapier, IFTTT)
+        types = types.filter(Q(is_available=True) | ~Q(service_url=""))
     return types.order_by("-is_available", "sort_order", "display_name")
 
 

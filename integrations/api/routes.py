@@ -49,6 +49,12 @@ class TypeOut(Schema):
     description: str
     auth_kind: str
     available: bool
+    state: str = Field(
+        description="available (connect it), service (the other platform calls the hub: links.service explains "
+        "how), coming_soon, or not_possible (unavailable_reason says why)"
+    )
+    unavailable_reason: str = Field(description="Why it can never be connected; empty unless not_possible")
+    alternatives: list[dict] = Field(description='[{"label", "url"}]: other ways to the same data')
     connected: int | None
     icon: str
     fields: dict = Field(description='{"auth": [...], "settings": [...]}: the fields connect takes')

@@ -22,6 +22,9 @@ def type_json(itype) -> dict:
         "description": itype.description,
         "auth_kind": itype.auth_kind,
         "available": itype.is_available,
+        "state": itype.card_state,
+        "unavailable_reason": itype.unavailable_reason if itype.card_state == "not_possible" else "",
+        "alternatives": itype.alternatives if itype.card_state == "not_possible" else [],
         "connected": getattr(itype, "connected", None),
         "icon": static(f"icons/{itype.icon}"),
         "fields": {"auth": itype.auth_schema, "settings": itype.source_schema},
@@ -29,6 +32,7 @@ def type_json(itype) -> dict:
         "links": {
             "connect": reverse("api:connect", args=[itype.slug]) if itype.is_available else None,
             "page": connect_url(itype) if itype.is_available else None,
+            "service": itype.service_url or None,  # Zapier, IFTTT: the page with the values to paste
         },
     }
 

@@ -1,6 +1,6 @@
 from integrations.models.api_tokens import ApiToken
 from integrations.models.audit import Actor, AuditAction, AuditEvent
-from integrations.models.catalogue import AuthKind, Category, Domain, IntegrationType
+from integrations.models.catalogue import AuthKind, CardState, Category, Domain, IntegrationType
 from integrations.models.credentials import Credential
 from integrations.models.instances import INACTIVE_STATUSES, Integration, Status
 from integrations.models.items import SyncedItem
@@ -19,6 +19,7 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "AuthKind",
+    "CardState",
     "Category",
     "Credential",
     "Domain",

@@ -83,6 +83,37 @@ def validate_oauth_scopes(value):
         raise ValidationError('Scopes are a list of {"scope": ..., "purpose": ...} objects.')
 
 
+def validate_alternatives(value):
+    """[{"label": ..., "url": ...}]: a page of the hub ("/...") or an https address elsewhere."""
+    if not isinstance(value, list) or not all(
+        isinstance(a, dict)
+        and set(a) == {"label", "url"}
+        and isinstance(a["label"], str)
+        and a["label"].strip()
+        and isinstance(a["url"], str)
+        and (a["url"].startswith("https://") or (a["url"].startswith("/") and not a["url"].startswith("//")))
+        for a in value
+    ):
+        raise ValidationError(
+            'Alternatives are a list of {"label": ..., "url": ...} objects; the url is a path of the hub '
+            '("/integrations/connect/...") or an https:// address.'
+        )
+
+
+def validate_service_path(value):
+    if value and not (value.startswith("/") and not value.startswith("//")):
+        raise ValidationError("A page of this hub: a path such as /timeline/automate/.")
+
+
+class CardState(models.TextChoices):
+    """What a gallery card offers; derived from is_available, service_url and unavailable_reason."""
+
+    AVAILABLE = "available", "Connect"
+    SERVICE = "service", "Service the hub offers"
+    COMING_SOON = "coming_soon", "Coming soon"
+    NOT_POSSIBLE = "not_possible", "Not possible"
+
+
 def validate_string_list(value):
     if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
         raise ValidationError("This must be a list of sentences.")
@@ -139,7 +170,27 @@ class IntegrationType(models.Model):
         help_text="Connector registry key (connectors/registry.py). Never a dotted path.",
     )
     is_available = models.BooleanField(
-        default=False, help_text="Only true once its connector really works; otherwise 'coming soon'."
+        default=False,
+        help_text="Only true once its connector really works; otherwise 'coming soon', or 'not possible' "
+        "when there is an unavailable reason.",
+    )
+    unavailable_reason = models.TextField(
+        blank=True,
+        help_text="Why this service cannot be connected at all (no API, no export...): its card then says "
+        "'Not possible' with this reason instead of 'coming soon'. Empty for a service that will come.",
+    )
+    alternatives = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_alternatives],
+        help_text='Other ways to the same data, shown with the reason: [{"label": ..., "url": ...}].',
+    )
+    service_url = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_service_path],
+        help_text="For a service the hub offers (the other platform calls the hub, e.g. Zapier): the hub's "
+        "page that explains how to set it up. Its card leads there instead of a connect form.",
     )
     sort_order = models.PositiveIntegerField(default=100)
     seed = models.JSONField(
@@ -177,10 +228,28 @@ class IntegrationType(models.Model):
     def clean(self):
         if self.is_available and not self.handler:
             raise ValidationError({"handler": "An available type needs a connector handler."})
+        if self.unavailable_reason.strip() and (self.is_available or self.service_url):
+            raise ValidationError(
+                {"unavailable_reason": "A type that can be connected or used has no reason to be unavailable."}
+            )
+        if self.service_url and self.handler:
+            raise ValidationError({"service_url": "A service the hub offers has no connector handler."})
         if self.auth_kind == AuthKind.OAUTH2 and not (self.oauth_authorize_url and self.oauth_token_url):
             raise ValidationError("OAuth 2.0 types need authorize and token URLs.")
         if bool(self.burst_limit) != bool(self.burst_window_seconds):
             raise ValidationError("Set both the burst limit and its window, or neither.")
+
+    @property
+    def card_state(self) -> str:
+        """available (a connector), service (the hub serves the other platform), not_possible (a
+        reason says why it never can be connected) or coming_soon."""
+        if self.is_available:
+            return CardState.AVAILABLE
+        if self.service_url:
+            return CardState.SERVICE
+        if self.unavailable_reason.strip():
+            return CardState.NOT_POSSIBLE
+        return CardState.COMING_SOON
 
     @property
     def is_source(self) -> bool:

@@ -12,7 +12,7 @@ from connectors.errors import AUTH, CONFIG, TRANSIENT
 from integrations import connections, schema
 from integrations.connections import Problem
 from integrations.forms import IntegrationForm
-from integrations.models import AuthKind, IntegrationType
+from integrations.models import AuthKind, CardState, IntegrationType
 from integrations.uploads import imports
 from integrations.views import uploads
 from integrations.views.common import owned
@@ -64,6 +64,8 @@ def settings_form(request, slug=None, pk=None):
     if integration is None:
         if itype.auth_kind == AuthKind.OAUTH2 and itype.is_available:
             return redirect("oauth:consent", itype.slug)
+        if itype.card_state == CardState.SERVICE and request.method == "GET":
+            return redirect(itype.service_url)  # Zapier, IFTTT: the page with the values to paste
         if itype.auth_kind == AuthKind.ARCHIVE and imports.accepts_archives(itype):
             return uploads.connect_page(request, itype)  # upload the export, then import it
         if problem := connections.connectable_problem(itype):

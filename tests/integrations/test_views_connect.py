@@ -166,16 +166,35 @@ def test_two_of_one_type_need_different_names(owner_client, owner, feed_server):
 
 
 def test_coming_soon_types_cannot_be_connected(owner_client, catalogue):
-    from integrations.models import IntegrationType
+    from tests.factories import make_type
 
-    soon = IntegrationType.objects.get(slug="instacart")
-    assert not soon.is_available
+    soon = make_type("someday", display_name="Someday Service", handler="", is_available=False)
     for method in ("get", "post"):
-        response = getattr(owner_client, method)(reverse("integrations:connect", args=["instacart"]))
+        response = getattr(owner_client, method)(reverse("integrations:connect", args=["someday"]))
         assert response.status_code == 404
         assert f"{soon.display_name} is coming soon: it cannot be connected yet." in text(response)
+    response = owner_client.post(reverse("integrations:connect_test", args=["someday"]), {"name": "x"})
+    assert response.status_code == 404
+    assert not Integration.objects.exists()
+
+
+def test_types_that_cannot_be_connected_say_why_on_their_connect_page(owner_client, catalogue):
+    from django.utils.html import escape
+
+    from integrations.models import IntegrationType
+
+    fit = IntegrationType.objects.get(slug="google-fit")
+    for method in ("get", "post"):
+        response = getattr(owner_client, method)(reverse("integrations:connect", args=["google-fit"]))
+        assert response.status_code == 404
+        page = text(response)
+        assert escape(f"Google Fit cannot be connected: {fit.unavailable_reason}") in page
+        assert "coming soon" not in page
+        for alternative in fit.alternatives:
+            assert f'<a href="{alternative["url"]}">{escape(alternative["label"])}</a>' in page
     response = owner_client.post(reverse("integrations:connect_test", args=["instacart"]), {"name": "x"})
     assert response.status_code == 404
+    assert "Instacart cannot be connected" in text(response)
     assert not Integration.objects.exists()
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from integrations.models import IntegrationType, JobKind, Status, SyncJob
 from tests.factories import make_integration
@@ -31,21 +32,52 @@ def test_every_type_has_a_card_with_its_details(owner_client):
     assert "Source · Calendar" in page
 
 
+def card_of(page: str, slug: str) -> str:
+    return re.search(rf'<article[^>]*data-slug="{slug}".*?</article>', page, re.S).group(0)
+
+
 def test_coming_soon_types_have_no_connect_button(owner_client):
+    from tests.factories import make_type
+
+    make_type("someday", display_name="Someday Service", handler="", is_available=False)
     page = text(owner_client.get(reverse("integrations:gallery")))
-    soon = IntegrationType.objects.get(slug="instacart")
-    card = re.search(r'<article[^>]*data-slug="instacart".*?</article>', page, re.S).group(0)
+    card = card_of(page, "someday")
+    assert 'data-state="coming_soon"' in card
     assert "Coming soon" in card
     assert "Connect" not in card
-    assert reverse("integrations:connect", args=["instacart"]) not in page
-    assert not soon.is_available
+    assert reverse("integrations:connect", args=["someday"]) not in page
+
+
+def test_types_that_cannot_be_connected_say_why_instead_of_coming_soon(owner_client):
+    page = text(owner_client.get(reverse("integrations:gallery")))
+    for slug in ("instacart", "coursera", "google-fit"):
+        itype = IntegrationType.objects.get(slug=slug)
+        card = card_of(page, slug)
+        assert not itype.is_available
+        assert 'data-state="not_possible"' in card
+        assert "Not possible" in card
+        assert "Coming soon" not in card
+        assert escape(itype.unavailable_reason) in card
+        assert "card-link" not in card  # no Connect button
+        assert reverse("integrations:connect", args=[slug]) not in page
+    fit = card_of(page, "google-fit")
+    assert 'href="/integrations/?q=Google+Health"' in fit  # the successor, whatever its slug
+    assert 'href="https://takeout.google.com/" rel="noopener noreferrer"' in fit
+    assert 'href="/integrations/?domain=finance"' in card_of(page, "instacart")  # the charges reach the bank
 
 
 def test_available_types_come_first(owner_client):
     order = slugs(owner_client.get(reverse("integrations:gallery")))
-    available = set(IntegrationType.objects.filter(is_available=True).values_list("slug", flat=True))
-    flags = [slug in available for slug in order]
+    usable = set(
+        IntegrationType.objects.filter(is_available=True).exclude(auth_kind="oauth2").values_list("slug", flat=True)
+    ) | set(IntegrationType.objects.exclude(service_url="").values_list("slug", flat=True))
+    not_possible = set(IntegrationType.objects.exclude(unavailable_reason="").values_list("slug", flat=True))
+    assert {"zapier", "ifttt"} <= usable
+    assert {"coursera", "instacart", "google-fit"} <= not_possible
+    flags = [slug in usable for slug in order]
     assert flags == sorted(flags, reverse=True)
+    last = [slug in not_possible for slug in order]
+    assert last == sorted(last)  # what never can be connected comes last
 
 
 def test_search_matches_name_description_and_domain(owner_client):
@@ -77,8 +109,11 @@ def test_filters_by_category_and_domain(owner_client):
     available = set(slugs(owner_client.get(url, {"available": "1"})))
     # "Available now" means connectable here: no OAuth client is configured in this test, so the
     # OAuth types (shown as "not configured on this hub") are not among them.
+    # Zapier and IFTTT are usable now too: services the hub offers, set up from the automate page.
     working = IntegrationType.objects.available().values_list("slug", "auth_kind")
-    assert available == {slug for slug, auth_kind in working if auth_kind != "oauth2"}
+    services = set(IntegrationType.objects.exclude(service_url="").values_list("slug", flat=True))
+    assert services == {"zapier", "ifttt"}
+    assert available == {slug for slug, auth_kind in working if auth_kind != "oauth2"} | services
     # nonsense filter values are ignored, not errors
     assert len(slugs(owner_client.get(url, {"category": "nope", "domain": "<x>"}))) == IntegrationType.objects.count()
 
