@@ -96,8 +96,7 @@ def connectable_problem(itype: IntegrationType) -> Problem | None:
         return Problem(
             f"{itype.display_name} is a service the hub offers: {itype.display_name} calls the hub, "
             "so there is nothing to connect here.",
-            remediation=f"Set it up from {itype.service_url}: it lists the values to paste into "
-            f"{itype.display_name}.",
+            remediation=f"Set it up from {itype.service_url}, with the values to paste there.",
             kind="not_connectable",
         )
     if not itype.is_available and itype.unavailable_reason.strip():
