@@ -27,7 +27,7 @@ Errors (https://developers.google.com/health/troubleshooting): 401 -> re-authent
 ACCESS_TOKEN_SCOPE_INSUFFICIENT -> the missing scope is named; 403 SERVICE_DISABLED (the Google
 Health API is not enabled in the hub's Cloud project) or a project Google has not let in yet ->
 an operator problem; ACCOUNT_NOT_LINKED -> the person sets up Google Health or moves their Fitbit
-account; 429 / RESOURCE_EXHAUSTED -> wait (Retry-After) and go on.
+account; 429 / RESOURCE_EXHAUSTED -> wait (Retry-After) and go on; 503 / 504 -> transient, retried.
 """
 
 from __future__ import annotations
@@ -179,7 +179,9 @@ def health_error(exc: HttpError, what: str) -> Exception:
 @registry.register("google_health")
 class GoogleHealthConnector(Connector):
     kind_map = {"health_sample": "health_sample", "workout": "workout"}
-    rate_limit_scope = "app"
+    # Google counts 300 requests a minute per user (2.5 a second for an unverified app: the catalogue's
+    # 150 a minute), https://developers.google.com/health/rate-limits: one window per connection.
+    rate_limit_scope = "integration"
 
     def _service(self):
         if not hasattr(self, "_svc"):

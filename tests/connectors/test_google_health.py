@@ -181,17 +181,24 @@ def test_an_expired_access_token_is_refreshed_mid_sync(integration, health, oaut
     assert Credential.objects.get(integration=integration).access_token != old
 
 
-def test_a_revoked_grant_asks_to_reconnect(integration, health):
-    health.fail(r"/dataPoints", *health_unauthorized(health), times=50)
+def test_a_revoked_grant_asks_to_reconnect(integration, health, oauth_server):
+    from integrations.models import Credential
+
+    credential = Credential.objects.get(integration=integration)
+    oauth_server.revoke(credential.refresh_token)  # the person removed the hub's access at Google
+    oauth_server.revoke(credential.access_token)
     job = sync(integration)
     assert job.status == JobStatus.FAILED
     integration.refresh_from_db()
     assert integration.status == Status.NEEDS_REAUTH
 
 
-def health_unauthorized(api):
-    reply = api.unauthorized()
-    return reply.status, reply.body, reply.headers
+def test_a_server_error_is_transient_and_retried(integration, health):
+    unavailable = {"error": {"code": 503, "status": "UNAVAILABLE", "message": "The service is unavailable."}}
+    health.fail(r"/dataTypes/exercise/dataPoints$", 503, unavailable)
+    job = sync(integration)
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert live_items(integration).filter(external_id="exercise:ex1").exists()
 
 
 def test_a_missing_permission_names_the_scope(owner_client, oauth_server, health):
