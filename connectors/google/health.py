@@ -232,6 +232,14 @@ class GoogleHealthConnector(Connector):
         label = f"Google Health user {health_id}" if health_id else "Google Health"
         return f"{label} (Fitbit {legacy})" if legacy else label
 
+    def not_granted(self) -> list[str]:
+        """The data chosen in the settings whose scope the person unticked on Google's consent page
+        (Google's consent is granular). Unknown grants (none recorded) are tried: a 403 then says."""
+        granted = set(getattr(self.ctx.credential, "granted_scopes", None) or [])
+        if not granted:
+            return []
+        return [name for name in self.wanted if SCOPE_OF[name] not in granted]
+
     def list_changes(self, cursor):
         first, end = self.days_to_read(cursor)
         done = {"read_through": (end - datetime.timedelta(days=1)).isoformat()}
@@ -241,7 +249,12 @@ class GoogleHealthConnector(Connector):
             ("sleep", self._sleeps),
             ("heart_rate", self._heart_rate),
         ]
-        wanted = self.wanted
+        skipped = self.not_granted()
+        wanted = [name for name in self.wanted if name not in skipped]
+        if skipped:
+            yield Batch(cursor=cursor, notices=[_not_granted_notice(name) for name in skipped])
+        if not wanted:
+            return
         for index, (name, step) in enumerate(steps):
             if name not in wanted:
                 continue
@@ -370,6 +383,14 @@ class GoogleHealthConnector(Connector):
     @classmethod
     def daily_charts(cls, items, days: int = 30) -> list[DailySeries]:
         return daily_charts(items, days)
+
+
+def _not_granted_notice(name: str) -> str:
+    scope = SCOPE_OF[name].removeprefix("https://www.googleapis.com/auth/")
+    return (
+        f"Your {LABEL[name]} was not read: the permission {scope} was not allowed on Google's consent page. "
+        f"Reconnect and tick it, or untick this data in the integration's settings."
+    )
 
 
 def heart_day(day: datetime.date, samples: list) -> dict:

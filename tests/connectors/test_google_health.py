@@ -201,23 +201,36 @@ def test_a_server_error_is_transient_and_retried(integration, health):
     assert live_items(integration).filter(external_id="exercise:ex1").exists()
 
 
-def test_a_missing_permission_names_the_scope(owner_client, oauth_server, health):
+def test_data_whose_permission_was_unticked_is_skipped_with_a_notice(owner_client, oauth_server, health):
     integration = connect_with_oauth(
         owner_client, oauth_server, SLUG, health,
         scope=f"{SCOPE}activity_and_fitness.readonly {SCOPE}sleep.readonly",
     )  # fmt: skip
-    # Without heart rate in the settings, the permissions granted are enough.
-    integration.config = {**integration.config, "window_days": 3, "data": ["activity", "exercise", "sleep"]}
+    integration.config = {**integration.config, "window_days": 3}
+    integration.save()
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL, job.error_message
+    assert "heart rate was not read" in job.remediation
+    assert "googlehealth.health_metrics_and_measurements.readonly" in job.remediation
+    assert health.requests_to(r"/dataTypes/heart-rate/") == []
+    assert live_items(integration).filter(external_id="sleep:nap1").exists()
+    integration.refresh_from_db()
+    assert integration.status != Status.NEEDS_REAUTH
+    # Unticking heart rate in the settings makes the syncs whole again.
+    integration.config = {**integration.config, "data": ["activity", "exercise", "sleep"]}
     integration.save()
     assert sync(integration).status == JobStatus.SUCCEEDED
 
-    integration.config = {**integration.config, "data": ["activity", "exercise", "sleep", "heart_rate"]}
-    integration.save()
+
+def test_a_scope_refused_by_the_api_names_it_and_asks_to_reconnect(integration, health):
+    reply = health.insufficient_scope([f"{SCOPE}sleep.readonly"])
+    health.fail(r"/dataTypes/sleep/dataPoints$", reply.status, reply.body)
     job = sync(integration)
     assert job.status == JobStatus.FAILED
-    assert "heart rate" in job.error_message
-    assert "googlehealth.health_metrics_and_measurements.readonly" in job.error_message
-    assert "untick" in job.remediation
+    assert "your sleep" in job.error_message
+    assert "googlehealth.sleep.readonly" in job.error_message
     integration.refresh_from_db()
     assert integration.status == Status.NEEDS_REAUTH
 
