@@ -275,3 +275,13 @@ def test_daily_charts_show_steps_sleep_and_heart_rate(integration, health):
     assert dict(charts["Steps"].days)[_today()] == 8000
     yesterday = _today() - datetime.timedelta(days=1)
     assert dict(charts["Heart rate"].days)[yesterday] == (60, 89.0, 118)
+
+
+def test_the_integration_page_charts_steps_sleep_and_heart_rate(owner_client, integration, health):
+    from django.urls import reverse
+
+    sync(integration)
+    html = owner_client.get(reverse("integrations:detail", args=[integration.pk])).content.decode()
+    assert "Daily charts" in html
+    yesterday = _today() - datetime.timedelta(days=1)
+    assert f"{yesterday.day} {yesterday:%b}: lowest 60, average 89, highest 118 bpm" in html
