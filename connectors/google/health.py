@@ -25,7 +25,7 @@ Exercises and sleeps that a complete listing no longer shows are tombstoned, ins
 
 Errors (https://developers.google.com/health/troubleshooting): 401 -> re-authenticate; 403 with
 ACCESS_TOKEN_SCOPE_INSUFFICIENT -> the missing scope is named; 403 SERVICE_DISABLED (the Google
-Health API is not enabled in the hub's Cloud project) or a project Google has not let in yet ->
+Health API is not enabled in the hub's Cloud project) or a project Google has not let in ->
 an operator problem; ACCOUNT_NOT_LINKED -> the person sets up Google Health or moves their Fitbit
 account; 429 / RESOURCE_EXHAUSTED -> wait (Retry-After) and go on; 503 / 504 -> transient, retried.
 """
@@ -156,8 +156,8 @@ def health_error(exc: HttpError, what: str) -> Exception:
         error = ConfigError(
             f"The hub's Google Cloud project cannot use the Google Health API ({message}).",
             remediation="Ask the hub's operator: the Google Health API must be enabled in the hub's Google Cloud "
-            "project, and Google admits projects to it gradually (its scopes are restricted and need Google's "
-            "review). Nothing is wrong with your account.",
+            "project, and until Google has reviewed the app (its scopes are restricted) you must be one of its "
+            "test users. Nothing is wrong with your account.",
         )
         error.operator_problem = True
         return error
@@ -171,7 +171,7 @@ def health_error(exc: HttpError, what: str) -> Exception:
         return AuthError(
             f"Google Health denied access ({message}).",
             remediation="Reconnect with the Google account your Fitbit data is in (not a legacy Fitbit login); "
-            "if that does not help, the hub's Google Cloud project may not be admitted yet: ask the operator.",
+            "if that does not help, ask the operator to add you as a test user of the hub's Google Cloud project.",
         )
     return classify(exc)
 

@@ -285,3 +285,26 @@ def test_the_integration_page_charts_steps_sleep_and_heart_rate(owner_client, in
     assert "Daily charts" in html
     yesterday = _today() - datetime.timedelta(days=1)
     assert f"{yesterday.day} {yesterday:%b}: lowest 60, average 89, highest 118 bpm" in html
+
+
+def test_a_sleep_not_processed_yet_counts_its_asleep_stages():
+    from connectors.base import Context
+
+    point = {
+        "name": "users/1/dataTypes/sleep/dataPoints/s9",
+        "sleep": {
+            "interval": {"startTime": "2026-03-01T22:00:00Z", "startUtcOffset": "0s",
+                         "endTime": "2026-03-02T01:00:00Z", "endUtcOffset": "0s"},
+            "stages": [
+                {"type": "ASLEEP", "startTime": "2026-03-01T22:00:00Z", "endTime": "2026-03-01T23:30:00Z"},
+                {"type": "RESTLESS", "startTime": "2026-03-01T23:30:00Z", "endTime": "2026-03-02T00:00:00Z"},
+                {"type": "ASLEEP", "startTime": "2026-03-02T00:00:00Z", "endTime": "2026-03-02T01:00:00Z"},
+            ],
+            "metadata": {"processed": False},
+        },
+    }  # fmt: skip
+    record = GoogleHealthConnector(Context(config={}, secrets={}, http=None)).transform(point)
+    assert record.external_id == "sleep:s9"
+    assert record.data["value"] == 150  # 90 + 60 minutes asleep; restless left out
+    assert record.data["processed"] is False
+    assert record.title == "Sleep: 2 h 30 min asleep"
