@@ -18,7 +18,7 @@ contract as v4beta), sent through the hub's guarded session (connectors.google.c
   average, highest, and the day's series averaged per five minutes.
 
 Incremental sync: the API documents no change token for these collections, so the cursor is the
-last civil day read; each sync reads again from OVERLAP_DAYS before it (late device syncs and
+last civil day read of each data type; each sync reads again from OVERLAP_DAYS before it (late device syncs and
 edits land in recent days), up to tomorrow (civil dates run ahead of UTC east of Greenwich). Daily
 records are keyed by date, sessions by their data point name, so reading a day again updates it.
 Exercises and sleeps that a complete listing no longer shows are tombstoned, inside the days read.
@@ -214,15 +214,23 @@ class GoogleHealthConnector(Connector):
     def _today() -> datetime.date:
         return datetime.datetime.now(datetime.UTC).date()
 
-    def days_to_read(self, cursor) -> tuple[datetime.date, datetime.date]:
-        """[first, end) civil days this sync reads."""
+    def days_to_read(self, cursor, name: str) -> tuple[datetime.date, datetime.date]:
+        """[first, end) civil days this sync reads of the data `name`: the whole window the first time
+        (or when the window was widened since), else from OVERLAP_DAYS before the last day read."""
         today = self._today()
         end = today + datetime.timedelta(days=2)  # through tomorrow: civil dates east of UTC
         first = today - datetime.timedelta(days=self._window_days() - 1)
-        since = (cursor or {}).get("read_through")
+        since = self._read_through(cursor).get(name)
         if since:
             first = max(first, _day(since) - datetime.timedelta(days=OVERLAP_DAYS))
         return first, end
+
+    def _read_through(self, cursor) -> dict:
+        cursor = cursor if isinstance(cursor, dict) else {}
+        read = cursor.get("read_through")
+        if not isinstance(read, dict) or int(cursor.get("window_days") or 0) < self._window_days():
+            return {}  # nothing read yet, or a wider window now: read all of it
+        return dict(read)
 
     # -- connector -----------------------------------------------------------------------------
     def test_connection(self) -> str:
@@ -241,8 +249,10 @@ class GoogleHealthConnector(Connector):
         return [name for name in self.wanted if SCOPE_OF[name] not in granted]
 
     def list_changes(self, cursor):
-        first, end = self.days_to_read(cursor)
-        done = {"read_through": (end - datetime.timedelta(days=1)).isoformat()}
+        """Each data type is read in its own days (see days_to_read); the cursor remembers, per data
+        type, the last day read: {"read_through": {name: "YYYY-MM-DD"}, "window_days": n}. A data type
+        ticked later, or one whose permission is granted later, is then read over the whole window."""
+        state = {"read_through": self._read_through(cursor), "window_days": self._window_days()}
         steps = [
             ("activity", self._activity),
             ("exercise", self._exercises),
@@ -250,21 +260,20 @@ class GoogleHealthConnector(Connector):
             ("heart_rate", self._heart_rate),
         ]
         skipped = self.not_granted()
-        wanted = [name for name in self.wanted if name not in skipped]
         if skipped:
             yield Batch(cursor=cursor, notices=[_not_granted_notice(name) for name in skipped])
-        if not wanted:
-            return
-        for index, (name, step) in enumerate(steps):
+        wanted = [name for name in self.wanted if name not in skipped]
+        for name, step in steps:
             if name not in wanted:
                 continue
-            last = all(later not in wanted for later, _ in steps[index + 1 :])
+            first, end = self.days_to_read(cursor, name)
             for items, deletes in step(first, end):
                 self.ctx.heartbeat()
-                # Only the last batch moves the cursor: a sync stopped half-way reads the same days again.
-                yield Batch(items=items, deletes=deletes, cursor=cursor)
-            if last:
-                yield Batch(cursor=done)
+                # The day read moves only once a data type is read whole: stopped half-way, a sync
+                # reads the same days again.
+                yield Batch(items=items, deletes=deletes, cursor=_copy(state))
+            state["read_through"][name] = (end - datetime.timedelta(days=1)).isoformat()
+            yield Batch(cursor=_copy(state))
 
     # -- steps, distance, active energy: one value per day -----------------------------------------
     def _activity(self, first: datetime.date, end: datetime.date):
@@ -383,6 +392,10 @@ class GoogleHealthConnector(Connector):
     @classmethod
     def daily_charts(cls, items, days: int = 30) -> list[DailySeries]:
         return daily_charts(items, days)
+
+
+def _copy(state: dict) -> dict:
+    return {"read_through": dict(state["read_through"]), "window_days": state["window_days"]}
 
 
 def _not_granted_notice(name: str) -> str:

@@ -110,7 +110,10 @@ def test_a_full_sync_reads_activity_exercise_sleep_and_heart_rate(integration, h
     assert (heart.data["min"], heart.data["max"], heart.data["samples"]) == (60, 118, 30)
     assert heart.data["series"][0] == ["10:00", 62.0]  # 09:00 UTC is 10:00 local; 60, 62, 64 averaged
     assert len(heart.data["series"]) == 12  # one value per five minutes
-    assert integration.sync_cursor["read_through"] == (today + datetime.timedelta(days=1)).isoformat()
+    tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+    assert integration.sync_cursor["read_through"] == dict.fromkeys(
+        ("activity", "exercise", "sleep", "heart_rate"), tomorrow
+    )
 
 
 def test_requests_follow_the_documented_contract(integration, health):
@@ -161,6 +164,26 @@ def test_the_next_sync_reads_only_the_recent_days_again_and_applies_changes(inte
     assert SyncedItem.objects.get(integration=integration, external_id="exercise:ex1").deleted_at is not None
     assert live_items(integration).get(external_id="sleep:night1").data["value"] == 150
     assert live_items(integration).filter(external_id="exercise:ex2").exists()  # outside the re-read days: kept
+
+
+def test_data_ticked_later_or_a_wider_window_is_read_over_the_whole_window(integration, health):
+    integration.config = {**integration.config, "data": ["activity", "exercise", "sleep"]}
+    integration.save()
+    sync(integration)
+    assert health.requests_to(r"/dataTypes/heart-rate/") == []
+
+    integration.config = {**integration.config, "data": ["activity", "exercise", "sleep", "heart_rate"]}
+    integration.save()
+    sync(integration)
+    assert len(health.requests_to(r"/dataTypes/heart-rate/")) == 8  # its first read: the whole week
+    exercise_filter = health.requests_to(r"/dataTypes/exercise/dataPoints$")[-1].args["filter"][0]
+    assert f'>= "{(_today() - datetime.timedelta(days=2)).isoformat()}"' in exercise_filter  # the overlap only
+
+    integration.config = {**integration.config, "window_days": 10}
+    integration.save()
+    sync(integration)
+    exercise_filter = health.requests_to(r"/dataTypes/exercise/dataPoints$")[-1].args["filter"][0]
+    assert f'>= "{(_today() - datetime.timedelta(days=9)).isoformat()}"' in exercise_filter
 
 
 def test_rate_limiting_waits_for_retry_after_and_goes_on(integration, health):
