@@ -186,6 +186,19 @@ def test_data_ticked_later_or_a_wider_window_is_read_over_the_whole_window(integ
     assert f'>= "{(_today() - datetime.timedelta(days=9)).isoformat()}"' in exercise_filter
 
 
+def test_a_window_longer_than_a_rollup_range_is_rolled_up_in_parts(integration, health):
+    long_ago = _today() - datetime.timedelta(days=95)
+    health.put_daily("steps", long_ago, 4321)
+    integration.config = {**integration.config, "window_days": 100, "data": ["activity"]}
+    integration.save()
+    job = sync(integration)
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    ranges = [json.loads(r.body)["range"] for r in health.requests_to(r"/steps/dataPoints:dailyRollUp$")]
+    assert len(ranges) == 2  # 101 days: 90, then 11 (the documented maximum is 90)
+    assert ranges[0]["end"] == ranges[1]["start"]
+    assert live_items(integration).get(external_id=f"steps:{long_ago.isoformat()}").data["value"] == 4321
+
+
 def test_rate_limiting_waits_for_retry_after_and_goes_on(integration, health):
     health.fail(r"/dataTypes/sleep/dataPoints$", *health.rate_limited(retry_after=1))
     job = sync(integration)
