@@ -144,6 +144,18 @@ def test_sessions_are_read_page_by_page(integration, health):
     assert pages[1].args.get("pageToken")
 
 
+def test_a_day_of_heart_rate_samples_is_read_page_by_page_into_one_record(integration, health):
+    health.max_page = 7
+    job = sync(integration)
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    yesterday = (_today() - datetime.timedelta(days=1)).isoformat()
+    assert live_items(integration).get(external_id=f"heart_rate:{yesterday}").data["samples"] == 30
+    day = f'>= "{yesterday}"'
+    pages = [r for r in health.requests_to(r"/dataTypes/heart-rate/dataPoints$") if day in r.args["filter"][0]]
+    assert len(pages) == 5  # 30 samples, 7 a page
+    assert all(page.args.get("pageToken") for page in pages[1:])
+
+
 def test_the_next_sync_reads_only_the_recent_days_again_and_applies_changes(integration, health):
     sync(integration)
     before = len(health.requests_to(r"/dataTypes/heart-rate/dataPoints$"))

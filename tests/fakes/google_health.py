@@ -69,6 +69,8 @@ class GoogleHealthFake(GoogleApiFake):
         self.identity = {"healthUserId": "1234567890", "legacyUserId": "A1B2C3"}
         self.daily: dict[tuple[str, str], float] = {}  # (dataType, YYYY-MM-DD) -> value
         self.points: dict[str, list[dict]] = {"exercise": [], "sleep": [], "heart-rate": []}
+        # Not the contract: tests lower the documented page maximum to page through small data sets.
+        self.max_page: int | None = None
 
     # -- the test's hands ---------------------------------------------------------------------
     def put_daily(self, data_type: str, day: datetime.date, value: float):
@@ -150,7 +152,7 @@ class GoogleHealthFake(GoogleApiFake):
         self.owner(request, SCOPES[data_type])
         args = request.args
         limit = 25 if data_type in ("exercise", "sleep") else 10000
-        page_size = min(int(args.get("pageSize") or (25 if limit == 25 else 1440)), limit)
+        page_size = min(int(args.get("pageSize") or (25 if limit == 25 else 1440)), limit, self.max_page or limit)
         bounds = self._filter(data_type, args.get("filter", ""))
         points = [p for p in self.points.get(data_type, []) if self._within(data_type, p, bounds)]
         points.sort(key=lambda p: self._key(data_type, p), reverse=True)  # newest first
