@@ -20,9 +20,8 @@ from tests.integrations.ui import text
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 
-# Being built by another piece of work (Fitbit moves to the Google Health API): the only card that
-# may still say "coming soon". Everything else connects, is a service the hub offers, or says why not.
-BEING_BUILT = {"fitbit"}
+# No card is left "coming soon": each connects, leads to a service page, or says why it cannot.
+BEING_BUILT = set()  # nothing is left "coming soon"
 
 
 def card_of(page: str, slug: str) -> str:
@@ -37,6 +36,7 @@ def test_no_card_says_coming_soon_without_being_built():
         "coursera",
         "instacart",
         "google-fit",
+        "fitbit",
     }
     assert {slug for slug, state in states.items() if state == CardState.SERVICE} == {"zapier", "ifttt"}
     for itype in IntegrationType.objects.exclude(unavailable_reason=""):
@@ -185,7 +185,10 @@ def test_the_catalogue_api_says_the_state_the_reason_and_the_service_page(owner)
     fit = types["google-fit"]
     assert fit["state"] == "not_possible"
     assert fit["unavailable_reason"] == IntegrationType.objects.get(slug="google-fit").unavailable_reason
-    assert [a["url"] for a in fit["alternatives"]] == ["/integrations/?q=Google+Health", "https://takeout.google.com/"]
+    assert [a["url"] for a in fit["alternatives"]] == [
+        "/integrations/connect/google-health/",
+        "https://takeout.google.com/",
+    ]
     assert fit["links"] == {"connect": None, "page": None, "service": None}
     zapier = types["zapier"]
     assert zapier["state"] == "service"

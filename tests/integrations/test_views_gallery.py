@@ -61,7 +61,7 @@ def test_types_that_cannot_be_connected_say_why_instead_of_coming_soon(owner_cli
         assert "card-link" not in card  # no Connect button
         assert reverse("integrations:connect", args=[slug]) not in page
     fit = card_of(page, "google-fit")
-    assert 'href="/integrations/?q=Google+Health"' in fit  # the successor, whatever its slug
+    assert 'href="/integrations/connect/google-health/"' in fit  # the successor
     assert 'href="https://takeout.google.com/" rel="noopener noreferrer"' in fit
     assert 'href="/integrations/?domain=finance"' in card_of(page, "instacart")  # the charges reach the bank
 
