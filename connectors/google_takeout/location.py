@@ -170,7 +170,7 @@ class Stays:
     def close(self) -> dict | None:
         if not self.count:
             return None
-        start, end, points, lat, lon = self.start, self.end, self.count, self.lat, self.lon
+        start, end, points, lat, lon = moment(self.start), moment(self.end), self.count, self.lat, self.lon
         self.start = self.end = None
         self.count = 0
         if (end - start).total_seconds() < MIN_STAY_S:
@@ -354,6 +354,14 @@ def point_time(stamp) -> datetime.datetime | None:
     return common.parse_time(stamp)
 
 
+def moment(key) -> datetime.datetime:
+    """A time as Stays holds it: a datetime, or (on the fast path) a timestampMs of 13 ASCII digits
+    as Google wrote it, read only when needed, exactly as common.parse_time reads it (it always can).
+    Such strings compare as their numbers do, and distinct milliseconds give distinct, equally
+    ordered datetimes, so they compare as the times do."""
+    return key if type(key) is not str else _fromtimestamp(int(key) / 1000, tz=_UTC)
+
+
 def is_records_json(head: bytes) -> bool:
     """A Records.json (raw positions only), from its first bytes."""
     text = head.decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
@@ -376,42 +384,80 @@ def read(member: archives.Member, stream, *, raw_points: bool = True):
         if is_records_json(stream.peek(archives.HEAD_BYTES)[: archives.HEAD_BYTES]):
             # The fast path (see the module docstring): what raw_position, precise and Stays.add do
             # per point, inlined for the common notations, the general functions for the others.
-            records = stays["locations.item"]
-            add = records.add_at
-            for obj in ijson.items(stream, "locations.item", use_float=True):
-                record += 1
-                if type(obj) is not dict or not raw_points:
-                    continue
-                lat, lon = obj.get("latitudeE7"), obj.get("longitudeE7")
-                if type(lat) is int and type(lon) is int:
-                    # round(n / 1e7, 7) == n / 1e7 for an integer n: common.geo without the rounding.
-                    lat, lon = lat / 1e7, lon / 1e7
-                    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
+            # Stays.add_at inlined, the current stay in local variables (written back to the Stays
+            # object when it closes and when the loop ends); a timestampMs stays a string (see
+            # moment()) unless it meets a time of the other notation.
+            stay = stays["locations.item"]
+            cos, radians_half, haversine = math.cos, _RADIANS / 2, haversine_m
+            lat_far, lon_near, near2, far2 = _LAT_FAR, _LON_NEAR, _NEAR2, _FAR2
+            count, end, lat_c, lon_c = 0, None, 0.0, 0.0
+            try:
+                for obj in ijson.items(stream, "locations.item", use_float=True):
+                    record += 1
+                    if type(obj) is not dict or not raw_points:
                         continue
-                else:
-                    point = common.geo_e7(obj)
-                    if point is None:
-                        continue
-                    lat, lon = point["lat"], point["lon"]
-                stamp = obj.get("timestamp") or obj.get("timestampMs")
-                moment = point_time(stamp)
-                if moment is None:
-                    bad_points += 1
-                    if bad_points > 1:
-                        continue
-                    exc = BadTime(f"the time {str(stamp)[:40]!r} is not a date the hub can read")
-                    found = ItemError(f"{label} record {record}: skipped, {exc}.", external_id=f"{label}#{record}")
-                else:
+                    try:
+                        lat, lon = obj["latitudeE7"], obj["longitudeE7"]
+                    except KeyError:
+                        continue  # no position (common.geo_e7 gives None)
+                    if type(lat) is int and type(lon) is int:
+                        # round(n / 1e7, 7) == n / 1e7 for an integer n: common.geo without rounding.
+                        lat, lon = lat / 1e7, lon / 1e7
+                        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
+                            continue
+                    else:
+                        point = common.geo_e7(obj)
+                        if point is None:
+                            continue
+                        lat, lon = point["lat"], point["lon"]
+                    stamp = obj.get("timestamp") or obj.get("timestampMs")
+                    if type(stamp) is str and len(stamp) == 13 and stamp.isascii() and stamp.isdecimal():
+                        key = stamp
+                    else:
+                        key = point_time(stamp)
+                        if key is None:
+                            bad_points += 1
+                            if bad_points > 1:
+                                continue
+                            exc = BadTime(f"the time {str(stamp)[:40]!r} is not a date the hub can read")
+                            message = f"{label} record {record}: skipped, {exc}."
+                            yield index, ItemError(message, external_id=f"{label}#{record}")
+                            index += 1
+                            continue
                     accuracy = obj.get("accuracy")
                     if accuracy is not None:
                         if type(accuracy) is not int and type(accuracy) is not float:
                             accuracy = _number(accuracy)
                         if accuracy is not None and not accuracy <= MAX_ACCURACY_M:
                             continue
-                    found = add(moment, lat, lon)
-                if found is not None:
-                    yield index, found
-                    index += 1
+                    found = None
+                    if count:
+                        if (key < end) if type(key) is type(end) else (moment(key) < moment(end)):
+                            continue  # out of order: an echo of an earlier fix
+                        dlat, dlon = lat - lat_c, lon - lon_c
+                        if dlat > lat_far or dlat < -lat_far:
+                            near = False
+                        elif -lon_near < dlon < lon_near and -89 < lat_c < 89:
+                            dx = cos((lat + lat_c) * radians_half) * dlon
+                            d2 = dlat * dlat + dx * dx
+                            near = d2 < near2 or (d2 <= far2 and haversine(lat_c, lon_c, lat, lon) <= CLUSTER_RADIUS_M)
+                        else:
+                            near = haversine(lat_c, lon_c, lat, lon) <= CLUSTER_RADIUS_M
+                        if near:
+                            count += 1
+                            end = key
+                            lat_c += (lat - lat_c) / count
+                            lon_c += (lon - lon_c) / count
+                            continue
+                        stay.count, stay.end, stay.lat, stay.lon = count, end, lat_c, lon_c
+                        found = stay.close()
+                    stay.start = key
+                    count, end, lat_c, lon_c = 1, key, lat, lon
+                    if found is not None:
+                        yield index, found
+                        index += 1
+            finally:
+                stay.count, stay.end, stay.lat, stay.lon = count, end, lat_c, lon_c
         else:
             for prefix, obj in common.objects(stream, PREFIXES):
                 record += 1
