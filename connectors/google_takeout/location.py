@@ -23,8 +23,10 @@ shapes, as `location_visit` records:
 Files are streamed (ijson) one object at a time, so a 200 MB Records.json needs little memory.
 A Records.json (a top-level object whose head names "locations" and none of the other shapes) is
 read on a fast path: ijson's C backend builds each position (ijson.items on "locations.item"), and
-the grouping works on plain floats and Google's time strings, without a dict or a haversine per
-point (see Stays.add); it gives the same visits as the general path, which reads every other shape.
+the grouping (Stays.add_at, inlined in read) works on plain floats, without a dict or a haversine
+per point (within_radius), reading "...Z" times with fromisoformat and keeping a timestampMs as its
+string until a visit closes (moment). It gives exactly the visits, errors and notices of the
+general path, which reads every other shape (a test compares the two on awkward generated files).
 Visits are keyed by Google's placeId and their start time, movements by their start and end time,
 grouped raw points by their first point's time: a visit found in both an old Takeout and a newer
 on-device export is stored once, and importing a file again adds nothing.
