@@ -394,9 +394,12 @@ def read(member: archives.Member, stream, *, raw_points: bool = True):
             lat_far, lon_near, near2, far2 = _LAT_FAR, _LON_NEAR, _NEAR2, _FAR2
             count, end, lat_c, lon_c = 0, None, 0.0, 0.0
             try:
-                for obj in ijson.items(stream, "locations.item", use_float=True):
-                    record += 1
-                    if type(obj) is not dict or not raw_points:
+                positions = enumerate(ijson.items(stream, "locations.item", use_float=True), start=1)
+                if not raw_points:
+                    for record, _obj in positions:  # noqa: B007 (record names where bad JSON starts)
+                        pass  # read through: bad JSON is still reported
+                for record, obj in positions:
+                    if type(obj) is not dict:
                         continue
                     try:
                         lat, lon = obj["latitudeE7"], obj["longitudeE7"]
