@@ -390,7 +390,7 @@ def read(member: archives.Member, stream, *, raw_points: bool = True):
             # object when it closes and when the loop ends); a timestampMs stays a string (see
             # moment()) unless it meets a time of the other notation.
             stay = stays["locations.item"]
-            cos, radians_half, haversine = math.cos, _RADIANS / 2, haversine_m
+            cos, radians_half, haversine, fromisoformat = math.cos, _RADIANS / 2, haversine_m, _fromisoformat
             lat_far, lon_near, near2, far2 = _LAT_FAR, _LON_NEAR, _NEAR2, _FAR2
             count, end, lat_c, lon_c = 0, None, 0.0, 0.0
             try:
@@ -416,28 +416,42 @@ def read(member: archives.Member, stream, *, raw_points: bool = True):
                             continue
                         lat, lon = point["lat"], point["lon"]
                     stamp = obj.get("timestamp") or obj.get("timestampMs")
-                    if type(stamp) is str and len(stamp) == 13 and stamp.isascii() and stamp.isdecimal():
+                    if type(stamp) is not str:
+                        key = point_time(stamp)
+                    elif len(stamp) == 13 and stamp.isascii() and stamp.isdecimal():
                         key = stamp
+                    elif stamp[-1:] == "Z":
+                        try:
+                            key = fromisoformat(stamp)  # as point_time reads it
+                        except ValueError:
+                            key = point_time(stamp)
                     else:
                         key = point_time(stamp)
-                        if key is None:
-                            bad_points += 1
-                            if bad_points > 1:
-                                continue
-                            exc = BadTime(f"the time {str(stamp)[:40]!r} is not a date the hub can read")
-                            message = f"{label} record {record}: skipped, {exc}."
-                            yield index, ItemError(message, external_id=f"{label}#{record}")
-                            index += 1
+                    if key is None:
+                        bad_points += 1
+                        if bad_points > 1:
                             continue
+                        exc = BadTime(f"the time {str(stamp)[:40]!r} is not a date the hub can read")
+                        message = f"{label} record {record}: skipped, {exc}."
+                        yield index, ItemError(message, external_id=f"{label}#{record}")
+                        index += 1
+                        continue
                     accuracy = obj.get("accuracy")
-                    if accuracy is not None:
-                        if type(accuracy) is not int and type(accuracy) is not float:
-                            accuracy = _number(accuracy)
+                    kind = type(accuracy)
+                    if kind is int or kind is float:
+                        if not accuracy <= MAX_ACCURACY_M:
+                            continue
+                    elif accuracy is not None:
+                        accuracy = _number(accuracy)
                         if accuracy is not None and not accuracy <= MAX_ACCURACY_M:
                             continue
                     found = None
                     if count:
-                        if (key < end) if type(key) is type(end) else (moment(key) < moment(end)):
+                        try:
+                            echo = key < end
+                        except TypeError:  # a timestampMs string and a datetime
+                            echo = moment(key) < moment(end)
+                        if echo:
                             continue  # out of order: an echo of an earlier fix
                         dlat, dlon = lat - lat_c, lon - lon_c
                         if dlat > lat_far or dlat < -lat_far:
