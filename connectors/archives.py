@@ -14,11 +14,13 @@ member at its declared size and checks its CRC, so a lying header cannot inflate
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import posixpath
 import re
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -72,10 +74,14 @@ class Member:
         return posixpath.basename(self.name) if self.archive else Path(self.name).name
 
     def open(self) -> io.BufferedIOBase:
-        """A binary stream (close it). A damaged member raises ItemError naming it."""
+        """A binary stream (close it). A damaged member raises ItemError naming it. Within
+        shared_zips() (an import, an upload check) the member's zip is opened once for all of them."""
         try:
             if not self.archive:
                 return open(self.name, "rb")  # the caller closes it
+            shared = _shared_zip(self.archive)
+            if shared is not None:
+                return shared.open(self.name)
             archive = zipfile.ZipFile(self.archive)
             return _OwningStream(archive, archive.open(self.name))
         except (OSError, zipfile.BadZipFile, KeyError):
@@ -91,6 +97,45 @@ class Member:
                 return stream.read(size)
         except (ItemError, zipfile.BadZipFile, EOFError, OSError, zlib.error):
             return b""
+
+
+_shared = threading.local()
+
+
+def _shared_zip(path: str) -> zipfile.ZipFile | None:
+    """The open zip at path within shared_zips(), else None."""
+    zips = getattr(_shared, "zips", None)
+    if zips is None:
+        return None
+    if path not in zips:
+        zips[path] = zipfile.ZipFile(path)
+    return zips[path]
+
+
+@contextlib.contextmanager
+def _using(zips: dict):
+    """Member.open and head use these open zips in this thread (unless an outer shared_zips does)."""
+    previous = getattr(_shared, "zips", None)
+    _shared.zips = previous if previous is not None else zips
+    try:
+        yield
+    finally:
+        _shared.zips = previous
+
+
+@contextlib.contextmanager
+def shared_zips():
+    """Within it, Member.open and Member.head open each zip once. Alone, they open the member's zip
+    anew, reading the whole central directory each time: over a Takeout of thousands of JSON files
+    (Fit, Keep) or an Apple Photos library of thousands of sidecars that is minutes; with one open
+    zip it is a second. Nested uses share the outermost one's zips."""
+    zips: dict[str, zipfile.ZipFile] = {}
+    try:
+        with _using(zips):
+            yield
+    finally:
+        for archive in zips.values():
+            archive.close()
 
 
 class _OwningStream(io.RawIOBase):
@@ -287,11 +332,12 @@ def identify(paths: list[str]) -> str:
         key = identify_member(member)
         if key:
             return key
-    for member in found[:50]:
-        if member.size:
-            key = identify_member(member, member.head())
-            if key:
-                return key
+    with shared_zips():
+        for member in found[:50]:
+            if member.size:
+                key = identify_member(member, member.head())
+                if key:
+                    return key
     return ""
 
 
@@ -300,6 +346,16 @@ def sniff(paths: list[str], expected: str, wanted) -> tuple[list[Member], str]:
     them), or ConfigError naming the file that is empty, damaged or another kind of export."""
     if not paths:
         raise ConfigError("No file was uploaded.", remediation=f"Upload {EXPORTS[expected]}.")
+    with shared_zips():
+        accepted = _sniff(paths, expected, wanted)
+    size = sum(Path(p).stat().st_size for p in paths)
+    names = ", ".join(m.basename for m in accepted[:3])
+    if len(accepted) > 3:
+        names += f" and {len(accepted) - 3} more"
+    return accepted, f"{human_size(size)}, {names} found"
+
+
+def _sniff(paths: list[str], expected: str, wanted) -> list[Member]:
     accepted = []
     for path in paths:
         file = Path(path)
@@ -315,11 +371,7 @@ def sniff(paths: list[str], expected: str, wanted) -> tuple[list[Member], str]:
                 message = f"{file.name} does not look like {EXPORTS[expected]}."
             raise ConfigError(message, remediation=f"Upload {EXPORTS[expected]}.")
         accepted += mine
-    size = sum(Path(p).stat().st_size for p in paths)
-    names = ", ".join(m.basename for m in accepted[:3])
-    if len(accepted) > 3:
-        names += f" and {len(accepted) - 3} more"
-    return accepted, f"{human_size(size)}, {names} found"
+    return accepted
 
 
 # -- CSV -----------------------------------------------------------------------------------------------
@@ -439,6 +491,27 @@ class Notice(str):
 
 # -- the import loop ---------------------------------------------------------------------------------
 def stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None, first_errors=(), weigh=None):
+    """_stream_batches with each zip of the upload opened once for the whole import (parse may
+    open other members, such as sidecars, or read heads). The zips are in use only while the import
+    runs, not while the caller holds a batch, so nothing leaks into other code on this thread."""
+    zips: dict[str, zipfile.ZipFile] = {}
+    inner = _stream_batches(files, parse, cursor, heartbeat=heartbeat, first_errors=first_errors, weigh=weigh)
+    try:
+        while True:
+            with _using(zips):
+                try:
+                    batch = next(inner)
+                except StopIteration:
+                    return
+            yield batch
+    finally:
+        with _using(zips):
+            inner.close()
+        for archive in zips.values():
+            archive.close()
+
+
+def _stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: None, first_errors=(), weigh=None):
     """Batches of what parse(member, stream) yields, as (entry index, raw item | ItemError | Notice
     | None for an entry left out), indices rising within a member. parse always reads a member from its
     start (so it can rebuild state such as a highlight's earlier versions); entries before the
@@ -540,7 +613,8 @@ class ArchiveConnector(Connector):
 
     def files(self, paths: list[str]) -> tuple[list[Member], list[ItemError]]:
         found, refused = members(paths)
-        mine = [m for m in found if self.wanted(m)]
+        with shared_zips():
+            mine = [m for m in found if self.wanted(m)]
         if not mine:
             sniff(paths, self.EXPORT, self.wanted)  # raises with the reason
         return mine, refused

@@ -7,13 +7,9 @@ files are recognised by what they hold, never by their names.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import posixpath
 import re
-import threading
-import zipfile
-import zlib
 
 import ijson
 
@@ -40,41 +36,8 @@ def empty_export_file(member: archives.Member, names: set[str], pattern: str = r
     return member.size == 0 and (base in names or re.fullmatch(pattern, base) is not None)
 
 
-_shared = threading.local()
-
-
-@contextlib.contextmanager
-def shared_zips():
-    """Within it, head_text opens each zip once. Member.head opens its zip anew, reading the whole
-    central directory each time: over a Takeout of thousands of JSON files (Fit, Keep) that is
-    minutes; with one open zip it is a second."""
-    if getattr(_shared, "zips", None) is not None:
-        yield
-        return
-    _shared.zips = {}
-    try:
-        yield
-    finally:
-        for archive in _shared.zips.values():
-            archive.close()
-        _shared.zips = None
-
-
-def _head(member: archives.Member, size: int) -> bytes:
-    zips = getattr(_shared, "zips", None)
-    if not member.archive or zips is None:
-        return member.head(size)
-    try:
-        if member.archive not in zips:
-            zips[member.archive] = zipfile.ZipFile(member.archive)
-        with zips[member.archive].open(member.name) as stream:
-            return stream.read(size)
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError, zlib.error):
-        return b""
-
-
 def head_text(member: archives.Member, size: int = archives.HEAD_BYTES) -> str:
-    return _head(member, size).decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
+    return member.head(size).decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
 
 
 def objects(stream, prefixes: set[str]):
@@ -186,20 +149,15 @@ class TakeoutArchive(archives.ArchiveConnector):
     ("takeout-...-001.zip", "-002.zip"): any part that holds some of these files is accepted (the
     others may hold the rest), and a part holding none is refused with a message saying so."""
 
-    def files(self, paths: list[str]):
-        with shared_zips():
-            return super().files(paths)
-
     @classmethod
     def sniff(cls, paths: list[str]) -> str:
         try:
-            with shared_zips():
-                return super().sniff(paths)
+            return super().sniff(paths)
         except ConfigError as exc:
             what = archives.EXPORTS[cls.EXPORT].split(" ", 1)[1].removesuffix(" export")
             for path in paths:
                 found, _ = archives.members([path])
-                with shared_zips():
+                with archives.shared_zips():
                     mine = any(m.size and cls.wanted(m) for m in found)
                 if not mine and archives.identify([path]) == "google-takeout":
                     raise ConfigError(

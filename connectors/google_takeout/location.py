@@ -21,6 +21,12 @@ shapes, as `location_visit` records:
   a route already described by its activity) are left out.
 
 Files are streamed (ijson) one object at a time, so a 200 MB Records.json needs little memory.
+A Records.json (a top-level object whose head names "locations" and none of the other shapes) is
+read on a fast path: ijson's C backend builds each position (ijson.items on "locations.item"), and
+the grouping (Stays.add_at, inlined in read) works on plain floats, without a dict or a haversine
+per point (within_radius), reading "...Z" times with fromisoformat and keeping a timestampMs as its
+string until a visit closes (moment). It gives exactly the visits, errors and notices of the
+general path, which reads every other shape (a test compares the two on awkward generated files).
 Visits are keyed by Google's placeId and their start time, movements by their start and end time,
 grouped raw points by their first point's time: a visit found in both an old Takeout and a newer
 on-device export is stored once, and importing a file again adds nothing.
@@ -28,7 +34,11 @@ on-device export is stored once, and importing a file again adds nothing.
 
 from __future__ import annotations
 
+import datetime
+import io
 import math
+
+import ijson
 
 from connectors import archives
 from connectors.base import Record
@@ -61,10 +71,50 @@ ACTIVITIES = {
 
 def distance_m(a: dict, b: dict) -> float:
     """Great-circle distance (haversine) between two {"lat", "lon"}."""
-    lat1, lat2 = math.radians(a["lat"]), math.radians(b["lat"])
-    dlat, dlon = lat2 - lat1, math.radians(b["lon"] - a["lon"])
+    return haversine_m(a["lat"], a["lon"], b["lat"], b["lon"])
+
+
+EARTH_RADIUS_M = 6_371_000
+_RADIANS = math.pi / 180
+
+
+def haversine_m(lat_a: float, lon_a: float, lat_b: float, lon_b: float) -> float:
+    lat1, lat2 = math.radians(lat_a), math.radians(lat_b)
+    dlat, dlon = lat2 - lat1, math.radians(lon_b - lon_a)
     h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
-    return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(h)))
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+# The clustering decision, "within CLUSTER_RADIUS_M of the centre?", without a haversine per point:
+# the great-circle distance is at least EARTH_RADIUS_M * |latitude difference|, so a point further
+# north or south than _LAT_FAR degrees is outside; otherwise, for points less than _LON_NEAR degrees
+# of longitude apart away from the poles, the equirectangular approximation
+# R * sqrt(dlat^2 + (cos(mean latitude) * dlon)^2) differs from the haversine by less than a
+# millionth at these distances (~1e-10 relative from sin x ~ x, and sin^2(dlat / 2) / cos^2(mean)
+# from cos(mean)^2 against cos(lat1) * cos(lat2)): it decides when it is more than _MARGIN_M from the
+# radius, and the haversine decides the rest (a point within 10 cm of the radius, a jump across the
+# antimeridian, a stay at a pole). The visits are exactly those of the haversine.
+_MARGIN_M = 0.1
+_LAT_FAR = (CLUSTER_RADIUS_M + _MARGIN_M) / (EARTH_RADIUS_M * _RADIANS)
+_LON_NEAR = 0.01
+_NEAR2 = ((CLUSTER_RADIUS_M - _MARGIN_M) / (EARTH_RADIUS_M * _RADIANS)) ** 2  # in degrees squared
+_FAR2 = ((CLUSTER_RADIUS_M + _MARGIN_M) / (EARTH_RADIUS_M * _RADIANS)) ** 2
+
+
+def within_radius(lat_c: float, lon_c: float, lat: float, lon: float) -> bool:
+    """haversine_m(centre, point) <= CLUSTER_RADIUS_M, cheaply (see above)."""
+    dlat = lat - lat_c
+    if dlat > _LAT_FAR or dlat < -_LAT_FAR:
+        return False
+    dlon = lon - lon_c
+    if -_LON_NEAR < dlon < _LON_NEAR and -89 < lat_c < 89:
+        dx = math.cos((lat + lat_c) * (_RADIANS / 2)) * dlon
+        d2 = dlat * dlat + dx * dx
+        if d2 < _NEAR2:
+            return True
+        if d2 > _FAR2:
+            return False
+    return haversine_m(lat_c, lon_c, lat, lon) <= CLUSTER_RADIUS_M
 
 
 def activity_name(value) -> str:
@@ -92,35 +142,38 @@ def is_location_history(member: archives.Member) -> bool:
 
 class Stays:
     """Groups raw positions into visits (see the module docstring). Only the current stay's first
-    and last time, point count and running centre are kept: a week at home is three numbers."""
+    and last time, point count and running centre are kept: a week at home is five numbers."""
 
     def __init__(self, source: str):
         self.source = source
-        self.start = self.end = self.centre = None
+        self.start = self.end = None
+        self.lat = self.lon = 0.0
         self.count = 0
 
     def add(self, moment, point: dict) -> dict | None:
         """The visit the point closes, if any."""
-        if self.end and moment < self.end:
-            return None  # out of order: an echo of an earlier fix
-        if self.centre and distance_m(self.centre, point) <= CLUSTER_RADIUS_M:
-            self.count += 1
-            self.end = moment
-            self.centre = {
-                "lat": self.centre["lat"] + (point["lat"] - self.centre["lat"]) / self.count,
-                "lon": self.centre["lon"] + (point["lon"] - self.centre["lon"]) / self.count,
-            }
-            return None
+        return self.add_at(moment, point["lat"], point["lon"])
+
+    def add_at(self, moment, lat: float, lon: float) -> dict | None:
+        if self.count:
+            if moment < self.end:
+                return None  # out of order: an echo of an earlier fix
+            if within_radius(self.lat, self.lon, lat, lon):
+                count = self.count = self.count + 1
+                self.end = moment
+                self.lat += (lat - self.lat) / count
+                self.lon += (lon - self.lon) / count
+                return None
         closed = self.close()
         self.start = self.end = moment
-        self.centre, self.count = dict(point), 1
+        self.lat, self.lon, self.count = lat, lon, 1
         return closed
 
     def close(self) -> dict | None:
         if not self.count:
             return None
-        start, end, points, centre = self.start, self.end, self.count, self.centre
-        self.start = self.end = self.centre = None
+        start, end, points, lat, lon = moment(self.start), moment(self.end), self.count, self.lat, self.lon
+        self.start = self.end = None
         self.count = 0
         if (end - start).total_seconds() < MIN_STAY_S:
             return None
@@ -128,7 +181,7 @@ class Stays:
             "id": archives.content_id("google-stay", common.id_time(start)),
             "start": common.iso(start),
             "end": common.iso(end),
-            "geo": {"lat": round(centre["lat"], 7), "lon": round(centre["lon"], 7)},
+            "geo": {"lat": round(lat, 7), "lon": round(lon, 7)},
             "place_name": "",
             "address": "",
             "provider_place_id": "",
@@ -280,6 +333,47 @@ def raw_position(obj: dict, prefix: str):
     return moment, point, _number(accuracy)
 
 
+_fromisoformat = datetime.datetime.fromisoformat
+_fromtimestamp = datetime.datetime.fromtimestamp
+_UTC = datetime.UTC
+
+
+def point_time(stamp) -> datetime.datetime | None:
+    """common.parse_time(stamp), sooner for the two notations of Records.json: "...Z" strings (read by
+    fromisoformat as parse_time reads them: it too cuts fractions after 6 digits) and epoch
+    milliseconds as a string of digits. Anything else, or what these fail on, goes to parse_time."""
+    if type(stamp) is str:
+        if stamp[-1:] == "Z":
+            try:
+                return _fromisoformat(stamp)
+            except ValueError:
+                pass
+        elif 10 <= len(stamp) <= 14 and stamp.isdecimal():
+            try:
+                return _fromtimestamp(int(stamp) / 1000, tz=_UTC)
+            except (ValueError, OverflowError, OSError):
+                return None
+    return common.parse_time(stamp)
+
+
+def moment(key) -> datetime.datetime:
+    """A time as Stays holds it: a datetime, or (on the fast path) a timestampMs of 13 ASCII digits
+    as Google wrote it, read only when needed, exactly as common.parse_time reads it (it always can).
+    Such strings compare as their numbers do, and distinct milliseconds give distinct, equally
+    ordered datetimes, so they compare as the times do."""
+    return key if type(key) is not str else _fromtimestamp(int(key) / 1000, tz=_UTC)
+
+
+def is_records_json(head: bytes) -> bool:
+    """A Records.json (raw positions only), from its first bytes."""
+    text = head.decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
+    return text.startswith("{") and '"locations"' in text and not any(marker in text for marker in MARKERS)
+
+
+def _peekable(stream):
+    return stream if hasattr(stream, "peek") else io.BufferedReader(stream, 64 * 1024)
+
+
 def read(member: archives.Member, stream, *, raw_points: bool = True):
     """(entry index, visit dict | ItemError | Notice) of one location file, whatever its shape; raw
     positions are grouped into visits unless raw_points is off."""
@@ -288,29 +382,125 @@ def read(member: archives.Member, stream, *, raw_points: bool = True):
     truncated = None
     stays = {"locations.item": Stays("records"), "rawSignals.item": Stays("timeline-raw")}
     try:
-        for prefix, obj in common.objects(stream, PREFIXES):
-            record += 1
-            if not isinstance(obj, dict):
-                continue
+        stream = _peekable(stream)
+        if is_records_json(stream.peek(archives.HEAD_BYTES)[: archives.HEAD_BYTES]):
+            # The fast path (see the module docstring): what raw_position, precise and Stays.add do
+            # per point, inlined for the common notations, the general functions for the others.
+            # Stays.add_at inlined, the current stay in local variables (written back to the Stays
+            # object when it closes and when the loop ends); a timestampMs stays a string (see
+            # moment()) unless it meets a time of the other notation.
+            stay = stays["locations.item"]
+            cos, radians_half, haversine, fromisoformat = math.cos, _RADIANS / 2, haversine_m, _fromisoformat
+            lat_far, lon_near, near2, far2 = _LAT_FAR, _LON_NEAR, _NEAR2, _FAR2
+            count, end, lat_c, lon_c = 0, None, 0.0, 0.0
             try:
-                if prefix in stays:
-                    if not raw_points:
+                positions = enumerate(ijson.items(stream, "locations.item", use_float=True), start=1)
+                if not raw_points:
+                    for record, _obj in positions:  # noqa: B007 (record names where bad JSON starts)
+                        pass  # read through: bad JSON is still reported
+                for record, obj in positions:
+                    if type(obj) is not dict:
                         continue
-                    position = raw_position(obj, prefix)
-                    found = stays[prefix].add(position[0], position[1]) if precise(position) else None
-                elif prefix == "timelineObjects.item":
-                    found = semantic(obj)
-                else:
-                    found = timeline_segment(obj, "timeline-ios" if prefix == "item" else "timeline-android")
-            except BadTime as exc:
-                if prefix in stays:
-                    bad_points += 1
-                    if bad_points > 1:
-                        continue  # one error names the format; the notice at the end counts them
-                found = ItemError(f"{label} record {record}: skipped, {exc}.", external_id=f"{label}#{record}")
-            if found is not None:
-                yield index, found
-                index += 1
+                    try:
+                        lat, lon = obj["latitudeE7"], obj["longitudeE7"]
+                    except KeyError:
+                        continue  # no position (common.geo_e7 gives None)
+                    if type(lat) is int and type(lon) is int:
+                        # round(n / 1e7, 7) == n / 1e7 for an integer n: common.geo without rounding.
+                        lat, lon = lat / 1e7, lon / 1e7
+                        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
+                            continue
+                    else:
+                        point = common.geo_e7(obj)
+                        if point is None:
+                            continue
+                        lat, lon = point["lat"], point["lon"]
+                    stamp = obj.get("timestamp") or obj.get("timestampMs")
+                    if type(stamp) is not str:
+                        key = point_time(stamp)
+                    elif len(stamp) == 13 and stamp.isascii() and stamp.isdecimal():
+                        key = stamp
+                    elif stamp[-1:] == "Z":
+                        try:
+                            key = fromisoformat(stamp)  # as point_time reads it
+                        except ValueError:
+                            key = point_time(stamp)
+                    else:
+                        key = point_time(stamp)
+                    if key is None:
+                        bad_points += 1
+                        if bad_points > 1:
+                            continue
+                        exc = BadTime(f"the time {str(stamp)[:40]!r} is not a date the hub can read")
+                        message = f"{label} record {record}: skipped, {exc}."
+                        yield index, ItemError(message, external_id=f"{label}#{record}")
+                        index += 1
+                        continue
+                    accuracy = obj.get("accuracy")
+                    kind = type(accuracy)
+                    if kind is int or kind is float:
+                        if not accuracy <= MAX_ACCURACY_M:
+                            continue
+                    elif accuracy is not None:
+                        accuracy = _number(accuracy)
+                        if accuracy is not None and not accuracy <= MAX_ACCURACY_M:
+                            continue
+                    found = None
+                    if count:
+                        try:
+                            echo = key < end
+                        except TypeError:  # a timestampMs string and a datetime
+                            echo = moment(key) < moment(end)
+                        if echo:
+                            continue  # out of order: an echo of an earlier fix
+                        dlat, dlon = lat - lat_c, lon - lon_c
+                        if dlat > lat_far or dlat < -lat_far:
+                            near = False
+                        elif -lon_near < dlon < lon_near and -89 < lat_c < 89:
+                            dx = cos((lat + lat_c) * radians_half) * dlon
+                            d2 = dlat * dlat + dx * dx
+                            near = d2 < near2 or (d2 <= far2 and haversine(lat_c, lon_c, lat, lon) <= CLUSTER_RADIUS_M)
+                        else:
+                            near = haversine(lat_c, lon_c, lat, lon) <= CLUSTER_RADIUS_M
+                        if near:
+                            count += 1
+                            end = key
+                            lat_c += (lat - lat_c) / count
+                            lon_c += (lon - lon_c) / count
+                            continue
+                        stay.count, stay.end, stay.lat, stay.lon = count, end, lat_c, lon_c
+                        found = stay.close()
+                    stay.start = key
+                    count, end, lat_c, lon_c = 1, key, lat, lon
+                    if found is not None:
+                        yield index, found
+                        index += 1
+            finally:
+                stay.count, stay.end, stay.lat, stay.lon = count, end, lat_c, lon_c
+        else:
+            for prefix, obj in common.objects(stream, PREFIXES):
+                record += 1
+                if not isinstance(obj, dict):
+                    continue
+                try:
+                    if prefix in stays:
+                        if not raw_points:
+                            continue
+                        position = raw_position(obj, prefix)
+                        found = stays[prefix].add(position[0], position[1]) if precise(position) else None
+                    elif prefix == "timelineObjects.item":
+                        found = semantic(obj)
+                    else:
+                        found = timeline_segment(obj, "timeline-ios" if prefix == "item" else "timeline-android")
+                except BadTime as exc:
+                    if prefix in stays:
+                        bad_points += 1
+                        if bad_points > 1:
+                            continue  # one error names the format; the notice at the end counts them
+                    found = ItemError(f"{label} record {record}: skipped, {exc}.", external_id=f"{label}#{record}")
+                if found is not None:
+                    yield index, found
+                    index += 1
     except common.JSON_ERRORS as exc:
         yield index, common.malformed(member, record, exc)
         index += 1

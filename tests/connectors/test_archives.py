@@ -137,3 +137,33 @@ def test_a_cursor_left_by_another_upload_does_not_skip_the_start_of_this_one(min
     assert job.kind == "incremental"
     run_job(job.pk)
     assert items(mint).count() == 5
+
+
+def test_an_upload_of_many_files_opens_its_zip_a_few_times_for_the_check_and_the_import(mint, tmp_path, monkeypatch):
+    """Member.head and Member.open reuse one open zip within shared_zips(): the upload check, the
+    choice of files and the import each open the zip once, not once per file (each opening reads
+    the whole central directory). Outside an import nothing stays shared."""
+    from connectors import archives
+
+    files = {f"export/{n:03d}/transactions.csv": MINT_HEADER + mint_rows(n * 10, 2) for n in range(150)}
+    files.update({f"export/notes/{n:03d}.txt": f"note {n}" for n in range(150)})
+    path = zip_of(tmp_path / "mint.zip", files)
+    opened = []
+    original = zipfile.ZipFile.__init__
+
+    def counting(self, file, *args, **kwargs):
+        if str(file) == path:
+            opened.append(file)
+        original(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    assert "transactions.csv" in Mint.sniff([path])
+    job = import_files(mint, [path])
+
+    assert job.status == "succeeded", job.error_message
+    assert items(mint).count() == 300
+    assert len(opened) < 10
+    assert archives._shared_zip(path) is None
+    before = len(opened)
+    assert Member(path, "export/000/transactions.csv", 1).head(6) == b'"Date"'
+    assert len(opened) == before + 1  # alone, a head opens its zip

@@ -505,3 +505,119 @@ def test_a_takeout_of_thousands_of_json_files_is_checked_opening_the_zip_a_few_t
     monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
     assert "2022_JANUARY.json found" in GoogleLocationHistory.sniff([path])
     assert len(opened) < 10
+
+
+def awkward_points(seed: int, count: int) -> list:
+    """Raw positions in every notation Records.json holds, and the odd ones: stays and moves, times
+    with and without milliseconds, with 9 fraction digits, offsets, epoch milliseconds, echoes of
+    earlier fixes, coordinates as strings or floats, missing or (0, 0), imprecise or string
+    accuracies, points a hair inside and outside the 100 m radius, stays across the antimeridian
+    and at the pole, and unreadable times."""
+    import random
+
+    rng = random.Random(seed)
+    moment = T0
+    places = [HOME, WORK, (0.0004, 179.9995), (89.9995, 10.0), (-33.86, 151.2)]
+    place = places[0]
+    out = []
+    for _ in range(count):
+        moment += datetime.timedelta(
+            seconds=rng.choice((20, 45, 60, 90, 130, 200)), microseconds=rng.randint(0, 999999)
+        )
+        if rng.random() < 0.04:
+            place = rng.choice(places)
+        kind = rng.random()
+        if kind < 0.08:  # exactly about the radius, north of the first point of the stay
+            lat, lon = place[0] + rng.choice((99.95, 99.99, 100.0, 100.01, 100.05)) / 111_195, place[1]
+        elif place[1] > 179.99 and kind < 0.3:  # the other side of the antimeridian
+            lat, lon = place[0] + rng.gauss(0, 0.0002), -179.9999 + rng.gauss(0, 0.0001)
+        else:
+            lat, lon = place[0] + rng.gauss(0, 0.0004), place[1] + rng.gauss(0, 0.0006)
+        lon = lon - 360 if lon > 180 else lon
+        entry = {"latitudeE7": round(lat * 1e7), "longitudeE7": round(lon * 1e7)}
+        when = moment - datetime.timedelta(minutes=5) if rng.random() < 0.02 else moment  # an echo
+        style = rng.random()
+        if style < 0.3:
+            entry["timestampMs"] = str(int(when.timestamp() * 1000))
+        elif style < 0.5:
+            entry["timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        elif style < 0.6:
+            entry["timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif style < 0.7:
+            entry["timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"
+        elif style < 0.8:
+            entry["timestamp"] = (when + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%f+01:00")
+        else:
+            entry["timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            entry["timestampMs"] = "0"  # ignored: timestamp comes first
+        odd = rng.random()
+        if odd < 0.01:
+            entry["timestamp"] = rng.choice(("yesterday", "2022-13-45T10:00:00.000Z", "", 12.5))
+            entry.pop("timestampMs", None)
+        elif odd < 0.02:
+            entry["latitudeE7"] = str(entry["latitudeE7"])
+        elif odd < 0.03:
+            entry["longitudeE7"] = float(entry["longitudeE7"]) + 0.5
+        elif odd < 0.04:
+            entry.pop("latitudeE7")
+        elif odd < 0.045:
+            entry["latitudeE7"] = entry["longitudeE7"] = 0
+        elif odd < 0.05:
+            entry["latitudeE7"] = 950_000_000
+        accuracy = rng.random()
+        if accuracy < 0.05:
+            entry["accuracy"] = rng.choice((199, 200, 201, 200.5, 1500, "35", "far", None))
+        elif accuracy < 0.9:
+            entry["accuracy"] = rng.randint(3, 60)
+        out.append(entry)
+    return out
+
+
+def read_all(path: Path) -> list:
+    from connectors import archives
+
+    member = archives.Member("", str(path), path.stat().st_size)
+    with open(path, "rb") as stream:
+        return [(index, type(found).__name__, found) for index, found in location.read(member, stream)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_fast_records_path_reads_exactly_what_the_general_path_reads(tmp_path, seed):
+    """A Records.json is read on the fast path (ijson.items, inlined times and distances); the same
+    positions in a file that also names rawSignals go through the general path: the same visits,
+    errors and notices come out, in the same order."""
+    points = awkward_points(seed, 6000)
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "general").mkdir()
+    fast, general = tmp_path / "fast" / "Records.json", tmp_path / "general" / "Records.json"
+    fast.write_text(records_json(points))
+    general.write_text(json.dumps({"rawSignals": [], "locations": points}, indent=2))
+    assert location.is_records_json(fast.read_bytes()[:8192])
+    assert not location.is_records_json(general.read_bytes()[:8192])
+    got, expected = read_all(fast), read_all(general)
+    assert len([v for v in expected if v[1] == "dict"]) > 50
+    assert any(v[1] == "ItemError" for v in expected)
+    assert any(v[1] == "Notice" for v in expected)
+    assert [(i, kind, str(v), getattr(v, "external_id", "")) for i, kind, v in got] == [
+        (i, kind, str(v), getattr(v, "external_id", "")) for i, kind, v in expected
+    ]
+    assert [v for _, kind, v in got if kind == "dict"] == [v for _, kind, v in expected if kind == "dict"]
+
+
+def test_the_distance_shortcut_decides_as_the_haversine_does():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200_000):
+        lat_c = rng.uniform(-90, 90) if rng.random() < 0.2 else rng.choice((0.0, 48.1, -33.9, 89.9999, -89.99999))
+        lon_c = rng.uniform(-180, 180) if rng.random() < 0.5 else rng.choice((179.99999, -179.99999, 0.0))
+        distance = rng.choice((rng.uniform(0, 300), 100 + rng.gauss(0, 0.2)))
+        bearing = rng.uniform(0, 2 * 3.141592653589793)
+        import math
+
+        lat = max(-90.0, min(90.0, lat_c + distance * math.cos(bearing) / 111_195))
+        lon = lon_c + distance * math.sin(bearing) / 111_195 / max(math.cos(math.radians(lat_c)), 1e-6)
+        lon = (lon + 180) % 360 - 180
+        assert location.within_radius(lat_c, lon_c, lat, lon) == (
+            location.haversine_m(lat_c, lon_c, lat, lon) <= location.CLUSTER_RADIUS_M
+        ), (lat_c, lon_c, lat, lon)
