@@ -21,6 +21,7 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from integrations import counts
 from integrations.models import Integration, JobStatus, SyncedItem, SyncJob
 from integrations.signals import batch_stored
 from integrations.sync.hashing import content_hash
@@ -149,6 +150,8 @@ def store_batch(
         else:
             to_update.append(SyncedItem(pk=current[0], updated_at=now, **values))  # few: the ORM is fine
     result.created, result.updated = len(to_create), len(to_update) + len(to_revive)
+    # Tombstoned rows stored again under their own id (to_update) come back to life too.
+    revived_in_place = sum(1 for key in unique if (row := existing.get(key)) is not None and row[3] is not None)
     # Duplicates inside one batch were seen once each but stored once.
     result.unchanged += len(records) - len(unique)
 
@@ -192,6 +195,8 @@ def store_batch(
                 deleted_ids += ids
         if result.deleted:
             SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
+        # The live item count moves with the rows, in this transaction (integrations.counts).
+        counts.adjust(integration.pk, len(to_create) + len(to_revive) + revived_in_place - result.deleted)
         if item_errors:
             _append_item_errors(job, item_errors)
         if advance_integration_cursor:
