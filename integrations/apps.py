@@ -8,7 +8,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from integrations import checks, signals  # noqa: F401  (registers checks and receivers)
+        from integrations import catalogue_cache, checks, signals  # noqa: F401  (registers checks and receivers)
         from integrations.oauth.tasks import ensure_schedule_after_migrate
 
         # The scheduled token refresh must exist on every hub, whatever happened to it: it is
