@@ -93,7 +93,12 @@ class Integration(models.Model):
         # item_count is written only as F() increments next to the rows (integrations.counts): a
         # full save of an instance loaded before a sync stored a batch must not put back its stale
         # value, so saving an existing row writes every other loaded field.
-        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+        if (
+            self.pk is not None
+            and not self._state.adding
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+        ):
             deferred = self.get_deferred_fields()
             kwargs["update_fields"] = [
                 f.name
