@@ -68,6 +68,10 @@ class TypeBrief:
         return cls(itype.slug, itype.display_name, secret)
 
 
+def _masked(text: str) -> str:
+    return mask_urls_in(text) if text else ""  # most rows have none: no regex pass for nothing
+
+
 def integration_json(integration, *, links: IntegrationLinks | None = None, brief: TypeBrief | None = None) -> dict:
     """`links` and `brief` (else built from integration.type) let a list build them once."""
     brief = brief or TypeBrief.of(integration.type)
@@ -78,12 +82,12 @@ def integration_json(integration, *, links: IntegrationLinks | None = None, brie
         "type": brief.slug,
         "type_name": brief.name,
         "status": integration.status,
-        "status_detail": mask_urls_in(integration.status_detail),
+        "status_detail": _masked(integration.status_detail),
         "account_identity": integration.account_identity,
         "config": config,
         "sync_interval_minutes": integration.sync_interval_minutes,
         "last_synced_at": integration.last_synced_at,
-        "last_error": mask_urls_in(integration.last_error),
+        "last_error": _masked(integration.last_error),
         "consecutive_failures": integration.consecutive_failures,
         "created_at": integration.created_at,
         "links": (links or IntegrationLinks()).for_pk(integration.pk),
