@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from connectors.registry import registry
-from integrations import lifecycle
+from integrations import counts, lifecycle
 from integrations.catalogue import MANAGED_FIELDS
 from integrations.models import (
     ApiToken,
@@ -179,6 +179,7 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
     list_select_related = ["user", "type"]
     raw_id_fields = ["user"]
     readonly_fields = [
+        "item_count",  # kept by the sync engine: the "Recount live items" action rebuilds it
         "status",  # changed by the actions (pause, resume), never typed in: see lifecycle
         "status_before_pause",
         "status_detail_before_pause",
@@ -192,7 +193,7 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [CredentialSummaryInline]
-    actions = ["pause", "resume", "queue_sync"]
+    actions = ["pause", "resume", "queue_sync", "recount_items"]
 
     def get_readonly_fields(self, request, obj=None):
         # Stored credentials belong to the type they were tested with: another type would be handed
@@ -210,6 +211,11 @@ class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
         # As the user's own delete: workflows using it are paused and flagged (on the delete's
         # signal), synced items kept.
         lifecycle.delete(obj, delete_data=False, by_staff=True, after_commit=True)
+
+    @admin.action(description="Recount the live items of selected integrations")
+    def recount_items(self, request, queryset):
+        fixed = counts.recount(queryset)
+        self.message_user(request, f"Recounted {queryset.count()} integration(s); {fixed} count(s) were off.")
 
     @admin.action(description="Pause selected integrations (stop scheduled syncs)")
     def pause(self, request, queryset):
@@ -317,6 +323,17 @@ class SyncedItemAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        if obj.integration_id and obj.deleted_at is None:
+            counts.adjust(obj.integration_id, -1)
+
+    def delete_queryset(self, request, queryset):
+        # The live item counts of the integrations concerned are recounted in the same transaction.
+        touched = set(queryset.exclude(integration=None).values_list("integration_id", flat=True))
+        super().delete_queryset(request, queryset)
+        counts.recount(Integration.objects.filter(pk__in=touched))
 
 
 @admin.register(AuditEvent)

@@ -6,7 +6,7 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
-        from integrations import checks, signals  # noqa: F401  (registers checks and receivers)
+        from integrations import catalogue_cache, checks, signals  # noqa: F401  (registers checks and receivers)
         from integrations.oauth.tasks import REFRESH
         from integrations.uploads.schedule import SWEEP
         from metacortex.periodic import ensure_after_migrate

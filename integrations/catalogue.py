@@ -20,6 +20,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from integrations import catalogue_cache
 from integrations.models import IntegrationType
 
 CATALOGUE_DIR = Path(__file__).resolve().parent / "fixtures" / "catalogue"
@@ -74,6 +75,7 @@ def load(slugs=None, *, force: bool = False, directory: Path = CATALOGUE_DIR) ->
     for path in fixture_paths(slugs, directory):
         values = read_fixture(path)
         _load_one(values, force=force, report=report)
+    catalogue_cache.changed()  # each save bumps it too; this covers any other write
     return report
 
 

@@ -227,6 +227,8 @@ IFTTT_REALTIME_URL = env.str("IFTTT_REALTIME_URL", default="https://realtime.ift
 # OAuth (integrations/oauth). Client ids and secrets: OAUTH_<SLUG>_CLIENT_ID / _CLIENT_SECRET, or the
 # admin's OAuth app records.
 OAUTH_REDIRECT_URI = env.str("OAUTH_REDIRECT_URI", default="")  # empty: SITE_URL + /oauth/callback/
+# An API token's last_used_at is written at most this often (not on every request).
+API_TOKEN_TOUCH_SECONDS = env.int("API_TOKEN_TOUCH_SECONDS", default=300)
 OAUTH_REFRESH_AHEAD_SECONDS = env.int("OAUTH_REFRESH_AHEAD_SECONDS", default=300)
 OAUTH_STATE_TTL_SECONDS = env.int("OAUTH_STATE_TTL_SECONDS", default=600)
 OAUTH_REFRESH_TASK_MINUTES = env.int("OAUTH_REFRESH_TASK_MINUTES", default=10)

@@ -2,9 +2,11 @@
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 TOKEN_PREFIX = "mc_"  # noqa: S105 - a public marker, not a secret
@@ -48,8 +50,20 @@ class ApiToken(models.Model):
         token = cls.objects.active().select_related("user").filter(token_hash=hash_token(plain)).first()
         if token is None or not token.user.is_active:
             return None
-        cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        token.touch()
         return token.user
+
+    def touch(self) -> None:
+        """Record a use, at most once every API_TOKEN_TOUCH_SECONDS: a write per request was most
+        of a cheap API call's cost. The UPDATE's condition keeps concurrent requests (several
+        workers) from all writing once the interval is over."""
+        now = timezone.now()
+        stale = now - timedelta(seconds=settings.API_TOKEN_TOUCH_SECONDS)
+        if self.last_used_at is not None and self.last_used_at > stale:
+            return
+        ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=self.pk).update(
+            last_used_at=now
+        )
 
     def revoke(self):
         self.revoked_at = timezone.now()

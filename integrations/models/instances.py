@@ -60,6 +60,10 @@ class Integration(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Live (not tombstoned) synced items, kept by the sync engine with F() in the same transaction
+    # as the rows (integrations.counts): lists read it instead of counting over the items table.
+    # `manage.py recount_items` rebuilds it.
+    item_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -84,6 +88,24 @@ class Integration(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.type.display_name})"
+
+    def save(self, *args, **kwargs):
+        # item_count is written only as F() increments next to the rows (integrations.counts): a
+        # full save of an instance loaded before a sync stored a batch must not put back its stale
+        # value, so saving an existing row writes every other loaded field.
+        if (
+            self.pk is not None
+            and not self._state.adding
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+        ):
+            deferred = self.get_deferred_fields()
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "item_count" and f.attname not in deferred
+            ]
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self):
         return reverse("integrations:detail", args=[self.pk])

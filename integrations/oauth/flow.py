@@ -32,7 +32,7 @@ from requests_oauthlib import OAuth2Session
 from connectors.base import Context
 from connectors.errors import AuthError, ConnectorError
 from connectors.http import HttpClient, OutboundPolicy
-from integrations import connections, lifecycle, schema
+from integrations import connections, counts, lifecycle, schema
 from integrations.fields import seal, unseal
 from integrations.models import (
     ACTIVE_JOB_STATUSES,
@@ -308,6 +308,7 @@ def retire_account(integration, new_identity: str) -> int:
     next sync reads the new account from the start. Returns how many records were retired."""
     now = timezone.now()
     retired = SyncedItem.objects.filter(integration=integration, deleted_at__isnull=True).update(deleted_at=now)
+    counts.adjust(integration.pk, -retired)
     SyncJob.objects.filter(integration=integration, status__in=ACTIVE_JOB_STATUSES).update(
         status=JobStatus.CANCELLED,
         finished_at=now,

@@ -21,6 +21,7 @@ from django.db import connections, transaction
 from django.db.models import F, JSONField
 from django.utils import timezone
 
+from integrations import counts
 from integrations.models import Integration, JobStatus, SyncedItem, SyncJob
 from integrations.signals import batch_stored
 from integrations.sync.hashing import content_hash
@@ -185,6 +186,8 @@ def store_batch(
         else:
             to_update.append((current[0], {**values, "updated_at": now}))
     result.created, result.updated = len(to_create), len(to_update) + len(to_revive)
+    # Tombstoned rows stored again under their own id (to_update) come back to life too.
+    revived_in_place = sum(1 for key in unique if (row := existing.get(key)) is not None and row[3] is not None)
     # Duplicates inside one batch were seen once each but stored once.
     result.unchanged += len(records) - len(unique)
 
@@ -222,6 +225,8 @@ def store_batch(
             deleted_ids += ids
         if result.deleted:
             SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
+        # The live item count moves with the rows, in this transaction (integrations.counts).
+        counts.adjust(integration.pk, len(to_create) + len(to_revive) + revived_in_place - result.deleted)
         if item_errors:
             _append_item_errors(job, item_errors)
         if advance_integration_cursor:

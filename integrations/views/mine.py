@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from integrations.models import ACTIVE_JOB_STATUSES, Integration, SyncJob
@@ -36,7 +37,12 @@ def mine(request):
         )
     }
     urls = RowUrls()
+    icons = {}  # static() once per type, not per row (the manifest storage's lookup is not free)
     for integration in integrations:
         integration.active_job = active_jobs.get(integration.pk)
         integration.urls = urls.for_pk(integration.pk)
+        icon = integration.type.icon
+        if icon not in icons:
+            icons[icon] = static(f"icons/{icon}")
+        integration.icon_url = icons[icon]
     return render_page(request, "integrations/mine.html", None, {"integrations": integrations})

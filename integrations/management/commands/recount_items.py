@@ -1,0 +1,16 @@
+from django.core.management.base import BaseCommand
+
+from integrations import counts
+from integrations.models import Integration
+
+
+class Command(BaseCommand):
+    help = "Rebuild each integration's live item count (Integration.item_count) from its synced items."
+
+    def add_arguments(self, parser):
+        parser.add_argument("ids", nargs="*", type=int, help="Only these integrations (default: all)")
+
+    def handle(self, *args, ids, **options):
+        queryset = Integration.objects.filter(pk__in=ids) if ids else Integration.objects.all()
+        fixed = counts.recount(queryset)
+        self.stdout.write(self.style.SUCCESS(f"Recounted {queryset.count()} integration(s); {fixed} were off."))
