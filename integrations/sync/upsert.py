@@ -13,6 +13,7 @@ tells its receivers which SyncedItem rows were created, updated and tombstoned."
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -239,7 +240,9 @@ def _ids_of(integration: Integration, external_ids: list[str]) -> list[int]:
     return sorted(pk for (pk,) in rows)
 
 
-_INSERT_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not f.primary_key]
+_INSERT_FIELDS = [
+    f for f in SyncedItem._meta.concrete_fields if not f.primary_key and not getattr(f, "generated", False)
+]
 
 
 def _insert(rows: list[dict], now) -> list[int] | None:
@@ -296,8 +299,14 @@ def _update(rows: list[tuple[int, dict]], field_names: list[str]) -> None:
         cursor.execute(f"UPDATE {table} SET {sets} FROM {STAGE} WHERE {table}.{key} = {STAGE}.{key}")  # noqa: S608
 
 
-STAGE = "synceditem_stage"
-_STAGE_FIELDS = SyncedItem._meta.concrete_fields
+_STAGE_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not getattr(f, "generated", False)]
+# Named after its columns: a session kept across a deploy (a pooler) never meets an older shape.
+STAGE = (
+    "synceditem_stage_"
+    + hashlib.sha1(
+        ",".join(f"{f.column}:{f.get_internal_type()}" for f in _STAGE_FIELDS).encode(), usedforsecurity=False
+    ).hexdigest()[:10]
+)
 
 
 def _stage(cursor, fields: list, rows: list[dict]) -> list[str]:
