@@ -3,7 +3,7 @@ batch's own transaction, and a task drains it once the batch is committed."""
 
 import threading
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
@@ -13,13 +13,34 @@ from timeline.models import DataExport, EntitySource, PendingItem
 
 @receiver(batch_stored)
 def _queue_batch(sender, integration, job=None, created_ids=(), updated_ids=(), deleted_ids=(), **kwargs):
-    rows = [PendingItem(user_id=integration.user_id, item_id=pk) for pk in (*created_ids, *updated_ids)]
-    rows += [PendingItem(user_id=integration.user_id, item_id=pk, removed=True) for pk in deleted_ids]
-    if not rows:
+    stored = [*created_ids, *updated_ids]
+    if not stored and not deleted_ids:
         return
-    PendingItem.objects.bulk_create(rows, batch_size=500)
     user_id = integration.user_id
+    _append_pending(user_id, stored, removed=False)
+    _append_pending(user_id, list(deleted_ids), removed=True)
     transaction.on_commit(lambda: _enqueue_drain(user_id))
+
+
+def _append_pending(user_id: int, item_ids: list[int], *, removed: bool) -> None:
+    """One outbox row per item, as one statement (PostgreSQL: the ids as one array) or one
+    executemany (SQLite): bulk_create's per-row model instances were a sixth of a mail sync."""
+    if not item_ids:
+        return
+    connection = connections[PendingItem.objects.db]
+    table = connection.ops.quote_name(PendingItem._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, item_id, removed) SELECT %s, id, %s FROM unnest(%s::bigint[]) AS id",  # noqa: S608
+                [user_id, removed, item_ids],
+            )
+        elif connection.vendor == "sqlite":
+            sql = f"INSERT INTO {table} (user_id, item_id, removed) VALUES (%s, %s, %s)"  # noqa: S608
+            cursor.executemany(sql, [(user_id, pk, removed) for pk in item_ids])
+        else:
+            rows = [PendingItem(user_id=user_id, item_id=pk, removed=removed) for pk in item_ids]
+            PendingItem.objects.bulk_create(rows, batch_size=500)
 
 
 def _enqueue_drain(user_id: int):

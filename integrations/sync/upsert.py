@@ -13,6 +13,7 @@ tells its receivers which SyncedItem rows were created, updated and tombstoned."
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -58,49 +59,26 @@ class BatchResult:
 
 
 def _existing(integration_id: int, external_ids: list[str]) -> dict[str, tuple]:
-    if _is_postgresql():
-        rows = _select(
-            "SELECT external_id, id, content_hash, version, deleted_at FROM {table}"
-            " WHERE integration_id = %s AND external_id = ANY(%s::text[])",
-            [integration_id, external_ids],
-        )
-        return {external_id: (pk, digest, version, deleted_at) for external_id, pk, digest, version, deleted_at in rows}
-    found = {}
-    for start in range(0, len(external_ids), CHUNK):
-        rows = SyncedItem.objects.filter(
-            integration_id=integration_id, external_id__in=external_ids[start : start + CHUNK]
-        ).values_list("external_id", "pk", "content_hash", "version", "deleted_at")
-        for external_id, pk, digest, version, deleted_at in rows:
-            found[external_id] = (pk, digest, version, deleted_at)
-    return found
+    rows = _select_keys(
+        "SELECT external_id, id, content_hash, version, deleted_at FROM {table}"
+        " WHERE integration_id = %s AND external_id {keys}",
+        [integration_id],
+        external_ids,
+    )
+    return {external_id: (pk, digest, version, deleted_at) for external_id, pk, digest, version, deleted_at in rows}
 
 
 def _revivable(integration_id: int, match_keys: list[str]) -> dict[str, list[int]]:
     """Tombstoned rows by match key, for records that arrive under an id not stored yet."""
     found: dict[str, list[int]] = {}
-    keys = sorted(set(match_keys))
-    if not keys:
-        return found
-    if _is_postgresql():
-        chunks = [
-            _select(
-                "SELECT match_key, id FROM {table} WHERE integration_id = %s AND match_key = ANY(%s::text[])"
-                " AND match_key <> '' AND deleted_at IS NOT NULL ORDER BY id DESC",
-                [integration_id, keys],
-            )
-        ]
-    else:
-        chunks = (
-            SyncedItem.objects.filter(
-                integration_id=integration_id, match_key__in=keys[start : start + CHUNK], deleted_at__isnull=False
-            )
-            .order_by("-pk")
-            .values_list("match_key", "pk")
-            for start in range(0, len(keys), CHUNK)
-        )
-    for rows in chunks:
-        for key, pk in rows:
-            found.setdefault(key, []).insert(0, pk)  # the newest row is revived first (pop)
+    rows = _select_keys(
+        "SELECT match_key, id FROM {table} WHERE integration_id = %s AND match_key {keys}"
+        " AND match_key <> '' AND deleted_at IS NOT NULL ORDER BY id DESC",
+        [integration_id],
+        sorted(set(match_keys)),
+    )
+    for key, pk in rows:  # all of a key's rows come in one statement (one chunk), newest first
+        found.setdefault(key, []).insert(0, pk)  # the newest row is revived first (pop)
     return found
 
 
@@ -109,12 +87,26 @@ def _is_postgresql() -> bool:
 
 
 def _select(sql: str, params: list) -> list[tuple]:
-    """One raw statement on SyncedItem's table ({table} in sql): PostgreSQL takes a whole batch's
-    keys as one array parameter, where the ORM would send one placeholder per key."""
+    """One raw statement on SyncedItem's table ({table} in sql), without the ORM's per-value
+    preparation of every key; the rows as the driver gives them (on SQLite, datetimes as text)."""
     connection = connections[SyncedItem.objects.db]
     with connection.cursor() as cursor:
         cursor.execute(sql.format(table=connection.ops.quote_name(SyncedItem._meta.db_table)), params)
         return cursor.fetchall() if cursor.description else []
+
+
+def _select_keys(sql: str, params: list, keys: list[str]) -> list[tuple]:
+    """_select with "{keys}" standing for "IN (the keys)": PostgreSQL takes them all as one
+    array parameter, SQLite a placeholder each, in chunks below its bound-variable limit."""
+    if not keys:
+        return []
+    if _is_postgresql():
+        return _select(sql.replace("{keys}", "= ANY(%s::text[])"), [*params, keys])
+    rows = []
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        rows += _select(sql.replace("{keys}", f"IN ({', '.join(['%s'] * len(chunk))})"), [*params, *chunk])
+    return rows
 
 
 def _clip(text: str, limit: int) -> str:
@@ -247,15 +239,15 @@ def store_batch(
 
 def _ids_of(integration: Integration, external_ids: list[str]) -> list[int]:
     # The SQLite insert path does not return keys: read them back (only when someone listens).
-    ids = []
-    for start in range(0, len(external_ids), CHUNK):
-        ids += SyncedItem.objects.filter(
-            integration=integration, external_id__in=external_ids[start : start + CHUNK]
-        ).values_list("pk", flat=True)
-    return sorted(ids)
+    rows = _select_keys(
+        "SELECT id FROM {table} WHERE integration_id = %s AND external_id {keys}", [integration.pk], external_ids
+    )
+    return sorted(pk for (pk,) in rows)
 
 
-_INSERT_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not f.primary_key]
+_INSERT_FIELDS = [
+    f for f in SyncedItem._meta.concrete_fields if not f.primary_key and not getattr(f, "generated", False)
+]
 
 
 def _insert(rows: list[dict], now) -> list[int] | None:
@@ -312,8 +304,14 @@ def _update(rows: list[tuple[int, dict]], field_names: list[str]) -> None:
         cursor.execute(f"UPDATE {table} SET {sets} FROM {STAGE} WHERE {table}.{key} = {STAGE}.{key}")  # noqa: S608
 
 
-STAGE = "synceditem_stage"
-_STAGE_FIELDS = SyncedItem._meta.concrete_fields
+_STAGE_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not getattr(f, "generated", False)]
+# Named after its columns: a session kept across a deploy (a pooler) never meets an older shape.
+STAGE = (
+    "synceditem_stage_"
+    + hashlib.sha1(
+        ",".join(f"{f.column}:{f.get_internal_type()}" for f in _STAGE_FIELDS).encode(), usedforsecurity=False
+    ).hexdigest()[:10]
+)
 
 
 def _stage(cursor, fields: list, rows: list[dict]) -> list[str]:

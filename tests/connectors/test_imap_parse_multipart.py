@@ -108,3 +108,20 @@ def test_the_awkward_corpus_reads_the_same(name, line_ending, monkeypatch):
     if line_ending == "crlf":
         raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     assert asdict(parse(raw, max_body_chars=65536)) == generic(raw, monkeypatch)
+
+
+def test_summary_skips_substitutions_only_where_they_cannot_match():
+    import random
+
+    from connectors.imap_mail.parse import _MANY_NEWLINES, _SPACES, summary_of
+
+    def plain(text, limit):
+        text = _MANY_NEWLINES.sub("\n\n", _SPACES.sub(" ", text[: limit * 2]).strip())
+        return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+    pieces = ["a", "bc", " ", "  ", "\n", "\n\n\n", "\t", "\r", "\f", "\v", "é", "\u00a0", "x" * 30]
+    rng = random.Random(13)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
+        for limit in (500, 20):
+            assert summary_of(text, limit) == plain(text, limit), repr(text)
