@@ -6,6 +6,7 @@ are stored as day series (one record per record type, source and day, every samp
 from __future__ import annotations
 
 import datetime
+import re
 import zipfile
 
 import pytest
@@ -224,6 +225,19 @@ def test_a_malformed_record_is_reported_with_its_line_and_the_rest_is_imported(h
     assert "a date is missing" in messages[1]
     assert len(samples(health, "steps")) == 5
     assert items(health, kind="workout").count() == 1
+
+
+def test_a_broken_tag_is_reported_with_a_line_and_what_came_before_is_imported(health, tmp_path):
+    broken = ' <Record type="HKQuantityTypeIdentifierStepCount" value=">\n'
+    job = import_files(health, [export_zip(tmp_path, export_xml(extra=broken))])
+
+    assert job.status == "partial"
+    # libxml2 notices the damage where the unclosed quote ends, a few lines on: that line is named.
+    assert any(re.search(r"export.xml line \d+: the XML is broken here \(.+\)", e["error"]) for e in job.item_errors), (
+        job.item_errors
+    )
+    assert len(samples(health, "steps")) == 5  # what came before the damage
+    assert items(health, kind="health_series", data__metric="sleep").count() == 1
 
 
 def test_a_truncated_export_xml_keeps_what_came_before_the_cut(health, tmp_path):
