@@ -362,6 +362,27 @@ def test_open_groups_stay_bounded_and_hand_out_the_least_recently_fed():
     assert groups.samples == 0
 
 
+def test_a_stored_day_expands_to_the_same_samples_it_was_built_from():
+    def sample(n, **extra):
+        at = f"2024-03-01T08:0{n}:00+01:00"
+        return {"start": at, "end": at, "value": float(n), "unit": "count", **extra}
+
+    originals = [sample(1, device="Watch"), sample(2), sample(3, device="Phone", source_version="2")]
+    meta = {"metric": "steps", "hk_type": "HKQuantityTypeIdentifierStepCount", "source": "S", "date": "2024-03-01"}
+    data = series.build(meta, {series.identity(s): dict(s) for s in originals}, additive=True, sleep=False)
+
+    assert data["device"] == "Watch"
+    assert data["samples"][0] == {
+        "start": "2024-03-01T08:01:00+01:00",
+        "end": "2024-03-01T08:01:00+01:00",
+        "value": 1.0,
+    }
+    back = series.expand(data)
+    assert [{k: v for k, v in s.items() if v is not None} for s in back.values()] == originals
+    again = series.build(meta, back, additive=True, sleep=False)
+    assert again == data
+
+
 def test_health_times_are_read_exactly_without_datetime_per_sample():
     assert series.iso("2024-03-31 02:30:00 -0930") == "2024-03-31T02:30:00-09:30"
     for text in ("2024-03-01 08:00:00 +0100", "2023-10-29 02:30:00 +0200", "2023-10-29 02:30:00 +0100",
