@@ -79,8 +79,9 @@ def run(report):
         scenario=f"Apple Health export.xml, {actual / MB:,.0f} MB, import ({last['created']:,} records)",
         ours=ours, baseline_name="bare lxml iterparse (floor)", baseline=floor,
         target="<= 3x floor", met=ratio <= 3 and last["status"] == "succeeded", measured_ratio=ratio,
-        note=f"median of {len(pairs)} interleaved rounds' ratios: {ratio:.2f}x; the import also builds, "
-        f"hashes and stores every record ({last['status']})",
+        note=f"median of {len(pairs)} interleaved rounds' ratios: {ratio:.2f}x; the import also groups "
+        f"every sample into day series (one record per type, source and day) and hashes and stores them "
+        f"({last['status']})",
     )  # fmt: skip
     peak = max(peaks)
     report.add(

@@ -164,41 +164,40 @@ class AppleHealth(archives.ArchiveConnector):
             )
 
         try:
-            for element in health_xml.elements(stream):
-                if type(element) is tuple:
-                    line, message = element
+            for what, line, element, metadata in health_xml.elements(stream):
+                if what == health_xml.RECORD:  # element: the Record's attributes
+                    try:
+                        if not read(groups, element.get, metadata, since_day):
+                            continue  # the common case: no group to hand out yet
+                    except ValueError as exc:
+                        yield entry, problem(line, "Record", exc)
+                        entry += 1
+                elif what == health_xml.BROKEN:  # element: the parser's message
                     yield (
                         entry,
                         ItemError(
-                            f"{member.label} line {line}: the XML is broken here ({message}); "
+                            f"{member.label} line {line}: the XML is broken here ({element}); "
                             "what could be read was imported.",
                             external_id=f"{member.label}#{line}",
                         ),
                     )
                     entry += 1
                     continue
-                tag = element.tag
-                if tag == "Record":
-                    try:
-                        if not read(groups, element, since_day):
-                            continue  # the common case: no group to hand out yet
-                    except ValueError as exc:
-                        yield entry, problem(element.sourceline, "Record", exc)
-                        entry += 1
-                elif tag == "Correlation":
+                elif element.tag == "Correlation":
                     # Its Records are repeated from the file's Records: they join the same days'
                     # groups (merged with what is stored) and count once by their identity.
                     for child in element.iter("Record"):
+                        found = {m.get("key"): m.get("value") for m in child.iter("MetadataEntry")}
                         try:
-                            read(groups, child, since_day)
+                            read(groups, child.get, found or None, since_day)
                         except ValueError as exc:
-                            yield entry, problem(element.sourceline, "Record", exc)
+                            yield entry, problem(line, "Record", exc)
                             entry += 1
                 else:
                     try:
                         raws = self._element(element, routes)
                     except ValueError as exc:
-                        yield entry, problem(element.sourceline, tag, exc)
+                        yield entry, problem(line, element.tag, exc)
                         entry += 1
                         continue
                     for raw in raws:
@@ -226,10 +225,10 @@ class AppleHealth(archives.ArchiveConnector):
             return self._rings(element) if self._wants("activity") else []
         return []
 
-    def _sample(self, groups: series.OpenGroups, element, since_day: str) -> bool:
-        """Add a Record to its day's group (the per-sample path of an import: kept lean). True when
-        more groups or samples are open than allowed: then groups.overflow() hands some out."""
-        get = element.get
+    def _sample(self, groups: series.OpenGroups, get, metadata: dict | None, since_day: str) -> bool:
+        """Add a Record (`get` reads its attributes) to its day's group: the per-sample path of an
+        import, kept lean. True when more groups or samples are open than allowed: then
+        groups.overflow() hands some out."""
         hk_type = get("type") or ""
         described = self._types.get(hk_type)
         if described is None:
@@ -267,10 +266,8 @@ class AppleHealth(archives.ArchiveConnector):
         version = get("sourceVersion")
         if version:
             sample["source_version"] = shared(version, version)
-        if len(element):
-            metadata = {m.get("key"): m.get("value") for m in element.iter("MetadataEntry")}
-            if metadata:
-                sample["metadata"] = metadata
+        if metadata:
+            sample["metadata"] = metadata
         return groups.add((hk_type, get("sourceName") or "", day), identity, sample)
 
     def _group(self, key: tuple, samples: dict) -> dict:

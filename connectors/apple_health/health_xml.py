@@ -4,7 +4,10 @@ The file is one <HealthData> element holding, in this order, Record (quantity an
 samples), Correlation (blood pressure, food: their Records are repeated inside), Workout (with
 WorkoutStatistics, WorkoutEvent and WorkoutRoute/FileReference to workout-routes/*.gpx) and
 ActivitySummary (one per day: the three rings and their goals). Several GB after years of Apple
-Watch data, so it is parsed with lxml's iterparse and each element cleared once read.
+Watch data, so it is streamed: fed line by line to an lxml parser whose target receives each
+Record's attributes as one dict (no element tree for the millions of Records, the costliest part
+of iterparse), while the few Correlations, Workouts and ActivitySummaries are built as small
+trees. Memory stays that of one line and one element, whatever the file's size.
 
 iOS 16 and later write an internal DTD that does not parse (attributes declared twice, an
 ELEMENT list naming undeclared types) and let control characters from device names slip into
@@ -66,33 +69,93 @@ class CleanXml(io.RawIOBase):
         return len(data)
 
 
+RECORD, ELEMENT, BROKEN = "record", "element", "broken"
+
+
+class _Target:
+    """An lxml parser target (no tree is built for the millions of Records): a top-level Record
+    becomes (RECORD, line, its attributes as a dict, its MetadataEntry key/values or None); the
+    other top-level elements (Correlation, Workout, ActivitySummary) are built whole, small trees
+    read with the element API: (ELEMENT, line, element)."""
+
+    def __init__(self):
+        self.out: list[tuple] = []
+        self.line = 0  # the line being fed
+        self._depth = 0
+        self._record = None
+        self._metadata = None
+        self._record_line = 0
+        self._builder = None
+
+    def start(self, tag, attrib):
+        self._depth += 1
+        if self._builder is not None:
+            self._builder.start(tag, attrib)
+        elif self._depth == 2:
+            if tag == "Record":
+                self._record, self._metadata, self._record_line = attrib, None, self.line
+            elif tag in TOP_LEVEL:
+                self._builder = etree.TreeBuilder()
+                self._builder.start(tag, attrib)
+                self._record_line = self.line
+        elif self._depth == 3 and self._record is not None and tag == "MetadataEntry":
+            if self._metadata is None:
+                self._metadata = {}
+            self._metadata[attrib.get("key")] = attrib.get("value")
+
+    def end(self, tag):
+        depth = self._depth
+        self._depth -= 1
+        if self._builder is not None:
+            self._builder.end(tag)
+            if depth == 2:
+                self.out.append((ELEMENT, self._record_line, self._builder.close(), None))
+                self._builder = None
+        elif depth == 2 and self._record is not None:
+            self.out.append((RECORD, self._record_line, self._record, self._metadata))
+            self._record = None
+
+    def close(self):
+        return None
+
+
 def elements(stream):
-    """Each top-level element in document order, then (line, message) for each place where the
-    XML was broken. An element is only valid until the next one is asked for: it is cleared then
-    (its line is element.sourceline). Structural damage (a file cut short, a broken tag) is
-    reported that way; the parser recovers from what it can. Only the top-level tags reach
-    Python (not their MetadataEntry children, read with their element)."""
-    parser = etree.iterparse(
-        CleanXml(stream),
-        events=("end",),
-        tag=TOP_LEVEL,
-        resolve_entities=False,
-        no_network=True,
-        huge_tree=True,
-        recover=True,
-    )
-    for _event, element in parser:
-        parent = element.getparent()
-        if parent is None or parent.getparent() is not None:
-            continue  # a Record inside a Correlation: read with its Correlation
-        yield element
-        element.clear()
-        while element.getprevious() is not None:
-            del parent[0]
-    if parser.error_log:
-        for entry in list(parser.error_log)[:20]:
-            if entry.level_name in ("ERROR", "FATAL"):
-                yield entry.line, re.sub(r"\s+", " ", entry.message)
+    """The top-level elements in document order, as (RECORD, line, attributes, metadata) for a
+    Record and (ELEMENT, line, element, None) for the others, then (BROKEN, line, message, None)
+    for each place where the XML was broken: the parser recovers from what it can (a file cut
+    short, a broken tag). The file is fed line by line, so each element knows its line."""
+    target = _Target()
+    parser = etree.XMLParser(target=target, resolve_entities=False, no_network=True, huge_tree=True, recover=True)
+    out = target.out
+    feed = parser.feed
+    readline = io.BufferedReader(CleanXml(stream), 256 * 1024).readline
+    done = 0  # complete lines fed
+    stopped = None
+    while True:
+        piece = readline(1024 * 1024)  # a line, or a long line's next MB (a file without line breaks)
+        if not piece:
+            break
+        target.line = done + 1
+        try:
+            feed(piece)
+        except etree.XMLSyntaxError as exc:  # beyond what recover mends
+            stopped = (BROKEN, done + 1, re.sub(r"\s+", " ", str(exc)), None)
+            break
+        if piece[-1:] == b"\n":
+            done += 1
+        if out:
+            yield from out
+            out.clear()
+    try:
+        parser.close()
+    except etree.XMLSyntaxError as exc:  # the document ends before its root closes
+        stopped = stopped or (BROKEN, done + 1, re.sub(r"\s+", " ", str(exc)), None)
+    yield from out
+    errors = [e for e in list(parser.feed_error_log)[:20] if e.level_name in ("ERROR", "FATAL")]
+    for entry in errors:
+        yield BROKEN, entry.line, re.sub(r"\s+", " ", entry.message), None
+    if stopped and not errors:
+        yield stopped
 
 
 def route_points(stream) -> list[dict]:

@@ -156,7 +156,7 @@ SHARED = ("unit", "device", "source_version")  # kept once on the record, on a s
 
 def expand(data: dict) -> dict:
     """{identity: sample} of a stored series record, each sample whole again."""
-    defaults = {name: data[name] for name in SHARED if data.get(name)}
+    defaults = {name: data[name] for name in SHARED if data.get(name)}  # a sample's None overrides them
     found = {}
     for stored in data.get("samples") or []:
         sample = {**defaults, **stored}
@@ -210,9 +210,12 @@ def build(meta: dict, samples: dict, *, additive: bool, sleep: bool) -> dict:
     else:
         data["min"], data["max"] = min(values), max(values)
         data["value"] = data["avg"] = round(sum(values) / len(values), 6)
+    shared = [name for name in SHARED if name in data]
     for sample in ordered:
-        for name in SHARED:
-            if name in data and sample.get(name) == data[name]:
+        for name in shared:
+            if sample.get(name) == data[name]:
                 del sample[name]
+            elif name not in sample:
+                sample[name] = None  # has none, unlike the day: said so, or expand() would lend it the day's
     data["samples"] = ordered
     return data

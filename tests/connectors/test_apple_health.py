@@ -6,6 +6,7 @@ are stored as day series (one record per record type, source and day, every samp
 from __future__ import annotations
 
 import datetime
+import re
 import zipfile
 
 import pytest
@@ -226,6 +227,19 @@ def test_a_malformed_record_is_reported_with_its_line_and_the_rest_is_imported(h
     assert items(health, kind="workout").count() == 1
 
 
+def test_a_broken_tag_is_reported_with_a_line_and_what_came_before_is_imported(health, tmp_path):
+    broken = ' <Record type="HKQuantityTypeIdentifierStepCount" value=">\n'
+    job = import_files(health, [export_zip(tmp_path, export_xml(extra=broken))])
+
+    assert job.status == "partial"
+    # libxml2 notices the damage where the unclosed quote ends, a few lines on: that line is named.
+    assert any(re.search(r"export.xml line \d+: the XML is broken here \(.+\)", e["error"]) for e in job.item_errors), (
+        job.item_errors
+    )
+    assert len(samples(health, "steps")) == 5  # what came before the damage
+    assert items(health, kind="health_series", data__metric="sleep").count() == 1
+
+
 def test_a_truncated_export_xml_keeps_what_came_before_the_cut(health, tmp_path):
     xml = export_xml(steps=30)
     cut = xml[: xml.index(record(20))]
@@ -346,6 +360,27 @@ def test_open_groups_stay_bounded_and_hand_out_the_least_recently_fed():
     assert [(key, len(found)) for key, found in handed] == [(("a",), 2)]
     assert [(key, len(found)) for key, found in groups.flush()] == [(("c",), 5)]
     assert groups.samples == 0
+
+
+def test_a_stored_day_expands_to_the_same_samples_it_was_built_from():
+    def sample(n, **extra):
+        at = f"2024-03-01T08:0{n}:00+01:00"
+        return {"start": at, "end": at, "value": float(n), "unit": "count", **extra}
+
+    originals = [sample(1, device="Watch"), sample(2), sample(3, device="Phone", source_version="2")]
+    meta = {"metric": "steps", "hk_type": "HKQuantityTypeIdentifierStepCount", "source": "S", "date": "2024-03-01"}
+    data = series.build(meta, {series.identity(s): dict(s) for s in originals}, additive=True, sleep=False)
+
+    assert data["device"] == "Watch"
+    assert data["samples"][0] == {
+        "start": "2024-03-01T08:01:00+01:00",
+        "end": "2024-03-01T08:01:00+01:00",
+        "value": 1.0,
+    }
+    back = series.expand(data)
+    assert [{k: v for k, v in s.items() if v is not None} for s in back.values()] == originals
+    again = series.build(meta, back, additive=True, sleep=False)
+    assert again == data
 
 
 def test_health_times_are_read_exactly_without_datetime_per_sample():
