@@ -6,7 +6,7 @@ dated row, themselves newest id first. That order is the same on PostgreSQL (whe
 DESC would put NULLs first) and SQLite, because the two parts are read by separate queries:
 
 - dated rows:   time IS NOT NULL AND time <= t AND (time < t OR id < i)  ORDER BY time DESC, id DESC
-- undated rows: time IS NULL AND id < i                                  ORDER BY id DESC
+- undated rows: time IS NULL AND id < i                                  ORDER BY time DESC, id DESC
 
 Each one walks an index of (user, time, id) (backwards), so a page deep into the list costs
 what the first one costs: no OFFSET, no rows read and thrown away. A page needs one query, two
@@ -90,7 +90,11 @@ def _undated_older(qs, field: str, pk):
     qs = qs.filter(**{f"{field}__isnull": True})
     if pk is not None:
         qs = qs.filter(pk__lt=pk)
-    return qs.order_by("-pk")
+    # Ordered by the time too, NULL in every row here: the (user, time, id) index's own order, so
+    # PostgreSQL reads it backwards from the position. (It does not take `time IS NULL` as making
+    # the time column constant; ordered by id alone it walked the primary key through every
+    # other person's rows.)
+    return qs.order_by(f"-{field}", "-pk")
 
 
 def _dated_newer(qs, field: str, at, pk):
@@ -101,7 +105,7 @@ def _dated_newer(qs, field: str, at, pk):
 
 
 def _undated_newer(qs, field: str, pk):
-    return qs.filter(**{f"{field}__isnull": True}, pk__gt=pk).order_by("pk")
+    return qs.filter(**{f"{field}__isnull": True}, pk__gt=pk).order_by(field, "pk")  # see _undated_older
 
 
 def older(qs, field: str, at, pk, limit: int, *, undated: bool = True) -> list:

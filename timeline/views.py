@@ -25,6 +25,7 @@ from timeline import search
 from timeline.models import DataExport, Entity, ExportStatus, Link, Person, Place
 
 SEARCH_PAGE = 50
+SEARCH_CAP = 1000
 ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
 PLACE_PAGE = 50
 
@@ -72,7 +73,12 @@ def timeline(request):
     older_cursor = None
     if q:
         # Search looks through everything, newest first, a page at a time ("older than").
-        entities = search.matching(entities, q)
+        # The full-text index names the matches first (at most SEARCH_CAP + 1 ids, unordered);
+        # up to the cap the pages read those by primary key, instead of walking the time index and
+        # testing every record of the person, which is all of them when few or none match.
+        matched = search.matching(entities, q)
+        found = list(matched.order_by().values_list("pk", flat=True).distinct()[: SEARCH_CAP + 1])
+        entities = entities.filter(pk__in=found) if len(found) <= SEARCH_CAP else matched
         entities, older_cursor = _older_page(entities.distinct(), request.GET.get("cursor"), "search", SEARCH_PAGE)
         entities.sort(key=lambda e: (e.start_at is None, e.start_at or timezone.now()), reverse=False)
         start = end = None

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from integrations import keyset
 from integrations.models import Integration
 
 
@@ -22,12 +23,11 @@ def push_clean_url(request, response):
 
 
 def latest_items(integration, limit: int = 5) -> list:
-    """What happened most recently, not a year of future recurrences: items up to now, newest first."""
-    from django.db.models import Q
+    """What happened most recently, not a year of future recurrences: items up to now, newest first,
+    undated ones after the dated ones (on PostgreSQL too), read by keyset as the items page does."""
     from django.utils import timezone
 
-    past = Q(occurred_at__lte=timezone.now()) | Q(occurred_at__isnull=True)
-    return list(integration.items.live().filter(past).order_by("-occurred_at", "-pk")[:limit])
+    return keyset.older(integration.items.live(), "occurred_at", timezone.now(), 2**63 - 1, limit)
 
 
 def owned(request, pk) -> Integration:

@@ -60,16 +60,29 @@ def items(request, pk=None):
     if kind:
         queryset = queryset.filter(kind=kind)
     q = request.GET.get("q", "").strip()[:200]
-    queryset = queryset.matching(q)
     show_deleted = request.GET.get("deleted") == "1"
     if not show_deleted:
         queryset = queryset.live()
+    found = None
+    if q:
+        # A search asks the full-text index for its matches first (at most COUNT_CAP + 1 ids, no
+        # order: a bitmap of the GIN index; also the capped count). Up to the cap, the pages read
+        # those rows by primary key: a cost bounded by the number of matches, where walking the
+        # time index and testing every row would read all of the person's items when few or none
+        # match. Past the cap, matches are common enough that walking the time index finds a
+        # page of them soon.
+        matched = queryset.matching(q)
+        found = list(matched.order_by().values_list("pk", flat=True)[: COUNT_CAP + 1])
+        queryset = queryset.filter(pk__in=found) if len(found) <= COUNT_CAP else matched
     cursor = request.GET.get("cursor", "")
     position = keyset.decode(cursor, SCOPE)
     now = timezone.now()
     rows = queryset.select_related("integration")
     page = _opening_page(rows, now) if position is None else keyset.page(rows, FIELD, position, PER_PAGE)
-    count, capped = keyset.capped_count(queryset, COUNT_CAP)
+    if found is None:
+        count, capped = keyset.capped_count(queryset, COUNT_CAP)
+    else:
+        count, capped = min(len(found), COUNT_CAP), len(found) > COUNT_CAP
     opening = position is None
     upcoming, upcoming_capped = (
         keyset.capped_count(queryset.filter(occurred_at__gt=now), COUNT_CAP) if opening and page.newer else (0, False)
