@@ -21,7 +21,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0011_user_preferences"),
+        ("integrations", "0013_catalogue_honesty"),
     ]
 
     operations = [

@@ -135,6 +135,6 @@ def test_the_migration_fills_the_counts_of_existing_integrations(scripted):
     resync(scripted, {"items": [["a", "A"], ["b", "B"], ["c", "C"]]}, {"deletes": ["b"]})
     SyncedItem.objects.filter(integration=scripted, external_id="c").update(deleted_at=timezone.now())
     Integration.objects.update(item_count=0)
-    migration = __import__("integrations.migrations.0012_sc_item_count", fromlist=["fill"])
+    migration = __import__("integrations.migrations.0014_item_count", fromlist=["fill"])
     migration.fill(apps, None)
     assert counted(scripted) == actual(scripted) == 1

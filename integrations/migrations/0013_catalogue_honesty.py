@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0011_user_preferences'),
+        ('integrations', '0012_job_trigger_webhook'),
     ]
 
     operations = [

@@ -25,7 +25,7 @@ def drop_search_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0011_user_preferences'),
+        ('integrations', '0014_item_count'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
