@@ -164,7 +164,9 @@ def test_an_apple_health_export_uploading_then_imported_with_daily_charts(
         raise AssertionError(f"the import did not succeed\n{worker_log(tmp_path)}") from None
     health = Integration.objects.get(user=owner, type=IntegrationType.objects.get(slug="apple-health"))
     job = SyncJob.objects.get(integration=health, kind=JobKind.BACKFILL)
-    assert job.created == health.items.count() > 30 * 15
+    # One day series per record type, source and day (steps, sleep, heart rate), every sample inside.
+    assert job.created == health.items.count() == 30 * 3
+    assert sum(item.data["count"] for item in health.items.all()) == 30 * (15 + 4 + 3)
 
     # -- the integration's page: the daily charts of the export's last 30 days ------------------------
     page.goto(health.get_absolute_url())
