@@ -19,6 +19,7 @@ from django.utils import timezone
 from integrations import keyset
 from integrations.models import IntegrationType, SyncedItem
 from integrations.views.items import SCOPE
+from tests.explain import nodes, plans_of
 from tests.factories import make_integration
 
 pytestmark = [
@@ -39,27 +40,6 @@ def fill(integration, count):
         )
         for n in range(count)
     )  # fmt: skip
-
-
-def plans_of(sqls: list[str]) -> list[tuple[str, dict]]:
-    plans = []
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE integrations_synceditem")
-        cursor.execute("SET enable_seqscan = off")
-        try:
-            for sql in sqls:
-                cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-                value = cursor.fetchone()[0]
-                plans.append((sql, (json.loads(value) if isinstance(value, str) else value)[0]["Plan"]))
-        finally:
-            cursor.execute("RESET enable_seqscan")
-    return plans
-
-
-def nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
 
 
 def item_queries(client, url, params) -> list[str]:
@@ -103,7 +83,7 @@ def test_every_items_page_query_uses_an_index(owner_client, owner, other_user):
     for name, (url, params) in cases.items():
         sqls = item_queries(owner_client, url, params)
         assert sqls, name
-        for sql, plan in plans_of(sqls):
+        for sql, plan in plans_of(sqls, "integrations_synceditem"):
             scans = scans_of_items(plan)
             assert scans, (name, sql)
             for scan in scans:

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from integrations.models import ApiToken
+from tests.explain import nodes, plans_of
 from timeline.models import Entity, EntityPerson, Person, Place
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN plans of PostgreSQL")
@@ -33,29 +34,12 @@ def fill(user, count, place=None, person=None):
         EntityPerson.objects.bulk_create(EntityPerson(entity=e, person=person, role="to") for e in made[::5])
 
 
-def nodes(plan):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
 def entity_plans(client, url, params, **headers):
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url, params, **headers).status_code == 200
     sqls = [q["sql"] for q in captured if 'FROM "timeline_entity"' in q["sql"]]
     assert sqls, url
-    plans = []
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE timeline_entity")
-        cursor.execute("SET enable_seqscan = off")
-        try:
-            for sql in sqls:
-                cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-                value = cursor.fetchone()[0]
-                plans.append((sql, (json.loads(value) if isinstance(value, str) else value)[0]["Plan"]))
-        finally:
-            cursor.execute("RESET enable_seqscan")
-    return plans
+    return plans_of(sqls, "timeline_entity")
 
 
 @pytest.mark.django_db
