@@ -2,7 +2,6 @@
 integration's state, and handed out once: the next worker resumes it from its checkpoint, or
 cancels it if the person paused the integration meanwhile."""
 
-import time
 import uuid
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from integrations.models import JobStatus, SyncJob
 from integrations.sync import jobs
 from integrations.sync.engine import run_job
 from integrations.sync.run import JobRun
+from tests import waiting
 from tests.connectors.helpers import connect, live_items
 from tests.factories import make_integration
 from tests.integrations.counter import make_counter_type
@@ -100,13 +100,7 @@ def test_a_running_jobs_heartbeat_is_beaten_by_its_process_while_its_thread_is_b
 
 
 def wait_for(condition, *, seconds: float, log_path=None):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met in {seconds} s\n{tail(log_path) if log_path else ''}")
+    return waiting.wait_for(condition, seconds=seconds, explain=lambda: tail(log_path) if log_path else "")
 
 
 @pytest.mark.peer
