@@ -7,12 +7,21 @@ the same lock, so the worker hangs until honcho kills it, every time. Here the h
 the request; the cluster is stopped once, from the main thread, outside any handler.
 """
 
+import contextlib
+import logging
+import os
 import signal
+import threading
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django_q.cluster import Cluster
+
+logger = logging.getLogger(__name__)
+SIGNAL_SETTLE_SECONDS = 2  # for a signal sent to the whole group to have ended the sentinel too
+STOP_GRACE_SECONDS = 60  # for running tasks to finish before the cluster's processes are killed
 
 
 class Command(BaseCommand):
@@ -33,4 +42,40 @@ class Command(BaseCommand):
             time.sleep(0.2)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        cluster.stop()
+        # honcho (and systemd's control-group stop) signal the whole process group: the sentinel, whose
+        # SIGTERM is left at its default, dies of the same signal. Stopping it then would wait forever
+        # on the stop Event's lock if it died holding it (its guard loop waits on that Event all the
+        # time), so a sentinel that is gone is not stopped again.
+        cluster.sentinel.join(timeout=SIGNAL_SETTLE_SECONDS)
+        if not cluster.sentinel.is_alive():
+            logger.info("The worker's cluster stopped with it (the signal reached the whole process group).")
+            return
+        stopper = threading.Thread(target=cluster.stop, name="cluster-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout=STOP_GRACE_SECONDS)
+        if stopper.is_alive():
+            # Never hang a deployment's stop: a sync job killed here resumes from its last stored batch.
+            logger.error("The worker's cluster did not stop in %s s; its processes are killed.", STOP_GRACE_SECONDS)
+            for pid in _descendants(os.getpid()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes under `pid` (Linux /proc), children before their own children."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # the name in parentheses may hold spaces
+        parents.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        children = parents.get(queue.pop(0), [])
+        found += children
+        queue += children
+    return found
