@@ -6,13 +6,13 @@ finished job and the uploaded archive is deleted."""
 from __future__ import annotations
 
 import re
-import time
 import zipfile
 
 import pytest
 
 from tests.browser.conftest import worker_log
 from tests.factories import PASSWORD, make_integration, make_user
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -28,15 +28,6 @@ def _export(tmp_path):
         for name in DATA_FILES:
             archive.write(DATA / "spotify" / name, f"Spotify Extended Streaming History/{name}")
     return path
-
-
-def _wait_until(check, what: str, tmp_path, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen\n{worker_log(tmp_path)}")
 
 
 def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
@@ -119,7 +110,15 @@ def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
     job = SyncJob.objects.get(integration=spotify, kind=JobKind.BACKFILL)
     assert job.created == spotify.items.filter(kind="play").count() > 0
     page.screenshot(path=str(artifacts / "upload-imported.png"), full_page=True)
-    _wait_until(
-        lambda: Upload.objects.get(pk=upload.pk).status == UploadStatus.IMPORTED, "the upload being settled", tmp_path
+    wait_for(
+        lambda: Upload.objects.get(pk=upload.pk).status == UploadStatus.IMPORTED,
+        seconds=60,
+        explain=lambda: f"the upload was not settled\n{worker_log(tmp_path)}",
     )
-    assert not storage.folder(upload).exists()  # deleted after the import: "keep the archive" was not ticked
+    # Deleted after the import ("keep the archive" was not ticked), by the worker just after it
+    # marked the upload imported: waited for, not read once.
+    wait_for(
+        lambda: not storage.folder(upload).exists(),
+        seconds=60,
+        explain=lambda: f"the archive was kept\n{worker_log(tmp_path)}",
+    )

@@ -277,7 +277,7 @@ def start_dovecot(root: Path, binary: str, *, pool: int = 300, extra_config: str
         [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=root
     )
     server = DovecotServer(root=root, port=port, binary=binary, process=process, users=users)
-    if not wait_for_port(port, timeout=15) or process.poll() is not None:
+    if not wait_for_port(port, timeout=60) or process.poll() is not None:
         server.stop()
         log = root / "dovecot.log"
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
