@@ -22,6 +22,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import worker_log
 from tests.connectors.helpers import DATA
 from tests.integrations.ui import FEED_PATH, MISSING_PATH, TOKEN, serve_calendar
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -41,9 +42,10 @@ def shot(page, artifacts: Path, name: str, *, full_page=False, publish=False, lo
     return path
 
 
-def wait_for_sync(page, tmp_path, timeout=60_000):
-    """Wait until the progress bar reports the job finished; fail with the worker's log if not."""
-    progress = page.locator("#sync-panel .job-progress")
+def wait_for_sync(page, tmp_path, job, timeout=60_000):
+    """Wait until the job's progress bar reports it finished; fail with the worker's log if not.
+    That job's own bar: another one that finished earlier may still be on the page for a moment."""
+    progress = page.locator(f"#sync-panel #job-progress-{job.pk}")
     try:
         progress.and_(page.locator("[data-status=succeeded]")).wait_for(timeout=timeout)
     except PlaywrightTimeout:
@@ -64,7 +66,7 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     from workflows.models import Workflow, WorkflowSource
 
     allow_host(dovecot.host)  # feed_server opened itself already
-    worker([feed_server.host, dovecot.host])
+    hosts = [feed_server.host, dovecot.host]  # the worker starts once the first sync is on the page
     calendar_url = serve_calendar(feed_server)
     mailbox = dovecot.new_user("browser")
     dovecot.deliver(mailbox, [(DATA / "mail" / name).read_bytes() for name in MAILS])
@@ -144,9 +146,15 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     assert feed_server.requests_to(FEED_PATH)
 
     # -- Sync now: a real worker runs it, the progress bar polls itself to 100% -------------------------
+    # Connecting queued the first sync. No worker runs yet, so the page is surely still empty, and
+    # Sync now shows that same job waiting; then the worker starts and takes it.
     assert page.locator("#latest-items").get_by_text("No items yet.").is_visible()
+    first = Integration.objects.get().sync_jobs.get()
     page.get_by_role("button", name="Sync now").click()
-    progress = wait_for_sync(page, tmp_path)
+    page.locator(f"#job-progress-{first.pk}").get_by_text("waiting for a worker").wait_for()
+    assert Integration.objects.get().sync_jobs.count() == 1
+    worker(hosts)
+    progress = wait_for_sync(page, tmp_path, first)
     assert "100%" in progress.inner_text()
     assert progress.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
     assert page.locator(f"#status-{Integration.objects.get().pk}").inner_text().strip().endswith("Connected")
@@ -180,8 +188,13 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     page.locator("#id_password").fill(MAIL_PASSWORD)
     page.get_by_role("button", name="Connect", exact=True).click()
     page.get_by_text(f"Connected Work mail: {mailbox}").wait_for()
+    mail = Integration.objects.get(name="Work mail")
+    # the first sync runs at once; after it, Sync now is a job of its own
+    first = mail.sync_jobs.get()
+    wait_for_sync(page, tmp_path, first)
     page.get_by_role("button", name="Sync now").click()
-    wait_for_sync(page, tmp_path)
+    again = wait_for(lambda: mail.sync_jobs.exclude(pk=first.pk).first(), seconds=60)
+    wait_for_sync(page, tmp_path, again)
     page.get_by_role("link", name="See the items").first.click()
     page.get_by_role("heading", name="Items from Work mail").wait_for()
     assert page.get_by_text("HTML only").first.is_visible()
