@@ -18,7 +18,7 @@ import zoneinfo
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.conftest import worker_log
+from tests.browser.conftest import WAIT_MS, worker_log
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
@@ -129,7 +129,7 @@ def test_what_a_new_user_tripped_on(
         device_scale_factor=1,
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
     try:
         # -- 22: the signed-out home page and the gallery agree on "available" ----------------------------
         page.goto("/")
