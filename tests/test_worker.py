@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.peers.availability import unavailable
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,6 @@ def test_the_worker_stops_cleanly_on_ctrl_c_under_honcho(subprocess_env, tmp_pat
     honcho sends SIGTERM to the worker. django-q2's own `qcluster` hung there (its handler ran
     twice and deadlocked) until it was killed; `manage.py worker`, the Procfile's, stops at once."""
     import shutil
-    import time
 
     procfile = tmp_path / "Procfile"
     worker_line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:"))
@@ -92,11 +92,12 @@ def test_the_worker_stops_cleanly_on_ctrl_c_under_honcho(subprocess_env, tmp_pat
             start_new_session=True,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while "running." not in log_path.read_text() and time.monotonic() < deadline:
+
+        def running() -> bool:
             assert manager.poll() is None, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-        assert "running." in log_path.read_text(), log_path.read_text()[-3000:]
+            return "running." in log_path.read_text()
+
+        wait_for(running, seconds=90, explain=lambda: log_path.read_text()[-3000:])
         os.killpg(manager.pid, signal.SIGINT)  # Ctrl-C in the terminal
         try:
             manager.wait(timeout=60)

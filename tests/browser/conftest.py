@@ -27,6 +27,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ROOT = Path(__file__).resolve().parents[2]
+# How long any Playwright wait or locator assertion may take unless it says otherwise: a page of
+# the live server on a loaded two-core CI machine (a worker's result gets its own, longer wait).
+WAIT_MS = 30_000
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 
@@ -48,6 +51,9 @@ def browser():
                 chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             except Exception as exc:  # noqa: BLE001 - a broken install is a missing peer
                 unavailable(f"Chromium did not start: {exc}")
+            from playwright.sync_api import expect
+
+            expect.set_options(timeout=WAIT_MS)  # Playwright's own default for expect() is 5 s
             yield chromium
             chromium.close()
     finally:
@@ -80,7 +86,7 @@ def new_page(browser, live_server):
         )
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(WAIT_MS)
         page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
         return page
 

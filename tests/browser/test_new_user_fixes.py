@@ -18,7 +18,8 @@ import zoneinfo
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.conftest import worker_log
+from tests.browser.conftest import WAIT_MS, worker_log
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -92,15 +93,11 @@ def _no_sideways_scroll(page):
 
 def _wait_for_job(page, tmp_path, integration, kind: str, *, after: int = 0, timeout=60_000):
     """Wait for the integration's first job newer than job `after` to show as succeeded on the page."""
-    import time
-
-    deadline = time.monotonic() + timeout / 1000
-    job = None
-    while job is None and time.monotonic() < deadline:
-        job = integration.sync_jobs.filter(pk__gt=after).order_by("pk").first()
-        if job is None:
-            page.wait_for_timeout(100)
-    assert job is not None, f"no {kind} sync was queued: " + page.locator("main").inner_text()[:500]
+    job = wait_for(
+        lambda: integration.sync_jobs.filter(pk__gt=after).order_by("pk").first(),
+        seconds=timeout / 1000,
+        explain=lambda: f"no {kind} sync was queued: " + page.locator("main").inner_text()[:500],
+    )
     assert job.get_kind_display() == kind
     progress = page.locator(f"#job-progress-{job.pk}")
     try:
@@ -132,7 +129,7 @@ def test_what_a_new_user_tripped_on(
         device_scale_factor=1,
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
     try:
         # -- 22: the signed-out home page and the gallery agree on "available" ----------------------------
         page.goto("/")

@@ -6,13 +6,13 @@ finished job and the uploaded archive is deleted."""
 from __future__ import annotations
 
 import re
-import time
 import zipfile
 
 import pytest
 
 from tests.browser.conftest import worker_log
 from tests.factories import PASSWORD, make_integration, make_user
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -28,15 +28,6 @@ def _export(tmp_path):
         for name in DATA_FILES:
             archive.write(DATA / "spotify" / name, f"Spotify Extended Streaming History/{name}")
     return path
-
-
-def _wait_until(check, what: str, tmp_path, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen\n{worker_log(tmp_path)}")
 
 
 def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
@@ -90,12 +81,14 @@ def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
     page.screenshot(path=str(artifacts / "upload-interrupted.png"), full_page=True)
 
     # -- a reload, and the same file again -----------------------------------------------------------
-    page.unroute(re.compile(r".*/api/v1/uploads/.*"))
+    # The connection stays down until the reload is done: a retry of the old page can then not land
+    # a chunk while the test reads the server's offset, which the new page must resume from.
     page.reload()
     unfinished = page.locator("#unfinished-uploads .upload-row")
     unfinished.get_by_text(re.compile(r"unfinished: \d+%")).wait_for()
+    page.unroute(re.compile(r".*/api/v1/uploads/.*"))
     upload.refresh_from_db()
-    stored = upload.offset  # the old page may have got one more chunk through before the reload
+    stored = upload.offset
     assert 3 * CHUNK <= stored < size
     resumed: list[str] = []
     page.on("request", lambda r: resumed.append(r.headers.get("content-range", "")) if r.method == "PUT" else None)
@@ -119,7 +112,15 @@ def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
     job = SyncJob.objects.get(integration=spotify, kind=JobKind.BACKFILL)
     assert job.created == spotify.items.filter(kind="play").count() > 0
     page.screenshot(path=str(artifacts / "upload-imported.png"), full_page=True)
-    _wait_until(
-        lambda: Upload.objects.get(pk=upload.pk).status == UploadStatus.IMPORTED, "the upload being settled", tmp_path
+    wait_for(
+        lambda: Upload.objects.get(pk=upload.pk).status == UploadStatus.IMPORTED,
+        seconds=60,
+        explain=lambda: f"the upload was not settled\n{worker_log(tmp_path)}",
     )
-    assert not storage.folder(upload).exists()  # deleted after the import: "keep the archive" was not ticked
+    # Deleted after the import ("keep the archive" was not ticked), by the worker just after it
+    # marked the upload imported: waited for, not read once.
+    wait_for(
+        lambda: not storage.folder(upload).exists(),
+        seconds=60,
+        explain=lambda: f"the archive was kept\n{worker_log(tmp_path)}",
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.conftest import worker_log
+from tests.browser.conftest import WAIT_MS, worker_log
 from tests.browser.test_new_user_journey import shot
 from tests.factories import PASSWORD, make_user
 from tests.integrations.ui import serve_calendar
@@ -26,7 +26,7 @@ def test_the_hub_works_with_javascript_off(browser, live_server, feed_server, wo
         base_url=live_server.url, java_script_enabled=False, viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
     try:
         page.goto("/accounts/login/")
         page.locator("#id_login").fill("plain@example.com")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import smtplib
 import socket
 import threading
-import time
 
 import pytest
 
@@ -141,14 +140,12 @@ def test_a_server_that_never_answers_is_a_transient_error_within_the_timeout(
     config = {"host": "127.0.0.1", "port": silent_server, "security": "none", "username": "someone"}
     integration = make_integration(owner, imap_type, config=config, secrets={"password": PASSWORD})
 
-    started = time.monotonic()
     job = sync(integration)
-    elapsed = time.monotonic() - started
 
-    assert elapsed < 5
+    # The server never answers: only a timeout ends the wait, and the message names the one that did.
     assert job.status == "failed"
     assert job.error_class == "transient"
-    assert "did not answer in time" in job.error_message
+    assert "did not answer in time (1 s)" in job.error_message
     assert integration.status == "error"
     assert integration.last_error == job.error_message
 
@@ -157,10 +154,8 @@ def test_a_server_that_never_answers_over_tls_times_out_too(silent_server, allow
     settings.OUTBOUND_TIMEOUT = 0.5
     allow_host(f"127.0.0.1:{silent_server}")
     connector = connector_for({"host": "127.0.0.1", "port": silent_server, "security": "ssl", "username": "x"})
-    started = time.monotonic()
-    with pytest.raises(TransientError, match="did not answer in time"):
+    with pytest.raises(TransientError, match=r"did not answer in time \(0\.5 s\)"):
         connector.test_connection()
-    assert time.monotonic() - started < 3
 
 
 def test_a_loopback_host_is_refused_without_the_allowlist(imap_type, owner, settings):
@@ -248,10 +243,8 @@ def test_an_smtp_server_that_never_answers_is_a_transient_error(silent_server, a
     allow_host(f"127.0.0.1:{silent_server}")
     config = {"host": "imap.invalid", "username": "me@example.com", "smtp_host": "127.0.0.1"}
     config.update(smtp_port=silent_server, smtp_security="none")
-    started = time.monotonic()
-    with pytest.raises(TransientError, match=r"SMTP server 127\.0\.0\.1:\d+ did not answer in time"):
+    with pytest.raises(TransientError, match=r"SMTP server 127\.0\.0\.1:\d+ did not answer in time \(0\.5 s\)"):
         connector_for(config).send([OutgoingCard(title="Hi")], {"mode": "smtp_send", "to": ["a@example.com"]})
-    assert time.monotonic() - started < 3
 
 
 @pytest.mark.peer

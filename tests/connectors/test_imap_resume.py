@@ -7,14 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from integrations.models import IntegrationType, SyncedItem, SyncJob
 from tests.factories import make_integration
 from tests.peers.dovecot import PASSWORD, make_message
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.peer]
 
@@ -23,16 +25,20 @@ TOTAL = 3000
 
 
 def _wait_for_progress(integration, process, log: Path, low: int, high: int, timeout: float = 120) -> SyncJob:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def mid_way() -> SyncJob | None:
         job = SyncJob.objects.filter(integration=integration).first()
         if job is not None and low <= job.progress_done < high:
             return job
-        if process.poll() is not None:
-            break
-        time.sleep(0.005)
-    output = log.read_text(errors="replace")[-3000:]
-    raise AssertionError(f"the sync never got to {low}..{high} messages (exit code {process.poll()}):\n{output}")
+        assert process.poll() is None, f"the sync ended (exit code {process.poll()}):\n{tail(log)}"
+        return None
+
+    return wait_for(
+        mid_way, seconds=timeout, explain=lambda: f"the sync never got to {low}..{high} messages\n{tail(log)}"
+    )
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
 
 
 def test_a_sync_killed_mid_way_resumes_from_its_checkpoint_without_loss_or_duplicates(
@@ -66,7 +72,11 @@ def test_a_sync_killed_mid_way_resumes_from_its_checkpoint_without_loss_or_dupli
     assert 0 < stored < TOTAL
     assert stored == job.created == job.progress_done  # each checkpoint went in with its batch
 
-    time.sleep(1.2)  # let its heartbeat go stale (SYNC_STALE_AFTER=1) so the next run may take it over
+    # the next run may take the job over once its heartbeat is stale (SYNC_STALE_AFTER=1)
+    wait_for(
+        lambda: SyncJob.objects.filter(pk=job.pk, heartbeat_at__lt=timezone.now() - timedelta(seconds=1)).exists(),
+        seconds=30,
+    )
     second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert second.returncode == 0, second.stdout + second.stderr
 

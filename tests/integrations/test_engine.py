@@ -3,6 +3,7 @@ progress and the operator commands."""
 
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from io import StringIO
 
@@ -24,6 +25,7 @@ from tests.connectors.helpers import connect, data_text, live_items, sync
 from tests.factories import make_integration
 from tests.integrations.counter import make_counter_type
 from tests.peers.feeds import Reply
+from tests.waiting import wait_for
 
 WIDE = {"window_past_days": 400, "window_future_days": 400}
 
@@ -315,7 +317,11 @@ def test_backfill_prints_progress_and_imports(owner, counter_type):
 @pytest.mark.peer
 @pytest.mark.usefixtures("catalogue")
 def test_two_workers_racing_for_one_integration_make_one_job(owner, feed_server, subprocess_env):
-    feed_server.sequence("/slow.ics", [Reply(200, data_text("ical/awkward.ics").encode(), delay=2, conditional=False)])
+    # The feed answers only once one of the two has exited: whichever runs the job is then still in
+    # it, however far apart the two processes start (a fixed delay raced a slow start-up).
+    one_exited = threading.Event()
+    awkward = data_text("ical/awkward.ics").encode()
+    feed_server.sequence("/slow.ics", [Reply(200, awkward, hold=one_exited, conditional=False)])
     integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/slow.ics")}, config=WIDE)
     env = dict(subprocess_env, SSRF_ALLOWED_HOSTS=feed_server.host)
     workers = [
@@ -325,7 +331,11 @@ def test_two_workers_racing_for_one_integration_make_one_job(owner, feed_server,
         )
         for _ in range(2)
     ]  # fmt: skip
-    outcomes = [w.communicate(timeout=60) for w in workers]
+    try:
+        wait_for(lambda: any(w.poll() is not None for w in workers), seconds=120)
+    finally:
+        one_exited.set()
+    outcomes = [w.communicate(timeout=120) for w in workers]
     codes = sorted(w.returncode for w in workers)
     assert codes == [0, 1], outcomes
     assert any("being run by another worker" in err for _out, err in outcomes)

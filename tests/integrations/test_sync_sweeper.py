@@ -115,7 +115,9 @@ def test_a_real_cluster_takes_over_dead_workers_jobs_by_itself(owner, feed_serve
     paused_job = started_then_abandoned(paused)
     lifecycle.pause(paused)
 
-    env = dict(subprocess_env, SYNC_STALE_AFTER="2", SYNC_SWEEP_EVERY="0.5")
+    # Both jobs were last beaten 60 s ago; 30 s (not less) keeps the worker's own heartbeat, late on
+    # a busy machine, from making the job it now runs look dead and be taken over a second time.
+    env = dict(subprocess_env, SYNC_STALE_AFTER="30", SYNC_SWEEP_EVERY="0.5")
     log_path = tmp_path / "worker.log"
     with qcluster(env, log_path, cluster=f"test-sweep-{uuid.uuid4().hex[:8]}", allowed_hosts=[feed_server.host]):
         wait_for(

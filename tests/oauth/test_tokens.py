@@ -131,7 +131,7 @@ def test_two_workers_refreshing_at_once_make_one_refresh(connected, oauth_server
         try:
             integration = Integration.objects.select_related("type").get(pk=connected.pk)
             provider = TokenProvider(integration, credential=_credential(integration))
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=60)
             results.append(provider.access_token())
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers.availability import free_port, serve_in_tempdir, unavailable, wait_for_port
+from tests.waiting import wait_for
 
 NOBODY_UID = NOBODY_GID = 65534
 PASSWORD = "mail-secret-42"
@@ -135,11 +136,12 @@ class DovecotServer:
         """
         try:
             user = next(u for u in self.users if u not in self._handed_out)
-        except StopIteration:  # pool exhausted: add one and give Dovecot time to notice
+        except StopIteration:  # pool exhausted: add one, and wait until Dovecot has read it
             user = f"{prefix}-{uuid.uuid4().hex[:8]}"
             self.users[user] = PASSWORD
             self._write_passwd()
-            time.sleep(1.1)
+            self.maildir(user)
+            wait_for(lambda: self._logs_in(user), seconds=30)
         self._handed_out.add(user)
         self.maildir(user)
         return user
@@ -188,6 +190,15 @@ class DovecotServer:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
         client.login(user, self.users[user])
         return client
+
+    def _logs_in(self, user: str) -> bool:
+        from imapclient.exceptions import LoginError
+
+        try:
+            self.client(user).logout()
+        except LoginError:
+            return False
+        return True
 
     def create_folder(self, user: str, folder: str):
         with self.client(user) as client:
@@ -277,7 +288,7 @@ def start_dovecot(root: Path, binary: str, *, pool: int = 300, extra_config: str
         [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=root
     )
     server = DovecotServer(root=root, port=port, binary=binary, process=process, users=users)
-    if not wait_for_port(port, timeout=15) or process.poll() is not None:
+    if not wait_for_port(port, timeout=60) or process.poll() is not None:
         server.stop()
         log = root / "dovecot.log"
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""

@@ -24,6 +24,8 @@ class Seen:
     headers: dict
     body: bytes
     at: float
+    streamed: int = 0  # filler bytes written of a streamed reply (Reply.stream_bytes)
+    answered: threading.Event = field(default_factory=threading.Event)  # set once the handler is done
 
 
 @dataclass
@@ -37,6 +39,12 @@ class Reply:
     # False: no Content-Length, the body ends when the server closes the connection (cleanly), so
     # the client cannot tell a whole body from one cut short.
     content_length: bool = True
+    # Answer only once this is set (at most HOLD_LIMIT s): a request kept in flight for exactly as
+    # long as the test needs, where a fixed delay would be a guess at how slow the machine is.
+    hold: threading.Event | None = None
+
+
+HOLD_LIMIT = 120.0
 
 
 class FeedServer:
@@ -55,11 +63,15 @@ class FeedServer:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                seen = Seen(self.command, self.path, dict(self.headers), body, time.monotonic())
                 with server.lock:
-                    server.log.append(Seen(self.command, self.path, dict(self.headers), body, time.monotonic()))
+                    server.log.append(seen)
                     replies = server.routes.get(self.path.split("?")[0])
                     reply = (replies.pop(0) if len(replies) > 1 else replies[0]) if replies else Reply(404, b"nope")
-                server._answer(self, reply)
+                try:
+                    server._answer(self, reply, seen)
+                finally:
+                    seen.answered.set()
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
@@ -73,7 +85,9 @@ class FeedServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def _answer(self, handler, reply: Reply):
+    def _answer(self, handler, reply: Reply, seen: Seen):
+        if reply.hold is not None:
+            reply.hold.wait(HOLD_LIMIT)
         if reply.delay:
             time.sleep(reply.delay)
         headers = dict(reply.headers)
@@ -105,6 +119,7 @@ class FeedServer:
                 while sent < reply.stream_bytes:
                     handler.wfile.write(chunk)
                     sent += len(chunk)
+                    seen.streamed = sent
                 return
             if reply.content_length:
                 handler.send_header("Content-Length", str(len(reply.body)))

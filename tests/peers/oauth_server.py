@@ -240,7 +240,7 @@ def start_oauth_server(root: Path) -> OAuthServer:
     )
     log.close()
     server = OAuthServer(root=root, port=port, process=process)
-    if not wait_for_port(port, timeout=20) or process.poll() is not None:
+    if not wait_for_port(port, timeout=60) or process.poll() is not None:
         server.stop()
         raise RuntimeError(f"the authorization server did not start: {(root / 'server.log').read_text()[-2000:]}")
     return server

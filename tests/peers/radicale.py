@@ -175,7 +175,7 @@ def start_radicale(root: Path, *, username: str = USERNAME, password: str = PASS
             cwd=root,
         )
     server = RadicaleServer(root=root, port=port, username=username, password=password, process=process)
-    if not wait_for_port(port, timeout=15) or process.poll() is not None:
+    if not wait_for_port(port, timeout=60) or process.poll() is not None:
         server.stop()
         detail = (root / "radicale.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"Radicale did not start on port {port}: {detail}")

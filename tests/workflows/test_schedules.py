@@ -2,7 +2,6 @@
 real `qcluster` worker runs it when it is due."""
 
 import datetime
-import time
 import uuid
 
 import pytest
@@ -12,6 +11,7 @@ from django_q.models import Schedule
 from integrations.models import IntegrationType
 from tests.connectors.helpers import connect
 from tests.factories import make_integration
+from tests.waiting import wait_for
 from tests.workflows.helpers import add_output, add_source, make_workflow
 from tests.workflows.worker import qcluster, tail
 from workflows import schedules
@@ -143,16 +143,11 @@ def test_a_real_worker_runs_a_due_workflow_on_schedule(subprocess_env, tmp_path,
     log_path = tmp_path / "worker.log"
     cluster = f"test-wf-{uuid.uuid4().hex[:8]}"
     with qcluster(subprocess_env, log_path, cluster=cluster, allowed_hosts=[feed_server.host]):
-        deadline = time.monotonic() + 90
-        execution = None
-        while time.monotonic() < deadline:
-            execution = Execution.objects.filter(
-                workflow=workflow, status__in=["success", "partial", "failure"]
-            ).first()
-            if execution is not None:
-                break
-            time.sleep(0.5)
-    assert execution is not None, tail(log_path)
+        execution = wait_for(
+            lambda: Execution.objects.filter(workflow=workflow, status__in=["success", "partial", "failure"]).first(),
+            seconds=120,  # the guard looks about every 30 s, on a busy machine later
+            explain=lambda: tail(log_path),
+        )
     assert execution.trigger == "schedule"
     assert execution.status == ExecutionStatus.SUCCESS, execution.errors
     assert execution.cards_made == 1

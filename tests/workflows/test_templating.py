@@ -77,10 +77,11 @@ def test_the_sandbox_refuses_template_escapes(template, refusal):
     ],
 )  # fmt: skip
 def test_runaway_templates_are_stopped_quickly(template, reason):
-    started = time.monotonic()
+    # CPU time, not wall-clock: the work the template got to do, however busy the machine is
+    started = time.process_time()
     with pytest.raises(TemplateProblem, match=reason):
         render_text(template, CONTEXT)
-    assert time.monotonic() - started < 3
+    assert time.process_time() - started < 3
 
 
 @pytest.mark.parametrize(
@@ -115,12 +116,12 @@ def test_sum_and_the_sequence_filters_still_work_on_ordinary_data():
 def test_a_template_that_takes_too_long_is_stopped(settings):
     settings.WORKFLOW_TEMPLATE_TIMEOUT = 0.2
     settings.WORKFLOW_TEMPLATE_MAX_ITERATIONS = 10**9
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a busy machine lengthens the wall-clock, not the work
     loop = "{% for x in range(1000) %}"
     slow = loop * 3 + "{% endfor %}" * 3
     with pytest.raises(TemplateProblem, match="took too long"):
         render_text(slow, CONTEXT)
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
 
 
 def test_the_output_size_is_capped(settings):
