@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -206,10 +207,13 @@ def median_ratio(pairs: list[tuple[float, float]]) -> float:
 
 
 def peak_rss_mb() -> float:
+    """The import process's peak RSS plus the largest peak of the processes it started (Apple
+    Health's reader process): an upper bound of what the import held at any one time."""
     # VmHWM, not ru_maxrss: after fork+exec Linux keeps the parent's peak in ru_maxrss.
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith("VmHWM"))
-    return int(line.split()[1]) / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KB, of the waited-for children
+    return (int(line.split()[1]) + children) / 1024
 
 
 def _child(integration_pk: int, path: str):

@@ -34,7 +34,7 @@ import zipfile
 from pathlib import Path
 
 from connectors import archives
-from connectors.apple_health import daily, health_xml, series
+from connectors.apple_health import daily, health_xml, reader, series
 from connectors.apple_health.series import iso
 from connectors.base import Record
 from connectors.errors import ItemError
@@ -65,6 +65,8 @@ DISTANCE_TYPES = ("DistanceWalkingRunning", "DistanceCycling", "DistanceSwimming
 TO_METRES = {"m": 1.0, "km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144, "cm": 0.01}
 TO_KCAL = {"kcal": 1.0, "Cal": 1.0, "cal": 0.001, "kJ": 0.239006}
 TO_SECONDS = {"min": 60.0, "s": 1.0, "hr": 3600.0, "h": 3600.0}
+OVERFLOW, BAD_RECORD = "overflow", "bad record"  # what the Record reader hands the import loop
+OVERFLOW_SIGNAL = (OVERFLOW, 0, None, None)
 
 
 @functools.cache
@@ -144,7 +146,21 @@ class AppleHealth(archives.ArchiveConnector):
         self._types[hk_type] = found
         return found
 
+    # From this size on, export.xml is parsed by a child process while the worker stores what it has
+    # read (reader.py): both cores work, about halving a big import. A small file is parsed here
+    # (starting a process would cost more than it saves).
+    reader_process_from = 16 * 1024 * 1024
+
     def parse(self, member: archives.Member, stream):
+        if member.size < self.reader_process_from:
+            yield from self.parse_here(member, stream)
+            return
+        for entry, thing in reader.parse_in_child(member, stream, self.config):
+            if isinstance(thing, tuple):  # ("error", message, external_id)
+                thing = ItemError(thing[1], external_id=thing[2])
+            yield entry, thing
+
+    def parse_here(self, member: archives.Member, stream):
         routes = RouteFinder(member)
         try:
             yield from self._parse(member, stream, routes)
@@ -155,7 +171,7 @@ class AppleHealth(archives.ArchiveConnector):
         since = self._since()
         since_day = since.isoformat() if since else ""
         groups = series.OpenGroups()
-        read = self._sample
+        on_record = self._record_reader(groups, since_day)
         entry = 0  # each thing yielded is its own entry: a day's group, a workout, a ring, an error
 
         def problem(line, what, exc):
@@ -164,14 +180,12 @@ class AppleHealth(archives.ArchiveConnector):
             )
 
         try:
-            for what, line, element, metadata in health_xml.elements(stream):
-                if what == health_xml.RECORD:  # element: the Record's attributes
-                    try:
-                        if not read(groups, element.get, metadata, since_day):
-                            continue  # the common case: no group to hand out yet
-                    except ValueError as exc:
-                        yield entry, problem(line, "Record", exc)
-                        entry += 1
+            for what, line, element, _metadata in health_xml.elements(stream, on_record):
+                if what == OVERFLOW:
+                    pass  # handed out below
+                elif what == BAD_RECORD:  # element: the ValueError
+                    yield entry, problem(line, "Record", element)
+                    entry += 1
                 elif what == health_xml.BROKEN:  # element: the parser's message
                     yield (
                         entry,
@@ -188,10 +202,9 @@ class AppleHealth(archives.ArchiveConnector):
                     # groups (merged with what is stored) and count once by their identity.
                     for child in element.iter("Record"):
                         found = {m.get("key"): m.get("value") for m in child.iter("MetadataEntry")}
-                        try:
-                            read(groups, child.get, found or None, since_day)
-                        except ValueError as exc:
-                            yield entry, problem(line, "Record", exc)
+                        signal = on_record(child.attrib, found or None, line)
+                        if signal is not None and signal[0] == BAD_RECORD:
+                            yield entry, problem(line, "Record", signal[2])
                             entry += 1
                 else:
                     try:
@@ -225,50 +238,62 @@ class AppleHealth(archives.ArchiveConnector):
             return self._rings(element) if self._wants("activity") else []
         return []
 
-    def _sample(self, groups: series.OpenGroups, get, metadata: dict | None, since_day: str) -> bool:
-        """Add a Record (`get` reads its attributes) to its day's group: the per-sample path of an
-        import, kept lean. True when more groups or samples are open than allowed: then
-        groups.overflow() hands some out."""
-        hk_type = get("type") or ""
-        described = self._types.get(hk_type)
-        if described is None:
-            described = self._type(hk_type)
-        if not described:
-            return False
-        categorical, sleep = described
-        shared = _SHARED.setdefault
-        start_text, end_text = get("startDate"), get("endDate")
-        start = iso(start_text)
-        end = start if end_text == start_text else iso(end_text)  # an instant (heart rate)
-        day = end[:10] if sleep else start[:10]
-        if day < since_day:
-            return False
-        raw_value = get("value")
-        if categorical:
-            # A category sample's value names a state ("HKCategoryValueSleepAnalysisAsleepCore"); its
-            # measure is how long it lasted.
-            category = category_of(hk_type, raw_value or "")
-            value = round((series.epoch(end) - series.epoch(start)) / 60, 3)
-            sample = {"start": start, "end": end, "value": value, "unit": "min", "category": category}
-            identity = (start, end, value, category or "", "min")
-        else:
+    def _record_reader(self, groups: series.OpenGroups, since_day: str):
+        """on_record(attributes, metadata, line) for health_xml.elements: adds a Record to its day's
+        group. The per-sample path of an import (millions of calls), so what it uses is bound
+        once here. Returns None, OVERFLOW_SIGNAL when more groups or samples are open than allowed
+        (groups.overflow() then hands some out), or (BAD_RECORD, line, ValueError, None)."""
+        types, describe, add = self._types, self._type, groups.add
+        shared, epoch = _SHARED.setdefault, series.epoch
+
+        def on_record(attrib, metadata: dict | None, line: int):
+            get = attrib.get
+            hk_type = get("type") or ""
+            described = types.get(hk_type)
+            if described is None:
+                described = describe(hk_type)
+            if not described:
+                return None
+            categorical, sleep = described
             try:
-                value = float(raw_value)
-            except (TypeError, ValueError):
-                raise ValueError(f"the value {str(raw_value)[:40]!r} is not a number") from None
-            unit = get("unit") or ""
-            unit = shared(unit, unit)
-            sample = {"start": start, "end": end, "value": value, "unit": unit}
-            identity = (start, end, value, "", unit)
-        device = get("device")
-        if device:
-            sample["device"] = shared(device, device)  # one string for the many samples it repeats on
-        version = get("sourceVersion")
-        if version:
-            sample["source_version"] = shared(version, version)
-        if metadata:
-            sample["metadata"] = metadata
-        return groups.add((hk_type, get("sourceName") or "", day), identity, sample)
+                start_text, end_text = get("startDate"), get("endDate")
+                start = iso(start_text)
+                end = start if end_text == start_text else iso(end_text)  # an instant (heart rate)
+                day = end[:10] if sleep else start[:10]
+                if day < since_day:
+                    return None
+                raw_value = get("value")
+                if categorical:
+                    # A category sample's value names a state ("HKCategoryValueSleepAnalysisAsleepCore");
+                    # its measure is how long it lasted.
+                    category = category_of(hk_type, raw_value or "")
+                    value = round((epoch(end) - epoch(start)) / 60, 3)
+                    sample = {"start": start, "end": end, "value": value, "unit": "min", "category": category}
+                    identity = (start, end, value, category or "", "min")
+                else:
+                    try:
+                        value = float(raw_value)
+                    except (TypeError, ValueError):
+                        raise ValueError(f"the value {str(raw_value)[:40]!r} is not a number") from None
+                    unit = get("unit") or ""
+                    unit = shared(unit, unit)
+                    sample = {"start": start, "end": end, "value": value, "unit": unit}
+                    identity = (start, end, value, "", unit)
+            except ValueError as exc:
+                return (BAD_RECORD, line, exc, None)
+            device = get("device")
+            if device:
+                sample["device"] = shared(device, device)  # one string for the many samples it repeats on
+            version = get("sourceVersion")
+            if version:
+                sample["source_version"] = shared(version, version)
+            if metadata:
+                sample["metadata"] = metadata
+            if add((hk_type, get("sourceName") or "", day), identity, sample):
+                return OVERFLOW_SIGNAL
+            return None
+
+        return on_record
 
     def _group(self, key: tuple, samples: dict) -> dict:
         hk_type, source, day = key

@@ -78,8 +78,9 @@ class _Target:
     other top-level elements (Correlation, Workout, ActivitySummary) are built whole, small trees
     read with the element API: (ELEMENT, line, element)."""
 
-    def __init__(self):
+    def __init__(self, on_record=None):
         self.out: list[tuple] = []
+        self._on_record = on_record
         self.line = 0  # the line being fed
         self._depth = 0
         self._record = None
@@ -112,19 +113,28 @@ class _Target:
                 self.out.append((ELEMENT, self._record_line, self._builder.close(), None))
                 self._builder = None
         elif depth == 2 and self._record is not None:
-            self.out.append((RECORD, self._record_line, self._record, self._metadata))
+            if self._on_record is None:
+                self.out.append((RECORD, self._record_line, self._record, self._metadata))
+            else:  # handled here, without a tuple and a trip through the generators per Record
+                found = self._on_record(self._record, self._metadata, self._record_line)
+                if found is not None:
+                    self.out.append(found)
             self._record = None
 
     def close(self):
         return None
 
 
-def elements(stream):
+def elements(stream, on_record=None):
     """The top-level elements in document order, as (RECORD, line, attributes, metadata) for a
     Record and (ELEMENT, line, element, None) for the others, then (BROKEN, line, message, None)
     for each place where the XML was broken: the parser recovers from what it can (a file cut
-    short, a broken tag). The file is fed line by line, so each element knows its line."""
-    target = _Target()
+    short, a broken tag). The file is fed line by line, so each element knows its line.
+
+    With on_record, a Record is given to on_record(attributes, metadata, line) as the parser reads
+    it instead (the millions of samples); what it returns, if not None, is yielded in its place. It
+    must not raise: an exception would leave the parser mid-document."""
+    target = _Target(on_record)
     parser = etree.XMLParser(target=target, resolve_entities=False, no_network=True, huge_tree=True, recover=True)
     out = target.out
     feed = parser.feed

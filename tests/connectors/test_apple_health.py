@@ -103,8 +103,10 @@ def samples(integration, metric: str) -> list[dict]:
     return found
 
 
-@pytest.fixture
-def health(catalogue, owner):
+@pytest.fixture(params=["in the worker", "reader process"])
+def health(catalogue, owner, request, monkeypatch):
+    if request.param == "reader process":  # what a big export takes (reader.py): the same results
+        monkeypatch.setattr(AppleHealth, "reader_process_from", 0)
     return connect(owner, "apple-health", config={"record_types": []})
 
 

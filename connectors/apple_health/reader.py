@@ -1,0 +1,164 @@
+"""Reading a big export.xml in a second process, so the import uses both cores.
+
+An Apple Health import is two halves of about equal cost: parsing the XML and grouping millions of
+samples into day series (pure Python over lxml), and merging, hashing and storing those series
+(the worker and its database). In one process they take turns; here the parse runs in a child
+process (reader_process.py) while the worker stores what the child has
+already read. The child runs exactly the in-process code (AppleHealth._parse) on the bytes the
+worker sends it, so what is imported, in which order and with which messages, is the same.
+
+The worker keeps everything that touches the upload and the database: it reads the file (so a
+damaged zip is still reported as TruncatedFile naming the file, and progress still counts bytes)
+and writes it to the child's stdin from a thread; a second thread reads the child's answers into a
+queue bounded in bytes, so the child can run about one batch ahead and memory stays bounded. The
+answers are pickled lists of plain values (dicts, tuples, strings, numbers), read with an
+unpickler that refuses any class, so a child that misbehaved could not make the worker run code.
+If the worker stops early (a cancelled job, a lost lease) the child is killed; if the child dies,
+the import stops with a message naming the file, and what was stored before stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from connectors.errors import ItemError
+
+FRAME = struct.Struct("!I")
+CHUNK = 64 * 1024  # as read in the worker: a damaged zip loses no more than the in-process parse does
+BUFFERED_BYTES = 8 * 1024 * 1024  # the child may run this far ahead of the worker (a few batches)
+FRAME_ENTRIES = 64  # entries pickled together (a day's group is one entry)
+_DONE = object()
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = [sys.executable, "-m", "connectors.apple_health.reader_process"]
+
+
+class _PlainValues(pickle.Unpickler):
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"the Health reader sent a {module}.{name}: only plain values are accepted")
+
+
+def _loads(data: bytes):
+    return _PlainValues(io.BytesIO(data)).load()
+
+
+class _Answers:
+    """The child's frames, read by a thread into a queue bounded by their total size."""
+
+    def __init__(self, stdout):
+        self._stdout = stdout
+        self._queue: queue.Queue = queue.Queue()
+        self._room = threading.Condition()
+        self._buffered = 0
+        self.thread = threading.Thread(target=self._run, name="health-reader-out", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                head = self._stdout.read(FRAME.size)
+                if len(head) < FRAME.size:
+                    break
+                (size,) = FRAME.unpack(head)
+                data = self._stdout.read(size)
+                if len(data) < size:
+                    break
+                with self._room:
+                    while self._buffered > BUFFERED_BYTES:
+                        self._room.wait()
+                    self._buffered += size
+                self._queue.put(data)
+        except (OSError, ValueError):  # the pipe closed under us: the worker is stopping
+            pass
+        finally:
+            self._queue.put(_DONE)
+
+    def __iter__(self):
+        while True:
+            data = self._queue.get()
+            if data is _DONE:
+                return
+            with self._room:
+                self._buffered -= len(data)
+                self._room.notify()
+            yield _loads(data)
+
+
+class _Feeder:
+    """Copies the upload's stream to the child's stdin; keeps the stream's own error (a damaged zip)
+    to raise in the worker once the child has said everything it read before it."""
+
+    def __init__(self, stream, stdin, header: bytes):
+        self._stream, self._stdin, self._header = stream, stdin, header
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="health-reader-in", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self._stdin.write(self._header)
+            while True:
+                chunk = self._stream.read(CHUNK)
+                if not chunk:
+                    break
+                self._stdin.write(chunk)
+        except (BrokenPipeError, ValueError):  # the child is gone (or killed): its exit says why
+            pass
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the worker's thread
+            self.error = exc
+        finally:
+            with contextlib.suppress(OSError):
+                self._stdin.close()
+
+
+def parse_in_child(member, stream, config: dict):
+    """What AppleHealth._parse(member, stream, ...) yields, parsed by a child process: (entry,
+    raw | ("error", message, external_id))."""
+    described = {"config": config, "member": [member.archive, member.name, member.size]}
+    header = json.dumps(described, default=str).encode() + b"\n"
+    with tempfile.TemporaryFile() as stderr:
+        child = subprocess.Popen(  # noqa: S603 - our own module, no shell, no user input in the command
+            COMMAND,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=str(ROOT),
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
+        )  # fmt: skip
+        answers = _Answers(child.stdout)
+        feeder = _Feeder(stream, child.stdin, header)
+        finished = False
+        try:
+            for frame in answers:
+                if frame == "end":
+                    finished = True
+                    continue
+                yield from frame
+            child.wait()
+            feeder.thread.join()
+            if feeder.error is not None:
+                raise feeder.error
+            if not finished or child.returncode:
+                stderr.seek(0)
+                detail = stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+                reason = detail[-1] if detail else f"exit status {child.returncode}"
+                raise ItemError(
+                    f"{member.label}: reading stopped part-way ({reason[:300]}); the records read before "
+                    "that point were imported. Try the import again; if it stops at the same place, the file "
+                    "is damaged.",
+                    external_id=member.label,
+                )
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            child.stdout.close()
+            answers.thread.join(timeout=30)
+            feeder.thread.join(timeout=30)

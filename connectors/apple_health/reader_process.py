@@ -1,0 +1,44 @@
+"""The reader process (see reader.py): parses export.xml from stdin, as AppleHealth.parse_here does
+in the worker, and writes what it yields to stdout as framed pickles of plain values."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+
+from connectors.apple_health.connector import AppleHealth
+from connectors.apple_health.reader import FRAME, FRAME_ENTRIES
+from connectors.archives import Member
+from connectors.base import Context
+from connectors.errors import ItemError
+
+
+def _serve():
+    """The child: parse stdin (a JSON header line, then export.xml) and write framed pickles."""
+    stdin = sys.stdin.buffer
+    header = json.loads(stdin.readline())
+    member = Member(*header["member"])
+    connector = AppleHealth(Context(config=header["config"], secrets={}, http=None))
+    out = sys.stdout.buffer
+    frame = []
+
+    def send(value):
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(FRAME.pack(len(data)) + data)
+
+    for entry, thing in connector.parse_here(member, stdin):
+        if isinstance(thing, ItemError):
+            thing = ("error", str(thing), thing.external_id)
+        frame.append((entry, thing))
+        if len(frame) >= FRAME_ENTRIES:
+            send(frame)
+            frame = []
+    if frame:
+        send(frame)
+    send("end")
+    out.flush()
+
+
+if __name__ == "__main__":
+    _serve()
