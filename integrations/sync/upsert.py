@@ -13,11 +13,11 @@ tells its receivers which SyncedItem rows were created, updated and tombstoned."
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from dataclasses import dataclass
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, transaction
 from django.db.models import F, JSONField
 from django.utils import timezone
@@ -25,27 +25,11 @@ from django.utils import timezone
 from integrations import counts
 from integrations.models import Integration, JobStatus, SyncedItem, SyncJob
 from integrations.signals import batch_stored
-from integrations.sync.hashing import content_hash
+from integrations.sync.hashing import encode
 from integrations.sync.jobs import LostOwnership
 
 MAX_ITEM_ERRORS_KEPT = 100
 CHUNK = 900  # below SQLite's bound-variable limit
-UPDATE_FIELDS = [
-    "kind",
-    "version",
-    "occurred_at",
-    "title",
-    "summary",
-    "data",
-    "content_hash",
-    "source_name",
-    "source_url",
-    "fetched_at",
-    "last_job",
-    "deleted_at",
-    "match_key",
-    "updated_at",
-]
 
 
 @dataclass
@@ -139,44 +123,41 @@ def store_batch(
     )
     to_create, to_update, to_revive, version_only = [], [], [], []
     for external_id, record in unique.items():
-        digest = content_hash(record)
+        data, digest = encode(record)  # the data's JSON text goes into the row as it is
         values = dict(
             kind=record.kind,
             version=_clip(record.version or "", 255),
             occurred_at=record.occurred_at,
             title=_clip(record.title or "", 500),
             summary=record.summary or "",
-            data=record.data,
+            data=data,
             content_hash=digest,
-            source_name=integration.name,
             source_url=_clip(record.source_url or "", 2000),
-            fetched_at=now,
-            last_job_id=job.pk,
-            deleted_at=None,
             match_key=_clip(record.match_key or "", 512),
         )
         current = existing.get(external_id)
         revived = revivable.get(record.match_key, []) if current is None and record.match_key else []
         if revived:
             # Came back under a new id (e.g. a new UIDVALIDITY): the old row again, not a new one.
-            to_revive.append((revived.pop(), {**values, "external_id": external_id, "updated_at": now}))
+            to_revive.append((revived.pop(), {**values, "external_id": external_id}))
         elif current is None:
-            # Plain column values, not model instances: the SQLite path inserts them as they are.
-            values.update(
-                user_id=integration.user_id,
-                integration_id=integration.pk,
-                external_id=external_id,
-                source_type=integration.type.slug,
-                first_seen_at=now,
-                updated_at=now,
-            )
+            values["external_id"] = external_id
             to_create.append(values)
         elif current[1] == digest and current[3] is None:
             result.unchanged += 1
             if current[2] != values["version"]:
                 version_only.append((current[0], values["version"]))
         else:
-            to_update.append((current[0], {**values, "updated_at": now}))
+            to_update.append((current[0], values))
+    # Columns the same for every row of the batch: written once per statement, not once per row.
+    rewritten = dict(source_name=integration.name, fetched_at=now, last_job_id=job.pk, deleted_at=None, updated_at=now)
+    created = dict(
+        rewritten,
+        user_id=integration.user_id,
+        integration_id=integration.pk,
+        source_type=integration.type.slug,
+        first_seen_at=now,
+    )
     result.created, result.updated = len(to_create), len(to_update) + len(to_revive)
     # Tombstoned rows stored again under their own id (to_update) come back to life too.
     revived_in_place = sum(1 for key in unique if (row := existing.get(key)) is not None and row[3] is not None)
@@ -205,10 +186,10 @@ def store_batch(
                 deleted_ids = list(scope.values_list("pk", flat=True))
             result.deleted += scope.update(deleted_at=now)
         if to_revive:
-            _update(to_revive, [*UPDATE_FIELDS, "external_id"])
-        created_ids = _insert(to_create, now) if to_create else []
+            _update(to_revive, rewritten)
+        created_ids = _insert(to_create, created) if to_create else []
         if to_update:
-            _update(to_update, UPDATE_FIELDS)
+            _update(to_update, rewritten)
         if version_only:
             _set_versions(version_only)
         if deletes:
@@ -245,66 +226,88 @@ def _ids_of(integration: Integration, external_ids: list[str]) -> list[int]:
     return sorted(pk for (pk,) in rows)
 
 
-_INSERT_FIELDS = [
-    f for f in SyncedItem._meta.concrete_fields if not f.primary_key and not getattr(f, "generated", False)
-]
-
-
-def _insert(rows: list[dict], now) -> list[int] | None:
-    """New rows, without the ORM's per-field preparation (on SQLite three quarters of a
+def _insert(rows: list[dict], constants: dict) -> list[int] | None:
+    """New rows (their own column values by attname, data as JSON text) plus the columns every
+    row shares, without the ORM's per-field preparation (on SQLite three quarters of a
     10,000-message mail sync): values are adapted here once. PostgreSQL: COPY into a staging
     table, then one INSERT ... SELECT ... RETURNING id (the new primary keys come back with it).
     SQLite: executemany, and None (the keys are read back only when someone needs them)."""
     connection = connections[SyncedItem.objects.db]
     ops = connection.ops
     table = ops.quote_name(SyncedItem._meta.db_table)
+    names = list(rows[0])
     if connection.vendor == "postgresql":
+        shared = [name for name, value in constants.items() if value is not None]  # NULL is the default
         with connection.cursor() as cursor:
-            columns = ", ".join(_stage(cursor, _INSERT_FIELDS, rows))
-            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGE} RETURNING id")  # noqa: S608
+            copied = _stage(cursor, names, rows)
+            columns = ", ".join([*copied, *(_column(name) for name in shared)])
+            selected = ", ".join([*copied, *(_cast(name, connection) for name in shared)])
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {selected} FROM {STAGE} RETURNING id",  # noqa: S608
+                [constants[name] for name in shared],
+            )
             return sorted(pk for (pk,) in cursor.fetchall())
     if connection.vendor != "sqlite":
+        rows = [{**row, **constants, "data": json.loads(row["data"])} for row in rows]
         SyncedItem.objects.bulk_create([SyncedItem(**row) for row in rows], batch_size=500)
         return None
-    columns = ", ".join(ops.quote_name(f.column) for f in _INSERT_FIELDS)
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"  # noqa: S608
-    stamp = ops.adapt_datetimefield_value(now)
-    names = [f.attname for f in _INSERT_FIELDS]
+    shared = list(constants)
+    columns = ", ".join(_column(name) for name in [*names, *shared])
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * (len(names) + len(shared)))})"  # noqa: S608
+    tail = [_sqlite_value(constants[name], ops) for name in shared]
+    at = names.index("occurred_at")
     values = []
     for row in rows:
-        occurred = row["occurred_at"]
-        row = {
-            **row,
-            "occurred_at": ops.adapt_datetimefield_value(occurred) if occurred else None,
-            "data": json.dumps(row["data"], cls=DjangoJSONEncoder),
-            "fetched_at": stamp,
-            "first_seen_at": stamp,
-            "updated_at": stamp,
-        }
-        values.append([row[name] for name in names])
+        value = list(row.values())
+        if value[at] is not None:
+            value[at] = ops.adapt_datetimefield_value(value[at])
+        values.append([*value, *tail])
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
     return None
 
 
-def _update(rows: list[tuple[int, dict]], field_names: list[str]) -> None:
-    """Rewrite stored rows, (primary key, column values by attname) each. PostgreSQL: COPY into
-    the staging table and one UPDATE ... FROM it; elsewhere bulk_update."""
+def _sqlite_value(value, ops):
+    return ops.adapt_datetimefield_value(value) if isinstance(value, datetime.datetime) else value
+
+
+def _update(rows: list[tuple[int, dict]], constants: dict) -> None:
+    """Rewrite stored rows, (primary key, column values by attname, data as JSON text) each, and
+    set the columns every row shares. PostgreSQL: COPY into the staging table and one UPDATE ...
+    FROM it; elsewhere bulk_update."""
     connection = connections[SyncedItem.objects.db]
     if connection.vendor != "postgresql":
-        items = [SyncedItem(pk=pk, **values) for pk, values in rows]
-        SyncedItem.objects.bulk_update(items, field_names, batch_size=500)
+        items = []
+        for pk, values in rows:
+            item = SyncedItem(pk=pk, **values, **constants)
+            item.data = json.loads(values["data"])  # the model field encodes it again
+            items.append(item)
+        fields = [SyncedItem._meta.get_field(name).name for name in [*rows[0][1], *constants]]
+        SyncedItem.objects.bulk_update(items, fields, batch_size=500)
         return
-    pk = SyncedItem._meta.pk
-    fields = [pk, *(SyncedItem._meta.get_field(name) for name in field_names)]
+    pk = SyncedItem._meta.pk.attname
     table = connection.ops.quote_name(SyncedItem._meta.db_table)
     with connection.cursor() as cursor:
-        key, *columns = _stage(cursor, fields, [{pk.attname: pk_value, **values} for pk_value, values in rows])
-        sets = ", ".join(f"{column} = {STAGE}.{column}" for column in columns)
-        cursor.execute(f"UPDATE {table} SET {sets} FROM {STAGE} WHERE {table}.{key} = {STAGE}.{key}")  # noqa: S608
+        key, *columns = _stage(cursor, [pk, *rows[0][1]], [{pk: pk_value, **values} for pk_value, values in rows])
+        sets = [f"{column} = {STAGE}.{column}" for column in columns]
+        sets += [f"{_column(name)} = {_cast(name, connection)}" for name in constants]
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(sets)} FROM {STAGE} WHERE {table}.{key} = {STAGE}.{key}",  # noqa: S608
+            list(constants.values()),
+        )
+
+
+def _column(attname: str) -> str:
+    return connections[SyncedItem.objects.db].ops.quote_name(_FIELDS[attname].column)
+
+
+def _cast(attname: str, connection) -> str:
+    # Typed: a parameter in a SELECT list would otherwise be text, and NULL has no type at all.
+    return f"CAST(%s AS {_db_type(_FIELDS[attname], connection)})"
 
 
 _STAGE_FIELDS = [f for f in SyncedItem._meta.concrete_fields if not getattr(f, "generated", False)]
+_FIELDS = {f.attname: f for f in _STAGE_FIELDS}
 # Named after its columns: a session kept across a deploy (a pooler) never meets an older shape.
 STAGE = (
     "synceditem_stage_"
@@ -314,12 +317,13 @@ STAGE = (
 )
 
 
-def _stage(cursor, fields: list, rows: list[dict]) -> list[str]:
-    """PostgreSQL: rows into this session's staging table (every column of SyncedItem, none
-    required), emptied first, through COPY: psycopg formats COPY rows in C, where a statement's
-    parameters (an array per column, or a VALUES list) are quoted value by value in Python, a
-    regular expression over every string; that quoting cost more than the database's own work.
-    Returns the quoted column names, in the order of `fields`."""
+def _stage(cursor, names: list[str], rows: list[dict]) -> list[str]:
+    """PostgreSQL: rows (dicts with the keys `names`, in that order; JSON columns as JSON text)
+    into this session's staging table (every column of SyncedItem, none required), emptied first,
+    through COPY: psycopg formats COPY rows in C, where a statement's parameters (an array per
+    column, or a VALUES list) are quoted value by value in Python, a regular expression over every
+    string; that quoting cost more than the database's own work. Returns the quoted column names,
+    in the order of `names`."""
     connection = cursor.db
     quote = connection.ops.quote_name
     definition = ", ".join(f"{quote(f.column)} {_db_type(f, connection)}" for f in _STAGE_FIELDS)
@@ -328,15 +332,11 @@ def _stage(cursor, fields: list, rows: list[dict]) -> list[str]:
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} ({definition}) ON COMMIT DELETE ROWS; DELETE FROM {STAGE}"  # noqa: S608
     )
-    columns = [quote(f.column) for f in fields]
-    names = [f.attname for f in fields]
-    json_columns = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
+    columns = [quote(_FIELDS[name].column) for name in names]
     with cursor.cursor.copy(f"COPY {STAGE} ({', '.join(columns)}) FROM STDIN") as copy:
+        write = copy.write_row
         for row in rows:
-            values = [row[name] for name in names]
-            for i in json_columns:
-                values[i] = json.dumps(values[i], cls=DjangoJSONEncoder)
-            copy.write_row(values)
+            write(tuple(row.values()))
     return columns
 
 
