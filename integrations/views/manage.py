@@ -56,7 +56,7 @@ def detail(request, pk):
         "active_job": next((j for j in recent_jobs if j.is_active), None),
         "last_job": recent_jobs[0] if recent_jobs else None,
         "health": health_for(integration),
-        "item_count": integration.items.live().count(),
+        "item_count": integration.item_count,  # kept live (integrations.counts)
         "recent_items": latest_items(integration),
         "settings_rows": settings_summary(integration),
         "next_run": next_run(integration) if integration.is_active else None,
@@ -137,7 +137,7 @@ def _confirm_page(request, integration, action: str):
         "integration": integration,
         "action": action,
         "workflows": dependents.using(integration),
-        "item_count": integration.items.live().count(),
+        "item_count": integration.item_count,  # kept live (integrations.counts)
     }
     return render(request, "integrations/confirm_remove.html", context)
 

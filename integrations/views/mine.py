@@ -3,46 +3,32 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from integrations.models import ACTIVE_JOB_STATUSES, Integration, SyncJob
 from integrations.queries import integrations_for
-from integrations.views.common import RowUrls, render_page
+from integrations.views.common import render_page
+from integrations.views.rows import Rows
 
-LIST_DEFERRED = (
-    "config",
-    "sync_cursor",
-    "last_error",
-    *(
-        f"type__{name}"
-        for name in (
-            "details", "auth_schema", "source_schema", "output_schema", "oauth_scopes", "oauth_extra_params",
-            "data_read", "data_written", "seed",
-        )
-    ),
+# Exactly what a row shows (integrations/views/rows.py): every other column, the blueprints' JSON
+# schemas above all, cost more to decode than the rows take to render. A field read but not listed
+# here is one query per row (tests/integrations/test_list_query_counts.py would see it).
+LIST_FIELDS = (
+    "name", "status", "status_detail", "account_identity", "last_synced_at", "last_used_at", "item_count",
+    # the type's name and icon, and what can_sync reads
+    "type__display_name", "type__icon", "type__category", "type__is_available", "type__handler",
 )  # fmt: skip
 
 
 @require_GET
 @login_required
 def mine(request):
-    # The list never shows the blueprints' schemas or the sync state: not loading them halves the
-    # time for 200 rows (every JSON column is decoded per row).
-    integrations = list(integrations_for(request.user).defer(*LIST_DEFERRED))
+    integrations = list(integrations_for(request.user).only(*LIST_FIELDS))
     active_jobs = {
         job.integration_id: job
         for job in SyncJob.objects.filter(
             integration__in=Integration.objects.for_user(request.user), status__in=ACTIVE_JOB_STATUSES
         )
     }
-    urls = RowUrls()
-    icons = {}  # static() once per type, not per row (the manifest storage's lookup is not free)
-    for integration in integrations:
-        integration.active_job = active_jobs.get(integration.pk)
-        integration.urls = urls.for_pk(integration.pk)
-        icon = integration.type.icon
-        if icon not in icons:
-            icons[icon] = static(f"icons/{icon}")
-        integration.icon_url = icons[icon]
-    return render_page(request, "integrations/mine.html", None, {"integrations": integrations})
+    rows = Rows(request, active_jobs).render(integrations)
+    return render_page(request, "integrations/mine.html", None, {"integrations": integrations, "rows": rows})

@@ -22,6 +22,10 @@ RECENT_ITEMS = 5
 def _progress(request, integration, job, *, refused: str = ""):
     on_job_page = request.GET.get("job_page") == "1"
     finished = job is not None and not job.is_active
+    if finished and request.htmx:
+        # The integration was read before the job: re-read what the out-of-band swaps show, in case
+        # the job's last commit landed in between (item_count is kept live, integrations.counts).
+        integration.refresh_from_db(fields=["status", "status_detail", "last_synced_at", "item_count"])
     context = {
         "integration": integration,
         "job": job,
@@ -30,7 +34,7 @@ def _progress(request, integration, job, *, refused: str = ""):
         # the job page shows none of them.
         "oob": bool(request.htmx) and not on_job_page,
         "on_job_page": on_job_page,
-        "item_count": integration.items.live().count() if finished and request.htmx else None,
+        "item_count": integration.item_count if finished and request.htmx else None,
     }
     response = render(request, "integrations/_job_progress.html", context)
     if finished:
@@ -116,7 +120,7 @@ def ledger(request, pk):
             "compact": True,
             "health": health_for(integration),
             "recent_items": latest_items(integration, RECENT_ITEMS),
-            "item_count": integration.items.live().count(),
+            "item_count": integration.item_count,  # kept live (integrations.counts)
         }
         return render(request, "integrations/_detail_refresh.html", context)
     page = Paginator(integration.sync_jobs.all(), 25).get_page(request.GET.get("page"))

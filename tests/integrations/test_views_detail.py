@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.models import IntegrationType, SyncedItem
+from integrations import counts
+from integrations.models import Integration, IntegrationType, SyncedItem
 from tests.factories import make_integration
 from tests.integrations.ui import text
 from workflows.models import Workflow, WorkflowOutput
@@ -76,6 +77,7 @@ def test_the_delete_dialog_words_itself_by_case(owner_client, owner):
     now = timezone.now()
     SyncedItem.objects.create(user=owner, integration=feed, kind="entry", external_id="1", content_hash="h",
                               source_type="rss", fetched_at=now)  # fmt: skip
+    counts.recount(Integration.objects.filter(pk=feed.pk))  # a row written directly, not by a sync
     page = text(owner_client.get(reverse("integrations:delete", args=[feed.pk])))
     assert "Its 1 synced item is kept, with where it came from, unless you tick the box below." in page
     assert "Also delete its 1 synced item" in page

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations import counts
 from integrations.models import AuditEvent, Credential, Integration, IntegrationType, Status, SyncedItem, SyncJob
 from integrations.secrets import secrets_for
 from tests.factories import make_integration
@@ -28,6 +29,8 @@ def calendar(owner):
                    content_hash="h", source_type="ical-feed", source_name="Family", fetched_at=now)
         for n in range(3)
     )  # fmt: skip
+    counts.recount(Integration.objects.filter(pk=integration.pk))  # rows written directly, not by a sync
+    integration.refresh_from_db()
     return integration
 
 

@@ -6,6 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,6 +18,8 @@ from tests.factories import make_integration
 from tests.integrations.ui import FEED_PATH, TOKEN, connect_ical, serve_calendar, text, the_only_integration
 
 pytestmark = pytest.mark.usefixtures("catalogue")
+
+ITEMS = "integrations_synceditem"
 
 
 @pytest.fixture
@@ -76,6 +80,30 @@ def test_when_a_sync_finishes_the_whole_detail_page_catches_up(owner_client, cal
     assert "No items yet." not in latest
     assert f'All <span id="item-count-{calendar.pk}">14</span> items' in latest
     assert "<html" not in panels
+
+
+def test_the_pages_of_one_integration_show_its_live_count_without_counting_the_items(owner_client, calendar):
+    owner_client.post(reverse("integrations:sync_now", args=[calendar.pk]), HTTP_HX_REQUEST="true")
+    job = run_job(SyncJob.objects.get(integration=calendar).pk)
+    pages = {
+        "detail": (calendar.get_absolute_url(), {}, "All <span id=\"item-count-{pk}\">14</span> items"),
+        "last poll": (
+            reverse("integrations:job_status", args=[calendar.pk, job.pk]), {"HTTP_HX_REQUEST": "true"},
+            '<span id="item-count-{pk}" hx-swap-oob="true">14</span>',
+        ),
+        "refresh": (
+            reverse("integrations:ledger", args=[calendar.pk]) + "?compact=1", {"HTTP_HX_REQUEST": "true"},
+            "All <span id=\"item-count-{pk}\">14</span> items",
+        ),
+        "delete": (reverse("integrations:delete", args=[calendar.pk]), {}, "Also delete its 14 synced items"),
+        "disconnect": (reverse("integrations:disconnect", args=[calendar.pk]), {}, "Its 14 synced items stay."),
+    }  # fmt: skip
+    for label, (url, headers, shown) in pages.items():
+        with CaptureQueriesContext(connection) as captured:
+            page = text(owner_client.get(url, **headers))
+        assert shown.format(pk=calendar.pk) in page, label
+        counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"] and ITEMS in q["sql"]]
+        assert counts == [], label
 
 
 def test_the_job_page_polls_without_out_of_band_extras(owner_client, calendar):
