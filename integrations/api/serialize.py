@@ -3,11 +3,13 @@ slip in. Credentials are reported only as stored or not."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from connectors.masking import mask_urls_in
 from integrations import schema
@@ -47,20 +49,27 @@ class IntegrationLinks:
     """An integration's links, reversed once (with a placeholder) instead of four reverse() per row."""
 
     def __init__(self):
-        marker = str(_PK)
-        self.patterns = {
-            name: tuple(reverse(route, args=[_PK]).split(marker, 1))
-            for name, route in (
-                ("self", "api:integration"),
-                ("sync", "api:sync"),
-                ("disconnect", "api:disconnect"),
-                ("page", "integrations:detail"),
-            )
-        }
+        self.patterns = _link_patterns(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
 
     def for_pk(self, pk: int) -> dict:
         value = str(int(pk))
         return {name: f"{before}{value}{after}" for name, (before, after) in self.patterns.items()}
+
+
+@functools.lru_cache(maxsize=16)
+def _link_patterns(script_prefix: str, urlconf) -> dict[str, tuple[str, str]]:
+    """Each link as the text before and after the primary key, for the URLconf and script prefix
+    reverse() uses (the arguments are the cache's key)."""
+    marker = str(_PK)
+    return {
+        name: tuple(reverse(route, args=[_PK]).split(marker, 1))
+        for name, route in (
+            ("self", "api:integration"),
+            ("sync", "api:sync"),
+            ("disconnect", "api:disconnect"),
+            ("page", "integrations:detail"),
+        )
+    }
 
 
 @dataclass(frozen=True)
