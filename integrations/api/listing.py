@@ -84,7 +84,7 @@ def _c_timestamps(cursor, vendor: str) -> None:
     cursor.cursor.adapters.register_loader(oid, adapters.get_loader(oid, Format.TEXT))
 
 
-_rows = Prepared(_queryset, cursor_setup=_c_timestamps, user_id=-7_354_321)
+_rows = Prepared(_queryset, cursor_setup=_c_timestamps, user_id=-7_354_321)  # no user has a negative id
 
 
 def _dumps(data) -> str:
