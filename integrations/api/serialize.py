@@ -3,10 +3,13 @@ slip in. Credentials are reported only as stored or not."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from connectors.masking import mask_urls_in
 from integrations import schema
@@ -46,16 +49,27 @@ class IntegrationLinks:
     """An integration's links, reversed once (with a placeholder) instead of four reverse() per row."""
 
     def __init__(self):
-        self.patterns = {
-            "self": reverse("api:integration", args=[_PK]),
-            "sync": reverse("api:sync", args=[_PK]),
-            "disconnect": reverse("api:disconnect", args=[_PK]),
-            "page": reverse("integrations:detail", args=[_PK]),
-        }
+        self.patterns = _link_patterns(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
 
     def for_pk(self, pk: int) -> dict:
-        marker, value = str(_PK), str(int(pk))
-        return {name: url.replace(marker, value) for name, url in self.patterns.items()}
+        value = str(int(pk))
+        return {name: f"{before}{value}{after}" for name, (before, after) in self.patterns.items()}
+
+
+@functools.lru_cache(maxsize=16)
+def _link_patterns(script_prefix: str, urlconf) -> dict[str, tuple[str, str]]:
+    """Each link as the text before and after the primary key, for the URLconf and script prefix
+    reverse() uses (the arguments are the cache's key)."""
+    marker = str(_PK)
+    return {
+        name: tuple(reverse(route, args=[_PK]).split(marker, 1))
+        for name, route in (
+            ("self", "api:integration"),
+            ("sync", "api:sync"),
+            ("disconnect", "api:disconnect"),
+            ("page", "integrations:detail"),
+        )
+    }
 
 
 @dataclass(frozen=True)
@@ -76,12 +90,24 @@ def _masked(text: str) -> str:
     return mask_urls_in(text) if text else ""  # most rows have none: no regex pass for nothing
 
 
+_datetime = DjangoJSONEncoder().default
+
+
+def _when(value) -> str | None:
+    """A datetime as the answer writes it (DjangoJSONEncoder's form), formatted here so that a list
+    of 200 is encoded without calling back into Python for each date."""
+    return None if value is None else _datetime(value)
+
+
 def integration_json(integration, *, links: IntegrationLinks | None = None, brief: TypeBrief | None = None) -> dict:
-    """`links` and `brief` (else built from integration.type) let a list build them once."""
+    """`links` and `brief` (else built from integration.type) let a list build them once.
+    `integration` is a model instance or a row with the same attribute names (the list's)."""
     brief = brief or TypeBrief.of(integration.type)
-    config = {k: v for k, v in (integration.config or {}).items() if k not in brief.secret_fields}
+    config = integration.config or {}
+    if config and brief.secret_fields:
+        config = {k: v for k, v in config.items() if k not in brief.secret_fields}
     data = {
-        "id": integration.pk,
+        "id": integration.id,
         "name": integration.name,
         "type": brief.slug,
         "type_name": brief.name,
@@ -90,11 +116,11 @@ def integration_json(integration, *, links: IntegrationLinks | None = None, brie
         "account_identity": integration.account_identity,
         "config": config,
         "sync_interval_minutes": integration.sync_interval_minutes,
-        "last_synced_at": integration.last_synced_at,
+        "last_synced_at": _when(integration.last_synced_at),
         "last_error": _masked(integration.last_error),
         "consecutive_failures": integration.consecutive_failures,
-        "created_at": integration.created_at,
-        "links": (links or IntegrationLinks()).for_pk(integration.pk),
+        "created_at": _when(integration.created_at),
+        "links": (links or IntegrationLinks()).for_pk(integration.id),
         "item_count": integration.item_count,
     }
     if hasattr(integration, "has_credentials"):

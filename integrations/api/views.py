@@ -4,18 +4,16 @@ user's integration or job is a 404, exactly like one that does not exist."""
 
 from __future__ import annotations
 
-from collections import Counter
-from types import SimpleNamespace
-
 from django.db.models import Exists, OuterRef
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations import catalogue_cache, connections, lifecycle
+from integrations import connections, lifecycle
+from integrations.api import listing
 from integrations.api.auth import answer, error, guarded, json_body
-from integrations.api.serialize import IntegrationLinks, TypeBrief, integration_json, job_json, type_json
+from integrations.api.serialize import integration_json, job_json
 from integrations.connections import Problem
 from integrations.models import ACTIVE_JOB_STATUSES, Credential, Integration, JobStatus, JobTrigger, Status, SyncJob
-from integrations.queries import catalogue_for, integrations_for
+from integrations.queries import integrations_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.jobs import SyncRefused, queue_sync
 
@@ -58,55 +56,10 @@ def _workflows_json(workflows) -> list[dict]:
     return [{"id": w.pk, "name": w.name} for w in workflows]
 
 
-def _catalogue_parts():
-    """The catalogue's share of the answer, the same for everyone (cached until it changes): each
-    type's JSON in the catalogue's order, and what an integration's JSON needs of its type."""
-    types = list(catalogue_for(None))
-    return [type_json(t) for t in types], {t.pk: TypeBrief.of(t) for t in types}
-
-
-# What the list's answer reads of each integration: plain rows, not model instances (building 200
-# instances was the larger part of the answer's time).
-LIST_FIELDS = (
-    "id",
-    "type_id",
-    "name",
-    "status",
-    "status_detail",
-    "account_identity",
-    "config",
-    "sync_interval_minutes",
-    "last_synced_at",
-    "last_error",
-    "consecutive_failures",
-    "created_at",
-    "item_count",
-)
-
-
-def _list_instances(user):
-    return (
-        Integration.objects.for_user(user)
-        .annotate(has_credentials=Exists(Credential.objects.filter(integration=OuterRef("pk"))))
-        .order_by("name", "pk")
-        .values(*LIST_FIELDS, "has_credentials")
-    )
-
-
 @guarded
 def integrations(request):
-    """The catalogue (with how many of each the user has) and the user's own instances: one query
-    for the instances (the user's rows only, by its index), the catalogue from the cache."""
-    types, briefs = catalogue_cache.cached("api-types", _catalogue_parts)
-    instances = [SimpleNamespace(pk=row["id"], **row) for row in _list_instances(request.user)]
-    connected = Counter(i.type_id for i in instances if i.status != Status.DISCONNECTED)
-    links = IntegrationLinks()
-    return answer(
-        {
-            "types": [{**t, "connected": connected[t["id"]]} for t in types],
-            "integrations": [integration_json(i, links=links, brief=briefs.get(i.type_id)) for i in instances],
-        }
-    )
+    """The catalogue (with how many of each the user has) and the user's own instances."""
+    return listing.answer(request.user)
 
 
 @guarded

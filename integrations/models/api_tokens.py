@@ -5,9 +5,12 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import Q
 from django.utils import timezone
+
+from integrations.prepared import Prepared
 
 TOKEN_PREFIX = "mc_"  # noqa: S105 - a public marker, not a secret
 
@@ -47,11 +50,19 @@ class ApiToken(models.Model):
 
     @classmethod
     def authenticate(cls, plain: str):
-        token = cls.objects.active().select_related("user").filter(token_hash=hash_token(plain)).first()
-        if token is None or not token.user.is_active:
+        """The active user of an active token, else None. Every API request asks: one query whose
+        SQL is written once (integrations.prepared), the token and its user from the same row."""
+        found = _BY_HASH.rows(token_hash=hash_token(plain))
+        if not found:
             return None
+        token_id, last_used_at, *user_values = found[0]
+        user_model = get_user_model()
+        user = user_model.from_db(DEFAULT_DB_ALIAS, _attnames(user_model), user_values)
+        if not user.is_active:
+            return None
+        token = cls.from_db(DEFAULT_DB_ALIAS, ["id", "user_id", "last_used_at"], [token_id, user.pk, last_used_at])
         token.touch()
-        return token.user
+        return user
 
     def touch(self) -> None:
         """Record a use, at most once every API_TOKEN_TOUCH_SECONDS: a write per request was most
@@ -68,3 +79,15 @@ class ApiToken(models.Model):
     def revoke(self):
         self.revoked_at = timezone.now()
         self.save(update_fields=["revoked_at"])
+
+
+def _attnames(model) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def _by_hash(token_hash):
+    user_columns = [f"user__{name}" for name in _attnames(get_user_model())]
+    return ApiToken.objects.active().filter(token_hash=token_hash).values_list("id", "last_used_at", *user_columns)[:1]
+
+
+_BY_HASH = Prepared(_by_hash, token_hash="\x00a placeholder, never a hash\x00")  # noqa: S106 - not a secret

@@ -4,8 +4,10 @@ never read the items table, the API's catalogue part is cached until the catalog
 admin edit, load_catalogue), and a token's last_used_at is written at most every few minutes."""
 
 import datetime as dt
+import json
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -13,8 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations import catalogue, counts
+from integrations.api.serialize import type_json
 from integrations.models import ApiToken, Credential, Integration, IntegrationType, Status, SyncedItem
-from tests.factories import make_integration
+from integrations.queries import catalogue_for
+from tests.factories import make_integration, make_type
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 
@@ -119,6 +123,64 @@ def test_the_api_list_answers_counts_links_and_connected_as_before(client, owner
     assert [t["slug"] for t in body["types"]] == list(
         IntegrationType.objects.order_by("-is_available", "sort_order", "display_name").values_list("slug", flat=True)
     )
+
+
+def test_the_api_list_answers_each_integration_as_its_own_endpoint_does(owner, other_user, token):
+    """The list reads plain rows and formats dates before encoding; GET /api/v1/integrations/<id>
+    encodes a model instance. Both answer the same JSON: dates with and without microseconds, an
+    error with its URL masked, a secret setting left out of config, stored credentials."""
+    itype = make_type(
+        "list-with-secret",
+        source_schema=[
+            {"name": "api_key", "type": "secret", "label": "Key"},
+            {"name": "folder", "type": "text", "label": "Folder"},
+        ],
+    )
+    synced = dt.datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=dt.UTC)
+    plain = make_integration(owner, itype, name="Plain", last_synced_at=synced.replace(microsecond=0))
+    busy = make_integration(
+        owner,
+        itype,
+        name="Busy",
+        config={"api_key": "s3cret-value", "folder": "Boîte ✓", "depth": 1.5, "tags": ["a", None]},
+        status=Status.NEEDS_REAUTH,
+        status_detail="Sign in again at https://user:hunter2@example.com/login",
+        last_error="GET https://example.com/feed?token=abc123 answered 401",
+        last_synced_at=synced,
+        consecutive_failures=3,
+    )
+    Credential.objects.create(integration=busy)
+    make_integration(other_user, itype, name="Theirs")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    response = api.get("/api/v1/integrations")
+    listed = {i["id"]: i for i in response.json()["integrations"]}
+    assert set(listed) == {plain.pk, busy.pk}
+    for integration in (plain, busy):
+        assert listed[integration.pk] == api.get(f"/api/v1/integrations/{integration.pk}").json()["integration"]
+    assert listed[busy.pk]["config"] == {"folder": "Boîte ✓", "depth": 1.5, "tags": ["a", None]}
+    assert listed[busy.pk]["last_synced_at"] == "2026-03-04T05:06:07.891Z"
+    assert listed[plain.pk]["last_synced_at"] == "2026-03-04T05:06:07Z"
+    assert listed[busy.pk]["credentials_stored"] is True
+    assert listed[plain.pk]["credentials_stored"] is False
+    for secret in (b"s3cret-value", b"hunter2", b"abc123"):
+        assert secret not in response.content
+
+
+def test_the_api_lists_each_type_as_its_json_with_the_users_count(owner, token):
+    """The catalogue's share is cached as encoded text around each type's count: it decodes to
+    type_json of every type, in the catalogue's order, with this user's count."""
+    ical = IntegrationType.objects.get(slug="ical-feed")
+    make_integration(owner, ical, name="One")
+    make_integration(owner, ical, name="Two")
+    body = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/integrations").json()
+    expected = []
+    for itype in catalogue_for(None):
+        data = json.loads(json.dumps(type_json(itype), cls=DjangoJSONEncoder))
+        data["connected"] = 2 if itype.slug == "ical-feed" else 0
+        expected.append(data)
+    assert body["types"] == expected
+    assert list(body["types"][0]) == list(type_json(ical))  # the keys in their usual order
 
 
 def test_the_gallery_counts_only_this_users_connections(client, owner, other_user):
@@ -238,14 +300,14 @@ def test_a_stale_token_is_touched_once_even_if_two_requests_saw_it_stale(owner, 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN plans are checked on PostgreSQL (CI)")
 def test_the_api_list_reads_the_users_integrations_through_an_index(owner, other_user):
-    from integrations.api import views
+    from integrations.api import listing
 
     add_integrations(owner, 3)
     add_integrations(other_user, 3, start=50)
     request = type("Request", (), {"user": owner})()
     queries = {
-        "api list": views._list_instances(request.user),
-        "catalogue": views.catalogue_for(owner),
+        "api list": listing.instances(request.user),
+        "catalogue": catalogue_for(owner),
     }
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: show what an index can do
