@@ -6,7 +6,11 @@ A Prepared is built from a function returning a values_list queryset, called onc
 alias with placeholder arguments (values of the right type that no real query uses); each run puts
 the real values where the placeholders are among the SQL's parameters and converts the rows with
 the ORM's own converters (JSON fields, SQLite's dates and booleans). The SQL is the ORM's: only the
-parameters change."""
+parameters change.
+
+Every other parameter is frozen at the first run: never prepare a queryset whose filters depend on
+the moment or the request (an expiry compared with now(), a setting read per request), or it would
+keep comparing with the value of the process's first query."""
 
 from __future__ import annotations
 
