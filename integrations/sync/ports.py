@@ -7,7 +7,7 @@ import hashlib
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, connections
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -61,7 +61,7 @@ class KnownItems:
         if self.integration.pk is None:
             return {}
         if external_ids is None:
-            return dict(self._live().values_list("external_id", "version").iterator(chunk_size=5000))
+            return dict(_rows(self._live().values_list("external_id", "version")))
         ids, result = list(external_ids), {}
         for start in range(0, len(ids), CHUNK):
             result.update(
@@ -76,7 +76,7 @@ class KnownItems:
         if occurred_within is not None:
             start, end = occurred_within
             qs = qs.filter(Q(occurred_at__isnull=True) | Q(occurred_at__gte=start, occurred_at__lt=end))
-        return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
+        return {external_id for (external_id,) in _rows(qs.values_list("external_id"))}
 
     def data(self, external_ids) -> dict[str, dict]:
         if self.integration.pk is None:
@@ -87,6 +87,17 @@ class KnownItems:
                 self._live().filter(external_id__in=ids[start : start + CHUNK]).values_list("external_id", "data")
             )
         return result
+
+
+def _rows(queryset) -> list[tuple]:
+    """A values_list queryset's rows through a plain cursor, in one round trip. Not .iterator():
+    on PostgreSQL that is a server-side cursor (DECLARE, FETCHes, CLOSE; outside a transaction a
+    WITH HOLD one, copied out at commit), for a result the caller keeps whole in a set or dict
+    anyway; and not the ORM's per-row work, for the tens of thousands of ids a mailbox has."""
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 class HubUrls:
