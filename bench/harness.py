@@ -201,7 +201,9 @@ def read_durability() -> str:
                 values[name] = cursor.fetchone()[0]
             waits = values["fsync"] == "on" and values["synchronous_commit"] in ("on", "remote_write", "remote_apply")
             return ", ".join(f"{k}={v}" for k, v in values.items()) + (
-                " (every commit waits for its WAL flush; a sync batch is one transaction)"
+                " (every commit of records, cursors, job endings and the audit log waits for its WAL flush;"
+                " a sync batch is one transaction; rate-limit hits, request counters and heartbeats commit"
+                " without waiting: integrations/sync/bookkeeping.py)"
                 if waits
                 else " (commits do not wait for the disk)"
             )

@@ -10,6 +10,8 @@ from integrations.models import Actor, AuthKind, Integration
 from integrations.secrets import credential_for
 from integrations.sync.ports import KnownItems, outbound_policy
 
+UNREAD = object()  # build_context reads the credential itself
+
 
 def build_context(
     integration: Integration,
@@ -19,10 +21,13 @@ def build_context(
     options: dict | None = None,
     on_heartbeat=None,
     in_job: bool = False,
+    credential=UNREAD,
 ) -> Context:
     """`in_job`: the sync engine is the one retry layer (it resumes from the checkpoint under a
-    time budget), so the outbound path reports failures at once instead of retrying them too."""
-    credential = credential_for(integration, actor=actor, purpose=purpose)
+    time budget), so the outbound path reports failures at once instead of retrying them too.
+    `credential`: one the caller has just read (and audited) with credential_for."""
+    if credential is UNREAD:
+        credential = credential_for(integration, actor=actor, purpose=purpose)
     policy = outbound_policy(integration, credential, **({"max_retries": 0} if in_job else {}))
     http = HttpClient(policy)
     ctx = Context(

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import transaction
 
 from connectors.errors import AUTH, INTERNAL, ITEM, RATE_LIMIT, TRANSIENT, ConnectorError, classify, internal_error
 from connectors.http import backoff_delay
@@ -37,18 +38,22 @@ def run_job(
 ) -> SyncJob | None:
     """Run (or take over) a queued job. Returns the finished job (or the held one), or None if
     another worker has it."""
-    run = JobRun.claim(job_id, worker or jobs.worker_id(), on_progress)
+    # The claim, the job's start (or cancellation) and the credential's audited read: one commit.
+    with transaction.atomic():
+        run = JobRun.claim(job_id, worker or jobs.worker_id(), on_progress)
+        reason = _refusal(run) if run is not None else None
+        if reason:
+            run.cancel(reason)  # paused, disconnected or refused since it was queued: the user's choice wins
+        elif run is not None:
+            run.start()
     if run is None:
         log.info("Sync job %s is not claimable (finished, held, or another worker is on it)", job_id)
         return None
+    if reason:
+        return run.finished()
     try:
         with run:
-            reason = _refusal(run)
-            if reason:
-                run.cancel(reason)  # paused, disconnected or refused since it was queued: the user's choice wins
-            else:
-                run.start()
-                _run_with_retries(run, sleep)
+            _run_with_retries(run, sleep)
     except jobs.LostOwnership:
         log.warning("Sync job %s was taken over by another worker; stopping here", job_id)
         return None

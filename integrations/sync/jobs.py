@@ -86,8 +86,16 @@ def queue_sync(
         cursor = Integration.objects.filter(pk=integration.pk).values_list("sync_cursor", flat=True).first()
         kind = JobKind.FULL if cursor is None else JobKind.INCREMENTAL
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # the job and its audit event: one commit
             job = SyncJob.objects.create(integration=integration, kind=kind, trigger=trigger, options=options or {})
+            if trigger in (JobTrigger.MANUAL, JobTrigger.API, JobTrigger.ADMIN, JobTrigger.COMMAND):
+                AuditEvent.record(
+                    AuditAction.SYNC_QUEUED,
+                    integration=integration,
+                    actor=Actor.STAFF if trigger == JobTrigger.ADMIN else Actor.USER,
+                    job=job.pk,
+                    kind=kind,
+                )
     except IntegrityError:
         job = SyncJob.objects.filter(integration=integration, status__in=ACTIVE_JOB_STATUSES).first()
         if job is None:  # it finished between our insert and this read: try once more
@@ -95,14 +103,6 @@ def queue_sync(
         if enqueue and _is_stale(job):
             _enqueue(job)  # its task was lost (broker restart, dead worker): hand it out again
         return job
-    if trigger in (JobTrigger.MANUAL, JobTrigger.API, JobTrigger.ADMIN, JobTrigger.COMMAND):
-        AuditEvent.record(
-            AuditAction.SYNC_QUEUED,
-            integration=integration,
-            actor=Actor.STAFF if trigger == JobTrigger.ADMIN else Actor.USER,
-            job=job.pk,
-            kind=kind,
-        )
     if enqueue:
         transaction.on_commit(lambda: _enqueue(job))
     return job

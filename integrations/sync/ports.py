@@ -7,7 +7,7 @@ import hashlib
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from connectors.errors import TransientError, register_classifier
 from connectors.http import OutboundPolicy
 from connectors.ports import StoreUnavailable
 from integrations.models import Integration, RateLimitBucket, RateLimitHit, RequestStat, SyncedItem
+from integrations.sync.bookkeeping import bookkeeping_transaction
 
 CHUNK = 900  # below SQLite's bound-variable limit
 
@@ -60,7 +61,7 @@ class KnownItems:
         if self.integration.pk is None:
             return {}
         if external_ids is None:
-            return dict(self._live().values_list("external_id", "version").iterator(chunk_size=5000))
+            return dict(_rows(self._live().values_list("external_id", "version")))
         ids, result = list(external_ids), {}
         for start in range(0, len(ids), CHUNK):
             result.update(
@@ -75,7 +76,7 @@ class KnownItems:
         if occurred_within is not None:
             start, end = occurred_within
             qs = qs.filter(Q(occurred_at__isnull=True) | Q(occurred_at__gte=start, occurred_at__lt=end))
-        return set(qs.values_list("external_id", flat=True).iterator(chunk_size=5000))
+        return {external_id for (external_id,) in _rows(qs.values_list("external_id"))}
 
     def data(self, external_ids) -> dict[str, dict]:
         if self.integration.pk is None:
@@ -88,13 +89,26 @@ class KnownItems:
         return result
 
 
+def _rows(queryset) -> list[tuple]:
+    """A values_list queryset's rows through a plain cursor, in one round trip. Not .iterator():
+    on PostgreSQL that is a server-side cursor (DECLARE, FETCHes, CLOSE; outside a transaction a
+    WITH HOLD one, copied out at commit), for a result the caller keeps whole in a set or dict
+    anyway; and not the ORM's per-row work, for the tens of thousands of ids a mailbox has."""
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 class HubUrls:
     def url(self, name: str, *args) -> str:
         return reverse(name, args=args)
 
 
 class RequestStats:
-    """MetricsSink: hourly RequestStat rows per integration."""
+    """MetricsSink: hourly RequestStat rows per integration. Written without waiting for the WAL
+    flush (integrations.sync.bookkeeping): a database crash can only leave a few requests of the
+    last second uncounted in the hourly metrics."""
 
     def add(self, integration_id: int, values: dict, last_success) -> None:
         hour = timezone.now().replace(minute=0, second=0, microsecond=0)
@@ -102,12 +116,12 @@ class RequestStats:
         if last_success:
             updates["last_success_at"] = last_success
         for _ in range(2):
-            if RequestStat.objects.filter(integration_id=integration_id, hour=hour).update(**updates):
-                return
-            if not Integration.objects.filter(pk=integration_id).exists():
-                return
             try:
-                with transaction.atomic():
+                with bookkeeping_transaction():
+                    if RequestStat.objects.filter(integration_id=integration_id, hour=hour).update(**updates):
+                        return
+                    if not Integration.objects.filter(pk=integration_id).exists():
+                        return
                     RequestStat.objects.create(
                         integration_id=integration_id, hour=hour, last_success_at=last_success, **values
                     )
@@ -117,30 +131,50 @@ class RequestStats:
 
 
 class DatabaseWindowStore:
-    """RateLimitStore in the database: one locked bucket row per key serializes the workers."""
+    """RateLimitStore in the database: one locked bucket row per key serializes the workers.
+
+    Its transactions do not wait for the WAL flush (integrations.sync.bookkeeping): they are as
+    atomic and as visible to the other workers at once, and a crash of the database server can only
+    make a window forget the hits of its last second, a request or two more for the provider right
+    after that crash (its 429 is waited out like any other)."""
+
+    _bucket_ids: dict[str, int] = {}  # key -> bucket row, for every store of the process
 
     def try_acquire(self, key: str, limit: int, seconds: float, pending: float) -> tuple[float, str]:
         try:
-            bucket, _ = RateLimitBucket.objects.get_or_create(key=key)
-            now = time.time()
-            with transaction.atomic():
-                # The UPDATE takes the row lock on PostgreSQL and the write lock on SQLite, so the
-                # count below and the insert after it are one step for every competing worker.
-                RateLimitBucket.objects.filter(pk=bucket.pk).update(touched_at=timezone.now())
-                RateLimitHit.objects.filter(bucket=bucket, at__lte=now - seconds).delete()
-                recent = list(
-                    RateLimitHit.objects.filter(bucket=bucket).order_by("at").values_list("at", flat=True)[:limit]
-                )
-                if len(recent) < limit:
-                    hit = RateLimitHit.objects.create(bucket=bucket, at=now + pending)
-                    return 0.0, str(hit.pk)
-                return max(0.01, recent[0] + seconds - now), ""
+            for _ in range(3):
+                bucket_id = self._bucket_ids.get(key) or self._bucket_id(key)
+                now = time.time()
+                with bookkeeping_transaction():
+                    # The UPDATE takes the row lock on PostgreSQL and the write lock on SQLite, so the
+                    # count below and the insert after it are one step for every competing worker.
+                    # By key too: a remembered id may be of a bucket deleted since (or of another database).
+                    if not RateLimitBucket.objects.filter(pk=bucket_id, key=key).update(touched_at=timezone.now()):
+                        self._bucket_ids.pop(key, None)
+                        continue
+                    RateLimitHit.objects.filter(bucket_id=bucket_id, at__lte=now - seconds).delete()
+                    recent = list(
+                        RateLimitHit.objects.filter(bucket_id=bucket_id)
+                        .order_by("at")
+                        .values_list("at", flat=True)[:limit]
+                    )
+                    if len(recent) < limit:
+                        hit = RateLimitHit.objects.create(bucket_id=bucket_id, at=now + pending)
+                        return 0.0, str(hit.pk)
+                    return max(0.01, recent[0] + seconds - now), ""
         except DatabaseError as exc:
             raise StoreUnavailable(f"database: {type(exc).__name__}") from exc
+        raise StoreUnavailable("database: the rate-limit bucket keeps disappearing")
+
+    def _bucket_id(self, key: str) -> int:
+        bucket, _ = RateLimitBucket.objects.get_or_create(key=key)
+        self._bucket_ids[key] = bucket.pk
+        return bucket.pk
 
     def settle(self, key: str, token: str) -> None:
         try:
-            RateLimitHit.objects.filter(pk=int(token)).update(at=time.time())
+            with bookkeeping_transaction():
+                RateLimitHit.objects.filter(pk=int(token)).update(at=time.time())
         except DatabaseError as exc:
             raise StoreUnavailable(f"database: {type(exc).__name__}") from exc
 

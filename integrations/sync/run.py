@@ -15,15 +15,17 @@ import time
 from datetime import timedelta
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from connectors.errors import AUTH, CONFIG, ITEM, ConnectorError
 from connectors.http import heartbeat_every, sleep_with_heartbeat
 from integrations import lifecycle
-from integrations.models import Integration, JobKind, JobStatus, Status, SyncJob
+from integrations.models import Actor, Integration, JobKind, JobStatus, Status, SyncJob
+from integrations.secrets import credential_for
 from integrations.sync import jobs
-from integrations.sync.context import build_context
+from integrations.sync.bookkeeping import bookkeeping_transaction
+from integrations.sync.context import UNREAD, build_context
 from integrations.sync.jobs import LostOwnership
 from integrations.sync.upsert import BatchResult, store_batch
 
@@ -45,10 +47,15 @@ class JobRun:
         self.unmapped: set[str] = set(job.unmapped_fields or [])
         self.progress_mark = time.monotonic()  # the last sign that the source answers
         self._pulse: Pulse | None = None
+        self._credential = UNREAD  # read by start(), in the claim's transaction, for the first attempt
+        self._integration_cursor = self.integration.sync_cursor  # as stored, kept in step by checkpoint()
+        self._final = False  # succeed() knows the job's final row: finished() need not read it again
 
     # -- claim ------------------------------------------------------------------------------
     @classmethod
     def claim(cls, job_id: int, worker: str, on_progress=None) -> JobRun | None:
+        """Claim the job. Inside a transaction (the engine's), the claim commits with the job's
+        start or cancellation: one commit where there were four."""
         job = jobs.claim(job_id, worker)
         return cls(job, worker, on_progress) if job is not None else None
 
@@ -56,15 +63,27 @@ class JobRun:
         return SyncJob.objects.filter(pk=self.job.pk, worker=self.worker, status=JobStatus.RUNNING)
 
     def start(self) -> None:
-        """Fix where this job starts (first attempt) or say it resumes, and show "syncing"."""
+        """Fix where this job starts (first attempt) or say it resumes, show "syncing", and read
+        (and audit) the credential for the first attempt. Writes only what changes."""
         job = self.job
         if job.attempts == 1:
             start = None if job.kind in (JobKind.FULL, JobKind.BACKFILL) else self.integration.sync_cursor
+            if (job.cursor_before, job.cursor_after) != (start, start):  # a full sync's are None already
+                self._mine().update(cursor_before=start, cursor_after=start)
             job.cursor_before = job.cursor_after = start
-            self._mine().update(cursor_before=start, cursor_after=start)
         else:
             log.warning("Sync job %s resumed by %s from its checkpoint (attempt %s)", job.pk, self.worker, job.attempts)
-        Integration.objects.filter(pk=self.integration.pk, status__in=SYNCABLE_STATUSES).update(status=Status.SYNCING)
+        # Read with the claim: "syncing" already (a takeover) has nothing to change.
+        if self.integration.status != Status.SYNCING:
+            Integration.objects.filter(pk=self.integration.pk, status__in=SYNCABLE_STATUSES).update(
+                status=Status.SYNCING
+            )
+        try:
+            self._credential = credential_for(self.integration, actor=Actor.TASK, purpose=self._purpose)
+        except DatabaseError:
+            raise
+        except Exception:  # noqa: BLE001  (e.g. undecryptable: the attempt reads it again and fails the job with it)
+            self._credential = UNREAD
 
     # -- while it runs ------------------------------------------------------------------------
     def __enter__(self):
@@ -86,14 +105,21 @@ class JobRun:
         if not self._mine().update(heartbeat_at=timezone.now()):
             raise LostOwnership(f"job {self.job.pk} was taken over by another worker")
 
+    @property
+    def _purpose(self) -> str:
+        return f"sync job {self.job.pk}"
+
     def context(self):
-        """The connector's context for one attempt: the job's heartbeat, no retries of its own."""
+        """The connector's context for one attempt: the job's heartbeat, no retries of its own.
+        A retry reads the credential again (a token may have been refreshed meanwhile)."""
+        credential, self._credential = self._credential, UNREAD
         return build_context(
             self.integration,
-            purpose=f"sync job {self.job.pk}",
+            purpose=self._purpose,
             options=self.job.options,
             on_heartbeat=self.heartbeat,
             in_job=True,
+            credential=credential,
         )
 
     @property
@@ -103,6 +129,10 @@ class JobRun:
 
     def checkpoint(self, records: list, batch, item_errors: list[dict]) -> BatchResult:
         """Store one batch with its cursor, in one transaction: the job resumes from here."""
+        if self._stores_nothing(records, batch, item_errors):
+            self.progress_mark = time.monotonic()
+            return BatchResult()
+        advance = self.advances_integration_cursor
         result = store_batch(
             self.job,
             self.worker,
@@ -113,14 +143,28 @@ class JobRun:
             cursor=batch.cursor,
             total=batch.total,
             reset_prefix=batch.reset_prefix,
-            advance_integration_cursor=self.advances_integration_cursor,
+            advance_integration_cursor=advance,
         )
         self.job.cursor_after = batch.cursor
+        if advance:
+            self._integration_cursor = batch.cursor
+        if batch.total is not None:
+            self.job.progress_total = batch.total
         self.progress_mark = time.monotonic()
         if self.on_progress:
             self.job.refresh_from_db()
             self.on_progress(self.job)
         return result
+
+    def _stores_nothing(self, records: list, batch, item_errors: list[dict]) -> bool:
+        """A batch without records, deletions, errors or a reset whose cursor and total are those
+        already stored (a no-change re-sync's one batch): storing it would commit nothing new, and
+        the job resumes from the same checkpoint either way."""
+        if records or batch.deletes or item_errors or batch.reset_prefix is not None:
+            return False
+        if batch.cursor != self.job.cursor_after or batch.total not in (None, self.job.progress_total or 0):
+            return False
+        return not self.advances_integration_cursor or batch.cursor == self._integration_cursor
 
     def add_notices(self, notices: list[str]) -> None:
         """Keep a connector's notices on the job (in its remediation, which the job page and the
@@ -162,28 +206,37 @@ class JobRun:
     @transaction.atomic
     def succeed(self) -> None:
         job, now = self.job, timezone.now()
-        job.refresh_from_db(fields=["failed", "progress_done", "remediation"])
+        # The whole row: with the values written below it is the job's final state (finished()).
+        job.refresh_from_db(fields=[f.attname for f in SyncJob._meta.concrete_fields if not f.primary_key])
         notices = job.remediation  # what add_notices recorded while the job ran
         status = JobStatus.PARTIAL if job.failed or notices else JobStatus.SUCCEEDED
         remediation = notices
         if job.failed:
             skipped = f"{job.failed} record(s) could not be read and were skipped; the rest was imported."
             remediation = f"{skipped} {notices}".strip()
-        updated = self._mine().update(
+        final = dict(
             status=status,
             finished_at=now,
             heartbeat_at=now,
-            progress_total=F("progress_done"),
+            progress_total=job.progress_done,  # read above, in this transaction; only this worker adds to it
             remediation=remediation,
             error_class=ITEM if job.failed else "",
         )
-        if not updated:
+        if not self._mine().update(**final):
             raise LostOwnership(f"job {job.pk} was taken over by another worker")
-        integration = Integration.objects.filter(pk=self.integration.pk)
-        integration.update(last_synced_at=now, last_error="", consecutive_failures=0)
-        # Only "syncing" (our own mark) becomes "connected": a pause, disconnect or re-auth made
-        # while the job ran stays as the user (or the provider) left it.
-        integration.filter(status=Status.SYNCING).update(status=Status.CONNECTED, status_detail=_detail(remediation))
+        for name, value in final.items():
+            setattr(job, name, value)
+        self._final = True
+        # One UPDATE. Only "syncing" (our own mark) becomes "connected": a pause, disconnect or
+        # re-auth made while the job ran stays as the user (or the provider) left it.
+        ours = Q(status=Status.SYNCING)
+        Integration.objects.filter(pk=self.integration.pk).update(
+            last_synced_at=now,
+            last_error="",
+            consecutive_failures=0,
+            status=Case(When(ours, then=Value(Status.CONNECTED)), default=F("status")),
+            status_detail=Case(When(ours, then=Value(_detail(remediation))), default=F("status_detail")),
+        )
 
     def fail(self, error: ConnectorError) -> None:
         now, message, integration = timezone.now(), str(error), self.integration
@@ -227,7 +280,8 @@ class JobRun:
             jobs.book_resume(self.job, when)
 
     def finished(self) -> SyncJob:
-        self.job.refresh_from_db()
+        if not self._final:
+            self.job.refresh_from_db()
         if self.on_progress:
             self.on_progress(self.job)
         return self.job
@@ -250,9 +304,12 @@ class Pulse(threading.Thread):
         try:
             while not self._done.wait(heartbeat_every()):
                 try:
-                    beaten = SyncJob.objects.filter(
-                        pk=self.job_id, worker=self.worker, status=JobStatus.RUNNING
-                    ).update(heartbeat_at=timezone.now())
+                    # Lost in a database crash, a beat only makes the job look stale sooner: a
+                    # takeover is safe by design (integrations.sync.bookkeeping).
+                    with bookkeeping_transaction():
+                        beaten = SyncJob.objects.filter(
+                            pk=self.job_id, worker=self.worker, status=JobStatus.RUNNING
+                        ).update(heartbeat_at=timezone.now())
                 except DatabaseError:
                     log.warning("Sync job %s: heartbeat not written (database busy or down)", self.job_id)
                     continue
