@@ -9,8 +9,10 @@ It gives the iCal feed connector the same values icalendar would, by constructio
   a VTIMEZONE of the feed);
 - every other line is parsed by icalendar on its own, once per distinct line (ORGANIZER,
   STATUS:CONFIRMED, X-... repeat from event to event), so its value is icalendar's own object;
-- anything else (a sub-component such as VALARM, a property written twice, a line that is not a
-  content line, a recurrence) leaves the whole event to icalendar.
+- a sub-component (VALARM) is not read by the feed connector: it is only checked, by icalendar,
+  once per distinct block;
+- anything else (a property written twice, a line that is not a content line, a recurrence)
+  leaves the whole event to icalendar.
 
 tests/connectors/test_ical_lean.py checks that both readers give the same records.
 """
@@ -113,6 +115,7 @@ class Reader:
     def __init__(self):
         self._lines: dict[str, list] = {}
         self._zones: dict[str, object] = {}
+        self._blocks: dict[str, bool] = {}
 
     def event(self, text: str) -> Event | None:
         """The event of a VEVENT's text (unfolded lines), or None when icalendar should read it."""
@@ -128,6 +131,8 @@ class Reader:
         if lines[0] != "BEGIN:VEVENT" or lines[-1] != "" or lines[-2] != "END:VEVENT":
             raise _Bail
         props: dict = {}
+        nested: list[str] = []  # the lines of a sub-component (VALARM...), which the feed does not read
+        depth = 0
         for line in lines[1:-2]:
             if not line or "\r" in line:
                 raise _Bail
@@ -135,7 +140,14 @@ class Reader:
             if match is None:
                 raise _Bail
             name, params, value = match.group(1).upper(), match.group(2), match.group(3)
-            if name in ("BEGIN", "END") or name in RECURRENCE:
+            if nested or name == "BEGIN":
+                nested.append(line)
+                depth += (name == "BEGIN") - (name == "END")
+                if depth == 0:
+                    self._check("\r\n".join(nested))
+                    nested = []
+                continue
+            if name == "END" or name in RECURRENCE:
                 raise _Bail
             if not params and name in TEXT:
                 if _CONTROL.search(value):
@@ -151,6 +163,8 @@ class Reader:
                     props[name] = one
                 else:
                     props[name] = [*old, one] if isinstance(old, list) else [old, one]
+        if nested:
+            raise _Bail
         if any(isinstance(props.get(name), list) for name in SINGLE):
             raise _Bail  # icalendar's path says which copy was kept, in words
         return Event(props)
@@ -194,6 +208,21 @@ class Reader:
             tz = dt.tzinfo if isinstance(dt, datetime.datetime) else None
             self._zones[tzid] = tz if isinstance(tz, zoneinfo.ZoneInfo) and tz.key == tzid else None
         return self._zones[tzid]
+
+    def _check(self, block: str):
+        """A sub-component is not read, but one icalendar cannot parse makes the event unreadable:
+        it is parsed on its own (once per distinct block, as alarms repeat) to know."""
+        if block not in self._blocks:
+            if len(self._blocks) >= _CACHE_MAX:
+                self._blocks.clear()
+            try:
+                icalendar.Event.from_ical(f"BEGIN:VEVENT\r\n{block}\r\nEND:VEVENT\r\n")
+            except Exception:  # noqa: BLE001 - whatever icalendar refuses, it refuses in the whole event too
+                self._blocks[block] = False
+            else:
+                self._blocks[block] = True
+        if not self._blocks[block]:
+            raise _Bail
 
     def _line(self, line: str) -> list:
         """icalendar's values for one content line, parsed on its own (once per distinct line)."""
