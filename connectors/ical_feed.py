@@ -206,9 +206,10 @@ class ICalFeedConnector(Connector):
         event = reader.event(chunk.text) if reader is not None else None
         if event is None:
             event = icalendar.Event.from_ical(chunk.text)
-        said = ical_repair.duplicates(event)
+            said = ical_repair.duplicates(event)  # the first of each, before the label reads SUMMARY
+            scan.repaired(_label(event, uid, chunk.line), said)
+        # (the lean reader leaves an event with a property written twice to icalendar, above)
         label = _label(event, uid, chunk.line)
-        scan.repaired(label, said)
         start, end = _times(event, label)
         return {"external_id": uid, "event": event, "start": start, "end": end}
 
