@@ -37,6 +37,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Read here when written without parameters (icalendar types them as TEXT).
 TEXT = {"UID", "SUMMARY", "DESCRIPTION", "LOCATION", "STATUS", "CLASS", "TRANSP"}
 DATES = {"DTSTART", "DTEND", "DTSTAMP", "CREATED", "LAST-MODIFIED"}
+ZONED = {"DTSTART", "DTEND"}  # where icalendar applies a TZID (it leaves DTSTAMP;TZID=... naive)
 # A recurring event goes to recurring-ical-events, which needs icalendar's components.
 RECURRENCE = {"RRULE", "RDATE", "RECURRENCE-ID", "EXRULE"}
 UTC = zoneinfo.ZoneInfo("UTC")  # the zone icalendar gives a time written with Z
@@ -153,7 +154,7 @@ class Reader:
                 if _CONTROL.search(value):
                     raise _Bail
                 found = [Text(_UNESCAPE.sub(_unescaped, value) if "\\" in value else value)]
-            elif name in DATES:
+            elif name in DATES and (name in ZONED or "TZID" not in params):
                 found = self._when(line, params, value)
             else:
                 found = self._line(line)

@@ -176,3 +176,31 @@ def test_everyday_events_are_read_lean_and_odd_ones_by_icalendar():
     assert isinstance(reader.event(with_alarm), ical_lean.Event)  # alarms are not read, only checked
     assert reader.event(with_alarm.replace("TRIGGER:-PT5M", "TRIGGER:soon")) is None
     assert reader.event(plain.replace("SUMMARY:Yoga", "SUMMARY:Yoga\r\nSUMMARY:Pilates")) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "DTSTAMP:20260101",
+        "DTSTAMP:20260101T000000",
+        "DTSTAMP;TZID=Europe/Paris:20260101T100000",
+        "CREATED;TZID=Europe/Paris:20260101T100000",
+        "LAST-MODIFIED;VALUE=DATE:20260101",
+        "DTSTART;TZID=Europe/Paris:20260101",
+        "DTSTART;TZID=Europe/Paris:20260101T100000",
+        "DTEND;VALUE=DATE-TIME:20260101",
+        "DTEND:20260101T100000Z",
+        "SUMMARY:a\\,b\\:c\\nd",
+        "LOCATION:x\u2028y",
+    ],
+)
+def test_each_value_is_the_one_icalendar_reads(line):
+    import icalendar
+
+    text = f"BEGIN:VEVENT\r\n{line}\r\nEND:VEVENT\r\n"
+    [(name, expected)] = icalendar.Event.from_ical(text).items()
+    [(lean_name, found)] = ical_lean.Reader().event(text).items()
+    assert lean_name == name
+    value, lean_value = getattr(expected, "dt", str(expected)), getattr(found, "dt", str(found))
+    assert (type(lean_value), lean_value) == (type(value), value)
+    assert getattr(lean_value, "tzinfo", None) == getattr(value, "tzinfo", None)
