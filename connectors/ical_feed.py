@@ -19,7 +19,7 @@ from django.utils import timezone
 from icalendar.prop import vBroken
 from recurring_ical_events.errors import PeriodEndBeforeStart
 
-from connectors import ical_repair, icalstream
+from connectors import ical_lean, ical_repair, icalstream
 from connectors.base import Batch, Connector, Record
 from connectors.errors import ConfigError, ItemError
 from connectors.fetch import conditional_get
@@ -66,6 +66,7 @@ class Window:
 class ICalFeedConnector(Connector):
     # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
     kind_map = {"event": "event"}
+    lean = True  # plain events through connectors.ical_lean (False: icalendar reads every one)
 
     @staticmethod
     def typed_fields(item) -> dict:
@@ -127,6 +128,7 @@ class ICalFeedConnector(Connector):
         self.calendar_name = first_pass.header.properties.get("X-WR-CALNAME", "")
         self.default_tz = _zone(first_pass.header.properties.get("X-WR-TIMEZONE"))
         size = max(1, int(settings.SYNC_BATCH_SIZE))
+        self._reader = ical_lean.Reader() if self.lean else None
         scan = _Scan()
         pending, errors, produced = [], [], 0
         for entry in self._entries(fetched, window, scan):
@@ -200,10 +202,14 @@ class ICalFeedConnector(Connector):
         ]
 
     def _plain_event(self, chunk, uid: str, scan: _Scan) -> dict:
-        event = icalendar.Event.from_ical(chunk.text)
-        said = ical_repair.duplicates(event)
+        reader = getattr(self, "_reader", None)
+        event = reader.event(chunk.text) if reader is not None else None
+        if event is None:
+            event = icalendar.Event.from_ical(chunk.text)
+            said = ical_repair.duplicates(event)  # the first of each, before the label reads SUMMARY
+            scan.repaired(_label(event, uid, chunk.line), said)
+        # (the lean reader leaves an event with a property written twice to icalendar, above)
         label = _label(event, uid, chunk.line)
-        scan.repaired(label, said)
         start, end = _times(event, label)
         return {"external_id": uid, "event": event, "start": start, "end": end}
 

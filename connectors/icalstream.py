@@ -103,7 +103,8 @@ def components(stream: BinaryIO, header: CalendarHeader | None = None) -> Iterat
     seen_calendar, wrapped, open_calendar, last_line = False, False, False, 0
     for number, line in _unfolded_lines(stream):
         last_line = number
-        key = line.split(":", 1)[0].split(";", 1)[0].upper()
+        # Only BEGIN and END lines shape the file; other names are read where they matter (depth 0).
+        key = line.split(":", 1)[0].split(";", 1)[0].upper() if line[:1] in "BbEe" or depth == 0 else ""
         if key == "BEGIN":
             value = line.split(":", 1)[1].strip().upper() if ":" in line else ""
             if value == "VCALENDAR" and depth == 0:

@@ -19,7 +19,9 @@ import zoneinfo
 
 import icalendar
 
-_UNFOLD = re.compile(r"(?:\r?\n)+[ \t]")  # as icalendar: blank lines between a line and its continuation go too
+# As icalendar: blank lines between a line and its continuation go too. Written as (?:\r\n|\n), not
+# \r?\n: a pattern that starts with a set of characters is searched for at C speed (3-5x faster).
+_UNFOLD = re.compile(r"(?:\r\n|\n)(?:\r?\n)*[ \t]")
 _LINE = re.compile(r'^([A-Za-z0-9-]+)((?:;[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)*):(.*)$')
 _PARAM = re.compile(r';([A-Za-z0-9-]+)=((?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)')
 _DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
@@ -92,21 +94,27 @@ class Prop:
 
 
 class Component:
-    __slots__ = ("_props", "name", "subcomponents")
+    __slots__ = ("_by_name", "_props", "name", "subcomponents")
 
     def __init__(self, name: str):
         self.name = name
         self._props: list[tuple[str, object]] = []
+        # The mapping reads each property several times: looked up by name, not by a scan.
+        self._by_name: dict[str, list] = {}
         self.subcomponents: list[Component] = []
 
+    def add(self, name: str, value):
+        self._props.append((name, value))
+        self._by_name.setdefault(name, []).append(value)
+
     def get(self, name: str, default=None):
-        found = [value for key, value in self._props if key == name]
+        found = self._by_name.get(name)
         if not found:
             return default
-        return found[0] if len(found) == 1 else found
+        return found[0] if len(found) == 1 else list(found)
 
     def __contains__(self, name: str) -> bool:
-        return any(key == name for key, _ in self._props)
+        return name in self._by_name
 
     def property_items(self, recursive: bool = False, sorted: bool = False):
         return list(self._props)
@@ -151,9 +159,9 @@ def _parse(text: str) -> Component:
                 raise _NotLean("a property outside the calendar")
             params = {k.upper(): _unquote(v) for k, v in _PARAM.findall(params_text)} if params_text else {}
             if name == "RRULE":
-                stack[-1]._props.append((name, icalendar.vRecur.from_ical(value)))
+                stack[-1].add(name, icalendar.vRecur.from_ical(value))
             else:
-                stack[-1]._props.append((name, Prop(name, params, value)))
+                stack[-1].add(name, Prop(name, params, value))
     if stack or root is None or root.name != "VCALENDAR":
         raise _NotLean("unbalanced BEGIN")
     return root

@@ -243,3 +243,13 @@ def test_an_object_without_the_calendar_wrapper_is_read(lean_reader):
 
     assert record.title == "Haircut"
     assert record.occurred_at == datetime.datetime(datetime.date.today().year, 6, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["A\r\n B", "A\n\tB", "A\r\n\r\n B", "A\n\n\n B", "A\r\r\n B", "A\r\n\r B", "A\n\r\n\tB\r\n C", "A\r\nB", "A \r\n"],
+)
+def test_the_lean_reader_unfolds_lines_as_icalendar_does(text):
+    from icalendar.parser.content_line import UFOLD
+
+    assert lean._UNFOLD.sub("", text) == UFOLD.sub("", text)
