@@ -115,9 +115,12 @@ def _snapshot() -> str:
 
 
 def _at(schema: str | None):
-    """Unqualified table names resolve in `schema` first (None: as the connection's default)."""
+    """Unqualified table names resolve in `schema` first (None: as the connection's default).
+    PostgreSQL only: elsewhere there is one table, measured at one size at a time."""
     from django.db import connection
 
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"SET search_path TO {schema}, public" if schema else "RESET search_path")
 
