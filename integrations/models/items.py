@@ -7,11 +7,12 @@ from django.db import connections, models
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
-# Search: PostgreSQL full-text search on this expression, answered by a GIN index on exactly it
-# (migration 0015_items_keyset_and_search; the planner only uses it when the query repeats it
-# character for character). The 'simple' configuration, as the timeline's search: no stemming,
-# names and mixed languages search as typed. Only the first 4,000 characters of the summary are
-# indexed (a tsvector has a 1 MB limit, and a mail body's first page is what people search).
+# Search: PostgreSQL full-text search on this expression, answered by a GIN index on (user_id,
+# exactly it) (migration 0016_items_search_index_per_user; the planner only uses it when the query
+# repeats the expression character for character). The 'simple' configuration, as the timeline's
+# search: no stemming, names and mixed languages search as typed. Only the first 4,000 characters
+# of the summary are indexed (a tsvector has a 1 MB limit, and a mail body's first page is what
+# people search).
 SEARCH_CONFIG = "simple"
 SEARCH_VECTOR = (
     "to_tsvector('simple'::regconfig, (((integrations_synceditem.title)::text || ' '::text)"

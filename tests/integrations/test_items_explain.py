@@ -97,6 +97,9 @@ def test_every_items_page_query_uses_an_index(owner_client, owner, other_user):
                 # (A common word, matched by most rows: finding 1,001 of them by any index is quick.)
                 if "ORDER BY" not in sql and name != "common word":
                     assert "synceditem_search_fts" in used, (name, sql, used)
+                    # ...the person's matches alone: the index holds the user too, so no bitmap of
+                    # all of the person's rows (another index) is intersected with everyone's matches.
+                    assert used - {None} == {"synceditem_search_fts"}, (name, sql, used)
                     fts_asked.add(name)
                 # ...and up to 1,000 of them, the pages read those rows by primary key. (More: the
                 # matches are common, the time index finds a page of them soon; see the view. The
