@@ -135,6 +135,14 @@ def _check(schema: str | None, size: int):
         assert cursor.fetchone()[0] == size, (schema, size)
 
 
+def _count() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM integrations_synceditem")
+        return cursor.fetchone()[0]
+
+
 def _deep_cursor(user) -> tuple[str, int]:
     """The Older link's cursor at the end of page 4,000 (or as deep as the person's items go)."""
     from integrations import keyset
@@ -215,6 +223,9 @@ def run(report):
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(me)
     grow(small, mine)
+    # Other modules of the same run leave their items in the table: the sizes are what it holds.
+    small_target, small = small, _count()
+    big += small - small_target
     started = time.perf_counter()
     if interleaved:
         table = _snapshot()

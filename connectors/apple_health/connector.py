@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import gc
 import posixpath
 import re
 import zipfile
@@ -155,10 +156,20 @@ class AppleHealth(archives.ArchiveConnector):
         if member.size < self.reader_process_from:
             yield from self.parse_here(member, stream)
             return
-        for entry, thing in reader.parse_in_child(member, stream, self.config):
-            if isinstance(thing, tuple):  # ("error", message, external_id)
-                thing = ItemError(thing[1], external_id=thing[2])
-            yield entry, thing
+        # Millions of sample dicts pass through the worker too (unpickled, merged, encoded): all
+        # acyclic, freed by reference counting, but each would make the cyclic collector rescan
+        # the batch and, as they age, the whole process. It is paused while the import runs and
+        # collects whatever cycles the job made once it is back on.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for entry, thing in reader.parse_in_child(member, stream, self.config):
+                if isinstance(thing, tuple):  # ("error", message, external_id)
+                    thing = ItemError(thing[1], external_id=thing[2])
+                yield entry, thing
+        finally:
+            if collecting:
+                gc.enable()
 
     def parse_here(self, member: archives.Member, stream):
         routes = RouteFinder(member)

@@ -5,6 +5,7 @@ process" case) and get the same records; these cover what only the process can d
 from __future__ import annotations
 
 import datetime
+import gc
 import io
 import os
 import pickle
@@ -110,3 +111,24 @@ def test_a_config_with_a_since_date_reaches_the_reader(catalogue, owner, tmp_pat
     job = import_files(health, [export_zip(tmp_path, export_xml())])
     assert job.status == "succeeded", job.error_message
     assert not items(health, kind="health_series").exists()  # every sample is from 1 March
+
+
+@pytest.mark.usefixtures("in_reader_process")
+def test_the_collector_is_paused_only_while_the_import_reads(catalogue, owner, tmp_path):
+    health = connect(owner, "apple-health", config={"record_types": []})
+    seen = []
+    original = reader.parse_in_child
+
+    def watching(*args, **kwargs):
+        for found in original(*args, **kwargs):
+            seen.append(gc.isenabled())
+            yield found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader, "parse_in_child", watching)
+        job = import_files(health, [export_zip(tmp_path, export_xml())])
+
+    assert job.status == "succeeded", job.error_message
+    assert seen
+    assert not any(seen)
+    assert gc.isenabled()
