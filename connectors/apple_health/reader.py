@@ -60,6 +60,7 @@ class _Answers:
         self._queue: queue.Queue = queue.Queue()
         self._room = threading.Condition()
         self._buffered = 0
+        self._closed = False
         self.thread = threading.Thread(target=self._run, name="health-reader-out", daemon=True)
         self.thread.start()
 
@@ -74,14 +75,22 @@ class _Answers:
                 if len(data) < size:
                     break
                 with self._room:
-                    while self._buffered > BUFFERED_BYTES:
+                    while self._buffered > BUFFERED_BYTES and not self._closed:
                         self._room.wait()
+                    if self._closed:
+                        break
                     self._buffered += size
                 self._queue.put(data)
         except (OSError, ValueError):  # the pipe closed under us: the worker is stopping
             pass
         finally:
             self._queue.put(_DONE)
+
+    def close(self):
+        """The worker stops reading (a cancelled job): a thread waiting for room must not wait on."""
+        with self._room:
+            self._closed = True
+            self._room.notify_all()
 
     def __iter__(self):
         while True:
@@ -159,6 +168,7 @@ def parse_in_child(member, stream, config: dict):
             if child.poll() is None:
                 child.kill()
                 child.wait()
+            answers.close()
             child.stdout.close()
             answers.thread.join(timeout=30)
             feeder.thread.join(timeout=30)

@@ -10,6 +10,7 @@ import io
 import os
 import pickle
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,8 @@ def test_stopping_early_kills_the_reader(tmp_path, monkeypatch):
         assert _children()  # blocked on its full pipe: it has thousands of days left to say
         answers.close()  # the job was cancelled, or its worker lost the lease
     wait_for(lambda: not _children(), seconds=60, explain=lambda: f"still running: {_children()}")
+    # The thread that was waiting for room in the full buffer is gone too (not left waiting).
+    assert not [t for t in threading.enumerate() if t.name.startswith("health-reader")]
 
 
 def test_the_reader_gives_what_the_worker_parses_itself(tmp_path):
