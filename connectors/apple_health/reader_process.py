@@ -1,22 +1,21 @@
 """The reader process (see reader.py): parses export.xml from stdin, as AppleHealth.parse_here does
-in the worker, and writes what it yields to stdout as framed pickles of plain values."""
+in the worker, and writes what it yields to stdout as framed lists of plain values (reader.dumps)."""
 
 from __future__ import annotations
 
 import gc
 import json
-import pickle
 import sys
 
 from connectors.apple_health.connector import AppleHealth
-from connectors.apple_health.reader import FRAME, FRAME_ENTRIES
+from connectors.apple_health.reader import FRAME, FRAME_ENTRIES, dumps
 from connectors.archives import Member
 from connectors.base import Context
 from connectors.errors import ItemError
 
 
 def _serve():
-    """The child: parse stdin (a JSON header line, then export.xml) and write framed pickles."""
+    """The child: parse stdin (a JSON header line, then export.xml) and write framed answers."""
     # What it allocates by the million (samples: dicts of strings and numbers) holds no cycles and
     # is freed by reference counting; the cyclic collector would only rescan it. The process is
     # short-lived and its memory bounded by the open groups.
@@ -29,7 +28,7 @@ def _serve():
     frame = []
 
     def send(value):
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = dumps(value)
         out.write(FRAME.pack(len(data)) + data)
 
     for entry, thing in connector.parse_here(member, stdin):

@@ -326,7 +326,11 @@ def _stage(cursor, names: list[str], rows: list[dict]) -> list[str]:
     in the order of `names`."""
     connection = cursor.db
     quote = connection.ops.quote_name
-    definition = ", ".join(f"{quote(f.column)} {_db_type(f, connection)}" for f in _STAGE_FIELDS)
+    compression = _json_compression(cursor)
+    definition = ", ".join(
+        f"{quote(f.column)} {_db_type(f, connection)}{compression if isinstance(f, JSONField) else ''}"
+        for f in _STAGE_FIELDS
+    )
     # Temporary: private to the session and never WAL-logged. Emptied at each commit, and here
     # (a rolled-back savepoint, or an earlier statement in the same transaction, may leave rows).
     cursor.execute(
@@ -338,6 +342,23 @@ def _stage(cursor, names: list[str], rows: list[dict]) -> list[str]:
         for row in rows:
             write(tuple(row.values()))
     return columns
+
+
+def _json_compression(cursor) -> str:
+    """ " COMPRESSION lz4" when the item data column uses lz4 (migration 0017), else "": PostgreSQL
+    keeps a value compressed as it was in the staging table when it copies it into the items
+    table, so the stage must compress as the column does. Asked once per connection."""
+    connection = cursor.db
+    found = getattr(connection, "_synceditem_json_compression", None)
+    if found is None or found[0] is not connection.connection:
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
+            [SyncedItem._meta.db_table, _FIELDS["data"].column],
+        )
+        row = cursor.fetchone()
+        method = " COMPRESSION lz4" if row and row[0] == "l" else ""
+        found = connection._synceditem_json_compression = (connection.connection, method)
+    return found[1]
 
 
 def _db_type(field, connection) -> str:

@@ -188,3 +188,27 @@ def test_many_records_in_one_batch(owner, received):
     assert [versions["m/3"], versions["m/4"], versions["m/7"]] == ["v2", "v1", "v2"]
     assert SyncedItem.objects.filter(integration=integration, deleted_at__isnull=False).count() == 10
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def _lz4_on_server() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        return "lz4" in (cursor.fetchone()[0] or [])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TOAST compression is PostgreSQL's")
+def test_big_item_data_is_stored_lz4_compressed_where_the_server_has_lz4(owner):
+    """Migration 0017 sets lz4 on the data column; the staging table must compress the same way, or
+    PostgreSQL copies its pglz values into the items table unchanged."""
+    if not _lz4_on_server():
+        pytest.skip("this PostgreSQL was built without lz4: pglz stays")
+    integration = make_integration(owner, make_scripted_type())
+    samples = [{"start": f"2024-03-01T08:{n % 60:02d}:00+01:00", "value": n} for n in range(2000)]  # ~80 KB
+    store_batch(running_job(integration), "w1", integration, [note("big", "Big", data={"samples": samples})])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(data) FROM integrations_synceditem WHERE integration_id = %s",
+            [integration.pk],
+        )
+        assert cursor.fetchone()[0] == "lz4"
+    assert SyncedItem.objects.get(integration=integration).data["samples"] == samples
