@@ -255,7 +255,10 @@ class AppleHealth(archives.ArchiveConnector):
         once here. Returns None, OVERFLOW_SIGNAL when more groups or samples are open than allowed
         (groups.overflow() then hands some out), or (BAD_RECORD, line, ValueError, None)."""
         types, describe, add = self._types, self._type, groups.add
-        shared, epoch = _SHARED.setdefault, series.epoch
+        epoch = series.epoch
+        # One string object for the many samples each device, version and unit repeats on: less
+        # memory, and marshal sends a repeated object once per frame.
+        shared = _SHARED.setdefault
 
         def on_record(attrib, metadata: dict | None, line: int):
             get = attrib.get
@@ -277,36 +280,32 @@ class AppleHealth(archives.ArchiveConnector):
                 if categorical:
                     # A category sample's value names a state ("HKCategoryValueSleepAnalysisAsleepCore");
                     # its measure is how long it lasted.
-                    category = category_of(hk_type, raw_value or "")
                     value = round((epoch(end) - epoch(start)) / 60, 3)
-                    sample = {"start": start, "end": end, "value": value, "unit": "min", "category": category}
-                    identity = (start, end, value, category or "", "min")
+                    category, unit = category_of(hk_type, raw_value or "") or "", "min"
                 else:
                     try:
                         value = float(raw_value)
                     except (TypeError, ValueError):
                         raise ValueError(f"the value {str(raw_value)[:40]!r} is not a number") from None
-                    unit = get("unit") or ""
-                    unit = shared(unit, unit)
-                    sample = {"start": start, "end": end, "value": value, "unit": unit}
-                    identity = (start, end, value, "", unit)
+                    category, unit = "", get("unit") or ""
+                    if unit:
+                        unit = shared(unit, unit)
             except ValueError as exc:
                 return (BAD_RECORD, line, exc, None)
-            device = get("device")
+            device, version = get("device"), get("sourceVersion")
             if device:
-                sample["device"] = shared(device, device)  # one string for the many samples it repeats on
-            version = get("sourceVersion")
+                device = shared(device, device)
             if version:
-                sample["source_version"] = shared(version, version)
-            if metadata:
-                sample["metadata"] = metadata
-            if add((hk_type, get("sourceName") or "", day), identity, sample):
+                version = shared(version, version)
+            if add(
+                (hk_type, get("sourceName") or "", day), (start, end, value, category, unit, device, version, metadata)
+            ):
                 return OVERFLOW_SIGNAL
             return None
 
         return on_record
 
-    def _group(self, key: tuple, samples: dict) -> dict:
+    def _group(self, key: tuple, rows: list) -> dict:
         hk_type, source, day = key
         if len(_SHARED) > 20_000:  # real exports name a device by its object's address: many
             _SHARED.clear()
@@ -314,7 +313,7 @@ class AppleHealth(archives.ArchiveConnector):
             "record": "series",
             "id": series_id(hk_type, source, day),
             "meta": {"metric": metric_of(hk_type), "hk_type": hk_type, "source": source, "date": day},
-            "samples": samples,
+            "rows": rows,
         }
 
     def _workout(self, element, routes) -> dict:
@@ -407,7 +406,7 @@ class AppleHealth(archives.ArchiveConnector):
     # -- records -------------------------------------------------------------------------------
     @staticmethod
     def weigh(raw) -> int:
-        return 1 + len(raw["samples"]) // series.SAMPLES_PER_WEIGHT if raw.get("record") == "series" else 1
+        return 1 + len(raw["rows"]) // series.SAMPLES_PER_WEIGHT if raw.get("record") == "series" else 1
 
     def list_changes(self, cursor):
         for batch in super().list_changes(cursor):
@@ -423,12 +422,12 @@ class AppleHealth(archives.ArchiveConnector):
             if raw.get("record") != "series":
                 kept.append(raw)
             elif raw["id"] in groups:
-                part = groups[raw["id"]]["samples"]
-                for key, sample in raw["samples"].items():
-                    part.setdefault(key, sample)
+                groups[raw["id"]]["rows"].extend(raw["rows"])  # samples_of keeps the first of each
             else:
                 groups[raw["id"]] = raw
                 kept.append(raw)
+        for raw in groups.values():
+            raw["samples"] = series.samples_of(raw.pop("rows"), raw["meta"]["hk_type"].startswith(CATEGORY))
         if groups:
             for external_id, data in self.ctx.known_data(list(groups)).items():
                 if isinstance(data, dict) and external_id in groups:

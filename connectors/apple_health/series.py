@@ -104,37 +104,64 @@ def identity(sample: dict) -> tuple:
     return (sample["start"], sample["end"], sample["value"], sample.get("category") or "", sample.get("unit") or "")
 
 
+# A sample as the parse collects it: a tuple, ROW = (start, end, value, category or "", unit,
+# device, source version, metadata), its first five fields its identity(). The parse (the reader
+# process for a big file) only groups rows; the worker makes them samples (samples_of), each once.
+# That splits the per-sample work between the two processes and sends one small tuple per sample
+# between them instead of a dict and its identity.
+
+
+def samples_of(rows: list[tuple], categorical: bool) -> dict:
+    """{identity: sample} of a group's rows, the first of each identity kept."""
+    found = {}
+    for row in rows:
+        key = row[:5]
+        if key in found:
+            continue
+        start, end, value, category, unit, device, version, metadata = row
+        sample = {"start": start, "end": end, "value": value, "unit": unit}
+        if categorical:
+            sample["category"] = category or None
+        if device:
+            sample["device"] = device
+        if version:
+            sample["source_version"] = version
+        if metadata:
+            sample["metadata"] = metadata
+        found[key] = sample
+    return found
+
+
 class OpenGroups:
-    """The groups being filled: {key: {identity: sample}} in least-recently-fed order."""
+    """The groups being filled: {key: [row, ...]} in least-recently-fed order."""
 
     def __init__(self, max_groups: int | None = None, max_samples: int | None = None):
-        self.groups: OrderedDict[tuple, dict] = OrderedDict()
+        self.groups: OrderedDict[tuple, list] = OrderedDict()
         self.max_groups = max_groups or MAX_OPEN_GROUPS
         self.max_samples = max_samples or MAX_OPEN_SAMPLES
         self.samples = 0
         self._last_key = None
         self._last_group = None
 
-    def add(self, key: tuple, identity: tuple, sample: dict) -> bool:
-        """Add a sample (whose identity() is given) to the group of `key`. True when more groups or
-        samples are open than allowed: then overflow() hands the least recently fed ones out."""
+    def add(self, key: tuple, row: tuple) -> bool:
+        """Add a sample's row to the group of `key` (a repeated sample too: samples_of keeps it
+        once). True when more groups or samples are open than allowed: then overflow() hands the
+        least recently fed ones out."""
         if key == self._last_key:  # consecutive samples of one group: the common case
             group = self._last_group
         else:
             group = self.groups.get(key)
             if group is None:
-                group = self.groups[key] = {}
+                group = self.groups[key] = []
             else:
                 self.groups.move_to_end(key)
             self._last_key, self._last_group = key, group
-        if identity not in group:
-            group[identity] = sample
-            self.samples += 1
-            return self.samples > self.max_samples or len(self.groups) > self.max_groups
-        return False
+        group.append(row)
+        self.samples += 1
+        return self.samples > self.max_samples or len(self.groups) > self.max_groups
 
     def overflow(self):
-        """(key, samples) of the least recently fed groups while there are too many open."""
+        """(key, rows) of the least recently fed groups while there are too many open."""
         while len(self.groups) > 1 and (len(self.groups) > self.max_groups or self.samples > self.max_samples):
             key, group = self.groups.popitem(last=False)
             if key == self._last_key:
@@ -143,7 +170,7 @@ class OpenGroups:
             yield key, group
 
     def flush(self):
-        """(key, samples) of every open group, in the order they were opened."""
+        """(key, rows) of every open group, in the order they were opened."""
         groups, self.groups = self.groups, OrderedDict()
         self.samples = 0
         self._last_key = self._last_group = None

@@ -343,25 +343,43 @@ def test_a_killed_import_of_interleaved_days_resumes_with_every_sample_once(heal
 
 
 def test_open_groups_stay_bounded_and_hand_out_the_least_recently_fed():
-    groups = series.OpenGroups(max_groups=2, max_samples=5)
+    groups = series.OpenGroups(max_groups=2, max_samples=6)
 
     def add(key, n):
-        sample = {"start": f"2024-03-01T08:0{n}:00+01:00", "end": f"2024-03-01T08:0{n}:00+01:00", "value": n}
-        groups.add(key, series.identity(sample), sample)
+        at = f"2024-03-01T08:0{n}:00+01:00"
+        groups.add(key, (at, at, float(n), "", "count", None, None, None))
 
     add(("a",), 1)
     add(("b",), 2)
     add(("a",), 3)
-    add(("a",), 3)  # the same sample again: once
+    add(("a",), 3)  # the same sample again: a row, made a sample once (below)
     assert list(groups.overflow()) == []
     add(("c",), 4)
     assert [key for key, _ in groups.overflow()] == [("b",)]  # "a" was fed after "b"
     for n in range(5, 9):
         add(("c",), n)
-    handed = list(groups.overflow())  # 7 samples open: the oldest group goes, the one being fed stays
-    assert [(key, len(found)) for key, found in handed] == [(("a",), 2)]
-    assert [(key, len(found)) for key, found in groups.flush()] == [(("c",), 5)]
+    handed = list(groups.overflow())  # 8 rows open: the oldest group goes, the one being fed stays
+    assert [(key, len(rows)) for key, rows in handed] == [(("a",), 3)]
+    assert [s["value"] for s in series.samples_of(handed[0][1], categorical=False).values()] == [1.0, 3.0]
+    assert [(key, len(rows)) for key, rows in groups.flush()] == [(("c",), 5)]
     assert groups.samples == 0
+
+
+def test_rows_become_samples_as_the_records_said_them_the_first_of_each_kept():
+    at, later = "2024-03-01T08:00:00+01:00", "2024-03-01T08:30:00+01:00"
+    rows = [
+        (at, later, 30.0, "asleep_core", "min", "Watch", "10.4", {"k": "v"}),
+        (at, later, 30.0, "asleep_core", "min", "Phone", None, None),  # the same sample, from a Correlation
+        (later, later, 0.0, "", "min", None, None, None),  # a category sample without a state
+    ]
+    assert list(series.samples_of(rows, categorical=True).values()) == [
+        {"start": at, "end": later, "value": 30.0, "unit": "min", "category": "asleep_core", "device": "Watch",
+         "source_version": "10.4", "metadata": {"k": "v"}},
+        {"start": later, "end": later, "value": 0.0, "unit": "min", "category": None},
+    ]  # fmt: skip
+    assert list(series.samples_of([(at, at, 5.0, "", "", None, None, None)], categorical=False).values()) == [
+        {"start": at, "end": at, "value": 5.0, "unit": ""}
+    ]
 
 
 def test_a_stored_day_expands_to_the_same_samples_it_was_built_from():
