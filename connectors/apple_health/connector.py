@@ -67,7 +67,6 @@ TO_METRES = {"m": 1.0, "km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144,
 TO_KCAL = {"kcal": 1.0, "Cal": 1.0, "cal": 0.001, "kJ": 0.239006}
 TO_SECONDS = {"min": 60.0, "s": 1.0, "hr": 3600.0, "h": 3600.0}
 OVERFLOW, BAD_RECORD = "overflow", "bad record"  # what the Record reader hands the import loop
-OVERFLOW_SIGNAL = (OVERFLOW, 0, None, None)
 
 
 @functools.cache
@@ -192,8 +191,10 @@ class AppleHealth(archives.ArchiveConnector):
 
         try:
             for what, line, element, _metadata in health_xml.elements(stream, on_record):
-                if what == OVERFLOW:
-                    pass  # handed out below
+                if what == OVERFLOW:  # element: the groups handed out at that Record
+                    for key, rows in element:
+                        yield entry, self._group(key, rows)
+                        entry += 1
                 elif what == BAD_RECORD:  # element: the ValueError
                     yield entry, problem(line, "Record", element)
                     entry += 1
@@ -213,10 +214,16 @@ class AppleHealth(archives.ArchiveConnector):
                     # groups (merged with what is stored) and count once by their identity.
                     for child in element.iter("Record"):
                         found = {m.get("key"): m.get("value") for m in child.iter("MetadataEntry")}
-                        signal = on_record(child.attrib, found or None, line)
-                        if signal is not None and signal[0] == BAD_RECORD:
+                        signal = on_record(child.attrib, found or None)
+                        if signal is None:
+                            continue
+                        if signal[0] == BAD_RECORD:
                             yield entry, problem(line, "Record", signal[2])
                             entry += 1
+                        else:
+                            for key, rows in signal[2]:
+                                yield entry, self._group(key, rows)
+                                entry += 1
                 else:
                     try:
                         raws = self._element(element, routes)
@@ -229,9 +236,6 @@ class AppleHealth(archives.ArchiveConnector):
                             continue
                         yield entry, raw
                         entry += 1
-                for key, samples in groups.overflow():
-                    yield entry, self._group(key, samples)
-                    entry += 1
         except (archives.TruncatedFile, ItemError):
             # The file ends early: the days read so far are kept, then the engine says where it broke.
             for key, samples in groups.flush():
@@ -250,17 +254,18 @@ class AppleHealth(archives.ArchiveConnector):
         return []
 
     def _record_reader(self, groups: series.OpenGroups, since_day: str):
-        """on_record(attributes, metadata, line) for health_xml.elements: adds a Record to its day's
+        """on_record(attributes, metadata) for health_xml.elements: adds a Record to its day's
         group. The per-sample path of an import (millions of calls), so what it uses is bound
-        once here. Returns None, OVERFLOW_SIGNAL when more groups or samples are open than allowed
-        (groups.overflow() then hands some out), or (BAD_RECORD, line, ValueError, None)."""
-        types, describe, add = self._types, self._type, groups.add
+        once here. Returns None, (OVERFLOW, 0, [(key, rows) handed out], None) when more groups or
+        samples were open than allowed, or (BAD_RECORD, None, ValueError, None): the
+        parser fills in the Record's line."""
+        types, describe, add, overflow = self._types, self._type, groups.add, groups.overflow
         epoch = series.epoch
         # One string object for the many samples each device, version and unit repeats on: less
         # memory, and marshal sends a repeated object once per frame.
         shared = _SHARED.setdefault
 
-        def on_record(attrib, metadata: dict | None, line: int):
+        def on_record(attrib, metadata: dict | None):
             get = attrib.get
             hk_type = get("type") or ""
             described = types.get(hk_type)
@@ -291,7 +296,7 @@ class AppleHealth(archives.ArchiveConnector):
                     if unit:
                         unit = shared(unit, unit)
             except ValueError as exc:
-                return (BAD_RECORD, line, exc, None)
+                return (BAD_RECORD, None, exc, None)
             device, version = get("device"), get("sourceVersion")
             if device:
                 device = shared(device, device)
@@ -300,7 +305,9 @@ class AppleHealth(archives.ArchiveConnector):
             if add(
                 (hk_type, get("sourceName") or "", day), (start, end, value, category, unit, device, version, metadata)
             ):
-                return OVERFLOW_SIGNAL
+                # Handed out at this Record, whatever the parser has read beyond it: the groups (and
+                # so the entries an interrupted import resumes by) depend on the file alone.
+                return (OVERFLOW, 0, list(overflow()), None)
             return None
 
         return on_record

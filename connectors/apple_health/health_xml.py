@@ -4,10 +4,10 @@ The file is one <HealthData> element holding, in this order, Record (quantity an
 samples), Correlation (blood pressure, food: their Records are repeated inside), Workout (with
 WorkoutStatistics, WorkoutEvent and WorkoutRoute/FileReference to workout-routes/*.gpx) and
 ActivitySummary (one per day: the three rings and their goals). Several GB after years of Apple
-Watch data, so it is streamed: fed line by line to an lxml parser whose target receives each
+Watch data, so it is streamed: fed in 64 KB pieces to an lxml parser whose target receives each
 Record's attributes as one dict (no element tree for the millions of Records, the costliest part
 of iterparse), while the few Correlations, Workouts and ActivitySummaries are built as small
-trees. Memory stays that of one line and one element, whatever the file's size.
+trees. Memory stays that of a few pieces and one element, whatever the file's size.
 
 iOS 16 and later write an internal DTD that does not parse (attributes declared twice, an
 ELEMENT list naming undeclared types) and let control characters from device names slip into
@@ -70,35 +70,105 @@ class CleanXml(io.RawIOBase):
 
 
 RECORD, ELEMENT, BROKEN = "record", "element", "broken"
+FEED_BYTES = 64 * 1024  # fed to the parser at a time, cut where a line begins with a tag
+KEPT_CHUNKS = 4  # the chunks a line can still be found in (an element spans at most two of them)
+_TAG_START = re.compile(rb"<[^/!?]")  # where an element's start tag begins
+
+
+class Line:
+    """The line an element began on, found only when asked (for a message: rarely).
+
+    The parser is fed big chunks, each cut just before a line that begins with a tag, so that a
+    start tag is always wholly inside one chunk and its callback fires while that chunk is fed; an
+    element is known by its chunk and the number of start tags before it in the chunk, and its line
+    is counted from the chunk's first line when a message needs it. Counting every line as it went
+    (feeding the parser line by line) cost about 15% of the whole parse."""
+
+    __slots__ = ("_chunks", "_ordinal", "_serial", "_value")
+
+    def __init__(self, chunks: _Chunks, serial: int, ordinal: int):
+        self._chunks, self._serial, self._ordinal, self._value = chunks, serial, ordinal, None
+
+    def __int__(self):
+        if self._value is None:
+            self._value = self._chunks.line(self._serial, self._ordinal)
+            self._chunks = None
+        return self._value
+
+    __index__ = __int__
+
+    def __str__(self):
+        return str(int(self))
+
+    def __format__(self, spec):
+        return format(int(self), spec)
+
+    def __repr__(self):
+        return f"Line({int(self)})"
+
+    def __eq__(self, other):
+        return int(self) == other if isinstance(other, int) else NotImplemented
+
+    def __hash__(self):
+        return hash(int(self))
+
+
+class _Chunks:
+    """The last KEPT_CHUNKS chunks fed: (first line, bytes, the line of each start tag in it or None
+    until asked)."""
+
+    def __init__(self):
+        self.serial = 0
+        self._kept: dict[int, list] = {}
+
+    def add(self, first_line: int, chunk: bytes):
+        self.serial += 1
+        self._kept[self.serial] = [first_line, chunk, None]
+        self._kept.pop(self.serial - KEPT_CHUNKS, None)
+
+    def line(self, serial: int, ordinal: int) -> int:
+        kept = self._kept.get(serial) or self._kept[min(self._kept)]  # too old: the earliest line known
+        first_line, chunk, lines = kept
+        if lines is None:
+            lines, line, previous = [], first_line, 0
+            for found in _TAG_START.finditer(chunk):
+                line += chunk.count(b"\n", previous, found.start())
+                previous = found.start()
+                lines.append(line)
+            kept[2] = lines
+        return lines[ordinal] if ordinal < len(lines) else (lines[-1] if lines else first_line)
 
 
 class _Target:
     """An lxml parser target (no tree is built for the millions of Records): a top-level Record
     becomes (RECORD, line, its attributes as a dict, its MetadataEntry key/values or None); the
     other top-level elements (Correlation, Workout, ActivitySummary) are built whole, small trees
-    read with the element API: (ELEMENT, line, element)."""
+    read with the element API: (ELEMENT, line, element). Lines are Line objects."""
 
     def __init__(self, on_record=None):
         self.out: list[tuple] = []
         self._on_record = on_record
-        self.line = 0  # the line being fed
+        self.chunks = _Chunks()
+        self.starts = 0  # start tags met in the chunk being fed
         self._depth = 0
         self._record = None
         self._metadata = None
-        self._record_line = 0
+        self._at = (0, 0)  # (chunk, ordinal) of the element being read
         self._builder = None
 
     def start(self, tag, attrib):
         self._depth += 1
+        ordinal = self.starts
+        self.starts = ordinal + 1
         if self._builder is not None:
             self._builder.start(tag, attrib)
         elif self._depth == 2:
             if tag == "Record":
-                self._record, self._metadata, self._record_line = attrib, None, self.line
+                self._record, self._metadata, self._at = attrib, None, (self.chunks.serial, ordinal)
             elif tag in TOP_LEVEL:
                 self._builder = etree.TreeBuilder()
                 self._builder.start(tag, attrib)
-                self._record_line = self.line
+                self._at = (self.chunks.serial, ordinal)
         elif self._depth == 3 and self._record is not None and tag == "MetadataEntry":
             if self._metadata is None:
                 self._metadata = {}
@@ -110,14 +180,16 @@ class _Target:
         if self._builder is not None:
             self._builder.end(tag)
             if depth == 2:
-                self.out.append((ELEMENT, self._record_line, self._builder.close(), None))
+                self.out.append((ELEMENT, Line(self.chunks, *self._at), self._builder.close(), None))
                 self._builder = None
         elif depth == 2 and self._record is not None:
             if self._on_record is None:
-                self.out.append((RECORD, self._record_line, self._record, self._metadata))
+                self.out.append((RECORD, Line(self.chunks, *self._at), self._record, self._metadata))
             else:  # handled here, without a tuple and a trip through the generators per Record
-                found = self._on_record(self._record, self._metadata, self._record_line)
+                found = self._on_record(self._record, self._metadata)
                 if found is not None:
+                    if found[1] is None:  # a message about the Record: its line
+                        found = (found[0], int(Line(self.chunks, *self._at)), *found[2:])
                     self.out.append(found)
             self._record = None
 
@@ -125,41 +197,68 @@ class _Target:
         return None
 
 
+def _pieces(stream):
+    """The stream in pieces of FEED_BYTES or more, each ending just before a line that begins with a
+    tag. Without such a line in 16 x FEED_BYTES (a file without line breaks) that much is a piece:
+    its lines are then only as exact as its first one."""
+    carry = b""
+    while True:
+        data = stream.read(FEED_BYTES)
+        if not data:
+            break
+        if carry:
+            data, carry = carry + data, b""
+        tag = data.rfind(b"<")
+        while tag > 0:
+            newline = data.rfind(b"\n", 0, tag)
+            if newline < 0:
+                break
+            if not data[newline + 1 : tag].strip():
+                data, carry = data[: newline + 1], data[newline + 1 :]
+                break
+            tag = data.rfind(b"<", 0, newline)  # that line begins with text: the lines before it
+        if not carry and len(data) < 16 * FEED_BYTES:  # no place to cut yet: read on
+            carry = data
+            continue
+        yield data
+    if carry:
+        yield carry
+
+
 def elements(stream, on_record=None):
     """The top-level elements in document order, as (RECORD, line, attributes, metadata) for a
     Record and (ELEMENT, line, element, None) for the others, then (BROKEN, line, message, None)
     for each place where the XML was broken: the parser recovers from what it can (a file cut
-    short, a broken tag). The file is fed line by line, so each element knows its line.
+    short, a broken tag). A line is a Line (an int when used), good until the next element after
+    it is asked for.
 
-    With on_record, a Record is given to on_record(attributes, metadata, line) as the parser reads
-    it instead (the millions of samples); what it returns, if not None, is yielded in its place. It
-    must not raise: an exception would leave the parser mid-document."""
+    With on_record, a Record is given to on_record(attributes, metadata) as the parser reads it
+    instead (the millions of samples); what it returns, if not None, is yielded in its place, a
+    tuple (kind, line, ...) whose line is None getting the Record's line. It must not raise: an
+    exception would leave the parser mid-document."""
     target = _Target(on_record)
     parser = etree.XMLParser(target=target, resolve_entities=False, no_network=True, huge_tree=True, recover=True)
     out = target.out
     feed = parser.feed
-    readline = io.BufferedReader(CleanXml(stream), 256 * 1024).readline
-    done = 0  # complete lines fed
+    chunks = target.chunks
+    line = 1  # the line the next piece begins on
     stopped = None
-    while True:
-        piece = readline(1024 * 1024)  # a line, or a long line's next MB (a file without line breaks)
-        if not piece:
-            break
-        target.line = done + 1
+    for piece in _pieces(CleanXml(stream)):
+        chunks.add(line, piece)
+        target.starts = 0
         try:
             feed(piece)
         except etree.XMLSyntaxError as exc:  # beyond what recover mends
-            stopped = (BROKEN, done + 1, re.sub(r"\s+", " ", str(exc)), None)
+            stopped = (BROKEN, exc.lineno or line, re.sub(r"\s+", " ", str(exc)), None)
             break
-        if piece[-1:] == b"\n":
-            done += 1
+        line += piece.count(b"\n")
         if out:
             yield from out
             out.clear()
     try:
         parser.close()
     except etree.XMLSyntaxError as exc:  # the document ends before its root closes
-        stopped = stopped or (BROKEN, done + 1, re.sub(r"\s+", " ", str(exc)), None)
+        stopped = stopped or (BROKEN, exc.lineno or line, re.sub(r"\s+", " ", str(exc)), None)
     yield from out
     errors = [e for e in list(parser.feed_error_log)[:20] if e.level_name in ("ERROR", "FATAL")]
     for entry in errors:

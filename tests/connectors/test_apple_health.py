@@ -229,6 +229,51 @@ def test_a_malformed_record_is_reported_with_its_line_and_the_rest_is_imported(h
     assert items(health, kind="workout").count() == 1
 
 
+def _lines_of_bad_records(xml: str) -> list[int]:
+    return [n for n, text in enumerate(xml.split("\n"), 1) if 'value="bad"' in text or 'duration="long"' in text]
+
+
+def _export_with_bad_records_throughout(records: int) -> str:
+    body = []
+    for n in range(records):
+        body.append(record(n, value="bad" if n % 97 == 13 else None, every=7))
+        if n % 300 == 150:  # a Record with metadata lines, and a Workout whose start tag spans two lines
+            body.append(record(n, every=7)[:-3] + '>\n  <MetadataEntry key="k" value="v"/>\n </Record>\n')
+            body.append(WORKOUT.replace('duration="30"', 'duration="long"'))
+    return export_xml(steps=0, extra="".join(body))
+
+
+def test_every_problem_names_the_line_its_element_begins_on_anywhere_in_a_big_file(health, tmp_path):
+    xml = _export_with_bad_records_throughout(3000)  # ~0.6 MB: many of the parser's pieces
+    expected = _lines_of_bad_records(xml)
+    assert len(expected) > 40
+
+    job = import_files(health, [export_zip(tmp_path, xml)])
+
+    named = sorted(int(re.search(r"export.xml line (\d+):", e["error"]).group(1)) for e in job.item_errors)
+    assert named == expected
+
+
+def test_lines_are_exact_whatever_the_size_of_the_pieces_fed_to_the_parser(tmp_path, monkeypatch):
+    from connectors.apple_health import health_xml
+    from connectors.archives import Member
+    from connectors.base import Context
+
+    xml = _export_with_bad_records_throughout(400)
+    path = tmp_path / "export.xml"
+    path.write_text(xml)
+    connector = AppleHealth(Context(config={"record_types": []}, secrets={}, http=None))
+    found = {}
+    for size in (97, 1000, 64 * 1024):
+        monkeypatch.setattr(health_xml, "FEED_BYTES", size)
+        with open(path, "rb") as stream:
+            found[size] = list(connector.parse_here(Member("", str(path), path.stat().st_size), stream))
+        lines = [int(str(t).split(" line ")[1].split(":")[0]) for _e, t in found[size] if not isinstance(t, dict)]
+        assert lines == _lines_of_bad_records(xml), size
+    # The same entries in the same order (an interrupted import resumes by their numbers).
+    assert [(e, str(t)) for e, t in found[97]] == [(e, str(t)) for e, t in found[64 * 1024]]
+
+
 def test_a_broken_tag_is_reported_with_a_line_and_what_came_before_is_imported(health, tmp_path):
     broken = ' <Record type="HKQuantityTypeIdentifierStepCount" value=">\n'
     job = import_files(health, [export_zip(tmp_path, export_xml(extra=broken))])
