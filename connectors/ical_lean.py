@@ -27,11 +27,11 @@ import icalendar
 
 from connectors.ical_repair import SINGLE
 
-_LINE = re.compile(r'^([A-Za-z0-9-]+)((?:;[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)*):(.*)$')
+CONTENT_LINE = re.compile(r'^([A-Za-z0-9-]+)((?:;[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)*):(.*)$')
 # icalendar unescapes every value this way before typing it (icalendar.parser.property).
-_UNESCAPE = re.compile(r"\\([\\,;:nN])")
-_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_DATETIME = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)$")
+TEXT_ESCAPE = re.compile(r"\\([\\,;:nN])")
+DATE_VALUE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+DATE_TIME = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)$")
 _TZID = re.compile(r'^;TZID=("?)([A-Za-z0-9_+/-]+)\1$')
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Read here when written without parameters (icalendar types them as TEXT).
@@ -137,7 +137,7 @@ class Reader:
         for line in lines[1:-2]:
             if not line or "\r" in line:
                 raise _Bail
-            match = _LINE.match(line)
+            match = CONTENT_LINE.match(line)
             if match is None:
                 raise _Bail
             name, params, value = match.group(1).upper(), match.group(2), match.group(3)
@@ -153,7 +153,7 @@ class Reader:
             if not params and name in TEXT:
                 if _CONTROL.search(value):
                     raise _Bail
-                found = [Text(_UNESCAPE.sub(_unescaped, value) if "\\" in value else value)]
+                found = [Text(TEXT_ESCAPE.sub(unescaped, value) if "\\" in value else value)]
             elif name in DATES and (name in ZONED or "TZID" not in params):
                 found = self._when(line, params, value)
             else:
@@ -185,9 +185,9 @@ class Reader:
             if tz is None:
                 return self._line(line)
         if len(value) == 8:
-            year, month, day = _DATE.match(value).groups()
+            year, month, day = DATE_VALUE.match(value).groups()
             return [When(datetime.date(int(year), int(month), int(day)), _params(params), value)]
-        match = _DATETIME.match(value)
+        match = DATE_TIME.match(value)
         if match is None:
             return self._line(line)
         year, month, day, hour, minute, second, utc = match.groups()
@@ -239,7 +239,8 @@ class Reader:
         return found
 
 
-def _unescaped(match) -> str:
+def unescaped(match) -> str:
+    """The character a TEXT_ESCAPE match stands for."""
     char = match.group(1)
     return "\n" if char in "nN" else char
 
