@@ -10,7 +10,13 @@ a profile of one request showed the time going.
   pure-Python one (a subclass that resets the tzinfo) costing about 5 us a value. The answer only
   formats them, in the zone the connection runs in (UTC, as Django sets it).
 - Rows are plain tuples with attribute names, never model instances, and every date is formatted
-  before encoding, so json.dumps stays in its C encoder for the whole list."""
+  before encoding, so json.dumps stays in its C encoder for the whole list.
+- Each integration's JSON text is kept by the process, keyed by everything it is made of: the row
+  as the database gave it (every column the answer shows), its type's brief and the URL patterns.
+  The rows are read on every request, so a change anywhere (a sync's counts, a rename, an admin
+  edit of the type) is a new key and the answer is never stale; an account polled by an app costs
+  one query and a dictionary look-up per integration. Making and encoding each integration's
+  dictionary was about two thirds of a request for 200 integrations."""
 
 from __future__ import annotations
 
@@ -115,16 +121,34 @@ def _brief(briefs: dict, type_id: int) -> TypeBrief:
     return found if found is not None else TypeBrief.of(IntegrationType.objects.get(pk=type_id))
 
 
+_ENCODED: dict[tuple, str] = {}
+ENCODED_KEPT = 20_000  # integrations' texts kept per process (about 15 MB at most)
+
+
+def _encoded(values: tuple, brief: TypeBrief, links: IntegrationLinks, patterns: tuple) -> str:
+    key = (values, brief, patterns)
+    text = _ENCODED.get(key)
+    if text is None:
+        text = _dumps(integration_json(_row(values), links=links, brief=brief))
+        if len(_ENCODED) >= ENCODED_KEPT:
+            _ENCODED.clear()  # the rows of the accounts asked for since fill it again
+        _ENCODED[key] = text
+    return text
+
+
 def answer(user) -> HttpResponse:
     """The catalogue (with how many of each the user has) and the user's own integrations: one
     query for the user's rows (by the user index, never the items table), the rest from the cache."""
     types, briefs = catalogue_cache.cached("api-types-json", _catalogue_parts)
-    rows = [_row(values) for values in _rows.rows(user_id=user.pk)]
-    connected = Counter(row.type_id for row in rows if row.status != Status.DISCONNECTED)
+    rows = _rows.rows(user_id=user.pk)
+    type_at, status_at = FIELDS.index("type_id"), FIELDS.index("status")
+    connected = Counter(values[type_at] for values in rows if values[status_at] != Status.DISCONNECTED)
     links = IntegrationLinks()
-    listed = [integration_json(row, links=links, brief=_brief(briefs, row.type_id)) for row in rows]
+    patterns = tuple(links.patterns.items())
+    listed = ", ".join(_encoded(tuple(values), _brief(briefs, values[type_at]), links, patterns) for values in rows)
     catalogue = ", ".join(f"{before}{connected[pk]}{after}" for pk, before, after in types)
-    body = f'{{"types": [{catalogue}], "integrations": {_dumps(listed)}}}'
+    # As json.dumps writes a list: its items' texts joined with ", ".
+    body = f'{{"types": [{catalogue}], "integrations": [{listed}]}}'
     response = HttpResponse(body, content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response

@@ -167,6 +167,43 @@ def test_the_api_list_answers_each_integration_as_its_own_endpoint_does(owner, o
         assert secret not in response.content
 
 
+def test_the_api_list_is_never_stale_though_each_integrations_text_is_kept(owner, token):
+    """The list keeps each integration's JSON text by the row it was made from: whatever changes
+    (a rename without save(), a sync's counts and status, a credential, its type renamed in the
+    admin) is in the next answer, and an unchanged account answers the same bytes."""
+    from integrations.api import listing
+
+    itype = make_type("list-kept-texts")
+    kept = make_integration(owner, itype, name="Kept")
+    changing = make_integration(owner, itype, name="Before")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def listed():
+        return {i["id"]: i for i in api.get("/api/v1/integrations").json()["integrations"]}
+
+    first = api.get("/api/v1/integrations").content
+    assert api.get("/api/v1/integrations").content == first
+    assert any(key[0][0] == kept.pk for key in listing._ENCODED)  # kept by the process
+
+    Integration.objects.filter(pk=changing.pk).update(name="After", item_count=42, status=Status.ERROR)
+    Credential.objects.create(integration=changing)
+    now = listed()
+    assert (now[changing.pk]["name"], now[changing.pk]["item_count"], now[changing.pk]["status"]) == (
+        "After", 42, Status.ERROR,
+    )  # fmt: skip
+    assert now[changing.pk]["credentials_stored"] is True
+    assert (
+        now[kept.pk]
+        == json.loads(first)["integrations"][[i["name"] for i in json.loads(first)["integrations"]].index("Kept")]
+    )
+
+    itype.display_name = "Renamed in the admin"
+    itype.save()
+    assert {i["type_name"] for i in listed().values()} == {"Renamed in the admin"}
+    for integration in (kept, changing):
+        assert listed()[integration.pk] == api.get(f"/api/v1/integrations/{integration.pk}").json()["integration"]
+
+
 def test_the_api_lists_each_type_as_its_json_with_the_users_count(owner, token):
     """The catalogue's share is cached as encoded text around each type's count: it decodes to
     type_json of every type, in the catalogue's order, with this user's count."""
