@@ -62,7 +62,7 @@ screenshots: bootstrap-dev
 # postgres://postgres@127.0.0.1:5432/metacortex_bench, created fresh and dropped after), SQLite as a
 # second column (BENCH_SQLITE=0 leaves it out). Peers from pip come from requirements-bench.lock;
 # the system peers come from apt: BENCH_APT_PACKAGES.
-BENCH_APT_PACKAGES := dovecot-imapd isync
+BENCH_APT_PACKAGES := dovecot-imapd isync wrk
 ifeq (bench,$(firstword $(MAKECMDGOALS)))
   BENCH_ARGS := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
   ifneq ($(BENCH_ARGS),)
@@ -72,6 +72,7 @@ endif
 
 bench: bootstrap-dev $(VENV)/.bench
 	@command -v mbsync >/dev/null 2>&1 || echo "NOTE: mbsync is missing, the IMAP bench has no mbsync row: sudo apt-get install isync"
+	@command -v wrk >/dev/null 2>&1 || echo "NOTE: wrk is missing, the API bench loads the server from Python threads: sudo apt-get install wrk"
 	@command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || echo "NOTE: Dovecot is missing, no IMAP rows: sudo apt-get install dovecot-imapd"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
