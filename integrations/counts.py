@@ -17,7 +17,12 @@ CHUNK = 900  # below SQLite's bound-variable limit
 def adjust(integration_id: int, delta: int) -> None:
     """Add `delta` live items (negative: removed). Call inside the transaction that changed them."""
     if delta:
-        Integration.objects.filter(pk=integration_id).update(item_count=F("item_count") + delta)
+        Integration.objects.filter(pk=integration_id).update(**adjustment(delta))
+
+
+def adjustment(delta: int) -> dict:
+    """adjust() as update() keywords, for a caller that updates the integration's row anyway."""
+    return {"item_count": F("item_count") + delta} if delta else {}
 
 
 def live_count_subquery():

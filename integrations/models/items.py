@@ -70,9 +70,19 @@ class SyncedItemQuerySet(models.QuerySet):
 class SyncedItem(models.Model):
     # The owner is kept apart from the integration: deleting an integration may keep its data
     # (the user chooses), and deleting the user always removes it.
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="synced_items")
+    # No single-column index on either key: the composite indexes below lead with them (the user's
+    # keyset, the integration's unique key and listings) and serve every lookup and the
+    # cascades, and every stored batch would otherwise maintain two more btrees per row.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="synced_items", db_index=False
+    )
     integration = models.ForeignKey(
-        "integrations.Integration", on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
+        "integrations.Integration",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        db_index=False,
     )
     kind = models.CharField(max_length=32, help_text="event, message, feed_item, track, photo, ...")
     external_id = models.CharField(max_length=512, help_text="The provider's own id of the record")

@@ -198,12 +198,15 @@ def store_batch(
             deleted_ids += ids
         if result.deleted:
             SyncJob.objects.filter(pk=job.pk).update(deleted=F("deleted") + result.deleted)
-        # The live item count moves with the rows, in this transaction (integrations.counts).
-        counts.adjust(integration.pk, len(to_create) + len(to_revive) + revived_in_place - result.deleted)
+        # The live item count moves with the rows, in this transaction (integrations.counts), in
+        # the same statement as the cursor: one UPDATE of the integration's row per batch.
+        integration_updates = counts.adjustment(len(to_create) + len(to_revive) + revived_in_place - result.deleted)
+        if advance_integration_cursor:
+            integration_updates["sync_cursor"] = cursor
+        if integration_updates:
+            Integration.objects.filter(pk=integration.pk).update(**integration_updates)
         if item_errors:
             _append_item_errors(job, item_errors)
-        if advance_integration_cursor:
-            Integration.objects.filter(pk=integration.pk).update(sync_cursor=cursor)
         if batch_stored.has_listeners() and (to_create or to_update or to_revive or deleted_ids):
             batch_stored.send(
                 sender=SyncedItem,

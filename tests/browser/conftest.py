@@ -1,5 +1,5 @@
 """Real headless Chromium (Debian's, driven by Playwright) against pytest-django's live server,
-with a real django-q2 worker (`manage.py qcluster` in a subprocess on the test database) for
+with a real django-q2 worker (`manage.py worker`, the Procfile's, in a subprocess on the test database) for
 "Sync now". Missing Chromium or Playwright skips these tests, except under REQUIRE_PEERS=1."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def new_page(browser, live_server):
 
 @pytest.fixture
 def worker(subprocess_env, tmp_path):
-    """start(allowed_hosts) -> a running `manage.py qcluster` on the test database; stopped (its
+    """start(allowed_hosts) -> a running `manage.py worker` on the test database; stopped (its
     whole process group) at the end of the test."""
     processes = []
 
@@ -112,7 +112,7 @@ def worker(subprocess_env, tmp_path):
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "manage.py", "worker"],  # the Procfile's worker: stops at once on a group SIGTERM
             cwd=ROOT,
             env=env,
             stdout=log,

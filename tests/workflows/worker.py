@@ -1,4 +1,5 @@
-"""A real `manage.py qcluster` on the test database, for the tests that prove schedules fire."""
+"""A real `manage.py worker` (the Procfile's django-q2 cluster) on the test database, for the tests
+that prove schedules fire."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def qcluster(
         env["CONNECTOR_API_BASES"] = json.dumps(api_bases)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "manage.py", "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     try:
