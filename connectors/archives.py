@@ -591,6 +591,11 @@ class ArchiveConnector(Connector):
     transform(raw)."""
 
     EXPORT = ""
+    # How parse() numbers its entries. A connector that changes the numbering bumps it: a cursor
+    # written under another numbering (an import interrupted across a deploy) then starts its
+    # upload again instead of skipping entries by the wrong count (records are keyed by their ids
+    # or content, so what was stored before is merged, never stored twice).
+    ENTRIES_VERSION = ""
 
     @classmethod
     def wanted(cls, member: Member) -> bool:
@@ -630,7 +635,7 @@ class ArchiveConnector(Connector):
         files, refused = self.files(paths)
         # A cursor is a position in one upload: one left by another upload (an incremental job
         # started from the integration's last cursor) must not skip the start of this one.
-        upload = upload_key(files)
+        upload = upload_key(files) + (f"#{self.ENTRIES_VERSION}" if self.ENTRIES_VERSION else "")
         if not isinstance(cursor, dict) or cursor.get("upload") != upload:
             cursor = None
         batches = stream_batches(

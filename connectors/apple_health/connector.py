@@ -107,6 +107,7 @@ def number(text: str | None, what: str) -> float:
 @registry.register("apple_health")
 class AppleHealth(archives.ArchiveConnector):
     EXPORT = "apple-health"
+    ENTRIES_VERSION = "2"  # 2: samples grouped as rows, a group handed out at the Record that overflowed it
 
     @classmethod
     def wanted(cls, member: archives.Member) -> bool:
@@ -155,7 +156,7 @@ class AppleHealth(archives.ArchiveConnector):
         if member.size < self.reader_process_from:
             yield from self.parse_here(member, stream)
             return
-        # Millions of sample dicts pass through the worker too (unpickled, merged, encoded): all
+        # Millions of sample dicts pass through the worker too (made from rows, merged, encoded): all
         # acyclic, freed by reference counting, but each would make the cyclic collector rescan
         # the batch and, as they age, the whole process. It is paused while the import runs and
         # collects whatever cycles the job made once it is back on.
@@ -209,21 +210,6 @@ class AppleHealth(archives.ArchiveConnector):
                     )
                     entry += 1
                     continue
-                elif element.tag == "Correlation":
-                    # Its Records are repeated from the file's Records: they join the same days'
-                    # groups (merged with what is stored) and count once by their identity.
-                    for child in element.iter("Record"):
-                        found = {m.get("key"): m.get("value") for m in child.iter("MetadataEntry")}
-                        signal = on_record(child.attrib, found or None)
-                        if signal is None:
-                            continue
-                        if signal[0] == BAD_RECORD:
-                            yield entry, problem(line, "Record", signal[2])
-                            entry += 1
-                        else:
-                            for key, rows in signal[2]:
-                                yield entry, self._group(key, rows)
-                                entry += 1
                 else:
                     try:
                         raws = self._element(element, routes)

@@ -71,28 +71,30 @@ class CleanXml(io.RawIOBase):
 
 RECORD, ELEMENT, BROKEN = "record", "element", "broken"
 FEED_BYTES = 64 * 1024  # fed to the parser at a time, cut where a line begins with a tag
-KEPT_CHUNKS = 4  # the chunks a line can still be found in (an element spans at most two of them)
-_TAG_START = re.compile(rb"<[^/!?]")  # where an element's start tag begins
+# Where an element's start tag begins (group 1), past comments, CDATA and processing instructions,
+# whose text may hold a "<" too (the parser reports no element for them).
+_TAG_START = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|(<)[^/!?]", re.DOTALL)
 
 
 class Line:
     """The line an element began on, found only when asked (for a message: rarely).
 
-    The parser is fed big chunks, each cut just before a line that begins with a tag, so that a
-    start tag is always wholly inside one chunk and its callback fires while that chunk is fed; an
-    element is known by its chunk and the number of start tags before it in the chunk, and its line
-    is counted from the chunk's first line when a message needs it. Counting every line as it went
-    (feeding the parser line by line) cost about 15% of the whole parse."""
+    The parser is fed big pieces, each cut just before a line that begins with a tag, so that a
+    start tag is always wholly inside one piece and its callback fires while that piece is fed; an
+    element is known by its piece and the number of start tags before it in the piece, and its line
+    is counted from the piece's first line when a message needs it. Counting every line as it went
+    (feeding the parser line by line) cost about 15% of the whole parse. A Line keeps its piece
+    until it is resolved."""
 
-    __slots__ = ("_chunks", "_ordinal", "_serial", "_value")
+    __slots__ = ("_ordinal", "_piece", "_value")
 
-    def __init__(self, chunks: _Chunks, serial: int, ordinal: int):
-        self._chunks, self._serial, self._ordinal, self._value = chunks, serial, ordinal, None
+    def __init__(self, piece: _Piece, ordinal: int):
+        self._piece, self._ordinal, self._value = piece, ordinal, None
 
     def __int__(self):
         if self._value is None:
-            self._value = self._chunks.line(self._serial, self._ordinal)
-            self._chunks = None
+            self._value = self._piece.line(self._ordinal)
+            self._piece = None
         return self._value
 
     __index__ = __int__
@@ -113,30 +115,27 @@ class Line:
         return hash(int(self))
 
 
-class _Chunks:
-    """The last KEPT_CHUNKS chunks fed: (first line, bytes, the line of each start tag in it or None
-    until asked)."""
+class _Piece:
+    """A piece fed to the parser: its first line, its bytes, and the line of each start tag in it
+    (counted when first asked)."""
 
-    def __init__(self):
-        self.serial = 0
-        self._kept: dict[int, list] = {}
+    __slots__ = ("data", "first_line", "lines")
 
-    def add(self, first_line: int, chunk: bytes):
-        self.serial += 1
-        self._kept[self.serial] = [first_line, chunk, None]
-        self._kept.pop(self.serial - KEPT_CHUNKS, None)
+    def __init__(self, first_line: int, data: bytes):
+        self.first_line, self.data, self.lines = first_line, data, None
 
-    def line(self, serial: int, ordinal: int) -> int:
-        kept = self._kept.get(serial) or self._kept[min(self._kept)]  # too old: the earliest line known
-        first_line, chunk, lines = kept
-        if lines is None:
-            lines, line, previous = [], first_line, 0
-            for found in _TAG_START.finditer(chunk):
-                line += chunk.count(b"\n", previous, found.start())
+    def line(self, ordinal: int) -> int:
+        if self.lines is None:
+            data, lines, line, previous = self.data, [], self.first_line, 0
+            for found in _TAG_START.finditer(data):
+                if found.group(1) is None:  # a comment, CDATA or a processing instruction
+                    continue
+                line += data.count(b"\n", previous, found.start())
                 previous = found.start()
                 lines.append(line)
-            kept[2] = lines
-        return lines[ordinal] if ordinal < len(lines) else (lines[-1] if lines else first_line)
+            self.lines = lines
+        lines = self.lines
+        return lines[ordinal] if ordinal < len(lines) else (lines[-1] if lines else self.first_line)
 
 
 class _Target:
@@ -148,12 +147,12 @@ class _Target:
     def __init__(self, on_record=None):
         self.out: list[tuple] = []
         self._on_record = on_record
-        self.chunks = _Chunks()
-        self.starts = 0  # start tags met in the chunk being fed
+        self.piece = _Piece(1, b"")  # the piece being fed
+        self.starts = 0  # start tags met in the piece being fed
         self._depth = 0
         self._record = None
         self._metadata = None
-        self._at = (0, 0)  # (chunk, ordinal) of the element being read
+        self._at = (self.piece, 0)  # (piece, ordinal) of the element being read
         self._builder = None
 
     def start(self, tag, attrib):
@@ -164,11 +163,11 @@ class _Target:
             self._builder.start(tag, attrib)
         elif self._depth == 2:
             if tag == "Record":
-                self._record, self._metadata, self._at = attrib, None, (self.chunks.serial, ordinal)
+                self._record, self._metadata, self._at = attrib, None, (self.piece, ordinal)
             elif tag in TOP_LEVEL:
                 self._builder = etree.TreeBuilder()
                 self._builder.start(tag, attrib)
-                self._at = (self.chunks.serial, ordinal)
+                self._at = (self.piece, ordinal)
         elif self._depth == 3 and self._record is not None and tag == "MetadataEntry":
             if self._metadata is None:
                 self._metadata = {}
@@ -180,18 +179,35 @@ class _Target:
         if self._builder is not None:
             self._builder.end(tag)
             if depth == 2:
-                self.out.append((ELEMENT, Line(self.chunks, *self._at), self._builder.close(), None))
-                self._builder = None
+                element, self._builder = self._builder.close(), None
+                if element.tag == "Correlation" and self._on_record is not None:
+                    self._correlated(element)
+                else:
+                    self.out.append((ELEMENT, Line(*self._at), element, None))
         elif depth == 2 and self._record is not None:
             if self._on_record is None:
-                self.out.append((RECORD, Line(self.chunks, *self._at), self._record, self._metadata))
+                self.out.append((RECORD, Line(*self._at), self._record, self._metadata))
             else:  # handled here, without a tuple and a trip through the generators per Record
                 found = self._on_record(self._record, self._metadata)
                 if found is not None:
                     if found[1] is None:  # a message about the Record: its line
-                        found = (found[0], int(Line(self.chunks, *self._at)), *found[2:])
+                        found = (found[0], int(Line(*self._at)), *found[2:])
                     self.out.append(found)
             self._record = None
+
+    def _correlated(self, element):
+        """A Correlation's Records (blood pressure, food) repeat Records of the file: given to
+        on_record here, in document order like every Record, so what is handed out where does not
+        depend on the pieces. A message about one of them names the Correlation's line."""
+        line = None
+        for child in element.iter("Record"):
+            metadata = {m.get("key"): m.get("value") for m in child.iter("MetadataEntry")}
+            found = self._on_record(child.attrib, metadata or None)
+            if found is not None:
+                if found[1] is None:
+                    line = line if line is not None else int(Line(*self._at))
+                    found = (found[0], line, *found[2:])
+                self.out.append(found)
 
     def close(self):
         return None
@@ -199,8 +215,8 @@ class _Target:
 
 def _pieces(stream):
     """The stream in pieces of FEED_BYTES or more, each ending just before a line that begins with a
-    tag. Without such a line in 16 x FEED_BYTES (a file without line breaks) that much is a piece:
-    its lines are then only as exact as its first one."""
+    tag. Without such a line in 16 x FEED_BYTES (a file without line breaks) that much is a piece,
+    ending after its last ">"."""
     carry = b""
     while True:
         data = stream.read(FEED_BYTES)
@@ -217,9 +233,13 @@ def _pieces(stream):
                 data, carry = data[: newline + 1], data[newline + 1 :]
                 break
             tag = data.rfind(b"<", 0, newline)  # that line begins with text: the lines before it
-        if not carry and len(data) < 16 * FEED_BYTES:  # no place to cut yet: read on
-            carry = data
-            continue
+        if not carry:
+            if len(data) < 16 * FEED_BYTES:  # no place to cut yet: read on
+                carry = data
+                continue
+            end = data.rfind(b">") + 1  # no line begins with a tag: at least never inside a tag
+            if 0 < end < len(data):
+                data, carry = data[:end], data[end:]
         yield data
     if carry:
         yield carry
@@ -232,19 +252,19 @@ def elements(stream, on_record=None):
     short, a broken tag). A line is a Line (an int when used), good until the next element after
     it is asked for.
 
-    With on_record, a Record is given to on_record(attributes, metadata) as the parser reads it
-    instead (the millions of samples); what it returns, if not None, is yielded in its place, a
+    With on_record, a Record, and each Record of a Correlation, is given to on_record(attributes,
+    metadata) as the parser reads it instead (the millions of samples; no Correlation is yielded
+    then); what it returns, if not None, is yielded in its place, a
     tuple (kind, line, ...) whose line is None getting the Record's line. It must not raise: an
     exception would leave the parser mid-document."""
     target = _Target(on_record)
     parser = etree.XMLParser(target=target, resolve_entities=False, no_network=True, huge_tree=True, recover=True)
     out = target.out
     feed = parser.feed
-    chunks = target.chunks
     line = 1  # the line the next piece begins on
     stopped = None
     for piece in _pieces(CleanXml(stream)):
-        chunks.add(line, piece)
+        target.piece = _Piece(line, piece)
         target.starts = 0
         try:
             feed(piece)

@@ -11,11 +11,13 @@ The worker keeps everything that touches the upload and the database: it reads t
 damaged zip is still reported as TruncatedFile naming the file, and progress still counts bytes)
 and writes it to the child's stdin from a thread; a second thread reads the child's answers into a
 queue bounded in bytes, so the child can run about one batch ahead and memory stays bounded. The
-answers are lists of plain values (dicts, tuples, strings, numbers) in the marshal format: it knows
-only built-in value types, so decoding never looks up a class or runs code (pickle's find_class is
-the door marshal does not have), and it decodes about 3.5 times faster than a restricted unpickler
-(which was the largest part of the worker's own time). Both ends are this module's Python, as
-marshal requires.
+answers are lists of plain values (dicts, tuples, strings, numbers) in the marshal format, which
+decodes about 3.5 times faster than the restricted unpickler used before (the largest part of the
+worker's own time). marshal knows only built-in types and never looks up a class or calls
+anything while decoding (a code object it could build is never run here), but Python's documentation
+warns it is not hardened against malformed or malicious bytes: it is fine here because only this
+module's child, running the same Python and code as the worker, writes them (the export's contents
+reach the frames only as string and number values).
 
 Both threads need the worker's GIL, which its main thread (merging, hashing, storing) holds for
 up to the interpreter's switch interval (5 ms) at a time; with the default 64 KB pipes the child,

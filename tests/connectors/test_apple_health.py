@@ -259,7 +259,15 @@ def test_lines_are_exact_whatever_the_size_of_the_pieces_fed_to_the_parser(tmp_p
     from connectors.archives import Member
     from connectors.base import Context
 
-    xml = _export_with_bad_records_throughout(400)
+    comment = '<!-- an exporter\'s note\n <Record type="X" value="1"/>\n-->\n'  # a "<Record" the parser never reports
+    events = "".join(
+        f'  <WorkoutEvent type="HKWorkoutEventTypeLap" date="2024-03-01 18:{n:02d}:00 +0100"/>\n' for n in range(40)
+    )
+    long_workout = WORKOUT.replace('duration="30"', 'duration="long"').replace(" </Workout>", events + " </Workout>")
+    one_line = "".join(record(n, value="bad" if n == 17 else None, every=3)[:-1] for n in range(20)) + "\n"
+    xml = _export_with_bad_records_throughout(400).replace(
+        "</HealthData>", comment + long_workout + one_line + comment + record(1, value="bad") + "</HealthData>"
+    )
     path = tmp_path / "export.xml"
     path.write_text(xml)
     connector = AppleHealth(Context(config={"record_types": []}, secrets={}, http=None))

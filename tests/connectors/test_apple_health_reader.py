@@ -135,3 +135,24 @@ def test_the_collector_is_paused_only_while_the_import_reads(catalogue, owner, t
     assert seen
     assert not any(seen)
     assert gc.isenabled()
+
+
+def test_a_cursor_from_another_numbering_of_the_entries_starts_the_upload_again(tmp_path):
+    """An import interrupted before a deploy that changed how entries are numbered must not skip
+    entries by the old count when it resumes: its cursor names another numbering, so the upload
+    starts again (records are keyed: what was stored is merged, never stored twice)."""
+    path = tmp_path / "export.xml"
+    path.write_text(export_xml(steps=3))
+    context = Context(config={"record_types": []}, secrets={}, http=None, options={"archive_paths": [str(path)]})
+    connector = AppleHealth(context)
+    first = next(iter(connector.list_changes(None)))
+    upload = first.cursor["upload"]
+    assert upload.endswith(f"#{AppleHealth.ENTRIES_VERSION}")
+
+    def first_entries(cursor) -> list:
+        return [item.get("id") for batch in connector.list_changes(cursor) for item in batch.items][:2]
+
+    at_the_end = {**first.cursor, "index": 10_000}
+    assert first_entries(at_the_end) == []  # this numbering: resumed where it stopped, nothing left
+    older = {**at_the_end, "upload": upload.rsplit("#", 1)[0]}  # written before the numbering changed
+    assert first_entries(older) == first_entries(None) != []
