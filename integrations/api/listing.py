@@ -122,7 +122,8 @@ def _brief(briefs: dict, type_id: int) -> TypeBrief:
 
 
 _ENCODED: dict[tuple, str] = {}
-ENCODED_KEPT = 20_000  # integrations' texts kept per process (about 15 MB at most)
+ENCODED_CHARACTERS = 8_000_000  # what the kept texts and their rows may hold per process, about
+_kept = [0]
 
 
 def _encoded(values: tuple, brief: TypeBrief, links: IntegrationLinks, patterns: tuple) -> str:
@@ -130,9 +131,14 @@ def _encoded(values: tuple, brief: TypeBrief, links: IntegrationLinks, patterns:
     text = _ENCODED.get(key)
     if text is None:
         text = _dumps(integration_json(_row(values), links=links, brief=brief))
-        if len(_ENCODED) >= ENCODED_KEPT:
+        # The row holds about what the text says (a long config or error twice), and an integration
+        # being synced while it is polled leaves an entry per count: bounded by size, not number.
+        size = 2 * len(text)
+        if _kept[0] + size > ENCODED_CHARACTERS:
             _ENCODED.clear()  # the rows of the accounts asked for since fill it again
+            _kept[0] = 0
         _ENCODED[key] = text
+        _kept[0] += size
     return text
 
 
