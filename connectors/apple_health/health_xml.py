@@ -249,8 +249,7 @@ def elements(stream, on_record=None):
     """The top-level elements in document order, as (RECORD, line, attributes, metadata) for a
     Record and (ELEMENT, line, element, None) for the others, then (BROKEN, line, message, None)
     for each place where the XML was broken: the parser recovers from what it can (a file cut
-    short, a broken tag). A line is a Line (an int when used), good until the next element after
-    it is asked for.
+    short, a broken tag). A line is a Line: an int when used, counted only then.
 
     With on_record, a Record, and each Record of a Correlation, is given to on_record(attributes,
     metadata) as the parser reads it instead (the millions of samples; no Correlation is yielded

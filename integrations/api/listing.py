@@ -121,25 +121,33 @@ def _brief(briefs: dict, type_id: int) -> TypeBrief:
     return found if found is not None else TypeBrief.of(IntegrationType.objects.get(pk=type_id))
 
 
-_ENCODED: dict[tuple, str] = {}
-ENCODED_CHARACTERS = 8_000_000  # what the kept texts and their rows may hold per process, about
-_kept = [0]
+class _KeptTexts:
+    """Each integration's JSON text by what it is made of, bounded by size (texts and their rows),
+    not number: a long config or error, or an integration polled while it syncs (an entry per
+    count), cannot grow it past LIMIT characters; then it starts again."""
+
+    LIMIT = 8_000_000
+
+    def __init__(self):
+        self.texts: dict[tuple, str] = {}
+        self.size = 0
+
+    def text(self, values: tuple, brief: TypeBrief, links: IntegrationLinks, patterns: tuple) -> str:
+        key = (values, brief, patterns)
+        found = self.texts.get(key)
+        if found is None:
+            found = _dumps(integration_json(_row(values), links=links, brief=brief))
+            size = 2 * len(found)  # the row holds about what the text says
+            if self.size + size > self.LIMIT:
+                self.texts.clear()
+                self.size = 0
+            self.texts[key] = found
+            self.size += size
+        return found
 
 
-def _encoded(values: tuple, brief: TypeBrief, links: IntegrationLinks, patterns: tuple) -> str:
-    key = (values, brief, patterns)
-    text = _ENCODED.get(key)
-    if text is None:
-        text = _dumps(integration_json(_row(values), links=links, brief=brief))
-        # The row holds about what the text says (a long config or error twice), and an integration
-        # being synced while it is polled leaves an entry per count: bounded by size, not number.
-        size = 2 * len(text)
-        if _kept[0] + size > ENCODED_CHARACTERS:
-            _ENCODED.clear()  # the rows of the accounts asked for since fill it again
-            _kept[0] = 0
-        _ENCODED[key] = text
-        _kept[0] += size
-    return text
+_KEPT = _KeptTexts()
+TYPE_AT, STATUS_AT = FIELDS.index("type_id"), FIELDS.index("status")
 
 
 def answer(user) -> HttpResponse:
@@ -147,11 +155,10 @@ def answer(user) -> HttpResponse:
     query for the user's rows (by the user index, never the items table), the rest from the cache."""
     types, briefs = catalogue_cache.cached("api-types-json", _catalogue_parts)
     rows = _rows.rows(user_id=user.pk)
-    type_at, status_at = FIELDS.index("type_id"), FIELDS.index("status")
-    connected = Counter(values[type_at] for values in rows if values[status_at] != Status.DISCONNECTED)
+    connected = Counter(values[TYPE_AT] for values in rows if values[STATUS_AT] != Status.DISCONNECTED)
     links = IntegrationLinks()
     patterns = tuple(links.patterns.items())
-    listed = ", ".join(_encoded(tuple(values), _brief(briefs, values[type_at]), links, patterns) for values in rows)
+    listed = ", ".join(_KEPT.text(tuple(values), _brief(briefs, values[TYPE_AT]), links, patterns) for values in rows)
     catalogue = ", ".join(f"{before}{connected[pk]}{after}" for pk, before, after in types)
     # As json.dumps writes a list: its items' texts joined with ", ".
     body = f'{{"types": [{catalogue}], "integrations": [{listed}]}}'

@@ -183,7 +183,7 @@ def test_the_api_list_is_never_stale_though_each_integrations_text_is_kept(owner
 
     first = api.get("/api/v1/integrations").content
     assert api.get("/api/v1/integrations").content == first
-    assert any(key[0][0] == kept.pk for key in listing._ENCODED)  # kept by the process
+    assert any(key[0][0] == kept.pk for key in listing._KEPT.texts)  # kept by the process
 
     Integration.objects.filter(pk=changing.pk).update(name="After", item_count=42, status=Status.ERROR)
     Credential.objects.create(integration=changing)
