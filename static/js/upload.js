@@ -149,11 +149,18 @@
     addReady(upload);
   }
 
-  input.addEventListener("change", async function () {
+  async function sendChosen() {
     var files = Array.prototype.slice.call(input.files);
+    if (!files.length) { return; }
     input.disabled = true;
     for (var i = 0; i < files.length; i += 1) { await send(files[i]); }
     input.disabled = false;
     input.value = "";
-  });
+  }
+
+  input.addEventListener("change", sendChosen);
+  // The script is deferred: on a slow connection a person can pick files before it runs, and no
+  // change event comes for those.
+  root.dataset.ready = "1";
+  sendChosen();
 })();

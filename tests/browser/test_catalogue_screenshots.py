@@ -137,6 +137,7 @@ def test_an_apple_health_export_uploading_then_imported_with_daily_charts(
         route.continue_()
 
     page.route(re.compile(r".*/api/v1/uploads/.*"), network)
+    page.locator("#archive-upload[data-ready]").wait_for(state="attached")  # its script has run
     page.locator("#archive-files").set_input_files(str(archive))
     row = page.locator("#upload-list .upload-row").first
     percent = 100 * HELD_AFTER * CHUNK // size

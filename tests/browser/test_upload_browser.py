@@ -71,6 +71,7 @@ def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
         route.continue_()
 
     page.route(re.compile(r".*/api/v1/uploads/.*"), network)
+    page.locator("#archive-upload[data-ready]").wait_for(state="attached")  # its script has run
     page.locator("#archive-files").set_input_files(str(archive))
     row = page.locator("#upload-list .upload-row").first
     row.get_by_text("Connection problem; trying again").wait_for()
@@ -92,6 +93,7 @@ def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
     assert 3 * CHUNK <= stored < size
     resumed: list[str] = []
     page.on("request", lambda r: resumed.append(r.headers.get("content-range", "")) if r.method == "PUT" else None)
+    page.locator("#archive-upload[data-ready]").wait_for(state="attached")  # its script has run
     page.locator("#archive-files").set_input_files(str(archive))
     row = page.locator("#upload-list .upload-row").first
     row.get_by_text("✔ uploaded").wait_for()
