@@ -74,8 +74,8 @@ def new_page(browser, live_server):
     """new_page(width=1280, timezone_id=None) -> a Playwright page in a fresh browser context on the
     live server (in the given IANA zone, else the machine's).
     Anything the Content-Security-Policy blocked on any page fails the test: a blocked script or
-    style is a feature that silently stopped working."""
-    contexts, violations = [], []
+    style is a feature that silently stopped working. So does an HTMX attribute HTMX could not use."""
+    contexts, violations, broken = [], [], []
 
     def make(width: int = 1280, height: int = 900, timezone_id: str | None = None):
         context = browser.new_context(
@@ -87,13 +87,26 @@ def new_page(browser, live_server):
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
-        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on("console", lambda m: _watch(m, violations, broken))
         return page
 
     yield make
     for context in contexts:
         context.close()
     assert not violations, f"the Content-Security-Policy blocked: {violations}"
+    assert not broken, f"HTMX could not use an attribute of a page (the feature falls back or stops): {broken}"
+
+
+# HTMX reports an hx-trigger it cannot parse, or an hx-target that names nothing, only on the
+# console, and carries on: a filter that quietly stopped working, or works by luck.
+HTMX_MISUSE = ("htmx:syntax:error", "htmx:targetError")
+
+
+def _watch(message, violations: list, broken: list) -> None:
+    if "Content Security Policy" in message.text:
+        violations.append(message.text)
+    elif message.type == "error" and message.text.startswith(HTMX_MISUSE):
+        broken.append(f"{message.text} on {message.page.url if message.page else '?'}")
 
 
 @pytest.fixture
