@@ -34,6 +34,8 @@ def _progress(request, integration, job, *, refused: str = ""):
         # the job page shows none of them.
         "oob": bool(request.htmx) and not on_job_page,
         "on_job_page": on_job_page,
+        # The job page's own panels (status, start and end times, records that failed) follow.
+        "job_page_oob": bool(request.htmx) and on_job_page,
         "item_count": integration.item_count if finished and request.htmx else None,
     }
     response = render(request, "integrations/_job_progress.html", context)

@@ -113,6 +113,9 @@ def test_upload_a_spotify_export_resume_after_a_reload_and_import_it(
     progress.and_(page.locator("[data-status=partial], [data-status=succeeded]")).wait_for(timeout=60_000)
     job = SyncJob.objects.get(integration=spotify, kind=JobKind.BACKFILL)
     assert job.created == spotify.items.filter(kind="play").count() > 0
+    assert page.url.endswith(job.get_absolute_url())
+    # The page's Details panel follows the bar, without a reload (it said "Queued" beside 100%).
+    page.locator(f"#job-details-{job.pk}").get_by_text(job.get_status_display()).wait_for()
     page.screenshot(path=str(artifacts / "upload-imported.png"), full_page=True)
     wait_for(
         lambda: Upload.objects.get(pk=upload.pk).status == UploadStatus.IMPORTED,

@@ -106,11 +106,49 @@ def test_the_pages_of_one_integration_show_its_live_count_without_counting_the_i
         assert counts == [], label
 
 
-def test_the_job_page_polls_without_out_of_band_extras(owner_client, calendar):
+def _swapped(page: str) -> dict[str, str]:
+    """The out-of-band parts of an HTMX answer by id, each up to the next one: what the page
+    around the bar gets."""
+    tags = list(re.finditer(r"<[^>]*hx-swap-oob[^>]*>", page))
+    parts = {}
+    for n, tag in enumerate(tags):
+        end = tags[n + 1].start() if n + 1 < len(tags) else len(page)
+        parts[re.search(r'id="([^"]+)"', tag.group(0)).group(1)] = page[tag.start() : end]
+    return parts
+
+
+def _status(details: str) -> str:
+    return re.search(r"<dt>Status</dt><dd>(.*?)</dd>", details, re.S).group(1)
+
+
+def test_the_job_page_polls_its_own_panels_along(owner_client, calendar):
+    """The job page's Details (status, start, end, duration) and its failed records follow the bar:
+    they said "Queued" beside a bar at 100% until the page was reloaded. The integration's badge,
+    last sync and count are not on that page, so they are not swapped."""
     owner_client.post(reverse("integrations:sync_now", args=[calendar.pk]))
-    job = run_job(SyncJob.objects.get(integration=calendar).pk)
+    job = SyncJob.objects.get(integration=calendar)
     url = reverse("integrations:job_status", args=[calendar.pk, job.pk]) + "?job_page=1"
-    assert "hx-swap-oob" not in text(owner_client.get(url, HTTP_HX_REQUEST="true"))  # its page has no badge to swap
+    details, errors = f"job-details-{job.pk}", f"job-errors-{job.pk}"
+
+    swapped = _swapped(text(owner_client.get(url, HTTP_HX_REQUEST="true")))
+    assert set(swapped) == {details, errors}
+    assert "Queued" in _status(swapped[details])
+    assert "hidden" in swapped[errors]  # nothing failed: the panel stays out of the way
+
+    job = run_job(job.pk)
+    SyncJob.objects.filter(pk=job.pk).update(item_errors=[{"external_id": "event-7", "error": "no DTSTART"}])
+    swapped = _swapped(text(owner_client.get(url, HTTP_HX_REQUEST="true")))
+    assert set(swapped) == {details, errors}
+    assert "Succeeded" in _status(swapped[details])
+    job.refresh_from_db()
+    assert f"{job.finished_at:%H:%M:%S}" in swapped[details]
+    assert "no DTSTART" in swapped[errors]
+    assert "hidden" not in swapped[errors].split(">", 1)[0]
+
+    page = text(owner_client.get(job.get_absolute_url()))  # the page itself has the same panels
+    assert f'id="{details}"' in page
+    assert f'id="{errors}"' in page
+    assert "no DTSTART" in page
 
 
 def test_sync_now_without_javascript_redirects_to_the_job_page(owner_client, calendar):
