@@ -88,7 +88,7 @@
     box.type = "checkbox"; box.name = "upload"; box.value = upload.id; box.checked = true;
     var note = document.createElement("span");
     note.className = "small muted";
-    note.textContent = human(upload.size) + (upload.detail ? " · " + upload.detail : "");
+    note.textContent = upload.detail || human(upload.size);  // the detail names the size already
     label.appendChild(box);
     label.appendChild(document.createTextNode(" " + upload.filename + " "));
     label.appendChild(note);
