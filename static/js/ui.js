@@ -1,12 +1,14 @@
 /* Small progressive enhancements, no inline script anywhere (the pages run under a strict CSP):
    - [data-reveal="input-id"]: a "Show"/"Hide" button for a password field;
    - [data-copy="input-id"]: a "Copy" button that puts a field's value on the clipboard;
-   - [data-cron][data-cron-target]: a schedule preset that fills the cron field.
+   - [data-cron][data-cron-target]: a schedule preset that fills the cron field (their row,
+     [data-cron-presets], is shown here: a preset pressed before this ran would do nothing).
    The buttons stay hidden without JavaScript; the pages work without them. */
 (function () {
   "use strict";
 
   function setup(root) {
+    root.querySelectorAll("[data-cron-presets]").forEach(function (row) { row.hidden = false; });
     root.querySelectorAll("[data-reveal]").forEach(function (button) {
       var input = document.getElementById(button.getAttribute("data-reveal"));
       if (!input || button.dataset.ready) return;
