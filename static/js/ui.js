@@ -55,6 +55,35 @@
     input.dispatchEvent(new Event("input", { bubbles: true }));
   });
 
+  // Live fields (hx-trigger: the gallery's and the lists' filters, the workflow pickers, the live
+  // preview) are heard only once htmx has processed the page, at DOMContentLoaded (its listener came
+  // first). A person on a slow connection may have changed one before: those changes are announced
+  // again, as the browser announced them to no one, so the page answers them instead of showing a
+  // choice it ignored.
+  function changed(control) {
+    if (control.type === "radio") return control.checked && !control.defaultChecked;
+    if (control.type === "checkbox") return control.checked !== control.defaultChecked;
+    if (control.tagName === "SELECT") {
+      var options = Array.prototype.slice.call(control.options);
+      var marked = options.filter(function (option) { return option.defaultSelected; });
+      if (!control.multiple && !marked.length) {
+        return control.selectedIndex !== options.findIndex(function (option) { return !option.disabled; });
+      }
+      return options.some(function (option) { return option.selected !== option.defaultSelected; });
+    }
+    return control.value !== control.defaultValue;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input, select, textarea").forEach(function (control) {
+      if (/^(file|hidden|submit|button|reset|image)$/.test(control.type)) return;
+      var heard = control.closest("[hx-trigger]") || (control.form && control.form.querySelector("[hx-trigger]"));
+      if (!heard || !changed(control)) return;
+      control.dispatchEvent(new Event("input", { bubbles: true }));
+      control.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  });
+
   setup(document);
   // Parts of pages swapped in by HTMX (a re-rendered field) get their buttons too.
   document.addEventListener("htmx:afterSwap", function (event) { setup(event.target); });

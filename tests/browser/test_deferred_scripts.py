@@ -72,3 +72,34 @@ def test_without_javascript_the_schedule_offers_its_presets_as_suggestions_only(
         assert page.locator("#id_schedule").get_attribute("list") == "cron-presets"
     finally:
         context.close()
+
+
+HTMX = re.compile(r".*/static/django_htmx/htmx[^/]*\.js$")
+
+
+def test_a_filter_chosen_and_words_typed_before_htmx_ran_are_answered_once_it_has(new_page, catalogue):
+    page = new_page()
+    _log_in(page, make_user("quick.hands@example.com"))
+    held, released = [], []
+
+    def hold(route):
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(HTMX, hold)  # the scripts after it (static/js) wait for it too: they run in order
+    page.goto("/integrations/gallery/", wait_until="commit")
+    results = page.locator("#gallery-results")
+    results.locator("article[data-slug=ical-feed]").wait_for()  # every service, before any filter
+    page.locator("label.chip-option", has_text="Outputs").click()
+    page.get_by_placeholder("Search by name, description or domain…").fill("slack")
+    assert results.locator("article[data-slug=ical-feed]").count() == 1  # nothing listened yet
+
+    released.append(True)
+    for route in held:
+        route.continue_()
+    expect(page).to_have_url(re.compile(r"/integrations/gallery/\?(?=.*category=output)(?=.*q=slack)"))
+    expect(results.locator("article[data-slug=ical-feed]")).to_have_count(0)
+    expect(results.locator("article[data-slug=slack]")).to_have_count(1)
+    expect(page.locator("label.chip-option", has_text="Outputs").locator("input")).to_be_checked()
