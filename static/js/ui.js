@@ -1,12 +1,14 @@
 /* Small progressive enhancements, no inline script anywhere (the pages run under a strict CSP):
    - [data-reveal="input-id"]: a "Show"/"Hide" button for a password field;
    - [data-copy="input-id"]: a "Copy" button that puts a field's value on the clipboard;
-   - [data-cron][data-cron-target]: a schedule preset that fills the cron field.
+   - [data-cron][data-cron-target]: a schedule preset that fills the cron field (their row,
+     [data-cron-presets], is shown here: a preset pressed before this ran would do nothing).
    The buttons stay hidden without JavaScript; the pages work without them. */
 (function () {
   "use strict";
 
   function setup(root) {
+    root.querySelectorAll("[data-cron-presets]").forEach(function (row) { row.hidden = false; });
     root.querySelectorAll("[data-reveal]").forEach(function (button) {
       var input = document.getElementById(button.getAttribute("data-reveal"));
       if (!input || button.dataset.ready) return;
@@ -51,6 +53,35 @@
     if (!input) return;
     input.value = preset.getAttribute("data-cron");
     input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
+  // Live fields (hx-trigger: the gallery's and the lists' filters, the workflow pickers, the live
+  // preview) are heard only once htmx has processed the page, at DOMContentLoaded (its listener came
+  // first). A person on a slow connection may have changed one before: those changes are announced
+  // again, as the browser announced them to no one, so the page answers them instead of showing a
+  // choice it ignored.
+  function changed(control) {
+    if (control.type === "radio") return control.checked && !control.defaultChecked;
+    if (control.type === "checkbox") return control.checked !== control.defaultChecked;
+    if (control.tagName === "SELECT") {
+      var options = Array.prototype.slice.call(control.options);
+      var marked = options.filter(function (option) { return option.defaultSelected; });
+      if (!control.multiple && !marked.length) {
+        return control.selectedIndex !== options.findIndex(function (option) { return !option.disabled; });
+      }
+      return options.some(function (option) { return option.selected !== option.defaultSelected; });
+    }
+    return control.value !== control.defaultValue;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input, select, textarea").forEach(function (control) {
+      if (/^(file|hidden|submit|button|reset|image)$/.test(control.type)) return;
+      var heard = control.closest("[hx-trigger]") || (control.form && control.form.querySelector("[hx-trigger]"));
+      if (!heard || !changed(control)) return;
+      control.dispatchEvent(new Event("input", { bubbles: true }));
+      control.dispatchEvent(new Event("change", { bubbles: true }));
+    });
   });
 
   setup(document);

@@ -148,6 +148,17 @@ def worker(subprocess_env, tmp_path):
         log.close()
 
 
+def wait_for_scripts(page) -> None:
+    """Wait until the page's deferred scripts (htmx, static/js/*.js) have run and set it up.
+
+    page.goto waits for the load event, but a click that follows a link or submits a form returns
+    once the new page has started loading (its navigation committed): a step that needs JavaScript
+    on that page (a hx-post button, a live filter, a preset chip, what timezone.js fills in) could
+    otherwise act before the scripts did, and a plain form post or nothing at all would happen.
+    The deferred scripts run, and htmx processes the page, before the load event."""
+    page.wait_for_load_state("load")
+
+
 def worker_log(tmp_path) -> str:
     path = tmp_path / "worker.log"
     return path.read_text(errors="replace")[-4000:] if path.exists() else ""

@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from integrations.models import IntegrationType, SyncedItem
+from tests.browser.conftest import wait_for_scripts
 from tests.factories import PASSWORD, make_integration, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
@@ -67,6 +68,7 @@ def test_older_newer_and_newest_keep_the_search_and_swap_in_place(new_page, cata
     results.locator("a.badge", has_text="event").first.click()
     expect(results.locator(".results-count")).to_contain_text("of kind event")
     expect(results.locator("a.badge", has_text="message")).to_have_count(0)
+    wait_for_scripts(page)  # the badge is a plain link: a whole new page, whose search is live (htmx)
     page.locator("#items-q").fill("newsletter")
     expect(results.locator(".results-count")).to_contain_text("30 items matching “newsletter” of kind event")
     expect(titles).to_have_count(25)

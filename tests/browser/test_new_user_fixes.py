@@ -18,7 +18,7 @@ import zoneinfo
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.conftest import WAIT_MS, worker_log
+from tests.browser.conftest import WAIT_MS, wait_for_scripts, worker_log
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
@@ -139,12 +139,14 @@ def test_what_a_new_user_tripped_on(
 
         # -- 30 and 20: the hub's own sign-up form; the browser's zone is kept -----------------------------
         page.get_by_role("link", name="Create your account").click()
+        wait_for_scripts(page)  # timezone.js puts the browser's zone in the form
         page.locator("#id_email").fill(EMAIL)
         page.locator("#id_password1").fill("short")
         page.locator("#id_password2").fill("short")
         page.get_by_role("button", name=re.compile("sign up", re.I)).click()
         error = page.locator(".field.field-invalid .field-error").first
         error.wait_for()
+        wait_for_scripts(page)  # again on the re-rendered form
         label = page.locator("label[for=id_password1]")
         assert error.bounding_box()["y"] > label.bounding_box()["y"], "the error stands under its field"
         assert page.locator("#id_password1").evaluate("e => getComputedStyle(e).borderRadius") == "8px"
@@ -218,6 +220,7 @@ def test_what_a_new_user_tripped_on(
         page.get_by_label("Days of past events").fill("20")
         page.get_by_role("button", name=re.compile("^Save")).click()
         page.get_by_text("A full sync has started").wait_for()
+        wait_for_scripts(page)  # Re-sync and Backfill below answer in the sync panel (htmx)
         last = _wait_for_job(page, tmp_path, calendar, "Full", after=last)
         page.locator("summary", has_text="More sync options").click()
         page.get_by_role("button", name="Re-sync everything").click()
@@ -286,6 +289,7 @@ def test_what_a_new_user_tripped_on(
         page.get_by_label("Your time zone").select_option("UTC")
         page.get_by_role("button", name="Save").click()
         page.get_by_text("Times are now shown in UTC.").wait_for()
+        wait_for_scripts(page)  # timezone.js names the browser's zone on the button
         assert use_browser.inner_text() == f"Use this browser's zone ({PERSON_ZONE})"
         use_browser.click()
         assert page.get_by_label("Your time zone").input_value() == PERSON_ZONE

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.browser.conftest import worker_log
+from tests.browser.conftest import wait_for_scripts, worker_log
 from tests.connectors.helpers import DATA
 from tests.integrations.ui import FEED_PATH, MISSING_PATH, TOKEN, serve_calendar
 from tests.waiting import wait_for
@@ -86,6 +86,7 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     # -- the gallery and its live search --------------------------------------------------------------
     page.get_by_role("link", name="Browse the gallery").click()
     page.get_by_role("heading", name="Integrations gallery").wait_for()
+    wait_for_scripts(page)  # the filters below are live (htmx)
     cards = page.locator("#gallery-results article.type-card")
     total = cards.count()
     assert total >= 39
@@ -125,6 +126,7 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
 
     # -- connect the iCal feed: a wrong address first ----------------------------------------------------
     page.get_by_role("heading", name="Connect iCal Feed").wait_for()
+    wait_for_scripts(page)  # Test connection answers in place (htmx)
     page.locator("#id_name").fill("Family calendar")
     page.get_by_label("Calendar address").fill(feed_server.url(MISSING_PATH))
     page.get_by_label("Days of past events").fill("400")
@@ -142,6 +144,7 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     result.get_by_text("Connection works").wait_for()
     page.get_by_role("button", name="Connect", exact=True).click()
     page.get_by_text("Connected Family calendar").wait_for()
+    wait_for_scripts(page)  # Sync now answers in the sync panel (htmx), not on the job's own page
     assert page.get_by_role("heading", name="Family calendar").is_visible()
     assert feed_server.requests_to(FEED_PATH)
 
@@ -188,6 +191,7 @@ def test_a_new_user_connects_syncs_renames_and_deletes(
     page.locator("#id_password").fill(MAIL_PASSWORD)
     page.get_by_role("button", name="Connect", exact=True).click()
     page.get_by_text(f"Connected Work mail: {mailbox}").wait_for()
+    wait_for_scripts(page)  # the first sync may show as finished at once: Sync now below needs htmx
     mail = Integration.objects.get(name="Work mail")
     # the first sync runs at once; after it, Sync now is a job of its own
     first = mail.sync_jobs.get()

@@ -25,6 +25,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.browser.conftest import wait_for_scripts
 from tests.factories import PASSWORD, make_integration, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
@@ -151,6 +152,7 @@ def test_the_timeline_a_record_a_place_and_a_person_in_zurich(width, new_page, s
     expect(results.locator(".results-count")).to_contain_text(f"{yesterday:%A} {yesterday.day} {yesterday:%B}")
     expect(page.get_by_label("Kind")).to_have_value("photo")
     expect(results).to_contain_text("Nothing on this day")  # the mail is yesterday, but not a photo
+    wait_for_scripts(page)  # the day links load a whole page; its filter is live (htmx)
     page.get_by_label("Kind").select_option("")
     expect(results.locator("li.entity", has_text="Tickets for tomorrow night")).to_have_count(1)
     page.get_by_role("link", name="Next day →").click()
@@ -160,6 +162,7 @@ def test_the_timeline_a_record_a_place_and_a_person_in_zurich(width, new_page, s
     page.get_by_role("link", name="Today", exact=True).click()
     expect(results.locator(".timeline-day h2")).to_contain_text("today")
     expect(results.locator("li.entity", has_text="Late show at Kaufleuten")).to_have_count(1)
+    wait_for_scripts(page)
 
     # -- search looks through every day ---------------------------------------------------------
     page.get_by_label("Search everything").fill("kaufleuten")

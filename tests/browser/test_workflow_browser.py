@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from tests.browser.conftest import wait_for_scripts
 from tests.factories import PASSWORD, make_integration, make_user
 from tests.fakes.slack import SlackFake
 from tests.waiting import wait_for
@@ -94,6 +95,7 @@ def _integrations(owner, feed_server, slack, smtp_server):
 
 def _add_source(page, name: str, window_label: str, tags: str):
     page.get_by_role("link", name=re.compile("Add a source")).click()
+    wait_for_scripts(page)
     page.get_by_text(name, exact=True).click()  # the picker loads the schema-driven form (HTMX)
     page.get_by_label("Which items").select_option(label=window_label)
     page.get_by_label("Tags").fill(tags)
@@ -103,6 +105,7 @@ def _add_source(page, name: str, window_label: str, tags: str):
 
 def _add_output(page, name: str, fill):
     page.get_by_role("link", name=re.compile("Add an output")).click()
+    wait_for_scripts(page)
     page.get_by_text(name, exact=True).click()
     page.get_by_role("heading", name="Live preview").wait_for()
     fill(page)
@@ -140,6 +143,7 @@ def test_build_run_and_schedule_a_daily_digest_in_the_browser(
 
         # -- build it ---------------------------------------------------------------------------------
         page.get_by_role("link", name="Create your first workflow").click()
+        wait_for_scripts(page)  # the schedule presets (static/js) and their preview (htmx)
         page.get_by_label("Name").fill("Morning digest")
         page.get_by_label("Description").fill("New posts and tomorrow's plans, every morning")
         page.get_by_role("button", name="Every day at 07:00").click()
@@ -163,6 +167,7 @@ def test_build_run_and_schedule_a_daily_digest_in_the_browser(
         assert page.get_by_text("Next run").is_visible()
 
         # -- run it now: a real worker picks up the queued task; the page polls until done ---------------
+        wait_for_scripts(page)  # Run now answers in place (htmx)
         page.get_by_role("button", name="Run now").click()
         runs = page.locator("#runs")
         try:
@@ -187,6 +192,7 @@ def test_build_run_and_schedule_a_daily_digest_in_the_browser(
         # -- the template editor with its live preview of the last cards ---------------------------------
         page.get_by_role("link", name="Morning digest").click()
         page.locator(".step", has_text="Team Slack").get_by_role("link", name="Edit template").click()
+        wait_for_scripts(page)  # the live preview (htmx) must hear the typing
         page.get_by_label("Title template").fill("☀ {{ workflow.name }} for {{ today|date('%A %d %B') }}")
         page.get_by_label("Body template").fill(
             "{% for card in cards %}\n### {{ card.title }} ({{ card.count }})\n{{ card.content }}\n{% endfor %}\n"
