@@ -85,7 +85,7 @@ class SecurityHeadersMiddleware:
     """Content-Security-Policy and Permissions-Policy on every response (HSTS is Django's
     SecurityMiddleware, from SECURE_HSTS_SECONDS).
 
-    Scripts come from the hub's own files only: HTMX (vendored by django-htmx) and static/js/app.js,
+    Scripts come from the hub's own files only: HTMX (vendored by django-htmx) and static/js/*.js,
     no inline <script>, no onclick="...", no eval (base.html tells HTMX so). Styles too come from
     our stylesheet; style attributes are allowed (style-src-attr) because two carry data (a type's
     brand colour, a progress bar's width) and cannot run code. Images from the hub itself only:
