@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.kinds import Typed
 from integrations.models import SyncedItem
 from timeline import links, matching, people, places, search
 from timeline.models import ChangeCounter, Entity, EntitySource, Link, MatchKey, PendingItem
@@ -121,14 +122,22 @@ def _take(batch: _Batch, item, source) -> Entity:
             entity.save(update_fields=["deleted_at"])
         if source is None:
             source = EntitySource(item=item)
+        before = (entity.start_at, entity.end_at, entity.place_id)
+        where = _where(entity.fields)
         source.entity, source.fields, source.matched_by = entity, typed.fields, matched_by
         source.save()
         _merge(entity)
-        if linkable and entity.place_id is None:
+        if linkable and _where(entity.fields) != where:
+            # The location changed at the source (or a source with one joined): placed again.
+            entity.place = places.place_for(user_id, Typed(entity.kind, entity.fields), batch.places)
+            entity.save(update_fields=["place"])
+        elif linkable and entity.place_id is None:
             place = places.place_for(user_id, typed, batch.places)
             if place is not None:
                 entity.place = place
                 entity.save(update_fields=["place"])
+        if linkable and (entity.start_at, entity.end_at, entity.place_id) != before:
+            links.unlink_entity(entity)  # made again below, from its new time and place
     if keys:
         MatchKey.objects.bulk_create(
             [MatchKey(user_id=user_id, key=key.value, entity=entity) for key in keys], ignore_conflicts=True
@@ -137,6 +146,13 @@ def _take(batch: _Batch, item, source) -> Entity:
         person_ids = people.attach_people(entity, typed, batch.own, batch.people)
         links.link_entity(entity, person_ids)
     return entity
+
+
+def _where(fields: dict) -> tuple:
+    """What places an entity (places.place_for reads these)."""
+    route = fields.get("route")
+    start = route[0] if isinstance(route, list) and route else None
+    return (*(fields.get(name) for name in ("geo", "location", "place_name", "name")), start)
 
 
 def _match(user_id: int, typed, keys, item) -> tuple[Entity | None, str]:
