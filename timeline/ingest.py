@@ -17,7 +17,17 @@ from django.utils import timezone
 from connectors.kinds import Typed
 from integrations.models import SyncedItem
 from timeline import links, matching, people, places, search
-from timeline.models import ChangeCounter, Entity, EntitySource, Link, MatchKey, PendingItem
+from timeline.models import (
+    ChangeCounter,
+    Entity,
+    EntityPerson,
+    EntitySource,
+    Link,
+    MatchKey,
+    PendingItem,
+    Person,
+    Place,
+)
 from timeline.typing import Handlers, typed_for
 
 log = logging.getLogger(__name__)
@@ -72,8 +82,7 @@ def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
         changed.add(entity.pk)
         if previous is not None and previous != entity.pk:
             stale.add(previous)
-    for entity_id in stale:
-        refresh(entity_id)
+    _refresh_all(stale, batch.left)
     _number(counter, changed | stale)
     return changed | stale
 
@@ -87,6 +96,7 @@ class _Batch:
         self.handlers = Handlers()
         self.places: dict = {}
         self.people: dict = {}
+        self.left: dict[str, set[int]] = {"places": set(), "people": set()}  # for _drop_unnamed
 
 
 def _take(batch: _Batch, item, source) -> Entity:
@@ -129,6 +139,7 @@ def _take(batch: _Batch, item, source) -> Entity:
         _merge(entity)
         if linkable and _where(entity.fields) != where:
             # The location changed at the source (or a source with one joined): placed again.
+            batch.left["places"].update([entity.place_id] if entity.place_id else [])
             entity.place = places.place_for(user_id, Typed(entity.kind, entity.fields), batch.places)
             entity.save(update_fields=["place"])
         elif linkable and entity.place_id is None:
@@ -199,13 +210,21 @@ def refresh_entities(user_id: int, entity_ids: list[int]):
         return  # the account itself is being deleted
     with transaction.atomic():
         counter = _lock_user(user_id)
-        for entity_id in entity_ids:
-            refresh(entity_id)
+        _refresh_all(entity_ids)
         _number(counter, set(Entity.objects.filter(pk__in=entity_ids).values_list("pk", flat=True)))
 
 
-def refresh(entity_id: int):
-    """After a source left: tombstone the entity when none is left, else merge what remains."""
+def _refresh_all(entity_ids, left: dict | None = None):
+    left = left or {"places": set(), "people": set()}
+    for entity_id in entity_ids:
+        refresh(entity_id, left)
+    _drop_unnamed(left)
+
+
+def refresh(entity_id: int, left: dict | None = None):
+    """After a source left: tombstone the entity when none is left, else merge what remains.
+    A tombstone keeps nothing of what the record said (a deleted integration's data is gone);
+    the places and people it named are added to `left`, for _drop_unnamed."""
     entity = Entity.objects.filter(pk=entity_id).first()
     if entity is None:
         return
@@ -213,11 +232,32 @@ def refresh(entity_id: int):
         _merge(entity)
         return
     if entity.deleted_at is None:
+        people_of = EntityPerson.objects.filter(entity=entity)
+        if left is not None:
+            left["places"].update([entity.place_id] if entity.place_id else [])
+            left["people"].update(people_of.values_list("person_id", flat=True))
+        people_of.delete()
         entity.deleted_at = timezone.now()
-        entity.save(update_fields=["deleted_at", "updated_at"])
+        entity.title = entity.summary = entity.search_text = ""
+        entity.fields, entity.place, entity.start_at, entity.end_at = {}, None, None, None
+        entity.save(
+            update_fields=[
+                "deleted_at", "updated_at", "title", "summary", "search_text", "fields", "place", "start_at", "end_at"
+            ]
+        )  # fmt: skip
         MatchKey.objects.filter(entity=entity).delete()
         Link.objects.filter(source=entity).delete()
         Link.objects.filter(target=entity).delete()
+
+
+def _drop_unnamed(left: dict):
+    """Places and people that no record names any more: only the deleted records knew them (a
+    location history's places, a mailbox's correspondents), so they go with them."""
+    places_left, people_left = sorted(left["places"]), sorted(left["people"])
+    for start in range(0, len(places_left), 500):
+        Place.objects.filter(pk__in=places_left[start : start + 500], entities__isnull=True).delete()
+    for start in range(0, len(people_left), 500):
+        Person.objects.filter(pk__in=people_left[start : start + 500], entityperson__isnull=True).delete()
 
 
 def _number(counter: ChangeCounter, entity_ids: set[int]):

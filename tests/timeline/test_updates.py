@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from tests.timeline.test_matching_and_links import T0, integration_of, live, store, take
-from timeline.models import Link, LinkReason
+from timeline.models import Link, LinkReason, Place
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 HOUR = datetime.timedelta(hours=1)
@@ -63,6 +63,7 @@ def test_an_event_whose_location_changes_moves_to_the_new_place(owner):
     changed(dinner, location="Le Jules Verne", geo=paris)
     event.refresh_from_db()
     assert event.place.name == "Le Jules Verne"
+    assert not Place.objects.filter(name="Café Central").exists()  # nothing else was there
     assert event.place == live(owner, kind="photo").get().place
     assert Link.objects.filter(target=event, reason=LinkReason.SAME_PLACE).exists()
 
@@ -70,3 +71,51 @@ def test_an_event_whose_location_changes_moves_to_the_new_place(owner):
     event.refresh_from_db()
     assert event.place is None
     assert not Link.objects.filter(reason=LinkReason.SAME_PLACE).exists()
+
+
+def test_deleting_an_integration_with_its_data_leaves_no_place_person_or_content_of_it(
+    owner, django_capture_on_commit_callbacks
+):
+    from integrations import lifecycle
+    from timeline.models import Entity, Person
+
+    clinic, home = [48.2082, 16.3738], [48.1951, 16.3483]
+    feed, dav = integration_of(owner, "ical-feed", "Feed"), integration_of(owner, "caldav", "CalDAV")
+    doctor, ann = {"name": "Dr Who", "email": "who@clinic.example"}, {"name": "Ann", "email": "ann@example.com"}
+    take(
+        store(feed, "f1", "event", title="Oncology", uid="f1", start=T0.isoformat(), location="Clinic", geo=clinic,
+              attendees=[doctor]),
+        store(feed, "f2", "event", uid="f2", start=T0.isoformat(), location="Home", geo=home, attendees=[ann]),
+        store(dav, "d1", "event", uid="d1", start=T0.isoformat(), location="Home", geo=home, attendees=[ann]),
+    )  # fmt: skip
+    oncology = live(owner, kind="event").get(title="Oncology")
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.delete(feed, delete_data=True)
+
+    # What the other integration still names stays; the clinic and the doctor went with the feed.
+    assert list(Place.objects.filter(user=owner).values_list("name", flat=True)) == ["Home"]
+    assert list(Person.objects.filter(user=owner).values_list("email", flat=True)) == ["ann@example.com"]
+    gone = Entity.objects.get(pk=oncology.pk)
+    assert gone.deleted_at is not None
+    # The tombstone says only that a record was deleted (for "changes since"), not what it was.
+    assert (gone.title, gone.summary, gone.fields, gone.search_text, gone.place_id) == ("", "", {}, "", None)
+    assert not gone.people.exists()
+
+
+def test_a_record_back_at_its_source_brings_its_emptied_tombstone_back_whole(owner):
+    from django.utils import timezone
+
+    feed = integration_of(owner, "ical-feed", "Feed")
+    dinner = store(feed, "d", "event", title="Dinner", uid="d", start=T0.isoformat(), location="Home",
+                   geo=[48.1951, 16.3483], attendees=[{"name": "Ann", "email": "ann@example.com"}])  # fmt: skip
+    take(dinner)
+    dinner.deleted_at = timezone.now()
+    dinner.save()
+    take(dinner)
+    assert not live(owner).exists()
+    dinner.deleted_at = None  # restored from the calendar app's trash
+    dinner.save()
+    take(dinner)
+    event = live(owner, kind="event").get()
+    assert (event.title, event.start_at, event.place.name) == ("Dinner", T0, "Home")
+    assert [p.email for p in event.people.all()] == ["ann@example.com"]
