@@ -229,7 +229,19 @@ def refresh(entity_id: int, left: dict | None = None):
     if entity is None:
         return
     if entity.sources.exists():
-        _merge(entity)
+        before, where = (entity.start_at, entity.end_at, entity.place_id), _where(entity.fields)
+        _merge(entity)  # what the remaining sources say may differ from what the one that left said
+        if entity.kind == "other":
+            return
+        if _where(entity.fields) != where:
+            if left is not None and entity.place_id:
+                left["places"].add(entity.place_id)
+            entity.place = places.place_for(entity.user_id, Typed(entity.kind, entity.fields))
+            entity.save(update_fields=["place"])
+        if (entity.start_at, entity.end_at, entity.place_id) != before:
+            links.unlink_entity(entity)
+            named = EntityPerson.objects.filter(entity=entity).values_list("person_id", flat=True)
+            links.link_entity(entity, list(named))
         return
     if entity.deleted_at is None:
         people_of = EntityPerson.objects.filter(entity=entity)

@@ -119,3 +119,29 @@ def test_a_record_back_at_its_source_brings_its_emptied_tombstone_back_whole(own
     event = live(owner, kind="event").get()
     assert (event.title, event.start_at, event.place.name) == ("Dinner", T0, "Home")
     assert [p.email for p in event.people.all()] == ["ann@example.com"]
+
+
+def test_when_the_source_that_gave_the_time_leaves_the_entity_takes_the_others_time_and_links(
+    owner, django_capture_on_commit_callbacks
+):
+    from integrations import lifecycle
+
+    feed, dav = integration_of(owner, "ical-feed", "Feed"), integration_of(owner, "caldav", "CalDAV")
+    photos = integration_of(owner, "google-photos", "Photos")
+    saturday, sunday = T0, T0 + 24 * HOUR
+    # The feed (first, so its values win) still has the party on Saturday; CalDAV has it moved to Sunday.
+    take(store(feed, "f", "event", uid="party", start=saturday.isoformat(), end=(saturday + 4 * HOUR).isoformat()))
+    take(store(dav, "d", "event", uid="party", start=sunday.isoformat(), end=(sunday + 4 * HOUR).isoformat()))
+    take(
+        store(photos, "sat", "photo", taken_at=(saturday + HOUR).isoformat(), width=4, height=3, sha256="sat"),
+        store(photos, "sun", "photo", taken_at=(sunday + HOUR).isoformat(), width=4, height=3, sha256="sun"),
+    )
+    party = live(owner, kind="event").get()
+    assert party.start_at == saturday
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.delete(feed, delete_data=True)
+    party.refresh_from_db()
+    assert party.start_at == sunday
+    taken_during = Link.objects.filter(target=party, reason=LinkReason.TAKEN_DURING)
+    assert list(taken_during.values_list("source__sources__item__external_id", flat=True)) == ["sun"]
