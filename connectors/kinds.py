@@ -449,9 +449,37 @@ def calendar_fields(data: dict) -> dict:
     """Typed fields of an iCalendar event or task as the iCal feed and CalDAV connectors store it."""
     data = data or {}
     fields = {"timezone": data.get("tzid")}
+    if data.get("floating"):
+        # A floating time is stored as written (no offset); the connector read it in the calendar's
+        # zone (tzid), as the timeline must too: read alone it would be taken for UTC.
+        zone = _zone_named(data.get("tzid"))
+        if zone is not None:
+            for name in ("start", "end", "recurrence_id"):
+                fields[name] = _local_in(data.get(name), zone)
     if data.get("recurring") and not data.get("recurrence_id"):
-        fields["recurrence_id"] = data.get("start")  # one occurrence of a series: its own start
+        # one occurrence of a series: its own start
+        fields["recurrence_id"] = fields.get("start") or data.get("start")
     if "completed" in data:  # a VTODO: COMPLETED is a time
         fields["completed"] = bool(data.get("completed")) or (data.get("status") or "").upper() == "COMPLETED"
         fields["completed_at"] = data.get("completed")
     return fields
+
+
+def _zone_named(name):
+    import zoneinfo
+
+    try:
+        return zoneinfo.ZoneInfo(str(name).strip()) if name else None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _local_in(value, zone):
+    """An ISO time without offset placed in `zone`; anything else as it was."""
+    if not isinstance(value, str) or "T" not in value:
+        return value  # absent, or a date
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    return moment.replace(tzinfo=zone).isoformat() if moment.tzinfo is None else value

@@ -10,6 +10,7 @@ from integrations.models import Actor, AuditAction, AuditEvent, Integration, Sta
 from integrations.oauth.revoke import grant_of, revoke_grant
 from integrations.secrets import drop_credentials
 from integrations.signals import integration_deleting, integration_disconnected, integration_reconnected, notify
+from integrations.uploads.storage import remove_unheld_media
 
 
 def _actor(by_staff: bool):
@@ -154,7 +155,12 @@ def delete(
             AuditAction.DELETE, integration=integration, actor=_actor(by_staff), deleted_data=delete_data, **revocation
         )
         if delete_data:
+            # Photos' files carry where they were taken: they go too, unless another record holds them.
+            files = list(integration.items.filter(data__has_key="file").values_list("data__file", flat=True))
             integration.items.all().delete()
+            if files:
+                user_id = integration.user_id
+                transaction.on_commit(lambda: remove_unheld_media(user_id, files))
         integration.delete()
         _revoke_on_commit(event, [grant])
     return paused

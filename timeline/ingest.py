@@ -14,9 +14,20 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.kinds import Typed
 from integrations.models import SyncedItem
 from timeline import links, matching, people, places, search
-from timeline.models import ChangeCounter, Entity, EntitySource, Link, MatchKey, PendingItem
+from timeline.models import (
+    ChangeCounter,
+    Entity,
+    EntityPerson,
+    EntitySource,
+    Link,
+    MatchKey,
+    PendingItem,
+    Person,
+    Place,
+)
 from timeline.typing import Handlers, typed_for
 
 log = logging.getLogger(__name__)
@@ -71,8 +82,7 @@ def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
         changed.add(entity.pk)
         if previous is not None and previous != entity.pk:
             stale.add(previous)
-    for entity_id in stale:
-        refresh(entity_id)
+    _refresh_all(stale, batch.left)
     _number(counter, changed | stale)
     return changed | stale
 
@@ -86,6 +96,7 @@ class _Batch:
         self.handlers = Handlers()
         self.places: dict = {}
         self.people: dict = {}
+        self.left: dict[str, set[int]] = {"places": set(), "people": set()}  # for _drop_unnamed
 
 
 def _take(batch: _Batch, item, source) -> Entity:
@@ -121,14 +132,23 @@ def _take(batch: _Batch, item, source) -> Entity:
             entity.save(update_fields=["deleted_at"])
         if source is None:
             source = EntitySource(item=item)
+        before = (entity.start_at, entity.end_at, entity.place_id)
+        where = _where(entity.fields)
         source.entity, source.fields, source.matched_by = entity, typed.fields, matched_by
         source.save()
         _merge(entity)
-        if linkable and entity.place_id is None:
+        if linkable and _where(entity.fields) != where:
+            # The location changed at the source (or a source with one joined): placed again.
+            batch.left["places"].update([entity.place_id] if entity.place_id else [])
+            entity.place = places.place_for(user_id, Typed(entity.kind, entity.fields), batch.places)
+            entity.save(update_fields=["place"])
+        elif linkable and entity.place_id is None:
             place = places.place_for(user_id, typed, batch.places)
             if place is not None:
                 entity.place = place
                 entity.save(update_fields=["place"])
+        if linkable and (entity.start_at, entity.end_at, entity.place_id) != before:
+            links.unlink_entity(entity)  # made again below, from its new time and place
     if keys:
         MatchKey.objects.bulk_create(
             [MatchKey(user_id=user_id, key=key.value, entity=entity) for key in keys], ignore_conflicts=True
@@ -137,6 +157,13 @@ def _take(batch: _Batch, item, source) -> Entity:
         person_ids = people.attach_people(entity, typed, batch.own, batch.people)
         links.link_entity(entity, person_ids)
     return entity
+
+
+def _where(fields: dict) -> tuple:
+    """What places an entity (places.place_for reads these)."""
+    route = fields.get("route")
+    start = route[0] if isinstance(route, list) and route else None
+    return (*(fields.get(name) for name in ("geo", "location", "place_name", "name")), start)
 
 
 def _match(user_id: int, typed, keys, item) -> tuple[Entity | None, str]:
@@ -183,25 +210,66 @@ def refresh_entities(user_id: int, entity_ids: list[int]):
         return  # the account itself is being deleted
     with transaction.atomic():
         counter = _lock_user(user_id)
-        for entity_id in entity_ids:
-            refresh(entity_id)
+        _refresh_all(entity_ids)
         _number(counter, set(Entity.objects.filter(pk__in=entity_ids).values_list("pk", flat=True)))
 
 
-def refresh(entity_id: int):
-    """After a source left: tombstone the entity when none is left, else merge what remains."""
+def _refresh_all(entity_ids, left: dict | None = None):
+    left = left or {"places": set(), "people": set()}
+    for entity_id in entity_ids:
+        refresh(entity_id, left)
+    _drop_unnamed(left)
+
+
+def refresh(entity_id: int, left: dict | None = None):
+    """After a source left: tombstone the entity when none is left, else merge what remains.
+    A tombstone keeps nothing of what the record said (a deleted integration's data is gone);
+    the places and people it named are added to `left`, for _drop_unnamed."""
     entity = Entity.objects.filter(pk=entity_id).first()
     if entity is None:
         return
     if entity.sources.exists():
-        _merge(entity)
+        before, where = (entity.start_at, entity.end_at, entity.place_id), _where(entity.fields)
+        _merge(entity)  # what the remaining sources say may differ from what the one that left said
+        if entity.kind == "other":
+            return
+        if _where(entity.fields) != where:
+            if left is not None and entity.place_id:
+                left["places"].add(entity.place_id)
+            entity.place = places.place_for(entity.user_id, Typed(entity.kind, entity.fields))
+            entity.save(update_fields=["place"])
+        if (entity.start_at, entity.end_at, entity.place_id) != before:
+            links.unlink_entity(entity)
+            named = EntityPerson.objects.filter(entity=entity).values_list("person_id", flat=True)
+            links.link_entity(entity, list(named))
         return
     if entity.deleted_at is None:
+        people_of = EntityPerson.objects.filter(entity=entity)
+        if left is not None:
+            left["places"].update([entity.place_id] if entity.place_id else [])
+            left["people"].update(people_of.values_list("person_id", flat=True))
+        people_of.delete()
         entity.deleted_at = timezone.now()
-        entity.save(update_fields=["deleted_at", "updated_at"])
+        entity.title = entity.summary = entity.search_text = ""
+        entity.fields, entity.place, entity.start_at, entity.end_at = {}, None, None, None
+        entity.save(
+            update_fields=[
+                "deleted_at", "updated_at", "title", "summary", "search_text", "fields", "place", "start_at", "end_at"
+            ]
+        )  # fmt: skip
         MatchKey.objects.filter(entity=entity).delete()
         Link.objects.filter(source=entity).delete()
         Link.objects.filter(target=entity).delete()
+
+
+def _drop_unnamed(left: dict):
+    """Places and people that no record names any more: only the deleted records knew them (a
+    location history's places, a mailbox's correspondents), so they go with them."""
+    places_left, people_left = sorted(left["places"]), sorted(left["people"])
+    for start in range(0, len(places_left), 500):
+        Place.objects.filter(pk__in=places_left[start : start + 500], entities__isnull=True).delete()
+    for start in range(0, len(people_left), 500):
+        Person.objects.filter(pk__in=people_left[start : start + 500], entityperson__isnull=True).delete()
 
 
 def _number(counter: ChangeCounter, entity_ids: set[int]):

@@ -42,6 +42,15 @@ def link_entity(entity, person_ids: list[int]):
         _link_events_of_mail(entity, person_ids)
 
 
+def unlink_entity(entity):
+    """Drop the links link_entity makes for this entity, before it makes them again: they were
+    drawn from a time or place the entity no longer has."""
+    if entity.kind in CONTAINER_KINDS:
+        Link.objects.filter(target=entity).delete()
+    else:
+        Link.objects.filter(source=entity).delete()
+
+
 def _link_contents(event):
     if not _spans(event):
         return

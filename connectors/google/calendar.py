@@ -82,7 +82,10 @@ class GoogleCalendarConnector(Connector):
         data = item.data or {}
         fields = {"timezone": data.get("timezone"), "uid": data.get("ical_uid")}
         if data.get("recurring_event_id"):
-            fields["recurrence_id"] = data.get("start")  # an instance of a series: its own start
+            # An instance of a series is named by its original start (RECURRENCE-ID in iCalendar),
+            # which stays when the instance is moved; its start is the same until then.
+            original = (data.get("extra") or {}).get("originalStartTime") or {}
+            fields["recurrence_id"] = original.get("dateTime") or original.get("date") or data.get("start")
         return fields
 
     supports_write = True

@@ -68,3 +68,22 @@ def remove_user_media(user_id) -> None:
         if target.exists():
             shutil.rmtree(target, ignore_errors=True)
             log.info("Removed the files of deleted account %s under %s/", user_id, name)
+
+
+def remove_unheld_media(user_id, names) -> None:
+    """Imported media files (content-addressed: one file for every record of the person holding
+    the same bytes) that no record of the person holds any more, after records were deleted."""
+    from django.core.files.storage import default_storage
+
+    from integrations.models import SyncedItem
+
+    prefixes = tuple(f"{folder}/{int(user_id)}/" for folder in USER_MEDIA_FOLDERS if folder != ROOT)
+    names = sorted({n for n in names if isinstance(n, str) and n.startswith(prefixes) and ".." not in n})
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        held = set(
+            SyncedItem.objects.filter(user_id=user_id, data__file__in=chunk).values_list("data__file", flat=True)
+        )
+        for name in chunk:
+            if name not in held:
+                default_storage.delete(name)

@@ -1,0 +1,161 @@
+"""The same event from two calendar services, as each connector really stores it (records made by
+the connectors' own transform from what the service sends), taken into the timeline."""
+
+import datetime
+import zoneinfo
+
+import icalendar
+import pytest
+import recurring_ical_events
+from django.utils import timezone
+
+from connectors.google.calendar import GoogleCalendarConnector
+from connectors.ical_feed import RECURRENCE_MARKERS, ICalFeedConnector
+from integrations.models import IntegrationType, SyncedItem
+from tests.factories import make_integration
+from timeline.ingest import ingest
+from timeline.models import Entity
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+UTC = datetime.UTC
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+
+
+def integration_of(user, slug, name):
+    return make_integration(user, IntegrationType.objects.get(slug=slug), name=name)
+
+
+def store(integration, record):
+    return SyncedItem.objects.create(
+        user=integration.user,
+        integration=integration,
+        kind=record.kind,
+        external_id=record.external_id,
+        title=record.title,
+        occurred_at=record.occurred_at,
+        data=record.data,
+        content_hash=record.external_id,
+        source_type=integration.type.slug,
+        source_name=integration.name,
+        fetched_at=timezone.now(),
+    )
+
+
+def feed_records(ics_events: str, calendar_zone: str | None = None):
+    """What the iCal feed connector stores for these VEVENTs (recurring ones expanded)."""
+    connector = ICalFeedConnector.__new__(ICalFeedConnector)
+    connector.default_tz = zoneinfo.ZoneInfo(calendar_zone) if calendar_zone else None
+    connector.calendar_name = "Feed"
+    text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\n" + ics_events + "END:VCALENDAR\r\n"
+    calendar = icalendar.Calendar.from_ical(text)
+    window = (datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2027, 1, 1, tzinfo=UTC))
+    # As the connector reads them: a series is expanded, a plain event is read as it is.
+    recurring = bool(RECURRENCE_MARKERS.search(ics_events))
+    found = recurring_ical_events.of(calendar).between(*window) if recurring else calendar.walk("VEVENT")
+    records = []
+    for event in found:
+        start, end = event.decoded("DTSTART"), event.decoded("DTEND")
+        external_id = f"{event['UID']}::{start.isoformat()}" if recurring else str(event["UID"])
+        raw = {"external_id": external_id, "event": event, "start": start, "end": end, "recurring": recurring}
+        records.append(connector.transform(raw))
+    return records
+
+
+def google_record(event: dict):
+    """What the Google Calendar connector stores for this events.list item."""
+    connector = GoogleCalendarConnector.__new__(GoogleCalendarConnector)
+    return connector.transform({"calendar": "primary", "event": {"status": "confirmed", **event}})
+
+
+def take(*items):
+    return ingest(items[0].user_id, [i.pk for i in items])
+
+
+def events(user):
+    return Entity.objects.filter(user=user, kind="event", deleted_at__isnull=True)
+
+
+def test_a_floating_time_in_a_feed_is_read_in_the_calendars_zone_and_joins_the_google_copy(owner):
+    feed, google = integration_of(owner, "ical-feed", "Feed"), integration_of(owner, "google-calendar", "Google")
+    (in_feed,) = feed_records(
+        "BEGIN:VEVENT\r\nUID:dinner@example.com\r\nDTSTART:20260314T190000\r\nDTEND:20260314T210000\r\n"
+        "SUMMARY:Dinner\r\nEND:VEVENT\r\n",
+        calendar_zone="Europe/Paris",  # X-WR-TIMEZONE: the floating 19:00 is 19:00 in Paris
+    )
+    in_google = google_record(
+        {
+            "id": "abc",
+            "iCalUID": "dinner@example.com",
+            "summary": "Dinner",
+            "start": {"dateTime": "2026-03-14T19:00:00+01:00", "timeZone": "Europe/Paris"},
+            "end": {"dateTime": "2026-03-14T21:00:00+01:00", "timeZone": "Europe/Paris"},
+        }
+    )
+    take(store(feed, in_feed))
+    dinner = events(owner).get()
+    assert dinner.start_at == datetime.datetime(2026, 3, 14, 19, 0, tzinfo=PARIS) == in_feed.occurred_at
+    assert dinner.end_at == datetime.datetime(2026, 3, 14, 21, 0, tzinfo=PARIS)
+    take(store(google, in_google))
+    dinner = events(owner).get()
+    assert dinner.sources.count() == 2
+    assert dinner.start_at == datetime.datetime(2026, 3, 14, 18, 0, tzinfo=UTC)
+
+
+def test_a_floating_weekly_series_in_a_feed_joins_googles_instances_across_the_dst_change(owner):
+    feed, google = integration_of(owner, "ical-feed", "Feed"), integration_of(owner, "google-calendar", "Google")
+    occurrences = feed_records(
+        "BEGIN:VEVENT\r\nUID:yoga@example.com\r\nDTSTART:20260322T090000\r\nDTEND:20260322T100000\r\n"
+        "RRULE:FREQ=WEEKLY;COUNT=2\r\nSUMMARY:Yoga\r\nEND:VEVENT\r\n",
+        calendar_zone="Europe/Paris",
+    )
+    take(*[store(feed, r) for r in occurrences])
+    # Paris moves to summer time on 29 March: the second class starts an hour earlier in UTC.
+    instances = [
+        google_record(
+            {
+                "id": f"yoga_{day}",
+                "iCalUID": "yoga@example.com",
+                "recurringEventId": "yoga",
+                "summary": "Yoga",
+                "start": {"dateTime": f"2026-03-{day}T09:00:00{offset}", "timeZone": "Europe/Paris"},
+                "end": {"dateTime": f"2026-03-{day}T10:00:00{offset}", "timeZone": "Europe/Paris"},
+                "originalStartTime": {"dateTime": f"2026-03-{day}T09:00:00{offset}", "timeZone": "Europe/Paris"},
+            }
+        )
+        for day, offset in (("22", "+01:00"), ("29", "+02:00"))
+    ]
+    take(*[store(google, r) for r in instances])
+    classes = events(owner).order_by("start_at")
+    assert [e.sources.count() for e in classes] == [2, 2]
+    assert [e.start_at.astimezone(UTC).hour for e in classes] == [8, 7]
+
+
+def test_an_instance_moved_in_google_joins_the_same_moved_instance_from_the_feed(owner):
+    feed, google = integration_of(owner, "ical-feed", "Feed"), integration_of(owner, "google-calendar", "Google")
+    occurrences = feed_records(
+        "BEGIN:VEVENT\r\nUID:standup@example.com\r\nDTSTART;TZID=Europe/Paris:20260302T100000\r\n"
+        "DTEND;TZID=Europe/Paris:20260302T101500\r\nRRULE:FREQ=WEEKLY;COUNT=2\r\nSUMMARY:Standup\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:standup@example.com\r\nRECURRENCE-ID;TZID=Europe/Paris:20260309T100000\r\n"
+        "DTSTART;TZID=Europe/Paris:20260309T150000\r\nDTEND;TZID=Europe/Paris:20260309T151500\r\n"
+        "SUMMARY:Standup (afternoon)\r\nEND:VEVENT\r\n"
+    )
+    assert [r.data.get("recurrence_id") for r in occurrences][1] == "2026-03-09T10:00:00+01:00"
+    take(*[store(feed, r) for r in occurrences])
+    # Google names a moved instance by its original start (originalStartTime), like RECURRENCE-ID.
+    moved = google_record(
+        {
+            "id": "standup_20260309T090000Z",
+            "iCalUID": "standup@example.com",
+            "recurringEventId": "standup",
+            "summary": "Standup (afternoon)",
+            "start": {"dateTime": "2026-03-09T15:00:00+01:00", "timeZone": "Europe/Paris"},
+            "end": {"dateTime": "2026-03-09T15:15:00+01:00", "timeZone": "Europe/Paris"},
+            "originalStartTime": {"dateTime": "2026-03-09T10:00:00+01:00", "timeZone": "Europe/Paris"},
+        }
+    )
+    take(store(google, moved))
+    standups = events(owner).order_by("start_at")
+    assert standups.count() == 2
+    afternoon = standups.last()
+    assert afternoon.sources.count() == 2
+    assert afternoon.start_at == datetime.datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
