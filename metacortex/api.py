@@ -5,13 +5,23 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
-from integrations.api.auth import BadBody, Refused, error, json_body, session_user, token_user, unauthenticated
+from integrations.api.auth import (
+    BadBody,
+    Refused,
+    body_too_large,
+    error,
+    json_body,
+    session_user,
+    token_user,
+    unauthenticated,
+)
 
 
 class GuardedParser(Parser):
@@ -63,6 +73,11 @@ api = NinjaAPI(
 @api.exception_handler(BadBody)
 def _bad_body(request, exc):
     return error(400, exc.message, field=exc.field)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request, exc):
+    return body_too_large()
 
 
 @api.exception_handler(Refused)

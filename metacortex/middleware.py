@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -53,6 +54,16 @@ class RefuseInvalidTextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.method == "POST" and request.path.startswith("/api/"):
+            # The API reads its bodies whole (request.body, as JSON). A form parsed from the stream
+            # first (below, or by the session's CSRF check) leaves nothing for it to read, a 500 for
+            # any client posting multipart/form-data; read whole first, the form is parsed from it.
+            try:
+                request.body  # noqa: B018
+            except RequestDataTooBig:
+                from integrations.api.auth import body_too_large
+
+                return body_too_large()
         field = self._bad_field(request)
         if field is None:
             return self.get_response(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import wraps
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -114,6 +115,16 @@ def unauthenticated():
         401,
         "Authentication is required.",
         remediation="Log in, or send a personal API token as Authorization: Bearer mc_…",
+    )
+
+
+def body_too_large() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error(
+        413,
+        f"The request body is larger than the {limit // 1024} KB the API reads.",
+        code="too_large",
+        remediation="Archives are sent in chunks: PUT /api/v1/uploads/{id} with Content-Range.",
     )
 
 

@@ -1,0 +1,68 @@
+"""The JSON API answers a careless or hostile client with a JSON error naming what is wrong, never
+a 500 or an HTML page: a form posted where JSON is expected, a body over the size limit, a method
+a path does not take."""
+
+import pytest
+from django.test import Client
+
+from integrations.models import ApiToken, IntegrationType
+from tests.factories import make_integration
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+POST_ROUTES = [
+    "/api/v1/uploads",
+    "/api/v1/imports",
+    "/api/v1/integrations/ical-feed/connect",
+    "/api/v1/webhooks",
+    "/api/v1/zapier/hooks",
+    "/api/v1/zapier/actions/records",
+]
+
+
+@pytest.fixture
+def api(owner):
+    return Client(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(owner, 'tests')[1]}", raise_request_exception=False)
+
+
+def assert_json_error(response, status: int) -> dict:
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"].startswith("application/json"), response.content[:300]
+    return response.json()["error"]
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_a_form_posted_instead_of_json_is_a_400(api, path):
+    # `curl -F name=value` and the test client's own default: multipart/form-data. The middleware's
+    # check of form fields read the stream, and the API's JSON reader then found it consumed (500).
+    response = api.post(path, {"filename": "export.zip", "size": "10"})
+    error = assert_json_error(response, 400)
+    assert "JSON object" in error["message"]
+
+
+def test_a_form_with_the_sessions_csrf_header_is_a_400_too(owner):
+    # The session's CSRF check reads the form's csrfmiddlewaretoken before the API reads the body.
+    browser = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    browser.force_login(owner)
+    browser.get("/integrations/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    response = browser.post("/api/v1/uploads", {"filename": "export.zip"}, HTTP_X_CSRFTOKEN=token)
+    assert "JSON object" in assert_json_error(response, 400)["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/uploads"),
+        ("post", "/api/v1/webhooks"),
+        ("post", "/api/v1/integrations/ical-feed/connect"),
+        ("patch", "/api/v1/integrations/{mine}"),
+    ],
+)
+def test_a_body_over_the_size_limit_is_a_413(api, owner, settings, method, path):
+    mine = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"))
+    path = path.format(mine=mine.pk)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = '{"name": "%s"}' % ("x" * 2000)
+    error = assert_json_error(getattr(api, method)(path, body, "application/json"), 413)
+    assert "larger than" in error["message"]
