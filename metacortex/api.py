@@ -116,10 +116,13 @@ def _http_error(request, exc):
 
 
 def _register_routers():
+    from integrations.api.routes import refuse_other_methods
     from integrations.api.routes import router as integrations_router
     from timeline.api import router as timeline_router
     from timeline.zapier import router as zapier_router
 
+    for router in (timeline_router, zapier_router):  # the integration router refuses its own
+        refuse_other_methods(router)
     api.add_router("/", integrations_router)
     api.add_router("/", timeline_router)
     api.add_router("/", zapier_router)

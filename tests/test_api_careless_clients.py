@@ -66,3 +66,27 @@ def test_a_body_over_the_size_limit_is_a_413(api, owner, settings, method, path)
     body = '{"name": "%s"}' % ("x" * 2000)
     error = assert_json_error(getattr(api, method)(path, body, "application/json"), 413)
     assert "larger than" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("post", "/api/v1/records", "GET"),
+        ("delete", "/api/v1/records/1", "GET"),
+        ("head", "/api/v1/places", "GET"),
+        ("options", "/api/v1/people/1", "GET"),
+        ("get", "/api/v1/exports", "POST"),
+        ("put", "/api/v1/webhooks", "GET, POST"),
+        ("get", "/api/v1/webhooks/1", "DELETE"),
+        ("delete", "/api/v1/zapier/me", "GET"),
+        ("get", "/api/v1/zapier/hooks", "POST"),
+        ("patch", "/api/v1/zapier/actions/records", "POST"),
+    ],
+)
+def test_a_method_a_timeline_or_zapier_path_does_not_take_is_the_apis_json_405(api, method, path, allowed):
+    response = getattr(api, method)(path)
+    assert response.status_code == 405
+    assert response["Allow"] == allowed
+    assert response["Content-Type"].startswith("application/json")
+    if method != "head":
+        assert response.json()["error"]["code"] == "method_not_allowed"
