@@ -91,7 +91,7 @@ def _target(user, body: dict):
 def _int(value) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is infinity
         return 0
 
 
@@ -181,7 +181,7 @@ def _chunk(request, found: Upload):
         if parsed is None or parsed[1] != length:
             return error(400, "Content-Range must be bytes START-END/SIZE and match the chunk's length.")
         start, _length, total = parsed
-    elif request.headers.get("Upload-Offset", "").isdigit():
+    elif request.headers.get("Upload-Offset", "").isdecimal():  # isdigit() takes "²", which int() refuses
         start, total = int(request.headers["Upload-Offset"]), None
     else:
         return error(400, "Say where the chunk goes: Content-Range: bytes START-END/SIZE.")

@@ -70,7 +70,7 @@ def create_upload(
         )
     try:
         size = int(size)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is infinity
         raise UploadProblem("Say the file's size in bytes.", field="size") from None
     if size <= 0:
         raise UploadProblem(f"{name} is empty.", remediation="Choose the export file itself.", field="size")
