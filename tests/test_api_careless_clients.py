@@ -2,6 +2,8 @@
 a 500 or an HTML page: a form posted where JSON is expected, a body over the size limit, a method
 a path does not take."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -90,3 +92,29 @@ def test_a_method_a_timeline_or_zapier_path_does_not_take_is_the_apis_json_405(a
     assert response["Content-Type"].startswith("application/json")
     if method != "head":
         assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+# PostgreSQL text and jsonb cannot hold NUL: psycopg refuses the value before sending it
+# (DataError, a 500). SQLite stores it, so these answered 200/201 here and 500 in production.
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/zapier/actions/records", {"title": "Buy milk\u0000", "kind": "task"}, "title"),
+        (
+            "/api/v1/uploads",
+            {"type": "spotify", "filename": "a.zip", "size": 1, "fingerprint": "\u0000"},
+            "fingerprint",
+        ),
+        ("/api/v1/integrations/ical-feed/connect", {"config": {"url\u0000": "x"}}, "url\\x00"),
+    ],
+)
+def test_a_nul_character_in_a_json_body_is_a_400_naming_the_field(api, path, body, field):
+    error = assert_json_error(api.post(path, json.dumps(body), "application/json"), 400)
+    assert error["field"] == field
+    assert "NUL" in error["message"]
+    assert "\u0000" not in error["message"]
+
+
+def test_a_nul_character_in_a_query_string_is_a_400_naming_the_parameter(api):
+    error = assert_json_error(api.get("/api/v1/records", {"kind": "event\u0000"}), 400)
+    assert error["field"] == "kind"
