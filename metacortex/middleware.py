@@ -56,8 +56,8 @@ class RefuseInvalidTextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method == "POST" and request.path.startswith("/api/"):
-            # The API reads its bodies whole (request.body, as JSON). A form parsed from the stream
+        if request.method == "POST" and request.path.startswith(("/api/", "/ifttt/v1/")):
+            # The APIs read their bodies whole (request.body, as JSON). A form parsed from the stream
             # first (below, or by the session's CSRF check) leaves nothing for it to read, a 500 for
             # any client posting multipart/form-data; read whole first, the form is parsed from it.
             try:
