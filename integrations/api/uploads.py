@@ -188,9 +188,10 @@ def _chunk(request, found: Upload):
     try:
         stored = receive.receive_chunk(found, start=start, length=length, stream=request, total=total)
     except UploadProblem as problem:
-        found.refresh_from_db()
         response = _problem(problem)
-        response["Upload-Offset"] = str(found.offset)
+        offset = Upload.objects.filter(pk=found.pk).values_list("offset", flat=True).first()
+        if offset is not None:  # None: removed meanwhile
+            response["Upload-Offset"] = str(offset)
         return response
     if stored.status == UploadStatus.COMPLETE:
         stored = imports.check_complete_upload(stored)

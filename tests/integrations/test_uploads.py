@@ -431,6 +431,28 @@ def test_files_go_with_the_integration_and_with_the_account(api, spotify, owner,
     assert not photos.parent.exists()
 
 
+def test_an_upload_removed_while_a_chunk_arrives_is_a_404_and_leaves_no_bytes(
+    api, spotify, monkeypatch, django_capture_on_commit_callbacks
+):
+    data = spotify_export()
+    upload = create(api, data, integration=spotify.pk).json()["upload"]
+    stored = Upload.objects.get(pk=upload["id"])
+    folder = storage.folder(stored)
+    write = receive._write
+
+    def removed_meanwhile(upload, start, length, stream):
+        # The person removes it (another tab, or the expiry sweep) after this chunk claimed it.
+        with django_capture_on_commit_callbacks(execute=True):
+            Upload.objects.get(pk=upload.pk).delete()
+        return write(upload, start, length, stream)
+
+    monkeypatch.setattr(receive, "_write", removed_meanwhile)
+    response = put_chunk(api, upload, data, 0, 600)
+    assert response.status_code == 404, response.content[:300]
+    assert response.json()["error"]["code"] == "not_found"
+    assert not folder.exists()  # the chunk's bytes did not stay behind, with no row to remove them
+
+
 def test_removing_an_upload_removes_its_bytes(api, spotify, django_capture_on_commit_callbacks):
     upload = send(api, spotify_export(), integration=spotify.pk)
     folder = upload_folder(upload)
