@@ -5,13 +5,23 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
-from integrations.api.auth import BadBody, Refused, error, json_body, session_user, token_user, unauthenticated
+from integrations.api.auth import (
+    BadBody,
+    Refused,
+    body_too_large,
+    error,
+    json_body,
+    session_user,
+    token_user,
+    unauthenticated,
+)
 
 
 class GuardedParser(Parser):
@@ -65,6 +75,11 @@ def _bad_body(request, exc):
     return error(400, exc.message, field=exc.field)
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request, exc):
+    return body_too_large()
+
+
 @api.exception_handler(Refused)
 def _refused(request, exc):
     return exc.response
@@ -101,10 +116,13 @@ def _http_error(request, exc):
 
 
 def _register_routers():
+    from integrations.api.routes import refuse_other_methods
     from integrations.api.routes import router as integrations_router
     from timeline.api import router as timeline_router
     from timeline.zapier import router as zapier_router
 
+    for router in (timeline_router, zapier_router):  # the integration router refuses its own
+        refuse_other_methods(router)
     api.add_router("/", integrations_router)
     api.add_router("/", timeline_router)
     api.add_router("/", zapier_router)

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -33,6 +34,8 @@ class HtmxLoginRedirectMiddleware:
 
 
 def _invalid_text(text: str) -> bool:
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: psycopg refuses it before sending (a 500)
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -43,9 +46,9 @@ def _invalid_text(text: str) -> bool:
 class RefuseInvalidTextMiddleware:
     """Form fields and query parameters must be text a database can store. A form posted with an
     exotic charset (charset=utf-7 turns "+2AA-" into a lone UTF-16 surrogate) would otherwise reach
-    a model and end in a 500 (SQLite: UnicodeEncodeError). Every form and query string passes
-    through here, so no view needs its own check; the answer names the field. JSON bodies are
-    checked where the API parses them (integrations.api.auth.json_body).
+    a model and end in a 500 (SQLite: UnicodeEncodeError); so would a NUL (%00) on PostgreSQL.
+    Every form and query string passes through here, so no view needs its own check; the answer
+    names the field. JSON bodies are checked where the API parses them (integrations.api.auth.json_body).
 
     Reading request.POST here is what CsrfViewMiddleware does for every POST anyway."""
 
@@ -53,12 +56,22 @@ class RefuseInvalidTextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.method == "POST" and request.path.startswith(("/api/", "/ifttt/v1/")):
+            # The APIs read their bodies whole (request.body, as JSON). A form parsed from the stream
+            # first (below, or by the session's CSRF check) leaves nothing for it to read, a 500 for
+            # any client posting multipart/form-data; read whole first, the form is parsed from it.
+            try:
+                request.body  # noqa: B018
+            except RequestDataTooBig:
+                from integrations.api.auth import body_too_large
+
+                return body_too_large()
         field = self._bad_field(request)
         if field is None:
             return self.get_response(request)
         message = (
-            f"The field “{field}” contains a character that is not valid text (a lone UTF-16 surrogate). "
-            "Send the form again as UTF-8, with the character itself."
+            f"The field “{field}” contains a character that is not valid text (a NUL, or a lone UTF-16 "
+            "surrogate). Send the form again as UTF-8, without NUL characters."
         )
         if request.path.startswith("/api/"):
             from integrations.api.auth import error
@@ -74,7 +87,7 @@ class RefuseInvalidTextMiddleware:
         for data in sources:
             for key, values in data.lists():
                 if _invalid_text(key) or any(isinstance(v, str) and _invalid_text(v) for v in values):
-                    return key.encode("utf-8", "backslashreplace").decode("utf-8")[:100]
+                    return key.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")[:100]
         return None
 
 

@@ -9,8 +9,10 @@ import datetime
 import json
 
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
+from pydantic import field_validator
 
 from integrations import keyset
 from timeline.models import Entity, Link, Person, Place
@@ -106,15 +108,34 @@ class ChangePage(Schema):
     has_more: bool
 
 
+# What the databases' integer columns hold: a larger id in a filter raised OverflowError (a 500).
+ID_RANGE = {"ge": -(2**63), "le": 2**63 - 1}
+
+
 class RecordFilters(Schema):
     kind: str | None = None
-    integration: int | None = None
-    place: int | None = None
-    person: int | None = None
+    integration: int | None = Field(None, **ID_RANGE)
+    place: int | None = Field(None, **ID_RANGE)
+    person: int | None = Field(None, **ID_RANGE)
     since: datetime.datetime | None = Field(None, description="Records starting at or after this time")
     until: datetime.datetime | None = Field(None, description="Records starting before this time")
     cursor: str | None = None
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _storable(cls, value: datetime.datetime | None) -> datetime.datetime | None:
+        """In UTC, as SQLite stores times: converting one that falls before year 1 or after 9999
+        there raised OverflowError (a 500). A time without an offset is in the server's zone, as
+        Django would read it."""
+        if value is None:
+            return None
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, timezone.get_default_timezone())
+        try:
+            return value.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValueError("the time is before year 1 or after 9999 in UTC") from None
 
 
 def record_json(entity: Entity) -> dict:

@@ -31,6 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient, OutboundPolicy
 from connectors.kinds import KINDS
+from integrations.api.auth import BadBody, json_body
 from integrations.models import ApiToken
 from timeline import automations
 from timeline.models import IftttTrigger
@@ -95,13 +96,15 @@ def _person(request):
 
 
 def _body(request) -> dict:
-    if request.method != "POST" or not request.body:
+    """The JSON object sent ({} for none), read as the API reads its bodies: nested too deeply, or
+    holding a lone surrogate or a NUL (which the databases refuse), is a 400 naming the field."""
+    if request.method != "POST":
         return {}
     try:
-        body = json.loads(request.body)
-    except ValueError as exc:
-        raise Refused(400, "The request body is not JSON.") from exc
-    if not isinstance(body, dict):
+        body = json_body(request)
+    except BadBody as bad:
+        raise Refused(400, bad.message) from None
+    if body is None:
         raise Refused(400, "The request body must be a JSON object.")
     return body
 

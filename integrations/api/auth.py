@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import wraps
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -117,6 +118,16 @@ def unauthenticated():
     )
 
 
+def body_too_large() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error(
+        413,
+        f"The request body is larger than the {limit // 1024} KB the API reads.",
+        code="too_large",
+        remediation="Archives are sent in chunks: PUT /api/v1/uploads/{id} with Content-Range.",
+    )
+
+
 def not_allowed(method: str, allowed) -> JsonResponse:
     response = error(405, f"{method} is not allowed here.")
     response["Allow"] = ", ".join(sorted(allowed))
@@ -188,7 +199,8 @@ _TOO_DEEP = f"The JSON body is nested too deeply (more than {MAX_JSON_DEPTH} lev
 def _check_tree(data) -> None:
     """Walk the parsed body without recursion: its depth, and every key and string in it. JSON's
     \\ud800 escapes decode to lone UTF-16 surrogates, which are not text: SQLite and PostgreSQL
-    refuse them with an exception, so they are refused here, naming the field."""
+    refuse them with an exception, and PostgreSQL refuses NUL (\\u0000), so they are refused
+    here, naming the field."""
     stack = [(data, (), 1)]
     while stack:
         value, path, depth = stack.pop()
@@ -205,15 +217,31 @@ def _check_tree(data) -> None:
 
 
 def _check_text(text: str, path: tuple) -> None:
+    if "\x00" in text:
+        # PostgreSQL text and jsonb cannot hold NUL: psycopg refuses it before sending (a 500).
+        raise BadBody(
+            f"{_where(path)} contains a NUL character (\\u0000), which cannot be stored. Send the text without it.",
+            field=_field(path),
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        # The answer must not hold the surrogate either: a bad key is named with an escape instead.
-        path = [p.encode("utf-8", "backslashreplace").decode("utf-8")[:100] for p in path]
-        names = [p for p in path if not p.isdigit()]
-        where = ".".join(path) or "the body"
         raise BadBody(
-            f"{where} contains a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), "
+            f"{_where(path)} contains a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), "
             "which is not valid text. Send the character itself, or both halves of its pair.",
-            field=names[-1] if names else None,
+            field=_field(path),
         ) from None
+
+
+def _printable(path: tuple) -> list[str]:
+    # The answer must not hold the character either: a bad key is named with an escape instead.
+    return [p.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")[:100] for p in path]
+
+
+def _where(path: tuple) -> str:
+    return ".".join(_printable(path)) or "the body"
+
+
+def _field(path: tuple) -> str | None:
+    names = [p for p in _printable(path) if not p.isdigit()]
+    return names[-1] if names else None

@@ -25,7 +25,6 @@ router = Router(tags=["integrations"])
 
 # Every method a request may name; each path answers the ones it does not take with a JSON 405.
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-_taken: dict[str, set[str]] = {}
 
 
 class ErrorDetail(Schema):
@@ -239,7 +238,6 @@ def route(methods: list[str], path: str, name: str, **options):
     only the first is in the document)."""
 
     def register(view):
-        _taken.setdefault(path, set()).update(methods)
         for method in methods:  # one operation each: an operationId names one method only
             operation_id = f"{view.__name__}_{method.lower()}" if len(methods) > 1 else None
             router.api_operation([method], path, url_name=name, operation_id=operation_id, **options)(view)
@@ -402,13 +400,14 @@ def _refusal(path: str, taken: frozenset):
     return refuse
 
 
-def _refuse_other_methods():
-    """The methods a path does not take: a JSON 405 with Allow (ninja's own is plain text)."""
-    for path, taken in _taken.items():
+def refuse_other_methods(router: Router) -> None:
+    """The methods each path of the router does not take: a JSON 405 with Allow (ninja's own is
+    plain text). Called once all of the router's routes are declared."""
+    for path, view in list(router.path_operations.items()):
+        taken = frozenset(method for operation in view.operations for method in operation.methods)
         others = [m for m in METHODS if m not in taken]
-        refuse = _refusal(path, frozenset(taken))
-        router.api_operation(others, path, include_in_schema=False)(refuse)
-        router.api_operation(others, f"{path}/", include_in_schema=False)(refuse)
+        if others:
+            router.api_operation(others, path, include_in_schema=False)(_refusal(path, taken))
 
 
-_refuse_other_methods()
+refuse_other_methods(router)

@@ -91,7 +91,7 @@ def _target(user, body: dict):
 def _int(value) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is infinity
         return 0
 
 
@@ -181,16 +181,17 @@ def _chunk(request, found: Upload):
         if parsed is None or parsed[1] != length:
             return error(400, "Content-Range must be bytes START-END/SIZE and match the chunk's length.")
         start, _length, total = parsed
-    elif request.headers.get("Upload-Offset", "").isdigit():
+    elif request.headers.get("Upload-Offset", "").isdecimal():  # isdigit() takes "²", which int() refuses
         start, total = int(request.headers["Upload-Offset"]), None
     else:
         return error(400, "Say where the chunk goes: Content-Range: bytes START-END/SIZE.")
     try:
         stored = receive.receive_chunk(found, start=start, length=length, stream=request, total=total)
     except UploadProblem as problem:
-        found.refresh_from_db()
         response = _problem(problem)
-        response["Upload-Offset"] = str(found.offset)
+        offset = Upload.objects.filter(pk=found.pk).values_list("offset", flat=True).first()
+        if offset is not None:  # None: removed meanwhile
+            response["Upload-Offset"] = str(offset)
         return response
     if stored.status == UploadStatus.COMPLETE:
         stored = imports.check_complete_upload(stored)

@@ -70,7 +70,7 @@ def create_upload(
         )
     try:
         size = int(size)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is infinity
         raise UploadProblem("Say the file's size in bytes.", field="size") from None
     if size <= 0:
         raise UploadProblem(f"{name} is empty.", remediation="Choose the export file itself.", field="size")
@@ -275,7 +275,13 @@ def receive_chunk(upload: Upload, *, start: int, length: int, stream, total: int
     if end == upload.size:
         fields.update(status=UploadStatus.COMPLETE, sha256=digest.hexdigest())
         HASHERS.forget(upload.pk)
-    Upload.objects.filter(pk=upload.pk, offset=start).update(**fields)
+    updated = Upload.objects.filter(pk=upload.pk, offset=start).update(**fields)
+    if not updated and not Upload.objects.filter(pk=upload.pk).exists():
+        # Removed while this chunk was written (by its owner, or the expiry sweep): the folder was
+        # deleted before these bytes landed, and no row is left to remove them later.
+        HASHERS.forget(upload.pk)
+        storage.remove_files(upload.user_id, upload.pk)
+        raise UploadProblem(f"{upload.filename} was removed while this chunk arrived.", status=404, code="not_found")
     upload.refresh_from_db()
     return upload
 

@@ -195,6 +195,36 @@ def test_a_file_kind_the_hub_does_not_import_is_refused(api, spotify):
     assert "not a kind of file the hub imports" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("route", ["/api/v1/uploads", "/api/v1/imports"])
+def test_an_integration_number_too_large_for_an_integer_is_a_404(api, route):
+    # JSON's 1e400 is float("inf"), which int() refuses with OverflowError, not ValueError.
+    response = api.post(
+        route, '{"filename": "a.zip", "size": 10, "uploads": [], "integration": 1e400}', "application/json"
+    )
+    assert response.status_code == 404, response.content[:300]
+    assert response.json()["error"]["message"] == "No such integration."
+
+
+def test_a_size_too_large_for_an_integer_is_a_400(api, spotify):
+    body = f'{{"filename": "a.zip", "size": 1e400, "integration": {spotify.pk}}}'
+    response = api.post("/api/v1/uploads", body, "application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["field"] == "size"
+    assert not Upload.objects.exists()
+
+
+def test_an_upload_offset_of_other_digits_is_a_400(api, spotify):
+    data = spotify_export()
+    upload = create(api, data, integration=spotify.pk).json()["upload"]
+    # "²" is a digit to str.isdigit() but not to int(); it arrives as the Latin-1 byte 0xB2.
+    response = api.put(
+        upload["links"]["self"], data=data[:10], content_type="application/octet-stream", HTTP_UPLOAD_OFFSET="²"
+    )
+    assert response.status_code == 400, response.content[:300]
+    assert "Content-Range" in response.json()["error"]["message"]
+    assert Upload.objects.get(pk=upload["id"]).offset == 0
+
+
 # -- the wrong export ----------------------------------------------------------------------------
 
 
@@ -399,6 +429,28 @@ def test_files_go_with_the_integration_and_with_the_account(api, spotify, owner,
         lifecycle.delete_account(owner)
     assert not storage.user_root(account).exists()
     assert not photos.parent.exists()
+
+
+def test_an_upload_removed_while_a_chunk_arrives_is_a_404_and_leaves_no_bytes(
+    api, spotify, monkeypatch, django_capture_on_commit_callbacks
+):
+    data = spotify_export()
+    upload = create(api, data, integration=spotify.pk).json()["upload"]
+    stored = Upload.objects.get(pk=upload["id"])
+    folder = storage.folder(stored)
+    write = receive._write
+
+    def removed_meanwhile(upload, start, length, stream):
+        # The person removes it (another tab, or the expiry sweep) after this chunk claimed it.
+        with django_capture_on_commit_callbacks(execute=True):
+            Upload.objects.get(pk=upload.pk).delete()
+        return write(upload, start, length, stream)
+
+    monkeypatch.setattr(receive, "_write", removed_meanwhile)
+    response = put_chunk(api, upload, data, 0, 600)
+    assert response.status_code == 404, response.content[:300]
+    assert response.json()["error"]["code"] == "not_found"
+    assert not folder.exists()  # the chunk's bytes did not stay behind, with no row to remove them
 
 
 def test_removing_an_upload_removes_its_bytes(api, spotify, django_capture_on_commit_callbacks):

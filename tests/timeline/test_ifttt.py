@@ -201,3 +201,23 @@ def test_the_periodic_sweep_announces_what_it_took_in(owner, settings, feed_serv
     assert drain_all() == 1
     (sent,) = feed_server.requests_to("/v1/notifications")
     assert json.loads(sent.body) == {"data": [{"trigger_identity": "applet-3"}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"actionFields": {"title": "a\\ud800"}}', "application/json"),  # a lone surrogate: SQLite refuses it
+        ('{"actionFields": {"title": "a\\u0000"}}', "application/json"),  # NUL: PostgreSQL refuses it
+        ("[" * 100_000, "application/json"),  # past Python's JSON parser (RecursionError)
+        ({"actionFields": "x"}, None),  # a form, not JSON: the middleware had read the stream
+    ],
+)
+def test_a_body_no_database_can_store_or_no_parser_can_read_is_a_400(client, owner, body, content_type):
+    token = ApiToken.issue(owner, "IFTTT")[1]
+    client.raise_request_exception = False
+    headers = {"HTTP_IFTTT_SERVICE_KEY": KEY, "HTTP_AUTHORIZATION": f"Bearer {token}"}
+    extra = {"content_type": content_type} if content_type else {}
+    response = client.post("/ifttt/v1/actions/create_task", body, **extra, **headers)
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["errors"][0]["message"]
+    assert not Entity.objects.filter(user=owner).exists()

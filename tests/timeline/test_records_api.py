@@ -167,3 +167,28 @@ def test_the_records_list_sends_as_many_queries_whatever_the_size(client, owner,
     _entities(owner, 500, start=50)
     _entities(other_user, 500, start=50)
     assert queries() == small
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("integration", str(2**64)),
+        ("place", str(-(2**64))),
+        ("person", "9" * 30),
+        # Valid times whose UTC is before year 1 or after 9999: SQLite stores times in UTC.
+        ("since", "0001-01-01T00:00:00+00:01"),
+        ("until", "9999-12-31T23:59:59-00:01"),
+    ],
+)
+def test_a_filter_out_of_range_is_a_400_naming_it(client, token, param, value):
+    response = get(client, "/records", token, **{param: value})
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["field"] == param
+
+
+def test_a_naive_time_near_the_ends_is_read_in_the_servers_zone(client, token, settings):
+    settings.TIME_ZONE = "Etc/GMT-14"  # UTC+14 (the sign is POSIX's): its 0001-01-01 00:00 is before year 1 in UTC
+    response = get(client, "/records", token, since="0001-01-01T00:00:00")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["field"] == "since"
+    assert get(client, "/records", token, since="0001-01-02T00:00:00").status_code == 200
