@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import zoneinfo
 from urllib.parse import urlencode
 
 from django.utils import timezone
@@ -68,10 +69,40 @@ def _graph_time(value: dict | None) -> datetime.datetime | None:
     return moment
 
 
+def _known_zone(name) -> bool:
+    """Graph names a zone the Windows way ("Pacific Standard Time") when Outlook made the event:
+    only an IANA name this server knows is worth keeping as the event's zone."""
+    if not name or not isinstance(name, str):
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder's name ("America")
+        return False
+    return True
+
+
 @registry.register("outlook_calendar")
 class OutlookCalendarConnector(Connector):
     # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
     kind_map = {"event": "event"}
+
+    @staticmethod
+    def typed_fields(item) -> dict:
+        """The iCalendar identity of an event, as Graph documents it (resources/event): iCalUId is
+        the UID of a single instance, but differs for each occurrence of a series, whose UID is the
+        series master's iCalUId. The calendar view lists occurrences and exceptions, not their
+        master, so an instance carries no UID here rather than one no other calendar knows."""
+        data = item.data or {}
+        extra = data.get("extra") or {}
+        zone = extra.get("originalStartTimeZone")
+        fields = {"timezone": zone if _known_zone(zone) else None}
+        if data.get("type") == "singleInstance":
+            fields["uid"] = extra.get("iCalUId")
+        elif data.get("type") in ("occurrence", "exception"):
+            # An instance is named by its original start (RECURRENCE-ID), which stays when it is moved;
+            # Graph gives it in UTC.
+            fields["recurrence_id"] = extra.get("originalStart") or data.get("start")
+        return fields
 
     @property
     def base(self) -> str:

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from connectors.google.calendar import GoogleCalendarConnector
 from connectors.ical_feed import RECURRENCE_MARKERS, ICalFeedConnector
+from connectors.kinds import typed_record
+from connectors.outlook_calendar import OutlookCalendarConnector
 from integrations.models import IntegrationType, SyncedItem
 from tests.factories import make_integration
 from timeline.ingest import ingest
@@ -65,6 +67,17 @@ def google_record(event: dict):
     """What the Google Calendar connector stores for this events.list item."""
     connector = GoogleCalendarConnector.__new__(GoogleCalendarConnector)
     return connector.transform({"calendar": "primary", "event": {"status": "confirmed", **event}})
+
+
+def outlook_record(event: dict):
+    """What the Outlook Calendar connector stores for this calendarView delta item (times in UTC,
+    as the connector asks them)."""
+    connector = OutlookCalendarConnector.__new__(OutlookCalendarConnector)
+    return connector.transform({"calendar": "default", "event": {"isCancelled": False, **event}})
+
+
+# An Exchange UID, as Outlook mints it and as a Google invitee's copy keeps it (iCalUID).
+EXCHANGE_UID = "040000008200E00074C5B7101A82E00800000000FB7128DC464BD4010000000000000000100000006176917542798940"
 
 
 def take(*items):
@@ -159,3 +172,57 @@ def test_an_instance_moved_in_google_joins_the_same_moved_instance_from_the_feed
     afternoon = standups.last()
     assert afternoon.sources.count() == 2
     assert afternoon.start_at == datetime.datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
+
+
+def test_a_single_outlook_event_joins_the_google_copy_of_the_invitation_by_its_ical_uid(owner):
+    outlook, google = (
+        integration_of(owner, "outlook-calendar", "Outlook"),
+        integration_of(owner, "google-calendar", "Google"),
+    )
+    in_outlook = outlook_record(
+        {
+            "id": "AAMkAGI2TG93AAA=",
+            "iCalUId": EXCHANGE_UID,
+            "type": "singleInstance",
+            "subject": "Review",
+            "start": {"dateTime": "2026-04-02T08:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-04-02T09:00:00.0000000", "timeZone": "UTC"},
+            "originalStartTimeZone": "Europe/Paris",
+        }
+    )
+    in_google = google_record(
+        {
+            "id": "abc",
+            "iCalUID": EXCHANGE_UID,
+            "summary": "Review",
+            "start": {"dateTime": "2026-04-02T10:00:00+02:00", "timeZone": "Europe/Paris"},
+            "end": {"dateTime": "2026-04-02T11:00:00+02:00", "timeZone": "Europe/Paris"},
+        }
+    )
+    take(store(outlook, in_outlook))
+    take(store(google, in_google))
+    review = events(owner).get()
+    assert review.sources.count() == 2
+    assert review.start_at == datetime.datetime(2026, 4, 2, 8, 0, tzinfo=UTC)
+
+
+def test_an_outlook_occurrence_is_named_by_its_original_start_and_not_by_its_own_ical_uid():
+    # Graph: iCalUId differs for each occurrence of a series (the series' UID is its master's, which
+    # the calendar view does not list), and originalStart is the instance's start before it moved.
+    moved = outlook_record(
+        {
+            "id": "AAMkAGI2TG93AAB=",
+            "iCalUId": "040000008200E00074C5B7101A82E00807EA0309FB7128DC464BD40100000000",
+            "type": "exception",
+            "seriesMasterId": "AAMkAGI2TG93AAA=",
+            "subject": "Standup (afternoon)",
+            "start": {"dateTime": "2026-03-09T14:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-09T14:15:00.0000000", "timeZone": "UTC"},
+            "originalStart": "2026-03-09T09:00:00Z",
+            "originalStartTimeZone": "W. Europe Standard Time",
+        }
+    )
+    fields = typed_record(OutlookCalendarConnector, moved).fields
+    assert "uid" not in fields
+    assert "timezone" not in fields  # a Windows zone name, which this server cannot place
+    assert fields["recurrence_id"] == "2026-03-09T09:00:00Z"
