@@ -432,7 +432,7 @@ def _zone(name: str | None):
         return None
     try:
         return zoneinfo.ZoneInfo(name.strip())
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
         return None
 
 

@@ -470,7 +470,7 @@ def _zone_named(name):
 
     try:
         return zoneinfo.ZoneInfo(str(name).strip()) if name else None
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
         return None
 
 

@@ -111,7 +111,7 @@ class WeatherConnector(QueryAsSync, Connector):
         daily, units = data.get("daily") or {}, data.get("daily_units") or {}
         try:
             zone = zoneinfo.ZoneInfo(data.get("timezone") or "UTC")
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
             zone = datetime.UTC
         lat, lon = data.get("latitude"), data.get("longitude")
         records = []

@@ -150,7 +150,7 @@ def in_own_zone(entity: Entity) -> str:
         return ""
     try:
         zone = zoneinfo.ZoneInfo(str(name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
         return ""
     return f"{entity.start_at.astimezone(zone):%H:%M} {name}"
 

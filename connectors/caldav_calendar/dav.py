@@ -335,7 +335,7 @@ def _zone_name(vtimezone) -> str | None:
         name = match.group(1).strip()
         try:
             zoneinfo.ZoneInfo(name)
-        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
             continue
         return name
     return None

@@ -309,7 +309,7 @@ def _without_known_zones(text: str) -> str:
 def _is_iana(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
         return False
     return True
 
@@ -348,7 +348,7 @@ def _zone(name: str | None):
     if name:
         try:
             return zoneinfo.ZoneInfo(name)
-        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
             pass
     return UTC
 

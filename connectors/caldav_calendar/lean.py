@@ -186,7 +186,7 @@ def _datetime(raw: str, params: dict):
 def _zone(tzid: str):
     try:
         return zoneinfo.ZoneInfo(tzid)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
         raise _NotLean(tzid) from None
 
 
