@@ -101,7 +101,8 @@ class Context:
     heartbeat: Callable[[], None] = _noop  # call during long fetches: proves the worker is alive
     # The owner's zone name (integrations.timezones), "" for the hub's TIME_ZONE: where times
     # written without an offset (a camera's clock, a floating event) were read by that person.
-    time_zone: str = ""
+    # Either the name or a port that looks it up, asked once and only by connectors that need it.
+    time_zone: str | Callable[[], str] = ""
 
     # Ports implemented by the hub (integrations.sync.ports): connectors never touch its database.
     known: KnownRecords = field(default_factory=NoKnownRecords)  # the records already stored
@@ -113,6 +114,8 @@ class Context:
             self.http.hidden_in_errors = self.secret_texts
 
     def zone(self) -> zoneinfo.ZoneInfo:
+        if callable(self.time_zone):
+            self.time_zone = self.time_zone() or ""
         try:
             return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -39,7 +39,7 @@ def build_context(
         credential=credential,
         options=options or {},
         known=KnownItems(integration),
-        time_zone=_zone_of(integration),
+        time_zone=lambda: _zone_of(integration),
     )
     if integration.type.auth_kind == AuthKind.OAUTH2:
         from integrations.oauth.tokens import TokenProvider
@@ -56,7 +56,11 @@ def context_for_test(integration_type, config: dict, secrets: dict, *, integrati
     """A context for test_connection before anything is saved (no metrics, no rate-limit row)."""
     http = HttpClient(OutboundPolicy(windows=[], max_retries=1))
     ctx = Context(
-        config=dict(config), secrets=dict(secrets), http=http, integration=integration, time_zone=_zone_of(integration)
+        config=dict(config),
+        secrets=dict(secrets),
+        http=http,
+        integration=integration,
+        time_zone=lambda: _zone_of(integration),
     )
     if integration is not None and integration.pk is not None:
         ctx.known = KnownItems(integration)
