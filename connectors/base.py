@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import datetime
 import functools
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.conf import settings
 
 from connectors import masking
 from connectors.errors import ConfigError, ConnectorError, ItemError
@@ -96,6 +99,10 @@ class Context:
     options: dict = field(default_factory=dict)  # e.g. {"since": date} for a backfill
     tokens: Any = None  # an OAuth token provider (refreshes ahead of expiry), for OAuth types
     heartbeat: Callable[[], None] = _noop  # call during long fetches: proves the worker is alive
+    # The owner's zone name (integrations.timezones), "" for the hub's TIME_ZONE: where times
+    # written without an offset (a camera's clock, a floating event) were read by that person.
+    # Either the name or a port that looks it up, asked once and only by connectors that need it.
+    time_zone: str | Callable[[], str] = ""
 
     # Ports implemented by the hub (integrations.sync.ports): connectors never touch its database.
     known: KnownRecords = field(default_factory=NoKnownRecords)  # the records already stored
@@ -105,6 +112,14 @@ class Context:
         # integration's secrets in them.
         if hasattr(self.http, "hidden_in_errors"):
             self.http.hidden_in_errors = self.secret_texts
+
+    def zone(self) -> zoneinfo.ZoneInfo:
+        if callable(self.time_zone):
+            self.time_zone = self.time_zone() or ""
+        try:
+            return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
     def secret_texts(self) -> list[str]:
         """What would give away this integration's secrets if an error quoted it (see masking).

@@ -266,13 +266,15 @@ class ICalFeedConnector(Connector):
         event, start, end = raw["event"], raw["start"], raw["end"]
         all_day = not isinstance(start, datetime.datetime)
         floating = not all_day and start.tzinfo is None
-        occurred_at = _to_utc(start, self.default_tz)
+        # A floating time without the calendar's zone (X-WR-TIMEZONE): the person's, as CalDAV does.
+        zone = self.default_tz or self.ctx.zone()
+        occurred_at = _to_utc(start, zone)
         # The same shape as the CalDAV connector's events, so pages and workflows read one format.
         data = {
             "start": start.isoformat(),
             "end": _iso(end),
             "all_day": all_day,
-            "tzid": _tz_name(start, self.default_tz) if not all_day else None,
+            "tzid": _tz_name(start, zone) if not all_day else None,
             "floating": floating,
             "location": str(event.get("LOCATION", "")),
             "status": str(event.get("STATUS", "")).upper(),

@@ -64,7 +64,7 @@ def folder_date(member: str) -> datetime.datetime | None:
     if not match:
         return None
     try:
-        return datetime.datetime(*(int(part) for part in match.groups()), tzinfo=datetime.UTC)
+        return datetime.datetime(*(int(part) for part in match.groups()))  # a local day: see in_zone
     except ValueError:
         return None
 
@@ -90,7 +90,7 @@ class ApplePhotos(archives.ArchiveConnector):
             with zipfile.ZipFile(path) as archive:
                 for info in archive.infolist():
                     try:
-                        moment = datetime.datetime(*info.date_time, tzinfo=datetime.UTC)
+                        moment = datetime.datetime(*info.date_time)  # zip (DOS) times are local
                     except ValueError:
                         continue
                     self._zip_times[(path, info.filename)] = moment
@@ -180,7 +180,7 @@ class ApplePhotos(archives.ArchiveConnector):
         for source, value in (("sidecar", sidecar.get("taken")), ("file", from_file.get("taken")),
                               ("folder", raw.get("folder_date")), ("archive", raw.get("zip_time"))):  # fmt: skip
             if value:
-                taken, time_source = datetime.datetime.fromisoformat(value), source
+                taken, time_source = in_zone(datetime.datetime.fromisoformat(value), self.ctx.zone()), source
                 break
         width, height = pick("width"), pick("height")
         geo = pick("geo") if self.config.get("include_location", True) else None
@@ -224,6 +224,12 @@ class ApplePhotos(archives.ArchiveConnector):
             version=media_match.version(raw["sha256"], capture),
             unmapped=unmapped,
         )
+
+
+def in_zone(moment: datetime.datetime, zone) -> datetime.datetime:
+    """A time without offset (EXIF without OffsetTimeOriginal, a dated folder, a zip's time) as the
+    camera's clock showed it where the person lives; one with an offset as it was."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
 
 def _iso(value: datetime.datetime | None) -> str | None:

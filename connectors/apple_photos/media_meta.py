@@ -37,14 +37,16 @@ MAC_EPOCH = datetime.datetime(1904, 1, 1, tzinfo=datetime.UTC)
 
 def parse_exif_date(value, offset: str = "") -> datetime.datetime | None:
     """ "2023:05:01 10:20:30" (EXIF), "2023-05-01T10:20:30+02:00" (XMP) or a date alone; the
-    offset, when the value has none, from OffsetTimeOriginal; UTC when neither says."""
+    offset, when the value has none, from OffsetTimeOriginal. Naive when neither says: the camera's
+    clock showed local time, which only the person's zone can place (connector.in_zone)."""
     match = EXIF_DATE.match(str(value or ""))
     if not match:
         return None
     year, month, day, hour, minute, second, zone = match.groups()
     zone = zone or (offset or "").strip()
     try:
-        tz = datetime.UTC
+        # An offset that does not parse ("   :  " from a camera whose clock has no zone) says nothing.
+        tz = datetime.UTC if zone == "Z" else None
         if zone and zone != "Z":
             zone_match = re.match(r"^([+-])(\d{2}):?(\d{2})$", zone)
             if zone_match:

@@ -407,7 +407,7 @@ class CalDAVConnector(Connector):
     def transform(self, raw):
         from connectors.caldav_calendar.ical import to_record
 
-        return to_record(raw)
+        return to_record(raw, floating_zone=self.ctx.zone())
 
     # -- delivery -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import icalendar
+from django.conf import settings
 from icalendar.prop import vBroken
 
 from connectors import ical_repair
@@ -107,7 +108,9 @@ def components(obj: CalendarObject):
     return main, [c for c in found if c is not main and c.name == main.name]
 
 
-def to_record(obj: CalendarObject) -> Record:
+def to_record(obj: CalendarObject, floating_zone: datetime.tzinfo | None = None) -> Record:
+    """`floating_zone`: where a floating time is read when the calendar names no zone of its own
+    (the person's, from the connector's Context); the hub's TIME_ZONE when not given."""
     main, overrides = components(obj)
     kind = KINDS[main.name]
     title = _text(main.get("SUMMARY"))
@@ -140,10 +143,12 @@ def to_record(obj: CalendarObject) -> Record:
         data["date"] = occurred.isoformat()
     data["tzid"] = _tzid(main.get("DTSTART") or main.get("DUE"), start or occurred)
     if isinstance(occurred, datetime.datetime) and occurred.tzinfo is None:
-        # Local time wherever you are (RFC 5545 3.3.5): placed in the calendar's own zone, else UTC.
+        # Local time wherever you are (RFC 5545 3.3.5): placed in the calendar's own zone, else the
+        # person's, as the iCal feed does. tzid names it so the timeline reads start/end there too.
+        zone = _zone(obj.timezone) or floating_zone or zoneinfo.ZoneInfo(settings.TIME_ZONE)
         data["floating"] = True
-        occurred = occurred.replace(tzinfo=_zone(obj.timezone))
-        data["tzid"] = obj.timezone
+        occurred = occurred.replace(tzinfo=zone)
+        data["tzid"] = getattr(zone, "key", None) or obj.timezone
     data["location"] = _text(main.get("LOCATION"))
     data["status"] = _text(main.get("STATUS")).upper()
     data["url"] = _text(main.get("URL"))
@@ -344,13 +349,13 @@ def _when(comp, name: str, obj: CalendarObject, label: str, *, strict: bool = Tr
     return value
 
 
-def _zone(name: str | None):
+def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
     if name:
         try:
             return zoneinfo.ZoneInfo(name)
         except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
             pass
-    return UTC
+    return None
 
 
 def _duration(comp) -> datetime.timedelta | None:

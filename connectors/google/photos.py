@@ -191,7 +191,7 @@ class GooglePhotosConnector(Connector):
     # -- records -------------------------------------------------------------------------------
     def transform(self, raw) -> Record:
         if "takeout" in raw:
-            return takeout.transform(raw)
+            return takeout.transform(raw, self.ctx.zone())
         item = raw["picked"]
         media = item.get("mediaFile") or {}
         meta = media.get("mediaFileMetadata") or {}

@@ -234,7 +234,7 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         "sidecar": sidecar,
         "sidecar_name": sidecar_name,
         "sidecar_unreadable": unreadable,
-        "zip_time": datetime.datetime(*info.date_time, tzinfo=datetime.UTC).isoformat(),
+        "zip_time": datetime.datetime(*info.date_time).isoformat(),  # zip (DOS) times are local: see transform
         "width": size_px[0] if size_px else None,
         "height": size_px[1] if size_px else None,
         "capture": capture,
@@ -275,12 +275,14 @@ KNOWN_SIDECAR = {
 }  # fmt: skip
 
 
-def transform(raw: dict) -> Record:
+def transform(raw: dict, zone: datetime.tzinfo = datetime.UTC) -> Record:
+    """`zone`: the person's, where a zip time (written without offset) is read."""
     sidecar = raw.get("sidecar") or {}
     taken = _timestamp(sidecar.get("photoTakenTime")) or _timestamp(sidecar.get("creationTime"))
     time_source = "sidecar"
     if taken is None and raw.get("zip_time"):
         taken, time_source = datetime.datetime.fromisoformat(raw["zip_time"]), "archive"
+        taken = taken if taken.tzinfo is not None else taken.replace(tzinfo=zone)
     filename = display_name(raw["member"], sidecar)
     unmapped = sorted(set(sidecar) - KNOWN_SIDECAR)
     data = {

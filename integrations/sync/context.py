@@ -9,6 +9,7 @@ from connectors.http import HttpClient, OutboundPolicy, heartbeat_every
 from integrations.models import Actor, AuthKind, Integration
 from integrations.secrets import credential_for
 from integrations.sync.ports import KnownItems, outbound_policy
+from integrations.timezones import zone_name_for
 
 UNREAD = object()  # build_context reads the credential itself
 
@@ -38,6 +39,7 @@ def build_context(
         credential=credential,
         options=options or {},
         known=KnownItems(integration),
+        time_zone=lambda: _zone_of(integration),
     )
     if integration.type.auth_kind == AuthKind.OAUTH2:
         from integrations.oauth.tokens import TokenProvider
@@ -53,10 +55,23 @@ def build_context(
 def context_for_test(integration_type, config: dict, secrets: dict, *, integration=None) -> Context:
     """A context for test_connection before anything is saved (no metrics, no rate-limit row)."""
     http = HttpClient(OutboundPolicy(windows=[], max_retries=1))
-    ctx = Context(config=dict(config), secrets=dict(secrets), http=http, integration=integration)
+    ctx = Context(
+        config=dict(config),
+        secrets=dict(secrets),
+        http=http,
+        integration=integration,
+        time_zone=lambda: _zone_of(integration),
+    )
     if integration is not None and integration.pk is not None:
         ctx.known = KnownItems(integration)
     return ctx
+
+
+def _zone_of(integration) -> str:
+    """The owner's zone name, "" (the hub's) when there is no owner yet."""
+    if integration is None or getattr(integration, "user_id", None) is None:
+        return ""
+    return zone_name_for(integration.user)
 
 
 def _throttled(func, every: float | None = None):

@@ -355,7 +355,34 @@ def test_a_video_sidecar_and_a_date_alone_are_read_as_osxphotos_writes_them():
     assert found["geo"] == {"lat": -33.8568, "lon": 151.2153}
     assert found["people"] == []
     date_only = sidecars.parse("a.json", b'{"IPTC:DateCreated": "2020:10:30"}')
-    assert date_only["taken"] == datetime.datetime(2020, 10, 30, tzinfo=datetime.UTC)
+    assert date_only["taken"] == datetime.datetime(2020, 10, 30)  # no zone: placed by the connector
+
+
+def test_a_camera_time_without_offset_is_read_in_the_persons_zone(apple, owner, tmp_path):
+    from integrations.timezones import set_zone
+
+    set_zone(owner, "Europe/Berlin")
+    export = zip_of(
+        tmp_path / "local.zip",
+        {
+            "winter.jpg": jpeg(10, 10, tiff(taken="2024:01:15 20:30:00"), salt=b"winter"),
+            "summer.jpg": jpeg(10, 10, tiff(taken="2024:07:15 20:30:00"), salt=b"summer"),
+            "offset.jpg": jpeg(10, 10, tiff(taken="2024:07:15 20:30:00", offset="-04:00"), salt=b"offset"),
+            "blank-offset.jpg": jpeg(10, 10, tiff(taken="2024:07:15 20:30:00", offset="   :  "), salt=b"blank"),
+            "2024/03/02/dated.jpg": jpeg(10, 10, salt=b"dated"),
+        },
+    )
+    import_files(apple, [export])
+
+    utc = datetime.UTC
+    assert _row(apple, "winter.jpg").occurred_at == datetime.datetime(2024, 1, 15, 19, 30, tzinfo=utc)
+    summer = _row(apple, "summer.jpg")
+    assert summer.occurred_at == datetime.datetime(2024, 7, 15, 18, 30, tzinfo=utc)
+    assert summer.data["start"] == "2024-07-15T20:30:00+02:00"
+    # A time that says its offset keeps it, whatever the person's zone.
+    assert _row(apple, "offset.jpg").occurred_at == datetime.datetime(2024, 7, 16, 0, 30, tzinfo=utc)
+    assert _row(apple, "blank-offset.jpg").occurred_at == datetime.datetime(2024, 7, 15, 18, 30, tzinfo=utc)
+    assert _row(apple, "dated.jpg").occurred_at == datetime.datetime(2024, 3, 1, 23, 0, tzinfo=utc)
 
 
 def test_a_damaged_file_in_the_zip_is_named_and_the_rest_imported(apple, tmp_path):

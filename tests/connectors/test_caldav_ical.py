@@ -72,6 +72,19 @@ def test_floating_times_are_read_in_the_calendars_own_zone():
     assert record.data["tzid"] == "America/New_York"
 
 
+def test_floating_times_without_the_calendars_zone_are_read_in_the_persons_else_the_hubs(settings):
+    from connectors.base import Context
+
+    settings.TIME_ZONE = "Asia/Tokyo"
+    year = datetime.date.today().year
+    person = registry.get("caldav")(Context(config={}, secrets={}, http=None, time_zone="Europe/Berlin"))
+    record = person.transform(obj("floating.ics"))
+    assert record.occurred_at == datetime.datetime(year, 3, 10, 7, 0, tzinfo=UTC)  # 08:00 CET
+    assert record.data["tzid"] == "Europe/Berlin"
+    unchosen = registry.get("caldav")(Context(config={}, secrets={}, http=None))
+    assert unchosen.transform(obj("floating.ics")).occurred_at == datetime.datetime(year, 3, 9, 23, 0, tzinfo=UTC)
+
+
 def test_window_keeps_recent_future_and_open_ended_recurring_objects():
     now = datetime.datetime.now(UTC)
     since = now - datetime.timedelta(days=30)

@@ -206,6 +206,19 @@ def test_a_takeout_export_is_imported_with_its_sidecars_and_without_duplicates(i
     assert SyncedItem.objects.filter(integration=integration).count() == 9
 
 
+def test_a_zip_time_is_read_in_the_persons_zone_and_a_sidecar_timestamp_is_not(integration, tmp_path):
+    from integrations.timezones import set_zone
+
+    set_zone(integration.user, "Europe/Berlin")
+    _import_takeout(integration, _takeout(tmp_path))
+
+    items = {i.title: i for i in live_items(integration)}
+    # 08:30 on the exporting machine's clock, in June in Berlin (UTC+2)
+    assert items["Screenshot.png"].occurred_at == datetime.datetime(2021, 6, 9, 6, 30, tzinfo=datetime.UTC)
+    # photoTakenTime is a Unix timestamp: the same instant wherever the person lives
+    assert items["IMG_0001.jpg"].occurred_at == datetime.datetime(2021, 6, 1, 12, 0, tzinfo=datetime.UTC)
+
+
 def test_a_photo_picked_before_is_not_duplicated_by_the_takeout(owner_client, integration, google_photos_api, tmp_path):
     api = google_photos_api
     _pick(owner_client, integration, api, [api.item("IMG_0002.jpg", JPEG + b"second")])

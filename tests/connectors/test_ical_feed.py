@@ -209,6 +209,20 @@ def _year() -> int:
     return datetime.date.today().year
 
 
+def test_a_floating_time_without_the_calendars_zone_is_read_in_the_persons(owner, feed_server, settings):
+    from integrations.timezones import set_zone
+
+    settings.TIME_ZONE = "Asia/Tokyo"  # the hub's: not the person's, so not used
+    set_zone(owner, "Europe/Berlin")
+    feed_server.serve("/cal.ics", _calendar(_event("f@x", "Dinner", f"{_year()}0710T203000")))
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    sync(integration)
+
+    dinner = _by_title(integration)["Dinner"]
+    assert dinner.occurred_at == datetime.datetime(_year(), 7, 10, 18, 30, tzinfo=datetime.UTC)  # 20:30 CEST
+    assert (dinner.data["floating"], dinner.data["tzid"]) == (True, "Europe/Berlin")
+
+
 def test_an_event_that_breaks_keeps_its_earlier_good_version_and_says_why(owner, feed_server):
     year = _year()
     good_b = _event("b@example.com", "Dentist", f"{year}0410T090000Z", "DURATION:PT1H\r\n")

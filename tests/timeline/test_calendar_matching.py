@@ -9,6 +9,7 @@ import pytest
 import recurring_ical_events
 from django.utils import timezone
 
+from connectors.base import Context
 from connectors.google.calendar import GoogleCalendarConnector
 from connectors.ical_feed import RECURRENCE_MARKERS, ICalFeedConnector
 from connectors.kinds import typed_record
@@ -45,7 +46,7 @@ def store(integration, record):
 
 def feed_records(ics_events: str, calendar_zone: str | None = None):
     """What the iCal feed connector stores for these VEVENTs (recurring ones expanded)."""
-    connector = ICalFeedConnector.__new__(ICalFeedConnector)
+    connector = ICalFeedConnector(Context(config={}, secrets={}, http=None))
     connector.default_tz = zoneinfo.ZoneInfo(calendar_zone) if calendar_zone else None
     connector.calendar_name = "Feed"
     text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\n" + ics_events + "END:VCALENDAR\r\n"
