@@ -118,7 +118,7 @@ class Context:
             self.time_zone = self.time_zone() or ""
         try:
             return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
             return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
     def secret_texts(self) -> list[str]:
