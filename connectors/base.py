@@ -26,6 +26,7 @@ from django.conf import settings
 from connectors import masking
 from connectors.errors import ConfigError, ConnectorError, ItemError
 from connectors.ports import KnownRecords, NoKnownRecords, PageUrls
+from connectors.zones import zone_named
 
 
 def _noop():
@@ -116,10 +117,7 @@ class Context:
     def zone(self) -> zoneinfo.ZoneInfo:
         if callable(self.time_zone):
             self.time_zone = self.time_zone() or ""
-        try:
-            return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
-            return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        return zone_named(self.time_zone) or zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
     def secret_texts(self) -> list[str]:
         """What would give away this integration's secrets if an error quoted it (see masking).

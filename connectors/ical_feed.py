@@ -25,6 +25,7 @@ from connectors.errors import ConfigError, ItemError
 from connectors.fetch import conditional_get
 from connectors.kinds import calendar_fields
 from connectors.registry import registry
+from connectors.zones import zone_named
 
 log = logging.getLogger(__name__)
 ACCEPT = "text/calendar, application/calendar+json;q=0.5, */*;q=0.1"
@@ -429,13 +430,7 @@ def _int(value) -> int:
         return 0
 
 
-def _zone(name: str | None):
-    if not name:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name.strip())
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
-        return None
+_zone = zone_named
 
 
 def _to_utc(value, default_tz) -> datetime.datetime:

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from connectors.zones import zone_named
+
 TEXT, TIME, DATE, NUMBER, INTEGER, DECIMAL, BOOLEAN, LIST, GEO, PERSON, PEOPLE, JSON = (
     "text", "time", "date", "number", "integer", "decimal", "boolean", "list", "geo", "person", "people", "json",
 )  # fmt: skip
@@ -452,7 +454,7 @@ def calendar_fields(data: dict) -> dict:
     if data.get("floating"):
         # A floating time is stored as written (no offset); the connector read it in the calendar's
         # zone (tzid), as the timeline must too: read alone it would be taken for UTC.
-        zone = _zone_named(data.get("tzid"))
+        zone = zone_named(data.get("tzid"))
         if zone is not None:
             for name in ("start", "end", "recurrence_id"):
                 fields[name] = _local_in(data.get(name), zone)
@@ -463,15 +465,6 @@ def calendar_fields(data: dict) -> dict:
         fields["completed"] = bool(data.get("completed")) or (data.get("status") or "").upper() == "COMPLETED"
         fields["completed_at"] = data.get("completed")
     return fields
-
-
-def _zone_named(name):
-    import zoneinfo
-
-    try:
-        return zoneinfo.ZoneInfo(str(name).strip()) if name else None
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
-        return None
 
 
 def _local_in(value, zone):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import zoneinfo
 from urllib.parse import urlencode
 
 from django.utils import timezone
@@ -29,6 +28,7 @@ from connectors import calendar_window
 from connectors.base import Batch, Connector, Record
 from connectors.errors import AuthError, ConfigError, TransientError
 from connectors.registry import registry
+from connectors.zones import zone_named
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,7 @@ def _graph_time(value: dict | None) -> datetime.datetime | None:
 def _known_zone(name) -> bool:
     """Graph names a zone the Windows way ("Pacific Standard Time") when Outlook made the event:
     only an IANA name this server knows is worth keeping as the event's zone."""
-    if not name or not isinstance(name, str):
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder's name ("America")
-        return False
-    return True
+    return zone_named(name) is not None
 
 
 @registry.register("outlook_calendar")

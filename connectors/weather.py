@@ -15,13 +15,13 @@ Docs: https://open-meteo.com/en/docs (parameters, daily variables, WMO weather c
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 
 from connectors.base import Connector, Record
 from connectors.errors import ConfigError, ItemError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
 from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, QueryAsSync, api_base, json_or_empty, merged_config
+from connectors.zones import zone_named
 
 DAILY = [
     "weather_code",
@@ -109,10 +109,7 @@ class WeatherConnector(QueryAsSync, Connector):
 
     def _days(self, data: dict, place: str) -> list[Record]:
         daily, units = data.get("daily") or {}, data.get("daily_units") or {}
-        try:
-            zone = zoneinfo.ZoneInfo(data.get("timezone") or "UTC")
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
-            zone = datetime.UTC
+        zone = zone_named(data.get("timezone")) or datetime.UTC
         lat, lon = data.get("latitude"), data.get("longitude")
         records = []
         for index, day in enumerate(daily.get("time") or []):

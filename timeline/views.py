@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import mimetypes
-import zoneinfo
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from connectors.kinds import KINDS
+from connectors.zones import zone_named
 from integrations import keyset
 from integrations.models import Integration
 from integrations.views.common import push_clean_url, render_page
@@ -148,9 +148,8 @@ def in_own_zone(entity: Entity) -> str:
     name = fields.get("timezone")
     if not entity.start_at or fields.get("all_day") or not name or name == timezone.get_current_timezone_name():
         return ""
-    try:
-        zone = zoneinfo.ZoneInfo(str(name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
+    zone = zone_named(str(name))
+    if zone is None:
         return ""
     return f"{entity.start_at.astimezone(zone):%H:%M} {name}"
 

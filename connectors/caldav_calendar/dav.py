@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zoneinfo
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.sax.saxutils import escape
@@ -27,6 +26,7 @@ from lxml import etree
 
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError
 from connectors.http import guarded_session, retry_after_seconds
+from connectors.zones import zone_named
 
 log = logging.getLogger(__name__)
 
@@ -333,11 +333,8 @@ def _zone_name(vtimezone) -> str | None:
         return None
     for match in re.finditer(r"^(?:TZID|X-LIC-LOCATION)[^:\r\n]*:(.+?)\r?$", vtimezone, re.MULTILINE):
         name = match.group(1).strip()
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
-            continue
-        return name
+        if zone_named(name) is not None:
+            return name
     return None
 
 

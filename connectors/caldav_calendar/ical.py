@@ -13,7 +13,6 @@ map is kept as text in data["extra"] and named in Record.unmapped.
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import re
 import uuid
@@ -30,6 +29,7 @@ from connectors.base import Record
 from connectors.caldav_calendar import lean as lean_reader
 from connectors.errors import ItemError
 from connectors.text import html_to_text
+from connectors.zones import zone_named
 
 UTC = datetime.UTC
 KINDS = {"VEVENT": "event", "VTODO": "task", "VJOURNAL": "journal"}
@@ -310,13 +310,8 @@ def _without_known_zones(text: str) -> str:
     return _VTIMEZONE.sub(drop, text)
 
 
-@functools.lru_cache(maxsize=1024)
 def _is_iana(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
-        return False
-    return True
+    return zone_named(name) is not None
 
 
 def _when(comp, name: str, obj: CalendarObject, label: str, *, strict: bool = True):
@@ -349,13 +344,7 @@ def _when(comp, name: str, obj: CalendarObject, label: str, *, strict: bool = Tr
     return value
 
 
-def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
-    if name:
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
-            pass
-    return None
+_zone = zone_named
 
 
 def _duration(comp) -> datetime.timedelta | None:

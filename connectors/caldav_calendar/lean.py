@@ -13,13 +13,13 @@ give the same records for every awkward input in tests/data/caldav/.
 from __future__ import annotations
 
 import datetime
-import functools
 import re
 import zoneinfo
 
 import icalendar
 
 from connectors.ical_lean import CONTENT_LINE, DATE_TIME, DATE_VALUE, TEXT_ESCAPE, unescaped
+from connectors.zones import zone_named
 
 # As icalendar: blank lines between a line and its continuation go too. Written as (?:\r\n|\n), not
 # \r?\n: a pattern that starts with a set of characters is searched for at C speed (3-5x faster).
@@ -182,12 +182,11 @@ def _datetime(raw: str, params: dict):
     return value
 
 
-@functools.lru_cache(maxsize=1024)
 def _zone(tzid: str):
-    try:
-        return zoneinfo.ZoneInfo(tzid)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):  # OSError: a folder ("America")
-        raise _NotLean(tzid) from None
+    zone = zone_named(tzid)
+    if zone is None:
+        raise _NotLean(tzid)
+    return zone
 
 
 def _duration(raw: str) -> datetime.timedelta:

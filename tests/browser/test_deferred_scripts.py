@@ -26,9 +26,8 @@ def _log_in(page, user):
     page.get_by_role("heading", name="My integrations").wait_for()
 
 
-def test_the_schedule_presets_show_only_once_their_script_can_act(new_page, catalogue):
-    page = new_page()
-    _log_in(page, make_user("early.bird@example.com"))
+def _hold(page, scripts):
+    """Hold back the scripts matching `scripts` (a slow connection) until release() is called."""
     held, released = [], []
 
     def hold(route):
@@ -37,7 +36,19 @@ def test_the_schedule_presets_show_only_once_their_script_can_act(new_page, cata
         else:
             held.append(route)
 
-    page.route(PRESET_SCRIPTS, hold)
+    def release():
+        released.append(True)
+        for route in held:
+            route.continue_()
+
+    page.route(scripts, hold)
+    return release
+
+
+def test_the_schedule_presets_show_only_once_their_script_can_act(new_page, catalogue):
+    page = new_page()
+    _log_in(page, make_user("early.bird@example.com"))
+    release = _hold(page, PRESET_SCRIPTS)
     page.goto("/workflows/new/", wait_until="commit")
     page.get_by_role("button", name="Create and add steps").wait_for()  # the whole form is there
     presets = page.locator("button[data-cron]")
@@ -46,9 +57,7 @@ def test_the_schedule_presets_show_only_once_their_script_can_act(new_page, cata
     for index in range(presets.count()):
         expect(presets.nth(index)).to_be_hidden()
 
-    released.append(True)
-    for route in held:
-        route.continue_()
+    release()
     preset = presets.last
     preset.click()  # waits until it is shown
     expect(page.locator("#id_schedule")).to_have_value(preset.get_attribute("data-cron"))
@@ -80,15 +89,7 @@ HTMX = re.compile(r".*/static/django_htmx/htmx[^/]*\.js$")
 def test_a_filter_chosen_and_words_typed_before_htmx_ran_are_answered_once_it_has(new_page, catalogue):
     page = new_page()
     _log_in(page, make_user("quick.hands@example.com"))
-    held, released = [], []
-
-    def hold(route):
-        if released:
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route(HTMX, hold)  # the scripts after it (static/js) wait for it too: they run in order
+    release = _hold(page, HTMX)  # the scripts after it (static/js) wait for it too: they run in order
     page.goto("/integrations/gallery/", wait_until="commit")
     results = page.locator("#gallery-results")
     results.locator("article[data-slug=ical-feed]").wait_for()  # every service, before any filter
@@ -96,9 +97,7 @@ def test_a_filter_chosen_and_words_typed_before_htmx_ran_are_answered_once_it_ha
     page.get_by_placeholder("Search by name, description or domain…").fill("slack")
     assert results.locator("article[data-slug=ical-feed]").count() == 1  # nothing listened yet
 
-    released.append(True)
-    for route in held:
-        route.continue_()
+    release()
     expect(page).to_have_url(re.compile(r"/integrations/gallery/\?(?=.*category=output)(?=.*q=slack)"))
     expect(results.locator("article[data-slug=ical-feed]")).to_have_count(0)
     expect(results.locator("article[data-slug=slack]")).to_have_count(1)
