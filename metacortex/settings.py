@@ -101,9 +101,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "TEST_SQLITE_PATH", default=str(Path(tempfile.gettempdir()) / f"metacortex-test-{os.getpid()}.sqlite3")
         )
     }
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Persistent connections on every database. django-q2's ORM broker and every async_task call
+# close_old_connections(): with CONN_MAX_AGE=0 that closes the connection, so a worker reopened
+# SQLite (and re-ran its PRAGMAs) at each broker poll and after each stored sync batch.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
