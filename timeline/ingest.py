@@ -68,7 +68,7 @@ def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
     stale: set[int] = set()  # entities a source left: merged again (or tombstoned) at the end
     for item_id in dict.fromkeys(item_ids):
         item, source = items.get(item_id), sources.get(item_id)
-        if item is None or item.deleted_at is not None:
+        if item is None or item.deleted_at is not None or _called_off(item):
             if source is not None:  # gone at the source: the entity stays while another holds it
                 source.delete()
                 stale.add(source.entity_id)
@@ -85,6 +85,16 @@ def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
     _refresh_all(stale, batch.left)
     _number(counter, changed | stale)
     return changed | stale
+
+
+def _called_off(item) -> bool:
+    """An event cancelled at its source. Google and Outlook drop such events themselves; an iCal
+    feed or a CalDAV server keeps them with STATUS:CANCELLED (a whole event, or one occurrence of a
+    series). The record keeps it, with its status; the timeline treats it as gone: no entity, no
+    photo "taken during" it. Restored at the source, it comes back like a new record."""
+    if item.kind != "event" or not isinstance(item.data, dict):
+        return False
+    return str(item.data.get("status") or "").strip().upper() == "CANCELLED"
 
 
 class _Batch:
