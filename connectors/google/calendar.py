@@ -19,7 +19,6 @@ import datetime
 import hashlib
 import logging
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from googleapiclient.errors import HttpError
@@ -264,10 +263,13 @@ class GoogleCalendarConnector(Connector):
     def _event_body(self, card, key: str, minutes: int) -> dict:
         due = card.due
         if isinstance(due, datetime.datetime):
+            # A due time without a zone is the person's wall-clock time, and their zone is the
+            # event's: Google shows it (and repeats it across a DST change) there.
+            zone = self.ctx.zone()
             if timezone.is_naive(due):
-                due = timezone.make_aware(due, timezone.get_default_timezone())
-            start = {"dateTime": due.isoformat(), "timeZone": settings.TIME_ZONE}
-            end = {"dateTime": (due + datetime.timedelta(minutes=minutes)).isoformat(), "timeZone": settings.TIME_ZONE}
+                due = timezone.make_aware(due, zone)
+            start = {"dateTime": due.isoformat(), "timeZone": zone.key}
+            end = {"dateTime": (due + datetime.timedelta(minutes=minutes)).isoformat(), "timeZone": zone.key}
         else:
             start = {"date": due.isoformat()}
             end = {"date": (due + datetime.timedelta(days=1)).isoformat()}

@@ -210,6 +210,19 @@ def test_tasks_with_due_dates_are_pushed_out_as_events_once(integration, calenda
     assert "Renew passport" not in titles
 
 
+def test_a_due_time_without_a_zone_is_pushed_in_the_persons_zone_not_the_hubs(integration, calendar):
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=integration.user, defaults={"time_zone": "America/New_York"})
+    connector = _connector(integration)
+    connector.send([OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="t-ny")], {})
+
+    event = next(e for e in calendar.live_events(ALICE).values() if e["summary"] == "Dentist")
+    assert event["start"]["timeZone"] == "America/New_York"
+    start = datetime.datetime.fromisoformat(event["start"]["dateTime"])
+    assert start == datetime.datetime(2026, 7, 2, 19, 30, tzinfo=datetime.UTC)  # 15:30 EDT
+
+
 def test_pushing_events_without_the_events_permission_asks_to_reauthenticate(owner_client, oauth_server, calendar):
     integration = connect_with_oauth(
         owner_client, oauth_server, SLUG, calendar, scope="https://www.googleapis.com/auth/calendar.readonly"
