@@ -1,8 +1,11 @@
 """One django-q2 CRON Schedule per active, scheduled workflow, kept in step with the workflow.
 
-Cron expressions have five fields and are read in the hub's time zone (settings.TIME_ZONE), which
-is how django-q2 computes the next run. An inactive workflow, or one without a schedule, has no
-Schedule at all: nothing fires for it.
+Cron expressions have five fields and are read in the workflow owner's time zone: "every day at
+07:00" is 07:00 where they live, as the preview on the form says. django-q2 computes a CRON
+schedule's next run in the hub's zone (settings.TIME_ZONE), so the hub sets it itself: when the
+schedule is made, at each run (run_scheduled corrects what the scheduler wrote; its UPDATE waits
+for the scheduler's row lock, so it lands after), and when the owner picks another zone. An
+inactive workflow, or one without a schedule, has no Schedule at all: nothing fires for it.
 
 Besides, a workflow may get one ONCE Schedule (schedule_retry): a receiver answered a 429 whose
 Retry-After is longer than the hub waits in one go, so its pending cards go out when it asked,
@@ -58,10 +61,12 @@ def cron_problem(expression: str) -> str | None:
     return None
 
 
-def next_runs(expression: str, count: int = 3, start: datetime | None = None) -> list[datetime]:
+def next_runs(expression: str, count: int = 3, start: datetime | None = None, zone=None) -> list[datetime]:
+    """The next `count` runs after `start` (now), read in `zone` (the active zone: the person's
+    in a request)."""
     if not expression or cron_problem(expression):
         return []
-    base = timezone.localtime(start or timezone.now())
+    base = timezone.localtime(start or timezone.now(), zone)
     it = croniter(expression, base)
     return [it.get_next(datetime) for _ in range(count)]
 
@@ -80,9 +85,27 @@ def ensure_schedule(workflow) -> Schedule | None:
     schedule.schedule_type = Schedule.CRON
     schedule.cron = expression
     schedule.repeats = -1
-    schedule.next_run = next_runs(expression, 1)[0]
-    schedule.save()
+    schedule.save()  # a new CRON Schedule's save() sets next_run in the hub's zone: set it after
+    schedule.next_run = _owners_next_run(workflow, expression)
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=schedule.next_run)
     return schedule
+
+
+def _owners_next_run(workflow, expression: str) -> datetime:
+    from integrations.timezones import zone_for
+
+    return next_runs(expression, 1, zone=zone_for(workflow.owner))[0]
+
+
+def rearm(workflow) -> None:
+    """Set the CRON Schedule's next run from now, in the owner's zone (after a run, whose next run
+    django-q2 computed in the hub's zone, or after the owner chose another zone)."""
+    expression = " ".join((workflow.schedule or "").split())
+    if not (workflow.is_active and expression) or cron_problem(expression):
+        return
+    Schedule.objects.filter(name=schedule_name(workflow.pk), schedule_type=Schedule.CRON, cron=expression).update(
+        next_run=_owners_next_run(workflow, expression)
+    )
 
 
 def remove_schedule(workflow_id: int) -> None:

@@ -4,7 +4,7 @@ from django.dispatch import receiver
 from integrations.signals import integration_deleting, integration_disconnected, integration_reconnected
 from workflows import links
 from workflows.models import Workflow
-from workflows.schedules import ensure_schedule, remove_schedule
+from workflows.schedules import ensure_schedule, rearm, remove_schedule
 
 
 @receiver(post_save, sender=Workflow)
@@ -47,3 +47,12 @@ def _offer_resume_when_usable_again(sender, instance, raw=False, update_fields=N
     from workflows.links import offer_resume
 
     offer_resume(instance)
+
+
+@receiver(post_save, sender="integrations.UserPreferences")
+def _follow_the_owners_zone(sender, instance, raw=False, **kwargs):
+    """Schedules are read in the owner's zone: another zone moves their next runs."""
+    if raw:
+        return
+    for workflow in Workflow.objects.filter(owner_id=instance.user_id, is_active=True).exclude(schedule=""):
+        rearm(workflow)

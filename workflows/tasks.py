@@ -6,7 +6,7 @@ from __future__ import annotations
 from workflows.models import Workflow
 from workflows.runner import run_execution as run
 from workflows.runner import run_workflow
-from workflows.schedules import ensure_schedule, remove_schedule
+from workflows.schedules import ensure_schedule, rearm, remove_schedule
 
 
 def run_execution(execution_id: int) -> dict:
@@ -37,6 +37,8 @@ def run_scheduled(workflow_id: int, trigger: str = "schedule") -> dict:
     if not workflow.is_active:
         ensure_schedule(workflow)
         return {"workflow": workflow_id, "skipped": "paused"}
+    if trigger == "schedule":
+        rearm(workflow)  # the next run in the owner's zone, not the one django-q2 computed
     execution = run_workflow(workflow, trigger=trigger)
     if execution is None:
         return {"workflow": workflow_id, "skipped": "already running"}

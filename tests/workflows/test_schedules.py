@@ -3,12 +3,14 @@ real `qcluster` worker runs it when it is due."""
 
 import datetime
 import uuid
+import zoneinfo
 
 import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
 from integrations.models import IntegrationType
+from integrations.timezones import set_zone
 from tests.connectors.helpers import connect
 from tests.factories import make_integration
 from tests.waiting import wait_for
@@ -108,11 +110,40 @@ def test_bad_cron_expressions_are_explained(expression, problem):
     assert problem in schedules.cron_problem(expression)
 
 
-def test_next_runs_are_in_the_hub_time_zone(settings):
+def test_next_runs_are_in_the_active_time_zone_the_hubs_outside_a_request(settings):
     settings.TIME_ZONE = "Asia/Tokyo"
     start = datetime.datetime(2026, 11, 23, 23, 0, tzinfo=datetime.UTC)  # 08:00 on the 24th in Tokyo
     runs = schedules.next_runs("0 7 * * *", 2, start=start)
     assert [r.isoformat() for r in runs] == ["2026-11-25T07:00:00+09:00", "2026-11-26T07:00:00+09:00"]
+
+
+def _local(when, zone):
+    local = when.astimezone(zoneinfo.ZoneInfo(zone))
+    return local.hour, local.minute
+
+
+def test_a_schedule_runs_at_its_hour_in_the_owners_zone_not_the_hubs(owner):
+    set_zone(owner, "America/New_York")  # the hub's zone is another (the tests run in UTC)
+    workflow = make_workflow(owner, schedule="0 7 * * *")
+    schedule = _schedule(workflow)
+    assert _local(schedule.next_run, "America/New_York") == (7, 0)
+
+    # When it fires, django-q2 computes the next run in the hub's zone (07:00 UTC, 03:00 or 02:00
+    # in New York); the run itself sets it back to 07:00 in New York.
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=schedule.calculate_next_run())
+    assert _local(_schedule(workflow).next_run, "America/New_York") != (7, 0)
+    run_scheduled(workflow.pk)
+    next_run = _schedule(workflow).next_run
+    assert _local(next_run, "America/New_York") == (7, 0)
+    assert next_run > timezone.now()
+
+
+def test_choosing_another_zone_moves_the_next_runs(owner):
+    set_zone(owner, "Europe/Paris")
+    workflow = make_workflow(owner, schedule="30 18 * * *")
+    assert _local(_schedule(workflow).next_run, "Europe/Paris") == (18, 30)
+    set_zone(owner, "Australia/Sydney")
+    assert _local(_schedule(workflow).next_run, "Australia/Sydney") == (18, 30)
 
 
 @pytest.mark.peer

@@ -1,8 +1,8 @@
 """Source step over what an integration has synced in (events, mail, feed entries...).
 
 Its schema is defined here, once, for every syncable integration; the form generator renders it
-like a blueprint schema. Time windows are read in the hub's time zone (settings.TIME_ZONE):
-"tomorrow" is the next local calendar day, from midnight to midnight.
+like a blueprint schema. Time windows are read in the workflow owner's time zone (the runner
+activates it): "tomorrow" is their next calendar day, from midnight to midnight.
 """
 
 from __future__ import annotations
