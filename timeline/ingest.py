@@ -165,6 +165,13 @@ def _take(batch: _Batch, item, source) -> Entity:
         )
     if linkable:
         person_ids = people.attach_people(entity, typed, batch.own, batch.people)
+        if source is not None or matched_by:  # an entity with earlier word from its sources
+            gone = people.detach_unnamed(entity)
+            if gone:
+                batch.left["people"].update(gone)  # dropped at the end if nothing names them now
+                links.unlink_entity(entity)  # mails linked through them; made again below
+            # Everyone the entity names, from every source, not only from this record.
+            person_ids = list(EntityPerson.objects.filter(entity=entity).values_list("person_id", flat=True))
         links.link_entity(entity, person_ids)
     return entity
 
@@ -248,7 +255,10 @@ def refresh(entity_id: int, left: dict | None = None):
                 left["places"].add(entity.place_id)
             entity.place = places.place_for(entity.user_id, Typed(entity.kind, entity.fields))
             entity.save(update_fields=["place"])
-        if (entity.start_at, entity.end_at, entity.place_id) != before:
+        gone = people.detach_unnamed(entity)  # people only the source that left named
+        if left is not None:
+            left["people"].update(gone)
+        if gone or (entity.start_at, entity.end_at, entity.place_id) != before:
             links.unlink_entity(entity)
             named = EntityPerson.objects.filter(entity=entity).values_list("person_id", flat=True)
             links.link_entity(entity, list(named))

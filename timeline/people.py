@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from connectors.kinds import Typed
 from timeline.models import EntityPerson, Person
 
 NAME_ONLY_ROLES = {"people"}  # a photo's sidecar names who is in it, without an address
@@ -57,3 +58,30 @@ def attach_people(entity, typed, own: set[str], cache: dict | None = None) -> li
     if links:
         EntityPerson.objects.bulk_create(links, ignore_conflicts=True)
     return ids
+
+
+def _mention_key(email: str, name: str) -> tuple[str, str] | None:
+    if email:
+        return ("email", email)
+    return ("name", name.lower()[:200]) if name else None
+
+
+def detach_unnamed(entity) -> set[int]:
+    """Take off the entity everyone none of its sources names any more in that role (an attendee
+    dropped from the invitation, a recipient no longer on the mail). Returns those people's ids."""
+    wanted = set()
+    for fields in entity.sources.values_list("fields", flat=True):
+        for mention in Typed(entity.kind, fields or {}).people():
+            key = _mention_key(mention.get("email", ""), mention.get("name", ""))
+            if key is not None:
+                wanted.add((key, mention["role"]))
+    stale, gone = [], set()
+    for row in EntityPerson.objects.filter(entity=entity).select_related("person"):
+        person = row.person
+        key = ("email", person.email) if person.email else ("name", person.name_key)
+        if (key, row.role) not in wanted:
+            stale.append(row.pk)
+            gone.add(person.pk)
+    if stale:
+        EntityPerson.objects.filter(pk__in=stale).delete()
+    return gone
