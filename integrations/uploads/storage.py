@@ -87,3 +87,7 @@ def remove_unheld_media(user_id, names) -> None:
         for name in chunk:
             if name not in held:
                 default_storage.delete(name)
+                # What the Google Photos Picker said about it, kept beside the bytes
+                # (connectors.google.media_store.remember_pick): it goes with them.
+                folder, _, filename = name.rpartition("/")
+                default_storage.delete(f"{folder}/{filename.split('.', 1)[0]}.pick.json")

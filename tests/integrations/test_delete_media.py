@@ -8,7 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from connectors.google.media_store import store_file
+from connectors.google.media_store import pick_path, remember_pick, store_file
 from integrations import lifecycle
 from integrations.models import IntegrationType, SyncedItem
 from tests.factories import make_integration
@@ -40,11 +40,18 @@ def test_deleting_photos_with_their_data_removes_the_files_no_other_integration_
     only_picked = photo(picker, "beach", b"\xff\xd8 beach with GPS")
     both = photo(picker, "hike", b"\xff\xd8 hike")
     assert photo(takeout, "hike-takeout", b"\xff\xd8 hike") == both  # stored once per person
+    picks = {}
+    for payload in (b"\xff\xd8 beach with GPS", b"\xff\xd8 hike"):  # what the Picker said of each
+        digest = hashlib.sha256(payload).hexdigest()
+        remember_pick(owner.pk, digest, {"picked": {"id": digest[:8], "mediaFile": {"baseUrl": "x"}}})
+        picks[payload] = pick_path(owner.pk, digest)
 
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.delete(picker, delete_data=True)
     assert not default_storage.exists(only_picked)
+    assert not default_storage.exists(picks[b"\xff\xd8 beach with GPS"])
     assert default_storage.exists(both)
+    assert default_storage.exists(picks[b"\xff\xd8 hike"])
 
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.delete(takeout, delete_data=False)  # the records (and their files) are kept
