@@ -54,6 +54,21 @@ def _size_text(size: int) -> str:
 # -- creating ---------------------------------------------------------------------------------
 
 
+def _whole_bytes(value) -> int | None:
+    """A size in bytes as a client may send it (a JSON integer, or its digits as a string); None
+    for anything else: int() would read 1.5 as 1 and true as 1, and a wrong size only shows much
+    later, as an upload that never completes."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None  # 1e400 is infinity: not an integer
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def create_upload(
     user, itype: IntegrationType, *, filename: str, size, integration=None, fingerprint: str = ""
 ) -> tuple[Upload, bool]:
@@ -68,10 +83,9 @@ def create_upload(
             + ".",
             field="filename",
         )
-    try:
-        size = int(size)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is infinity
-        raise UploadProblem("Say the file's size in bytes.", field="size") from None
+    size = _whole_bytes(size)
+    if size is None:
+        raise UploadProblem("Say the file's size in bytes, a whole number (e.g. 1048576).", field="size")
     if size <= 0:
         raise UploadProblem(f"{name} is empty.", remediation="Choose the export file itself.", field="size")
     limit = settings.UPLOAD_MAX_BYTES

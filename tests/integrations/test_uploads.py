@@ -213,6 +213,23 @@ def test_a_size_too_large_for_an_integer_is_a_400(api, spotify):
     assert not Upload.objects.exists()
 
 
+@pytest.mark.parametrize("size", ["1.5", "true", '"1.5"', '"12abc"', '"\u00b2"', "[10]", "null", "-3"])
+def test_a_size_that_is_not_a_whole_number_of_bytes_is_a_400(api, spotify, size):
+    body = f'{{"filename": "a.zip", "size": {size}, "integration": {spotify.pk}}}'
+    response = api.post("/api/v1/uploads", body, "application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["field"] == "size"
+    assert not Upload.objects.exists()
+
+
+@pytest.mark.parametrize("size", ["10", '"10"', "10.0"])
+def test_a_size_in_whole_bytes_is_taken_as_sent(api, spotify, size):
+    body = f'{{"filename": "a.zip", "size": {size}, "integration": {spotify.pk}}}'
+    response = api.post("/api/v1/uploads", body, "application/json")
+    assert response.status_code == 201, response.content[:300]
+    assert response.json()["upload"]["size"] == 10
+
+
 def test_an_upload_offset_of_other_digits_is_a_400(api, spotify):
     data = spotify_export()
     upload = create(api, data, integration=spotify.pk).json()["upload"]
