@@ -48,6 +48,12 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    411: "length_required",
+    413: "too_large",
+    416: "range_not_satisfiable",
+    429: "rate_limited",
+    503: "unavailable",
+    507: "insufficient_storage",
 }
 
 

@@ -166,6 +166,7 @@ def test_a_file_over_the_size_cap_is_refused_before_any_byte(api, spotify, setti
     response = create(api, b"x" * 1001, integration=spotify.pk)
     assert response.status_code == 413
     error = response.json()["error"]
+    assert error["code"] == "too_large"  # a code a client can act on, not the generic "error"
     assert "accepts files up to" in error["message"]
     assert "UPLOAD_MAX_BYTES" in error["remediation"]
     assert not Upload.objects.exists()
