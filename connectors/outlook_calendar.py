@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -85,7 +85,8 @@ class OutlookCalendarConnector(Connector):
         """The iCalendar identity of an event, as Graph documents it (resources/event): iCalUId is
         the UID of a single instance, but differs for each occurrence of a series, whose UID is the
         series master's iCalUId. The calendar view lists occurrences and exceptions, not their
-        master, so an instance carries no UID here rather than one no other calendar knows."""
+        master: the sync reads the master's iCalUId once per series (series_uid). An instance whose
+        master could not be read carries no UID rather than one no other calendar knows."""
         data = item.data or {}
         extra = data.get("extra") or {}
         zone = extra.get("originalStartTimeZone")
@@ -93,6 +94,8 @@ class OutlookCalendarConnector(Connector):
         if data.get("type") == "singleInstance":
             fields["uid"] = extra.get("iCalUId")
         elif data.get("type") in ("occurrence", "exception"):
+            if data.get("series_uid"):
+                fields["uid"] = data["series_uid"]
             # An instance is named by its original start (RECURRENCE-ID), which stays when it is moved;
             # Graph gives it in UTC.
             fields["recurrence_id"] = extra.get("originalStart") or data.get("start")
@@ -194,7 +197,10 @@ class OutlookCalendarConnector(Connector):
                     continue
                 if seen is not None:
                     seen.add(external_id)
-                items.append({"calendar": key, "event": event})
+                raw = {"calendar": key, "event": event}
+                if event.get("seriesMasterId") and event.get("type") in ("occurrence", "exception"):
+                    raw["series_uid"] = self._series_uid(event["seriesMasterId"])
+                items.append(raw)
             next_link = page.get("@odata.nextLink")
             if next_link:
                 cursor = self._cursor(state, resume={"key": key, "next": next_link})
@@ -215,6 +221,21 @@ class OutlookCalendarConnector(Connector):
                 )
             yield Batch(items=items, deletes=deletes, notices=notices, cursor=self._cursor(state))
             return
+
+    def _series_uid(self, master_id: str) -> str:
+        """The series master's iCalUId (GET /me/events/{id}, event-get), once per series and sync.
+        A master that is gone or not readable gives "" (its instances then carry no UID)."""
+        known = getattr(self, "_series_uids", None)
+        if known is None:
+            known = self._series_uids = {}
+        if master_id not in known:
+            response = self._get(
+                f"{self.base}/me/events/{quote(str(master_id), safe='')}?$select=iCalUId", allow=(403, 404)
+            )
+            body = response.json() if response.status_code == 200 else {}
+            uid = body.get("iCalUId") if isinstance(body, dict) else None
+            known[master_id] = uid if isinstance(uid, str) else ""
+        return known[master_id]
 
     @staticmethod
     def _delta_expired(response) -> bool:
@@ -258,6 +279,7 @@ class OutlookCalendarConnector(Connector):
             ],
             "type": event.get("type", ""),
             "series_master_id": event.get("seriesMasterId", ""),
+            "series_uid": raw.get("series_uid", ""),
             "show_as": event.get("showAs", ""),
             "categories": event.get("categories") or [],
             "last_modified": event.get("lastModifiedDateTime", ""),

@@ -204,3 +204,22 @@ def test_a_round_without_its_delta_link_tombstones_nothing(integration, graph):
     assert live_items(integration).count() == 3
     assert job.status == JobStatus.PARTIAL
     assert "may be incomplete: nothing was deleted" in job.remediation
+
+
+def test_occurrences_carry_their_series_ical_uid_read_once_per_series(integration, graph):
+    graph.put_series_master(ALICE, {"id": "series-1", "iCalUId": "SERIES-UID-1", "subject": "Standup"})
+    for day in (1, 2):
+        graph.put_event(ALICE, {"id": f"occ-{day}", "subject": "Standup", "type": "occurrence",
+                                "seriesMasterId": "series-1", "start": _at(day, 9), "end": _at(day, 10)})  # fmt: skip
+    graph.put_event(ALICE, {"id": "orphan", "subject": "Lost series", "type": "occurrence",
+                            "seriesMasterId": "gone", "start": _at(3, 9), "end": _at(3, 10)})  # fmt: skip
+
+    assert sync(integration).status == JobStatus.SUCCEEDED
+
+    stored = {i.data["event_id"]: i.data for i in live_items(integration)}
+    assert stored["occ-1"]["series_uid"] == stored["occ-2"]["series_uid"] == "SERIES-UID-1"
+    assert stored["orphan"]["series_uid"] == ""  # its master answers 404: no UID rather than a wrong one
+    assert stored["ev1"]["series_uid"] == ""  # a single instance has its own iCalUId
+    masters = graph.requests_to(r"/me/events/")
+    assert sorted(r.path.rsplit("/", 1)[-1] for r in masters) == ["gone", "series-1"]
+    assert all(r.args.get("$select") == ["iCalUId"] for r in masters)

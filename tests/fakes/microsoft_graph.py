@@ -15,6 +15,8 @@ Follows:
   "The sync state generation is not found. The delta token is expired and data must be
   synchronized again."): `expire_delta(..., status=400)`;
 - https://learn.microsoft.com/en-us/graph/api/user-get (GET /me) and calendar list;
+- https://learn.microsoft.com/en-us/graph/api/event-get (GET /me/events/{id}, $select; a series
+  master is found there though the calendar view never lists it; 404 ErrorItemNotFound);
 - https://learn.microsoft.com/en-us/graph/errors (401 InvalidAuthenticationToken,
   403 ErrorAccessDenied, 429 TooManyRequests with Retry-After).
 """
@@ -78,6 +80,7 @@ class GraphFake(ApiFake):
         # Not the contract: a front end that loses the last page's deltaLink (so a round cannot be
         # told complete). Tests set it to prove nothing is then tombstoned.
         self.drop_delta_link = False
+        self.masters: dict[str, dict[str, dict]] = {}  # email -> id -> series master
 
     @property
     def base_url(self) -> str:
@@ -132,6 +135,15 @@ class GraphFake(ApiFake):
             cal.changes[event["id"]] = seq
             return stored
 
+    def put_series_master(self, email: str, master: dict, calendar: str = "Calendar") -> dict:
+        """A recurring series' master ("type": "seriesMaster"): readable by id, never listed by
+        the calendar view, which lists its occurrences (put_event them with seriesMasterId)."""
+        with self.lock:
+            self.calendar(email, calendar)
+            stored = {"type": "seriesMaster", "subject": "", "isCancelled": False, **master}
+            self.masters.setdefault(email, {})[master["id"]] = stored
+            return stored
+
     def delete_event(self, email: str, event_id: str, calendar: str = "Calendar"):
         with self.lock:
             cal = self.calendar(email, calendar)
@@ -164,6 +176,19 @@ class GraphFake(ApiFake):
             "mail": owner["email"],
             "userPrincipalName": owner["email"],
         }
+
+    @route("GET", r"/v1.0/me/events/(?P<event_id>[^/]+)")
+    def get_event(self, request, event_id):
+        email = self.owner(request, *READ_CALENDARS)["email"]
+        found = self.masters.get(email, {}).get(event_id)
+        if found is None:
+            found = next(
+                (c.events[event_id] for c in self.calendars.get(email, {}).values() if event_id in c.events), None
+            )
+        if found is None:
+            raise Reply(404, graph_error("ErrorItemNotFound", "The specified object was not found in the store."))
+        select = [f.strip() for f in (request.args.get("$select") or "").split(",") if f.strip()]
+        return {k: v for k, v in found.items() if not select or k in select or k == "id"}
 
     @route("GET", r"/v1.0/me/calendars")
     def list_calendars(self, request):

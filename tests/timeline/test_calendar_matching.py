@@ -70,11 +70,14 @@ def google_record(event: dict):
     return connector.transform({"calendar": "primary", "event": {"status": "confirmed", **event}})
 
 
-def outlook_record(event: dict):
+def outlook_record(event: dict, series_uid: str | None = None):
     """What the Outlook Calendar connector stores for this calendarView delta item (times in UTC,
-    as the connector asks them)."""
+    as the connector asks them); `series_uid`: its series master's iCalUId, as the sync reads it."""
     connector = OutlookCalendarConnector.__new__(OutlookCalendarConnector)
-    return connector.transform({"calendar": "default", "event": {"isCancelled": False, **event}})
+    raw = {"calendar": "default", "event": {"isCancelled": False, **event}}
+    if series_uid is not None:
+        raw["series_uid"] = series_uid
+    return connector.transform(raw)
 
 
 # An Exchange UID, as Outlook mints it and as a Google invitee's copy keeps it (iCalUID).
@@ -227,3 +230,47 @@ def test_an_outlook_occurrence_is_named_by_its_original_start_and_not_by_its_own
     assert "uid" not in fields
     assert "timezone" not in fields  # a Windows zone name, which this server cannot place
     assert fields["recurrence_id"] == "2026-03-09T09:00:00Z"
+
+
+def test_an_outlook_occurrence_joins_the_google_instance_by_its_series_uid_and_original_start(owner):
+    outlook, google = (
+        integration_of(owner, "outlook-calendar", "Outlook"),
+        integration_of(owner, "google-calendar", "Google"),
+    )
+    moved = {
+        "id": "AAMkAGI2TG93AAB=",
+        "iCalUId": "040000008200E00074C5B7101A82E00807EA0309FB7128DC464BD40100000000",  # this occurrence's own
+        "type": "exception",
+        "seriesMasterId": "AAMkAGI2TG93AAA=",
+        "subject": "Standup (afternoon)",
+        "start": {"dateTime": "2026-03-09T14:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-03-09T14:15:00.0000000", "timeZone": "UTC"},
+        "originalStart": "2026-03-09T09:00:00Z",
+    }
+    in_outlook = outlook_record(moved, series_uid=EXCHANGE_UID)
+    assert typed_record(OutlookCalendarConnector, in_outlook).fields["uid"] == EXCHANGE_UID
+    in_google = google_record(
+        {
+            "id": "standup_20260309T090000Z",
+            "iCalUID": EXCHANGE_UID,
+            "recurringEventId": "standup",
+            "summary": "Standup (afternoon)",
+            "start": {"dateTime": "2026-03-09T15:00:00+01:00", "timeZone": "Europe/Paris"},
+            "end": {"dateTime": "2026-03-09T15:15:00+01:00", "timeZone": "Europe/Paris"},
+            "originalStartTime": {"dateTime": "2026-03-09T10:00:00+01:00", "timeZone": "Europe/Paris"},
+        }
+    )
+    take(store(outlook, in_outlook))
+    take(store(google, in_google))
+    afternoon = events(owner).get()
+    assert afternoon.sources.count() == 2
+
+    # Another occurrence of the same series (another original start) stays its own entity.
+    other = outlook_record(
+        {**moved, "id": "AAMkAGI2TG93AAC=", "type": "occurrence", "originalStart": "2026-03-16T09:00:00Z",
+         "start": {"dateTime": "2026-03-16T09:00:00.0000000", "timeZone": "UTC"},
+         "end": {"dateTime": "2026-03-16T09:15:00.0000000", "timeZone": "UTC"}},
+        series_uid=EXCHANGE_UID,
+    )  # fmt: skip
+    take(store(outlook, other))
+    assert events(owner).count() == 2
