@@ -84,6 +84,21 @@ def outlook_record(event: dict, series_uid: str | None = None):
 EXCHANGE_UID = "040000008200E00074C5B7101A82E00800000000FB7128DC464BD4010000000000000000100000006176917542798940"
 
 
+# An Outlook exception: an occurrence of a weekly standup moved from 09:00 to 14:00 UTC, with its
+# own iCalUId (Graph: different for each occurrence) and its series master's id.
+MOVED_STANDUP = {
+    "id": "AAMkAGI2TG93AAB=",
+    "iCalUId": "040000008200E00074C5B7101A82E00807EA0309FB7128DC464BD40100000000",
+    "type": "exception",
+    "seriesMasterId": "AAMkAGI2TG93AAA=",
+    "subject": "Standup (afternoon)",
+    "start": {"dateTime": "2026-03-09T14:00:00.0000000", "timeZone": "UTC"},
+    "end": {"dateTime": "2026-03-09T14:15:00.0000000", "timeZone": "UTC"},
+    "originalStart": "2026-03-09T09:00:00Z",
+    "originalStartTimeZone": "W. Europe Standard Time",
+}
+
+
 def take(*items):
     return ingest(items[0].user_id, [i.pk for i in items])
 
@@ -213,19 +228,7 @@ def test_a_single_outlook_event_joins_the_google_copy_of_the_invitation_by_its_i
 def test_an_outlook_occurrence_is_named_by_its_original_start_and_not_by_its_own_ical_uid():
     # Graph: iCalUId differs for each occurrence of a series (the series' UID is its master's, which
     # the calendar view does not list), and originalStart is the instance's start before it moved.
-    moved = outlook_record(
-        {
-            "id": "AAMkAGI2TG93AAB=",
-            "iCalUId": "040000008200E00074C5B7101A82E00807EA0309FB7128DC464BD40100000000",
-            "type": "exception",
-            "seriesMasterId": "AAMkAGI2TG93AAA=",
-            "subject": "Standup (afternoon)",
-            "start": {"dateTime": "2026-03-09T14:00:00.0000000", "timeZone": "UTC"},
-            "end": {"dateTime": "2026-03-09T14:15:00.0000000", "timeZone": "UTC"},
-            "originalStart": "2026-03-09T09:00:00Z",
-            "originalStartTimeZone": "W. Europe Standard Time",
-        }
-    )
+    moved = outlook_record(MOVED_STANDUP)
     fields = typed_record(OutlookCalendarConnector, moved).fields
     assert "uid" not in fields
     assert "timezone" not in fields  # a Windows zone name, which this server cannot place
@@ -237,16 +240,7 @@ def test_an_outlook_occurrence_joins_the_google_instance_by_its_series_uid_and_o
         integration_of(owner, "outlook-calendar", "Outlook"),
         integration_of(owner, "google-calendar", "Google"),
     )
-    moved = {
-        "id": "AAMkAGI2TG93AAB=",
-        "iCalUId": "040000008200E00074C5B7101A82E00807EA0309FB7128DC464BD40100000000",  # this occurrence's own
-        "type": "exception",
-        "seriesMasterId": "AAMkAGI2TG93AAA=",
-        "subject": "Standup (afternoon)",
-        "start": {"dateTime": "2026-03-09T14:00:00.0000000", "timeZone": "UTC"},
-        "end": {"dateTime": "2026-03-09T14:15:00.0000000", "timeZone": "UTC"},
-        "originalStart": "2026-03-09T09:00:00Z",
-    }
+    moved = MOVED_STANDUP
     in_outlook = outlook_record(moved, series_uid=EXCHANGE_UID)
     assert typed_record(OutlookCalendarConnector, in_outlook).fields["uid"] == EXCHANGE_UID
     in_google = google_record(
