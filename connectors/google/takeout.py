@@ -234,11 +234,20 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         "sidecar": sidecar,
         "sidecar_name": sidecar_name,
         "sidecar_unreadable": unreadable,
-        "zip_time": datetime.datetime(*info.date_time).isoformat(),  # zip (DOS) times are local: see transform
+        "zip_time": _iso(zip_time(info)),  # zip (DOS) times are local: see transform
         "width": size_px[0] if size_px else None,
         "height": size_px[1] if size_px else None,
         "capture": capture,
     }
+
+
+def zip_time(info: zipfile.ZipInfo) -> datetime.datetime | None:
+    """The time the zip keeps for a member, or None: zips rebuilt by some tools write a DOS date of
+    0, which zipfile reads as month 0, day 0."""
+    try:
+        return datetime.datetime(*info.date_time)
+    except ValueError:
+        return None
 
 
 def _location_for_pick(ctx, match, sidecar: dict | None, archive: str, info: zipfile.ZipInfo) -> dict | None:

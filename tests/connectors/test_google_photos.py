@@ -383,3 +383,24 @@ def test_a_takeout_original_without_location_leaves_the_picked_photo_as_it_was(
 
     after = live_items(integration).get()
     assert after.data == before.data
+
+
+# -- what real exports hold ------------------------------------------------------------------------
+
+
+def test_a_member_with_a_zeroed_zip_time_is_imported_without_a_time_and_the_rest_too(integration, tmp_path):
+    """Zips rebuilt by some tools carry a DOS date of 0 (month 0, day 0): no time, not a failed import."""
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo(root + "Screenshot.png", (1980, 0, 0, 0, 0, 0)), b"\x89PNG no sidecar")
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+        z.write(SIDECARS / "IMG_0002.jpg.supplemental-metadata.json", root + "IMG_0002.jpg.supplemental-metadata.json")
+
+    assert "succeeded" in _import_takeout(integration, [str(path)])
+
+    items = {i.title: i for i in live_items(integration)}
+    assert set(items) == {"Screenshot.png", "IMG_0002.jpg"}
+    assert items["Screenshot.png"].occurred_at is None
+    assert items["Screenshot.png"].data["time_source"] is None
+    assert items["IMG_0002.jpg"].occurred_at == datetime.datetime(2021, 6, 2, 12, 0, tzinfo=datetime.UTC)
