@@ -79,11 +79,14 @@ def sidecar_candidates(member: str) -> list[str]:
 
 
 def _timestamp(value) -> datetime.datetime | None:
-    try:
-        seconds = int((value or {}).get("timestamp"))
-    except (TypeError, ValueError):
+    """{"timestamp": "1622635200", ...} as Takeout writes it; None for anything else (a sidecar
+    edited by hand or written by another tool), and for a time no datetime holds."""
+    if not isinstance(value, dict):
         return None
-    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    try:
+        return datetime.datetime.fromtimestamp(int(value.get("timestamp")), tz=datetime.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _geo(value) -> dict | None:
@@ -268,7 +271,8 @@ def display_name(member: str, sidecar: dict | None) -> str:
     """The sidecar's title is the full original name (Takeout cuts long file names), except for an
     "-edited" copy, which shares its original's sidecar and keeps its own name."""
     member_name = posixpath.basename(member)
-    return member_name if EDITED.match(member_name) else ((sidecar or {}).get("title") or member_name)
+    title = (sidecar or {}).get("title")
+    return member_name if EDITED.match(member_name) or not isinstance(title, str) else (title.strip() or member_name)
 
 
 def capture_key(member: str, sidecar: dict | None, size_px) -> str:

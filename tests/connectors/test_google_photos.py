@@ -404,3 +404,30 @@ def test_a_member_with_a_zeroed_zip_time_is_imported_without_a_time_and_the_rest
     assert items["Screenshot.png"].occurred_at is None
     assert items["Screenshot.png"].data["time_source"] is None
     assert items["IMG_0002.jpg"].occurred_at == datetime.datetime(2021, 6, 2, 12, 0, tzinfo=datetime.UTC)
+
+
+def test_sidecar_times_of_the_wrong_shape_or_out_of_range_are_no_time_not_a_failed_import(integration, tmp_path):
+    """A sidecar edited by hand or written by another tool: its photo is imported without the time
+    it cannot give (the zip's time stands in), and the other photos are imported."""
+    root = "Takeout/Google Photos/Photos from 2021/"
+    sidecars = {
+        "flat.jpg": {"title": "flat.jpg", "photoTakenTime": "1622635200"},
+        "far.jpg": {"title": "far.jpg", "photoTakenTime": {"timestamp": "99999999999999"}},
+        "listed.jpg": {"title": ["listed.jpg"], "photoTakenTime": [1622635200], "creationTime": 5},
+    }
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, sidecar in sidecars.items():
+            z.writestr(zipfile.ZipInfo(root + name, (2021, 6, 9, 8, 30, 0)), JPEG + name.encode())
+            z.writestr(root + name + ".json", json.dumps(sidecar))
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+        z.write(SIDECARS / "IMG_0002.jpg.supplemental-metadata.json", root + "IMG_0002.jpg.supplemental-metadata.json")
+
+    assert "succeeded" in _import_takeout(integration, [str(path)])
+
+    items = {i.title: i for i in live_items(integration)}
+    assert set(items) == {*sidecars, "IMG_0002.jpg"}
+    for name in sidecars:
+        assert items[name].data["time_source"] == "archive"
+        assert items[name].occurred_at == datetime.datetime(2021, 6, 9, 8, 30, tzinfo=datetime.UTC)
+    assert items["IMG_0002.jpg"].occurred_at == datetime.datetime(2021, 6, 2, 12, 0, tzinfo=datetime.UTC)
