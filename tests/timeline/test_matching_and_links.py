@@ -186,3 +186,44 @@ def test_typed_fields_are_coerced_to_their_json_form():
         {"name": "Ann", "email": "ann@x.org"},
         {"name": "", "email": "bob@y.org"},
     ]
+
+
+def test_a_burst_from_two_services_joins_each_photo_to_its_own_copy_never_to_its_neighbour(owner):
+    """A burst: many photos in one second, one size. The Takeout holds other bytes than the Apple
+    export (Google rewrites them), so the capture time and size join them, and the file name tells
+    the photos of the burst apart."""
+    apple = integration_of(owner, "apple-photos", "Apple Photos")
+    google = integration_of(owner, "google-photos", "Takeout")
+    burst = [f"IMG_{n:04d}" for n in range(1, 4)]
+    taken = T0.isoformat()
+    first = store(apple, "a1", "photo", width=4032, height=3024, sha256="a1", start=taken, filename=f"{burst[0]}.HEIC")
+    take(first)
+    # Only the second and third of the burst reached Google, the second before the third.
+    size = {"width": 4032, "height": 3024}
+    copies = [
+        store(google, f"g{n}", "photo", sha256=f"g{n}", taken_at=taken, filename=f"{name}.HEIC", **size)
+        for n, name in ((2, burst[1]), (3, burst[2]))
+    ]
+    take(*copies)
+    assert live(owner, kind="photo").count() == 3  # IMG_0002 and IMG_0003 are not IMG_0001
+    rest = [
+        store(apple, f"a{n}", "photo", sha256=f"a{n}", start=taken, filename=f"{name}.heic", **size)
+        for n, name in ((3, burst[2]), (2, burst[1]))
+    ]
+    take(*rest)
+    photos = live(owner, kind="photo")
+    assert photos.count() == 3
+    for entity in photos:
+        names = {s.item.data["filename"].casefold() for s in entity.sources.select_related("item")}
+        assert len(names) == 1, names
+        assert entity.sources.count() == (1 if names == {"img_0001.heic"} else 2)
+
+
+def test_a_photo_whose_services_report_its_size_turned_is_one_entity(owner):
+    """One service gives the stored pixels (4032x3024), another the size as shown (3024x4032)."""
+    apple = integration_of(owner, "apple-photos", "Apple Photos")
+    google = integration_of(owner, "google-photos", "Picker")
+    a = store(apple, "a", "photo", width=4032, height=3024, sha256="a", start=T0.isoformat(), filename="IMG_1.JPG")
+    g = store(google, "g", "photo", width=3024, height=4032, sha256="g", taken_at=T0.isoformat(), filename="IMG_1.JPG")
+    take(a, g)
+    assert live(owner, kind="photo").get().sources.count() == 2
