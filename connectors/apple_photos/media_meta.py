@@ -60,6 +60,12 @@ def parse_exif_date(value, offset: str = "") -> datetime.datetime | None:
         return None
 
 
+def on_globe(lat, lon) -> bool:
+    """A position to keep: both known, on the globe, and not (0, 0), which is what devices without
+    a fix write."""
+    return lat is not None and lon is not None and bool(lat or lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+
+
 # -- EXIF (TIFF structure) ------------------------------------------------------------------------
 def _ifd(data: bytes, offset: int, order: str) -> dict[int, object]:
     values: dict[int, object] = {}
@@ -84,7 +90,8 @@ def _ifd(data: bytes, offset: int, order: str) -> dict[int, object]:
         elif kind in (5, 10):
             fmt = order + ("II" if kind == 5 else "ii") * number
             parts = struct.unpack(fmt, raw)
-            values[tag] = [parts[i] / parts[i + 1] if parts[i + 1] else 0.0 for i in range(0, len(parts), 2)]
+            # A zero denominator is how a camera without a GPS fix writes "unknown" (0/0).
+            values[tag] = [parts[i] / parts[i + 1] if parts[i + 1] else None for i in range(0, len(parts), 2)]
         elif kind in (3, 4, 9):
             fmt = order + {3: "H", 4: "I", 9: "i"}[kind] * number
             unpacked = struct.unpack(fmt, raw)
@@ -94,12 +101,17 @@ def _ifd(data: bytes, offset: int, order: str) -> dict[int, object]:
     return values
 
 
-def _dms(value, ref) -> float | None:
-    if not isinstance(value, list) or not value:
+def _dms(value, ref, hemispheres: str) -> float | None:
+    """A signed degree from GPS rationals (degrees, minutes, seconds; degrees and decimal minutes;
+    decimal degrees alone) and their reference. None when the degrees are unknown (0/0) or the
+    reference is missing or not one of `hemispheres`: without it the hemisphere is a guess, and
+    exiftool gives no position either."""
+    ref = str(ref or "").strip().upper()
+    if not isinstance(value, list) or not value or value[0] is None or len(ref) != 1 or ref not in hemispheres:
         return None
-    parts = [*value, 0.0, 0.0][:3]
+    parts = [part or 0.0 for part in [*value, 0.0, 0.0][:3]]
     degrees = parts[0] + parts[1] / 60 + parts[2] / 3600
-    return -degrees if str(ref or "").upper() in ("S", "W") else degrees
+    return -degrees if ref in "SW" else degrees
 
 
 def parse_tiff(data: bytes) -> dict:
@@ -124,8 +136,8 @@ def parse_tiff(data: bytes) -> dict:
     taken = parse_exif_date(exif.get(0x9003), exif.get(0x9011) if isinstance(exif.get(0x9011), str) else "")
     if taken:
         found["taken"] = taken
-    lat, lon = _dms(gps.get(2), gps.get(1)), _dms(gps.get(4), gps.get(3))
-    if lat is not None and lon is not None and (lat or lon):
+    lat, lon = _dms(gps.get(2), gps.get(1), "NS"), _dms(gps.get(4), gps.get(3), "EW")
+    if on_globe(lat, lon):
         found["geo"] = {"lat": round(lat, 7), "lon": round(lon, 7)}
     if isinstance(exif.get(0xA002), int) and isinstance(exif.get(0xA003), int):
         found["width"], found["height"] = exif[0xA002], exif[0xA003]

@@ -37,7 +37,8 @@ def _value(kind: int, value) -> bytes:
         return struct.pack(">H", value)
     if kind == 4:
         return struct.pack(">I", value)
-    return b"".join(struct.pack(">II", round(v * 100), 100) for v in value)  # rationals
+    # rationals: a number, or (numerator, denominator) as written
+    return b"".join(struct.pack(">II", *(v if isinstance(v, tuple) else (round(v * 100), 100))) for v in value)
 
 
 def _ifd(entries: list[tuple[int, int, object]], offset: int) -> bytes:
@@ -405,3 +406,46 @@ def test_a_damaged_file_in_the_zip_is_named_and_the_rest_imported(apple, tmp_pat
     [error] = job.item_errors
     assert error["error"].startswith("damaged.zip: IMG_0001.JPG is damaged or cut short")
     assert "it was not imported" in error["error"]
+
+
+def gps_tiff(gps: list[tuple[int, int, object]]) -> bytes:
+    """A TIFF with only a GPS IFD holding these entries (tag, type, value)."""
+    ifd0 = [(0x8825, 4, 0)]
+    gps_at = 8 + len(_ifd(ifd0, 8))
+    return b"MM\x00\x2a\x00\x00\x00\x08" + _ifd([(0x8825, 4, gps_at)], 8) + _ifd(gps, gps_at)
+
+
+PARIS = [(1, 2, "N"), (2, 5, [48, 51, 29.6]), (3, 2, "E"), (4, 5, [2, 17, 40.2])]
+SANTIAGO = [(1, 2, "S"), (2, 5, [(338568, 10000)]), (3, 2, "W"), (4, 5, [(7065, 100)])]  # decimal degrees
+
+
+@pytest.mark.parametrize(
+    ("case", "gps"),
+    [
+        ("no hemisphere for the latitude", [PARIS[1], *PARIS[2:]]),
+        ("no hemisphere for the longitude", [*PARIS[:3]]),
+        ("a hemisphere that is not one", [(1, 2, "E"), *PARIS[1:]]),
+        ("no fix: 0/0 rationals for the latitude", [PARIS[0], (2, 5, [(0, 0), (0, 0), (0, 0)]), *PARIS[2:]]),
+        ("no fix: 0/0 degrees", [*PARIS[:3], (4, 5, [(0, 0), (17, 1), (40, 1)])]),
+        ("off the globe", [PARIS[0], (2, 5, [95, 0, 0]), PARIS[2], (4, 5, [200, 0, 0])]),
+    ],
+)
+def test_gps_a_camera_writes_without_a_position_is_no_location_not_a_wrong_one(case, gps):
+    assert "geo" not in media_meta.parse_tiff(gps_tiff(gps)), case
+
+
+def test_a_sidecar_position_off_the_globe_is_no_location():
+    written = b'[{"GPSLatitude": 95, "GPSLatitudeRef": "N", "GPSLongitude": 200, "GPSLongitudeRef": "E"}]'
+    assert "geo" not in sidecars.parse("IMG_1.JPG.json", written)
+
+
+@pytest.mark.parametrize(
+    ("gps", "expected"),
+    [
+        (PARIS, {"lat": 48.8582222, "lon": 2.2945}),
+        (SANTIAGO, {"lat": -33.8568, "lon": -70.65}),
+        ([PARIS[0], (2, 5, [(48, 1), (5123, 100), (0, 0)]), *PARIS[2:]], {"lat": 48.8538333, "lon": 2.2945}),
+    ],
+)
+def test_gps_as_degrees_minutes_seconds_decimal_degrees_or_decimal_minutes(gps, expected):
+    assert media_meta.parse_tiff(gps_tiff(gps))["geo"] == pytest.approx(expected)
