@@ -10,8 +10,9 @@ own "Export Unmodified Originals"), and to fill what a sidecar leaves out.
   a 4-byte offset to the TIFF header.
 - MOV/MP4 (ISO-BMFF too): capture time from moov/mvhd (seconds since 1904-01-01 UTC), dimensions
   from the first video track's tkhd (16.16 fixed point).
-EXIF tags (CIPA DC-008): IFD0 Make 0x010F, Model 0x0110, ExifIFD 0x8769 (DateTimeOriginal 0x9003,
-OffsetTimeOriginal 0x9011, PixelXDimension 0xA002, PixelYDimension 0xA003), GPS IFD 0x8825
+EXIF tags (CIPA DC-008): IFD0 Make 0x010F, Model 0x0110, DateTime 0x0132, ExifIFD 0x8769
+(DateTimeOriginal 0x9003, DateTimeDigitized 0x9004, OffsetTime 0x9010, OffsetTimeOriginal 0x9011,
+OffsetTimeDigitized 0x9012, PixelXDimension 0xA002, PixelYDimension 0xA003), GPS IFD 0x8825
 (GPSLatitudeRef 1, GPSLatitude 2, GPSLongitudeRef 3, GPSLongitude 4).
 
 Every reader is defensive: a damaged header yields less metadata, never an exception.
@@ -133,9 +134,14 @@ def parse_tiff(data: bytes) -> dict:
         found["camera_make"] = ifd0[0x010F]
     if isinstance(ifd0.get(0x0110), str) and ifd0[0x0110]:
         found["camera_model"] = ifd0[0x0110]
-    taken = parse_exif_date(exif.get(0x9003), exif.get(0x9011) if isinstance(exif.get(0x9011), str) else "")
-    if taken:
-        found["taken"] = taken
+    # DateTimeOriginal, else DateTimeDigitized (a scan), else IFD0's DateTime (when the file was
+    # written: older software sets only that), each with its own offset tag.
+    for ifd, tag, offset_tag in ((exif, 0x9003, 0x9011), (exif, 0x9004, 0x9012), (ifd0, 0x0132, 0x9010)):
+        offset = exif.get(offset_tag)
+        taken = parse_exif_date(ifd.get(tag), offset if isinstance(offset, str) else "")
+        if taken:
+            found["taken"] = taken
+            break
     lat, lon = _dms(gps.get(2), gps.get(1), "NS"), _dms(gps.get(4), gps.get(3), "EW")
     if on_globe(lat, lon):
         found["geo"] = {"lat": round(lat, 7), "lon": round(lon, 7)}

@@ -449,3 +449,27 @@ def test_a_sidecar_position_off_the_globe_is_no_location():
 )
 def test_gps_as_degrees_minutes_seconds_decimal_degrees_or_decimal_minutes(gps, expected):
     assert media_meta.parse_tiff(gps_tiff(gps))["geo"] == pytest.approx(expected)
+
+
+def exif_tiff(ifd0: list[tuple[int, int, object]], exif: list[tuple[int, int, object]]) -> bytes:
+    """A TIFF with these IFD0 and Exif IFD entries (tag, type, value)."""
+    first = _ifd([*ifd0, (0x8769, 4, 0)], 8)
+    exif_at = 8 + len(first)
+    return b"MM\x00\x2a\x00\x00\x00\x08" + _ifd([*ifd0, (0x8769, 4, exif_at)], 8) + _ifd(exif, exif_at)
+
+
+@pytest.mark.parametrize(
+    ("ifd0", "exif", "expected"),
+    [
+        # scanners and some editors write only DateTimeDigitized, with its own offset
+        ([], [(0x9004, 2, "2019:08:10 14:05:00"), (0x9012, 2, "-04:00")], "2019-08-10T14:05:00-04:00"),
+        # and older software only IFD0's DateTime
+        ([(0x0132, 2, "2019:08:10 14:05:00")], [], "2019-08-10T14:05:00"),
+        # DateTimeOriginal first, when it is a time; "0000:00:00 00:00:00" is none
+        ([(0x0132, 2, "2020:01:01 00:00:00")], [(0x9003, 2, "2019:08:10 14:05:00")], "2019-08-10T14:05:00"),
+        ([(0x0132, 2, "2019:08:10 14:05:00")], [(0x9003, 2, "0000:00:00 00:00:00")], "2019-08-10T14:05:00"),
+        ([], [(0x9003, 2, "    :  :     :  :  "), (0x9004, 2, "2019:08:10 14:05:00")], "2019-08-10T14:05:00"),
+    ],
+)
+def test_the_capture_time_falls_back_to_when_the_photo_was_digitized_then_written(ifd0, exif, expected):
+    assert media_meta.parse_tiff(exif_tiff(ifd0, exif))["taken"].isoformat() == expected
