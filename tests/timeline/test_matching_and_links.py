@@ -227,3 +227,27 @@ def test_a_photo_whose_services_report_its_size_turned_is_one_entity(owner):
     g = store(google, "g", "photo", width=3024, height=4032, sha256="g", taken_at=T0.isoformat(), filename="IMG_1.JPG")
     take(a, g)
     assert live(owner, kind="photo").get().sources.count() == 2
+
+
+@pytest.mark.parametrize("event_first", [True, False])
+def test_a_photo_is_taken_during_an_all_day_event_of_its_date_where_the_person_lives(owner, event_first):
+    """An all-day event is a date, not 24 hours of UTC: in Berlin (UTC+1 in March) a photo at 00:30
+    on the 14th is on that day (23:30 UTC on the 13th), and one at 00:30 on the 15th is not."""
+    from integrations.timezones import set_zone
+
+    set_zone(owner, "Europe/Berlin")
+    calendar = integration_of(owner, "ical-feed", "Calendar")
+    photos = integration_of(owner, "apple-photos", "Apple Photos")
+    day = store(calendar, "fair", "event", title="Book fair", start="2026-03-14", end="2026-03-15", all_day=True)
+    taken = {
+        "just after midnight": "2026-03-14T00:30:00+01:00",
+        "late evening": "2026-03-14T23:30:00+01:00",
+        "the next day": "2026-03-15T00:30:00+01:00",
+        "the day before": "2026-03-13T23:30:00+01:00",
+    }
+    shots = [store(photos, n, "photo", sha256=n, start=when, filename=f"{n}.jpg") for n, when in taken.items()]
+    take(*([day, *shots] if event_first else [*shots, day]))
+
+    fair = live(owner, kind="event").get()
+    during = {link.source.sources.get().item.external_id for link in Link.objects.filter(target=fair)}
+    assert during == {"just after midnight", "late evening"}
