@@ -198,6 +198,12 @@ def import_batches(connector, paths: list[str], cursor):
 
 
 def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, dedup: Dedup) -> dict | None:
+    if info.file_size == 0:  # an upload Google never finished: nothing to show or to match
+        raise ItemError(
+            f"{info.filename} is empty (0 bytes); nothing was read from it. Download it from Google Photos "
+            "if it is there, or export it again.",
+            external_id=info.filename,
+        )
     if info.file_size > max_media_bytes():
         raise ItemError(
             f"{info.filename} is larger than the import limit ({info.file_size // (1024 * 1024)} MB).",

@@ -431,3 +431,19 @@ def test_sidecar_times_of_the_wrong_shape_or_out_of_range_are_no_time_not_a_fail
         assert items[name].data["time_source"] == "archive"
         assert items[name].occurred_at == datetime.datetime(2021, 6, 9, 8, 30, tzinfo=datetime.UTC)
     assert items["IMG_0002.jpg"].occurred_at == datetime.datetime(2021, 6, 2, 12, 0, tzinfo=datetime.UTC)
+
+
+def test_an_empty_file_in_a_takeout_is_named_in_the_errors_not_imported_as_a_photo(integration, tmp_path):
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(root + "IMG_0009.jpg", b"")  # an upload Google never finished
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+        z.write(SIDECARS / "IMG_0002.jpg.supplemental-metadata.json", root + "IMG_0002.jpg.supplemental-metadata.json")
+
+    assert "partial" in _import_takeout(integration, [str(path)])
+
+    assert [i.title for i in live_items(integration)] == ["IMG_0002.jpg"]
+    job = integration.sync_jobs.first()
+    assert [e["external_id"] for e in job.item_errors] == [root + "IMG_0009.jpg"]
+    assert "IMG_0009.jpg is empty (0 bytes)" in job.item_errors[0]["error"]
