@@ -31,6 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from connectors import kinds
 from connectors.base import Batch, Record
 from connectors.errors import ConfigError, ItemError
 from connectors.google import media_match
@@ -90,12 +91,11 @@ def _timestamp(value) -> datetime.datetime | None:
 
 
 def _geo(value) -> dict | None:
-    if not isinstance(value, dict):
+    # Takeout writes 0.0, 0.0 when there is no location; off the globe or not numbers is none either.
+    found = kinds.geo(value) if isinstance(value, dict) else None
+    if found is None:
         return None
-    lat, lon = value.get("latitude"), value.get("longitude")
-    if not lat and not lon:  # Takeout writes 0.0, 0.0 when there is no location
-        return None
-    return {"latitude": lat, "longitude": lon, "altitude": value.get("altitude")}
+    return {"latitude": found["lat"], "longitude": found["lon"], "altitude": value.get("altitude")}
 
 
 class Archives:

@@ -447,3 +447,13 @@ def test_an_empty_file_in_a_takeout_is_named_in_the_errors_not_imported_as_a_pho
     job = integration.sync_jobs.first()
     assert [e["external_id"] for e in job.item_errors] == [root + "IMG_0009.jpg"]
     assert "IMG_0009.jpg is empty (0 bytes)" in job.item_errors[0]["error"]
+
+
+@pytest.mark.parametrize(
+    "geo",
+    [{"latitude": 95.0, "longitude": 200.0}, {"latitude": "48.85", "longitude": "east"}, {"latitude": None}],
+)
+def test_a_sidecar_location_off_the_globe_or_not_numbers_is_no_location(integration, tmp_path, geo):
+    paths = _takeout_with_location(tmp_path, _jpeg(4000, 3000, b"original"), geo)
+    _import_takeout(integration, paths)
+    assert live_items(integration).get().data["geo"] is None
