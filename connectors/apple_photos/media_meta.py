@@ -54,11 +54,25 @@ def parse_exif_date(value, offset: str = "") -> datetime.datetime | None:
                 sign = -1 if zone_match.group(1) == "-" else 1
                 delta = datetime.timedelta(hours=int(zone_match.group(2)), minutes=int(zone_match.group(3)))
                 tz = datetime.timezone(sign * delta)
-        return datetime.datetime(
+        moment = datetime.datetime(
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=tz
         )
     except ValueError:  # "0000:00:00 00:00:00" is how cameras without a clock say "unknown"
         return None
+    return moment if clock_was_set(moment) else None
+
+
+UNIX_EPOCH = datetime.datetime(1970, 1, 1)
+FUTURE_SLACK = datetime.timedelta(days=2)  # a time "tomorrow" is a zone away, not a wrong clock
+
+
+def clock_was_set(moment: datetime.datetime) -> bool:
+    """Whether a time a device wrote can be when the photo was taken: not the epoch a reset clock
+    starts from (1970-01-01 00:00:00), nor later than now. (A scan may well say 1950.)"""
+    if moment.replace(tzinfo=None) == UNIX_EPOCH:
+        return False
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+    return aware <= datetime.datetime.now(datetime.UTC) + FUTURE_SLACK
 
 
 def on_globe(lat, lon) -> bool:
@@ -316,8 +330,10 @@ def _movie(moov: bytes) -> dict:
     for kind, begin, end in boxes:
         if kind == "mvhd" and end - begin >= 20:
             seconds = struct.unpack_from(">Q" if moov[begin] == 1 else ">I", moov, begin + 4)[0]
-            if seconds:  # 0 means unknown
-                found["taken"] = MAC_EPOCH + datetime.timedelta(seconds=seconds)
+            taken = MAC_EPOCH + datetime.timedelta(seconds=seconds)
+            # 0 means unknown; a camera whose clock was never set counts from 1904 (or 1970).
+            if taken.year >= 1970 and clock_was_set(taken):
+                found["taken"] = taken
         elif kind == "trak" and "width" not in found:
             tkhd = _children(moov, begin, end).get("tkhd")
             if tkhd and tkhd[1] - tkhd[0] >= 84:

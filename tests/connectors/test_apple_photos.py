@@ -473,3 +473,23 @@ def exif_tiff(ifd0: list[tuple[int, int, object]], exif: list[tuple[int, int, ob
 )
 def test_the_capture_time_falls_back_to_when_the_photo_was_digitized_then_written(ifd0, exif, expected):
     assert media_meta.parse_tiff(exif_tiff(ifd0, exif))["taken"].isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    "written", ["1970:01:01 00:00:00", "1970-01-01T00:00:00Z", "2099:01:01 10:00:00", "2099-01-01T10:00:00+02:00"]
+)
+def test_a_clock_never_set_or_set_in_the_future_gives_no_capture_time(written):
+    """A camera whose clock was reset writes the epoch; a future year is a clock set wrong. Neither
+    is when the photo was taken: the dated folder or the zip's time is used instead."""
+    assert media_meta.parse_exif_date(written) is None
+    assert "taken" not in media_meta.parse_tiff(exif_tiff([], [(0x9003, 2, written)]))
+    assert media_meta.parse_exif_date("1969:07:20 20:17:00") == datetime.datetime(1969, 7, 20, 20, 17)  # a scan
+
+
+def test_a_video_whose_clock_was_never_set_gives_no_capture_time():
+    import io
+
+    unset = movie(1920, 1080, media_meta.MAC_EPOCH + datetime.timedelta(days=3))  # the 1904 epoch
+    assert "taken" not in media_meta.read(io.BytesIO(unset))
+    set_ = movie(1920, 1080, datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC))
+    assert media_meta.read(io.BytesIO(set_))["taken"] == datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC)
