@@ -81,11 +81,13 @@ def sidecar_candidates(member: str) -> list[str]:
 
 def _timestamp(value) -> datetime.datetime | None:
     """{"timestamp": "1622635200", ...} as Takeout writes it; None for anything else (a sidecar
-    edited by hand or written by another tool), and for a time no datetime holds."""
+    edited by hand or written by another tool), for 0 (the epoch: no time) and for a time no
+    datetime holds."""
     if not isinstance(value, dict):
         return None
     try:
-        return datetime.datetime.fromtimestamp(int(value.get("timestamp")), tz=datetime.UTC)
+        seconds = int(value.get("timestamp"))
+        return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC) if seconds else None
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 

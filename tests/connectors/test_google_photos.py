@@ -457,3 +457,14 @@ def test_a_sidecar_location_off_the_globe_or_not_numbers_is_no_location(integrat
     paths = _takeout_with_location(tmp_path, _jpeg(4000, 3000, b"original"), geo)
     _import_takeout(integration, paths)
     assert live_items(integration).get().data["geo"] is None
+
+
+def test_a_sidecar_taken_time_of_zero_is_no_time_not_1970(integration, tmp_path):
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    sidecar = {"title": "scan.jpg", "photoTakenTime": {"timestamp": "0"}, "creationTime": {"timestamp": "1622721600"}}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(root + "scan.jpg", JPEG + b"scan")
+        z.writestr(root + "scan.jpg.json", json.dumps(sidecar))
+    _import_takeout(integration, [str(path)])
+    assert live_items(integration).get().occurred_at == datetime.datetime(2021, 6, 3, 12, 0, tzinfo=datetime.UTC)
