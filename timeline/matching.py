@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import posixpath
+import re
 from dataclasses import dataclass
 
 from connectors.kinds import Typed, parse_time
@@ -65,11 +66,16 @@ def keys_for(typed: Typed) -> list[Key]:
     return [Key(k.value[:MAX_KEY], k.strong) for k in keys]
 
 
+COPY_NUMBER = re.compile(r"\s*\(\d{1,3}\)$")
+
+
 def photo_stem(filename) -> str:
-    """A photo's file name without folder or extension, case ignored: "IMG_0001.HEIC" exported as
-    "img_0001.jpeg" is the same photo."""
+    """A photo's file name without folder, extension or the copy number an exporter adds when a
+    folder already has the name ("IMG_0001 (1)", "IMG_0001(1)"), case ignored: "IMG_0001.HEIC"
+    exported as "img_0001 (1).jpeg" is the same photo. (A phone's burst numbers, "IMG…~2", stay:
+    those are other photos.)"""
     name = posixpath.basename(str(filename or "").replace("\\", "/")).strip()
-    return posixpath.splitext(name)[0].casefold() if name else ""
+    return COPY_NUMBER.sub("", posixpath.splitext(name)[0]).casefold() if name else ""
 
 
 # (Not a photo's sha256: the weak key exists for copies whose bytes differ, e.g. re-encoded by a service.)

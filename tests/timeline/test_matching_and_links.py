@@ -251,3 +251,23 @@ def test_a_photo_is_taken_during_an_all_day_event_of_its_date_where_the_person_l
     fair = live(owner, kind="event").get()
     during = {link.source.sources.get().item.external_id for link in Link.objects.filter(target=fair)}
     assert during == {"just after midnight", "late evening"}
+
+
+def test_a_copy_number_an_exporter_added_to_a_name_still_joins_but_a_phones_burst_number_does_not(owner):
+    """osxphotos names a second "IMG_0002.HEIC" in one folder "IMG_0002 (1).HEIC", Windows
+    "IMG_0002(1).HEIC": the same photo. Some phones name the shots of a burst "IMG…~2.jpg": others."""
+    apple = integration_of(owner, "apple-photos", "Apple Photos")
+    google = integration_of(owner, "google-photos", "Takeout")
+    size = {"width": 4000, "height": 3000, "taken_at": T0.isoformat()}
+    take(
+        store(apple, "a", "photo", sha256="a", filename="IMG_0002 (1).HEIC", **size),
+        store(apple, "h", "photo", sha256="h", filename="IMG20240221145914~2.jpg", **size),
+    )
+    take(
+        store(google, "g", "photo", sha256="g", filename="IMG_0002.HEIC", **size),
+        store(google, "w", "photo", sha256="w", filename="IMG20240221145914.jpg", **size),
+    )
+    joined = {e.sources.count() for e in live(owner, kind="photo")}
+    assert live(owner, kind="photo").count() == 3
+    assert joined == {1, 2}
+    assert live(owner, kind="photo", sources__item__external_id="a").get().sources.count() == 2
