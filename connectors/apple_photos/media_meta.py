@@ -63,13 +63,15 @@ def parse_exif_date(value, offset: str = "") -> datetime.datetime | None:
 
 
 UNIX_EPOCH = datetime.datetime(1970, 1, 1)
+FIRST_PHOTOGRAPH = 1826  # earlier is a null date (.NET's DateTime.MinValue writes the year 1)
 FUTURE_SLACK = datetime.timedelta(days=2)  # a time "tomorrow" is a zone away, not a wrong clock
 
 
 def clock_was_set(moment: datetime.datetime) -> bool:
     """Whether a time a device wrote can be when the photo was taken: not the epoch a reset clock
-    starts from (1970-01-01 00:00:00), nor later than now. (A scan may well say 1950.)"""
-    if moment.replace(tzinfo=None) == UNIX_EPOCH:
+    starts from (1970-01-01 00:00:00), nor a null date from before photography, nor later than now.
+    (A scan may well say 1950.)"""
+    if moment.replace(tzinfo=None) == UNIX_EPOCH or moment.year < FIRST_PHOTOGRAPH:
         return False
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
     return aware <= datetime.datetime.now(datetime.UTC) + FUTURE_SLACK

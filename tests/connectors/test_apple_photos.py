@@ -493,3 +493,14 @@ def test_a_video_whose_clock_was_never_set_gives_no_capture_time():
     assert "taken" not in media_meta.read(io.BytesIO(unset))
     set_ = movie(1920, 1080, datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC))
     assert media_meta.read(io.BytesIO(set_))["taken"] == datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC)
+
+
+def test_a_null_date_of_year_one_is_no_time_and_the_photo_is_imported(apple, tmp_path):
+    """.NET software writes DateTime.MinValue ("0001:01:01 00:00:00") for "no date": with an offset
+    east of UTC it is before the year 1, which failed the photo's import (OverflowError)."""
+    null = exif_tiff([], [(0x9003, 2, "0001:01:01 00:00:00"), (0x9011, 2, "+05:00")])
+    job = import_files(apple, [zip_of(tmp_path / "e.zip", {"Export/IMG_1.JPG": jpeg(10, 10, null)})])
+    assert job.status == "succeeded", job.item_errors
+    assert _row(apple, "IMG_1.JPG").data["time_source"] == "archive"
+    assert media_meta.parse_exif_date("0001:01:01 00:00:00") is None
+    assert media_meta.parse_exif_date("1826:06:01 12:00:00") == datetime.datetime(1826, 6, 1, 12, 0)  # the first
