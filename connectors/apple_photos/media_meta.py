@@ -50,10 +50,10 @@ def parse_exif_date(value, offset: str = "") -> datetime.datetime | None:
         tz = datetime.UTC if zone == "Z" else None
         if zone and zone != "Z":
             zone_match = re.match(r"^([+-])(\d{2}):?(\d{2})$", zone)
-            if zone_match:
+            hours, minutes = (int(zone_match.group(2)), int(zone_match.group(3))) if zone_match else (99, 0)
+            if hours * 60 + minutes <= 14 * 60 and minutes < 60:  # else no zone's: "+99:99" says nothing
                 sign = -1 if zone_match.group(1) == "-" else 1
-                delta = datetime.timedelta(hours=int(zone_match.group(2)), minutes=int(zone_match.group(3)))
-                tz = datetime.timezone(sign * delta)
+                tz = datetime.timezone(sign * datetime.timedelta(hours=hours, minutes=minutes))
         moment = datetime.datetime(
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=tz
         )

@@ -504,3 +504,9 @@ def test_a_null_date_of_year_one_is_no_time_and_the_photo_is_imported(apple, tmp
     assert _row(apple, "IMG_1.JPG").data["time_source"] == "archive"
     assert media_meta.parse_exif_date("0001:01:01 00:00:00") is None
     assert media_meta.parse_exif_date("1826:06:01 12:00:00") == datetime.datetime(1826, 6, 1, 12, 0)  # the first
+
+
+def test_an_offset_no_zone_has_leaves_the_time_as_the_camera_showed_it():
+    assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+99:99") == datetime.datetime(2020, 1, 1, 10, 0)
+    assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+15:00") == datetime.datetime(2020, 1, 1, 10, 0)
+    assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+14:00").utcoffset() == datetime.timedelta(hours=14)
