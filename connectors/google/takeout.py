@@ -45,7 +45,14 @@ MEDIA_EXTENSIONS = {
 }  # fmt: skip
 SIDECAR_LIMIT = 51  # Takeout cuts sidecar names to this many characters, ".json" included
 DUPLICATE = re.compile(r"^(?P<stem>.+)\((?P<n>\d+)\)(?P<ext>\.[^.]+)$")
-EDITED = re.compile(r"^(?P<stem>.+)-(edited|bearbeitet|modifié|editado)(?P<ext>\.[^.]+)$", re.I)
+# The suffix of an edited copy is in the Google account's language (the list GooglePhotosTakeoutHelper
+# keeps from its users' reports: English, German, French, Spanish, Portuguese, Dutch, Polish,
+# Italian, Catalan, Japanese, Chinese).
+EDITED_SUFFIXES = (
+    "edited", "bearbeitet", "modifié", "ha editado", "editado", "bewerkt", "edytowane", "modificato", "editat",
+    "編集済み", "编辑",
+)  # fmt: skip
+EDITED = re.compile(rf"^(?P<stem>.+)-({'|'.join(map(re.escape, EDITED_SUFFIXES))})(?P<ext>\.[^.]+)$", re.I)
 CHUNK = 1024 * 1024
 
 

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from connectors.google import takeout
 from connectors.registry import registry
 from integrations.models import IntegrationType, JobStatus, SyncedItem
 from integrations.sync.jobs import cancel
@@ -468,3 +469,16 @@ def test_a_sidecar_taken_time_of_zero_is_no_time_not_1970(integration, tmp_path)
         z.writestr(root + "scan.jpg.json", json.dumps(sidecar))
     _import_takeout(integration, [str(path)])
     assert live_items(integration).get().occurred_at == datetime.datetime(2021, 6, 3, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(
+    "edited",
+    ["IMG_0004-edited.jpg", "IMG_0004-bewerkt.jpg", "IMG_0004-edytowane.jpg", "IMG_0004-modificato.jpg",
+     "IMG_0004-ha editado.jpg", "IMG_0004-editat.jpg", "IMG_0004-編集済み.jpg", "IMG_0004-编辑.jpg"],
+)  # fmt: skip
+def test_an_edited_copy_named_in_the_accounts_language_shares_its_originals_sidecar(edited):
+    """Takeout names an edited copy in the Google account's language (the list GooglePhotosTakeoutHelper
+    keeps from its users' reports); without its original's sidecar it would take the export's time."""
+    folder = "Takeout/Google Photos/Photos from 2021/"
+    assert folder + "IMG_0004.jpg.json" in takeout.sidecar_candidates(folder + edited)
+    assert takeout.display_name(folder + edited, {"title": "IMG_0004.jpg"}) == edited
