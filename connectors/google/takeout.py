@@ -229,6 +229,12 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         if dedup.seen_hash(digest):
             return None
         sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
+        file_time = None
+        if _timestamp((sidecar or {}).get("photoTakenTime")) is None:
+            # No sidecar (a Live Photo's video has none; some go missing): the file's own capture time.
+            from connectors.apple_photos import media_meta  # (the Apple Photos connector imports this module)
+
+            file_time = media_meta.read(spool).get("taken")
         size_px = media_match.image_size(spool)
         capture = capture_key(info.filename, sidecar, size_px)
         if dedup.seen_capture(capture):
@@ -252,6 +258,7 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         "sidecar": sidecar,
         "sidecar_name": sidecar_name,
         "sidecar_unreadable": unreadable,
+        "file_time": _iso(file_time),
         "zip_time": _iso(zip_time(info)),  # zip (DOS) times are local: see transform
         "width": size_px[0] if size_px else None,
         "height": size_px[1] if size_px else None,
@@ -304,10 +311,16 @@ KNOWN_SIDECAR = {
 
 
 def transform(raw: dict, zone: datetime.tzinfo = datetime.UTC) -> Record:
-    """`zone`: the person's, where a zip time (written without offset) is read."""
+    """`zone`: the person's, where a zip time or a camera's time (written without offset) is read.
+    The capture time: the sidecar's photoTakenTime, else the file's own (EXIF, QuickTime), else the
+    sidecar's creationTime (the upload), else the zip's time (the export)."""
     sidecar = raw.get("sidecar") or {}
-    taken = _timestamp(sidecar.get("photoTakenTime")) or _timestamp(sidecar.get("creationTime"))
-    time_source = "sidecar"
+    taken, time_source = _timestamp(sidecar.get("photoTakenTime")), "sidecar"
+    if taken is None and raw.get("file_time"):
+        taken, time_source = datetime.datetime.fromisoformat(raw["file_time"]), "file"
+        taken = taken if taken.tzinfo is not None else taken.replace(tzinfo=zone)  # a camera's local time
+    if taken is None:
+        taken, time_source = _timestamp(sidecar.get("creationTime")), "sidecar"
     if taken is None and raw.get("zip_time"):
         taken, time_source = datetime.datetime.fromisoformat(raw["zip_time"]), "archive"
         taken = taken if taken.tzinfo is not None else taken.replace(tzinfo=zone)

@@ -482,3 +482,29 @@ def test_an_edited_copy_named_in_the_accounts_language_shares_its_originals_side
     folder = "Takeout/Google Photos/Photos from 2021/"
     assert folder + "IMG_0004.jpg.json" in takeout.sidecar_candidates(folder + edited)
     assert takeout.display_name(folder + edited, {"title": "IMG_0004.jpg"}) == edited
+
+
+def test_a_file_without_a_sidecar_takes_its_time_from_its_own_headers_not_the_export(integration, tmp_path):
+    """Takeout writes no sidecar for the video of a Live Photo, and sidecars go missing; the zip's
+    time is when the export was made. The file's own capture time comes first."""
+    from tests.connectors.test_apple_photos import exif_tiff, jpeg, movie
+
+    root = "Takeout/Google Photos/Photos from 2020/"
+    exported = (2025, 5, 1, 9, 0, 0)
+    shot = exif_tiff([], [(0x9003, 2, "2020:02:02 09:00:00"), (0x9011, 2, "+01:00")])
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo(root + "IMG_1235.JPG", exported), jpeg(40, 30, shot))
+        z.writestr(
+            zipfile.ZipInfo(root + "IMG_1234.MP4", exported),
+            movie(1920, 1080, datetime.datetime(2020, 2, 2, 8, 0, 2, tzinfo=datetime.UTC)),
+        )
+        z.writestr(zipfile.ZipInfo(root + "Screenshot.png", exported), b"\x89PNG no time inside")
+
+    _import_takeout(integration, [str(path)])
+
+    items = {i.title: i for i in live_items(integration)}
+    assert items["IMG_1235.JPG"].occurred_at == datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC)
+    assert items["IMG_1234.MP4"].occurred_at == datetime.datetime(2020, 2, 2, 8, 0, 2, tzinfo=datetime.UTC)
+    assert items["IMG_1234.MP4"].data["time_source"] == "file"
+    assert items["Screenshot.png"].data["time_source"] == "archive"
