@@ -226,6 +226,13 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
             f"{info.filename} could not be read from the archive ({exc}).", external_id=info.filename
         ) from None
     try:
+        text = media_match.text_instead_of_media(spool)
+        if text:
+            raise ItemError(
+                f"{info.filename} is not a photo or video: it is text ({text}); it was not imported. "
+                "Download it from Google Photos if it should be one.",
+                external_id=info.filename,
+            )
         if dedup.seen_hash(digest):
             return None
         sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)

@@ -510,3 +510,15 @@ def test_an_offset_no_zone_has_leaves_the_time_as_the_camera_showed_it():
     assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+99:99") == datetime.datetime(2020, 1, 1, 10, 0)
     assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+15:00") == datetime.datetime(2020, 1, 1, 10, 0)
     assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+14:00").utcoffset() == datetime.timedelta(hours=14)
+
+
+def test_a_text_file_named_like_a_photo_is_named_in_the_errors_and_the_rest_imported(apple, tmp_path):
+    """A download that failed saves the server's error page under the photo's name."""
+    page = b"<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body>Denied</body></html>\n"
+    files = {"Export/IMG_0001.JPG": page, "Export/IMG_0002.JPG": jpeg(300, 200), "Export/notes.png": b"just text"}
+    job = import_files(apple, [zip_of(tmp_path / "e.zip", files)])
+    assert job.status == "partial"
+    assert [row.data["filename"] for row in items(apple)] == ["IMG_0002.JPG"]
+    errors = {e["external_id"]: e["error"] for e in job.item_errors}
+    assert set(errors) == {"e.zip: Export/IMG_0001.JPG", "e.zip: Export/notes.png"}
+    assert "is not a photo or video: it is text (an HTML page" in errors["e.zip: Export/IMG_0001.JPG"]

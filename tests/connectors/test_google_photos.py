@@ -508,3 +508,16 @@ def test_a_file_without_a_sidecar_takes_its_time_from_its_own_headers_not_the_ex
     assert items["IMG_1234.MP4"].occurred_at == datetime.datetime(2020, 2, 2, 8, 0, 2, tzinfo=datetime.UTC)
     assert items["IMG_1234.MP4"].data["time_source"] == "file"
     assert items["Screenshot.png"].data["time_source"] == "archive"
+
+
+def test_a_text_file_named_like_a_photo_in_a_takeout_is_named_in_the_errors(integration, tmp_path):
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(root + "IMG_0009.jpg", "<html><body>Quota exceeded</body></html>")
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+    assert "partial" in _import_takeout(integration, [str(path)])
+    assert [i.title for i in live_items(integration)] == ["IMG_0002.jpg"]
+    [error] = integration.sync_jobs.first().item_errors
+    assert error["external_id"] == root + "IMG_0009.jpg"
+    assert "is not a photo or video: it is text (an HTML page" in error["error"]
