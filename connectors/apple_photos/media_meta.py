@@ -44,22 +44,29 @@ def parse_exif_date(value, offset: str = "") -> datetime.datetime | None:
     if not match:
         return None
     year, month, day, hour, minute, second, zone = match.groups()
-    zone = zone or (offset or "").strip()
+    tz = _offset(zone or offset)
     try:
-        # An offset that does not parse ("   :  " from a camera whose clock has no zone) says nothing.
-        tz = datetime.UTC if zone == "Z" else None
-        if zone and zone != "Z":
-            zone_match = re.match(r"^([+-])(\d{2}):?(\d{2})$", zone)
-            hours, minutes = (int(zone_match.group(2)), int(zone_match.group(3))) if zone_match else (99, 0)
-            if hours * 60 + minutes <= 14 * 60 and minutes < 60:  # else no zone's: "+99:99" says nothing
-                sign = -1 if zone_match.group(1) == "-" else 1
-                tz = datetime.timezone(sign * datetime.timedelta(hours=hours, minutes=minutes))
         moment = datetime.datetime(
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=tz
         )
     except ValueError:  # "0000:00:00 00:00:00" is how cameras without a clock say "unknown"
         return None
     return moment if clock_was_set(moment) else None
+
+
+def _offset(value) -> datetime.tzinfo | None:
+    """ "+05:30", "+0530" or "Z" as a zone; None for what does not parse ("   :  " from a camera
+    whose clock has no zone) or is no zone's ("+99:99")."""
+    text = str(value or "").strip()
+    if text == "Z":
+        return datetime.UTC
+    found = re.match(r"^([+-])(\d{2}):?(\d{2})$", text)
+    if not found:
+        return None
+    hours, minutes = int(found.group(2)), int(found.group(3))
+    if hours * 60 + minutes > 14 * 60 or minutes >= 60:
+        return None
+    return datetime.timezone((-1 if found.group(1) == "-" else 1) * datetime.timedelta(hours=hours, minutes=minutes))
 
 
 UNIX_EPOCH = datetime.datetime(1970, 1, 1)
@@ -151,10 +158,11 @@ def parse_tiff(data: bytes) -> dict:
     if isinstance(ifd0.get(0x0110), str) and ifd0[0x0110]:
         found["camera_model"] = ifd0[0x0110]
     # DateTimeOriginal, else DateTimeDigitized (a scan), else IFD0's DateTime (when the file was
-    # written: older software sets only that), each with its own offset tag.
+    # written: older software sets only that), each with its own offset tag, else OffsetTime (the
+    # camera clock's zone: some cameras write only that one).
     for ifd, tag, offset_tag in ((exif, 0x9003, 0x9011), (exif, 0x9004, 0x9012), (ifd0, 0x0132, 0x9010)):
-        offset = exif.get(offset_tag)
-        taken = parse_exif_date(ifd.get(tag), offset if isinstance(offset, str) else "")
+        offsets = [value for value in (exif.get(offset_tag), exif.get(0x9010)) if isinstance(value, str)]
+        taken = parse_exif_date(ifd.get(tag), next((o for o in offsets if _offset(o) is not None), ""))
         if taken:
             found["taken"] = taken
             break

@@ -522,3 +522,11 @@ def test_a_text_file_named_like_a_photo_is_named_in_the_errors_and_the_rest_impo
     errors = {e["external_id"]: e["error"] for e in job.item_errors}
     assert set(errors) == {"e.zip: Export/IMG_0001.JPG", "e.zip: Export/notes.png"}
     assert "is not a photo or video: it is text (an HTML page" in errors["e.zip: Export/IMG_0001.JPG"]
+
+
+def test_a_camera_that_writes_only_offset_time_gives_the_capture_time_its_offset():
+    """Some cameras write OffsetTime (of DateTime) and not OffsetTimeOriginal: it is the clock's zone."""
+    written = exif_tiff([], [(0x9003, 2, "2019:08:10 14:05:00"), (0x9010, 2, "-04:00")])
+    assert media_meta.parse_tiff(written)["taken"].isoformat() == "2019-08-10T14:05:00-04:00"
+    both = exif_tiff([], [(0x9003, 2, "2019:08:10 14:05:00"), (0x9010, 2, "-04:00"), (0x9011, 2, "-05:00")])
+    assert media_meta.parse_tiff(both)["taken"].isoformat() == "2019-08-10T14:05:00-05:00"
