@@ -6,7 +6,7 @@ Takeout/Google Photos/<album or "Photos from YYYY">/<file> and, next to most fil
 "<file>.json", or since 2024 "<file>.supplemental-metadata.json"; long names are cut so the
 sidecar name fits 51 characters; a duplicate "IMG(1).jpg" has its sidecar at "IMG.jpg(1).json";
 an edited "IMG-edited.jpg" shares the original's sidecar. A sidecar may sit in another part of a
-multi-part export. https://support.google.com/accounts/answer/3024190
+multi-part export. The bin is exported too (sidecars with "trashed": true): those are not imported. https://support.google.com/accounts/answer/3024190
 
 The import is streamed: the zips' central directories are read (names only), then each media
 member is read in chunks, hashed and stored, and its sidecar (a few hundred bytes) parsed on its
@@ -207,6 +207,10 @@ def import_batches(connector, paths: list[str], cursor):
 
 
 def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, dedup: Dedup) -> dict | None:
+    sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
+    if (sidecar or {}).get("trashed") is True:  # Takeout exports the bin too
+        log.info("%s was deleted in Google Photos (it is in the bin); skipped", info.filename)
+        return None
     if info.file_size == 0:  # an upload Google never finished: nothing to show or to match
         raise ItemError(
             f"{info.filename} is empty (0 bytes); nothing was read from it. Download it from Google Photos "
@@ -235,7 +239,6 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
             )
         if dedup.seen_hash(digest):
             return None
-        sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
         file_time = None
         if _timestamp((sidecar or {}).get("photoTakenTime")) is None:
             # No sidecar (a Live Photo's video has none; some go missing): the file's own capture time.
@@ -313,7 +316,7 @@ def capture_key(member: str, sidecar: dict | None, size_px) -> str:
 
 KNOWN_SIDECAR = {
     "title", "description", "imageViews", "creationTime", "photoTakenTime", "geoData", "geoDataExif", "people",
-    "url", "googlePhotosOrigin", "favorited", "photoLastModifiedTime", "modificationTime", "appSource",
+    "url", "googlePhotosOrigin", "favorited", "photoLastModifiedTime", "modificationTime", "appSource", "trashed",
 }  # fmt: skip
 
 

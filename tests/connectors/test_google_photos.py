@@ -521,3 +521,22 @@ def test_a_text_file_named_like_a_photo_in_a_takeout_is_named_in_the_errors(inte
     [error] = integration.sync_jobs.first().item_errors
     assert error["external_id"] == root + "IMG_0009.jpg"
     assert "is not a photo or video: it is text (an HTML page" in error["error"]
+
+
+def test_photos_the_person_deleted_are_not_imported_from_the_takeouts_bin(integration, tmp_path):
+    """Takeout exports the bin too ("Bin"/"Trash", sidecars with "trashed": true): what the person
+    deleted in Google Photos does not come back on their timeline."""
+    sidecar = json.loads((SIDECARS / "IMG_0002.jpg.supplemental-metadata.json").read_text())
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("Takeout/Google Photos/Bin/IMG_0009.jpg", JPEG + b"deleted")
+        z.writestr(
+            "Takeout/Google Photos/Bin/IMG_0009.jpg.supplemental-metadata.json",
+            json.dumps({**sidecar, "title": "IMG_0009.jpg", "trashed": True}),
+        )
+        z.writestr("Takeout/Google Photos/Photos from 2021/IMG_0002.jpg", JPEG + b"second")
+        z.writestr(
+            "Takeout/Google Photos/Photos from 2021/IMG_0002.jpg.supplemental-metadata.json", json.dumps(sidecar)
+        )
+    assert "succeeded" in _import_takeout(integration, [str(path)])
+    assert [i.title for i in live_items(integration)] == ["IMG_0002.jpg"]
