@@ -9,6 +9,7 @@ import datetime
 from timeline.models import Entity, EntityPerson, Link, LinkReason
 
 LONGEST_EVENT = datetime.timedelta(days=3)  # longer spans (a holiday) link nothing by time
+ZONE_WIDTH = datetime.timedelta(hours=14)  # the furthest any zone is from UTC (UTC+14, Kiribati)
 MAIL_BEFORE = datetime.timedelta(days=7)  # mails about an event come up to a week before it...
 MAIL_AFTER = datetime.timedelta(days=1)  # ...and the day after
 DURING_KINDS = {"photo": LinkReason.TAKEN_DURING, "play": LinkReason.PLAYED_DURING, "workout": LinkReason.DURING}
@@ -51,11 +52,50 @@ def unlink_entity(entity):
         Link.objects.filter(source=entity).delete()
 
 
+def _person_zone(user_id) -> datetime.tzinfo:
+    from django.contrib.auth import get_user_model
+
+    from integrations.timezones import zone_for
+
+    return zone_for(get_user_model().objects.filter(pk=user_id).first())
+
+
+def _all_day(event, zone: datetime.tzinfo) -> tuple[datetime.datetime, datetime.datetime] | None:
+    """[first midnight, last midnight) of an all-day event's dates, where the person lives: the
+    event is a date (stored as that date's UTC midnight), and a photo at 00:30 on it is on it
+    wherever the person is. None when its date cannot be read."""
+    fields = event.fields
+    if not isinstance(fields.get("start"), str):
+        return None
+    try:
+        first = datetime.date.fromisoformat(fields["start"][:10])
+        end = fields.get("end")
+        last = datetime.date.fromisoformat(end[:10]) if isinstance(end, str) and end else first
+    except ValueError:
+        return None
+    last = max(last, first + datetime.timedelta(days=1))  # the end date is exclusive (RFC 5545)
+
+    def midnight(day):
+        return datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
+
+    return midnight(first), midnight(last)
+
+
+def _window(event, zone=None) -> tuple[datetime.datetime, datetime.datetime, bool]:
+    """(from, to, whether `to` is inside) of what happened during the event."""
+    if (event.fields or {}).get("all_day"):
+        days = _all_day(event, zone or _person_zone(event.user_id))
+        if days:
+            return (*days, False)
+    return event.start_at, event.end_at, True
+
+
 def _link_contents(event):
     if not _spans(event):
         return
+    start, end, end_inside = _window(event)
     inside = _live(event.user_id).filter(
-        kind__in=list(DURING_KINDS), start_at__gte=event.start_at, start_at__lte=event.end_at
+        kind__in=list(DURING_KINDS), start_at__gte=start, **{"start_at__lte" if end_inside else "start_at__lt": end}
     )
     for item in inside.only("pk", "kind", "user_id", "place_id"):
         _link(item, event, DURING_KINDS[item.kind])
@@ -64,14 +104,22 @@ def _link_contents(event):
 
 
 def _link_containers(item):
+    # An all-day event is stored at its dates' UTC midnights: looked up a zone's width around them.
+    slack = ZONE_WIDTH  # then each is checked by _window
     candidates = _live(item.user_id).filter(
         kind__in=CONTAINER_KINDS,
-        start_at__gte=item.start_at - LONGEST_EVENT,
-        start_at__lte=item.start_at,
-        end_at__gte=item.start_at,
+        start_at__gte=item.start_at - LONGEST_EVENT - slack,
+        start_at__lte=item.start_at + slack,
+        end_at__gte=item.start_at - slack,
     )
-    for event in candidates.only("pk", "user_id", "start_at", "end_at", "place_id"):
+    zone = None
+    for event in candidates.only("pk", "user_id", "start_at", "end_at", "place_id", "fields"):
         if not _spans(event):
+            continue
+        if (event.fields or {}).get("all_day") and zone is None:
+            zone = _person_zone(item.user_id)
+        start, end, end_inside = _window(event, zone)
+        if not (start <= item.start_at and (item.start_at <= end if end_inside else item.start_at < end)):
             continue
         _link(item, event, DURING_KINDS[item.kind])
         if event.place_id and item.place_id == event.place_id:

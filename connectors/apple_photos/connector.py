@@ -110,6 +110,14 @@ class ApplePhotos(archives.ArchiveConnector):
             yield 0, ItemError(message, external_id=member.label)
             return
         try:
+            text = media_match.text_instead_of_media(spool)
+            if text:
+                message = (
+                    f"{member.label} is not a photo or video: it is text ({text}); it was not imported. "
+                    "Export it again if it should be one."
+                )
+                yield 0, ItemError(message, external_id=member.label)
+                return
             if digest in self._seen:  # the same file exported into two album folders
                 log.info("%s has the same bytes as a file earlier in the upload; skipped", member.label)
                 yield 0, None

@@ -10,8 +10,9 @@ own "Export Unmodified Originals"), and to fill what a sidecar leaves out.
   a 4-byte offset to the TIFF header.
 - MOV/MP4 (ISO-BMFF too): capture time from moov/mvhd (seconds since 1904-01-01 UTC), dimensions
   from the first video track's tkhd (16.16 fixed point).
-EXIF tags (CIPA DC-008): IFD0 Make 0x010F, Model 0x0110, ExifIFD 0x8769 (DateTimeOriginal 0x9003,
-OffsetTimeOriginal 0x9011, PixelXDimension 0xA002, PixelYDimension 0xA003), GPS IFD 0x8825
+EXIF tags (CIPA DC-008): IFD0 Make 0x010F, Model 0x0110, DateTime 0x0132, ExifIFD 0x8769
+(DateTimeOriginal 0x9003, DateTimeDigitized 0x9004, OffsetTime 0x9010, OffsetTimeOriginal 0x9011,
+OffsetTimeDigitized 0x9012, PixelXDimension 0xA002, PixelYDimension 0xA003), GPS IFD 0x8825
 (GPSLatitudeRef 1, GPSLatitude 2, GPSLongitudeRef 3, GPSLongitude 4).
 
 Every reader is defensive: a damaged header yields less metadata, never an exception.
@@ -43,21 +44,50 @@ def parse_exif_date(value, offset: str = "") -> datetime.datetime | None:
     if not match:
         return None
     year, month, day, hour, minute, second, zone = match.groups()
-    zone = zone or (offset or "").strip()
+    tz = _offset(zone or offset)
     try:
-        # An offset that does not parse ("   :  " from a camera whose clock has no zone) says nothing.
-        tz = datetime.UTC if zone == "Z" else None
-        if zone and zone != "Z":
-            zone_match = re.match(r"^([+-])(\d{2}):?(\d{2})$", zone)
-            if zone_match:
-                sign = -1 if zone_match.group(1) == "-" else 1
-                delta = datetime.timedelta(hours=int(zone_match.group(2)), minutes=int(zone_match.group(3)))
-                tz = datetime.timezone(sign * delta)
-        return datetime.datetime(
+        moment = datetime.datetime(
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=tz
         )
     except ValueError:  # "0000:00:00 00:00:00" is how cameras without a clock say "unknown"
         return None
+    return moment if clock_was_set(moment) else None
+
+
+def _offset(value) -> datetime.tzinfo | None:
+    """ "+05:30", "+0530" or "Z" as a zone; None for what does not parse ("   :  " from a camera
+    whose clock has no zone) or is no zone's ("+99:99")."""
+    text = str(value or "").strip()
+    if text == "Z":
+        return datetime.UTC
+    found = re.match(r"^([+-])(\d{2}):?(\d{2})$", text)
+    if not found:
+        return None
+    hours, minutes = int(found.group(2)), int(found.group(3))
+    if hours * 60 + minutes > 14 * 60 or minutes >= 60:
+        return None
+    return datetime.timezone((-1 if found.group(1) == "-" else 1) * datetime.timedelta(hours=hours, minutes=minutes))
+
+
+UNIX_EPOCH = datetime.datetime(1970, 1, 1)
+FIRST_PHOTOGRAPH = 1826  # earlier is a null date (.NET's DateTime.MinValue writes the year 1)
+FUTURE_SLACK = datetime.timedelta(days=2)  # a time "tomorrow" is a zone away, not a wrong clock
+
+
+def clock_was_set(moment: datetime.datetime) -> bool:
+    """Whether a time a device wrote can be when the photo was taken: not the epoch a reset clock
+    starts from (1970-01-01 00:00:00), nor a null date from before photography, nor later than now.
+    (A scan may well say 1950.)"""
+    if moment.replace(tzinfo=None) == UNIX_EPOCH or moment.year < FIRST_PHOTOGRAPH:
+        return False
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+    return aware <= datetime.datetime.now(datetime.UTC) + FUTURE_SLACK
+
+
+def on_globe(lat, lon) -> bool:
+    """A position to keep: both known, on the globe, and not (0, 0), which is what devices without
+    a fix write."""
+    return lat is not None and lon is not None and bool(lat or lon) and -90 <= lat <= 90 and -180 <= lon <= 180
 
 
 # -- EXIF (TIFF structure) ------------------------------------------------------------------------
@@ -84,7 +114,8 @@ def _ifd(data: bytes, offset: int, order: str) -> dict[int, object]:
         elif kind in (5, 10):
             fmt = order + ("II" if kind == 5 else "ii") * number
             parts = struct.unpack(fmt, raw)
-            values[tag] = [parts[i] / parts[i + 1] if parts[i + 1] else 0.0 for i in range(0, len(parts), 2)]
+            # A zero denominator is how a camera without a GPS fix writes "unknown" (0/0).
+            values[tag] = [parts[i] / parts[i + 1] if parts[i + 1] else None for i in range(0, len(parts), 2)]
         elif kind in (3, 4, 9):
             fmt = order + {3: "H", 4: "I", 9: "i"}[kind] * number
             unpacked = struct.unpack(fmt, raw)
@@ -94,12 +125,17 @@ def _ifd(data: bytes, offset: int, order: str) -> dict[int, object]:
     return values
 
 
-def _dms(value, ref) -> float | None:
-    if not isinstance(value, list) or not value:
+def _dms(value, ref, hemispheres: str) -> float | None:
+    """A signed degree from GPS rationals (degrees, minutes, seconds; degrees and decimal minutes;
+    decimal degrees alone) and their reference. None when the degrees are unknown (0/0) or the
+    reference is missing or not one of `hemispheres`: without it the hemisphere is a guess, and
+    exiftool gives no position either."""
+    ref = str(ref or "").strip().upper()
+    if not isinstance(value, list) or not value or value[0] is None or len(ref) != 1 or ref not in hemispheres:
         return None
-    parts = [*value, 0.0, 0.0][:3]
+    parts = [part or 0.0 for part in [*value, 0.0, 0.0][:3]]
     degrees = parts[0] + parts[1] / 60 + parts[2] / 3600
-    return -degrees if str(ref or "").upper() in ("S", "W") else degrees
+    return -degrees if ref in "SW" else degrees
 
 
 def parse_tiff(data: bytes) -> dict:
@@ -121,11 +157,17 @@ def parse_tiff(data: bytes) -> dict:
         found["camera_make"] = ifd0[0x010F]
     if isinstance(ifd0.get(0x0110), str) and ifd0[0x0110]:
         found["camera_model"] = ifd0[0x0110]
-    taken = parse_exif_date(exif.get(0x9003), exif.get(0x9011) if isinstance(exif.get(0x9011), str) else "")
-    if taken:
-        found["taken"] = taken
-    lat, lon = _dms(gps.get(2), gps.get(1)), _dms(gps.get(4), gps.get(3))
-    if lat is not None and lon is not None and (lat or lon):
+    # DateTimeOriginal, else DateTimeDigitized (a scan), else IFD0's DateTime (when the file was
+    # written: older software sets only that), each with its own offset tag, else OffsetTime (the
+    # camera clock's zone: some cameras write only that one).
+    for ifd, tag, offset_tag in ((exif, 0x9003, 0x9011), (exif, 0x9004, 0x9012), (ifd0, 0x0132, 0x9010)):
+        offsets = [value for value in (exif.get(offset_tag), exif.get(0x9010)) if isinstance(value, str)]
+        taken = parse_exif_date(ifd.get(tag), next((o for o in offsets if _offset(o) is not None), ""))
+        if taken:
+            found["taken"] = taken
+            break
+    lat, lon = _dms(gps.get(2), gps.get(1), "NS"), _dms(gps.get(4), gps.get(3), "EW")
+    if on_globe(lat, lon):
         found["geo"] = {"lat": round(lat, 7), "lon": round(lon, 7)}
     if isinstance(exif.get(0xA002), int) and isinstance(exif.get(0xA003), int):
         found["width"], found["height"] = exif[0xA002], exif[0xA003]
@@ -298,8 +340,10 @@ def _movie(moov: bytes) -> dict:
     for kind, begin, end in boxes:
         if kind == "mvhd" and end - begin >= 20:
             seconds = struct.unpack_from(">Q" if moov[begin] == 1 else ">I", moov, begin + 4)[0]
-            if seconds:  # 0 means unknown
-                found["taken"] = MAC_EPOCH + datetime.timedelta(seconds=seconds)
+            taken = MAC_EPOCH + datetime.timedelta(seconds=seconds)
+            # 0 means unknown; a camera whose clock was never set counts from 1904 (or 1970).
+            if taken.year >= 1970 and clock_was_set(taken):
+                found["taken"] = taken
         elif kind == "trak" and "width" not in found:
             tkhd = _children(moov, begin, end).get("tkhd")
             if tkhd and tkhd[1] - tkhd[0] >= 84:

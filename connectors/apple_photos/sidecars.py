@@ -26,7 +26,7 @@ import re
 import defusedxml.ElementTree as SafeTree
 from defusedxml import DefusedXmlException
 
-from connectors.apple_photos.media_meta import parse_exif_date
+from connectors.apple_photos.media_meta import on_globe, parse_exif_date
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 NS = {
@@ -114,7 +114,7 @@ def _finish(values: dict[str, list], *, lat, lon) -> dict:
         if taken:
             found["taken"] = taken
             break
-    if lat is not None and lon is not None and (lat or lon):
+    if on_globe(lat, lon):
         found["geo"] = {"lat": lat, "lon": lon}
     for key, name in (("camera_make", "Make"), ("camera_model", "Model"), ("title", "Title")):
         if first(name):

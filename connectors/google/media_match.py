@@ -96,6 +96,34 @@ class CaptureIndex:
         return self.owner(key) is not None
 
 
+TEXT_SAMPLE = 512
+
+
+def text_instead_of_media(handle) -> str:
+    """What a file named like a photo or video holds when it is text ("an HTML page...", "JSON",
+    "XML", "text"), or "" when it may be media. Every image and video format opens with binary: a
+    magic number, a NUL in a length, a byte no UTF-8 text has; text is what a failed download saves
+    (the server's error page) or a file someone renamed."""
+    handle.seek(0)
+    head = handle.read(TEXT_SAMPLE)
+    if not head:
+        return ""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not only a character cut at the end of the sample
+            return ""
+        text = head[: exc.start].decode("utf-8")
+    if any((ord(c) < 32 and c not in "\t\r\n\f") or c == "\x7f" for c in text):
+        return ""
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    if start.startswith(("<!doctype html", "<html")) or "<html" in start[:300]:
+        return "an HTML page, as a download that failed saves"
+    if start.startswith(("{", "[")):
+        return "JSON"
+    return "XML" if start.startswith("<") else "text"
+
+
 def image_size(handle) -> tuple[int, int] | None:
     """(width, height) from a JPEG, PNG or GIF header (the file is read from its start), or None."""
     handle.seek(0)

@@ -6,7 +6,7 @@ Takeout/Google Photos/<album or "Photos from YYYY">/<file> and, next to most fil
 "<file>.json", or since 2024 "<file>.supplemental-metadata.json"; long names are cut so the
 sidecar name fits 51 characters; a duplicate "IMG(1).jpg" has its sidecar at "IMG.jpg(1).json";
 an edited "IMG-edited.jpg" shares the original's sidecar. A sidecar may sit in another part of a
-multi-part export. https://support.google.com/accounts/answer/3024190
+multi-part export. The bin is exported too (sidecars with "trashed": true): those are not imported. https://support.google.com/accounts/answer/3024190
 
 The import is streamed: the zips' central directories are read (names only), then each media
 member is read in chunks, hashed and stored, and its sidecar (a few hundred bytes) parsed on its
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from connectors import kinds
 from connectors.base import Batch, Record
 from connectors.errors import ConfigError, ItemError
 from connectors.google import media_match
@@ -44,7 +45,14 @@ MEDIA_EXTENSIONS = {
 }  # fmt: skip
 SIDECAR_LIMIT = 51  # Takeout cuts sidecar names to this many characters, ".json" included
 DUPLICATE = re.compile(r"^(?P<stem>.+)\((?P<n>\d+)\)(?P<ext>\.[^.]+)$")
-EDITED = re.compile(r"^(?P<stem>.+)-(edited|bearbeitet|modifié|editado)(?P<ext>\.[^.]+)$", re.I)
+# The suffix of an edited copy is in the Google account's language (the list GooglePhotosTakeoutHelper
+# keeps from its users' reports: English, German, French, Spanish, Portuguese, Dutch, Polish,
+# Italian, Catalan, Japanese, Chinese).
+EDITED_SUFFIXES = (
+    "edited", "bearbeitet", "modifié", "ha editado", "editado", "bewerkt", "edytowane", "modificato", "editat",
+    "編集済み", "编辑",
+)  # fmt: skip
+EDITED = re.compile(rf"^(?P<stem>.+)-({'|'.join(map(re.escape, EDITED_SUFFIXES))})(?P<ext>\.[^.]+)$", re.I)
 CHUNK = 1024 * 1024
 
 
@@ -79,20 +87,24 @@ def sidecar_candidates(member: str) -> list[str]:
 
 
 def _timestamp(value) -> datetime.datetime | None:
-    try:
-        seconds = int((value or {}).get("timestamp"))
-    except (TypeError, ValueError):
+    """{"timestamp": "1622635200", ...} as Takeout writes it; None for anything else (a sidecar
+    edited by hand or written by another tool), for 0 (the epoch: no time) and for a time no
+    datetime holds."""
+    if not isinstance(value, dict):
         return None
-    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    try:
+        seconds = int(value.get("timestamp"))
+        return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC) if seconds else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _geo(value) -> dict | None:
-    if not isinstance(value, dict):
+    # Takeout writes 0.0, 0.0 when there is no location; off the globe or not numbers is none either.
+    found = kinds.geo(value) if isinstance(value, dict) else None
+    if found is None:
         return None
-    lat, lon = value.get("latitude"), value.get("longitude")
-    if not lat and not lon:  # Takeout writes 0.0, 0.0 when there is no location
-        return None
-    return {"latitude": lat, "longitude": lon, "altitude": value.get("altitude")}
+    return {"latitude": found["lat"], "longitude": found["lon"], "altitude": value.get("altitude")}
 
 
 class Archives:
@@ -195,6 +207,16 @@ def import_batches(connector, paths: list[str], cursor):
 
 
 def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, dedup: Dedup) -> dict | None:
+    sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
+    if (sidecar or {}).get("trashed") is True:  # Takeout exports the bin too
+        log.info("%s was deleted in Google Photos (it is in the bin); skipped", info.filename)
+        return None
+    if info.file_size == 0:  # an upload Google never finished: nothing to show or to match
+        raise ItemError(
+            f"{info.filename} is empty (0 bytes); nothing was read from it. Download it from Google Photos "
+            "if it is there, or export it again.",
+            external_id=info.filename,
+        )
     if info.file_size > max_media_bytes():
         raise ItemError(
             f"{info.filename} is larger than the import limit ({info.file_size // (1024 * 1024)} MB).",
@@ -208,9 +230,21 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
             f"{info.filename} could not be read from the archive ({exc}).", external_id=info.filename
         ) from None
     try:
+        text = media_match.text_instead_of_media(spool)
+        if text:
+            raise ItemError(
+                f"{info.filename} is not a photo or video: it is text ({text}); it was not imported. "
+                "Download it from Google Photos if it should be one.",
+                external_id=info.filename,
+            )
         if dedup.seen_hash(digest):
             return None
-        sidecar, sidecar_name, unreadable = archives.sidecar(info.filename)
+        file_time = None
+        if _timestamp((sidecar or {}).get("photoTakenTime")) is None:
+            # No sidecar (a Live Photo's video has none; some go missing): the file's own capture time.
+            from connectors.apple_photos import media_meta  # (the Apple Photos connector imports this module)
+
+            file_time = media_meta.read(spool).get("taken")
         size_px = media_match.image_size(spool)
         capture = capture_key(info.filename, sidecar, size_px)
         if dedup.seen_capture(capture):
@@ -234,11 +268,21 @@ def _read_member(ctx, archives: Archives, index: int, info: zipfile.ZipInfo, ded
         "sidecar": sidecar,
         "sidecar_name": sidecar_name,
         "sidecar_unreadable": unreadable,
-        "zip_time": datetime.datetime(*info.date_time).isoformat(),  # zip (DOS) times are local: see transform
+        "file_time": _iso(file_time),
+        "zip_time": _iso(zip_time(info)),  # zip (DOS) times are local: see transform
         "width": size_px[0] if size_px else None,
         "height": size_px[1] if size_px else None,
         "capture": capture,
     }
+
+
+def zip_time(info: zipfile.ZipInfo) -> datetime.datetime | None:
+    """The time the zip keeps for a member, or None: zips rebuilt by some tools write a DOS date of
+    0, which zipfile reads as month 0, day 0."""
+    try:
+        return datetime.datetime(*info.date_time)
+    except ValueError:
+        return None
 
 
 def _location_for_pick(ctx, match, sidecar: dict | None, archive: str, info: zipfile.ZipInfo) -> dict | None:
@@ -259,7 +303,8 @@ def display_name(member: str, sidecar: dict | None) -> str:
     """The sidecar's title is the full original name (Takeout cuts long file names), except for an
     "-edited" copy, which shares its original's sidecar and keeps its own name."""
     member_name = posixpath.basename(member)
-    return member_name if EDITED.match(member_name) else ((sidecar or {}).get("title") or member_name)
+    title = (sidecar or {}).get("title")
+    return member_name if EDITED.match(member_name) or not isinstance(title, str) else (title.strip() or member_name)
 
 
 def capture_key(member: str, sidecar: dict | None, size_px) -> str:
@@ -271,15 +316,21 @@ def capture_key(member: str, sidecar: dict | None, size_px) -> str:
 
 KNOWN_SIDECAR = {
     "title", "description", "imageViews", "creationTime", "photoTakenTime", "geoData", "geoDataExif", "people",
-    "url", "googlePhotosOrigin", "favorited", "photoLastModifiedTime", "modificationTime", "appSource",
+    "url", "googlePhotosOrigin", "favorited", "photoLastModifiedTime", "modificationTime", "appSource", "trashed",
 }  # fmt: skip
 
 
 def transform(raw: dict, zone: datetime.tzinfo = datetime.UTC) -> Record:
-    """`zone`: the person's, where a zip time (written without offset) is read."""
+    """`zone`: the person's, where a zip time or a camera's time (written without offset) is read.
+    The capture time: the sidecar's photoTakenTime, else the file's own (EXIF, QuickTime), else the
+    sidecar's creationTime (the upload), else the zip's time (the export)."""
     sidecar = raw.get("sidecar") or {}
-    taken = _timestamp(sidecar.get("photoTakenTime")) or _timestamp(sidecar.get("creationTime"))
-    time_source = "sidecar"
+    taken, time_source = _timestamp(sidecar.get("photoTakenTime")), "sidecar"
+    if taken is None and raw.get("file_time"):
+        taken, time_source = datetime.datetime.fromisoformat(raw["file_time"]), "file"
+        taken = taken if taken.tzinfo is not None else taken.replace(tzinfo=zone)  # a camera's local time
+    if taken is None:
+        taken, time_source = _timestamp(sidecar.get("creationTime")), "sidecar"
     if taken is None and raw.get("zip_time"):
         taken, time_source = datetime.datetime.fromisoformat(raw["zip_time"]), "archive"
         taken = taken if taken.tzinfo is not None else taken.replace(tzinfo=zone)

@@ -37,7 +37,8 @@ def _value(kind: int, value) -> bytes:
         return struct.pack(">H", value)
     if kind == 4:
         return struct.pack(">I", value)
-    return b"".join(struct.pack(">II", round(v * 100), 100) for v in value)  # rationals
+    # rationals: a number, or (numerator, denominator) as written
+    return b"".join(struct.pack(">II", *(v if isinstance(v, tuple) else (round(v * 100), 100))) for v in value)
 
 
 def _ifd(entries: list[tuple[int, int, object]], offset: int) -> bytes:
@@ -405,3 +406,127 @@ def test_a_damaged_file_in_the_zip_is_named_and_the_rest_imported(apple, tmp_pat
     [error] = job.item_errors
     assert error["error"].startswith("damaged.zip: IMG_0001.JPG is damaged or cut short")
     assert "it was not imported" in error["error"]
+
+
+def gps_tiff(gps: list[tuple[int, int, object]]) -> bytes:
+    """A TIFF with only a GPS IFD holding these entries (tag, type, value)."""
+    ifd0 = [(0x8825, 4, 0)]
+    gps_at = 8 + len(_ifd(ifd0, 8))
+    return b"MM\x00\x2a\x00\x00\x00\x08" + _ifd([(0x8825, 4, gps_at)], 8) + _ifd(gps, gps_at)
+
+
+PARIS = [(1, 2, "N"), (2, 5, [48, 51, 29.6]), (3, 2, "E"), (4, 5, [2, 17, 40.2])]
+SANTIAGO = [(1, 2, "S"), (2, 5, [(338568, 10000)]), (3, 2, "W"), (4, 5, [(7065, 100)])]  # decimal degrees
+
+
+@pytest.mark.parametrize(
+    ("case", "gps"),
+    [
+        ("no hemisphere for the latitude", [PARIS[1], *PARIS[2:]]),
+        ("no hemisphere for the longitude", [*PARIS[:3]]),
+        ("a hemisphere that is not one", [(1, 2, "E"), *PARIS[1:]]),
+        ("no fix: 0/0 rationals for the latitude", [PARIS[0], (2, 5, [(0, 0), (0, 0), (0, 0)]), *PARIS[2:]]),
+        ("no fix: 0/0 degrees", [*PARIS[:3], (4, 5, [(0, 0), (17, 1), (40, 1)])]),
+        ("off the globe", [PARIS[0], (2, 5, [95, 0, 0]), PARIS[2], (4, 5, [200, 0, 0])]),
+    ],
+)
+def test_gps_a_camera_writes_without_a_position_is_no_location_not_a_wrong_one(case, gps):
+    assert "geo" not in media_meta.parse_tiff(gps_tiff(gps)), case
+
+
+def test_a_sidecar_position_off_the_globe_is_no_location():
+    written = b'[{"GPSLatitude": 95, "GPSLatitudeRef": "N", "GPSLongitude": 200, "GPSLongitudeRef": "E"}]'
+    assert "geo" not in sidecars.parse("IMG_1.JPG.json", written)
+
+
+@pytest.mark.parametrize(
+    ("gps", "expected"),
+    [
+        (PARIS, {"lat": 48.8582222, "lon": 2.2945}),
+        (SANTIAGO, {"lat": -33.8568, "lon": -70.65}),
+        ([PARIS[0], (2, 5, [(48, 1), (5123, 100), (0, 0)]), *PARIS[2:]], {"lat": 48.8538333, "lon": 2.2945}),
+    ],
+)
+def test_gps_as_degrees_minutes_seconds_decimal_degrees_or_decimal_minutes(gps, expected):
+    assert media_meta.parse_tiff(gps_tiff(gps))["geo"] == pytest.approx(expected)
+
+
+def exif_tiff(ifd0: list[tuple[int, int, object]], exif: list[tuple[int, int, object]]) -> bytes:
+    """A TIFF with these IFD0 and Exif IFD entries (tag, type, value)."""
+    first = _ifd([*ifd0, (0x8769, 4, 0)], 8)
+    exif_at = 8 + len(first)
+    return b"MM\x00\x2a\x00\x00\x00\x08" + _ifd([*ifd0, (0x8769, 4, exif_at)], 8) + _ifd(exif, exif_at)
+
+
+@pytest.mark.parametrize(
+    ("ifd0", "exif", "expected"),
+    [
+        # scanners and some editors write only DateTimeDigitized, with its own offset
+        ([], [(0x9004, 2, "2019:08:10 14:05:00"), (0x9012, 2, "-04:00")], "2019-08-10T14:05:00-04:00"),
+        # and older software only IFD0's DateTime
+        ([(0x0132, 2, "2019:08:10 14:05:00")], [], "2019-08-10T14:05:00"),
+        # DateTimeOriginal first, when it is a time; "0000:00:00 00:00:00" is none
+        ([(0x0132, 2, "2020:01:01 00:00:00")], [(0x9003, 2, "2019:08:10 14:05:00")], "2019-08-10T14:05:00"),
+        ([(0x0132, 2, "2019:08:10 14:05:00")], [(0x9003, 2, "0000:00:00 00:00:00")], "2019-08-10T14:05:00"),
+        ([], [(0x9003, 2, "    :  :     :  :  "), (0x9004, 2, "2019:08:10 14:05:00")], "2019-08-10T14:05:00"),
+    ],
+)
+def test_the_capture_time_falls_back_to_when_the_photo_was_digitized_then_written(ifd0, exif, expected):
+    assert media_meta.parse_tiff(exif_tiff(ifd0, exif))["taken"].isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    "written", ["1970:01:01 00:00:00", "1970-01-01T00:00:00Z", "2099:01:01 10:00:00", "2099-01-01T10:00:00+02:00"]
+)
+def test_a_clock_never_set_or_set_in_the_future_gives_no_capture_time(written):
+    """A camera whose clock was reset writes the epoch; a future year is a clock set wrong. Neither
+    is when the photo was taken: the dated folder or the zip's time is used instead."""
+    assert media_meta.parse_exif_date(written) is None
+    assert "taken" not in media_meta.parse_tiff(exif_tiff([], [(0x9003, 2, written)]))
+    assert media_meta.parse_exif_date("1969:07:20 20:17:00") == datetime.datetime(1969, 7, 20, 20, 17)  # a scan
+
+
+def test_a_video_whose_clock_was_never_set_gives_no_capture_time():
+    import io
+
+    unset = movie(1920, 1080, media_meta.MAC_EPOCH + datetime.timedelta(days=3))  # the 1904 epoch
+    assert "taken" not in media_meta.read(io.BytesIO(unset))
+    set_ = movie(1920, 1080, datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC))
+    assert media_meta.read(io.BytesIO(set_))["taken"] == datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC)
+
+
+def test_a_null_date_of_year_one_is_no_time_and_the_photo_is_imported(apple, tmp_path):
+    """.NET software writes DateTime.MinValue ("0001:01:01 00:00:00") for "no date": with an offset
+    east of UTC it is before the year 1, which failed the photo's import (OverflowError)."""
+    null = exif_tiff([], [(0x9003, 2, "0001:01:01 00:00:00"), (0x9011, 2, "+05:00")])
+    job = import_files(apple, [zip_of(tmp_path / "e.zip", {"Export/IMG_1.JPG": jpeg(10, 10, null)})])
+    assert job.status == "succeeded", job.item_errors
+    assert _row(apple, "IMG_1.JPG").data["time_source"] == "archive"
+    assert media_meta.parse_exif_date("0001:01:01 00:00:00") is None
+    assert media_meta.parse_exif_date("1826:06:01 12:00:00") == datetime.datetime(1826, 6, 1, 12, 0)  # the first
+
+
+def test_an_offset_no_zone_has_leaves_the_time_as_the_camera_showed_it():
+    assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+99:99") == datetime.datetime(2020, 1, 1, 10, 0)
+    assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+15:00") == datetime.datetime(2020, 1, 1, 10, 0)
+    assert media_meta.parse_exif_date("2020:01:01 10:00:00", "+14:00").utcoffset() == datetime.timedelta(hours=14)
+
+
+def test_a_text_file_named_like_a_photo_is_named_in_the_errors_and_the_rest_imported(apple, tmp_path):
+    """A download that failed saves the server's error page under the photo's name."""
+    page = b"<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body>Denied</body></html>\n"
+    files = {"Export/IMG_0001.JPG": page, "Export/IMG_0002.JPG": jpeg(300, 200), "Export/notes.png": b"just text"}
+    job = import_files(apple, [zip_of(tmp_path / "e.zip", files)])
+    assert job.status == "partial"
+    assert [row.data["filename"] for row in items(apple)] == ["IMG_0002.JPG"]
+    errors = {e["external_id"]: e["error"] for e in job.item_errors}
+    assert set(errors) == {"e.zip: Export/IMG_0001.JPG", "e.zip: Export/notes.png"}
+    assert "is not a photo or video: it is text (an HTML page" in errors["e.zip: Export/IMG_0001.JPG"]
+
+
+def test_a_camera_that_writes_only_offset_time_gives_the_capture_time_its_offset():
+    """Some cameras write OffsetTime (of DateTime) and not OffsetTimeOriginal: it is the clock's zone."""
+    written = exif_tiff([], [(0x9003, 2, "2019:08:10 14:05:00"), (0x9010, 2, "-04:00")])
+    assert media_meta.parse_tiff(written)["taken"].isoformat() == "2019-08-10T14:05:00-04:00"
+    both = exif_tiff([], [(0x9003, 2, "2019:08:10 14:05:00"), (0x9010, 2, "-04:00"), (0x9011, 2, "-05:00")])
+    assert media_meta.parse_tiff(both)["taken"].isoformat() == "2019-08-10T14:05:00-05:00"

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from connectors.google import takeout
 from connectors.registry import registry
 from integrations.models import IntegrationType, JobStatus, SyncedItem
 from integrations.sync.jobs import cancel
@@ -383,3 +384,159 @@ def test_a_takeout_original_without_location_leaves_the_picked_photo_as_it_was(
 
     after = live_items(integration).get()
     assert after.data == before.data
+
+
+# -- what real exports hold ------------------------------------------------------------------------
+
+
+def test_a_member_with_a_zeroed_zip_time_is_imported_without_a_time_and_the_rest_too(integration, tmp_path):
+    """Zips rebuilt by some tools carry a DOS date of 0 (month 0, day 0): no time, not a failed import."""
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo(root + "Screenshot.png", (1980, 0, 0, 0, 0, 0)), b"\x89PNG no sidecar")
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+        z.write(SIDECARS / "IMG_0002.jpg.supplemental-metadata.json", root + "IMG_0002.jpg.supplemental-metadata.json")
+
+    assert "succeeded" in _import_takeout(integration, [str(path)])
+
+    items = {i.title: i for i in live_items(integration)}
+    assert set(items) == {"Screenshot.png", "IMG_0002.jpg"}
+    assert items["Screenshot.png"].occurred_at is None
+    assert items["Screenshot.png"].data["time_source"] is None
+    assert items["IMG_0002.jpg"].occurred_at == datetime.datetime(2021, 6, 2, 12, 0, tzinfo=datetime.UTC)
+
+
+def test_sidecar_times_of_the_wrong_shape_or_out_of_range_are_no_time_not_a_failed_import(integration, tmp_path):
+    """A sidecar edited by hand or written by another tool: its photo is imported without the time
+    it cannot give (the zip's time stands in), and the other photos are imported."""
+    root = "Takeout/Google Photos/Photos from 2021/"
+    sidecars = {
+        "flat.jpg": {"title": "flat.jpg", "photoTakenTime": "1622635200"},
+        "far.jpg": {"title": "far.jpg", "photoTakenTime": {"timestamp": "99999999999999"}},
+        "listed.jpg": {"title": ["listed.jpg"], "photoTakenTime": [1622635200], "creationTime": 5},
+    }
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, sidecar in sidecars.items():
+            z.writestr(zipfile.ZipInfo(root + name, (2021, 6, 9, 8, 30, 0)), JPEG + name.encode())
+            z.writestr(root + name + ".json", json.dumps(sidecar))
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+        z.write(SIDECARS / "IMG_0002.jpg.supplemental-metadata.json", root + "IMG_0002.jpg.supplemental-metadata.json")
+
+    assert "succeeded" in _import_takeout(integration, [str(path)])
+
+    items = {i.title: i for i in live_items(integration)}
+    assert set(items) == {*sidecars, "IMG_0002.jpg"}
+    for name in sidecars:
+        assert items[name].data["time_source"] == "archive"
+        assert items[name].occurred_at == datetime.datetime(2021, 6, 9, 8, 30, tzinfo=datetime.UTC)
+    assert items["IMG_0002.jpg"].occurred_at == datetime.datetime(2021, 6, 2, 12, 0, tzinfo=datetime.UTC)
+
+
+def test_an_empty_file_in_a_takeout_is_named_in_the_errors_not_imported_as_a_photo(integration, tmp_path):
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(root + "IMG_0009.jpg", b"")  # an upload Google never finished
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+        z.write(SIDECARS / "IMG_0002.jpg.supplemental-metadata.json", root + "IMG_0002.jpg.supplemental-metadata.json")
+
+    assert "partial" in _import_takeout(integration, [str(path)])
+
+    assert [i.title for i in live_items(integration)] == ["IMG_0002.jpg"]
+    job = integration.sync_jobs.first()
+    assert [e["external_id"] for e in job.item_errors] == [root + "IMG_0009.jpg"]
+    assert "IMG_0009.jpg is empty (0 bytes)" in job.item_errors[0]["error"]
+
+
+@pytest.mark.parametrize(
+    "geo",
+    [{"latitude": 95.0, "longitude": 200.0}, {"latitude": "48.85", "longitude": "east"}, {"latitude": None}],
+)
+def test_a_sidecar_location_off_the_globe_or_not_numbers_is_no_location(integration, tmp_path, geo):
+    paths = _takeout_with_location(tmp_path, _jpeg(4000, 3000, b"original"), geo)
+    _import_takeout(integration, paths)
+    assert live_items(integration).get().data["geo"] is None
+
+
+def test_a_sidecar_taken_time_of_zero_is_no_time_not_1970(integration, tmp_path):
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    sidecar = {"title": "scan.jpg", "photoTakenTime": {"timestamp": "0"}, "creationTime": {"timestamp": "1622721600"}}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(root + "scan.jpg", JPEG + b"scan")
+        z.writestr(root + "scan.jpg.json", json.dumps(sidecar))
+    _import_takeout(integration, [str(path)])
+    assert live_items(integration).get().occurred_at == datetime.datetime(2021, 6, 3, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(
+    "edited",
+    ["IMG_0004-edited.jpg", "IMG_0004-bewerkt.jpg", "IMG_0004-edytowane.jpg", "IMG_0004-modificato.jpg",
+     "IMG_0004-ha editado.jpg", "IMG_0004-editat.jpg", "IMG_0004-編集済み.jpg", "IMG_0004-编辑.jpg"],
+)  # fmt: skip
+def test_an_edited_copy_named_in_the_accounts_language_shares_its_originals_sidecar(edited):
+    """Takeout names an edited copy in the Google account's language (the list GooglePhotosTakeoutHelper
+    keeps from its users' reports); without its original's sidecar it would take the export's time."""
+    folder = "Takeout/Google Photos/Photos from 2021/"
+    assert folder + "IMG_0004.jpg.json" in takeout.sidecar_candidates(folder + edited)
+    assert takeout.display_name(folder + edited, {"title": "IMG_0004.jpg"}) == edited
+
+
+def test_a_file_without_a_sidecar_takes_its_time_from_its_own_headers_not_the_export(integration, tmp_path):
+    """Takeout writes no sidecar for the video of a Live Photo, and sidecars go missing; the zip's
+    time is when the export was made. The file's own capture time comes first."""
+    from tests.connectors.test_apple_photos import exif_tiff, jpeg, movie
+
+    root = "Takeout/Google Photos/Photos from 2020/"
+    exported = (2025, 5, 1, 9, 0, 0)
+    shot = exif_tiff([], [(0x9003, 2, "2020:02:02 09:00:00"), (0x9011, 2, "+01:00")])
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo(root + "IMG_1235.JPG", exported), jpeg(40, 30, shot))
+        z.writestr(
+            zipfile.ZipInfo(root + "IMG_1234.MP4", exported),
+            movie(1920, 1080, datetime.datetime(2020, 2, 2, 8, 0, 2, tzinfo=datetime.UTC)),
+        )
+        z.writestr(zipfile.ZipInfo(root + "Screenshot.png", exported), b"\x89PNG no time inside")
+
+    _import_takeout(integration, [str(path)])
+
+    items = {i.title: i for i in live_items(integration)}
+    assert items["IMG_1235.JPG"].occurred_at == datetime.datetime(2020, 2, 2, 8, 0, tzinfo=datetime.UTC)
+    assert items["IMG_1234.MP4"].occurred_at == datetime.datetime(2020, 2, 2, 8, 0, 2, tzinfo=datetime.UTC)
+    assert items["IMG_1234.MP4"].data["time_source"] == "file"
+    assert items["Screenshot.png"].data["time_source"] == "archive"
+
+
+def test_a_text_file_named_like_a_photo_in_a_takeout_is_named_in_the_errors(integration, tmp_path):
+    root = "Takeout/Google Photos/Photos from 2021/"
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(root + "IMG_0009.jpg", "<html><body>Quota exceeded</body></html>")
+        z.writestr(root + "IMG_0002.jpg", JPEG + b"second")
+    assert "partial" in _import_takeout(integration, [str(path)])
+    assert [i.title for i in live_items(integration)] == ["IMG_0002.jpg"]
+    [error] = integration.sync_jobs.first().item_errors
+    assert error["external_id"] == root + "IMG_0009.jpg"
+    assert "is not a photo or video: it is text (an HTML page" in error["error"]
+
+
+def test_photos_the_person_deleted_are_not_imported_from_the_takeouts_bin(integration, tmp_path):
+    """Takeout exports the bin too ("Bin"/"Trash", sidecars with "trashed": true): what the person
+    deleted in Google Photos does not come back on their timeline."""
+    sidecar = json.loads((SIDECARS / "IMG_0002.jpg.supplemental-metadata.json").read_text())
+    path = tmp_path / "takeout-20250501T000000Z-001.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("Takeout/Google Photos/Bin/IMG_0009.jpg", JPEG + b"deleted")
+        z.writestr(
+            "Takeout/Google Photos/Bin/IMG_0009.jpg.supplemental-metadata.json",
+            json.dumps({**sidecar, "title": "IMG_0009.jpg", "trashed": True}),
+        )
+        z.writestr("Takeout/Google Photos/Photos from 2021/IMG_0002.jpg", JPEG + b"second")
+        z.writestr(
+            "Takeout/Google Photos/Photos from 2021/IMG_0002.jpg.supplemental-metadata.json", json.dumps(sidecar)
+        )
+    assert "succeeded" in _import_takeout(integration, [str(path)])
+    assert [i.title for i in live_items(integration)] == ["IMG_0002.jpg"]

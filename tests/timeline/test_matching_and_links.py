@@ -186,3 +186,88 @@ def test_typed_fields_are_coerced_to_their_json_form():
         {"name": "Ann", "email": "ann@x.org"},
         {"name": "", "email": "bob@y.org"},
     ]
+
+
+def test_a_burst_from_two_services_joins_each_photo_to_its_own_copy_never_to_its_neighbour(owner):
+    """A burst: many photos in one second, one size. The Takeout holds other bytes than the Apple
+    export (Google rewrites them), so the capture time and size join them, and the file name tells
+    the photos of the burst apart."""
+    apple = integration_of(owner, "apple-photos", "Apple Photos")
+    google = integration_of(owner, "google-photos", "Takeout")
+    burst = [f"IMG_{n:04d}" for n in range(1, 4)]
+    taken = T0.isoformat()
+    first = store(apple, "a1", "photo", width=4032, height=3024, sha256="a1", start=taken, filename=f"{burst[0]}.HEIC")
+    take(first)
+    # Only the second and third of the burst reached Google, the second before the third.
+    size = {"width": 4032, "height": 3024}
+    copies = [
+        store(google, f"g{n}", "photo", sha256=f"g{n}", taken_at=taken, filename=f"{name}.HEIC", **size)
+        for n, name in ((2, burst[1]), (3, burst[2]))
+    ]
+    take(*copies)
+    assert live(owner, kind="photo").count() == 3  # IMG_0002 and IMG_0003 are not IMG_0001
+    rest = [
+        store(apple, f"a{n}", "photo", sha256=f"a{n}", start=taken, filename=f"{name}.heic", **size)
+        for n, name in ((3, burst[2]), (2, burst[1]))
+    ]
+    take(*rest)
+    photos = live(owner, kind="photo")
+    assert photos.count() == 3
+    for entity in photos:
+        names = {s.item.data["filename"].casefold() for s in entity.sources.select_related("item")}
+        assert len(names) == 1, names
+        assert entity.sources.count() == (1 if names == {"img_0001.heic"} else 2)
+
+
+def test_a_photo_whose_services_report_its_size_turned_is_one_entity(owner):
+    """One service gives the stored pixels (4032x3024), another the size as shown (3024x4032)."""
+    apple = integration_of(owner, "apple-photos", "Apple Photos")
+    google = integration_of(owner, "google-photos", "Picker")
+    a = store(apple, "a", "photo", width=4032, height=3024, sha256="a", start=T0.isoformat(), filename="IMG_1.JPG")
+    g = store(google, "g", "photo", width=3024, height=4032, sha256="g", taken_at=T0.isoformat(), filename="IMG_1.JPG")
+    take(a, g)
+    assert live(owner, kind="photo").get().sources.count() == 2
+
+
+@pytest.mark.parametrize("event_first", [True, False])
+def test_a_photo_is_taken_during_an_all_day_event_of_its_date_where_the_person_lives(owner, event_first):
+    """An all-day event is a date, not 24 hours of UTC: in Berlin (UTC+1 in March) a photo at 00:30
+    on the 14th is on that day (23:30 UTC on the 13th), and one at 00:30 on the 15th is not."""
+    from integrations.timezones import set_zone
+
+    set_zone(owner, "Europe/Berlin")
+    calendar = integration_of(owner, "ical-feed", "Calendar")
+    photos = integration_of(owner, "apple-photos", "Apple Photos")
+    day = store(calendar, "fair", "event", title="Book fair", start="2026-03-14", end="2026-03-15", all_day=True)
+    taken = {
+        "just after midnight": "2026-03-14T00:30:00+01:00",
+        "late evening": "2026-03-14T23:30:00+01:00",
+        "the next day": "2026-03-15T00:30:00+01:00",
+        "the day before": "2026-03-13T23:30:00+01:00",
+    }
+    shots = [store(photos, n, "photo", sha256=n, start=when, filename=f"{n}.jpg") for n, when in taken.items()]
+    take(*([day, *shots] if event_first else [*shots, day]))
+
+    fair = live(owner, kind="event").get()
+    during = {link.source.sources.get().item.external_id for link in Link.objects.filter(target=fair)}
+    assert during == {"just after midnight", "late evening"}
+
+
+def test_a_copy_number_an_exporter_added_to_a_name_still_joins_but_a_phones_burst_number_does_not(owner):
+    """osxphotos names a second "IMG_0002.HEIC" in one folder "IMG_0002 (1).HEIC", Windows
+    "IMG_0002(1).HEIC": the same photo. Some phones name the shots of a burst "IMG…~2.jpg": others."""
+    apple = integration_of(owner, "apple-photos", "Apple Photos")
+    google = integration_of(owner, "google-photos", "Takeout")
+    size = {"width": 4000, "height": 3000, "taken_at": T0.isoformat()}
+    take(
+        store(apple, "a", "photo", sha256="a", filename="IMG_0002 (1).HEIC", **size),
+        store(apple, "h", "photo", sha256="h", filename="IMG20240221145914~2.jpg", **size),
+    )
+    take(
+        store(google, "g", "photo", sha256="g", filename="IMG_0002.HEIC", **size),
+        store(google, "w", "photo", sha256="w", filename="IMG20240221145914.jpg", **size),
+    )
+    joined = {e.sources.count() for e in live(owner, kind="photo")}
+    assert live(owner, kind="photo").count() == 3
+    assert joined == {1, 2}
+    assert live(owner, kind="photo", sources__item__external_id="a").get().sources.count() == 2
