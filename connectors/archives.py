@@ -14,10 +14,12 @@ member at its declared size and checks its CRC, so a lying header cannot inflate
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import posixpath
 import re
 import threading
@@ -299,7 +301,7 @@ def identify_member(member: Member, head: bytes | None = None) -> str:
         return "apple-health" if base != "export_cda.xml" else ""
     if head is None:
         return ""
-    text = head.decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
+    text = decode_head(head).lstrip(" \r\n\t")
     upper = text.upper()
     if "<HEALTHDATA" in upper:
         return "apple-health"
@@ -379,10 +381,86 @@ def _normal(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def text_stream(stream, encoding: str = "utf-8-sig") -> io.TextIOWrapper:
-    # errors="replace": one odd byte must not stop a whole file; csv wants newline="".
-    return io.TextIOWrapper(io.BufferedReader(stream) if isinstance(stream, io.RawIOBase) else stream,
-                            encoding=encoding, errors="replace", newline="")  # fmt: skip
+def _cp1252_fallback(error: UnicodeDecodeError):
+    """A byte that is not UTF-8 read as Windows-1252 (Excel's and old Windows tools' own), so a file
+    re-saved in another encoding keeps "Café" instead of "Caf\ufffd". The five bytes cp1252 leaves
+    undefined are read as Latin-1."""
+    bad = error.object[error.start : error.end]
+    return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in bad), error.end
+
+
+codecs.register_error("metacortex-cp1252", _cp1252_fallback)
+
+
+def sniff_encoding(head: bytes) -> str:
+    """The encoding of a text file from its first bytes: a byte order mark says UTF-8 or UTF-16
+    (Excel's "Unicode text"); UTF-16 without one shows as every other byte NUL in ASCII text;
+    anything else is read as UTF-8 (bytes that are not are read as Windows-1252)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:512]
+    if len(sample) >= 8:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) > len(odd) * 0.6 and even.count(0) < len(even) * 0.1:
+            return "utf-16-le"
+        if even.count(0) > len(even) * 0.6 and odd.count(0) < len(odd) * 0.1:
+            return "utf-16-be"
+    return "utf-8-sig"
+
+
+def decode_head(head: bytes) -> str:
+    """The first bytes of a file as text, whatever its encoding (a character cut at the end aside)."""
+    encoding = sniff_encoding(head)
+    if encoding.startswith("utf-16") and len(head) % 2:
+        head = head[:-1]
+    errors = "metacortex-cp1252" if encoding == "utf-8-sig" else "replace"
+    return head.decode(encoding, errors).lstrip("\ufeff").replace("\x00", "")
+
+
+class _Text(io.TextIOBase):
+    """Decoded text without NUL characters: PostgreSQL cannot store them, and no export means them
+    (a damaged file, or one padded with zeros)."""
+
+    def __init__(self, inner: io.TextIOWrapper):
+        self._inner = inner
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        while True:
+            text = self._inner.read(size)
+            if "\x00" not in text:
+                return text
+            text = text.replace("\x00", "")
+            if text or size is None or size < 0:
+                return text
+
+    def readline(self, size=-1):
+        while True:
+            line = self._inner.readline(size)
+            if "\x00" not in line:
+                return line
+            line = line.replace("\x00", "")
+            if line:
+                return line
+
+    def close(self):
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+def text_stream(stream, encoding: str | None = None) -> io.TextIOBase:
+    """A text stream of a binary one, its encoding found by sniff_encoding unless given. Odd bytes
+    never stop a whole file (they are read as Windows-1252, or replaced); NULs are dropped; csv wants
+    newline=""."""
+    if not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)
+    if encoding is None:
+        encoding = sniff_encoding(stream.peek(4096)[:4096])
+    errors = "metacortex-cp1252" if encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8") else "replace"
+    return _Text(io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline=""))
 
 
 class Columns:
@@ -428,9 +506,20 @@ class Columns:
         return row
 
 
+def delimiter_of(header: str) -> str:
+    """The delimiter of a CSV from its header line: commas, or the semicolons that Excel writes where
+    the decimal separator is a comma, or the tabs of its "Unicode text" (outside quotes)."""
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {delimiter: unquoted.count(delimiter) for delimiter in (",", ";", "\t")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
 def csv_rows(stream, label: str, aliases: dict, *, required=(), needed=()) -> Iterator[tuple[int, dict | ItemError]]:
     """(line, row or ItemError) of a CSV stream, the header mapped through Columns."""
-    reader = csv.reader(text_stream(stream))
+    text = text_stream(stream)
+    first = text.readline()
+    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter_of(first))
     try:
         header = next(reader)
     except StopIteration:

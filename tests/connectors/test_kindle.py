@@ -176,3 +176,17 @@ def test_sniff(tmp_path):
     empty = _write(tmp_path, "", "empty.txt")
     with pytest.raises(ConfigError, match=r"empty.txt is empty \(0 bytes\)"):
         KindleHighlights.sniff([empty])
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_a_clippings_file_resaved_in_another_encoding_keeps_its_accents(kindle, tmp_path, encoding):
+    """Notepad's "Unicode" (UTF-16 with a byte order mark) and "ANSI" (Windows-1252) re-saves."""
+    text = clip("Les Misérables (Hugo, Victor)", CLIPS[0].split("\n")[1], "Déjà vu, à côté").replace("\n", "\r\n")
+    path = tmp_path / "My Clippings.txt"
+    path.write_bytes(text.encode(encoding))
+    job = import_files(kindle, [str(path)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    clipping = items(kindle).get()
+    assert clipping.data["source_title"] == "Les Misérables"
+    assert clipping.data["text"] == "Déjà vu, à côté"
