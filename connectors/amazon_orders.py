@@ -57,16 +57,37 @@ def _money(text: str | None) -> Decimal | None:
     return money.amount(text)
 
 
+CLOCK = re.compile(r"^(?P<date>\S+)\s+(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[ap]m)?$", re.I)
+
+
 def _date(text: str) -> datetime.datetime:
+    """ISO times as Amazon writes them, or the M/D/YYYY dates of older reports, with the time a
+    spreadsheet adds when it re-saves them ("1/5/2023 12:00", "1/5/2023 9:05:30 PM")."""
     text = (text or "").strip()
     try:
         value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
+        clock = CLOCK.match(text)
         try:
-            value = datetime.datetime.combine(money.parse_date(text, "mdy"), datetime.time())
+            day = money.parse_date(clock.group("date") if clock else text, "mdy")
+            at = datetime.time()
+            if clock:
+                hour = int(clock.group("h")) % 12 if clock.group("ampm") else int(clock.group("h"))
+                hour += 12 if (clock.group("ampm") or "").lower() == "pm" else 0
+                at = datetime.time(hour, int(clock.group("m")), int(clock.group("s") or 0))
+            value = datetime.datetime.combine(day, at)
         except ValueError:
             raise ValueError(f"the order date {text[:30]!r} is in an unknown format") from None
     return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+
+
+def _quantity(text: str | None) -> int:
+    text = (text or "").strip()
+    if text.lower() in MISSING:
+        return 1
+    if not re.fullmatch(r"\d{1,6}(\.0*)?", text):
+        raise ValueError(f"the quantity {text[:20]!r} is not a whole number")
+    return int(text.split(".")[0])
 
 
 def _rows(stream, label: str):
@@ -115,7 +136,7 @@ class AmazonOrders(archives.ArchiveConnector):
 
     @staticmethod
     def _line(row: dict) -> dict:
-        quantity = int(Decimal(row.get("quantity") or "1"))
+        quantity = _quantity(row.get("quantity"))
         unit_price = _money(row.get("unit_price"))
         total = _money(row.get("total"))
         if total is None and unit_price is not None:
@@ -166,7 +187,7 @@ class AmazonOrders(archives.ArchiveConnector):
     def transform(self, raw) -> Record:
         count = sum(item["quantity"] for item in raw["items"])
         first = raw["items"][0]["title"] or "item"
-        title = first if count == 1 else f"{first} and {count - 1} more"
+        title = first if count <= 1 else f"{first} and {count - 1} more"
         data = {
             "order_id": raw["id"],
             "date": raw["date"],

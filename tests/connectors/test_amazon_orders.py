@@ -126,3 +126,38 @@ def test_sniff(tmp_path):
     mint.write_text('"Date","Description","Original Description","Amount","Transaction Type"\n')
     with pytest.raises(ConfigError, match=r"transactions.csv is a Mint transactions file, not an Amazon order history"):
         AmazonOrders.sniff([str(mint)])
+
+
+def test_an_unreadable_quantity_skips_its_item_not_the_import(amazon, tmp_path):
+    text = (
+        HEADER
+        + row("111-0000001-0000001", "2023-01-05T12:00:00Z", "10.00", "21.00", "20.00", "B01", 2, "Sample Socks")
+        + row("111-0000002-0000002", "2023-01-05T12:00:00Z", "5.00", "5.50", "5.00", "B02", "two", "Pen")
+        + row("111-0000003-0000003", "2023-01-05T12:00:00Z", "5.00", "5.50", "5.00", "B03", "1e999999", "Ink")
+        + row("111-0000004-0000004", "2023-01-05T12:00:00Z", "5.00", "5.50", "5.00", "B04", "Not Available", "Cup")
+    )
+    job = import_files(amazon, [_zip(tmp_path, text)])
+
+    assert job.status == "partial", job.error_message
+    assert [e["error"] for e in job.item_errors] == [
+        "Your Orders.zip: Retail.OrderHistory.1/Retail.OrderHistory.1.csv line 3: an item of order "
+        "111-0000002-0000002 was skipped, the quantity 'two' is not a whole number.",
+        "Your Orders.zip: Retail.OrderHistory.1/Retail.OrderHistory.1.csv line 4: an item of order "
+        "111-0000003-0000003 was skipped, the quantity '1e999999' is not a whole number.",
+    ]
+    assert items(amazon).get(external_id="amazon:111-0000001-0000001").data["items"][0]["quantity"] == 2
+    assert items(amazon).get(external_id="amazon:111-0000004-0000004").data["items"][0]["quantity"] == 1
+
+
+def test_order_dates_rewritten_by_a_spreadsheet_are_read(amazon, tmp_path):
+    """Excel shows "2023-01-05T12:00:00Z" as "1/5/2023 12:00" and saves it that way."""
+    text = (
+        HEADER
+        + row("111-0000001-0000001", "1/5/2023 12:00", "10.00", "21.00", "20.00", "B01", 2, "Sample Socks")
+        + row("111-0000002-0000002", "01/07/2023 9:05:30 PM", "5.00", "5.50", "5.00", "B02", 1, "Pen")
+    )
+    job = import_files(amazon, [_zip(tmp_path, text)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert items(amazon).get(external_id="amazon:111-0000001-0000001").data["date"] == "2023-01-05T12:00:00+00:00"
+    assert items(amazon).get(external_id="amazon:111-0000002-0000002").data["date"] == "2023-01-07T21:05:30+00:00"
