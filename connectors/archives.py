@@ -285,6 +285,11 @@ EXPORTS = {
 }
 
 
+# Zip, gzip, 7-Zip, RAR: archives are never read inside an archive.
+ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07")
+ARCHIVE_NAME = re.compile(r"\.(zip|gz|tgz|7z|rar)$", re.I)
+
+
 def identify_member(member: Member, head: bytes | None = None) -> str:
     """The EXPORTS key a single file looks like, or ""."""
     name = member.name.replace("\\", "/")
@@ -299,8 +304,8 @@ def identify_member(member: Member, head: bytes | None = None) -> str:
         return "amazon-orders"
     if base in ("export.xml", "export_cda.xml") or name.startswith("apple_health_export/"):
         return "apple-health" if base != "export_cda.xml" else ""
-    if head is None:
-        return ""
+    if head is None or head.startswith(ARCHIVE_MAGIC):
+        return ""  # an archive's bytes are no export's text, even where a stored member shows through
     text = decode_head(head).lstrip(" \r\n\t")
     upper = text.upper()
     if "<HEALTHDATA" in upper:
@@ -363,15 +368,24 @@ def _sniff(paths: list[str], expected: str, wanted) -> list[Member]:
         file = Path(path)
         if file.is_file() and file.stat().st_size == 0:
             raise ConfigError(f"{file.name} is empty (0 bytes).", remediation="Upload the file again.")
-        found, _ = members([path])
+        found, refused = members([path])
         mine = [m for m in found if m.size and wanted(m)]
         if not mine:
             other = identify([path])
+            nested = [m for m in found if m.archive and ARCHIVE_NAME.search(m.name)]
+            remediation = f"Upload {EXPORTS[expected]}."
             if other and other != expected:
                 message = f"{file.name} is {EXPORTS[other]}, not {EXPORTS[expected]}."
+            elif nested:
+                names = ", ".join(m.basename for m in nested[:3]) + (" and more" if len(nested) > 3 else "")
+                message = f"{file.name} holds another archive ({names}) instead of {EXPORTS[expected]}."
+                remediation = f"Unzip {nested[0].basename} and upload what it holds."
+            elif refused:
+                message = f"Nothing in {file.name} could be read: " + " ".join(e.message for e in refused[:3])
+                remediation = "Upload the export exactly as the service sent it."
             else:
                 message = f"{file.name} does not look like {EXPORTS[expected]}."
-            raise ConfigError(message, remediation=f"Upload {EXPORTS[expected]}.")
+            raise ConfigError(message[:1000], remediation=remediation)
         accepted += mine
     return accepted
 
