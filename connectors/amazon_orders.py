@@ -114,8 +114,13 @@ class AmazonOrders(archives.ArchiveConnector):
     def parse(self, member: archives.Member, stream):
         # Rows of one order are usually adjacent, but nothing promises it: a first pass finds each
         # order's last row, where the order is complete and yielded; only orders in flight are held.
-        with member.open() as first:
-            last = {row["order_id"]: index for index, _line, row in _rows(first, member.label) if isinstance(row, dict)}
+        # A file damaged part-way ends this pass where it ends the second, which imports the orders
+        # before the damage and names it.
+        last = {}
+        with archives.reading_ahead(member) as first:
+            for index, _line, row in _rows(first, member.label):
+                if isinstance(row, dict):
+                    last[row["order_id"]] = index
         pending: dict[str, dict] = {}
         for index, line, row in _rows(stream, member.label):
             if isinstance(row, ItemError):

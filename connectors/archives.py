@@ -200,6 +200,21 @@ class TruncatedFile(Exception):
         )
 
 
+@contextlib.contextmanager
+def reading_ahead(member: Member):
+    """A stream of the member for a parser's pass before the import's own (the last version of each
+    highlight, the last row of each order, a file's date order). Damage part-way, or a line too long
+    to read, ends this pass quietly where it is: the import's pass imports what comes before and
+    names the damage when it reaches it."""
+    stream = Counting(member.open(), member.label)
+    try:
+        yield stream
+    except (TruncatedFile, ItemError):
+        pass
+    finally:
+        stream.close()
+
+
 def open_zip(path: str) -> zipfile.ZipFile:
     """The zip at path, refused with a sentence naming it when it is empty, not a zip, cut short
     (no central directory) or a zip bomb."""
@@ -431,12 +446,16 @@ def decode_head(head: bytes) -> str:
     return head.decode(encoding, errors).lstrip("\ufeff").replace("\x00", "")
 
 
+MAX_LINE_CHARS = 32 * 1024 * 1024  # no export's line is near this; a longer one would be read whole into memory
+
+
 class _Text(io.TextIOBase):
     """Decoded text without NUL characters: PostgreSQL cannot store them, and no export means them
-    (a damaged file, or one padded with zeros)."""
+    (a damaged file, or one padded with zeros). A line longer than MAX_LINE_CHARS stops the file
+    with an ItemError naming it, instead of being read whole into memory."""
 
-    def __init__(self, inner: io.TextIOWrapper):
-        self._inner = inner
+    def __init__(self, inner: io.TextIOWrapper, label: str):
+        self._inner, self._label, self._lines = inner, label, 0
 
     def readable(self):
         return True
@@ -452,12 +471,26 @@ class _Text(io.TextIOBase):
 
     def readline(self, size=-1):
         while True:
-            line = self._inner.readline(size)
+            line = self._line(size)
             if "\x00" not in line:
                 return line
             line = line.replace("\x00", "")
             if line:
                 return line
+
+    def _line(self, size) -> str:
+        if size is not None and 0 <= size <= MAX_LINE_CHARS:
+            return self._inner.readline(size)
+        line = self._inner.readline(MAX_LINE_CHARS + 1)
+        self._lines += 1
+        if len(line) > MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            raise ItemError(
+                f"{self._label} line {self._lines} is longer than {human_size(MAX_LINE_CHARS)} without a line "
+                "break, so the file is not read on: it is not a file the hub can read. The records before that "
+                "line were imported.",
+                external_id=f"{self._label}#{self._lines}",
+            )
+        return line
 
     def close(self):
         if not self.closed:
@@ -465,16 +498,17 @@ class _Text(io.TextIOBase):
         super().close()
 
 
-def text_stream(stream, encoding: str | None = None) -> io.TextIOBase:
+def text_stream(stream, encoding: str | None = None, label: str = "") -> io.TextIOBase:
     """A text stream of a binary one, its encoding found by sniff_encoding unless given. Odd bytes
     never stop a whole file (they are read as Windows-1252, or replaced); NULs are dropped; csv wants
-    newline=""."""
+    newline="". `label` names the file in errors (a Counting stream's own label by default)."""
+    label = label or getattr(stream, "label", "") or "The file"
     if not hasattr(stream, "peek"):
         stream = io.BufferedReader(stream)
     if encoding is None:
         encoding = sniff_encoding(stream.peek(4096)[:4096])
     errors = "metacortex-cp1252" if encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8") else "replace"
-    return _Text(io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline=""))
+    return _Text(io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline=""), label)
 
 
 class Columns:
@@ -531,7 +565,7 @@ def delimiter_of(header: str) -> str:
 
 def csv_rows(stream, label: str, aliases: dict, *, required=(), needed=()) -> Iterator[tuple[int, dict | ItemError]]:
     """(line, row or ItemError) of a CSV stream, the header mapped through Columns."""
-    text = text_stream(stream)
+    text = text_stream(stream, label=label)
     first = text.readline()
     reader = csv.reader(itertools.chain([first], text), delimiter=delimiter_of(first))
     try:

@@ -161,3 +161,26 @@ def test_order_dates_rewritten_by_a_spreadsheet_are_read(amazon, tmp_path):
     assert job.status == "succeeded", (job.error_message, job.item_errors)
     assert items(amazon).get(external_id="amazon:111-0000001-0000001").data["date"] == "2023-01-05T12:00:00+00:00"
     assert items(amazon).get(external_id="amazon:111-0000002-0000002").data["date"] == "2023-01-07T21:05:30+00:00"
+
+
+def test_a_damaged_export_imports_the_orders_before_the_damage_and_names_it(amazon, tmp_path):
+    import zipfile
+
+    text = HEADER + "".join(
+        row(f"111-{n:07}-0000000", "2023-01-05T12:00:00Z", "1.00", "1.00", "1.00", f"A{n}", 1, f"Thing {n}")
+        for n in range(200)
+    )
+    path = tmp_path / "Your Orders.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("Retail.OrderHistory.1/Retail.OrderHistory.1.csv", text)
+    data = bytearray(path.read_bytes())
+    spot = data.index(b"Thing 199")  # its CRC no longer matches: zipfile raises at the member's end
+    data[spot : spot + 9] = b"Thang 199"
+    path.write_bytes(bytes(data))
+    job = import_files(amazon, [str(path)])
+
+    assert job.status == "partial", job.error_message
+    assert job.item_errors[-1]["error"].startswith(
+        "Your Orders.zip: Retail.OrderHistory.1/Retail.OrderHistory.1.csv is damaged or cut short after "
+    )
+    assert items(amazon).count() >= 150  # all but what was read with the damaged end

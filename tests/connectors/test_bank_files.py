@@ -246,3 +246,22 @@ def test_a_qif_saved_as_unicode_text_and_an_ofx_with_an_unknown_encoding_are_rea
 
     assert job.status == "succeeded", (job.error_message, job.item_errors)
     assert sorted(item.data["payee"] for item in items(quicken)) == ["Café Brûlé", "Café Müller"]
+
+
+def test_a_damaged_qif_in_a_zip_imports_what_comes_before_the_damage(quicken, tmp_path):
+    import zipfile
+
+    # Every date ambiguous: the pass that decides the date order reads the whole file.
+    qif = "!Type:Bank\n" + "".join(f"D12/{1 + n % 12}/2023\nT-{n}.00\nPShop {n}\n^\n" for n in range(2000))
+    path = tmp_path / "bank.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("bank.qif", qif)
+    data = bytearray(path.read_bytes())
+    spot = data.index(b"Shop 1999")  # its CRC no longer matches: zipfile raises at the member's end
+    data[spot : spot + 9] = b"Shoq 1999"
+    path.write_bytes(bytes(data))
+    job = import_files(quicken, [str(path)])
+
+    assert job.status == "partial", job.error_message
+    assert job.item_errors[-1]["error"].startswith("bank.zip: bank.qif is damaged or cut short after ")
+    assert items(quicken).count() >= 1500  # all but what was read with the damaged end
