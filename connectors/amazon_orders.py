@@ -14,6 +14,7 @@ not imported.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import re
 from decimal import Decimal
@@ -90,6 +91,17 @@ def _quantity(text: str | None) -> int:
     return int(text.split(".")[0])
 
 
+def _normal(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _has_columns(head: bytes, wanted) -> bool:
+    """Whether the CSV header at the start of `head` has a column for each of `wanted`."""
+    first = archives.decode_head(head).splitlines()[0] if head.strip() else ""
+    header = {_normal(h) for h in next(csv.reader([first], delimiter=archives.delimiter_of(first)), [])}
+    return all(any(_normal(alias) in header for alias in [key, *COLUMNS[key]]) for key in wanted)
+
+
 def _rows(stream, label: str):
     """(row index, line, row | ItemError) of an order history CSV."""
     rows = archives.csv_rows(stream, label, COLUMNS, required=("order_id", "date"), needed=("order_id", "date"))
@@ -109,7 +121,12 @@ class AmazonOrders(archives.ArchiveConnector):
             return False
         if re.match(r"retail\.orderhistory\.\d+\.csv$", member.basename.lower()):
             return True
-        return archives.identify_member(member, member.head()) == "amazon-orders"
+        head = member.head()
+        if archives.identify_member(member, head) != "amazon-orders":
+            return False
+        # Returns, refunds and digital-item files of the same bundle have order ids and ASINs too:
+        # only a file with the columns of an order history is one.
+        return _has_columns(head, ("order_id", "date"))
 
     def parse(self, member: archives.Member, stream):
         # Rows of one order are usually adjacent, but nothing promises it: a first pass finds each

@@ -184,3 +184,22 @@ def test_a_damaged_export_imports_the_orders_before_the_damage_and_names_it(amaz
         "Your Orders.zip: Retail.OrderHistory.1/Retail.OrderHistory.1.csv is damaged or cut short after "
     )
     assert items(amazon).count() >= 150  # all but what was read with the damaged end
+
+
+def test_other_files_of_the_orders_bundle_with_order_ids_and_asins_do_not_fail_the_import(amazon, tmp_path):
+    """The "Your Orders" zip also holds returns, refunds and digital-item files; one with OrderID and
+    ASIN columns but no order date is not an order history, so it is not read as one."""
+    path = zip_of(
+        tmp_path / "Your Orders.zip",
+        {
+            "Retail.OrderHistory.1/Retail.OrderHistory.1.csv": ORDERS,
+            "Retail.CustomerReturns.1.1/Retail.CustomerReturns.1.1.csv": (
+                '"OrderID","ReversalID","ASIN","AmountRefunded","Currency","RefundCompletionDate"\n'
+                '"111-0000002-0000002","R1","B02","5.50","USD","2023-02-10"\n'
+            ),
+        },
+    )
+    job = import_files(amazon, [path])
+
+    assert job.status == "partial", job.error_message  # the bad rows of ORDERS
+    assert items(amazon).count() == 3
