@@ -259,6 +259,13 @@ def unsafe_reason(info: zipfile.ZipInfo) -> str:
     return ""
 
 
+def mac_metadata(name: str) -> bool:
+    """What a Mac adds to a zip it makes (Finder's "Compress"): the __MACOSX folder and the "._<name>"
+    AppleDouble file beside each file, named like the file and holding none of it."""
+    parts = name.replace("\\", "/").split("/")
+    return "__MACOSX" in parts[:-1] or parts[-1].startswith("._")
+
+
 def members(paths: list[str]) -> tuple[list[Member], list[ItemError]]:
     """Every file of an upload in a stable order, and an error for each member that is refused."""
     found, refused = [], []
@@ -269,7 +276,7 @@ def members(paths: list[str]) -> tuple[list[Member], list[ItemError]]:
         if looks_like_zip(file):
             with open_zip(path) as archive:
                 for info in archive.infolist():
-                    if info.is_dir():
+                    if info.is_dir() or mac_metadata(info.filename):
                         continue
                     reason = unsafe_reason(info)
                     member = Member(str(file), info.filename, info.file_size)

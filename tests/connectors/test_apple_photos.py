@@ -405,3 +405,19 @@ def test_a_damaged_file_in_the_zip_is_named_and_the_rest_imported(apple, tmp_pat
     [error] = job.item_errors
     assert error["error"].startswith("damaged.zip: IMG_0001.JPG is damaged or cut short")
     assert "it was not imported" in error["error"]
+
+
+def test_the_resource_forks_a_mac_adds_to_a_zip_are_not_imported_as_photos(apple, tmp_path):
+    """Finder's "Compress" adds __MACOSX/._<name> (AppleDouble) beside every file: named like the
+    photo, holding none of it."""
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 200
+    files = {
+        "Export/IMG_0001.JPG": FILES["Export/IMG_0001.JPG"],
+        "__MACOSX/Export/._IMG_0001.JPG": apple_double,
+        "Export/._IMG_0004.JPG": apple_double,
+        "Export/.DS_Store": b"\x00\x00\x00\x01Bud1" + b"\x00" * 100,
+    }
+    job = import_files(apple, [zip_of(tmp_path / "Export.zip", files)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert list(items(apple).values_list("data__filename", flat=True)) == ["IMG_0001.JPG"]
