@@ -215,15 +215,58 @@ def reading_ahead(member: Member):
         stream.close()
 
 
+def max_entries() -> int:
+    return getattr(settings, "ARCHIVE_MAX_ENTRIES", 250_000)  # a 50 GB Takeout part holds tens of thousands
+
+
+def directory_size(path: str) -> tuple[int, int]:
+    """(entries, bytes) of a zip's central directory as its end record declares them, read from the
+    file's last bytes: zipfile reads the whole directory into memory, one object per entry, before
+    anything can be checked (300,000 empty entries, a 30 MB upload, take it a minute). (0, 0) when
+    there is no end record (zipfile then says the archive is damaged)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - 65536 - 22))
+        tail = handle.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or end + 22 > len(tail):
+            return 0, 0
+        entries = int.from_bytes(tail[end + 10 : end + 12], "little")
+        directory = int.from_bytes(tail[end + 12 : end + 16], "little")
+        locator = end - 20
+        if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":  # ZIP64: the real counts
+            handle.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+            record = handle.read(56)
+            if record[:4] == b"PK\x06\x06":
+                entries = int.from_bytes(record[32:40], "little")
+                directory = int.from_bytes(record[40:48], "little")
+    return entries, directory
+
+
+def check_entries(path: str) -> None:
+    """ConfigError when the zip at path holds more files than an export does (its directory is
+    not read: see directory_size). A directory entry takes 46 bytes and a name; one more than 160
+    bytes an entry on average is counted as that many entries, however few its end record says."""
+    entries, directory = directory_size(path)
+    if entries > max_entries() or directory > max_entries() * 160:
+        raise ConfigError(
+            f"{Path(path).name} holds {'more than ' if entries <= max_entries() else ''}"
+            f"{max(entries, directory // 160):,} files, more than the import limit ({max_entries():,}).",
+            remediation="Upload the original export; ask the operator if a genuine export holds this many files.",
+        )
+
+
 def open_zip(path: str) -> zipfile.ZipFile:
     """The zip at path, refused with a sentence naming it when it is empty, not a zip, cut short
-    (no central directory) or a zip bomb."""
+    (no central directory), a zip bomb or one of more files than an export holds."""
     name = Path(path).name
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{name} does not exist on the server.", remediation="Upload the file again.")
     if file.stat().st_size == 0:
         raise ConfigError(f"{name} is empty (0 bytes).", remediation="Upload the file again; the upload was lost.")
+    check_entries(path)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):

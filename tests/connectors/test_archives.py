@@ -196,3 +196,35 @@ def test_an_upload_whose_export_cannot_be_read_says_why_not_that_it_is_another_e
     assert message.startswith("Nothing in bomb.zip could be read: bomb.zip: transactions.csv was skipped: ")
     assert "(a zip bomb)" in message
     assert "bomb.zip: ../transactions.csv was skipped: its name points outside the archive." in message
+
+
+def test_a_zip_of_more_files_than_any_export_is_refused_before_its_directory_is_read(
+    mint, tmp_path, settings, monkeypatch
+):
+    settings.ARCHIVE_MAX_ENTRIES = 100
+    files = {f"export/{n:04d}.txt": "" for n in range(150)}
+    files["export/transactions.csv"] = MINT_HEADER + mint_rows(0, 3)
+    path = zip_of(tmp_path / "many.zip", files)
+    opened = []
+    original = zipfile.ZipFile.__init__
+
+    def counting(self, file, *args, **kwargs):
+        if str(file) == path:
+            opened.append(file)
+        original(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    with pytest.raises(ConfigError, match=r"many.zip holds 151 files, more than the import limit \(100\)"):
+        Mint.sniff([path])
+    job = import_files(mint, [path])
+    assert job.status == "failed"
+    assert job.error_message == "many.zip holds 151 files, more than the import limit (100)."
+    assert opened == []
+
+    # Past 65,535 files the end record says 0xFFFF: the ZIP64 record holds the count.
+    zip64 = tmp_path / "zip64.zip"
+    with zipfile.ZipFile(zip64, "w") as archive:
+        for n in range(70_000):
+            archive.writestr(f"f/{n}", b"")
+    with pytest.raises(ConfigError, match=r"zip64.zip holds 70,000 files, more than the import limit \(100\)"):
+        Mint.sniff([str(zip64)])

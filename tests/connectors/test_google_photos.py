@@ -383,3 +383,16 @@ def test_a_takeout_original_without_location_leaves_the_picked_photo_as_it_was(
 
     after = live_items(integration).get()
     assert after.data == before.data
+
+
+def test_a_takeout_zip_of_more_files_than_the_limit_is_refused_before_its_directory_is_read(tmp_path, settings):
+    from connectors.errors import ConfigError
+    from connectors.google import takeout
+
+    settings.ARCHIVE_MAX_ENTRIES = 10
+    path = tmp_path / "takeout-001.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for n in range(20):
+            archive.writestr(f"Takeout/Google Photos/Album/IMG_{n}.jpg", b"\xff\xd8\xff")
+    with pytest.raises(ConfigError, match=r"takeout-001.zip holds 20 files, more than the import limit \(10\)"):
+        takeout.describe([str(path)])
