@@ -618,10 +618,9 @@ def csv_rows(stream, label: str, aliases: dict, *, required=(), needed=()) -> It
     text = text_stream(stream, label=label)
     first = text.readline()
     reader = csv.reader(itertools.chain([first], text), delimiter=delimiter_of(first))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ConfigError(f"{label} is empty.", remediation="Upload the file again.") from None
+    header = next(reader, [])
+    if not any(name.strip() for name in header):  # nothing, or a blank first line (a lone BOM)
+        raise ConfigError(f"{label} is empty.", remediation="Upload the file again.")
     columns = Columns(header, aliases, label, required=required)
     while True:
         try:
@@ -760,6 +759,12 @@ def _stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: Non
             errors.append(exc.item_error())
         except ItemError as exc:  # the member as a whole could not be read on
             errors.append(exc)
+        except ConfigError as exc:
+            if len(files) == 1:
+                raise  # the upload is this file: the job fails with its reason
+            # One file of several is not what it should be (a CSV without its columns): named, and
+            # the other files are imported.
+            errors.append(ItemError(" ".join(filter(None, [exc.message, exc.remediation])), external_id=member.label))
         finally:
             bytes_read += stream.count
             stream.close()

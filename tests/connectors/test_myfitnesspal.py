@@ -110,3 +110,24 @@ def test_numbers_that_are_not_finite_are_refused_and_decimal_commas_are_read(mfp
     ]
     assert items(mfp, data__metric="weight").get().data["value"] == 72.4
     assert items(mfp, data__metric="body_fat_percent").get().data["value"] == 18.5
+
+
+def test_one_unreadable_file_of_the_export_is_named_and_the_others_imported(mfp, tmp_path):
+    path = zip_of(
+        tmp_path / "export.zip",
+        {
+            "Nutrition-Summary-2024-01-01-to-2024-01-31.csv": NUTRITION,
+            "Exercise-Summary-2024-01-01-to-2024-01-31.csv": "\ufeff",  # re-saved empty by a spreadsheet
+            "Measurement-Summary-2024-01-01-to-2024-01-31.csv": "Weight,Body Fat %\n72.4,18.5\n",  # no Date
+        },
+    )
+    job = import_files(mfp, [path])
+
+    assert job.status == "partial", job.error_message
+    errors = [e["error"] for e in job.item_errors]
+    assert "export.zip: Exercise-Summary-2024-01-01-to-2024-01-31.csv is empty. Upload the file again." in errors
+    assert (
+        "export.zip: Measurement-Summary-2024-01-01-to-2024-01-31.csv has no Date column; its columns are: "
+        "Weight, Body Fat %. Upload the file exactly as the service exported it." in errors
+    )
+    assert items(mfp, data__metric="nutrition").count() == 2
