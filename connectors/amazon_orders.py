@@ -63,14 +63,17 @@ CLOCK = re.compile(r"^(?P<date>\S+)\s+(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}
 
 def _date(text: str) -> datetime.datetime:
     """ISO times as Amazon writes them, or the M/D/YYYY dates of older reports, with the time a
-    spreadsheet adds when it re-saves them ("1/5/2023 12:00", "1/5/2023 9:05:30 PM")."""
+    spreadsheet adds when it re-saves them ("1/5/2023 12:00", "1/5/2023 9:05:30 PM", "05.01.2023 12:00")."""
     text = (text or "").strip()
     try:
         value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         clock = CLOCK.match(text)
         try:
-            day = money.parse_date(clock.group("date") if clock else text, "mdy")
+            date = clock.group("date") if clock else text
+            # Day and month separated by dots are day-first wherever they are written that way
+            # (a European spreadsheet's re-save); slashes are Amazon's own month-first.
+            day = money.parse_date(date, "dmy" if "." in date else "mdy")
             at = datetime.time()
             if clock:
                 hour = int(clock.group("h")) % 12 if clock.group("ampm") else int(clock.group("h"))

@@ -203,3 +203,17 @@ def test_other_files_of_the_orders_bundle_with_order_ids_and_asins_do_not_fail_t
 
     assert job.status == "partial", job.error_message  # the bad rows of ORDERS
     assert items(amazon).count() == 3
+
+
+def test_an_export_resaved_by_a_european_spreadsheet_keeps_its_dates_and_amounts(amazon, tmp_path):
+    """German Excel saves with semicolons, decimal commas and day-first dotted dates."""
+    text = HEADER + row("111-0000001-0000001", "05.01.2023 12:00", "10,00", "21,00", "20,00", "B01", 2, "Socken")
+    path = tmp_path / "Retail.OrderHistory.1.csv"
+    path.write_bytes(text.replace('","', '";"').encode("cp1252"))
+    job = import_files(amazon, [str(path)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    order = items(amazon).get()
+    assert order.data["date"] == "2023-01-05T12:00:00+00:00"
+    assert order.data["total"] == "21.00"
+    assert order.data["items"][0]["price"] == "10.00"
