@@ -71,9 +71,7 @@ def _date(text: str) -> datetime.datetime:
         clock = CLOCK.match(text)
         try:
             date = clock.group("date") if clock else text
-            # Day and month separated by dots are day-first wherever they are written that way
-            # (a European spreadsheet's re-save); slashes are Amazon's own month-first.
-            day = money.parse_date(date, "dmy" if "." in date else "mdy")
+            day = money.parse_date(date, money.spreadsheet_order(date))
             at = datetime.time()
             if clock:
                 hour = int(clock.group("h")) % 12 if clock.group("ampm") else int(clock.group("h"))

@@ -45,7 +45,7 @@ def _day(text: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
-        return money.parse_date(text, "mdy")
+        return money.parse_date(text, money.spreadsheet_order(text))
 
 
 def _number(text: str | None, what: str) -> float | None:

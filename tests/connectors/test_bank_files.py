@@ -204,7 +204,8 @@ MINT_RESAVED = (
         ),
         pytest.param(MINT_RESAVED.encode("utf-16-be"), id="utf-16-without-bom"),
         pytest.param(
-            MINT_RESAVED.replace('","', '";"').replace("4.50", "4,50").encode(), id="semicolons-decimal-comma"
+            MINT_RESAVED.replace('","', '";"').replace("4.50", "4,50").replace("1/02/2024", "02.01.2024").encode(),
+            id="semicolons-decimal-comma-dotted-date",
         ),
     ],
 )
@@ -216,6 +217,7 @@ def test_a_mint_csv_resaved_by_excel_imports_with_its_accents(mint, tmp_path, en
     assert job.status == "succeeded", (job.error_message, job.item_errors)
     coffee = items(mint, data__payee="Café Crème").get()
     assert coffee.data["amount"] == "-4.50"
+    assert coffee.data["date"] == "2024-01-02"
     assert coffee.data["original_description"] == "CAFE CREME 123"
     assert items(mint, data__payee="Paycheck").get().data["labels"] == ["work", "salary"]
 

@@ -97,7 +97,7 @@ def test_sniff(tmp_path):
 def test_numbers_that_are_not_finite_are_refused_and_decimal_commas_are_read(mfp, tmp_path):
     """A file re-saved by a spreadsheet in a comma-decimal locale writes "72,4" (72.4, never 724);
     NaN or Infinity cannot be stored (nor charted) and name their row instead."""
-    measurement = "Date;Weight;Body Fat %\n2024-01-02;72,4;18,5\n2024-01-03;NaN;\n2024-01-04;1,250;inf\n"
+    measurement = "Date;Weight;Body Fat %\n02.01.2024;72,4;18,5\n2024-01-03;NaN;\n2024-01-04;1,250;inf\n"
     path = zip_of(tmp_path / "export.zip", {"Measurement-Summary-2024-01-01-to-2024-01-31.csv": measurement})
     job = import_files(mfp, [path])
 
@@ -108,7 +108,9 @@ def test_numbers_that_are_not_finite_are_refused_and_decimal_commas_are_read(mfp
         "export.zip: Measurement-Summary-2024-01-01-to-2024-01-31.csv line 4: row skipped, "
         "Body Fat % 'inf' is not a number.",
     ]
-    assert items(mfp, data__metric="weight").get().data["value"] == 72.4
+    weight = items(mfp, data__metric="weight").get()
+    assert weight.data["value"] == 72.4
+    assert weight.data["start"] == "2024-01-02T00:00:00+00:00"  # a dotted date is day-first
     assert items(mfp, data__metric="body_fat_percent").get().data["value"] == 18.5
 
 
