@@ -35,9 +35,10 @@ EXTENDED_KNOWN = {
 } | DROPPED  # fmt: skip
 
 
-# Each history file is read whole (json.load): Spotify's are a few MB (about 16,000 plays at
-# most), so one far larger is not one of them and is refused rather than read into memory.
-MAX_FILE_BYTES = 200 * 1024 * 1024
+# Each history file is read whole (json.load): Spotify's are about 12 MB at most (some 16,000 plays),
+# so one far larger is not one of them and is refused rather than read into memory (a JSON file takes
+# several times its size as Python objects).
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def export_files(paths: list[str], refused: list[ItemError] | None = None) -> list[tuple[str, str, str]]:

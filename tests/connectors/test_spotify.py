@@ -426,3 +426,15 @@ def test_a_hostile_export_zip_is_refused_before_it_is_read(integration, tmp_path
 
     assert job.status == "failed"
     assert "zip bomb" in job.error_message
+
+
+def test_a_history_file_far_larger_than_spotify_writes_is_not_read_into_memory(tmp_path):
+    from connectors.errors import ConfigError
+    from connectors.spotify_music import export
+
+    path = tmp_path / "Streaming_History_Audio_2025.json"
+    with open(path, "wb") as handle:
+        handle.write(b"[]")
+        handle.truncate(65 * 1024 * 1024)  # sparse: only its size matters
+    with pytest.raises(ConfigError, match=r"Streaming_History_Audio_2025.json was skipped: at 65.0 MB it is far"):
+        export.describe([str(path)])
