@@ -14,6 +14,7 @@ not imported.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import re
 from decimal import Decimal
@@ -57,16 +58,49 @@ def _money(text: str | None) -> Decimal | None:
     return money.amount(text)
 
 
+CLOCK = re.compile(r"^(?P<date>\S+)\s+(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[ap]m)?$", re.I)
+
+
 def _date(text: str) -> datetime.datetime:
+    """ISO times as Amazon writes them, or the M/D/YYYY dates of older reports, with the time a
+    spreadsheet adds when it re-saves them ("1/5/2023 12:00", "1/5/2023 9:05:30 PM", "05.01.2023 12:00")."""
     text = (text or "").strip()
     try:
         value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
+        clock = CLOCK.match(text)
         try:
-            value = datetime.datetime.combine(money.parse_date(text, "mdy"), datetime.time())
+            date = clock.group("date") if clock else text
+            day = money.parse_date(date, money.spreadsheet_order(date))
+            at = datetime.time()
+            if clock:
+                hour = int(clock.group("h")) % 12 if clock.group("ampm") else int(clock.group("h"))
+                hour += 12 if (clock.group("ampm") or "").lower() == "pm" else 0
+                at = datetime.time(hour, int(clock.group("m")), int(clock.group("s") or 0))
+            value = datetime.datetime.combine(day, at)
         except ValueError:
             raise ValueError(f"the order date {text[:30]!r} is in an unknown format") from None
     return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+
+
+def _quantity(text: str | None) -> int:
+    text = (text or "").strip()
+    if text.lower() in MISSING:
+        return 1
+    if not re.fullmatch(r"\d{1,6}(\.0*)?", text):
+        raise ValueError(f"the quantity {text[:20]!r} is not a whole number")
+    return int(text.split(".")[0])
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _has_columns(head: bytes, wanted) -> bool:
+    """Whether the CSV header at the start of `head` has a column for each of `wanted`."""
+    first = archives.decode_head(head).splitlines()[0] if head.strip() else ""
+    header = {_normal(h) for h in next(csv.reader([first], delimiter=archives.delimiter_of(first)), [])}
+    return all(any(_normal(alias) in header for alias in [key, *COLUMNS[key]]) for key in wanted)
 
 
 def _rows(stream, label: str):
@@ -88,13 +122,23 @@ class AmazonOrders(archives.ArchiveConnector):
             return False
         if re.match(r"retail\.orderhistory\.\d+\.csv$", member.basename.lower()):
             return True
-        return archives.identify_member(member, member.head()) == "amazon-orders"
+        head = member.head()
+        if archives.identify_member(member, head) != "amazon-orders":
+            return False
+        # Returns, refunds and digital-item files of the same bundle have order ids and ASINs too:
+        # only a file with the columns of an order history is one.
+        return _has_columns(head, ("order_id", "date"))
 
     def parse(self, member: archives.Member, stream):
         # Rows of one order are usually adjacent, but nothing promises it: a first pass finds each
         # order's last row, where the order is complete and yielded; only orders in flight are held.
-        with member.open() as first:
-            last = {row["order_id"]: index for index, _line, row in _rows(first, member.label) if isinstance(row, dict)}
+        # A file damaged part-way ends this pass where it ends the second, which imports the orders
+        # before the damage and names it.
+        last = {}
+        with archives.reading_ahead(member) as first:
+            for index, _line, row in _rows(first, member.label):
+                if isinstance(row, dict):
+                    last[row["order_id"]] = index
         pending: dict[str, dict] = {}
         for index, line, row in _rows(stream, member.label):
             if isinstance(row, ItemError):
@@ -115,7 +159,7 @@ class AmazonOrders(archives.ArchiveConnector):
 
     @staticmethod
     def _line(row: dict) -> dict:
-        quantity = int(Decimal(row.get("quantity") or "1"))
+        quantity = _quantity(row.get("quantity"))
         unit_price = _money(row.get("unit_price"))
         total = _money(row.get("total"))
         if total is None and unit_price is not None:
@@ -166,7 +210,7 @@ class AmazonOrders(archives.ArchiveConnector):
     def transform(self, raw) -> Record:
         count = sum(item["quantity"] for item in raw["items"])
         first = raw["items"][0]["title"] or "item"
-        title = first if count == 1 else f"{first} and {count - 1} more"
+        title = first if count <= 1 else f"{first} and {count - 1} more"
         data = {
             "order_id": raw["id"],
             "date": raw["date"],

@@ -14,10 +14,12 @@ member at its declared size and checks its CRC, so a lying header cannot inflate
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import posixpath
 import re
 import threading
@@ -198,15 +200,73 @@ class TruncatedFile(Exception):
         )
 
 
+@contextlib.contextmanager
+def reading_ahead(member: Member):
+    """A stream of the member for a parser's pass before the import's own (the last version of each
+    highlight, the last row of each order, a file's date order). Damage part-way, or a line too long
+    to read, ends this pass quietly where it is: the import's pass imports what comes before and
+    names the damage when it reaches it."""
+    stream = Counting(member.open(), member.label)
+    try:
+        yield stream
+    except (TruncatedFile, ItemError):
+        pass
+    finally:
+        stream.close()
+
+
+def max_entries() -> int:
+    return getattr(settings, "ARCHIVE_MAX_ENTRIES", 250_000)  # a 50 GB Takeout part holds tens of thousands
+
+
+def directory_size(path: str) -> tuple[int, int]:
+    """(entries, bytes) of a zip's central directory as its end record declares them, read from the
+    file's last bytes: zipfile reads the whole directory into memory, one object per entry, before
+    anything can be checked (300,000 empty entries, a 30 MB upload, take it a minute). (0, 0) when
+    there is no end record (zipfile then says the archive is damaged)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - 65536 - 22))
+        tail = handle.read()
+        end = tail.rfind(b"PK\x05\x06")
+        if end < 0 or end + 22 > len(tail):
+            return 0, 0
+        entries = int.from_bytes(tail[end + 10 : end + 12], "little")
+        directory = int.from_bytes(tail[end + 12 : end + 16], "little")
+        locator = end - 20
+        if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":  # ZIP64: the real counts
+            handle.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+            record = handle.read(56)
+            if record[:4] == b"PK\x06\x06":
+                entries = int.from_bytes(record[32:40], "little")
+                directory = int.from_bytes(record[40:48], "little")
+    return entries, directory
+
+
+def check_entries(path: str) -> None:
+    """ConfigError when the zip at path holds more files than an export does (its directory is
+    not read: see directory_size). A directory entry takes 46 bytes and a name; one more than 160
+    bytes an entry on average is counted as that many entries, however few its end record says."""
+    entries, directory = directory_size(path)
+    if entries > max_entries() or directory > max_entries() * 160:
+        raise ConfigError(
+            f"{Path(path).name} holds {'more than ' if entries <= max_entries() else ''}"
+            f"{max(entries, directory // 160):,} files, more than the import limit ({max_entries():,}).",
+            remediation="Upload the original export; ask the operator if a genuine export holds this many files.",
+        )
+
+
 def open_zip(path: str) -> zipfile.ZipFile:
     """The zip at path, refused with a sentence naming it when it is empty, not a zip, cut short
-    (no central directory) or a zip bomb."""
+    (no central directory), a zip bomb or one of more files than an export holds."""
     name = Path(path).name
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{name} does not exist on the server.", remediation="Upload the file again.")
     if file.stat().st_size == 0:
         raise ConfigError(f"{name} is empty (0 bytes).", remediation="Upload the file again; the upload was lost.")
+    check_entries(path)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
@@ -242,6 +302,13 @@ def unsafe_reason(info: zipfile.ZipInfo) -> str:
     return ""
 
 
+def mac_metadata(name: str) -> bool:
+    """What a Mac adds to a zip it makes (Finder's "Compress"): the __MACOSX folder and the "._<name>"
+    AppleDouble file beside each file, named like the file and holding none of it."""
+    parts = name.replace("\\", "/").split("/")
+    return "__MACOSX" in parts[:-1] or parts[-1].startswith("._")
+
+
 def members(paths: list[str]) -> tuple[list[Member], list[ItemError]]:
     """Every file of an upload in a stable order, and an error for each member that is refused."""
     found, refused = [], []
@@ -252,7 +319,7 @@ def members(paths: list[str]) -> tuple[list[Member], list[ItemError]]:
         if looks_like_zip(file):
             with open_zip(path) as archive:
                 for info in archive.infolist():
-                    if info.is_dir():
+                    if info.is_dir() or mac_metadata(info.filename):
                         continue
                     reason = unsafe_reason(info)
                     member = Member(str(file), info.filename, info.file_size)
@@ -283,6 +350,11 @@ EXPORTS = {
 }
 
 
+# Zip, gzip, 7-Zip, RAR: archives are never read inside an archive.
+ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07")
+ARCHIVE_NAME = re.compile(r"\.(zip|gz|tgz|7z|rar)$", re.I)
+
+
 def identify_member(member: Member, head: bytes | None = None) -> str:
     """The EXPORTS key a single file looks like, or ""."""
     name = member.name.replace("\\", "/")
@@ -297,9 +369,9 @@ def identify_member(member: Member, head: bytes | None = None) -> str:
         return "amazon-orders"
     if base in ("export.xml", "export_cda.xml") or name.startswith("apple_health_export/"):
         return "apple-health" if base != "export_cda.xml" else ""
-    if head is None:
-        return ""
-    text = head.decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
+    if head is None or head.startswith(ARCHIVE_MAGIC):
+        return ""  # an archive's bytes are no export's text, even where a stored member shows through
+    text = decode_head(head).lstrip(" \r\n\t")
     upper = text.upper()
     if "<HEALTHDATA" in upper:
         return "apple-health"
@@ -361,15 +433,24 @@ def _sniff(paths: list[str], expected: str, wanted) -> list[Member]:
         file = Path(path)
         if file.is_file() and file.stat().st_size == 0:
             raise ConfigError(f"{file.name} is empty (0 bytes).", remediation="Upload the file again.")
-        found, _ = members([path])
+        found, refused = members([path])
         mine = [m for m in found if m.size and wanted(m)]
         if not mine:
             other = identify([path])
+            nested = [m for m in found if m.archive and ARCHIVE_NAME.search(m.name)]
+            remediation = f"Upload {EXPORTS[expected]}."
             if other and other != expected:
                 message = f"{file.name} is {EXPORTS[other]}, not {EXPORTS[expected]}."
+            elif nested:
+                names = ", ".join(m.basename for m in nested[:3]) + (" and more" if len(nested) > 3 else "")
+                message = f"{file.name} holds another archive ({names}) instead of {EXPORTS[expected]}."
+                remediation = f"Unzip {nested[0].basename} and upload what it holds."
+            elif refused:
+                message = f"Nothing in {file.name} could be read: " + " ".join(e.message for e in refused[:3])
+                remediation = "Upload the export exactly as the service sent it."
             else:
                 message = f"{file.name} does not look like {EXPORTS[expected]}."
-            raise ConfigError(message, remediation=f"Upload {EXPORTS[expected]}.")
+            raise ConfigError(message[:1000], remediation=remediation)
         accepted += mine
     return accepted
 
@@ -379,10 +460,105 @@ def _normal(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def text_stream(stream, encoding: str = "utf-8-sig") -> io.TextIOWrapper:
-    # errors="replace": one odd byte must not stop a whole file; csv wants newline="".
-    return io.TextIOWrapper(io.BufferedReader(stream) if isinstance(stream, io.RawIOBase) else stream,
-                            encoding=encoding, errors="replace", newline="")  # fmt: skip
+def _cp1252_fallback(error: UnicodeDecodeError):
+    """A byte that is not UTF-8 read as Windows-1252 (Excel's and old Windows tools' own), so a file
+    re-saved in another encoding keeps "Café" instead of "Caf\ufffd". The five bytes cp1252 leaves
+    undefined are read as Latin-1."""
+    bad = error.object[error.start : error.end]
+    return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in bad), error.end
+
+
+codecs.register_error("metacortex-cp1252", _cp1252_fallback)
+
+
+def sniff_encoding(head: bytes) -> str:
+    """The encoding of a text file from its first bytes: a byte order mark says UTF-8 or UTF-16
+    (Excel's "Unicode text"); UTF-16 without one shows as every other byte NUL in ASCII text;
+    anything else is read as UTF-8 (bytes that are not are read as Windows-1252)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:512]
+    if len(sample) >= 8:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) > len(odd) * 0.6 and even.count(0) < len(even) * 0.1:
+            return "utf-16-le"
+        if even.count(0) > len(even) * 0.6 and odd.count(0) < len(odd) * 0.1:
+            return "utf-16-be"
+    return "utf-8-sig"
+
+
+def decode_head(head: bytes) -> str:
+    """The first bytes of a file as text, whatever its encoding (a character cut at the end aside)."""
+    encoding = sniff_encoding(head)
+    if encoding.startswith("utf-16") and len(head) % 2:
+        head = head[:-1]
+    errors = "metacortex-cp1252" if encoding == "utf-8-sig" else "replace"
+    return head.decode(encoding, errors).lstrip("\ufeff").replace("\x00", "")
+
+
+MAX_LINE_CHARS = 32 * 1024 * 1024  # no export's line is near this; a longer one would be read whole into memory
+
+
+class _Text(io.TextIOBase):
+    """Decoded text without NUL characters: PostgreSQL cannot store them, and no export means them
+    (a damaged file, or one padded with zeros). A line longer than MAX_LINE_CHARS stops the file
+    with an ItemError naming it, instead of being read whole into memory."""
+
+    def __init__(self, inner: io.TextIOWrapper, label: str):
+        self._inner, self._label, self._lines = inner, label, 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        while True:
+            text = self._inner.read(size)
+            if "\x00" not in text:
+                return text
+            text = text.replace("\x00", "")
+            if text or size is None or size < 0:
+                return text
+
+    def readline(self, size=-1):
+        while True:
+            line = self._line(size)
+            if "\x00" not in line:
+                return line
+            line = line.replace("\x00", "")
+            if line:
+                return line
+
+    def _line(self, size) -> str:
+        if size is not None and 0 <= size <= MAX_LINE_CHARS:
+            return self._inner.readline(size)
+        line = self._inner.readline(MAX_LINE_CHARS + 1)
+        self._lines += 1
+        if len(line) > MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            raise ItemError(
+                f"{self._label} line {self._lines} is longer than {human_size(MAX_LINE_CHARS)} without a line "
+                "break, so the file is not read on: it is not a file the hub can read. The records before that "
+                "line were imported.",
+                external_id=f"{self._label}#{self._lines}",
+            )
+        return line
+
+    def close(self):
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+def text_stream(stream, encoding: str | None = None, label: str = "") -> io.TextIOBase:
+    """A text stream of a binary one, its encoding found by sniff_encoding unless given. Odd bytes
+    never stop a whole file (they are read as Windows-1252, or replaced); NULs are dropped; csv wants
+    newline="". `label` names the file in errors (a Counting stream's own label by default)."""
+    label = label or getattr(stream, "label", "") or "The file"
+    if not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)
+    if encoding is None:
+        encoding = sniff_encoding(stream.peek(4096)[:4096])
+    errors = "metacortex-cp1252" if encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8") else "replace"
+    return _Text(io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline=""), label)
 
 
 class Columns:
@@ -428,13 +604,23 @@ class Columns:
         return row
 
 
+def delimiter_of(header: str) -> str:
+    """The delimiter of a CSV from its header line: commas, or the semicolons that Excel writes where
+    the decimal separator is a comma, or the tabs of its "Unicode text" (outside quotes)."""
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {delimiter: unquoted.count(delimiter) for delimiter in (",", ";", "\t")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
 def csv_rows(stream, label: str, aliases: dict, *, required=(), needed=()) -> Iterator[tuple[int, dict | ItemError]]:
     """(line, row or ItemError) of a CSV stream, the header mapped through Columns."""
-    reader = csv.reader(text_stream(stream))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ConfigError(f"{label} is empty.", remediation="Upload the file again.") from None
+    text = text_stream(stream, label=label)
+    first = text.readline()
+    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter_of(first))
+    header = next(reader, [])
+    if not any(name.strip() for name in header):  # nothing, or a blank first line (a lone BOM)
+        raise ConfigError(f"{label} is empty.", remediation="Upload the file again.")
     columns = Columns(header, aliases, label, required=required)
     while True:
         try:
@@ -573,6 +759,12 @@ def _stream_batches(files: list[Member], parse, cursor, *, heartbeat=lambda: Non
             errors.append(exc.item_error())
         except ItemError as exc:  # the member as a whole could not be read on
             errors.append(exc)
+        except ConfigError as exc:
+            if len(files) == 1:
+                raise  # the upload is this file: the job fails with its reason
+            # One file of several is not what it should be (a CSV without its columns): named, and
+            # the other files are imported.
+            errors.append(ItemError(" ".join(filter(None, [exc.message, exc.remediation])), external_id=member.label))
         finally:
             bytes_read += stream.count
             stream.close()

@@ -139,7 +139,7 @@ def split_title(line: str) -> tuple[str, str]:
 def clippings(stream, label: str):
     """(entry index, first line number, title line, metadata line, text) of each clipping."""
     index, lines, first = 0, [], 1
-    for number, line in enumerate(archives.text_stream(stream), start=1):
+    for number, line in enumerate(archives.text_stream(stream, label=label), start=1):
         line = line.rstrip("\r\n")
         if line.strip() == SEPARATOR:
             if any(part.strip() for part in lines):
@@ -165,8 +165,13 @@ class KindleHighlights(archives.ArchiveConnector):
     def parse(self, member: archives.Member, stream):
         # Two passes: the first finds which clipping is the last version of each highlight, so an
         # extended highlight is stored once with its final text (not the short one, then the long).
-        with member.open() as first:
-            last = {raw["id"]: index for index, raw in self._read(member, first) if isinstance(raw, dict)}
+        # A file damaged part-way ends the first pass where it ends the second: the clippings
+        # before the damage are imported, the damage is named when the second pass reaches it.
+        last = {}
+        with archives.reading_ahead(member) as first:
+            for index, raw in self._read(member, first):
+                if isinstance(raw, dict):
+                    last[raw["id"]] = index
         for index, raw in self._read(member, stream):
             if isinstance(raw, dict):
                 wanted = self.config.get("include_notes", True) if raw["note_type"] == "note" else True

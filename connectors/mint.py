@@ -65,7 +65,7 @@ class Mint(archives.ArchiveConnector):
         value = abs(money.amount(row["amount"]))
         labels = [part.strip() for part in row.get("labels", "").split(",") if part.strip()]
         raw = {
-            "date": money.parse_date(row["date"], "mdy").isoformat(),
+            "date": money.parse_date(row["date"], money.spreadsheet_order(row["date"])).isoformat(),
             "amount": money.money(-value if kind == "debit" else value),
             "currency": "",  # Mint served US and Canadian accounts and wrote no currency
             "payee": row.get("description", ""),

@@ -14,6 +14,7 @@ export: the integration's weight unit setting says which it is.
 from __future__ import annotations
 
 import datetime
+import math
 import re
 
 from connectors import archives
@@ -44,17 +45,25 @@ def _day(text: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
-        return money.parse_date(text, "mdy")
+        return money.parse_date(text, money.spreadsheet_order(text))
 
 
 def _number(text: str | None, what: str) -> float | None:
-    text = (text or "").strip().replace(",", "")
-    if not text:
+    """ "1,250" (a thousands comma: three digits follow) is 1250, "72,4" (a decimal comma, as a
+    spreadsheet in a comma-decimal locale saves it) 72.4; NaN and Infinity are not numbers."""
+    original = (text or "").strip()
+    if not original:
         return None
+    cleaned = original
+    if "," in cleaned and "." not in cleaned and not re.fullmatch(r"-?\d{1,3}(,\d{3})+", cleaned):
+        cleaned = cleaned.replace(",", ".")
     try:
-        return float(text)
+        value = float(cleaned.replace(",", ""))
     except ValueError:
-        raise ValueError(f"{what} {text[:20]!r} is not a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{what} {original[:20]!r} is not a number")
+    return value
 
 
 def _snake(name: str) -> str:

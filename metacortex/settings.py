@@ -257,6 +257,7 @@ SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default
 # member above 1 MB may unpack to more than RATIO times its compressed size (zip bombs).
 ARCHIVE_MAX_TOTAL_BYTES = env.int("ARCHIVE_MAX_TOTAL_BYTES", default=64 * 1024**3)
 ARCHIVE_MAX_RATIO = env.int("ARCHIVE_MAX_RATIO", default=250)
+ARCHIVE_MAX_ENTRIES = env.int("ARCHIVE_MAX_ENTRIES", default=250_000)  # files in one uploaded zip
 SYNC_MAX_TRANSIENT_RETRIES = env.int("SYNC_MAX_TRANSIENT_RETRIES", default=4)
 SYNC_RETRY_BUDGET = env.float("SYNC_RETRY_BUDGET", default=120)  # seconds a job may lose to failures
 SYNC_BACKOFF_BASE = env.float("SYNC_BACKOFF_BASE", default=1.0)

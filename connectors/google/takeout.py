@@ -32,6 +32,7 @@ from pathlib import Path
 from django.conf import settings
 
 from connectors import kinds
+from connectors.archives import check_entries
 from connectors.base import Batch, Record
 from connectors.errors import ConfigError, ItemError
 from connectors.google import media_match
@@ -118,6 +119,7 @@ class Archives:
                 raise ConfigError(
                     f"The archive {path} does not exist.", remediation="Check the path of the Takeout zip."
                 )
+            check_entries(path)
             try:
                 self.zips.append(zipfile.ZipFile(path))
             except zipfile.BadZipFile:

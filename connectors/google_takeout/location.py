@@ -498,6 +498,13 @@ def read(member: archives.Member, stream, *, raw_points: bool = True):
                         if bad_points > 1:
                             continue  # one error names the format; the notice at the end counts them
                     found = ItemError(f"{label} record {record}: skipped, {exc}.", external_id=f"{label}#{record}")
+                except (AttributeError, TypeError, ValueError, KeyError, OverflowError):
+                    # A field of another type than Google writes (text where an object belongs):
+                    # a hand-edited or forged entry, named like any unreadable one.
+                    found = ItemError(
+                        f"{label} record {record}: skipped, its fields are not shaped as Google writes them.",
+                        external_id=f"{label}#{record}",
+                    )
                 if found is not None:
                     yield index, found
                     index += 1

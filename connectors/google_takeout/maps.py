@@ -86,6 +86,8 @@ def feature(obj: dict) -> dict | None:
 def _feature(obj: dict) -> dict | None:
     properties = obj.get("properties") or {}
     coordinates = (obj.get("geometry") or {}).get("coordinates") or []
+    if not isinstance(coordinates, list):  # a string's characters are no coordinates
+        coordinates = []
     point = common.geo(coordinates[1], coordinates[0]) if len(coordinates) >= 2 else None
     if "location" in properties or "google_maps_url" in properties:
         place = properties.get("location") or {}
@@ -145,7 +147,14 @@ class GoogleMapsPlaces(common.TakeoutArchive):
         try:
             for _, obj in common.objects(stream, {"features.item"}):
                 record += 1
-                found = feature(obj) if isinstance(obj, dict) else None
+                try:
+                    found = feature(obj) if isinstance(obj, dict) else None
+                except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+                    # A field of another type than Google writes: a hand-edited or forged feature.
+                    found = ItemError(
+                        f"{member.label} feature {record}: skipped, its fields are not shaped as Google writes them.",
+                        external_id=f"{member.label}#{record}",
+                    )
                 yield record - 1, found
         except common.JSON_ERRORS as exc:
             yield record, common.malformed(member, record, exc)

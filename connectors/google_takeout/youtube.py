@@ -212,22 +212,28 @@ class YouTubeHistory(common.TakeoutArchive):
                 record += 1
                 if not isinstance(entry, dict):
                     continue
-                subtitles = entry.get("subtitles") or [{}]
-                details = " ".join(str(d.get("name", "")) for d in entry.get("details") or [] if isinstance(d, dict))
-                url = entry.get("titleUrl") or ""
-                if not self._keep(entry.get("header") or "", details, url, "search_query" in url):
-                    yield record - 1, None
-                    continue
-                watched = common.parse_time(entry.get("time"))
-                if watched is None:
-                    when = str(entry.get("time"))[:40]
-                    message = f"{label} record {record}: skipped, the time {when!r} is not a date the hub can read."
+                try:
+                    yield record - 1, self._json_entry(entry, label, record)
+                except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+                    # A field of another type than Google writes: a hand-edited or forged entry.
+                    message = f"{label} record {record}: skipped, its fields are not shaped as Google writes them."
                     yield record - 1, ItemError(message, external_id=f"{label}#{record}")
-                    continue
-                title = clean_title(entry.get("title") or "")
-                yield record - 1, self._raw(title, url, subtitles[0], watched, entry)
         except common.JSON_ERRORS as exc:
             yield record, common.malformed(member, record, exc)
+
+    def _json_entry(self, entry: dict, label: str, record: int) -> dict | ItemError | None:
+        subtitles = entry.get("subtitles") or [{}]
+        details = " ".join(str(d.get("name", "")) for d in entry.get("details") or [] if isinstance(d, dict))
+        url = entry.get("titleUrl") or ""
+        if not self._keep(entry.get("header") or "", details, url, "search_query" in url):
+            return None
+        watched = common.parse_time(entry.get("time"))
+        if watched is None:
+            when = str(entry.get("time"))[:40]
+            message = f"{label} record {record}: skipped, the time {when!r} is not a date the hub can read."
+            return ItemError(message, external_id=f"{label}#{record}")
+        title = clean_title(entry.get("title") or "")
+        return self._raw(title, url, subtitles[0], watched, entry)
 
     def _html(self, member, stream):
         label, unknown = member.label, False

@@ -28,7 +28,8 @@ class Quicken(archives.ArchiveConnector):
             return
         fallback = self.config.get("date_order") or "mdy"
         encoding = qif.encoding_of(member.head(64 * 1024))
-        with member.open() as first:
+        order, decided = fallback, False
+        with archives.reading_ahead(member) as first:
             order, decided = qif.date_order(first, fallback, encoding)
         if not decided:
             names = {"mdy": "month/day/year", "dmy": "day/month/year", "ymd": "year/month/day"}

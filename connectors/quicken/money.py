@@ -62,6 +62,12 @@ def unambiguous_order(text: str) -> str | None:
     return None
 
 
+def spreadsheet_order(text: str) -> str:
+    """The order of a date in a CSV that US services wrote month-first: day-first when its parts are
+    separated by dots, as only day-first locales write them (a European spreadsheet's re-save)."""
+    return "dmy" if "." in (text or "") else "mdy"
+
+
 def parse_date(text: str, order: str) -> datetime.date:
     parts = date_parts(text)
     if parts is None:

@@ -12,6 +12,8 @@ small tokenizer is used instead: one bad transaction is reported and the others 
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import datetime
 import io
 import re
@@ -32,7 +34,10 @@ def encoding_of(head: bytes) -> str:
     if re.search(r"CHARSET:\s*1252", text) or re.search(r"ENCODING:\s*USASCII", text):
         return "cp1252"
     declared = re.search(r"encoding=[\"']([A-Za-z0-9_-]+)", text)
-    return declared.group(1) if declared else "utf-8"
+    if declared:
+        with contextlib.suppress(LookupError):
+            return codecs.lookup(declared.group(1)).name
+    return archives.sniff_encoding(head)
 
 
 def tokens(text_stream, chunk_size: int = 65536):
@@ -63,7 +68,7 @@ def tokens(text_stream, chunk_size: int = 65536):
 def entries(stream, label: str):
     """(index, line, raw transaction | ItemError) of each statement transaction."""
     buffered = io.BufferedReader(stream, 65536)
-    text = io.TextIOWrapper(buffered, encoding=encoding_of(buffered.peek(4096)[:4096]), errors="replace", newline="")
+    text = archives.text_stream(buffered, encoding_of(buffered.peek(4096)[:4096]))
     stack: list[str] = []
     account: dict = {}
     currency = ""

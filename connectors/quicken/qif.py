@@ -24,7 +24,10 @@ LIST_TYPES = {"cat", "class", "memorized", "prices", "security"}
 
 
 def encoding_of(head: bytes) -> str:
-    """UTF-8 when the start of the file is valid UTF-8, else Windows-1252 (Quicken's own)."""
+    """UTF-16 when the file says so (a byte order mark), UTF-8 when the start of the file is valid
+    UTF-8, else Windows-1252 (Quicken's own)."""
+    if archives.sniff_encoding(head).startswith("utf-16"):
+        return archives.sniff_encoding(head)
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:

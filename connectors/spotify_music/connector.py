@@ -303,11 +303,12 @@ class SpotifyConnector(Connector):
 
     # -- export import ---------------------------------------------------------------------------
     def _import_export(self, paths: list[str], cursor):
-        files = export.export_files(paths)
+        refused: list[ItemError] = []
+        files = export.export_files(paths, refused)
         resume = (cursor or {}).get("export") or {}
         index = plays.PlayIndex(self.ctx.known_versions())
         size = max(1, settings.SYNC_BATCH_SIZE)
-        items, deletes, errors, position = [], [], [], dict(resume)
+        items, deletes, errors, position = [], [], ([] if resume else refused), dict(resume)
         for file_index, (container, member, label) in enumerate(files):
             if file_index < resume.get("file", 0):
                 continue

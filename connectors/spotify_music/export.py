@@ -20,7 +20,8 @@ import re
 import zipfile
 from pathlib import Path
 
-from connectors.errors import ConfigError
+from connectors import archives
+from connectors.errors import ConfigError, ItemError
 
 MUSIC_FILE = re.compile(
     r"(^|/)(Streaming_History_Audio_[^/]*|endsong_\d+|StreamingHistory\d+|StreamingHistory_music_\d+)\.json$", re.I
@@ -34,33 +35,62 @@ EXTENDED_KNOWN = {
 } | DROPPED  # fmt: skip
 
 
-def export_files(paths: list[str]) -> list[tuple[str, str, str]]:
+# Each history file is read whole (json.load): Spotify's are about 12 MB at most (some 16,000 plays),
+# so one far larger is not one of them and is refused rather than read into memory (a JSON file takes
+# several times its size as Python objects).
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def export_files(paths: list[str], refused: list[ItemError] | None = None) -> list[tuple[str, str, str]]:
     """(container, member, label) of every music history file, in a stable order. A container is
-    a zip path ("" for a plain file)."""
-    found = []
+    a zip path ("" for a plain file). A file that must not be read (a zip member named outside the
+    archive, a zip bomb, a file too large to be a history file) is left out and named in `refused`;
+    when nothing else is left, ConfigError says why."""
+    found, skipped = [], []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise ConfigError(f"{raw} does not exist.", remediation="Check the path of the Spotify export.")
+        candidates = []  # (container, member, label, why it must not be read)
         if path.is_dir():
-            found += [("", str(p), p.name) for p in sorted(path.rglob("*.json")) if MUSIC_FILE.search(p.name)]
+            for p in sorted(path.rglob("*.json")):
+                if MUSIC_FILE.search(p.name):
+                    candidates.append(("", str(p), p.name, _too_large(p.stat().st_size)))
         elif zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                found += [(str(path), n, n) for n in sorted(archive.namelist()) if MUSIC_FILE.search(n)]
+            with archives.open_zip(str(path)) as archive:
+                infos = [i for i in archive.infolist() if MUSIC_FILE.search(i.filename)]
+            for info in sorted(infos, key=lambda i: i.filename):
+                reason = archives.unsafe_reason(info) or _too_large(info.file_size)
+                candidates.append((str(path), info.filename, f"{path.name}: {info.filename}", reason))
         elif path.suffix.lower() == ".json":
-            found.append(("", str(path), path.name))
+            candidates.append(("", str(path), path.name, _too_large(path.stat().st_size)))
         else:
             raise ConfigError(
                 f"{path.name} is neither a zip, a folder nor a JSON file.",
                 remediation="Use the zip Spotify sent, or the JSON files inside it.",
             )
+        for container, member, label, reason in candidates:
+            if reason:
+                skipped.append((label, f"{label} was skipped: {reason}."))
+            else:
+                found.append((container, member, member if container else label))
     if not found:
         raise ConfigError(
-            "No streaming history was found in the export.",
+            " ".join(["No streaming history could be read from the export.", *(m for _, m in skipped[:3])])
+            if skipped
+            else "No streaming history was found in the export.",
             remediation="Use the account-data or extended streaming history export; it holds "
             "StreamingHistory*.json or Streaming_History_Audio_*.json files.",
         )
+    if refused is not None:
+        refused += [ItemError(message, external_id=label[:300]) for label, message in skipped]
     return found
+
+
+def _too_large(size: int) -> str:
+    if size > MAX_FILE_BYTES:
+        return f"at {archives.human_size(size)} it is far larger than a Spotify streaming history file"
+    return ""
 
 
 def describe(paths: list[str]) -> str:
@@ -115,8 +145,11 @@ def parse(entry: dict) -> dict | None:
         raise ValueError("an entry is not an object")
     if "ts" in entry:
         uri = entry.get("spotify_track_uri") or ""
+        if not isinstance(uri, str) or not isinstance(entry["ts"], str):
+            raise ValueError("its ts or spotify_track_uri is not text")
         if not uri.startswith("spotify:track:"):
             return None
+        _duration(entry.get("ms_played"))
         return {
             "precision": "second",
             "track_id": uri.rsplit(":", 1)[1],
@@ -137,6 +170,9 @@ def parse(entry: dict) -> dict | None:
     if "endTime" in entry:
         if not entry.get("trackName") or "episodeName" in entry or "podcastName" in entry:
             return None
+        if not isinstance(entry["endTime"], str):
+            raise ValueError("its endTime is not text")
+        _duration(entry.get("msPlayed"))
         return {
             "precision": "minute",
             "ended": _utc(entry["endTime"], "%Y-%m-%d %H:%M"),
@@ -145,3 +181,11 @@ def parse(entry: dict) -> dict | None:
             "ms_played": entry.get("msPlayed"),
         }
     raise ValueError("neither ts nor endTime: not a streaming history entry")
+
+
+def _duration(value) -> None:
+    """ms_played must be a whole number of milliseconds a listen can last (under a year)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 366 * 86_400_000:
+        raise ValueError(f"its ms_played {str(value)[:20]!r} is not a duration")

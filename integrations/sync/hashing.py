@@ -10,7 +10,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 # One encoder for every record (json.dumps(cls=...) builds one per call). DjangoJSONEncoder's
 # default() only runs for values JSON has no type for (datetimes, Decimals, UUIDs): the C encoder
 # does the rest.
-_CANONICAL = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"))
+# allow_nan=False: NaN and Infinity have no JSON form (the database would refuse the text), so
+# encode() raises ValueError for them; every other value encodes as before.
+_CANONICAL = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def encode(record) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from django.db import connections, transaction
@@ -97,6 +98,23 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 in JSON text, not an escaped backslash's "u0000"
+
+
+def _unstorable(record) -> tuple[str, tuple[str, str] | None]:
+    """(why the record cannot be stored or "", its encoded data and hash). NaN and Infinity have no
+    JSON form; PostgreSQL stores no NUL character (SQLite would: both refuse it, so a record does
+    not store on one database and fail on the other)."""
+    try:
+        data, digest = encode(record)
+    except ValueError:
+        return "The record holds a number that is not finite (NaN or Infinity); it was skipped.", None
+    texts = (record.external_id, record.title, record.summary, record.source_url, record.version, record.match_key)
+    if any("\x00" in (text or "") for text in texts) or ("\\u0000" in data and _NUL_ESCAPE.search(data)):
+        return "The record holds a NUL character; it was skipped.", None
+    return "", (data, digest)
+
+
 def store_batch(
     job: SyncJob,
     worker: str,
@@ -112,9 +130,17 @@ def store_batch(
 ) -> BatchResult:
     now = timezone.now()
     result = BatchResult(seen=len(records) + len(item_errors), failed=len(item_errors))
-    unique = {}
+    item_errors = list(item_errors)
+    unique, encoded = {}, {}
     for record in records:
         unique[record.external_id] = record  # the last version of a record within a batch wins
+    duplicates = len(records) - len(unique)
+    for external_id, record in list(unique.items()):
+        problem, encoded[external_id] = _unstorable(record)
+        if problem:
+            del unique[external_id]
+            item_errors.append({"external_id": external_id[:300], "error": problem})
+            result.failed += 1
     existing = _existing(integration.pk, list(unique)) if unique else {}
     if reset_prefix is not None:  # those rows are tombstoned below, before the upserts
         existing = {k: (*v[:3], v[3] or now) if k.startswith(reset_prefix) else v for k, v in existing.items()}
@@ -123,7 +149,7 @@ def store_batch(
     )
     to_create, to_update, to_revive, version_only = [], [], [], []
     for external_id, record in unique.items():
-        data, digest = encode(record)  # the data's JSON text goes into the row as it is
+        data, digest = encoded[external_id]  # the data's JSON text goes into the row as it is
         values = dict(
             kind=record.kind,
             version=_clip(record.version or "", 255),
@@ -162,7 +188,7 @@ def store_batch(
     # Tombstoned rows stored again under their own id (to_update) come back to life too.
     revived_in_place = sum(1 for key in unique if (row := existing.get(key)) is not None and row[3] is not None)
     # Duplicates inside one batch were seen once each but stored once.
-    result.unchanged += len(records) - len(unique)
+    result.unchanged += duplicates
 
     with transaction.atomic():
         counters = {

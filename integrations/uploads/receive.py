@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from connectors import archives
 from integrations.models import IntegrationType, Upload, UploadStatus
 from integrations.uploads import storage
 from integrations.uploads.problems import UploadProblem
@@ -149,9 +150,10 @@ def first_bytes_problem(name: str, head: bytes) -> str | None:
     """Why these first bytes cannot start a file of this extension, or None. Refusing here saves
     sending gigabytes of the wrong file; the connector's own check comes once the file is whole."""
     ext = storage.extension(name)
-    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if head.startswith(bom) and ext != "zip":  # a UTF-16 text export (some spreadsheet CSVs)
-            head = head[2 : 2 + (len(head) - 2) // 2 * 2].decode(codec, errors="replace").encode("utf-8")
+    if ext != "zip" and archives.sniff_encoding(head).startswith("utf-16"):
+        # A UTF-16 text export (Excel's "Unicode text", a Notepad re-save), with or without a byte
+        # order mark: read as the import will read it.
+        head = archives.decode_head(head).encode("utf-8")
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if ext == "zip":
         ok = head.startswith((b"PK\x03\x04", b"PK\x05\x06"))

@@ -126,3 +126,94 @@ def test_sniff(tmp_path):
     mint.write_text('"Date","Description","Original Description","Amount","Transaction Type"\n')
     with pytest.raises(ConfigError, match=r"transactions.csv is a Mint transactions file, not an Amazon order history"):
         AmazonOrders.sniff([str(mint)])
+
+
+def test_an_unreadable_quantity_skips_its_item_not_the_import(amazon, tmp_path):
+    text = (
+        HEADER
+        + row("111-0000001-0000001", "2023-01-05T12:00:00Z", "10.00", "21.00", "20.00", "B01", 2, "Sample Socks")
+        + row("111-0000002-0000002", "2023-01-05T12:00:00Z", "5.00", "5.50", "5.00", "B02", "two", "Pen")
+        + row("111-0000003-0000003", "2023-01-05T12:00:00Z", "5.00", "5.50", "5.00", "B03", "1e999999", "Ink")
+        + row("111-0000004-0000004", "2023-01-05T12:00:00Z", "5.00", "5.50", "5.00", "B04", "Not Available", "Cup")
+    )
+    job = import_files(amazon, [_zip(tmp_path, text)])
+
+    assert job.status == "partial", job.error_message
+    assert [e["error"] for e in job.item_errors] == [
+        "Your Orders.zip: Retail.OrderHistory.1/Retail.OrderHistory.1.csv line 3: an item of order "
+        "111-0000002-0000002 was skipped, the quantity 'two' is not a whole number.",
+        "Your Orders.zip: Retail.OrderHistory.1/Retail.OrderHistory.1.csv line 4: an item of order "
+        "111-0000003-0000003 was skipped, the quantity '1e999999' is not a whole number.",
+    ]
+    assert items(amazon).get(external_id="amazon:111-0000001-0000001").data["items"][0]["quantity"] == 2
+    assert items(amazon).get(external_id="amazon:111-0000004-0000004").data["items"][0]["quantity"] == 1
+
+
+def test_order_dates_rewritten_by_a_spreadsheet_are_read(amazon, tmp_path):
+    """Excel shows "2023-01-05T12:00:00Z" as "1/5/2023 12:00" and saves it that way."""
+    text = (
+        HEADER
+        + row("111-0000001-0000001", "1/5/2023 12:00", "10.00", "21.00", "20.00", "B01", 2, "Sample Socks")
+        + row("111-0000002-0000002", "01/07/2023 9:05:30 PM", "5.00", "5.50", "5.00", "B02", 1, "Pen")
+    )
+    job = import_files(amazon, [_zip(tmp_path, text)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert items(amazon).get(external_id="amazon:111-0000001-0000001").data["date"] == "2023-01-05T12:00:00+00:00"
+    assert items(amazon).get(external_id="amazon:111-0000002-0000002").data["date"] == "2023-01-07T21:05:30+00:00"
+
+
+def test_a_damaged_export_imports_the_orders_before_the_damage_and_names_it(amazon, tmp_path):
+    import zipfile
+
+    text = HEADER + "".join(
+        row(f"111-{n:07}-0000000", "2023-01-05T12:00:00Z", "1.00", "1.00", "1.00", f"A{n}", 1, f"Thing {n}")
+        for n in range(200)
+    )
+    path = tmp_path / "Your Orders.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("Retail.OrderHistory.1/Retail.OrderHistory.1.csv", text)
+    data = bytearray(path.read_bytes())
+    spot = data.index(b"Thing 199")  # its CRC no longer matches: zipfile raises at the member's end
+    data[spot : spot + 9] = b"Thang 199"
+    path.write_bytes(bytes(data))
+    job = import_files(amazon, [str(path)])
+
+    assert job.status == "partial", job.error_message
+    assert job.item_errors[-1]["error"].startswith(
+        "Your Orders.zip: Retail.OrderHistory.1/Retail.OrderHistory.1.csv is damaged or cut short after "
+    )
+    assert items(amazon).count() >= 150  # all but what was read with the damaged end
+
+
+def test_other_files_of_the_orders_bundle_with_order_ids_and_asins_do_not_fail_the_import(amazon, tmp_path):
+    """The "Your Orders" zip also holds returns, refunds and digital-item files; one with OrderID and
+    ASIN columns but no order date is not an order history, so it is not read as one."""
+    path = zip_of(
+        tmp_path / "Your Orders.zip",
+        {
+            "Retail.OrderHistory.1/Retail.OrderHistory.1.csv": ORDERS,
+            "Retail.CustomerReturns.1.1/Retail.CustomerReturns.1.1.csv": (
+                '"OrderID","ReversalID","ASIN","AmountRefunded","Currency","RefundCompletionDate"\n'
+                '"111-0000002-0000002","R1","B02","5.50","USD","2023-02-10"\n'
+            ),
+        },
+    )
+    job = import_files(amazon, [path])
+
+    assert job.status == "partial", job.error_message  # the bad rows of ORDERS
+    assert items(amazon).count() == 3
+
+
+def test_an_export_resaved_by_a_european_spreadsheet_keeps_its_dates_and_amounts(amazon, tmp_path):
+    """German Excel saves with semicolons, decimal commas and day-first dotted dates."""
+    text = HEADER + row("111-0000001-0000001", "05.01.2023 12:00", "10,00", "21,00", "20,00", "B01", 2, "Socken")
+    path = tmp_path / "Retail.OrderHistory.1.csv"
+    path.write_bytes(text.replace('","', '";"').encode("cp1252"))
+    job = import_files(amazon, [str(path)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    order = items(amazon).get()
+    assert order.data["date"] == "2023-01-05T12:00:00+00:00"
+    assert order.data["total"] == "21.00"
+    assert order.data["items"][0]["price"] == "10.00"

@@ -530,3 +530,19 @@ def test_a_camera_that_writes_only_offset_time_gives_the_capture_time_its_offset
     assert media_meta.parse_tiff(written)["taken"].isoformat() == "2019-08-10T14:05:00-04:00"
     both = exif_tiff([], [(0x9003, 2, "2019:08:10 14:05:00"), (0x9010, 2, "-04:00"), (0x9011, 2, "-05:00")])
     assert media_meta.parse_tiff(both)["taken"].isoformat() == "2019-08-10T14:05:00-05:00"
+
+
+def test_the_resource_forks_a_mac_adds_to_a_zip_are_not_imported_as_photos(apple, tmp_path):
+    """Finder's "Compress" adds __MACOSX/._<name> (AppleDouble) beside every file: named like the
+    photo, holding none of it."""
+    apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 200
+    files = {
+        "Export/IMG_0001.JPG": FILES["Export/IMG_0001.JPG"],
+        "__MACOSX/Export/._IMG_0001.JPG": apple_double,
+        "Export/._IMG_0004.JPG": apple_double,
+        "Export/.DS_Store": b"\x00\x00\x00\x01Bud1" + b"\x00" * 100,
+    }
+    job = import_files(apple, [zip_of(tmp_path / "Export.zip", files)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert list(items(apple).values_list("data__filename", flat=True)) == ["IMG_0001.JPG"]

@@ -167,3 +167,64 @@ def test_an_upload_of_many_files_opens_its_zip_a_few_times_for_the_check_and_the
     before = len(opened)
     assert Member(path, "export/000/transactions.csv", 1).head(6) == b'"Date"'
     assert len(opened) == before + 1  # alone, a head opens its zip
+
+
+def test_an_upload_whose_export_cannot_be_read_says_why_not_that_it_is_another_export(tmp_path):
+    """A zip holding the export zipped once more (a download re-zipped, a data request bundle), or
+    only members that are refused, is named for what it is: "does not look like" would send the
+    person looking for another file."""
+    import io
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("transactions.csv", MINT_HEADER + mint_rows(0, 3))
+    nested = zip_of(tmp_path / "download.zip", {"Mint Export/transactions.zip": inner.getvalue()})
+    with pytest.raises(ConfigError) as refused:
+        Mint.sniff([nested])
+    assert refused.value.message == (
+        "download.zip holds another archive (transactions.zip) instead of a Mint transactions file."
+    )
+    assert refused.value.remediation == "Unzip transactions.zip and upload what it holds."
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("transactions.csv", MINT_HEADER + " " * (8 * 1024 * 1024))
+        archive.writestr("../transactions.csv", MINT_HEADER)
+    with pytest.raises(ConfigError) as refused:
+        Mint.sniff([str(bomb)])
+    message = refused.value.message
+    assert message.startswith("Nothing in bomb.zip could be read: bomb.zip: transactions.csv was skipped: ")
+    assert "(a zip bomb)" in message
+    assert "bomb.zip: ../transactions.csv was skipped: its name points outside the archive." in message
+
+
+def test_a_zip_of_more_files_than_any_export_is_refused_before_its_directory_is_read(
+    mint, tmp_path, settings, monkeypatch
+):
+    settings.ARCHIVE_MAX_ENTRIES = 100
+    files = {f"export/{n:04d}.txt": "" for n in range(150)}
+    files["export/transactions.csv"] = MINT_HEADER + mint_rows(0, 3)
+    path = zip_of(tmp_path / "many.zip", files)
+    opened = []
+    original = zipfile.ZipFile.__init__
+
+    def counting(self, file, *args, **kwargs):
+        if str(file) == path:
+            opened.append(file)
+        original(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    with pytest.raises(ConfigError, match=r"many.zip holds 151 files, more than the import limit \(100\)"):
+        Mint.sniff([path])
+    job = import_files(mint, [path])
+    assert job.status == "failed"
+    assert job.error_message == "many.zip holds 151 files, more than the import limit (100)."
+    assert opened == []
+
+    # Past 65,535 files the end record says 0xFFFF: the ZIP64 record holds the count.
+    zip64 = tmp_path / "zip64.zip"
+    with zipfile.ZipFile(zip64, "w") as archive:
+        for n in range(70_000):
+            archive.writestr(f"f/{n}", b"")
+    with pytest.raises(ConfigError, match=r"zip64.zip holds 70,000 files, more than the import limit \(100\)"):
+        Mint.sniff([str(zip64)])

@@ -185,3 +185,85 @@ def test_sniff_names_the_wrong_file(tmp_path):
         ConfigError, match=r"transactions.csv is a Mint transactions file, not a Quicken QIF or OFX file"
     ):
         Quicken.sniff([_copy(tmp_path, "transactions.csv")])
+
+
+MINT_RESAVED = (
+    '"Date","Description","Original Description","Amount","Transaction Type","Category","Account Name","Labels",'
+    '"Notes"\n'
+    '"1/02/2024","Café Crème","CAFE CREME 123","4.50","debit","Coffee Shops","Visa","",""\n'
+    '"1/03/2024","Paycheck","ACME PAYROLL","1234.56","credit","Paycheck","Checking","work, salary",""\n'
+)
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        pytest.param(MINT_RESAVED.replace("\n", "\r\n").encode("cp1252"), id="excel-csv-windows-1252"),
+        pytest.param(
+            MINT_RESAVED.replace('","', '"\t"').replace("\n", "\r\n").encode("utf-16"), id="excel-unicode-text"
+        ),
+        pytest.param(MINT_RESAVED.encode("utf-16-be"), id="utf-16-without-bom"),
+        pytest.param(
+            MINT_RESAVED.replace('","', '";"').replace("4.50", "4,50").replace("1/02/2024", "02.01.2024").encode(),
+            id="semicolons-decimal-comma-dotted-date",
+        ),
+    ],
+)
+def test_a_mint_csv_resaved_by_excel_imports_with_its_accents(mint, tmp_path, encoded):
+    path = tmp_path / "transactions.csv"
+    path.write_bytes(encoded)
+    job = import_files(mint, [str(path)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    coffee = items(mint, data__payee="Café Crème").get()
+    assert coffee.data["amount"] == "-4.50"
+    assert coffee.data["date"] == "2024-01-02"
+    assert coffee.data["original_description"] == "CAFE CREME 123"
+    assert items(mint, data__payee="Paycheck").get().data["labels"] == ["work", "salary"]
+
+
+def test_nul_bytes_in_a_mint_csv_are_dropped_not_stored(mint, tmp_path):
+    """PostgreSQL cannot store NUL in text: a stray NUL byte (a damaged or padded file) must not
+    reach a record, where it would fail the whole batch."""
+    path = tmp_path / "transactions.csv"
+    path.write_bytes(MINT_RESAVED.encode().replace(b"ACME", b"AC\x00ME") + b"\x00" * 300)
+    job = import_files(mint, [str(path)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert items(mint, data__original_description="ACME PAYROLL").count() == 1
+    assert not [item for item in items(mint) if "\x00" in str(item.data) + item.title]
+
+
+def test_a_qif_saved_as_unicode_text_and_an_ofx_with_an_unknown_encoding_are_read(quicken, tmp_path):
+    qif = tmp_path / "saved.qif"
+    qif.write_bytes("!Type:Bank\r\nD12/24/2023\r\nT-8.90\r\nPCafé Müller\r\n^\r\n".encode("utf-16"))
+    ofx_file = tmp_path / "bank.ofx"
+    ofx_file.write_bytes(
+        b'<?xml version="1.0" encoding="no-such-charset"?><OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>EUR'
+        b"<BANKACCTFROM><BANKID>1<ACCTID>2</BANKACCTFROM><BANKTRANLIST><STMTTRN><TRNTYPE>DEBIT"
+        b"<DTPOSTED>20240301<TRNAMT>-3.50<FITID>A1<NAME>Caf\xe9 Br\xfbl\xe9</STMTTRN></BANKTRANLIST></STMTRS>"
+        b"</STMTTRNRS></BANKMSGSRSV1></OFX>"
+    )
+    job = import_files(quicken, [str(qif), str(ofx_file)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert sorted(item.data["payee"] for item in items(quicken)) == ["Café Brûlé", "Café Müller"]
+
+
+def test_a_damaged_qif_in_a_zip_imports_what_comes_before_the_damage(quicken, tmp_path):
+    import zipfile
+
+    # Every date ambiguous: the pass that decides the date order reads the whole file.
+    qif = "!Type:Bank\n" + "".join(f"D12/{1 + n % 12}/2023\nT-{n}.00\nPShop {n}\n^\n" for n in range(2000))
+    path = tmp_path / "bank.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("bank.qif", qif)
+    data = bytearray(path.read_bytes())
+    spot = data.index(b"Shop 1999")  # its CRC no longer matches: zipfile raises at the member's end
+    data[spot : spot + 9] = b"Shoq 1999"
+    path.write_bytes(bytes(data))
+    job = import_files(quicken, [str(path)])
+
+    assert job.status == "partial", job.error_message
+    assert job.item_errors[-1]["error"].startswith("bank.zip: bank.qif is damaged or cut short after ")
+    assert items(quicken).count() >= 1500  # all but what was read with the damaged end

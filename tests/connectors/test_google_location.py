@@ -621,3 +621,51 @@ def test_the_distance_shortcut_decides_as_the_haversine_does():
         assert location.within_radius(lat_c, lon_c, lat, lon) == (
             location.haversine_m(lat_c, lon_c, lat, lon) <= location.CLUSTER_RADIUS_M
         ), (lat_c, lon_c, lat, lon)
+
+
+def test_entries_whose_fields_have_the_wrong_type_are_named_and_the_rest_imported(timeline, tmp_path):
+    """Hand-edited or forged files: a field that should be an object holds text, a number is out of
+    any range. Each such entry is an item error with its record number, never an internal error."""
+    visit = PLACE_VISIT["placeVisit"]
+    android = json.loads(ANDROID)
+    segment = android["semanticSegments"][0]
+    semantic = {
+        "timelineObjects": [
+            {"placeVisit": {**visit, "duration": "all day"}},
+            {"placeVisit": {**visit, "location": "Marienplatz"}},
+            {"placeVisit": {**visit, "location": {"latitudeE7": 1e300, "longitudeE7": 1}}},
+            {"activitySegment": {**ACTIVITY_SEGMENT["activitySegment"], "startLocation": [1, 2]}},
+            PLACE_VISIT,
+        ]
+    }
+    timeline_file = {
+        "semanticSegments": [
+            {**segment, "visit": {**segment["visit"], "topCandidate": "work"}},
+            {**segment, "visit": {**segment["visit"], "topCandidate": {"placeLocation": {"latLng": 5}}}},
+            {**segment, "startTime": "2024-03-05T09:00:00.000+01:00", "endTime": "2024-03-05T10:00:00.000+01:00"},
+        ]
+    }
+    path = takeout(
+        tmp_path,
+        {
+            "Takeout/Location History/2022_JANUARY.json": json.dumps(semantic),
+            "Takeout/Timeline.json": json.dumps(timeline_file),
+        },
+    )
+    job = import_files(timeline, [path])
+
+    assert job.status != "failed", job.error_message
+    places = {item.data["place_name"] or item.data["provider_place_id"] for item in items(timeline)}
+    assert "Marienplatz" in places
+    assert "ChIJandroidPlace" in places
+    assert job.status == "partial"
+    zip_name = "takeout-20240101T000000Z-001.zip"
+    assert [e["external_id"] for e in job.item_errors] == [
+        f"{zip_name}: Takeout/Location History/2022_JANUARY.json#1",
+        f"{zip_name}: Takeout/Location History/2022_JANUARY.json#2",
+        f"{zip_name}: Takeout/Timeline.json#1",
+    ]
+    assert job.item_errors[0]["error"] == (
+        f"{zip_name}: Takeout/Location History/2022_JANUARY.json record 1: skipped, "
+        "its fields are not shaped as Google writes them."
+    )

@@ -167,3 +167,21 @@ def test_sniff(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"watch-history.json is a YouTube watch history export, not a Google Maps"):
         GoogleMapsPlaces.sniff([str(other)])
+
+
+def test_features_whose_fields_have_the_wrong_type_are_named_and_the_rest_imported(maps, tmp_path):
+    features = [
+        {**saved(1), "properties": {**saved(1)["properties"], "location": "Marienplatz"}},
+        {**saved(2), "geometry": {"coordinates": "11.5, 48.1"}},
+        saved(3),
+    ]
+    path = tmp_path / "Saved Places.json"
+    path.write_text(collection(features), encoding="utf-8")
+    job = import_files(maps, [path])
+
+    assert job.status == "partial", job.error_message
+    assert [e["error"] for e in job.item_errors] == [
+        "Saved Places.json feature 1: skipped, its fields are not shaped as Google writes them."
+    ]
+    assert items(maps).count() == 2
+    assert items(maps, data__name="Place 2").get().data["geo"] is None  # not the string's characters

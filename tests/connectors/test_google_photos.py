@@ -540,3 +540,16 @@ def test_photos_the_person_deleted_are_not_imported_from_the_takeouts_bin(integr
         )
     assert "succeeded" in _import_takeout(integration, [str(path)])
     assert [i.title for i in live_items(integration)] == ["IMG_0002.jpg"]
+
+
+def test_a_takeout_zip_of_more_files_than_the_limit_is_refused_before_its_directory_is_read(tmp_path, settings):
+    from connectors.errors import ConfigError
+    from connectors.google import takeout
+
+    settings.ARCHIVE_MAX_ENTRIES = 10
+    path = tmp_path / "takeout-001.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for n in range(20):
+            archive.writestr(f"Takeout/Google Photos/Album/IMG_{n}.jpg", b"\xff\xd8\xff")
+    with pytest.raises(ConfigError, match=r"takeout-001.zip holds 20 files, more than the import limit \(10\)"):
+        takeout.describe([str(path)])

@@ -176,3 +176,36 @@ def test_sniff(tmp_path):
     empty = _write(tmp_path, "", "empty.txt")
     with pytest.raises(ConfigError, match=r"empty.txt is empty \(0 bytes\)"):
         KindleHighlights.sniff([empty])
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_a_clippings_file_resaved_in_another_encoding_keeps_its_accents(kindle, tmp_path, encoding):
+    """Notepad's "Unicode" (UTF-16 with a byte order mark) and "ANSI" (Windows-1252) re-saves."""
+    text = clip("Les Misérables (Hugo, Victor)", CLIPS[0].split("\n")[1], "Déjà vu, à côté").replace("\n", "\r\n")
+    path = tmp_path / "My Clippings.txt"
+    path.write_bytes(text.encode(encoding))
+    job = import_files(kindle, [str(path)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    clipping = items(kindle).get()
+    assert clipping.data["source_title"] == "Les Misérables"
+    assert clipping.data["text"] == "Déjà vu, à côté"
+
+
+def test_a_line_too_long_for_any_clippings_file_stops_the_file_with_its_line_named(kindle, tmp_path):
+    """A file that looks like clippings at its start and then runs on without a line break (a
+    forged or damaged upload) is not read into memory line-whole: the file stops there, named."""
+    first = clip(BOOK, "- Your Highlight on page 3 | Location 40-41 | Added on Sunday, March 1, 2020", "Kept")
+    path = tmp_path / "My Clippings.txt"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(first + "Next (Author)\n- Your Highlight on Location 50 | Added on Monday, March 2, 2020\n\n")
+        for _ in range(40):
+            handle.write("x" * (1024 * 1024))
+    job = import_files(kindle, [str(path)])
+
+    assert job.status == "partial", job.error_message
+    assert [e["error"] for e in job.item_errors] == [
+        "My Clippings.txt line 9 is longer than 32.0 MB without a line break, so the file is not read on: "
+        "it is not a file the hub can read. The records before that line were imported."
+    ]
+    assert items(kindle).get().data["text"] == "Kept"

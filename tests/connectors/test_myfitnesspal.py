@@ -92,3 +92,44 @@ def test_sniff(tmp_path):
     spotify = zip_of(tmp_path / "my_spotify_data.zip", {"MyData/StreamingHistory0.json": "[]"})
     with pytest.raises(ConfigError, match=r"my_spotify_data.zip is a Spotify data export, not a MyFitnessPal export"):
         MyFitnessPal.sniff([spotify])
+
+
+def test_numbers_that_are_not_finite_are_refused_and_decimal_commas_are_read(mfp, tmp_path):
+    """A file re-saved by a spreadsheet in a comma-decimal locale writes "72,4" (72.4, never 724);
+    NaN or Infinity cannot be stored (nor charted) and name their row instead."""
+    measurement = "Date;Weight;Body Fat %\n02.01.2024;72,4;18,5\n2024-01-03;NaN;\n2024-01-04;1,250;inf\n"
+    path = zip_of(tmp_path / "export.zip", {"Measurement-Summary-2024-01-01-to-2024-01-31.csv": measurement})
+    job = import_files(mfp, [path])
+
+    assert job.status == "partial"
+    assert [e["error"] for e in job.item_errors] == [
+        "export.zip: Measurement-Summary-2024-01-01-to-2024-01-31.csv line 3: row skipped, "
+        "Weight 'NaN' is not a number.",
+        "export.zip: Measurement-Summary-2024-01-01-to-2024-01-31.csv line 4: row skipped, "
+        "Body Fat % 'inf' is not a number.",
+    ]
+    weight = items(mfp, data__metric="weight").get()
+    assert weight.data["value"] == 72.4
+    assert weight.data["start"] == "2024-01-02T00:00:00+00:00"  # a dotted date is day-first
+    assert items(mfp, data__metric="body_fat_percent").get().data["value"] == 18.5
+
+
+def test_one_unreadable_file_of_the_export_is_named_and_the_others_imported(mfp, tmp_path):
+    path = zip_of(
+        tmp_path / "export.zip",
+        {
+            "Nutrition-Summary-2024-01-01-to-2024-01-31.csv": NUTRITION,
+            "Exercise-Summary-2024-01-01-to-2024-01-31.csv": "\ufeff",  # re-saved empty by a spreadsheet
+            "Measurement-Summary-2024-01-01-to-2024-01-31.csv": "Weight,Body Fat %\n72.4,18.5\n",  # no Date
+        },
+    )
+    job = import_files(mfp, [path])
+
+    assert job.status == "partial", job.error_message
+    errors = [e["error"] for e in job.item_errors]
+    assert "export.zip: Exercise-Summary-2024-01-01-to-2024-01-31.csv is empty. Upload the file again." in errors
+    assert (
+        "export.zip: Measurement-Summary-2024-01-01-to-2024-01-31.csv has no Date column; its columns are: "
+        "Weight, Body Fat %. Upload the file exactly as the service exported it." in errors
+    )
+    assert items(mfp, data__metric="nutrition").count() == 2

@@ -390,3 +390,51 @@ def test_a_playlist_removed_while_playlists_are_listed_does_not_shift_others_int
     job = sync(integration)
     assert job.deleted == 1
     assert not live_items(integration).filter(external_id="playlist:pl03").exists()
+
+
+def test_export_entries_of_the_wrong_shape_are_named_and_the_rest_imported(integration, tmp_path):
+    from tests.connectors.archive_helpers import import_files
+
+    _no_first_sync(integration)
+    good = {"ts": "2025-05-30T08:00:41Z", "spotify_track_uri": "spotify:track:trackCCCCCCCCCCCCCCCCCC",
+            "master_metadata_track_name": "Gamma Song", "ms_played": 95000}  # fmt: skip
+    entries = [
+        {**good, "ts": 1748592041},  # a number, not a time
+        {**good, "spotify_track_uri": 42},
+        {**good, "ms_played": "long"},
+        {**good, "ts": "2025-05-30T09:00:41Z", "ms_played": 1e308},
+        good,
+    ]
+    path = tmp_path / "Streaming_History_Audio_2025.json"
+    path.write_text(json.dumps(entries))
+    job = import_files(integration, [str(path)])
+
+    assert job.status == "partial", job.error_message
+    assert [e["external_id"] for e in job.item_errors] == [f"{path.name}#{n}" for n in (1, 2, 3, 4)]
+    assert list(_plays(integration)) == ["play:trackCCCCCCCCCCCCCCCCCC:2025-05-30T08:00:41Z"]
+
+
+def test_a_hostile_export_zip_is_refused_before_it_is_read(integration, tmp_path):
+    from tests.connectors.archive_helpers import import_files
+
+    _no_first_sync(integration)
+    bomb = tmp_path / "my_spotify_data.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("../../Streaming_History_Audio_2025_0.json", "[]")
+        archive.writestr("Streaming_History_Audio_2025_1.json", "[" + " " * (64 * 1024 * 1024) + "]")
+    job = import_files(integration, [str(bomb)])
+
+    assert job.status == "failed"
+    assert "zip bomb" in job.error_message
+
+
+def test_a_history_file_far_larger_than_spotify_writes_is_not_read_into_memory(tmp_path):
+    from connectors.errors import ConfigError
+    from connectors.spotify_music import export
+
+    path = tmp_path / "Streaming_History_Audio_2025.json"
+    with open(path, "wb") as handle:
+        handle.write(b"[]")
+        handle.truncate(65 * 1024 * 1024)  # sparse: only its size matters
+    with pytest.raises(ConfigError, match=r"Streaming_History_Audio_2025.json was skipped: at 65.0 MB it is far"):
+        export.describe([str(path)])

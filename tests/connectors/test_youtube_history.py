@@ -219,3 +219,21 @@ def test_sniff(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ConfigError, match=r"empty.json is empty \(0 bytes\)"):
         YouTubeHistory.sniff([str(empty)])
+
+
+def test_json_entries_whose_fields_have_the_wrong_type_are_named_and_the_rest_imported(youtube, tmp_path):
+    entries = [
+        {**watched(1), "subtitles": "Sample Channel"},
+        {**watched(2), "titleUrl": 42},
+        {**watched(3), "header": ["YouTube"]},
+        watched(4),
+    ]
+    path = tmp_path / "watch-history.json"
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    job = import_files(youtube, [path])
+
+    assert job.status == "partial", job.error_message
+    assert [e["error"] for e in job.item_errors] == [
+        f"watch-history.json record {n}: skipped, its fields are not shaped as Google writes them." for n in (1, 2, 3)
+    ]
+    assert list(items(youtube).values_list("data__video_id", flat=True)) == ["vid00004"]

@@ -212,3 +212,33 @@ def test_big_item_data_is_stored_lz4_compressed_where_the_server_has_lz4(owner):
         )
         assert cursor.fetchone()[0] == "lz4"
     assert SyncedItem.objects.get(integration=integration).data["samples"] == samples
+
+
+def test_a_record_that_cannot_be_stored_is_an_item_error_not_a_failed_batch(owner):
+    """NaN or Infinity have no JSON form, and PostgreSQL stores no NUL character (SQLite would
+    take it, so both refuse it alike): such a record is named in the job's errors and the rest of
+    its batch is stored."""
+    integration = make_integration(owner, make_scripted_type())
+    job = running_job(integration)
+    records = [
+        note("good", "Good"),
+        note("nan", "NaN", data={"value": float("nan")}),
+        note("inf", "Inf", data={"nested": [1, float("inf")]}),
+        note("nul-title", "Bad\x00title"),
+        note("nul-data", "NUL data", data={"text": "a\x00b"}),
+        note("escaped", "Escaped", data={"text": "a literal \\u0000 is fine"}),
+    ]
+    result = store_batch(job, "w1", integration, records, item_errors=[{"external_id": "x", "error": "earlier"}])
+
+    assert set(stored(integration)) == {"good", "escaped"}
+    assert (result.seen, result.created, result.failed) == (7, 2, 5)
+    job.refresh_from_db()
+    assert job.failed == 5
+    errors = {e["external_id"]: e["error"] for e in job.item_errors}
+    assert (
+        errors["nan"]
+        == errors["inf"]
+        == "The record holds a number that is not finite (NaN or Infinity); it was skipped."
+    )
+    assert errors["nul-title"] == errors["nul-data"] == "The record holds a NUL character; it was skipped."
+    assert errors["x"] == "earlier"

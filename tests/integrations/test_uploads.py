@@ -529,6 +529,9 @@ def test_an_export_of_an_oauth_service_needs_its_integration_first(api):
         ("money.qif", b"!Type:Bank\nD01/02/2025", True),
         ("money.qif", b"D01/02/2025", False),
         ("transactions.csv", "Date,Amount\n2025-01-01,3.50\n".encode("utf-16"), True),
+        ("transactions.csv", "Date,Amount\n2025-01-01,3.50\n".encode("utf-16-le"), True),  # no byte order mark
+        ("money.qif", "!Type:Bank\nD01/02/2025".encode("utf-16-be"), True),
+        ("My Clippings.txt", "\ufeffBook (A)\r\n- Your Highlight".encode("utf-16"), True),
         ("transactions.csv", b"\x00\x01\x02binary", False),
     ],
 )
