@@ -13,6 +13,7 @@ tells its receivers which SyncedItem rows were created, updated and tombstoned."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -99,20 +100,31 @@ def _clip(text: str, limit: int) -> str:
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 in JSON text, not an escaped backslash's "u0000"
+_TEXTS = ("external_id", "title", "summary", "source_url", "version", "match_key")
+NOT_FINITE = "The record holds a number that is not finite (NaN or Infinity); it was skipped."
 
 
-def _unstorable(record) -> tuple[str, tuple[str, str] | None]:
-    """(why the record cannot be stored or "", its encoded data and hash). NaN and Infinity have no
-    JSON form; PostgreSQL stores no NUL character (SQLite would: both refuse it, so a record does
-    not store on one database and fail on the other)."""
+def _storable(record):
+    """(why the record cannot be stored or "", the record as stored, its encoded data and hash).
+    NaN and Infinity have no JSON form: such a record is named and skipped. A NUL character, which
+    PostgreSQL does not store (SQLite would: both drop it, so a record stores alike on both), is
+    taken out of the text and the data, and the record kept: a stray NUL in a mail body must not
+    lose the mail. The hash is the record's as sent, so the next sync of the same record finds it
+    unchanged."""
     try:
         data, digest = encode(record)
     except ValueError:
-        return "The record holds a number that is not finite (NaN or Infinity); it was skipped.", None
-    texts = (record.external_id, record.title, record.summary, record.source_url, record.version, record.match_key)
-    if any("\x00" in (text or "") for text in texts) or ("\\u0000" in data and _NUL_ESCAPE.search(data)):
-        return "The record holds a NUL character; it was skipped.", None
-    return "", (data, digest)
+        return NOT_FINITE, record, None
+    dirty = {
+        name: value.replace("\x00", "")
+        for name in _TEXTS
+        if isinstance(value := getattr(record, name), str) and "\x00" in value
+    }
+    if dirty:
+        record = dataclasses.replace(record, **dirty)
+    if "\\u0000" in data:
+        data = _NUL_ESCAPE.sub(lambda found: found.group(0)[:-6], data)
+    return "", record, (data, digest)
 
 
 def store_batch(
@@ -136,11 +148,15 @@ def store_batch(
         unique[record.external_id] = record  # the last version of a record within a batch wins
     duplicates = len(records) - len(unique)
     for external_id, record in list(unique.items()):
-        problem, encoded[external_id] = _unstorable(record)
+        problem, stored, encoding = _storable(record)
         if problem:
             del unique[external_id]
             item_errors.append({"external_id": external_id[:300], "error": problem})
             result.failed += 1
+            continue
+        if stored.external_id != external_id:  # a NUL taken out of the id itself
+            del unique[external_id]
+        unique[stored.external_id], encoded[stored.external_id] = stored, encoding
     existing = _existing(integration.pk, list(unique)) if unique else {}
     if reset_prefix is not None:  # those rows are tombstoned below, before the upserts
         existing = {k: (*v[:3], v[3] or now) if k.startswith(reset_prefix) else v for k, v in existing.items()}

@@ -11,7 +11,7 @@ from connectors.base import Record
 from integrations.models import JobStatus, SyncedItem, SyncJob
 from integrations.signals import batch_stored
 from integrations.sync.jobs import LostOwnership
-from integrations.sync.upsert import store_batch
+from integrations.sync.upsert import NOT_FINITE, store_batch
 from tests.factories import make_integration
 from tests.integrations.scripted import make_scripted_type
 
@@ -215,9 +215,9 @@ def test_big_item_data_is_stored_lz4_compressed_where_the_server_has_lz4(owner):
 
 
 def test_a_record_that_cannot_be_stored_is_an_item_error_not_a_failed_batch(owner):
-    """NaN or Infinity have no JSON form, and PostgreSQL stores no NUL character (SQLite would
-    take it, so both refuse it alike): such a record is named in the job's errors and the rest of
-    its batch is stored."""
+    """NaN or Infinity have no JSON form: such a record is named in the job's errors and the rest of
+    its batch is stored. PostgreSQL stores no NUL character (SQLite would): it is taken out of the
+    record's text and data on both, and the record kept."""
     integration = make_integration(owner, make_scripted_type())
     job = running_job(integration)
     records = [
@@ -225,20 +225,24 @@ def test_a_record_that_cannot_be_stored_is_an_item_error_not_a_failed_batch(owne
         note("nan", "NaN", data={"value": float("nan")}),
         note("inf", "Inf", data={"nested": [1, float("inf")]}),
         note("nul-title", "Bad\x00title"),
-        note("nul-data", "NUL data", data={"text": "a\x00b"}),
+        note("nul-data", "NUL data", data={"text": "a\x00b", "list": ["\x00"]}),
+        note("nul\x00id", "NUL in the id"),
         note("escaped", "Escaped", data={"text": "a literal \\u0000 is fine"}),
     ]
     result = store_batch(job, "w1", integration, records, item_errors=[{"external_id": "x", "error": "earlier"}])
 
-    assert set(stored(integration)) == {"good", "escaped"}
-    assert (result.seen, result.created, result.failed) == (7, 2, 5)
+    items = {i.external_id: i for i in SyncedItem.objects.filter(integration=integration)}
+    assert set(items) == {"good", "nul-title", "nul-data", "nulid", "escaped"}
+    assert items["nul-title"].title == "Badtitle"
+    assert items["nul-data"].data == {"text": "ab", "list": [""]}
+    assert items["escaped"].data == {"text": "a literal \\u0000 is fine"}
+    assert (result.seen, result.created, result.failed) == (8, 5, 3)
     job.refresh_from_db()
-    assert job.failed == 5
+    assert job.failed == 3
     errors = {e["external_id"]: e["error"] for e in job.item_errors}
-    assert (
-        errors["nan"]
-        == errors["inf"]
-        == "The record holds a number that is not finite (NaN or Infinity); it was skipped."
-    )
-    assert errors["nul-title"] == errors["nul-data"] == "The record holds a NUL character; it was skipped."
+    assert errors["nan"] == errors["inf"] == NOT_FINITE
     assert errors["x"] == "earlier"
+
+    # The same records sent again are unchanged (the hash is the record's as sent).
+    again = store_batch(running_job(integration), "w1", integration, records)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 5)
