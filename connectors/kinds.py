@@ -242,8 +242,31 @@ def coerce(kind: str, values: dict) -> dict:
     return typed
 
 
+# The instants every zone can show: "never" is 9999-12-31 for several services and a zeroed clock
+# gives year 1, and either, seen 14 hours east or west, is a day that does not exist (Python raises
+# OverflowError converting it). Such a time is held a day inside the calendar's ends; the record's
+# data keeps what the source wrote.
+SHOWN_FIRST = datetime.datetime(1, 1, 2, tzinfo=datetime.UTC)
+SHOWN_LAST = datetime.datetime(9999, 12, 30, 23, 59, 59, tzinfo=datetime.UTC)
+
+
+def within_calendar(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """An aware time as it is, or held at SHOWN_FIRST / SHOWN_LAST when any zone could not show it.
+    A naive time is returned as it is (what it means is its reader's to say)."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    try:
+        utc = moment.astimezone(datetime.UTC)
+    except OverflowError:  # beyond year 9999 (or before year 1) in UTC itself
+        return SHOWN_LAST if moment.year > 5000 else SHOWN_FIRST
+    if utc < SHOWN_FIRST:
+        return SHOWN_FIRST
+    return SHOWN_LAST if utc > SHOWN_LAST else moment
+
+
 def parse_time(value) -> datetime.datetime | None:
-    """An aware datetime from an ISO string, a datetime or a date (a date is its UTC midnight)."""
+    """An aware datetime from an ISO string, a datetime or a date (a date is its UTC midnight),
+    within the calendar every zone can show (within_calendar)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime.datetime):
@@ -260,7 +283,7 @@ def parse_time(value) -> datetime.datetime | None:
         return None
     if result.tzinfo is None:
         result = result.replace(tzinfo=datetime.UTC)
-    return result
+    return within_calendar(result)
 
 
 def _time(value):
@@ -444,7 +467,7 @@ def typed_record(connector_cls, item) -> Typed:
 def _aware(value):
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    return within_calendar(value if value.tzinfo else value.replace(tzinfo=datetime.UTC))
 
 
 def calendar_fields(data: dict) -> dict:

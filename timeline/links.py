@@ -18,6 +18,20 @@ ATTENDEE_ROLES = ("organizer", "attendees")
 CORRESPONDENT_ROLES = ("from", "to", "cc")
 
 
+_EARLIEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+_LATEST = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+
+
+def _plus(moment: datetime.datetime, *deltas: datetime.timedelta) -> datetime.datetime:
+    """moment + deltas, held at the ends of the calendar: "never" is 9999-12-31 for several
+    services, and a week after it does not exist."""
+    total = sum(deltas, datetime.timedelta())
+    try:
+        return moment + total
+    except OverflowError:
+        return _LATEST if total > datetime.timedelta() else _EARLIEST
+
+
 def _link(entity_a, entity_b, reason):
     Link.objects.bulk_create(
         [Link(user_id=entity_a.user_id, source_id=entity_a.pk, target_id=entity_b.pk, reason=reason)],
@@ -71,9 +85,10 @@ def _all_day(event, zone: datetime.tzinfo) -> tuple[datetime.datetime, datetime.
         first = datetime.date.fromisoformat(fields["start"][:10])
         end = fields.get("end")
         last = datetime.date.fromisoformat(end[:10]) if isinstance(end, str) and end else first
-    except ValueError:
+        # The end date is exclusive (RFC 5545): a one-day event ends the next day.
+        last = max(last, first + datetime.timedelta(days=1))
+    except (ValueError, OverflowError):  # no date, or a day after 9999-12-31
         return None
-    last = max(last, first + datetime.timedelta(days=1))  # the end date is exclusive (RFC 5545)
 
     def midnight(day):
         return datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
@@ -108,9 +123,9 @@ def _link_containers(item):
     slack = ZONE_WIDTH  # then each is checked by _window
     candidates = _live(item.user_id).filter(
         kind__in=CONTAINER_KINDS,
-        start_at__gte=item.start_at - LONGEST_EVENT - slack,
-        start_at__lte=item.start_at + slack,
-        end_at__gte=item.start_at - slack,
+        start_at__gte=_plus(item.start_at, -LONGEST_EVENT, -slack),
+        start_at__lte=_plus(item.start_at, slack),
+        end_at__gte=_plus(item.start_at, -slack),
     )
     zone = None
     for event in candidates.only("pk", "user_id", "start_at", "end_at", "place_id", "fields"):
@@ -137,8 +152,8 @@ def _link_mails_of_event(event):
             role__in=CORRESPONDENT_ROLES,
             entity__kind="message",
             entity__deleted_at__isnull=True,
-            entity__start_at__gte=event.start_at - MAIL_BEFORE,
-            entity__start_at__lte=end + MAIL_AFTER,
+            entity__start_at__gte=_plus(event.start_at, -MAIL_BEFORE),
+            entity__start_at__lte=_plus(end, MAIL_AFTER),
         )
         .values_list("entity_id", flat=True)
         .distinct()
@@ -154,13 +169,13 @@ def _link_events_of_mail(mail, person_ids: list[int]):
             role__in=ATTENDEE_ROLES,
             entity__kind="event",
             entity__deleted_at__isnull=True,
-            entity__start_at__gte=mail.start_at - MAIL_AFTER - LONGEST_EVENT,
-            entity__start_at__lte=mail.start_at + MAIL_BEFORE,
+            entity__start_at__gte=_plus(mail.start_at, -MAIL_AFTER, -LONGEST_EVENT),
+            entity__start_at__lte=_plus(mail.start_at, MAIL_BEFORE),
         )
         .values_list("entity_id", flat=True)
         .distinct()
     )
     for event in Entity.objects.filter(pk__in=list(events)):
         end = event.end_at or event.start_at
-        if event.start_at - MAIL_BEFORE <= mail.start_at <= end + MAIL_AFTER:
+        if _plus(event.start_at, -MAIL_BEFORE) <= mail.start_at <= _plus(end, MAIL_AFTER):
             _link(mail, event, LinkReason.ATTENDEE)

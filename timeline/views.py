@@ -30,11 +30,17 @@ ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
 PLACE_PAGE = 50
 
 
+# The days a page can show: a week and its neighbours, read a zone's width wider, must still be
+# dates (a "never" record sits on 9999-12-31, and a zeroed clock gives year 1).
+FIRST_DAY, LAST_DAY = datetime.date(1, 1, 16), datetime.date(9999, 12, 16)
+
+
 def _day(value: str) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(value)
+        day = datetime.date.fromisoformat(value)
     except (TypeError, ValueError):
         return timezone.localdate()
+    return min(max(day, FIRST_DAY), LAST_DAY)
 
 
 def _window(day: datetime.date, view: str) -> tuple[datetime.datetime, datetime.datetime, datetime.date, datetime.date]:

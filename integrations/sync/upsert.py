@@ -24,6 +24,7 @@ from django.db import connections, transaction
 from django.db.models import F, JSONField
 from django.utils import timezone
 
+from connectors.kinds import within_calendar
 from integrations import counts
 from integrations.models import Integration, JobStatus, SyncedItem, SyncJob
 from integrations.signals import batch_stored
@@ -169,7 +170,7 @@ def store_batch(
         values = dict(
             kind=record.kind,
             version=_clip(record.version or "", 255),
-            occurred_at=record.occurred_at,
+            occurred_at=within_calendar(record.occurred_at),  # "never" (9999-12-31) must show in every zone
             title=_clip(record.title or "", 500),
             summary=record.summary or "",
             data=data,
