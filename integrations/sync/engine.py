@@ -167,9 +167,15 @@ def _item_error(error: ConnectorError, raw=None) -> dict:
     return {"external_id": external_id[:300], "error": str(error)[:500]}
 
 
-def _guess_id(raw) -> str:
+def _guess_id(raw, depth: int = 0) -> str:
+    """The raw item's own id, for the error that names it: at its top level, or one level down
+    (many connectors pass {"calendar": ..., "event": {"id": ...}})."""
     for attr in ("external_id", "id", "uid"):
         value = raw.get(attr) if isinstance(raw, dict) else getattr(raw, attr, None)
-        if value:
+        if value and isinstance(value, str | int):
             return str(value)
+    if depth == 0 and isinstance(raw, dict):
+        for value in raw.values():
+            if isinstance(value, dict) and (found := _guess_id(value, depth=1)):
+                return found
     return ""

@@ -103,3 +103,20 @@ def test_a_malformed_address_is_a_config_error_with_the_fix(url):
 )
 def test_each_exception_gets_the_class_its_policy_needs(exc, error_class):
     assert classify(exc, report=False).error_class == error_class
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"id": "ev1"}, "ev1"),
+        ({"calendar": "primary", "event": {"id": "ev2", "summary": "x"}}, "ev2"),  # Google, Outlook
+        ({"external_id": 7}, "7"),
+        ({"event": {"payload": {"id": "too-deep"}}}, ""),
+        ({"id": {"not": "an id"}}, ""),
+        (3, ""),
+    ],
+)
+def test_a_failed_records_error_names_its_id_found_in_the_raw_item(raw, expected):
+    from integrations.sync.engine import _guess_id
+
+    assert _guess_id(raw) == expected
