@@ -3,7 +3,7 @@ import os
 import pytest
 from django.db import connection
 
-from tests.factories import make_integration, make_type, make_user
+from tests.factories import make_integration, make_type, make_user, seed_catalogue
 
 pytest_plugins = [
     "tests.peers.fixtures",
@@ -67,9 +67,7 @@ def other_client(client, other_user):
 
 @pytest.fixture
 def catalogue(db):
-    from integrations import catalogue
-
-    catalogue.load()
+    seed_catalogue()
 
 
 @pytest.fixture

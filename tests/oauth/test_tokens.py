@@ -185,15 +185,23 @@ def test_the_database_is_not_locked_while_the_token_endpoint_answers(owner, toke
 # -- a token endpoint that behaves like Google's or fails ----------------------------------------
 
 
-@pytest.fixture
-def token_endpoint(allow_host, monkeypatch):
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+@pytest.fixture(scope="module")
+def _token_server():
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
-    allow_host(f"127.0.0.1:{server.port}")
     yield server
-    server.clear()
     server.stop()
+
+
+@pytest.fixture
+def token_endpoint(_token_server, allow_host, monkeypatch):
+    """One server for the module (stopping one takes half a second), as pytest-httpserver's own
+    fixture does: each test starts with no handlers and an empty log."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    _token_server.clear()
+    allow_host(f"127.0.0.1:{_token_server.port}")
+    yield _token_server
+    _token_server.clear()
 
 
 def _integration_on(owner, server, *, expires_in=60):
