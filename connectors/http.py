@@ -31,7 +31,15 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from connectors import net, ratelimit
-from connectors.errors import PERMANENT_5XX, ConnectorError, ResponseTooLarge, TransientError, classify, from_status
+from connectors.errors import (
+    PERMANENT_5XX,
+    ConfigError,
+    ConnectorError,
+    ResponseTooLarge,
+    TransientError,
+    classify,
+    from_status,
+)
 from connectors.masking import mask_url, quote_body
 from connectors.metrics import MetricsRecorder
 from connectors.ports import MetricsSink, RateLimitStore
@@ -200,7 +208,12 @@ class GuardedAdapter(HTTPAdapter):
 
 
 def _retryable_connection_error(exc) -> bool:
-    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
+    """A connection that failed for a reason a retry may not meet again. Not a TLS failure (a plain
+    http server reached with https://, an invalid certificate, outdated encryption) nor an unknown
+    host: those are the address's, and retrying them made the person wait ~11 s for the same words."""
+    if not isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return False
+    return classify(exc, report=False).error_class != ConfigError.error_class
 
 
 class _ReadInterrupted(TransientError):
