@@ -214,6 +214,13 @@ class JobRun:
         if job.failed:
             skipped = f"{job.failed} record(s) could not be read and were skipped; the rest was imported."
             remediation = f"{skipped} {notices}".strip()
+        elif not job.seen and not notices and (job.options or {}).get("archive_paths"):
+            # An import that found nothing at all (a file with only its header row, an export of an
+            # empty account): said, so "succeeded" with nothing new is not a riddle.
+            remediation = (
+                "The uploaded file held no records to import. If you expected some, check that it is the "
+                "export this integration reads (its upload page says which file), not an empty one."
+            )
         final = dict(
             status=status,
             finished_at=now,

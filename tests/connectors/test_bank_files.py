@@ -267,3 +267,19 @@ def test_a_damaged_qif_in_a_zip_imports_what_comes_before_the_damage(quicken, tm
     assert job.status == "partial", job.error_message
     assert job.item_errors[-1]["error"].startswith("bank.zip: bank.qif is damaged or cut short after ")
     assert items(quicken).count() >= 1500  # all but what was read with the damaged end
+
+
+def test_an_export_with_only_its_header_row_says_it_held_nothing(mint, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text((FILES / "transactions.csv").read_text().splitlines()[0] + "\n")
+    job = import_files(mint, [str(path)])
+    assert job.status == "succeeded"
+    assert job.seen == 0
+    assert "held no records to import" in job.remediation
+
+    # A re-import of a file already imported reads its records again: nothing to say then.
+    full = import_files(mint, [_copy(tmp_path, "transactions.csv")])
+    again = import_files(mint, [_copy(tmp_path, "transactions.csv", "again.csv")])
+    assert full.seen
+    assert again.seen
+    assert "held no records" not in again.remediation
