@@ -221,6 +221,21 @@ def _merge(entity: Entity):
     entity.save(update_fields=["fields", "title", "summary", "start_at", "end_at", "search_text", "updated_at"])
 
 
+def relink_all_day(user_id: int) -> int:
+    """Link the person's all-day events again: what happened "during" one is what falls on its date
+    where they live, so choosing another zone moves its bounds. Returns how many were relinked."""
+    with transaction.atomic():
+        _lock_user(user_id)  # not while a drain is taking records in
+        events = Entity.objects.filter(user_id=user_id, kind="event", deleted_at__isnull=True, fields__all_day=True)
+        count = 0
+        for event in events.iterator():
+            links.unlink_entity(event)
+            named = EntityPerson.objects.filter(entity=event).values_list("person_id", flat=True)
+            links.link_entity(event, list(named))
+            count += 1
+        return count
+
+
 def refresh_entities(user_id: int, entity_ids: list[int]):
     """Re-merge (or tombstone) entities whose sources changed outside a batch, numbered as changes."""
     if not get_user_model().objects.filter(pk=user_id).exists():

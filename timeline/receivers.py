@@ -4,7 +4,7 @@ batch's own transaction, and a task drains it once the batch is committed."""
 import threading
 
 from django.db import connections, transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from integrations.signals import batch_stored
@@ -88,3 +88,30 @@ def _export_gone(sender, instance, **kwargs):
     from timeline.export import delete_file
 
     transaction.on_commit(lambda: delete_file(instance))
+
+
+# The person's zone decides which date an all-day event covers for them (timeline.links): another
+# zone, and its links are made again, in the worker.
+@receiver(pre_save, sender="integrations.UserPreferences")
+def _remember_zone(sender, instance, raw=False, **kwargs):
+    if not raw:
+        stored = type(instance).objects.filter(pk=instance.pk) if instance.pk else type(instance).objects.none()
+        instance._zone_before = stored.values_list("time_zone", flat=True).first() or ""
+
+
+@receiver(post_save, sender="integrations.UserPreferences")
+def _relink_on_new_zone(sender, instance, raw=False, **kwargs):
+    from django.conf import settings
+
+    if raw or not hasattr(instance, "_zone_before"):
+        return
+    before, after = instance._zone_before or settings.TIME_ZONE, instance.time_zone or settings.TIME_ZONE
+    if before != after:  # "" is the hub's zone
+        user_id = instance.user_id
+        transaction.on_commit(lambda: _enqueue_relink(user_id))
+
+
+def _enqueue_relink(user_id: int):
+    from django_q.tasks import async_task
+
+    async_task("timeline.tasks.relink_all_day", user_id, task_name=f"timeline-relink-{user_id}", group="timeline")

@@ -16,6 +16,12 @@ def drain(user_id: int) -> int:
     return done
 
 
+def relink_all_day(user_id: int) -> int:
+    from timeline.ingest import relink_all_day as relink
+
+    return relink(user_id)
+
+
 def _newest_record(user_id: int) -> int:
     from timeline.models import Entity
 

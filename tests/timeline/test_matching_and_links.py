@@ -271,3 +271,33 @@ def test_a_copy_number_an_exporter_added_to_a_name_still_joins_but_a_phones_burs
     assert live(owner, kind="photo").count() == 3
     assert joined == {1, 2}
     assert live(owner, kind="photo", sources__item__external_id="a").get().sources.count() == 2
+
+
+def test_choosing_another_zone_relinks_all_day_events_to_the_dates_where_the_person_now_lives(
+    owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django_q import tasks as q_tasks
+
+    from integrations.timezones import set_zone
+    from timeline.tasks import relink_all_day
+
+    set_zone(owner, "Europe/Berlin")
+    calendar = integration_of(owner, "ical-feed", "Calendar")
+    photos = integration_of(owner, "apple-photos", "Apple Photos")
+    day = store(calendar, "fair", "event", title="Book fair", start="2026-03-14", end="2026-03-15", all_day=True)
+    shot = store(photos, "late", "photo", sha256="late", start="2026-03-14T23:30:00+01:00", filename="late.jpg")
+    take(day, shot)
+    fair, photo = live(owner, kind="event").get(), live(owner, kind="photo").get()
+    assert Link.objects.filter(source=photo, target=fair).exists()  # 23:30 on the 14th in Berlin
+
+    queued = []
+    monkeypatch.setattr(q_tasks, "async_task", lambda func, *args, **kwargs: queued.append((func, args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        set_zone(owner, "Asia/Tokyo")  # the same moment is 07:30 on the 15th there
+    assert queued == [("timeline.tasks.relink_all_day", (owner.pk,))]
+    assert relink_all_day(owner.pk) == 1
+    assert not Link.objects.filter(source=photo, target=fair).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        set_zone(owner, "Asia/Tokyo")  # the same zone again: nothing to redo
+    assert len(queued) == 1
