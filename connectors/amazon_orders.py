@@ -61,7 +61,12 @@ def _money(text: str | None) -> Decimal | None:
 CLOCK = re.compile(r"^(?P<date>\S+)\s+(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[ap]m)?$", re.I)
 
 
-def _date(text: str) -> datetime.datetime:
+def _date_part(text: str) -> str:
+    clock = CLOCK.match((text or "").strip())
+    return clock.group("date") if clock else (text or "").strip()
+
+
+def _date(text: str, order: str | None = None) -> datetime.datetime:
     """ISO times as Amazon writes them, or the M/D/YYYY dates of older reports, with the time a
     spreadsheet adds when it re-saves them ("1/5/2023 12:00", "1/5/2023 9:05:30 PM", "05.01.2023 12:00")."""
     text = (text or "").strip()
@@ -71,7 +76,7 @@ def _date(text: str) -> datetime.datetime:
         clock = CLOCK.match(text)
         try:
             date = clock.group("date") if clock else text
-            day = money.parse_date(date, money.spreadsheet_order(date))
+            day = money.spreadsheet_date(date, order)
             at = datetime.time()
             if clock:
                 hour = int(clock.group("h")) % 12 if clock.group("ampm") else int(clock.group("h"))
@@ -134,11 +139,14 @@ class AmazonOrders(archives.ArchiveConnector):
         # order's last row, where the order is complete and yielded; only orders in flight are held.
         # A file damaged part-way ends this pass where it ends the second, which imports the orders
         # before the damage and names it.
-        last = {}
+        last, dates = {}, []
         with archives.reading_ahead(member) as first:
             for index, _line, row in _rows(first, member.label):
                 if isinstance(row, dict):
                     last[row["order_id"]] = index
+                    dates.append(_date_part(row["date"]))
+        # A file re-saved in a day-first locale is day-first throughout.
+        date_order = money.file_order(dates)
         pending: dict[str, dict] = {}
         for index, line, row in _rows(stream, member.label):
             if isinstance(row, ItemError):
@@ -146,7 +154,7 @@ class AmazonOrders(archives.ArchiveConnector):
                 continue
             order = pending.setdefault(row["order_id"], {"id": row["order_id"], "rows": [], "problems": []})
             try:
-                order["rows"].append(self._line(row))
+                order["rows"].append(self._line(row, date_order))
             except ValueError as exc:
                 problem = f"{member.label} line {line}: an item of order {row['order_id']} was skipped, {exc}."
                 order["problems"].append(problem)
@@ -158,14 +166,14 @@ class AmazonOrders(archives.ArchiveConnector):
                 yield index, None
 
     @staticmethod
-    def _line(row: dict) -> dict:
+    def _line(row: dict, date_order: str | None = None) -> dict:
         quantity = _quantity(row.get("quantity"))
         unit_price = _money(row.get("unit_price"))
         total = _money(row.get("total"))
         if total is None and unit_price is not None:
             total = unit_price * quantity + (_money(row.get("unit_price_tax")) or 0) * quantity
         return {
-            "date": _date(row["date"]).isoformat(),
+            "date": _date(row["date"], date_order).isoformat(),
             "title": row.get("title", ""),
             "quantity": quantity,
             "price": money.money(unit_price) if unit_price is not None else None,

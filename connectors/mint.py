@@ -40,6 +40,13 @@ class Mint(archives.ArchiveConnector):
         label = member.label
         occurrences = archives.Occurrences()
         index = -1
+        # A first pass over the dates: a file re-saved in a day-first locale is day-first throughout.
+        dates = []  # damage part-way ends this pass where it is (reading_ahead): the dates before it count
+        with archives.reading_ahead(member) as first:
+            for _line, row in archives.csv_rows(first, label, COLUMNS, required=("date",), needed=("date",)):
+                if isinstance(row, dict):
+                    dates.append(row["date"])
+        order = money.file_order(dates)
         rows = archives.csv_rows(
             stream, label, COLUMNS, required=("date", "amount", "type"), needed=("date", "amount", "type")
         )
@@ -49,7 +56,7 @@ class Mint(archives.ArchiveConnector):
                 yield index, row
                 continue
             try:
-                raw = self._row(row)
+                raw = self._row(row, order)
             except ValueError as exc:
                 yield index, ItemError(f"{label} line {line}: row skipped, {exc}.", external_id=f"{label}#{line}")
                 continue
@@ -58,14 +65,14 @@ class Mint(archives.ArchiveConnector):
             yield index, raw
 
     @staticmethod
-    def _row(row: dict) -> dict:
+    def _row(row: dict, order: str | None = None) -> dict:
         kind = row["type"].strip().lower()
         if kind not in ("debit", "credit"):
             raise ValueError(f"the transaction type {row['type'][:20]!r} is neither debit nor credit")
         value = abs(money.amount(row["amount"]))
         labels = [part.strip() for part in row.get("labels", "").split(",") if part.strip()]
         raw = {
-            "date": money.parse_date(row["date"], money.spreadsheet_order(row["date"])).isoformat(),
+            "date": money.spreadsheet_date(row["date"], order).isoformat(),
             "amount": money.money(-value if kind == "debit" else value),
             "currency": "",  # Mint served US and Canadian accounts and wrote no currency
             "payee": row.get("description", ""),

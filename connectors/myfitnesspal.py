@@ -40,12 +40,12 @@ MEASUREMENT = {"date": ["Date"]}
 FILES = re.compile(r"^(nutrition|exercise|measurement)-summary.*\.csv$")
 
 
-def _day(text: str) -> datetime.date:
+def _day(text: str, order: str | None = None) -> datetime.date:
     text = (text or "").strip()
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
-        return money.parse_date(text, money.spreadsheet_order(text))
+        return money.spreadsheet_date(text, order)
 
 
 def _number(text: str | None, what: str) -> float | None:
@@ -90,13 +90,20 @@ class MyFitnessPal(archives.ArchiveConnector):
         aliases = {"nutrition": NUTRITION, "exercise": EXERCISE, "measurement": MEASUREMENT}[kind]
         occurrences = archives.Occurrences()
         index = -1
+        # A first pass over the dates: a file re-saved in a day-first locale is day-first throughout.
+        dates = []  # damage part-way ends this pass where it is (reading_ahead): the dates before it count
+        with archives.reading_ahead(member) as first:
+            for _line, row in archives.csv_rows(first, member.label, aliases, required=("date",), needed=("date",)):
+                if isinstance(row, dict):
+                    dates.append(row["date"])
+        order = money.file_order(dates)
         for line, row in archives.csv_rows(stream, member.label, aliases, required=("date",), needed=("date",)):
             index += 1
             if isinstance(row, ItemError):
                 yield index, row
                 continue
             try:
-                day = _day(row["date"])
+                day = _day(row["date"], order)
                 found = getattr(self, f"_{kind}")(row, day, occurrences)
             except ValueError as exc:
                 where = f"{member.label} line {line}"

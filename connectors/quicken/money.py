@@ -68,6 +68,26 @@ def spreadsheet_order(text: str) -> str:
     return "dmy" if "." in (text or "") else "mdy"
 
 
+def file_order(dates) -> str | None:
+    """The order a whole spreadsheet's dates prove: "dmy" when some date can only be day-first
+    ("25/12/2020") and none only month-first, as a re-save in a day-first locale (a UK Excel)
+    writes every one of them; None (each date as spreadsheet_order reads it) otherwise."""
+    proved = set()
+    for text in dates:
+        order = unambiguous_order(text)
+        if order in ("dmy", "mdy"):
+            proved.add(order)
+            if len(proved) == 2:
+                return None
+    return "dmy" if proved == {"dmy"} else None
+
+
+def spreadsheet_date(text: str, order: str | None = None) -> datetime.date:
+    """A date of a CSV US services write month-first: in the file's proven order when there is one
+    (file_order), else as spreadsheet_order reads it alone."""
+    return parse_date(text, order or spreadsheet_order(text))
+
+
 def parse_date(text: str, order: str) -> datetime.date:
     parts = date_parts(text)
     if parts is None:

@@ -217,3 +217,17 @@ def test_an_export_resaved_by_a_european_spreadsheet_keeps_its_dates_and_amounts
     assert order.data["date"] == "2023-01-05T12:00:00+00:00"
     assert order.data["total"] == "21.00"
     assert order.data["items"][0]["price"] == "10.00"
+
+
+def test_an_export_resaved_in_a_day_first_locale_is_read_day_first_throughout(amazon, tmp_path):
+    """A UK spreadsheet writes "13/01/2023 12:00": the file is day-first, so "05/02/2023" is 5 February."""
+    text = (
+        HEADER
+        + row("111-0000001-0000001", "13/01/2023 12:00", "10.00", "21.00", "20.00", "B01", 2, "Sample Socks")
+        + row("111-0000002-0000002", "05/02/2023 9:05", "5.00", "5.50", "5.00", "B02", 1, "Pen")
+    )
+    job = import_files(amazon, [_zip(tmp_path, text)])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert items(amazon).get(external_id="amazon:111-0000001-0000001").data["date"] == "2023-01-13T12:00:00+00:00"
+    assert items(amazon).get(external_id="amazon:111-0000002-0000002").data["date"] == "2023-02-05T09:05:00+00:00"

@@ -283,3 +283,25 @@ def test_an_export_with_only_its_header_row_says_it_held_nothing(mint, tmp_path)
     assert full.seen
     assert again.seen
     assert "held no records" not in again.remediation
+
+
+def test_a_mint_csv_resaved_in_a_day_first_locale_is_read_day_first_throughout(mint, tmp_path):
+    """A UK Excel re-save writes every date day-first: "25/01/2024" proves it, so "05/02/2024" is
+    5 February, not 2 May. A file whose dates prove both orders keeps reading each month-first."""
+    path = tmp_path / "transactions.csv"
+    path.write_text(
+        MINT_RESAVED.replace("1/02/2024", "05/02/2024").replace("1/03/2024", "25/01/2024"), encoding="utf-8"
+    )
+    job = import_files(mint, [str(path)])
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert items(mint, data__payee="Café Crème").get().data["date"] == "2024-02-05"
+    assert items(mint, data__payee="Paycheck").get().data["date"] == "2024-01-25"
+
+
+def test_the_date_order_a_whole_file_proves():
+    from connectors.quicken.money import file_order
+
+    assert file_order(["05/02/2024", "25/01/2024"]) == "dmy"
+    assert file_order(["05/02/2024", "01/25/2024"]) is None  # month-first proven: read as such
+    assert file_order(["25/01/2024", "01/25/2024"]) is None  # both: each date read alone
+    assert file_order(["05/02/2024", "2024-01-25", ""]) is None

@@ -133,3 +133,13 @@ def test_one_unreadable_file_of_the_export_is_named_and_the_others_imported(mfp,
         "Weight, Body Fat %. Upload the file exactly as the service exported it." in errors
     )
     assert items(mfp, data__metric="nutrition").count() == 2
+
+
+def test_an_export_resaved_in_a_day_first_locale_is_read_day_first_throughout(mfp, tmp_path):
+    measurement = "Date,Weight\n28/01/2024,72.4\n05/02/2024,72.1\n"
+    path = zip_of(tmp_path / "export.zip", {"Measurement-Summary-2024-01-01-to-2024-02-29.csv": measurement})
+    job = import_files(mfp, [path])
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    starts = sorted(i.data["start"][:10] for i in items(mfp, data__metric="weight"))
+    assert starts == ["2024-01-28", "2024-02-05"]
