@@ -53,3 +53,17 @@ def zip_of(path, files: dict) -> str:
 
 def items(integration, **filters):
     return SyncedItem.objects.filter(integration=integration, deleted_at__isnull=True, **filters)
+
+
+def zip_opens(monkeypatch, path) -> list:
+    """Each time zipfile opens the archive at `path` (watched, not changed), appended as it happens."""
+    opened = []
+    original = zipfile.ZipFile.__init__
+
+    def counting(self, file, *args, **kwargs):
+        if str(file) == str(path):
+            opened.append(file)
+        original(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    return opened

@@ -14,7 +14,7 @@ from connectors.errors import ConfigError, ItemError
 from connectors.mint import Mint
 from integrations.sync.engine import run_job
 from integrations.sync.jobs import queue_sync
-from tests.connectors.archive_helpers import import_files, items, zip_of
+from tests.connectors.archive_helpers import import_files, items, zip_of, zip_opens
 from tests.connectors.helpers import connect
 
 MINT_HEADER = '"Date","Description","Original Description","Amount","Transaction Type","Category","Account Name"\n'
@@ -148,15 +148,7 @@ def test_an_upload_of_many_files_opens_its_zip_a_few_times_for_the_check_and_the
     files = {f"export/{n:03d}/transactions.csv": MINT_HEADER + mint_rows(n * 10, 2) for n in range(150)}
     files.update({f"export/notes/{n:03d}.txt": f"note {n}" for n in range(150)})
     path = zip_of(tmp_path / "mint.zip", files)
-    opened = []
-    original = zipfile.ZipFile.__init__
-
-    def counting(self, file, *args, **kwargs):
-        if str(file) == path:
-            opened.append(file)
-        original(self, file, *args, **kwargs)
-
-    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    opened = zip_opens(monkeypatch, path)
     assert "transactions.csv" in Mint.sniff([path])
     job = import_files(mint, [path])
 
@@ -205,15 +197,7 @@ def test_a_zip_of_more_files_than_any_export_is_refused_before_its_directory_is_
     files = {f"export/{n:04d}.txt": "" for n in range(150)}
     files["export/transactions.csv"] = MINT_HEADER + mint_rows(0, 3)
     path = zip_of(tmp_path / "many.zip", files)
-    opened = []
-    original = zipfile.ZipFile.__init__
-
-    def counting(self, file, *args, **kwargs):
-        if str(file) == path:
-            opened.append(file)
-        original(self, file, *args, **kwargs)
-
-    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    opened = zip_opens(monkeypatch, path)
     with pytest.raises(ConfigError, match=r"many.zip holds 151 files, more than the import limit \(100\)"):
         Mint.sniff([path])
     job = import_files(mint, [path])

@@ -15,7 +15,13 @@ import pytest
 from connectors.errors import ConfigError
 from connectors.google_takeout import location
 from connectors.google_takeout.location import GoogleLocationHistory
-from tests.connectors.archive_helpers import import_files, import_killed_after_first_batch_then_resumed, items, zip_of
+from tests.connectors.archive_helpers import (
+    import_files,
+    import_killed_after_first_batch_then_resumed,
+    items,
+    zip_of,
+    zip_opens,
+)
 from tests.connectors.helpers import connect
 
 T0 = datetime.datetime(2022, 1, 5, 8, 0, tzinfo=datetime.UTC)
@@ -494,15 +500,7 @@ def test_a_takeout_of_thousands_of_json_files_is_checked_opening_the_zip_a_few_t
     Fit or Keep JSON files that took minutes. The check and the import open each zip a few times."""
     files = {f"Takeout/Fit/Alle Daten/raw_{n}.json": json.dumps({"Data Points": [n]}) for n in range(300)}
     path = takeout(tmp_path, {**files, "Takeout/LH/2022_JANUARY.json": SEMANTIC})
-    opened = []
-    original = zipfile.ZipFile.__init__
-
-    def counting(self, file, *args, **kwargs):
-        if str(file) == path:
-            opened.append(file)
-        original(self, file, *args, **kwargs)
-
-    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    opened = zip_opens(monkeypatch, path)
     assert "2022_JANUARY.json found" in GoogleLocationHistory.sniff([path])
     assert len(opened) < 10
 
