@@ -10,11 +10,12 @@ from pathlib import Path
 
 import environ
 
+from metacortex.environment import Env
 from metacortex.keys import parse_fernet_keys, require_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+env = Env()  # strict: a bad value stops the start with a message naming its variable
 # Real environment variables win over the .env file, so CI and operators can override it.
 environ.Env.read_env(os.environ.get("METACORTEX_ENV_FILE", BASE_DIR / ".env"), overwrite=False)
 
@@ -152,7 +153,7 @@ AUTHENTICATION_BACKENDS = [
 SITE_ID = 1
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_EMAIL_VERIFICATION = env.choice("ACCOUNT_EMAIL_VERIFICATION", ("none", "optional", "mandatory"), "optional")
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SIGNUP_FORM_CLASS = "integrations.accounts.SignupExtras"  # the time zone, from the browser
@@ -165,7 +166,7 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MetaCortex <hub@localhost>")
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = env.time_zone("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -263,7 +264,7 @@ SYNC_RETRY_BUDGET = env.float("SYNC_RETRY_BUDGET", default=120)  # seconds a job
 SYNC_BACKOFF_BASE = env.float("SYNC_BACKOFF_BASE", default=1.0)
 SYNC_MAX_WAIT = env.int("SYNC_MAX_WAIT", default=900)  # longest Retry-After we sleep through
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env.log_level("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
