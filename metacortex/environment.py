@@ -53,6 +53,10 @@ class Env(environ.Env):
             cast = type(default)
         if default is None and value == "":
             return None
+        if cast in (bool, int, float, json.loads) and isinstance(value, str) and not value.strip():
+            if default is self.NOTSET:
+                raise ImproperlyConfigured(f"Set the {var} environment variable.")
+            return default  # `Q_WORKERS=` left empty: as if unset
         try:
             return self.parse_value(value, cast)
         except json.JSONDecodeError as exc:

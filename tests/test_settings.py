@@ -207,3 +207,11 @@ def test_a_secret_key_starting_with_a_dollar_sign_is_taken_as_written(tmp_path):
     result = _manage({"SECRET_KEY": secret}, tmp_path, "shell", "-c", script)
     assert result.returncode == 0, result.stderr
     assert "True" in result.stdout
+
+
+def test_a_number_or_switch_left_empty_takes_its_default(tmp_path):
+    # `DEBUG=` and `Q_WORKERS=` in a .env copied from an example: the default, as if unset.
+    script = "from django.conf import settings; print(settings.DEBUG, settings.Q_CLUSTER['workers'])"
+    result = _manage({"DEBUG": "", "Q_WORKERS": " "}, tmp_path, "shell", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert "False 2" in result.stdout
