@@ -171,3 +171,17 @@ def test_dumpdata_never_writes_secrets(owner, capsys):
     out = capsys.readouterr().out
     for plaintext in (SECRET, TOKEN, REFRESH, CLIENT_SECRET):
         assert plaintext not in out
+
+
+@pytest.mark.parametrize("size", ["0", "-5"])
+def test_rotation_refuses_a_batch_size_that_reads_nothing_or_everything(owner, settings, size):
+    # --batch-size 0 read no row and still said "Rotated 0 ... to the current key": the operator then
+    # removed the old key with every secret still under it. A negative one is "no limit" on SQLite.
+    old_key = settings.FERNET_KEYS[0]
+    credential, app = _store_every_kind(owner)
+    before = _raw_values(credential, app)
+    settings.FERNET_KEYS = [_new_key(), old_key]
+
+    with pytest.raises(CommandError, match="batch-size"):
+        call_command("rotate_keys", "--batch-size", size)
+    assert _raw_values(credential, app) == before

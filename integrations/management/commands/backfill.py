@@ -1,7 +1,6 @@
-import datetime
-
 from django.core.management.base import BaseCommand, CommandError
 
+from integrations.management.commands._arguments import iso_date
 from integrations.management.commands._lookup import find_integration
 from integrations.management.commands._progress import stdout_progress
 from integrations.management.commands.sync import report_finished
@@ -10,19 +9,12 @@ from integrations.sync.engine import run_job
 from integrations.sync.jobs import SyncRefused, queue_sync
 
 
-def _date(value: str) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--since must be a date like 2024-01-31, not {value!r}") from None
-
-
 class Command(BaseCommand):
     help = "Import an integration's history since a date, with a progress bar. Nothing is duplicated."
 
     def add_arguments(self, parser):
         parser.add_argument("integration", help="Integration id or name")
-        parser.add_argument("--since", required=True, type=_date, help="Earliest date to import (YYYY-MM-DD)")
+        parser.add_argument("--since", required=True, type=iso_date, help="Earliest date to import (YYYY-MM-DD)")
 
     def handle(self, *args, integration, since, **options):
         target = find_integration(integration)

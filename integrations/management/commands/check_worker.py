@@ -23,4 +23,6 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.SUCCESS(f"Worker {answer['worker']} ran the task."))
                 return
             time.sleep(0.2)
-        raise CommandError(f"No worker ran the task within {wait:g} s: is `python manage.py qcluster` running?")
+        raise CommandError(
+            f"No worker ran the task within {wait:g} s: is `python manage.py worker` (the Procfile's worker) running?"
+        )

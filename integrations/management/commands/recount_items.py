@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from integrations import counts
 from integrations.models import Integration
@@ -12,5 +12,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, ids, **options):
         queryset = Integration.objects.filter(pk__in=ids) if ids else Integration.objects.all()
+        missing = sorted(set(ids) - set(queryset.values_list("pk", flat=True))) if ids else []
+        if missing:
+            raise CommandError(f"No integration {', '.join(map(str, missing))}; nothing was recounted.")
         fixed = counts.recount(queryset)
         self.stdout.write(self.style.SUCCESS(f"Recounted {queryset.count()} integration(s); {fixed} were off."))

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.keyrotation import rotate_all
+from integrations.management.commands._arguments import positive_int
 
 
 class Command(BaseCommand):
@@ -10,7 +11,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=positive_int, default=500, help="Rows per committed batch")
 
     def handle(self, *args, batch_size, **options):
         try:
