@@ -83,3 +83,42 @@ def heartbeats_outpace_takeover(app_configs, **kwargs):
             id="metacortex.W001",
         )
     ]
+
+
+@register()
+def site_url_is_served(app_configs, **kwargs):
+    """SITE_URL is the address people are given (mails, OAuth redirects): a host ALLOWED_HOSTS does
+    not match answers every request there with 400 Bad Request."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+    from django.http.request import validate_host
+
+    host = urlsplit(settings.SITE_URL).hostname or ""
+    if not host or validate_host(host, settings.ALLOWED_HOSTS) or (settings.DEBUG and not settings.ALLOWED_HOSTS):
+        return []
+    return [
+        CheckWarning(
+            f"SITE_URL's host {host} is not in ALLOWED_HOSTS: every request to it is refused (400 Bad Request).",
+            hint=f"Add {host} to ALLOWED_HOSTS (comma-separated).",
+            id="metacortex.W002",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def https_site_knows_its_proxy(app_configs, **kwargs):
+    """gunicorn (the Procfile) serves plain http, so an https SITE_URL has a TLS proxy in front; without
+    SECURE_PROXY_SSL_HEADER no request counts as secure and HSTS is never sent."""
+    from django.conf import settings
+
+    if settings.DEBUG or not settings.SITE_URL.startswith("https://") or settings.SECURE_PROXY_SSL_HEADER:
+        return []
+    return [
+        CheckWarning(
+            "SITE_URL is https, but the hub does not trust the TLS proxy in front of it: no request counts as "
+            "secure, so Strict-Transport-Security is never sent.",
+            hint="Set BEHIND_TLS_PROXY=true (the proxy must set X-Forwarded-Proto and drop it from clients).",
+            id="metacortex.W003",
+        )
+    ]

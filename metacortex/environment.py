@@ -114,6 +114,15 @@ class Env(environ.Env):
             raise ImproperlyConfigured(f"{var} must be {listed} (it is {value!r}).")
         return value
 
+    def site_url(self, var, default: str) -> str:
+        value = self.str(var, default=default).strip().rstrip("/")
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ImproperlyConfigured(
+                f"{var} must be the hub's public address, such as https://hub.example.com (it is {value!r})."
+            )
+        return value
+
     def time_zone(self, var, default: str) -> str:
         value = self.str(var, default=default).strip()
         try:
@@ -129,3 +138,9 @@ class Env(environ.Env):
         if value not in LOG_LEVELS or not isinstance(logging.getLevelName(value), int):
             raise ImproperlyConfigured(f"{var} must be DEBUG, INFO, WARNING, ERROR or CRITICAL.")
         return value
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an http(s) URL, as browsers send it in an Origin header."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import environ
 
-from metacortex.environment import Env
+from metacortex.environment import Env, origin_of
 from metacortex.keys import parse_fernet_keys, require_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -26,8 +26,10 @@ FERNET_KEYS = parse_fernet_keys(env.str("FERNET_KEYS", default=""))
 FERNET_USE_HKDF = False
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env.site_url("SITE_URL", default="http://127.0.0.1:8000")
+# The hub's own public origin is trusted for CSRF: behind a TLS proxy (without BEHIND_TLS_PROXY)
+# Django sees http while browsers send Origin: https://..., and every POST was refused.
+CSRF_TRUSTED_ORIGINS = list(dict.fromkeys([*env.list("CSRF_TRUSTED_ORIGINS", default=[]), origin_of(SITE_URL)]))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

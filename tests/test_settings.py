@@ -171,6 +171,7 @@ def _manage(env_overrides: dict, tmp_path, *args) -> subprocess.CompletedProcess
         ("TIME_ZONE", "Mars/Base", "Europe/Berlin"),
         ("LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
         ("ACCOUNT_EMAIL_VERIFICATION", "maybe", "none, optional or mandatory"),
+        ("SITE_URL", "hub.example.com", "such as https://hub.example.com"),  # mails and OAuth linked nowhere
     ],
 )
 def test_a_bad_setting_is_named_in_one_clear_message_without_a_traceback(tmp_path, variable, value, says):
@@ -215,3 +216,56 @@ def test_a_number_or_switch_left_empty_takes_its_default(tmp_path):
     result = _manage({"DEBUG": "", "Q_WORKERS": " "}, tmp_path, "shell", "-c", script)
     assert result.returncode == 0, result.stderr
     assert "False 2" in result.stdout
+
+
+def test_behind_a_tls_proxy_a_post_from_the_hubs_own_https_address_passes_csrf(tmp_path):
+    # A TLS proxy in front of gunicorn: Django sees http, the browser sends Origin: https://hub...
+    # With SITE_URL set to that address and nothing else, every POST (sign-in first) was refused
+    # with "Origin checking failed": the hub's own public origin is now trusted for CSRF.
+    script = (
+        "from django.test import Client\n"
+        "c = Client(enforce_csrf_checks=True, raise_request_exception=False)\n"
+        "c.cookies['csrftoken'] = 'k' * 32\n"
+        "r = c.post('/accounts/login/', {'csrfmiddlewaretoken': 'k' * 32}, HTTP_HOST='hub.example.com',\n"
+        "           HTTP_ORIGIN='https://hub.example.com')\n"
+        "print('STATUS', r.status_code)\n"
+        "r = c.post('/accounts/login/', {'csrfmiddlewaretoken': 'k' * 32}, HTTP_HOST='hub.example.com',\n"
+        "           HTTP_ORIGIN='https://evil.example.net')\n"
+        "print('OTHER', r.status_code)\n"
+    )
+    env = {"SITE_URL": "https://hub.example.com", "ALLOWED_HOSTS": "hub.example.com"}
+    result = _manage(env, tmp_path, "shell", "-c", script)
+    assert "STATUS" in result.stdout, result.stderr
+    assert "STATUS 403" not in result.stdout
+    assert "OTHER 403" in result.stdout  # another origin is still refused
+
+
+def test_a_site_url_whose_host_is_not_allowed_is_warned_about(settings):
+    # Every request to the address people are given would be a 400 "Bad Request".
+    from integrations.checks import site_url_is_served
+
+    settings.SITE_URL, settings.ALLOWED_HOSTS = "https://hub.example.com", ["127.0.0.1", "localhost"]
+    (warning,) = site_url_is_served(None)
+    assert warning.id == "metacortex.W002"
+    assert "hub.example.com" in warning.msg
+    assert "ALLOWED_HOSTS" in warning.hint
+
+    for allowed in (["hub.example.com"], [".example.com"], ["*"]):
+        settings.ALLOWED_HOSTS = allowed
+        assert not site_url_is_served(None)
+
+
+def test_an_https_site_url_without_the_proxy_setting_is_a_deploy_warning(settings):
+    # gunicorn serves plain http: an https address means a TLS proxy in front, and without
+    # BEHIND_TLS_PROXY Django never knows a request was secure (no HSTS, http in built links).
+    from integrations.checks import https_site_knows_its_proxy
+
+    settings.SITE_URL, settings.DEBUG, settings.SECURE_PROXY_SSL_HEADER = "https://hub.example.com", False, None
+    (warning,) = https_site_knows_its_proxy(None)
+    assert warning.id == "metacortex.W003"
+    assert "BEHIND_TLS_PROXY" in warning.hint
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert not https_site_knows_its_proxy(None)
+    settings.SITE_URL, settings.SECURE_PROXY_SSL_HEADER = "http://127.0.0.1:8000", None
+    assert not https_site_knows_its_proxy(None)
