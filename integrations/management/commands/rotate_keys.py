@@ -7,7 +7,7 @@ from integrations.management.commands._arguments import positive_int
 class Command(BaseCommand):
     help = (
         "Re-encrypt every stored secret with the first key of FERNET_KEYS. Add the new key first in "
-        "FERNET_KEYS (keeping the old one after it), run this, then remove the old key."
+        "FERNET_KEYS (keeping the old one after it), restart web and worker, run this, then remove the old key."
     )
 
     def add_arguments(self, parser):
