@@ -100,6 +100,27 @@ def validate_alternatives(value):
         )
 
 
+# Parameters the OAuth flow sets itself (integrations.oauth.flow.begin): an extra one of these names
+# would be passed twice (every Connect a server error) or would weaken the flow (state, PKCE).
+OAUTH_FLOW_PARAMS = {
+    "client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method",
+}  # fmt: skip
+
+
+def oauth_extra_params_error(value) -> str | None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k.strip() and isinstance(v, str | int | float | bool) for k, v in value.items()
+    ):
+        return (
+            "Extra authorization parameters are one JSON object of names and plain values, such as "
+            '{"access_type": "offline", "prompt": "consent"}.'
+        )
+    taken = sorted(OAUTH_FLOW_PARAMS & {k.strip().lower() for k in value})
+    if taken:
+        return f"Extra authorization parameters cannot set {', '.join(taken)}: the hub's OAuth flow sets it."
+    return None
+
+
 def validate_service_path(value):
     if value and not (value.startswith("/") and not value.startswith("//")):
         raise ValidationError("A page of this hub: a path such as /timeline/automate/.")
@@ -236,6 +257,9 @@ class IntegrationType(models.Model):
             raise ValidationError({"service_url": "A service the hub offers has no connector handler."})
         if self.auth_kind == AuthKind.OAUTH2 and not (self.oauth_authorize_url and self.oauth_token_url):
             raise ValidationError("OAuth 2.0 types need authorize and token URLs.")
+        extra_params_error = oauth_extra_params_error(self.oauth_extra_params)
+        if extra_params_error:
+            raise ValidationError({"oauth_extra_params": extra_params_error})
         if bool(self.burst_limit) != bool(self.burst_window_seconds):
             raise ValidationError("Set both the burst limit and its window, or neither.")
 

@@ -227,3 +227,35 @@ def test_revoked_api_tokens_stay_revoked(staff_client, owner):
     staff_client.post(url, {"revoked_at_0": "", "revoked_at_1": "", "name": "old laptop"})
     token.refresh_from_db()
     assert token.revoked_at == revoked_at
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        ["access_type", "offline"],  # a list: every Connect click was a 500 ('list' has no .items())
+        {"state": "fixed"},  # the hub's own parameters: a 500 (given twice), or a weakened flow
+        {"code_challenge": "x"},
+        {"redirect_uri": "https://elsewhere.example.com/"},
+        {"prompt": {"nested": True}},
+    ],
+)
+def test_oauth_extra_params_are_checked_when_staff_save_them(staff_client, params):
+    itype = IntegrationType.objects.get(slug="google-calendar")
+    url = reverse("admin:integrations_integrationtype_change", args=[itype.pk])
+    before = itype.oauth_extra_params
+
+    refused = staff_client.post(url, _type_form(itype, oauth_extra_params=params))
+    assert refused.status_code == 200
+    assert "Extra authorization parameters" in refused.content.decode()
+    itype.refresh_from_db()
+    assert itype.oauth_extra_params == before
+
+
+def test_plain_oauth_extra_params_are_saved(staff_client):
+    itype = IntegrationType.objects.get(slug="google-calendar")
+    url = reverse("admin:integrations_integrationtype_change", args=[itype.pk])
+    params = {"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"}
+    accepted = staff_client.post(url, _type_form(itype, oauth_extra_params=params))
+    assert accepted.status_code == 302, accepted.content.decode()[:2000]
+    itype.refresh_from_db()
+    assert itype.oauth_extra_params == params
