@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from connectors.registry import registry
-from integrations import counts, lifecycle
+from integrations import counts, lifecycle, schema
 from integrations.catalogue import MANAGED_FIELDS
 from integrations.models import (
     ApiToken,
@@ -171,8 +171,40 @@ class DeletesThroughLifecycle:
         raise NotImplementedError
 
 
+class IntegrationForm(forms.ModelForm):
+    """The config is checked against the type's settings as the person's own form checks it: a
+    list, or a value the connector cannot read, broke the person's page and the API; a secret typed
+    in here would be stored unencrypted and shown on this page."""
+
+    def clean_config(self):
+        config = self.cleaned_data.get("config")
+        if not isinstance(config, dict):
+            raise forms.ValidationError('The config is a JSON object of settings, such as {"window_past_days": 30}.')
+        itype = self.cleaned_data.get("type") or getattr(self.instance, "type", None)
+        if itype is None:
+            return config
+        specs = {spec["name"]: spec for spec in itype.settings_schema}
+        errors, cleaned = [], dict(config)
+        for name, value in config.items():
+            spec = specs.get(name)
+            if spec is None:
+                continue  # not a setting of this type (kept as it is)
+            if spec["type"] in schema.SECRET_TYPES:
+                errors.append(f"{spec.get('label', name)} is a secret: it belongs in the credentials, never in config.")
+                continue
+            result = schema.clean([spec], {name: value})
+            if result.errors:
+                errors.append(result.errors[name])
+            elif name in result.values:
+                cleaned[name] = result.values[name]
+        if errors:
+            raise forms.ValidationError(errors)
+        return cleaned
+
+
 @admin.register(Integration)
 class IntegrationAdmin(DeletesThroughLifecycle, admin.ModelAdmin):
+    form = IntegrationForm
     list_display = ["name", "user", "type", "status_badge", "last_synced_at", "consecutive_failures"]
     list_filter = ["status", "type__domain", "type"]
     search_fields = ["name", "user__email", "account_identity", "type__display_name"]

@@ -259,3 +259,49 @@ def test_plain_oauth_extra_params_are_saved(staff_client):
     assert accepted.status_code == 302, accepted.content.decode()[:2000]
     itype.refresh_from_db()
     assert itype.oauth_extra_params == params
+
+
+def _integration_form(integration, config) -> dict:
+    """The integration change form as the admin page posts it back, with another config."""
+    return {
+        "user": integration.user_id,
+        "name": integration.name,
+        "config": json.dumps(config),
+        "is_active": "on",
+        "sync_interval_minutes": integration.sync_interval_minutes,
+        "credential-TOTAL_FORMS": 1,
+        "credential-INITIAL_FORMS": 1,
+        "credential-MIN_NUM_FORMS": 0,
+        "credential-MAX_NUM_FORMS": 0,
+        "credential-0-id": integration.credential.pk,
+        "credential-0-integration": integration.pk,
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        (["window_past_days", 30], "a JSON object"),  # the person's page and the API were a 500 after this
+        ({"window_past_days": "lots"}, "must be a whole number"),
+        ({"window_past_days": 30, "url": "https://calendar.example.com/private-token.ics"}, "never in config"),
+    ],
+)
+def test_staff_cannot_save_a_config_the_type_would_refuse(staff_client, owner, config, says):
+    feed = make_integration(
+        owner,
+        IntegrationType.objects.get(slug="ical-feed"),
+        config={"window_past_days": 30},
+        secrets={"url": "https://calendar.example.com/a.ics"},
+    )
+    url = reverse("admin:integrations_integration_change", args=[feed.pk])
+
+    refused = staff_client.post(url, _integration_form(feed, config))
+    assert refused.status_code == 200
+    assert says in refused.content.decode()
+    feed.refresh_from_db()
+    assert feed.config == {"window_past_days": 30}
+
+    accepted = staff_client.post(url, _integration_form(feed, {"window_past_days": "60"}))
+    assert accepted.status_code == 302
+    feed.refresh_from_db()
+    assert feed.config == {"window_past_days": 60}  # cleaned as the person's own form cleans it
