@@ -121,6 +121,22 @@ def oauth_extra_params_error(value) -> str | None:
     return None
 
 
+def validate_icon(value):
+    """A file of static/icons/: `{% static %}` of a missing file is a server error on every page showing
+    the type (the manifest storage of a deployment knows only the files collectstatic found)."""
+    from django.contrib.staticfiles import finders
+
+    name = str(value or "")
+    found = None
+    if name and "/" not in name and "\\" not in name and name not in (".", ".."):
+        found = finders.find(f"icons/{name}")
+    if not found:
+        raise ValidationError(
+            "There is no icon file static/icons/%(name)s: give the name of a file there, such as rss.svg.",
+            params={"name": name},
+        )
+
+
 def validate_service_path(value):
     if value and not (value.startswith("/") and not value.startswith("//")):
         raise ValidationError("A page of this hub: a path such as /timeline/automate/.")
@@ -260,6 +276,11 @@ class IntegrationType(models.Model):
         extra_params_error = oauth_extra_params_error(self.oauth_extra_params)
         if extra_params_error:
             raise ValidationError({"oauth_extra_params": extra_params_error})
+        if self.icon:
+            try:
+                validate_icon(self.icon)
+            except ValidationError as exc:
+                raise ValidationError({"icon": exc.messages}) from None
         if bool(self.burst_limit) != bool(self.burst_window_seconds):
             raise ValidationError("Set both the burst limit and its window, or neither.")
 

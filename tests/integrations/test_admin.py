@@ -305,3 +305,16 @@ def test_staff_cannot_save_a_config_the_type_would_refuse(staff_client, owner, c
     assert accepted.status_code == 302
     feed.refresh_from_db()
     assert feed.config == {"window_past_days": 60}  # cleaned as the person's own form cleans it
+
+
+@pytest.mark.parametrize("icon", ["gogle-calendar.svg", "../css/app.css", "/etc/passwd"])
+def test_an_icon_file_that_does_not_exist_is_refused(staff_client, icon):
+    # With the manifest static storage of a real deployment, {% static %} of a missing file raises:
+    # one typo here made the gallery (and every page showing the type) a server error for everyone.
+    itype = IntegrationType.objects.get(slug="google-calendar")
+    url = reverse("admin:integrations_integrationtype_change", args=[itype.pk])
+    refused = staff_client.post(url, _type_form(itype, icon=icon))
+    assert refused.status_code == 200
+    assert "There is no icon file" in refused.content.decode()
+    itype.refresh_from_db()
+    assert itype.icon == "google-calendar.svg"
