@@ -57,6 +57,10 @@ def run_job(
     except jobs.LostOwnership:
         log.warning("Sync job %s was taken over by another worker; stopping here", job_id)
         return None
+    except KeyboardInterrupt:
+        # Only a command in the foreground gets one (django-q's workers ignore SIGINT).
+        run.interrupt()
+        raise
     return run.finished()
 
 

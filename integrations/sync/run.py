@@ -286,6 +286,25 @@ class JobRun:
             )
             jobs.book_resume(self.job, when)
 
+    def interrupt(self) -> None:
+        """The operator stopped the command running this job (Ctrl-C): end it as cancelled, keeping
+        what was stored, rather than leave it "running" for a worker to take over once stale and
+        finish the sync the operator had just stopped."""
+        note = (
+            "Stopped with Ctrl-C by the operator. The records stored until then are kept; the next sync "
+            "recognises them and adds nothing twice."
+        )
+        now = timezone.now()
+        with transaction.atomic():
+            if not self._mine().update(
+                status=JobStatus.CANCELLED, finished_at=now, heartbeat_at=now, error_message=note
+            ):
+                return  # no longer ours: the state is another worker's business
+            Integration.objects.filter(pk=self.integration.pk, status=Status.SYNCING).update(
+                status=Status.CONNECTED, status_detail=_detail(note)
+            )
+        self._final = True
+
     def finished(self) -> SyncJob:
         if not self._final:
             self.job.refresh_from_db()

@@ -3,15 +3,23 @@ option (exit status 2), an id that names nothing says so, and nothing reports wo
 
 import io
 import os
+import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from integrations.models import JobStatus, Status, SyncJob
+from tests.connectors.helpers import connect, data_text
 from tests.factories import make_integration
 from tests.integrations.counter import make_counter_type
+from tests.peers.feeds import Reply
+from tests.waiting import wait_for
+
+WIDE = {"window_past_days": 400, "window_future_days": 400}
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -57,3 +65,35 @@ def test_check_worker_names_the_command_that_starts_the_worker(db):
         call_command("check_worker", "--wait", "0.2")
     assert "manage.py worker" in str(exc.value)
     assert "qcluster" not in str(exc.value)
+
+
+@pytest.mark.peer
+@pytest.mark.usefixtures("catalogue")
+def test_ctrl_c_stops_a_sync_command_cleanly(owner, feed_server, subprocess_env):
+    # Ctrl-C printed a KeyboardInterrupt traceback and left the job "running" and the integration
+    # "syncing" until a worker found the job stale and ran the sync the operator had just stopped.
+    released = threading.Event()
+    feed_server.sequence("/held.ics", [Reply(200, data_text("ical/awkward.ics").encode(), hold=released)])
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/held.ics")}, config=WIDE)
+    env = dict(subprocess_env, SSRF_ALLOWED_HOSTS=feed_server.host)
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "sync", str(integration.pk), "--full"],
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: feed_server.requests_to("/held.ics") or command.poll() is not None, seconds=120)
+        assert command.poll() is None, command.communicate()
+        command.send_signal(signal.SIGINT)
+        out, err = command.communicate(timeout=120)
+    finally:
+        released.set()
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    job = SyncJob.objects.filter(integration=integration).latest("pk")
+    assert f"Stopped: sync job {job.pk} was cancelled" in err
+    assert job.status == JobStatus.CANCELLED
+    assert "Ctrl-C" in job.error_message
+    integration.refresh_from_db()
+    assert integration.status == Status.CONNECTED

@@ -6,10 +6,8 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from connectors.errors import ConnectorError
-from integrations.management.commands._progress import stdout_progress
-from integrations.management.commands.sync import report_finished
+from integrations.management.commands.sync import run_in_foreground
 from integrations.models import JobKind, JobTrigger
-from integrations.sync.engine import run_job
 from integrations.sync.jobs import SyncRefused, queue_sync
 
 
@@ -35,6 +33,4 @@ def run_archive_import(command, integration, paths: list[str], *, handler: str, 
     if job.options != options:
         raise CommandError(f"A sync (job {job.pk}) is already running for {integration.name}; try again when it ends.")
     command.stdout.write(f"Importing {what} into {integration.name} (job {job.pk}); already known records are skipped")
-    finished = run_job(job.pk, on_progress=stdout_progress(command))
-    report_finished(command, job, finished)
-    return finished
+    return run_in_foreground(command, job)

@@ -2,10 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.management.commands._arguments import iso_date
 from integrations.management.commands._lookup import find_integration
-from integrations.management.commands._progress import stdout_progress
-from integrations.management.commands.sync import report_finished
+from integrations.management.commands.sync import run_in_foreground
 from integrations.models import JobKind, JobTrigger
-from integrations.sync.engine import run_job
 from integrations.sync.jobs import SyncRefused, queue_sync
 
 
@@ -34,5 +32,4 @@ class Command(BaseCommand):
                 "run the backfill again once it has finished."
             )
         self.stdout.write(f"Backfilling {target.name} since {since:%Y-%m-%d} (job {job.pk})")
-        finished = run_job(job.pk, on_progress=stdout_progress(self))
-        report_finished(self, job, finished)
+        run_in_foreground(self, job)

@@ -26,8 +26,7 @@ class Command(BaseCommand):
         if queue:
             self.stdout.write(f"Queued sync job {job.pk} ({job.kind}) for {target.name}.")
             return
-        finished = run_job(job.pk, on_progress=stdout_progress(self))
-        report_finished(self, job, finished)
+        run_in_foreground(self, job)
 
     def _make_full(self, job, target):
         """An incremental job was already waiting: --full must not quietly run it instead."""
@@ -38,6 +37,22 @@ class Command(BaseCommand):
                 "run this command again with --full once it has finished."
             )
         self.stdout.write(f"Job {job.pk} was already queued as an incremental sync; it now runs as a full sync.")
+
+
+def run_in_foreground(command, job):
+    """Run a queued job in this process with a progress bar; Ctrl-C stops it cleanly (the job is
+    cancelled, what was stored is kept) and exits with status 130, without a traceback."""
+    try:
+        finished = run_job(job.pk, on_progress=stdout_progress(command))
+    except KeyboardInterrupt:
+        command.stdout.write("")  # ends the progress bar's line
+        raise CommandError(
+            f"Stopped: sync job {job.pk} was cancelled; the records stored until now are kept. "
+            "Run the command again to go on (nothing is stored twice).",
+            returncode=130,
+        ) from None
+    report_finished(command, job, finished)
+    return finished
 
 
 def report_finished(command, job, finished):
