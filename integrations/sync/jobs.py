@@ -101,11 +101,22 @@ def queue_sync(
         if job is None:  # it finished between our insert and this read: try once more
             return queue_sync(integration, kind=kind, trigger=trigger, options=options, enqueue=enqueue)
         if enqueue and _is_stale(job):
-            _enqueue(job)  # its task was lost (broker restart, dead worker): hand it out again
+            _enqueue_or_leave_to_sweep(job)  # its task was lost (broker restart, dead worker): hand it out again
         return job
     if enqueue:
-        transaction.on_commit(lambda: _enqueue(job))
+        transaction.on_commit(lambda: _enqueue_or_leave_to_sweep(job))
     return job
+
+
+def _enqueue_or_leave_to_sweep(job: SyncJob) -> None:
+    """Hand the job to the broker; when the broker is down (Redis unreachable), the job stays stored
+    and queued, dated back so the first sweep once the broker answers hands it out: the person's
+    "Sync now", the admin action and `sync --queue` go on instead of failing on an error page."""
+    try:
+        _enqueue(job)
+    except Exception:  # noqa: BLE001 - any broker failure: the sweeper is the retry
+        log.warning("Sync job %s could not be queued (the broker is unreachable); next sweep retries", job.pk)
+        SyncJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(queued_at=_lost_before())
 
 
 def _enqueue(job: SyncJob):

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from integrations.models import JobStatus, Status, SyncJob
+from integrations.sync import jobs
 from tests.connectors.helpers import connect, data_text
 from tests.factories import make_integration
 from tests.integrations.counter import make_counter_type
@@ -97,3 +98,23 @@ def test_ctrl_c_stops_a_sync_command_cleanly(owner, feed_server, subprocess_env)
     assert "Ctrl-C" in job.error_message
     integration.refresh_from_db()
     assert integration.status == Status.CONNECTED
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_queueing_a_sync_while_the_broker_is_down_leaves_the_job_for_the_sweeper(owner, subprocess_env):
+    # With Redis down, `sync --queue` (and the admin's "Queue a sync now", and "Sync now" on the
+    # integration's page) ended in a redis ConnectionError traceback after the job was stored.
+    from integrations.models import IntegrationType
+    from tests.peers.availability import free_port
+
+    weather = IntegrationType.objects.get(slug="weather")
+    integration = make_integration(owner, weather, config={"latitude": 47.37, "longitude": 8.54})
+    env = dict(subprocess_env, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    result = _manage(env, "sync", str(integration.pk), "--queue")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "the broker is unreachable" in result.stderr + result.stdout
+    job = SyncJob.objects.get(integration=integration)
+    assert job.status == JobStatus.QUEUED
+    # Dated back so the next sweep (every few seconds, once the broker answers) hands it out.
+    assert job.queued_at <= jobs._lost_before()
