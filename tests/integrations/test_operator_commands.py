@@ -118,3 +118,14 @@ def test_queueing_a_sync_while_the_broker_is_down_leaves_the_job_for_the_sweeper
     assert job.status == JobStatus.QUEUED
     # Dated back so the next sweep (every few seconds, once the broker answers) hands it out.
     assert job.queued_at <= jobs._lost_before()
+
+
+def test_check_worker_says_the_broker_is_unreachable(subprocess_env):
+    from tests.peers.availability import free_port
+
+    env = dict(subprocess_env, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    result = _manage(env, "check_worker", "--wait", "1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot reach the task broker" in result.stderr
+    assert "REDIS_URL" in result.stderr
