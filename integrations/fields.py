@@ -14,12 +14,61 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from django.core.serializers.json import DjangoJSONEncoder
 from fernet_fields import EncryptedField, EncryptedTextField
 
+from connectors.errors import ConfigError, ConnectorError, register_classifier
+
+
+class UnreadableSecret(InvalidToken):
+    """A stored secret no key in FERNET_KEYS opens: the key that encrypted it is missing (keys
+    changed under a running hub, a database restored from another deployment). Raised instead of a
+    bare InvalidToken, naming the column (never the value), so the web answers it with a clear page
+    (metacortex.middleware) and a sync fails with the operator's fix rather than "internal error".
+    Never turned into an empty value: saved back, that would destroy the stored secret."""
+
+    def __init__(self, label: str):
+        super().__init__(label)
+        self.label = label
+
+    def __str__(self):
+        return (
+            f"A stored secret ({self.label}) cannot be decrypted with FERNET_KEYS: the key that encrypted it "
+            "is missing. Put that key back in FERNET_KEYS (after the current one) and run `manage.py rotate_keys`; "
+            "`manage.py check --database default` counts the values affected."
+        )
+
+
+class SecretsUnreadable(ConfigError):
+    """A sync (or a connection test) met a secret the configured keys cannot open. The operator's
+    to fix, not the person's: it does not count against the connection."""
+
+    operator_problem = True
+
+
+@register_classifier
+def _unreadable_secret(exc: BaseException) -> ConnectorError | None:
+    if not isinstance(exc, UnreadableSecret):
+        return None
+    return SecretsUnreadable(
+        "The stored credentials of this integration cannot be decrypted: the hub's encryption keys changed.",
+        remediation=f"Nothing was lost. Operator: {exc}",
+    )
+
+
+def _decrypt_or_name_it(field, decrypt):
+    try:
+        return decrypt()
+    except InvalidToken:
+        raise UnreadableSecret(f"{field.model._meta.label}.{field.name}") from None
+
 
 class SecretTextField(EncryptedTextField):
     """Encrypted text that serialization (dumpdata, admin history) never writes out."""
 
     def value_to_string(self, obj):
         return ""
+
+    def from_db_value(self, value, expression, connection, *args):
+        parent = super().from_db_value
+        return _decrypt_or_name_it(self, lambda: parent(value, expression, connection, *args))
 
 
 class EncryptedJSONField(SecretTextField):
@@ -33,7 +82,7 @@ class EncryptedJSONField(SecretTextField):
     def from_db_value(self, value, expression, connection, *args):
         if value is None:
             return None
-        return json.loads(self.fernet.decrypt(bytes(value)))
+        return json.loads(_decrypt_or_name_it(self, lambda: self.fernet.decrypt(bytes(value))))
 
     def to_python(self, value):
         return value

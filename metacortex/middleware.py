@@ -1,5 +1,6 @@
 """Site-wide middleware."""
 
+import logging
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
+
+logger = logging.getLogger(__name__)
 
 
 class HtmxLoginRedirectMiddleware:
@@ -136,3 +139,33 @@ class SecurityHeadersMiddleware:
         response.setdefault("Content-Security-Policy", self.POLICY)
         response.setdefault("Permissions-Policy", self.PERMISSIONS)
         return response
+
+
+class UnreadableSecretMiddleware:
+    """A stored secret the configured FERNET_KEYS cannot open (integrations.fields.UnreadableSecret):
+    a 503 page saying so, and the operator's fix logged, instead of a bare server error. People are
+    told nothing was lost; staff (the admin) are also told what the operator must do."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from integrations.fields import UnreadableSecret
+
+        if not isinstance(exception, UnreadableSecret):
+            return None
+        logger.error("%s (answered %s with 503)", exception, request.path)
+        message = (
+            "The hub cannot read the stored credentials right now: its encryption keys changed. Nothing was "
+            "lost, and the operator has been told; try again later."
+        )
+        if request.path.startswith("/api/"):
+            from integrations.api.auth import error
+
+            return error(503, message)
+        user = getattr(request, "user", None)
+        detail = str(exception) if user is not None and user.is_authenticated and user.is_staff else ""
+        return render(request, "unreadable_secret.html", {"message": message, "detail": detail}, status=503)

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "metacortex.middleware.HtmxLoginRedirectMiddleware",
+    "metacortex.middleware.UnreadableSecretMiddleware",
 ]
 
 ROOT_URLCONF = "metacortex.urls"

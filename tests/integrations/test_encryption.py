@@ -185,3 +185,34 @@ def test_rotation_refuses_a_batch_size_that_reads_nothing_or_everything(owner, s
     with pytest.raises(CommandError, match="batch-size"):
         call_command("rotate_keys", "--batch-size", size)
     assert _raw_values(credential, app) == before
+
+
+def test_a_secret_the_keys_cannot_read_is_a_clear_answer_not_a_server_error(owner, client, settings):
+    # Keys changed under a running hub (a restored database, FERNET_KEYS edited without the start
+    # check): the person's integration page and the admin were bare 500s (InvalidToken), and a sync
+    # failed as "an internal error".
+    from django.urls import reverse
+
+    from tests.factories import make_user
+
+    feed = make_type("test-feed", handler="ical_feed", is_available=True)
+    integration = make_integration(owner, feed, secrets={"url": f"https://calendar.example.com/{SECRET}.ics"})
+    settings.FERNET_KEYS = [_new_key()]
+
+    client.force_login(owner)
+    page = client.get(reverse("integrations:detail", args=[integration.pk]))
+    assert page.status_code == 503
+    body = page.content.decode()
+    assert "cannot read the stored credentials" in body
+    assert "FERNET_KEYS" not in body  # the operator's business, not the person's
+
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+    admin_page = client.get(reverse("admin:integrations_integration_change", args=[integration.pk]))
+    assert admin_page.status_code == 503
+    assert "FERNET_KEYS" in admin_page.content.decode()  # staff are told what the operator must fix
+    assert SECRET not in admin_page.content.decode()
+
+    with pytest.raises(CommandError) as failed:
+        call_command("sync", str(integration.pk))
+    assert "internal" not in str(failed.value)
+    assert "cannot be decrypted" in str(failed.value)
