@@ -80,6 +80,18 @@ class Env(environ.Env):
             return int(value.strip())
         return super().parse_value(value, cast)
 
+    def positive_int(self, var, default: int) -> int:
+        return self._positive(var, self.int(var, default=default))
+
+    def positive_float(self, var, default: float) -> float:
+        return self._positive(var, self.float(var, default=default))
+
+    @staticmethod
+    def _positive(var, value):
+        if value <= 0:
+            raise ImproperlyConfigured(f"{var} must be above 0 (it is {value:g}); leave it unset for its default.")
+        return value
+
     def db_url(self, var="DATABASE_URL", default=environ.Env.NOTSET, engine=None):
         url = self.get_value(var, default=default)
         scheme = urllib.parse.urlsplit(str(url)).scheme

@@ -125,10 +125,10 @@ else:
 
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="metacortex"),
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": env.positive_int("Q_WORKERS", default=2),
     # A full sync of a big mailbox can take a while; the engine heartbeats and checkpoints.
-    "timeout": env.int("Q_TIMEOUT", default=3600),
-    "retry": env.int("Q_TIMEOUT", default=3600) + 60,
+    "timeout": env.positive_int("Q_TIMEOUT", default=3600),
+    "retry": env.positive_int("Q_TIMEOUT", default=3600) + 60,
     # The sync engine does its own retries with backoff; the queue must not replay a task.
     "max_attempts": 1,
     "ack_failures": True,
@@ -140,7 +140,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    Q_CLUSTER["poll"] = env.float("Q_POLL", default=0.5)
+    Q_CLUSTER["poll"] = env.positive_float("Q_POLL", default=0.5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -186,10 +186,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Archive uploads (integrations/uploads/): sent in chunks to MEDIA_ROOT/uploads/<user>/, never
 # served by any URL, deleted after a successful import unless the person keeps them.
-UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=10 * 1024**3)
-UPLOAD_CHUNK_MAX_BYTES = env.int("UPLOAD_CHUNK_MAX_BYTES", default=16 * 1024**2)
-UPLOAD_MAX_CONCURRENT = env.int("UPLOAD_MAX_CONCURRENT", default=3)  # unfinished uploads per person
-UPLOAD_EXPIRE_HOURS = env.int("UPLOAD_EXPIRE_HOURS", default=48)  # an upload left unfinished or unimported
+UPLOAD_MAX_BYTES = env.positive_int("UPLOAD_MAX_BYTES", default=10 * 1024**3)
+UPLOAD_CHUNK_MAX_BYTES = env.positive_int("UPLOAD_CHUNK_MAX_BYTES", default=16 * 1024**2)
+UPLOAD_MAX_CONCURRENT = env.positive_int("UPLOAD_MAX_CONCURRENT", default=3)  # unfinished uploads per person
+UPLOAD_EXPIRE_HOURS = env.positive_int("UPLOAD_EXPIRE_HOURS", default=48)  # an upload left unfinished or unimported
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https"))
@@ -208,9 +208,9 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "metacortex.debug.AlwaysSafeExceptionReporte
 # Outbound network (connectors/http.py): user-supplied hosts resolving to private, loopback,
 # link-local or metadata addresses are refused unless listed here ("host", "host:port" or a CIDR).
 SSRF_ALLOWED_HOSTS = env.list("SSRF_ALLOWED_HOSTS", default=[])
-OUTBOUND_TIMEOUT = env.float("OUTBOUND_TIMEOUT", default=30.0)
-OUTBOUND_MAX_BYTES = env.int("OUTBOUND_MAX_BYTES", default=50 * 1024 * 1024)
-OUTBOUND_MAX_DURATION = env.float("OUTBOUND_MAX_DURATION", default=300.0)  # a whole download, seconds
+OUTBOUND_TIMEOUT = env.positive_float("OUTBOUND_TIMEOUT", default=30.0)
+OUTBOUND_MAX_BYTES = env.positive_int("OUTBOUND_MAX_BYTES", default=50 * 1024 * 1024)
+OUTBOUND_MAX_DURATION = env.positive_float("OUTBOUND_MAX_DURATION", default=300.0)  # a whole download, seconds
 # Replace a provider's API base URL (GitHub Enterprise, sovereign clouds, contract fakes in tests):
 # a JSON object such as {"github": "https://github.example.com/api/v3"}.
 CONNECTOR_API_BASES = env.json("CONNECTOR_API_BASES", default={})
@@ -236,32 +236,34 @@ OAUTH_REDIRECT_URI = env.str("OAUTH_REDIRECT_URI", default="")  # empty: SITE_UR
 # An API token's last_used_at is written at most this often (not on every request).
 API_TOKEN_TOUCH_SECONDS = env.int("API_TOKEN_TOUCH_SECONDS", default=300)
 OAUTH_REFRESH_AHEAD_SECONDS = env.int("OAUTH_REFRESH_AHEAD_SECONDS", default=300)
-OAUTH_STATE_TTL_SECONDS = env.int("OAUTH_STATE_TTL_SECONDS", default=600)
-OAUTH_REFRESH_TASK_MINUTES = env.int("OAUTH_REFRESH_TASK_MINUTES", default=10)
+OAUTH_STATE_TTL_SECONDS = env.positive_int("OAUTH_STATE_TTL_SECONDS", default=600)
+OAUTH_REFRESH_TASK_MINUTES = env.positive_int("OAUTH_REFRESH_TASK_MINUTES", default=10)
 OAUTH_REFRESH_WITHIN_MINUTES = env.int("OAUTH_REFRESH_WITHIN_MINUTES", default=20)
-GOOGLE_PHOTOS_MAX_BYTES = env.int("GOOGLE_PHOTOS_MAX_BYTES", default=2 * 1024**3)
-GOOGLE_PHOTOS_PICKER_MAX_WAIT = env.int("GOOGLE_PHOTOS_PICKER_MAX_WAIT", default=1800)
+GOOGLE_PHOTOS_MAX_BYTES = env.positive_int("GOOGLE_PHOTOS_MAX_BYTES", default=2 * 1024**3)
+GOOGLE_PHOTOS_PICKER_MAX_WAIT = env.positive_int("GOOGLE_PHOTOS_PICKER_MAX_WAIT", default=1800)
 
 # Workflows: limits of user-written templates (Jinja2 sandbox) and of a run.
-WORKFLOW_TEMPLATE_TIMEOUT = env.float("WORKFLOW_TEMPLATE_TIMEOUT", default=2.0)
-WORKFLOW_TEMPLATE_MAX_ITERATIONS = env.int("WORKFLOW_TEMPLATE_MAX_ITERATIONS", default=100_000)
-WORKFLOW_TEMPLATE_MAX_OUTPUT = env.int("WORKFLOW_TEMPLATE_MAX_OUTPUT", default=200_000)
-WORKFLOW_STALE_AFTER = env.int("WORKFLOW_STALE_AFTER", default=env.int("Q_TIMEOUT", default=3600) + 60)
+WORKFLOW_TEMPLATE_TIMEOUT = env.positive_float("WORKFLOW_TEMPLATE_TIMEOUT", default=2.0)
+WORKFLOW_TEMPLATE_MAX_ITERATIONS = env.positive_int("WORKFLOW_TEMPLATE_MAX_ITERATIONS", default=100_000)
+WORKFLOW_TEMPLATE_MAX_OUTPUT = env.positive_int("WORKFLOW_TEMPLATE_MAX_OUTPUT", default=200_000)
+WORKFLOW_STALE_AFTER = env.positive_int(
+    "WORKFLOW_STALE_AFTER", default=env.positive_int("Q_TIMEOUT", default=3600) + 60
+)
 
 # Sync engine
-SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=500)
+SYNC_BATCH_SIZE = env.positive_int("SYNC_BATCH_SIZE", default=500)
 # Seconds without a heartbeat after which a running job's worker counts as dead. Running jobs beat
 # every quarter of it; every worker process sweeps for dead workers' jobs every SYNC_SWEEP_EVERY
 # seconds, so a killed worker's job is handed out again within about 15 s.
-SYNC_STALE_AFTER = env.float("SYNC_STALE_AFTER", default=10)
-SYNC_SWEEP_EVERY = env.float("SYNC_SWEEP_EVERY", default=4)
-SYNC_LOST_TASK_AFTER = env.int("SYNC_LOST_TASK_AFTER", default=300)  # a queued job's task counts as lost
-SYNC_DEFAULT_INTERVAL_MINUTES = env.int("SYNC_DEFAULT_INTERVAL_MINUTES", default=15)
+SYNC_STALE_AFTER = env.positive_float("SYNC_STALE_AFTER", default=10)
+SYNC_SWEEP_EVERY = env.positive_float("SYNC_SWEEP_EVERY", default=4)
+SYNC_LOST_TASK_AFTER = env.positive_int("SYNC_LOST_TASK_AFTER", default=300)  # a queued job's task counts as lost
+SYNC_DEFAULT_INTERVAL_MINUTES = env.positive_int("SYNC_DEFAULT_INTERVAL_MINUTES", default=15)
 # Uploaded exports (connectors/archives.py): a zip may unpack to at most this much in all, and no
 # member above 1 MB may unpack to more than RATIO times its compressed size (zip bombs).
-ARCHIVE_MAX_TOTAL_BYTES = env.int("ARCHIVE_MAX_TOTAL_BYTES", default=64 * 1024**3)
-ARCHIVE_MAX_RATIO = env.int("ARCHIVE_MAX_RATIO", default=250)
-ARCHIVE_MAX_ENTRIES = env.int("ARCHIVE_MAX_ENTRIES", default=250_000)  # files in one uploaded zip
+ARCHIVE_MAX_TOTAL_BYTES = env.positive_int("ARCHIVE_MAX_TOTAL_BYTES", default=64 * 1024**3)
+ARCHIVE_MAX_RATIO = env.positive_int("ARCHIVE_MAX_RATIO", default=250)
+ARCHIVE_MAX_ENTRIES = env.positive_int("ARCHIVE_MAX_ENTRIES", default=250_000)  # files in one uploaded zip
 SYNC_MAX_TRANSIENT_RETRIES = env.int("SYNC_MAX_TRANSIENT_RETRIES", default=4)
 SYNC_RETRY_BUDGET = env.float("SYNC_RETRY_BUDGET", default=120)  # seconds a job may lose to failures
 SYNC_BACKOFF_BASE = env.float("SYNC_BACKOFF_BASE", default=1.0)

@@ -172,6 +172,11 @@ def _manage(env_overrides: dict, tmp_path, *args) -> subprocess.CompletedProcess
         ("LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
         ("ACCOUNT_EMAIL_VERIFICATION", "maybe", "none, optional or mandatory"),
         ("SITE_URL", "hub.example.com", "such as https://hub.example.com"),  # mails and OAuth linked nowhere
+        ("Q_WORKERS", "0", "above 0"),  # a cluster that runs no task
+        ("SYNC_STALE_AFTER", "0", "above 0"),  # every running job taken for dead at once
+        ("SYNC_SWEEP_EVERY", "-4", "above 0"),
+        ("OUTBOUND_TIMEOUT", "0", "above 0"),  # every outbound request failing at once
+        ("UPLOAD_CHUNK_MAX_BYTES", "0", "above 0"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_clear_message_without_a_traceback(tmp_path, variable, value, says):
