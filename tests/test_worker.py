@@ -67,7 +67,7 @@ def test_check_worker_reports_a_missing_worker(db, settings):
     from django.core.management.base import CommandError
 
     settings.Q_CLUSTER = dict(settings.Q_CLUSTER)
-    with pytest.raises(CommandError, match=r"is `python manage.py qcluster` running"):
+    with pytest.raises(CommandError, match=r"is `python manage.py worker` \(the Procfile's worker\) running"):
         call_command("check_worker", "--wait", "0.5")
 
 

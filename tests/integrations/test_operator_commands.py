@@ -61,13 +61,6 @@ def test_recount_items_names_ids_that_are_no_integration(owner):
     assert "Recounted 1 integration(s)" in out.getvalue()
 
 
-def test_check_worker_names_the_command_that_starts_the_worker(db):
-    with pytest.raises(CommandError) as exc:
-        call_command("check_worker", "--wait", "0.2")
-    assert "manage.py worker" in str(exc.value)
-    assert "qcluster" not in str(exc.value)
-
-
 @pytest.mark.peer
 @pytest.mark.usefixtures("catalogue")
 def test_ctrl_c_stops_a_sync_command_cleanly(owner, feed_server, subprocess_env):
