@@ -274,3 +274,22 @@ def test_an_https_site_url_without_the_proxy_setting_is_a_deploy_warning(setting
     assert not https_site_knows_its_proxy(None)
     settings.SITE_URL, settings.SECURE_PROXY_SSL_HEADER = "http://127.0.0.1:8000", None
     assert not https_site_knows_its_proxy(None)
+
+
+def test_an_unmigrated_database_is_one_sentence_saying_to_migrate(tmp_path):
+    result = _manage({}, tmp_path, "load_catalogue")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "not migrated" in result.stderr
+    assert "python manage.py migrate" in result.stderr
+
+
+def test_an_unreachable_database_is_one_sentence_naming_database_url(tmp_path):
+    from tests.peers.availability import free_port
+
+    url = f"postgres://hub:s3cret-pw@127.0.0.1:{free_port()}/metacortex"
+    result = _manage({"DATABASE_URL": url}, tmp_path, "sync", "1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "DATABASE_URL" in result.stderr
+    assert "s3cret-pw" not in result.stderr
