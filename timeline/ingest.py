@@ -83,6 +83,7 @@ def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
         if previous is not None and previous != entity.pk:
             stale.add(previous)
     _refresh_all(stale, batch.left)
+    changed |= batch.places.moved  # records a place known by name took along when it was located
     _number(counter, changed | stale)
     return changed | stale
 
@@ -104,7 +105,7 @@ class _Batch:
     def __init__(self, user_id: int, own: set[str]):
         self.user_id, self.own = user_id, own
         self.handlers = Handlers()
-        self.places: dict = {}
+        self.places = places.Cache()
         self.people: dict = {}
         self.left: dict[str, set[int]] = {"places": set(), "people": set()}  # for _drop_unnamed
 
