@@ -218,7 +218,7 @@ def _merge(entity: Entity):
     entity.summary = next((s.item.summary for s in sources if s.item.summary), "")
     entity.start_at = parse_time(merged.get("start")) or first.occurred_at
     entity.end_at = parse_time(merged.get("end"))
-    entity.search_text = search.text_of(entity)
+    entity.search_text = search.text_of(entity, sources if len(sources) > 1 else ())
     entity.save(update_fields=["fields", "title", "summary", "start_at", "end_at", "search_text", "updated_at"])
 
 
