@@ -64,6 +64,7 @@ def place_at(user_id: int, geo: dict, name: str = "", cache: dict | None = None)
     if known is not None and distance_m(lat, lon, known.lat, known.lon) <= RADIUS_M:
         if name:
             _add_name(known, name)
+            _take_named(known, name, cache)
         return known
     # Longitude cells narrow towards the poles: widen the search so RADIUS_M is always covered.
     span = max(1, math.ceil(1 / max(math.cos(math.radians(lat)), 0.01)))
@@ -111,6 +112,10 @@ def _take_named(place: Place, name: str, cache: dict):
     """The place a record with coordinates calls `name` takes the place known only by that name,
     with its records, when no place elsewhere carries the name too."""
     name = _normal(name)
+    checked = ("taken by name", place.pk, name.lower())  # once a batch: a location history names a place often
+    if checked in cache:
+        return
+    cache[checked] = True
     named = Place.objects.filter(user_id=place.user_id, name__iexact=name, lat__isnull=True).order_by("pk").first()
     if named is None or not _one_place([place, *_same_name(place.user_id, name).exclude(pk=place.pk)]):
         return

@@ -110,3 +110,16 @@ def test_points_far_apart_across_the_antimeridian_stay_two_places(owner):
     photos = integration_of(owner, "google-photos", "Photos")
     take(photo(photos, "w", T0, geo=[-16.8, 179.99]), photo(photos, "e", T0 + HOUR, geo=[-16.8, -179.99]))
     assert Place.objects.filter(user=owner).count() == 2
+
+
+def test_a_named_record_in_the_same_batch_as_an_unnamed_one_there_still_takes_the_name(owner):
+    calendar, photos = integration_of(owner, "google-calendar", "Google"), integration_of(owner, "google-photos", "P")
+    take(event(calendar, "dinner", location="Café Central"))
+    visits = integration_of(owner, "google-location-history", "Timeline")
+    take(
+        photo(photos, "snap", T0 + HOUR, geo={"lat": 48.21045, "lon": 16.36555}),  # the place, not yet named
+        store(
+            visits, "visit", "location_visit", when=T0, place_name="Café Central", geo={"lat": 48.2104, "lon": 16.3655}
+        ),
+    )
+    assert Place.objects.filter(user=owner).count() == 1
