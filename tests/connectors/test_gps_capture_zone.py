@@ -146,3 +146,16 @@ def test_a_video_header_time_is_utc_and_links_to_the_event_in_the_persons_zone(o
     concert, video = live.get(kind="event"), live.get(kind="photo")
     assert video.start_at == recorded
     assert Link.objects.filter(source=video, target=concert, reason=LinkReason.TAKEN_DURING).exists()
+
+
+def test_a_sidecar_time_without_offset_takes_the_zone_the_file_gives_the_same_time(owner, settings, tmp_path):
+    """osxphotos' JSON sidecar repeats DateTimeOriginal without the zone; the file's GPS fix has it."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    set_zone(owner, "Europe/Berlin")
+    photos = connect(owner, "apple-photos")
+    sidecar = '[{"SourceFile": "IMG_7.JPG", "EXIF:DateTimeOriginal": "2026:07:15 20:30:00"}]'
+    files = {"IMG_7.JPG": photo("2026:07:15 20:30:00", "2026:07:16", hms(0, 30)), "IMG_7.json": sidecar}
+    import_files(photos, [zip_of(tmp_path / "export.zip", files)])
+    drain(owner.pk)
+    picture = Entity.objects.get(user=owner, kind="photo")
+    assert picture.start_at == datetime.datetime(2026, 7, 16, 0, 30, tzinfo=datetime.UTC)
