@@ -116,8 +116,12 @@ def _take_named(place: Place, name: str, cache: dict):
     if checked in cache:
         return
     cache[checked] = True
+    located = [place, *_same_name(place.user_id, name).exclude(pk=place.pk)[:50]]
+    if not _one_place(located):
+        _give_back(place.user_id, name, located, cache)
+        return
     named = Place.objects.filter(user_id=place.user_id, name__iexact=name, lat__isnull=True).order_by("pk").first()
-    if named is None or not _one_place([place, *_same_name(place.user_id, name).exclude(pk=place.pk)]):
+    if named is None:
         return
     from timeline import links
     from timeline.models import Entity
@@ -131,6 +135,39 @@ def _take_named(place: Place, name: str, cache: dict):
     cache[name.lower()] = place
     if isinstance(cache, Cache):
         cache.moved.update(moved)
+
+
+def _give_back(user_id: int, name: str, located: list[Place], cache: dict):
+    """A name that places far apart carry refers to none of them: the records that gave only the
+    name (no coordinates of their own) and were placed at one of them while it was the only place
+    of that name go back to a place of the name alone."""
+    from django.db.models import Q
+
+    from timeline.models import Entity, Link, LinkReason
+
+    by_name = Entity.objects.filter(place__in=located, deleted_at__isnull=True, fields__geo__isnull=True)
+    back = [
+        entity.pk
+        for entity in by_name.only("pk", "fields")
+        if not entity.fields.get("route") and _normal(_name_in(entity.fields)).lower() == name.lower()
+    ]
+    if not back:
+        return
+    named = Place.objects.filter(user_id=user_id, name__iexact=name, lat__isnull=True).order_by("pk").first()
+    named = named or Place.objects.create(user_id=user_id, name=name, names=[name])
+    Entity.objects.filter(pk__in=back).update(place=named, updated_at=timezone.now())
+    for start in range(0, len(back), 500):
+        chunk = back[start : start + 500]
+        same = Link.objects.filter(reason=LinkReason.SAME_PLACE).filter(Q(source_id__in=chunk) | Q(target_id__in=chunk))
+        same.delete()
+    cache[name.lower()] = named
+    if isinstance(cache, Cache):
+        cache.moved.update(back)
+
+
+def _name_in(fields: dict) -> str:
+    """The name a record without coordinates is placed by (place_for)."""
+    return str(fields.get("place_name") or fields.get("name") or fields.get("location") or "")
 
 
 class Cache(dict):

@@ -76,15 +76,28 @@ def test_home_in_two_cities_stays_apart_and_the_name_alone_is_placed_at_neither(
     assert live(owner).get(sources__item__external_id="x").place.lat is None
 
 
-def test_a_name_only_place_of_an_ambiguous_name_is_not_taken_by_one_of_them(owner):
+def test_a_name_that_turns_out_to_be_two_places_gives_back_the_records_that_only_named_it(owner):
     google, icloud = integration_of(owner, "google-calendar", "Google"), integration_of(owner, "caldav", "iCloud")
-    take(event(google, "x", location="Home"))
-    take(event(icloud, "v", T0 + HOUR, location="Home", geo=[48.1951, 16.3483]))
-    take(event(icloud, "n", T0 + 2 * HOUR, location="Home", geo=[40.7306, -73.9866]))
-    # The first Home with coordinates took the name (nothing else had it then); the second is apart.
+    photos = integration_of(owner, "google-photos", "Photos")
+    take(event(google, "x", location="Home"), photo(photos, "p", T0 + HOUR, geo={"lat": 48.1951, "lon": 16.3483}))
+    take(event(icloud, "v", T0 + 24 * HOUR, location="Home", geo=[48.1951, 16.3483]))
+    # The first Home with coordinates took the name: nothing else had it then.
     by_id = {e.sources.get().item.external_id: e.place for e in live(owner)}
-    assert by_id["x"] == by_id["v"] != by_id["n"]
-    assert Place.objects.filter(user=owner).count() == 2
+    assert by_id["x"] == by_id["v"] == by_id["p"]
+    x = live(owner).get(sources__item__external_id="x")
+    assert Link.objects.filter(target=x, reason=LinkReason.SAME_PLACE).exists()
+
+    # A second Home, in New York: the name alone says neither, and the Vienna one keeps only what
+    # had its coordinates.
+    take(event(icloud, "n", T0 + 48 * HOUR, location="Home", geo=[40.7306, -73.9866]))
+    by_id = {e.sources.get().item.external_id: e.place for e in live(owner)}
+    assert by_id["x"].lat is None
+    assert by_id["v"] == by_id["p"] != by_id["n"]
+    assert Place.objects.filter(user=owner).count() == 3
+    assert not Link.objects.filter(reason=LinkReason.SAME_PLACE).exists()  # the photo is not at the name alone
+    assert live(owner).get(pk=x.pk).seq > x.seq  # a change "changes since" reports
+    take(event(google, "y", T0 + 72 * HOUR, location="home"))
+    assert live(owner).get(sources__item__external_id="y").place == by_id["x"]
 
 
 @pytest.mark.parametrize(
