@@ -200,7 +200,9 @@ def parse_tiff(data: bytes) -> dict:
         offsets = [value for value in (exif.get(offset_tag), exif.get(0x9010)) if isinstance(value, str)]
         taken = parse_exif_date(ifd.get(tag), next((o for o in offsets if _offset(o) is not None), ""))
         if taken:
-            found["taken"] = _zoned_by_gps(taken, gps)
+            # (Not the file's DateTime: software that edits a photo writes it then, hours or days
+            # after the GPS fix.)
+            found["taken"] = _zoned_by_gps(taken, gps) if tag != 0x0132 else taken
             break
     lat, lon = _dms(gps.get(2), gps.get(1), "NS"), _dms(gps.get(4), gps.get(3), "EW")
     if on_globe(lat, lon):

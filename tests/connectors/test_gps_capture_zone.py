@@ -159,3 +159,13 @@ def test_a_sidecar_time_without_offset_takes_the_zone_the_file_gives_the_same_ti
     drain(owner.pk)
     picture = Entity.objects.get(user=owner, kind="photo")
     assert picture.start_at == datetime.datetime(2026, 7, 16, 0, 30, tzinfo=datetime.UTC)
+
+
+def test_the_time_an_editor_saved_the_file_at_is_not_zoned_by_the_capture_gps_fix():
+    """Only IFD0's DateTime (when the file was written), ten hours after the fix: no zone from it."""
+    buffer = io.BytesIO()
+    gps = {piexif.GPSIFD.GPSDateStamp: b"2026:07:16", piexif.GPSIFD.GPSTimeStamp: hms(0, 30)}
+    exif = piexif.dump({"0th": {piexif.ImageIFD.DateTime: b"2026:07:16 10:30:00"}, "GPS": gps})
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=exif)
+    found = taken(buffer.getvalue())
+    assert found == datetime.datetime(2026, 7, 16, 10, 30)
