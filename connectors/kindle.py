@@ -136,6 +136,52 @@ def split_title(line: str) -> tuple[str, str]:
     return line, ""
 
 
+class _Highlights:
+    """One book's highlights so far, by location, for finding the one a new clipping extends.
+
+    Only neighbours are looked at: highlights starting in the location buckets the new one spans,
+    or up to MAX_SPAN before it, at most LOOK_AT of them (the nearest buckets first, the latest
+    highlights first within one). A real book's
+    highlights are a few locations long and seldom share one, so this finds every extension a
+    Kindle writes; a forged file of 100,000 highlights at one location no longer makes each
+    clipping compare itself with all the earlier ones (quadratic: hours of a worker).
+    """
+
+    BUCKET = 64  # locations
+    MAX_SPAN = 5000  # a longer "highlight" is not a Kindle's; it extends and is extended by nothing
+    LOOK_AT = 500
+
+    def __init__(self):
+        self.buckets: dict[int, list[dict]] = {}
+
+    def extended_by(self, start: int, end: int, text: str) -> str | None:
+        if not 0 <= end - start <= self.MAX_SPAN:
+            return None
+        looked = 0
+        for bucket in range(end // self.BUCKET, (start - self.MAX_SPAN) // self.BUCKET - 1, -1):
+            for known in reversed(self.buckets.get(bucket, ())):
+                looked += 1
+                if looked > self.LOOK_AT:
+                    return None
+                overlaps = known["start"] <= end and start <= known["end"]
+                if overlaps and known["text"] and known["text"] in text:
+                    self._move(known, min(start, known["start"]))
+                    known.update(end=max(end, known["end"]), text=text)
+                    return known["id"]
+        return None
+
+    def add(self, external_id: str, start: int, end: int, text: str) -> None:
+        if 0 <= end - start <= self.MAX_SPAN:
+            known = {"id": external_id, "start": start, "end": end, "text": text}
+            self.buckets.setdefault(start // self.BUCKET, []).append(known)
+
+    def _move(self, known: dict, start: int) -> None:
+        if start // self.BUCKET != known["start"] // self.BUCKET:
+            self.buckets[known["start"] // self.BUCKET].remove(known)
+            self.buckets.setdefault(start // self.BUCKET, []).append(known)
+        known["start"] = start
+
+
 def clippings(stream, label: str):
     """(entry index, first line number, title line, metadata line, text) of each clipping."""
     index, lines, first = 0, [], 1
@@ -182,7 +228,7 @@ class KindleHighlights(archives.ArchiveConnector):
             yield index, raw
 
     def _read(self, member: archives.Member, stream):
-        earlier: dict[str, list[dict]] = {}  # book -> its highlights so far, for extended ones
+        earlier: dict[str, _Highlights] = {}  # book -> its highlights so far, for extended ones
         undated = False
         for index, line, lines in clippings(stream, member.label):
             while lines and not lines[0].replace("\ufeff", "").strip():
@@ -214,27 +260,24 @@ class KindleHighlights(archives.ArchiveConnector):
                 "author": author,
                 "line": line,
             }
-            raw["id"] = self._identify(raw, earlier.setdefault(f"{title}\n{author}", []))
+            raw["id"] = self._identify(raw, earlier.setdefault(f"{title}\n{author}", _Highlights()))
             yield index, raw
 
     @staticmethod
-    def _identify(raw: dict, book: list[dict]) -> str:
+    def _identify(raw: dict, book: _Highlights) -> str:
         """The record id: a hash of the clipping, or the id of the earlier highlight it extends."""
         start, end = raw["location_start"], raw["location_end"]
         if raw["note_type"] == "highlight" and start is not None:
-            text = _plain(raw["text"])
-            for known in book:
-                overlaps = known["start"] <= end and start <= known["end"]
-                if overlaps and known["text"] and known["text"] in text:
-                    known.update(start=min(start, known["start"]), end=max(end, known["end"]), text=text)
-                    return known["id"]
+            extended = book.extended_by(start, end, _plain(raw["text"]))
+            if extended:
+                return extended
         key = raw["text"] if raw["note_type"] != "bookmark" else ""
         where = start if start is not None else raw["page"]
         external_id = archives.content_id(
             "kindle", raw["source_title"], raw["author"], raw["note_type"], where, _plain(key)
         )
         if raw["note_type"] == "highlight" and start is not None:
-            book.append({"id": external_id, "start": start, "end": end, "text": _plain(raw["text"])})
+            book.add(external_id, start, end, _plain(raw["text"]))
         return external_id
 
     def transform(self, raw) -> Record:

@@ -1,6 +1,8 @@
 """Sign-up additions (allauth's ACCOUNT_SIGNUP_FORM_CLASS): the person's time zone, which the
-browser fills into a hidden field (static/js/timezone.js); without JavaScript it stays empty and the
-hub's zone is used until they choose one on the preferences page."""
+browser fills into a hidden field (static/js/timezone.js); a form sent before the script ran takes
+the zone the script left in its cookie on an earlier page, and without either the account takes
+the browser's zone on its next page (integrations.timezones.adopt_browser_zone). Without JavaScript
+the hub's zone is used until they choose one on the preferences page."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
 from django.conf import settings
 
-from integrations.timezones import set_zone
+from integrations.timezones import browser_zone, set_zone, valid_zone
 
 
 class SignupExtras(forms.Form):
@@ -20,7 +22,8 @@ class SignupExtras(forms.Form):
     )
 
     def signup(self, request, user):
-        set_zone(user, self.cleaned_data.get("time_zone", ""), request)
+        sent = valid_zone(self.cleaned_data.get("time_zone", ""))
+        set_zone(user, sent or browser_zone(request), request)
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -36,12 +36,17 @@ class Position:
     direction: str
     at: datetime.datetime | None = None
     pk: int | None = None
+    # Carried along unchanged from page to page (the records API: the change sequence number at
+    # the walk's first page).
+    seq: int | None = None
 
 
 def encode(position: Position, scope: str) -> str:
     value = {"d": position.direction}
     if position.direction != TOP:
         value |= {"t": position.at.isoformat() if position.at else None, "i": position.pk}
+    if position.seq is not None:
+        value["s"] = position.seq
     return signing.dumps(value, salt=f"keyset:{scope}", compress=False)
 
 
@@ -56,8 +61,11 @@ def decode(cursor: str | None, scope: str) -> Position | None:
         return None
     if not isinstance(value, dict) or value.get("d") not in (OLDER, NEWER, TOP):
         return None
+    seq = value.get("s")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool)):
+        return None
     if value["d"] == TOP:
-        return Position(TOP)
+        return Position(TOP, seq=seq)
     at, pk = value.get("t"), value.get("i")
     if not isinstance(pk, int) or isinstance(pk, bool) or not (at is None or isinstance(at, str)):
         return None
@@ -67,7 +75,7 @@ def decode(cursor: str | None, scope: str) -> Position | None:
         return None
     if moment is not None and moment.tzinfo is None:
         return None
-    return Position(value["d"], moment, pk)
+    return Position(value["d"], moment, pk, seq)
 
 
 def older_than(row, field: str) -> Position:

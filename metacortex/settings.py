@@ -141,6 +141,9 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = env.positive_float("Q_POLL", default=0.5)
+# `manage.py worker` looks for due schedules this often (django-q2's cluster looks every 30 s, so a
+# workflow "every day at 07:00" could run at 07:00:59).
+Q_SCHEDULE_EVERY = env.positive_float("Q_SCHEDULE_EVERY", default=5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -5,14 +5,14 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from integrations.lifecycle import delete_account as remove
 from integrations.models import Integration, IntegrationType, SyncedItem
 from workflows.models import Workflow
 
 
-@require_GET
+@require_safe
 def home(request):
     if request.user.is_authenticated:
         return redirect("integrations:mine")
@@ -22,7 +22,7 @@ def home(request):
     return render(request, "home.html", {"types": types})
 
 
-@require_GET
+@require_safe
 def favicon(request):
     """Browsers and feed readers ask for /favicon.ico whatever a page's <link rel=icon> says."""
     from django.templatetags.static import static
@@ -30,7 +30,7 @@ def favicon(request):
     return redirect(static("icons/metacortex.svg"), permanent=True)
 
 
-@require_GET
+@require_safe
 def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")

@@ -73,16 +73,17 @@ def test_a_body_over_the_size_limit_is_a_413(api, owner, settings, method, path)
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("post", "/api/v1/records", "GET"),
-        ("delete", "/api/v1/records/1", "GET"),
-        ("head", "/api/v1/places", "GET"),
-        ("options", "/api/v1/people/1", "GET"),
-        ("get", "/api/v1/exports", "POST"),
-        ("put", "/api/v1/webhooks", "GET, POST"),
-        ("get", "/api/v1/webhooks/1", "DELETE"),
-        ("delete", "/api/v1/zapier/me", "GET"),
-        ("get", "/api/v1/zapier/hooks", "POST"),
-        ("patch", "/api/v1/zapier/actions/records", "POST"),
+        ("post", "/api/v1/records", "GET, HEAD, OPTIONS"),
+        ("delete", "/api/v1/records/1", "GET, HEAD, OPTIONS"),
+        ("put", "/api/v1/places", "GET, HEAD, OPTIONS"),
+        ("patch", "/api/v1/people/1", "GET, HEAD, OPTIONS"),
+        ("get", "/api/v1/exports", "OPTIONS, POST"),
+        ("head", "/api/v1/exports", "OPTIONS, POST"),
+        ("put", "/api/v1/webhooks", "GET, HEAD, OPTIONS, POST"),
+        ("get", "/api/v1/webhooks/1", "DELETE, OPTIONS"),
+        ("delete", "/api/v1/zapier/me", "GET, HEAD, OPTIONS"),
+        ("get", "/api/v1/zapier/hooks", "OPTIONS, POST"),
+        ("patch", "/api/v1/zapier/actions/records", "OPTIONS, POST"),
     ],
 )
 def test_a_method_a_timeline_or_zapier_path_does_not_take_is_the_apis_json_405(api, method, path, allowed):

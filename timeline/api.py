@@ -93,7 +93,10 @@ class RecordDetail(RecordOut):
 class RecordPage(Schema):
     records: list[RecordOut]
     next_cursor: str | None = Field(description="Pass as cursor= for the next (older) page; null at the end")
-    change_cursor: str = Field(description="Pass as changes_since= later to get what changed since this answer")
+    change_cursor: str = Field(
+        description="Pass as changes_since= later to get what changed since the walk's first page (the same on "
+        "every page of one walk, so records that changed while it was read are in those changes)"
+    )
 
 
 class Change(Schema):
@@ -174,11 +177,10 @@ def _entities(request):
     return Entity.objects.filter(user=request.user).select_related("place")
 
 
-def _change_cursor(user) -> str:
+def _change_seq(user) -> int:
     from timeline.models import ChangeCounter
 
-    seq = ChangeCounter.objects.filter(user=user).values_list("seq", flat=True).first() or 0
-    return encode_cursor({"s": seq})
+    return ChangeCounter.objects.filter(user=user).values_list("seq", flat=True).first() or 0
 
 
 @router.get("/records", response=RecordPage | ChangePage, summary="List records, or the changes since a cursor")
@@ -207,12 +209,22 @@ def list_records(request, filters: Query[RecordFilters], changes_since: str | No
         position = keyset.decode(filters.cursor, RECORDS_SCOPE)
         if position is None or position.direction != keyset.OLDER:
             raise HttpError(400, "The cursor is not one this API gave out; start again without it.")
-    change_cursor = _change_cursor(request.user)
+    # The change cursor of the walk's first page, on every page: a record that changes during the
+    # walk can move to a page already read, and is then in the changes after it (read before the
+    # page, so a change made meanwhile is in both rather than in neither).
+    seq = position.seq if position and position.seq is not None else _change_seq(request.user)
     at, pk = (position.at, position.pk) if position else (None, None)
     page = keyset.older(qs, "start_at", at, pk, filters.limit + 1)
     more, page = len(page) > filters.limit, with_source_counts(page[: filters.limit])
-    next_cursor = keyset.encode(keyset.older_than(page[-1], "start_at"), RECORDS_SCOPE) if more else None
-    return {"records": [record_json(e) for e in page], "next_cursor": next_cursor, "change_cursor": change_cursor}
+    next_cursor = None
+    if more:
+        following = keyset.Position(keyset.OLDER, page[-1].start_at, page[-1].pk, seq)
+        next_cursor = keyset.encode(following, RECORDS_SCOPE)
+    return {
+        "records": [record_json(e) for e in page],
+        "next_cursor": next_cursor,
+        "change_cursor": encode_cursor({"s": seq}),
+    }
 
 
 def _changes(request, cursor: str, limit: int) -> dict:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from connectors.kinds import KINDS
 from integrations.models import Integration
 
 
 @login_required
-@require_GET
+@require_safe
 def automate(request):
     from workflows.models import Workflow
 

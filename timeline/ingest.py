@@ -83,6 +83,7 @@ def _ingest_locked(counter: ChangeCounter, item_ids: list[int]) -> set[int]:
         if previous is not None and previous != entity.pk:
             stale.add(previous)
     _refresh_all(stale, batch.left)
+    changed |= batch.places.moved  # records a place known by name took along when it was located
     _number(counter, changed | stale)
     return changed | stale
 
@@ -104,7 +105,7 @@ class _Batch:
     def __init__(self, user_id: int, own: set[str]):
         self.user_id, self.own = user_id, own
         self.handlers = Handlers()
-        self.places: dict = {}
+        self.places = places.Cache()
         self.people: dict = {}
         self.left: dict[str, set[int]] = {"places": set(), "people": set()}  # for _drop_unnamed
 
@@ -217,7 +218,7 @@ def _merge(entity: Entity):
     entity.summary = next((s.item.summary for s in sources if s.item.summary), "")
     entity.start_at = parse_time(merged.get("start")) or first.occurred_at
     entity.end_at = parse_time(merged.get("end"))
-    entity.search_text = search.text_of(entity)
+    entity.search_text = search.text_of(entity, sources if len(sources) > 1 else ())
     entity.save(update_fields=["fields", "title", "summary", "start_at", "end_at", "search_text", "updated_at"])
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 
+from django.db.models import Q
+
 from timeline.models import Entity, EntityPerson, Link, LinkReason
 
 LONGEST_EVENT = datetime.timedelta(days=3)  # longer spans (a holiday) link nothing by time
@@ -179,3 +181,18 @@ def _link_events_of_mail(mail, person_ids: list[int]):
         end = event.end_at or event.start_at
         if _plus(event.start_at, -MAIL_BEFORE) <= mail.start_at <= _plus(end, MAIL_AFTER):
             _link(mail, event, LinkReason.ATTENDEE)
+
+
+def same_place(place, moved: list[int]):
+    """After records moved to `place` (a place known by name took its coordinates): what was
+    during an event there and is there too is now also at the same place."""
+    for start in range(0, len(moved), 500):
+        chunk = moved[start : start + 500]
+        during = Link.objects.filter(
+            reason__in=set(DURING_KINDS.values()), source__place=place, target__place=place
+        ).filter(Q(source_id__in=chunk) | Q(target_id__in=chunk))
+        found = during.values_list("user_id", "source_id", "target_id")
+        Link.objects.bulk_create(
+            [Link(user_id=u, source_id=s, target_id=t, reason=LinkReason.SAME_PLACE) for u, s, t in found],
+            ignore_conflicts=True,
+        )

@@ -10,10 +10,17 @@ CONFIG = "simple"  # no stemming: names, places and mixed languages search as ty
 TEXT_FIELDS = ("location", "place_name", "name", "track", "artist", "album", "payee", "memo", "text", "source_title")
 
 
-def text_of(entity) -> str:
+def text_of(entity, sources=()) -> str:
+    """What finds the entity: its title, summary, names and text fields; with its sources (an
+    entity merged from several), the title and text fields each of them gave too, so the name one
+    calendar gave an event finds it when another's is shown."""
     parts = [entity.title, entity.summary[:4000]]
     fields = entity.fields or {}
     parts += [str(fields[name]) for name in TEXT_FIELDS if fields.get(name)]
+    for source in sources:
+        parts.append(source.item.title or "")
+        parts += [str(source.fields[name]) for name in TEXT_FIELDS if (source.fields or {}).get(name)]
+    parts = list(dict.fromkeys(parts))  # each text once
     for name in ("from", "organizer"):
         if isinstance(fields.get(name), dict):
             parts += [fields[name].get("name", ""), fields[name].get("email", "")]

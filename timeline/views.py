@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from connectors.kinds import KINDS
 from connectors.zones import zone_named
@@ -59,7 +59,7 @@ def _int(value) -> int | None:
         return None
 
 
-@require_GET
+@require_safe
 @login_required
 def timeline(request):
     view = "week" if request.GET.get("view") == "week" else "day"
@@ -188,7 +188,7 @@ def _annotate(entities: list[Entity]):
         entity.own_zone = in_own_zone(entity)
 
 
-@require_GET
+@require_safe
 @login_required
 def record(request, pk):
     entity = get_object_or_404(Entity.objects.filter(user=request.user).select_related("place"), pk=pk)
@@ -254,7 +254,7 @@ def _photo_source(entity: Entity):
     return None
 
 
-@require_GET
+@require_safe
 @login_required
 def place(request, pk):
     place = get_object_or_404(Place, user=request.user, pk=pk)
@@ -266,7 +266,7 @@ def place(request, pk):
     return render_page(request, "timeline/place.html", None, context)
 
 
-@require_GET
+@require_safe
 @login_required
 def person(request, pk):
     person = get_object_or_404(Person, user=request.user, pk=pk)
@@ -279,7 +279,7 @@ def person(request, pk):
     return render_page(request, "timeline/person.html", None, context)
 
 
-@require_GET
+@require_safe
 @login_required
 def photo(request, pk):
     """A photo's stored file, for its owner only (never under a public media URL)."""
@@ -314,7 +314,7 @@ def export_start(request):
     return render_page(request, "timeline/export_start.html", None, {"latest": latest})
 
 
-@require_GET
+@require_safe
 @login_required
 def export_status(request, pk):
     export = get_object_or_404(DataExport, user=request.user, pk=pk)
@@ -327,7 +327,7 @@ def export_status(request, pk):
     )
 
 
-@require_GET
+@require_safe
 @login_required
 def export_download(request, pk):
     export = get_object_or_404(DataExport, user=request.user, pk=pk, status=ExportStatus.READY)

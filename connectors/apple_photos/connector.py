@@ -188,7 +188,10 @@ class ApplePhotos(archives.ArchiveConnector):
         for source, value in (("sidecar", sidecar.get("taken")), ("file", from_file.get("taken")),
                               ("folder", raw.get("folder_date")), ("archive", raw.get("zip_time"))):  # fmt: skip
             if value:
-                taken, time_source = in_zone(datetime.datetime.fromisoformat(value), self.ctx.zone()), source
+                moment = datetime.datetime.fromisoformat(value)
+                if moment.tzinfo is None and source == "sidecar":
+                    moment = _zone_from_file(moment, from_file.get("taken"))
+                taken, time_source = in_zone(moment, self.ctx.zone()), source
                 break
         width, height = pick("width"), pick("height")
         geo = pick("geo") if self.config.get("include_location", True) else None
@@ -232,6 +235,18 @@ class ApplePhotos(archives.ArchiveConnector):
             version=media_match.version(raw["sha256"], capture),
             unmapped=unmapped,
         )
+
+
+def _zone_from_file(moment: datetime.datetime, file_taken) -> datetime.datetime:
+    """A sidecar's time without offset, with the offset the file's own headers give the same
+    camera time (OffsetTimeOriginal, or the GPS fix: media_meta); as it was otherwise."""
+    try:
+        found = datetime.datetime.fromisoformat(file_taken) if file_taken else None
+    except (TypeError, ValueError):
+        return moment
+    if found is not None and found.tzinfo is not None and found.replace(tzinfo=None) == moment:
+        return found
+    return moment
 
 
 def in_zone(moment: datetime.datetime, zone) -> datetime.datetime:

@@ -13,7 +13,13 @@ own "Export Unmodified Originals"), and to fill what a sidecar leaves out.
 EXIF tags (CIPA DC-008): IFD0 Make 0x010F, Model 0x0110, DateTime 0x0132, ExifIFD 0x8769
 (DateTimeOriginal 0x9003, DateTimeDigitized 0x9004, OffsetTime 0x9010, OffsetTimeOriginal 0x9011,
 OffsetTimeDigitized 0x9012, PixelXDimension 0xA002, PixelYDimension 0xA003), GPS IFD 0x8825
-(GPSLatitudeRef 1, GPSLatitude 2, GPSLongitudeRef 3, GPSLongitude 4).
+(GPSLatitudeRef 1, GPSLatitude 2, GPSLongitudeRef 3, GPSLongitude 4, GPSTimeStamp 7: the fix's UTC
+hour, minute and second, GPSDateStamp 29: its UTC date "YYYY:MM:DD").
+
+A camera time without an offset is the camera clock's local time; with a GPS fix beside it, the
+difference to the fix's UTC time, rounded to 15 minutes, is the zone the clock was set to
+(exiftool's -geotime reasoning): a photo taken on a trip is placed when it was taken, not in the
+zone the person lives in.
 
 Every reader is defensive: a damaged header yields less metadata, never an exception.
 """
@@ -138,6 +144,36 @@ def _dms(value, ref, hemispheres: str) -> float | None:
     return -degrees if ref in "SW" else degrees
 
 
+ZONE_STEP = datetime.timedelta(minutes=15)
+WIDEST_ZONE = datetime.timedelta(hours=14)  # UTC+14 (Kiribati); the furthest west is UTC-12
+
+
+def _gps_time(gps: dict) -> datetime.datetime | None:
+    """The UTC time of the GPS fix (GPSDateStamp and GPSTimeStamp), None when either is missing."""
+    date = re.match(r"^\s*(\d{4}):(\d{2}):(\d{2})\s*$", str(gps.get(29) or ""))
+    clock = gps.get(7)
+    if not date or not isinstance(clock, list) or len(clock) != 3 or None in clock:
+        return None
+    hours, minutes, seconds = clock
+    try:
+        day = datetime.datetime(*(int(part) for part in date.groups()), tzinfo=datetime.UTC)
+        return day + datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _zoned_by_gps(taken: datetime.datetime, gps: dict) -> datetime.datetime:
+    """A zone-less camera time with the offset its GPS fix shows, rounded to 15 minutes; as it was
+    when it has an offset already, has no fix, or the two are further apart than any zone."""
+    fix = _gps_time(gps) if taken.tzinfo is None else None
+    if fix is None:
+        return taken
+    offset = ZONE_STEP * round((taken.replace(tzinfo=datetime.UTC) - fix) / ZONE_STEP)
+    if not -datetime.timedelta(hours=12) <= offset <= WIDEST_ZONE:
+        return taken  # a stale fix, or a clock far off: the person's zone places it instead
+    return taken.replace(tzinfo=datetime.timezone(offset))
+
+
 def parse_tiff(data: bytes) -> dict:
     """{"taken": datetime, "camera_make", "camera_model", "geo", "width", "height"} from an EXIF
     TIFF structure (keys present only when found)."""
@@ -164,7 +200,9 @@ def parse_tiff(data: bytes) -> dict:
         offsets = [value for value in (exif.get(offset_tag), exif.get(0x9010)) if isinstance(value, str)]
         taken = parse_exif_date(ifd.get(tag), next((o for o in offsets if _offset(o) is not None), ""))
         if taken:
-            found["taken"] = taken
+            # (Not the file's DateTime: software that edits a photo writes it then, hours or days
+            # after the GPS fix.)
+            found["taken"] = _zoned_by_gps(taken, gps) if tag != 0x0132 else taken
             break
     lat, lon = _dms(gps.get(2), gps.get(1), "NS"), _dms(gps.get(4), gps.get(3), "EW")
     if on_globe(lat, lon):

@@ -16,7 +16,9 @@ import re
 import uuid
 from typing import Any
 
+from django.http import HttpResponse
 from ninja import Field, Router, Schema
+from ninja.operation import Operation
 
 from integrations.api import uploads, views
 from integrations.api.auth import not_allowed
@@ -387,27 +389,71 @@ def start_import(request):
     return uploads.start_import(request)
 
 
-def _refusal(path: str, taken: frozenset):
-    """A view answering 405, taking the path's parameters (ninja matches them to its signature)."""
+def _taking_path(path: str, answer):
+    """A view for the path's parameters (ninja matches them to its signature) that calls answer."""
 
-    def refuse(request, **path_params):
-        return not_allowed(request.method, taken)
+    def view(request, **path_params):
+        return answer(request, **path_params)
 
     request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     names = re.findall(r"\{(?:\w+:)?(\w+)\}", path)
     params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Any) for name in names]
-    refuse.__signature__ = inspect.Signature([request, *params])
-    return refuse
+    view.__signature__ = inspect.Signature([request, *params])
+    return view
+
+
+def _refusal(path: str, taken: frozenset):
+    """A view answering 405 with the methods the path takes."""
+    return _taking_path(path, lambda request, **path_params: not_allowed(request.method, taken))
+
+
+class _HeadOperation(Operation):
+    """A GET operation answering HEAD: the same checks, status and headers, without the body."""
+
+    def run(self, request, **kw):
+        response = super().run(request, **kw)
+        if not response.streaming:  # (a file's length is in its own Content-Length; servers drop its body)
+            response["Content-Length"] = str(len(response.content))
+            response.content = b""
+        return response
+
+
+def _head(get: Operation) -> Operation:
+    head = get.clone()  # (mounting clones it again, as _HeadOperation, with the API's auth)
+    head.__class__ = _HeadOperation
+    head.methods, head.include_in_schema, head.operation_id = ["HEAD"], False, None
+    return head
+
+
+def _options(path: str, taken: frozenset):
+    """OPTIONS: the methods the path takes, in Allow; no body, no credentials needed."""
+
+    def options(request, **path_params):
+        response = HttpResponse(status=204)
+        response["Allow"] = ", ".join(sorted(taken))
+        return response
+
+    return _taking_path(path, options)
 
 
 def refuse_other_methods(router: Router) -> None:
-    """The methods each path of the router does not take: a JSON 405 with Allow (ninja's own is
-    plain text). Called once all of the router's routes are declared."""
+    """Every path answers OPTIONS with the methods it takes, and HEAD as its GET without the body;
+    the other methods are a JSON 405 with Allow (ninja's own is plain text). Called once all of the
+    router's routes are declared."""
     for path, view in list(router.path_operations.items()):
-        taken = frozenset(method for operation in view.operations for method in operation.methods)
+        taken = {method for operation in view.operations for method in operation.methods}
+        get = next((operation for operation in view.operations if "GET" in operation.methods), None)
+        if type(get) is Operation and "HEAD" not in taken:
+            view.operations.append(_head(get))
+            taken.add("HEAD")
+        if "OPTIONS" not in taken:
+            taken.add("OPTIONS")
+            router.api_operation(["OPTIONS"], path, auth=None, include_in_schema=False)(
+                _options(path, frozenset(taken))
+            )
         others = [m for m in METHODS if m not in taken]
         if others:
-            router.api_operation(others, path, include_in_schema=False)(_refusal(path, taken))
+            router.api_operation(others, path, include_in_schema=False)(_refusal(path, frozenset(taken)))
 
 
 refuse_other_methods(router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from integrations.models import AuthKind, CardState, Domain
 from integrations.oauth.clients import configured_slugs
@@ -36,7 +36,7 @@ def with_availability(types) -> list:
     return sorted(types, key=lambda itype: 2 if itype.needs_oauth_client else _RANK[itype.state])
 
 
-@require_GET
+@require_safe
 @login_required
 def gallery(request):
     q = request.GET.get("q", "").strip()[:100]

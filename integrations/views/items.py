@@ -8,7 +8,7 @@ import re
 
 from django.contrib.auth.decorators import login_required
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from integrations import keyset
 from integrations.models import IntegrationType, SyncedItem
@@ -48,7 +48,7 @@ def _opening_page(queryset, now) -> keyset.Page:
     )
 
 
-@require_GET
+@require_safe
 @login_required
 def items(request, pk=None):
     integration = owned(request, pk) if pk is not None else None

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from connectors.masking import mask_url
 from integrations import dependents, lifecycle, schema
@@ -44,7 +44,7 @@ def settings_summary(integration) -> list[tuple[str, str, str]]:
     return rows
 
 
-@require_GET
+@require_safe
 @login_required
 def detail(request, pk):
     integration = owned(request, pk)

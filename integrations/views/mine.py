@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from integrations.models import ACTIVE_JOB_STATUSES, Integration, SyncJob
 from integrations.queries import integrations_for
@@ -20,7 +20,7 @@ LIST_FIELDS = (
 )  # fmt: skip
 
 
-@require_GET
+@require_safe
 @login_required
 def mine(request):
     integrations = list(integrations_for(request.user).only(*LIST_FIELDS))

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from integrations.health import health_for
 from integrations.models import JobKind, JobTrigger, SyncJob
@@ -93,7 +93,7 @@ def _job(request, pk, job_pk):
     return integration, get_object_or_404(SyncJob.objects.filter(integration=integration), pk=job_pk)
 
 
-@require_GET
+@require_safe
 @login_required
 def job_status(request, pk, job_pk):
     """The progress partial. While the job is active it asks to be polled again; once finished it
@@ -102,14 +102,14 @@ def job_status(request, pk, job_pk):
     return _progress(request, integration, job)
 
 
-@require_GET
+@require_safe
 @login_required
 def job(request, pk, job_pk):
     integration, job = _job(request, pk, job_pk)
     return render(request, "integrations/job.html", {"integration": integration, "job": job})
 
 
-@require_GET
+@require_safe
 @login_required
 def ledger(request, pk):
     integration = owned(request, pk)

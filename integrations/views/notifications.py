@@ -8,13 +8,13 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from integrations import dependents
 from integrations.models import Integration, JobStatus, SyncJob
 
 
-@require_GET
+@require_safe
 @login_required
 def notifications(request):
     user = request.user

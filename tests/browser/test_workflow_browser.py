@@ -217,7 +217,6 @@ def test_build_run_and_schedule_a_daily_digest_in_the_browser(
         Schedule.objects.filter(name=schedule_name(workflow.pk)).update(
             next_run=timezone.now() - datetime.timedelta(minutes=1)
         )
-        # the scheduler's guard looks about every 30 s, on a busy machine later
         wait_for(
             lambda: Execution.objects.filter(workflow=workflow, trigger="schedule", status="success").exists(),
             seconds=120,

@@ -209,3 +209,31 @@ def test_a_line_too_long_for_any_clippings_file_stops_the_file_with_its_line_nam
         "it is not a file the hub can read. The records before that line were imported."
     ]
     assert items(kindle).get().data["text"] == "Kept"
+
+
+class _CountingText(str):
+    """A clipping's text that counts how many earlier highlights were compared with it."""
+
+    compared = 0
+
+    def __contains__(self, other):
+        type(self).compared += 1
+        return super().__contains__(other)
+
+
+def test_finding_the_extended_highlight_looks_only_at_its_neighbours():
+    """A forged file of thousands of highlights at one location: each new clipping compares itself
+    with a bounded number of them, not with every earlier one (quadratic: hours of a worker)."""
+    from connectors.kindle import _Highlights
+
+    book = _Highlights()
+    for n in range(3000):
+        book.add(f"crowd-{n}", 100, 101, f"crowded words {n}")
+    for n in range(300):  # the rest of the book, spread out
+        book.add(f"spread-{n}", 1000 + n * 40, 1002 + n * 40, f"spread words {n}")
+
+    assert book.extended_by(100, 101, _CountingText("something new at the crowded place")) is None
+    assert _CountingText.compared <= _Highlights.LOOK_AT
+    # a real extension among the spread-out ones is still found, however many highlights the book has
+    assert book.extended_by(4990, 5010, "before spread words 100 and after") == "spread-100"
+    assert book.extended_by(4980, 5010, "further before spread words 100 and after") == "spread-100"

@@ -249,7 +249,7 @@ def test_session_requests_need_csrf_but_token_requests_do_not(owner, api):
 def test_wrong_methods_are_405(api):
     response = api.post("/api/v1/integrations")
     assert response.status_code == 405
-    assert response["Allow"] == "GET"
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
     assert api.get("/api/v1/integrations/1/sync").status_code == 405
 
 

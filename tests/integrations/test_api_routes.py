@@ -63,10 +63,10 @@ def test_other_methods_are_the_apis_json_405(api, owner, suffix):
     response = api.put(f"/api/v1/integrations/{mine.pk}{suffix}")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
-    assert response["Allow"] == "DELETE, GET, PATCH"
+    assert response["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
     upload = api.post(f"/api/v1/uploads{suffix}", "{}", "application/json")
     assert upload.status_code == 404  # past the method check: no such type
-    assert api.get(f"/api/v1/uploads{suffix}")["Allow"] == "POST"
+    assert api.get(f"/api/v1/uploads{suffix}")["Allow"] == "OPTIONS, POST"
 
 
 def test_tokens_and_sessions_keep_their_answers(owner):
@@ -84,3 +84,38 @@ def test_tokens_and_sessions_keep_their_answers(owner):
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "csrf_failed"
     assert session.get("/api/v1/integrations").status_code == 200  # reading needs no CSRF token
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_head_answers_as_get_without_the_body_and_options_names_the_methods(api, owner, suffix):
+    from timeline.models import Place
+
+    mine = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Mine")
+    place = Place.objects.create(user=owner, name="Café Odeon", lat=47.37, lon=8.54)
+    paths = [f"/api/v1/integrations/{mine.pk}", f"/api/v1/integrations/{mine.pk}/jobs", f"/api/v1/places/{place.pk}"]
+    if not suffix:  # (the timeline's paths have no slash form)
+        paths += ["/api/v1/records?limit=1", "/api/v1/places", "/api/v1/people", "/api/v1/zapier/me"]
+    else:
+        paths = [path + suffix for path in paths[:2]]
+    for path in paths:
+        got, head = api.get(path), api.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"", path
+        for header in ("Content-Type", "Content-Length", "Cache-Control"):
+            assert head.get(header) == got.get(header), (path, header)
+        assert int(head["Content-Length"]) == len(got.content), path
+
+    # A HEAD is checked as its GET is: someone else's, or nobody's, is the same 404 and 401.
+    assert api.head("/api/v1/places/999999").status_code == 404
+    assert Client().head(f"/api/v1/integrations/{mine.pk}{suffix}").status_code == 401
+
+    options = Client().options(f"/api/v1/integrations/{mine.pk}{suffix}")  # no credentials needed
+    assert options.status_code == 204
+    assert options["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
+    assert options.content == b""
+    assert api.options(f"/api/v1/uploads{suffix}")["Allow"] == "OPTIONS, POST"
+    upload_paths = "/api/v1/uploads/00000000-0000-0000-0000-000000000000"
+    assert api.options(upload_paths + suffix)["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"
+    refused = api.put(f"/api/v1/integrations/{mine.pk}/jobs{suffix}")
+    assert refused.status_code == 405
+    assert refused["Allow"] == "GET, HEAD, OPTIONS"

@@ -171,3 +171,48 @@ def test_latest_items_on_the_integration_page_are_not_the_far_future(client, own
     latest = page[page.index('id="latest-items"') :]
     assert "This morning" in latest
     assert "Next year" not in latest
+
+
+def _page_zone(client) -> str:
+    page = client.get(reverse("preferences")).content.decode()
+    return re.search(r'<option value="([^"]+)" selected>', page).group(1)
+
+
+def test_a_sign_up_sent_before_the_script_ran_takes_the_zone_the_browser_told_earlier(client, db):
+    client.cookies["browser_zone"] = "Europe/Zurich"  # timezone.js, on the home page before
+    client.post(reverse("account_signup"), {"email": "fast@example.com", "password1": PASSWORD, "password2": PASSWORD})
+    assert get_user_model().objects.get(email="fast@example.com").preferences.time_zone == "Europe/Zurich"
+    assert _page_zone(client) == "Europe/Zurich"
+
+
+def test_an_account_still_on_the_hubs_zone_takes_the_browsers_on_the_next_page(client, db):
+    client.post(reverse("account_signup"), {"email": "new@example.com", "password1": PASSWORD, "password2": PASSWORD})
+    person = get_user_model().objects.get(email="new@example.com")
+    assert person.preferences.time_zone == ""  # the form went before timezone.js filled it in
+    client.cookies["browser_zone"] = "Mars/Olympus"  # not a zone: ignored
+    assert _page_zone(client) == "UTC"
+    client.cookies["browser_zone"] = "Asia/Kolkata"  # the script ran on the page after sign-up
+    assert _page_zone(client) == "Asia/Kolkata"
+    person.preferences.refresh_from_db()
+    assert person.preferences.time_zone == "Asia/Kolkata"
+
+    # From then on the zone is the person's: another browser (a trip) does not change it.
+    client.cookies["browser_zone"] = "America/New_York"
+    assert _page_zone(client) == "Asia/Kolkata"
+
+
+def test_a_zone_the_person_chose_is_never_replaced_by_the_browsers(client, owner):
+    UserPreferences.objects.create(user=owner, time_zone="UTC")  # chosen on the preferences page
+    client.force_login(owner)
+    client.cookies["browser_zone"] = "Europe/Zurich"
+    assert _page_zone(client) == "UTC"
+    assert _page_zone(client) == "UTC"
+    owner.preferences.refresh_from_db()
+    assert owner.preferences.time_zone == "UTC"
+
+
+def test_first_login_of_an_account_without_a_zone_takes_the_browsers(client, owner):
+    assert not UserPreferences.objects.filter(user=owner).exists()  # made by an operator, say
+    client.cookies["browser_zone"] = "Pacific/Auckland"
+    client.post(reverse("account_login"), {"login": owner.email, "password": PASSWORD})
+    assert _page_zone(client) == "Pacific/Auckland"

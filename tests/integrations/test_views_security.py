@@ -173,3 +173,27 @@ def test_an_expired_session_sends_htmx_requests_to_the_login_page(client, owned)
         assert response.content == b"", url  # nothing to swap in
     plain = client.get(reverse("integrations:job_status", args=[integration.pk, job.pk]))
     assert plain.status_code == 302  # without HTMX: the usual redirect
+
+
+def test_read_only_pages_answer_head_as_get_without_the_body(owner_client, owner, owned):
+    """A link checker or an uptime monitor asks with HEAD: the same status and headers as GET, no
+    body (was 405). Pages that start something on GET (the OAuth consent and callback) still refuse it."""
+    from tests.workflows.helpers import make_workflow
+
+    integration, job = owned
+    workflow = make_workflow(owner)
+    urls = [
+        "/", "/healthz", reverse("integrations:gallery"), reverse("integrations:mine"),
+        reverse("integrations:notifications"), integration.get_absolute_url(),
+        reverse("integrations:items", args=[integration.pk]), reverse("integrations:ledger", args=[integration.pk]),
+        reverse("integrations:job", args=[integration.pk, job.pk]),
+        reverse("workflows:list"), reverse("workflows:detail", args=[workflow.pk]),
+        reverse("workflows:executions", args=[workflow.pk]),
+    ]  # fmt: skip
+    for url in urls:
+        got, head = owner_client.get(url), owner_client.head(url)
+        assert head.status_code == got.status_code, url
+        assert got.status_code in (200, 302), url
+        assert head["Content-Type"] == got["Content-Type"], url
+        assert head.content == b"", url
+    assert owner_client.head(reverse("oauth:consent", args=["google-calendar"])).status_code == 405

@@ -268,3 +268,25 @@ def test_an_outlook_occurrence_joins_the_google_instance_by_its_series_uid_and_o
     )  # fmt: skip
     take(store(outlook, other))
     assert events(owner).count() == 2
+
+
+def test_an_event_merged_from_two_calendars_is_found_by_the_title_and_place_either_gave_it(owner):
+    """An invitee renames their copy (Outlook and Apple Calendar let them): the entity keeps one
+    title, and the other one still finds it, as does the other copy's location."""
+    from timeline import search
+
+    google, feed = integration_of(owner, "google-calendar", "Google"), integration_of(owner, "ical-feed", "Feed")
+    take(
+        store(google, google_record({
+            "id": "g1", "iCalUID": "kickoff@example.com", "summary": "Project kickoff",
+            "start": {"dateTime": "2026-04-14T09:00:00+02:00"}, "end": {"dateTime": "2026-04-14T10:00:00+02:00"},
+        })),
+        *[store(feed, r) for r in feed_records(
+            "BEGIN:VEVENT\r\nUID:kickoff@example.com\r\nDTSTART:20260414T070000Z\r\nDTEND:20260414T080000Z\r\n"
+            "SUMMARY:Zahnrad launch meeting\r\nLOCATION:Room Matterhorn\r\nEND:VEVENT\r\n"
+        )],
+    )  # fmt: skip
+    entity = events(owner).get()
+    assert entity.sources.count() == 2
+    for words in ("kickoff", "zahnrad launch", "matterhorn"):
+        assert list(search.matching(events(owner), words)) == [entity], words

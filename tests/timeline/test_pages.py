@@ -106,3 +106,19 @@ def test_another_users_timeline_pages_are_404(client, other_user, day_of_records
     assert "Conference talk" not in client.get("/timeline/", {"date": "2026-03-15"}).content.decode()
     client.logout()
     assert client.get("/timeline/").status_code == 302
+
+
+def test_the_timeline_pages_answer_head_as_get_without_the_body(owner_client, day_of_records, owner):
+    """A link checker or an uptime monitor asks with HEAD: the same status and headers as GET."""
+    talk = Entity.objects.get(user=owner, title="Conference talk")
+    for url in (
+        "/timeline/",
+        f"/timeline/records/{talk.pk}/",
+        f"/timeline/places/{talk.place_id}/",
+        "/timeline/export/",
+    ):
+        got, head = owner_client.get(url), owner_client.head(url)
+        assert head.status_code == got.status_code == 200, url
+        assert head["Content-Type"] == got["Content-Type"], url
+        assert head.content == b"", url
+    assert owner_client.post("/timeline/").status_code == 405

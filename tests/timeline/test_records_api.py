@@ -192,3 +192,28 @@ def test_a_naive_time_near_the_ends_is_read_in_the_servers_zone(client, token, s
     assert response.status_code == 400, response.content[:300]
     assert response.json()["error"]["field"] == "since"
     assert get(client, "/records", token, since="0001-01-02T00:00:00").status_code == 200
+
+
+def test_a_record_that_moves_ahead_of_a_listing_walk_is_in_the_changes_after_it(client, owner, calendar, token):
+    """A client pages through everything, then keeps the change cursor for later. A record that
+    changes during the walk may move to a page already read (an event moved to a later time): the
+    walk never returns it, so the change cursor every page gives is the one from the walk's start,
+    and the changes after it hold the record."""
+    items = [store(calendar, f"e{n}", "event", T0 + datetime.timedelta(hours=n), uid=f"u{n}") for n in range(5)]
+    ingest(owner.pk, [i.pk for i in items])
+    first = get(client, "/records", token, limit=2).json()
+    assert [r["title"] for r in first["records"]] == ["e4", "e3"]
+
+    moved = items[0]  # e0, not read yet, moves to a time on the first page
+    moved.data = {**moved.data, "start": (T0 + datetime.timedelta(hours=10)).isoformat()}
+    moved.save()
+    ingest(owner.pk, [moved.pk])
+
+    seen, answer = [r["title"] for r in first["records"]], first
+    while answer["next_cursor"]:
+        answer = get(client, "/records", token, limit=2, cursor=answer["next_cursor"]).json()
+        seen += [r["title"] for r in answer["records"]]
+        assert answer["change_cursor"] == first["change_cursor"]
+    assert "e0" not in seen  # what keyset paging does with a record that moved behind the walk
+    changes = get(client, "/records", token, changes_since=answer["change_cursor"]).json()["changes"]
+    assert [c["record"]["title"] for c in changes] == ["e0"]

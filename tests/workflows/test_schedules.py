@@ -148,8 +148,9 @@ def test_choosing_another_zone_moves_the_next_runs(owner):
 
 @pytest.mark.peer
 def test_a_real_worker_runs_a_due_workflow_on_schedule(subprocess_env, tmp_path, feed_server):
-    """The scheduler of a real `qcluster` picks up the due Schedule (its guard checks about every
-    30 s), runs the workflow, and the Execution shows up with trigger "schedule"."""
+    """A real `manage.py worker` enqueues the due Schedule from its own loop (every Q_SCHEDULE_EVERY
+    seconds, not the cluster guard's 30), runs the workflow, and the Execution shows up with trigger
+    "schedule"."""
     from integrations import catalogue
 
     catalogue.load(["rss", "webhook"])
@@ -176,9 +177,10 @@ def test_a_real_worker_runs_a_due_workflow_on_schedule(subprocess_env, tmp_path,
     with qcluster(subprocess_env, log_path, cluster=cluster, allowed_hosts=[feed_server.host]):
         execution = wait_for(
             lambda: Execution.objects.filter(workflow=workflow, status__in=["success", "partial", "failure"]).first(),
-            seconds=120,  # the guard looks about every 30 s, on a busy machine later
+            seconds=120,
             explain=lambda: tail(log_path),
         )
+    assert "MainProcess created task" in tail(log_path)  # the worker's loop, not the cluster's guard
     assert execution.trigger == "schedule"
     assert execution.status == ExecutionStatus.SUCCESS, execution.errors
     assert execution.cards_made == 1

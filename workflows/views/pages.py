@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from integrations.views.common import next_url
 from workflows import delivery, runner, schedules, steps
@@ -17,7 +17,7 @@ from workflows.tasks import queue_execution
 from workflows.views.common import owned_workflow
 
 
-@require_GET
+@require_safe
 @login_required
 def workflow_list(request):
     workflows = list(Workflow.objects.filter(owner=request.user).prefetch_related("sources", "outputs"))
@@ -57,7 +57,7 @@ def edit(request, pk=None):
     return render(request, "workflows/edit.html", context)
 
 
-@require_GET
+@require_safe
 @login_required
 def detail(request, pk):
     workflow = owned_workflow(request, pk)
@@ -89,7 +89,7 @@ def stats_context(workflow) -> dict:
     }
 
 
-@require_GET
+@require_safe
 @login_required
 def stats_partial(request, pk):
     """The detail page's summary (next run, last run, card count), reloaded when a run ends."""
@@ -108,7 +108,7 @@ def runs_context(workflow, limit: int = 5) -> dict:
     return {"runs": runs, "polling": polling, "undelivered": delivery.outstanding_counts(workflow)}
 
 
-@require_GET
+@require_safe
 @login_required
 def runs_partial(request, pk):
     """The detail page's "Recent runs" box; polled while a run is queued or running."""
@@ -120,7 +120,7 @@ def runs_partial(request, pk):
     return response
 
 
-@require_GET
+@require_safe
 @login_required
 def recent_cards_partial(request, pk):
     workflow = owned_workflow(request, pk)
@@ -191,7 +191,7 @@ def delete(request, pk):
     return render(request, "workflows/confirm_delete.html", {"workflow": workflow})
 
 
-@require_GET
+@require_safe
 @login_required
 def cron_preview(request):
     expression = " ".join(request.GET.get("schedule", "").split())

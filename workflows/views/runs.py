@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from connectors.errors import classify
 from workflows import delivery, runner
@@ -20,7 +20,7 @@ from workflows.views.pages import queue_run
 SHOWN_UNDELIVERED = 50
 
 
-@require_GET
+@require_safe
 @login_required
 def executions(request, pk):
     workflow = owned_workflow(request, pk)
@@ -37,7 +37,7 @@ def undelivered_context(workflow) -> dict:
     }
 
 
-@require_GET
+@require_safe
 @login_required
 def execution(request, pk, eid):
     workflow = owned_workflow(request, pk)
@@ -67,7 +67,7 @@ def retry_deliveries(request, pk):
     return queue_run(request, workflow, back=reverse("workflows:executions", args=[workflow.pk]))
 
 
-@require_GET
+@require_safe
 @login_required
 def cards(request, pk):
     workflow = owned_workflow(request, pk)

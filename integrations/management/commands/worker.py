@@ -5,6 +5,10 @@ a Ctrl-C delivers SIGINT to the whole process group and honcho then sends SIGTER
 handler interrupts the first in the middle of setting a multiprocessing Event and both wait on
 the same lock, so the worker hangs until honcho kills it, every time. Here the handlers only note
 the request; the cluster is stopped once, from the main thread, outside any handler.
+
+Due schedules are enqueued from this main loop every Q_SCHEDULE_EVERY seconds instead of by the
+cluster's guard loop, which calls django-q2's scheduler only once its 0.5 s cycles add up to 30 s:
+a schedule then waited up to a minute past its time (a workflow "at 07:00" ran at 07:00:59).
 """
 
 import contextlib
@@ -17,7 +21,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django_q.brokers import Broker, get_broker
 from django_q.cluster import Cluster
+from django_q.conf import Conf
+from django_q.scheduler import scheduler
 
 logger = logging.getLogger(__name__)
 SIGNAL_SETTLE_SECONDS = 2  # for a signal sent to the whole group to have ended the sentinel too
@@ -34,11 +41,18 @@ class Command(BaseCommand):
         def request_stop(signum, frame):
             requested.append(signum)
 
+        schedules = Conf.SCHEDULER
+        Conf.SCHEDULER = False  # the forked guard loop leaves schedules to this loop
         cluster = Cluster()  # installs django-q2's handlers: replaced right below
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         cluster.start()
+        broker = get_broker()
+        next_look = time.monotonic()
         while not requested and cluster.sentinel.is_alive():
+            if schedules and time.monotonic() >= next_look:
+                _enqueue_due_schedules(broker)
+                next_look = time.monotonic() + settings.Q_SCHEDULE_EVERY
             time.sleep(0.2)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -59,6 +73,14 @@ class Command(BaseCommand):
             for pid in _descendants(os.getpid()):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def _enqueue_due_schedules(broker: Broker) -> None:
+    try:
+        scheduler(broker=broker)  # logs and rolls back its own errors
+    except Exception:
+        # A database that is away for a moment must not end the worker: the next look retries.
+        logger.exception("Could not look for due schedules; trying again in %s s.", settings.Q_SCHEDULE_EVERY)
 
 
 def _descendants(pid: int) -> list[int]:
