@@ -122,3 +122,21 @@ def https_site_knows_its_proxy(app_configs, **kwargs):
             id="metacortex.W003",
         )
     ]
+
+
+@register()
+def ssl_redirect_knows_its_proxy(app_configs, **kwargs):
+    """gunicorn serves plain http: redirecting to https without trusting the TLS proxy's header sends
+    every request, already https at the proxy, to itself again, forever."""
+    from django.conf import settings
+
+    if not settings.SECURE_SSL_REDIRECT or settings.SECURE_PROXY_SSL_HEADER:
+        return []
+    return [
+        CheckWarning(
+            "SECURE_SSL_REDIRECT is on but the hub does not trust a TLS proxy: behind one, every request "
+            "is redirected to itself in a loop.",
+            hint="Set BEHIND_TLS_PROXY=true as well (or let the proxy do the redirect instead).",
+            id="metacortex.W004",
+        )
+    ]

@@ -293,3 +293,38 @@ def test_an_unreachable_database_is_one_sentence_naming_database_url(tmp_path):
     assert "Traceback" not in result.stderr
     assert "DATABASE_URL" in result.stderr
     assert "s3cret-pw" not in result.stderr
+
+
+def test_secure_ssl_redirect_sends_http_to_https_but_not_the_health_check(tmp_path):
+    # `check --deploy` warned (security.W008) with no way to turn the redirect on from the environment.
+    script = (
+        "from django.test import Client\n"
+        "c = Client(raise_request_exception=False)\n"
+        "r = c.get('/accounts/login/', HTTP_HOST='hub.example.com')\n"
+        "print('LOGIN', r.status_code, r.get('Location'))\n"
+        "r = c.get('/accounts/login/', HTTP_HOST='hub.example.com', HTTP_X_FORWARDED_PROTO='https')\n"
+        "print('SECURE', r.status_code != 301)\n"
+        "r = c.get('/healthz', HTTP_HOST='hub.example.com')\n"
+        "print('HEALTH', r.status_code != 301)\n"
+    )
+    env = {
+        "SITE_URL": "https://hub.example.com",
+        "ALLOWED_HOSTS": "hub.example.com",
+        "BEHIND_TLS_PROXY": "true",
+        "SECURE_SSL_REDIRECT": "true",
+    }
+    result = _manage(env, tmp_path, "shell", "-c", script)
+    assert "LOGIN 301 https://hub.example.com/accounts/login/" in result.stdout, result.stderr
+    assert "SECURE True" in result.stdout  # already https (the proxy said so): no redirect
+    assert "HEALTH True" in result.stdout
+
+
+def test_an_ssl_redirect_without_the_proxy_setting_is_warned_about(settings):
+    from integrations.checks import ssl_redirect_knows_its_proxy
+
+    settings.SECURE_SSL_REDIRECT, settings.SECURE_PROXY_SSL_HEADER = True, None
+    (warning,) = ssl_redirect_knows_its_proxy(None)
+    assert warning.id == "metacortex.W004"
+    assert "BEHIND_TLS_PROXY" in warning.hint
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert not ssl_redirect_knows_its_proxy(None)
