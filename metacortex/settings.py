@@ -26,6 +26,8 @@ FERNET_USE_HKDF = False
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# A stale form (opened before a log-in in another tab) gets the hub's own page, not Django's bare one.
+CSRF_FAILURE_VIEW = "metacortex.views.csrf_failure"
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [

@@ -1,0 +1,81 @@
+"""What a new person met in real headless Chromium beyond the happy path (s11):
+
+a missing page and a form opened before a log-in in another tab are the hub's own pages, with its
+navigation and a way on (Django's bare pages also broke the Content-Security-Policy); a button that
+works in place (Sync now) says why when its request is refused instead of doing nothing; the tables
+of API tokens, workflows and a run's steps fit a phone's width (Revoke was off the screen); the
+workflow's schedule names the person's zone, not "the hub's"; and choosing a source with the arrow
+keys leaves keyboard focus in the form that came in, not at the top of the page.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.peer]
+
+PHONE = 390
+
+
+def _log_in(page, email: str) -> None:
+    page.goto("/accounts/login/")
+    page.locator("#id_login").fill(email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+    page.get_by_role("heading", name="My integrations").wait_for()
+
+
+def _no_sideways_scroll(page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{page.url} scrolls sideways ({width} px)"
+
+
+def _inside_the_screen(locator, page) -> None:
+    box = locator.bounding_box()
+    assert box is not None, "not shown"
+    assert box["x"] >= 0, f"off the left of the screen: {box}"
+    assert box["x"] + box["width"] <= page.viewport_size["width"], f"off the right of the screen: {box}"
+
+
+@pytest.mark.parametrize("signed_in", [True, False], ids=["signed-in", "visitor"])
+def test_a_missing_page_is_the_hubs_own_with_a_way_on(new_page, catalogue, artifacts, signed_in):
+    page = new_page()
+    if signed_in:
+        make_user("lost@example.com")
+        _log_in(page, "lost@example.com")
+    response = page.goto("/integrations/987654/" if signed_in else "/no-such-page/")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="This page does not exist")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    page.screenshot(path=str(artifacts / f"not-found-{'signed-in' if signed_in else 'visitor'}.png"))
+    if signed_in:
+        page.get_by_role("link", name="Go to my integrations").click()
+        page.get_by_role("heading", name="My integrations").wait_for()
+    else:
+        page.get_by_role("link", name="Go to the start page").click()
+        page.get_by_role("heading", name="All your services, one hub").wait_for()
+
+
+def test_a_form_opened_before_logging_in_elsewhere_says_so_and_leads_back(new_page, catalogue, artifacts):
+    make_user("twotabs@example.com")
+    first = new_page()
+    first.goto("/accounts/login/")
+    second = first.context.new_page()  # another tab of the same browser
+    _log_in(second, "twotabs@example.com")  # logging in renews the form token of the browser
+
+    first.locator("#id_login").fill("twotabs@example.com")
+    first.locator("#id_password").fill(PASSWORD)
+    with first.expect_response(lambda r: r.request.method == "POST") as answer:
+        first.get_by_role("button", name=re.compile("sign in", re.I)).click()
+    assert answer.value.status == 403
+    expect(first.get_by_role("heading", name="This page has expired")).to_be_visible()
+    assert "CSRF" not in first.locator("body").inner_text()
+    expect(first.get_by_role("button", name="Log out")).to_be_visible()  # the page knows they are logged in
+    first.screenshot(path=str(artifacts / "page-expired.png"))
+    first.get_by_role("link", name="Back to the page").click()
+    first.get_by_role("heading", name="My integrations").wait_for()  # logged in already: on to their hub
