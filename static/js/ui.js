@@ -84,6 +84,64 @@
     });
   });
 
+  // A request made in place (Sync now, Run now, Test connection, a live preview, a progress poll)
+  // that failed would change nothing on the page: the button seemed to do nothing. The commonest
+  // case is a page opened before a log-in or log-out in another tab, whose form token has expired.
+  // Say what happened, in the words of the hub's error page when it sent one (#error-heading and
+  // its first paragraph), and offer the reload that fixes it. The same request working later (a
+  // progress poll once the hub answers again) takes the notice away.
+  function requestError(text, path) {
+    var box = document.getElementById("request-error");
+    if (!box) return;
+    box.dataset.path = path || "";
+    var banner = document.createElement("div");
+    banner.className = "banner banner-error";
+    var icon = document.createElement("span");
+    icon.className = "banner-icon";
+    icon.setAttribute("aria-hidden", "true");
+    icon.textContent = "\u2716";
+    var words = document.createElement("span");
+    words.textContent = text + " ";
+    var reload = document.createElement("a");
+    reload.href = window.location.href;
+    reload.textContent = "Reload the page";
+    words.appendChild(reload);
+    banner.appendChild(icon);
+    banner.appendChild(words);
+    box.replaceChildren(banner);
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" }); // the button may be far down the page
+  }
+
+  function explain(xhr) {
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (xhr.responseText && type.indexOf("text/html") === 0) {
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var heading = page.querySelector("#error-heading");
+      var first = page.querySelector(".error-page p");
+      if (heading) return heading.textContent.trim() + ". " + (first ? first.textContent.trim() : "");
+    }
+    return "That did not work: the hub answered with an error (" + xhr.status + "). Nothing on this page changed.";
+  }
+
+  function requestPath(event) {
+    return (event.detail.pathInfo && event.detail.pathInfo.requestPath) || "";
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    requestError(explain(event.detail.xhr), requestPath(event));
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    requestError("The hub could not be reached: check your connection, then try again.", requestPath(event));
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var box = document.getElementById("request-error");
+    if (box && !box.hidden && event.detail.successful && requestPath(event) === box.dataset.path) {
+      box.hidden = true;
+      box.replaceChildren();
+    }
+  });
+
   setup(document);
   // Parts of pages swapped in by HTMX (a re-rendered field) get their buttons too.
   document.addEventListener("htmx:afterSwap", function (event) { setup(event.target); });

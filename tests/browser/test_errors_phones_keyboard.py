@@ -15,7 +15,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, make_user
+from tests.browser.conftest import wait_for_scripts
+from tests.factories import PASSWORD, make_integration, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -79,3 +80,35 @@ def test_a_form_opened_before_logging_in_elsewhere_says_so_and_leads_back(new_pa
     first.screenshot(path=str(artifacts / "page-expired.png"))
     first.get_by_role("link", name="Back to the page").click()
     first.get_by_role("heading", name="My integrations").wait_for()  # logged in already: on to their hub
+
+
+def test_a_refused_sync_now_says_why_instead_of_doing_nothing(new_page, catalogue, artifacts):
+    from integrations.models import IntegrationType, SyncJob
+
+    owner = make_user("stale@example.com")
+    calendar = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Family")
+    page = new_page()
+    _log_in(page, owner.email)
+    page.goto(calendar.get_absolute_url())
+    wait_for_scripts(page)
+    other_tab = page.context.new_page()
+    other_tab.goto("/integrations/")
+    other_tab.get_by_role("button", name="Log out").click()
+    other_tab.get_by_role("link", name="Log in").first.wait_for()
+    _log_in(other_tab, owner.email)
+
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Sync now").first.click()
+    assert answer.value.status == 403
+    notice = page.locator("#request-error")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("This page has expired")
+    assert SyncJob.objects.filter(integration=calendar).count() == 0
+    page.screenshot(path=str(artifacts / "sync-now-refused.png"))
+
+    notice.get_by_role("link", name="Reload the page").click()
+    wait_for_scripts(page)
+    expect(page.locator("#request-error")).to_be_hidden()
+    page.get_by_role("button", name="Sync now").first.click()
+    page.locator("#sync-panel .job-progress").wait_for()
+    assert SyncJob.objects.filter(integration=calendar).count() == 1
