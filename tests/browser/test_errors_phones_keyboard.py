@@ -112,3 +112,42 @@ def test_a_refused_sync_now_says_why_instead_of_doing_nothing(new_page, catalogu
     page.get_by_role("button", name="Sync now").first.click()
     page.locator("#sync-panel .job-progress").wait_for()
     assert SyncJob.objects.filter(integration=calendar).count() == 1
+
+
+def test_tables_fit_a_phone(new_page, catalogue, artifacts):
+    from integrations.models import ApiToken, IntegrationType
+    from workflows.models import Execution, ExecutionStatus, Workflow
+
+    owner = make_user("phone@example.com")
+    ApiToken.issue(owner, "Backup script on the NAS")
+    calendar = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Family calendar")
+    workflow = Workflow.objects.create(owner=owner, name="Morning digest", schedule="0 7 * * *")
+    run = Execution.objects.create(
+        workflow=workflow,
+        status=ExecutionStatus.SUCCESS,
+        steps=[
+            {"step": "source", "label": f"{calendar.name} (iCal Feed)", "status": "done", "detail": "3 item(s) found"},
+            {"step": "output", "label": "Team chat (Slack)", "status": "skipped", "detail": "No cards to deliver."},
+        ],
+    )
+    page = new_page(width=PHONE, height=844)
+    _log_in(page, owner.email)
+
+    page.goto("/integrations/api-tokens/")
+    revoke = page.get_by_role("button", name="Revoke Backup script on the NAS")
+    _inside_the_screen(revoke, page)
+    _no_sideways_scroll(page)
+    page.screenshot(path=str(artifacts / "tokens-phone.png"), full_page=True)
+
+    page.goto("/workflows/")
+    _inside_the_screen(page.get_by_text("0 sources → 0 outputs"), page)
+    _no_sideways_scroll(page)
+
+    page.goto(run.get_absolute_url())
+    _inside_the_screen(page.get_by_text("No cards to deliver."), page)
+    _no_sideways_scroll(page)
+    page.screenshot(path=str(artifacts / "run-steps-phone.png"), full_page=True)
+
+    page.goto("/integrations/api-tokens/")
+    page.get_by_role("button", name="Revoke Backup script on the NAS").click()
+    page.get_by_text("Revoked the token").wait_for()
