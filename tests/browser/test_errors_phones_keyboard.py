@@ -151,3 +151,17 @@ def test_tables_fit_a_phone(new_page, catalogue, artifacts):
     page.goto("/integrations/api-tokens/")
     page.get_by_role("button", name="Revoke Backup script on the NAS").click()
     page.get_by_text("Revoked the token").wait_for()
+
+
+def test_the_schedule_is_read_in_the_persons_zone_and_says_so(new_page, catalogue, settings):
+    from integrations.timezones import set_zone
+
+    settings.TIME_ZONE = "UTC"  # a hub on UTC, a person in Zurich
+    owner = make_user("zurich@example.com")
+    set_zone(owner, "Europe/Zurich")
+    page = new_page(timezone_id="Europe/Zurich")
+    _log_in(page, owner.email)
+    page.goto("/workflows/new/")
+    help_text = page.locator("#help-schedule").inner_text()
+    assert "Europe/Zurich" in help_text
+    assert "hub's time zone" not in help_text
