@@ -142,6 +142,25 @@
     }
   });
 
+  // A control that swaps the part of the page it sits in (the workflow pickers: choosing an
+  // integration with the arrow keys loads its form in place of the list) would leave keyboard focus
+  // on nothing, back at the top of the page. When the focused element was taken out by a swap,
+  // focus goes to the first field of what came in instead.
+  var focusedBeforeSwap = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    focusedBeforeSwap = document.activeElement !== document.body ? document.activeElement : null;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var lost = focusedBeforeSwap;
+    focusedBeforeSwap = null;
+    if (!lost || document.contains(lost) || (document.activeElement && document.activeElement !== document.body)) return;
+    var target = event.detail.target;
+    if (!target || !document.contains(target)) return;
+    var next = target.querySelector("input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])")
+      || target.querySelector("a[href], button:not([disabled])");
+    if (next) next.focus();
+  });
+
   setup(document);
   // Parts of pages swapped in by HTMX (a re-rendered field) get their buttons too.
   document.addEventListener("htmx:afterSwap", function (event) { setup(event.target); });

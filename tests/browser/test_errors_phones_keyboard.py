@@ -165,3 +165,25 @@ def test_the_schedule_is_read_in_the_persons_zone_and_says_so(new_page, catalogu
     help_text = page.locator("#help-schedule").inner_text()
     assert "Europe/Zurich" in help_text
     assert "hub's time zone" not in help_text
+
+
+def test_choosing_a_source_with_the_arrow_keys_keeps_focus_in_the_form(new_page, catalogue):
+    from integrations.models import IntegrationType
+    from workflows.models import Workflow
+
+    owner = make_user("keys@example.com")
+    feed = IntegrationType.objects.get(slug="ical-feed")
+    make_integration(owner, feed, name="Alpha calendar")
+    make_integration(owner, feed, name="Beta calendar")
+    workflow = Workflow.objects.create(owner=owner, name="Keyboard digest")
+    page = new_page()
+    _log_in(page, owner.email)
+    page.goto(f"/workflows/{workflow.pk}/sources/add/")
+    wait_for_scripts(page)
+    first = page.locator("input[name=integration]").first
+    first.focus()
+    page.keyboard.press("ArrowDown")  # the browser checks the next one: its form comes in place of the list
+    page.get_by_role("link", name="Change").wait_for()
+    focused = page.evaluate("document.activeElement.closest('#step-main') !== null")
+    assert focused, "keyboard focus fell back to the top of the page"
+    assert page.evaluate("['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName)")
