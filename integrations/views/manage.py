@@ -34,12 +34,13 @@ def settings_summary(integration) -> list[tuple[str, str, str]]:
                 note = "stored encrypted"
         else:
             value = (integration.config or {}).get(name, spec.get("default"))
+            labels = schema.option_labels(spec)  # a choice reads as the form offered it: "SSL/TLS", not "ssl"
             if isinstance(value, list):
-                shown = ", ".join(str(v) for v in value) or "—"
+                shown = ", ".join(labels.get(str(v), str(v)) for v in value) or "—"
             elif isinstance(value, bool):
                 shown = "yes" if value else "no"
             else:
-                shown = "—" if value in (None, "") else str(value)
+                shown = "—" if value in (None, "") else labels.get(str(value), str(value))
         rows.append((spec.get("label", name), shown, note))
     return rows
 

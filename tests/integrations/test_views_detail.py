@@ -88,3 +88,17 @@ def test_the_delete_dialog_words_itself_by_case(owner_client, owner):
     page = text(owner_client.get(reverse("integrations:disconnect", args=[slack.pk])))
     assert "Workflows can no longer deliver through it, and its credentials are deleted." in page
     assert "Syncing stops" not in page
+
+
+def test_settings_show_a_choice_as_the_form_offered_it_not_its_stored_value(owner_client, owner):
+    mail = make_integration(
+        owner, IntegrationType.objects.get(slug="imap"), name="Work mail",
+        config={"host": "imap.example.com", "port": 143, "security": "none", "username": "me@example.com",
+                "smtp_security": "ssl", "folders": ["INBOX"]},
+    )  # fmt: skip
+    page = text(owner_client.get(mail.get_absolute_url()))
+    settings_card = re.search(r"<h2[^>]*>Settings</h2>.*?</section>", page, re.S).group(0)
+    assert "None (unencrypted)" in settings_card
+    assert "SSL/TLS" in settings_card
+    assert ">none<" not in settings_card
+    assert ">ssl<" not in settings_card
