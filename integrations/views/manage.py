@@ -17,7 +17,7 @@ from integrations.secrets import secrets_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.schedules import next_run
 from integrations.uploads import imports
-from integrations.views.common import back, latest_items, owned
+from integrations.views.common import back, latest_items, owned, page_state
 
 
 def settings_summary(integration) -> list[tuple[str, str, str]]:
@@ -64,6 +64,7 @@ def detail(request, pk):
         "workflows": dependents.using(integration),
         "activity": list(integration.audit_events.exclude(action="credential_access")[:8]),
         "page_actions": _page_actions(integration),
+        "page_state": page_state(integration),
     }
     context.update(_daily_charts(request, integration))
     return render(request, "integrations/detail.html", context)

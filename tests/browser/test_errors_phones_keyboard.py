@@ -2,7 +2,9 @@
 
 a missing page and a form opened before a log-in in another tab are the hub's own pages, with its
 navigation and a way on (Django's bare pages also broke the Content-Security-Policy); a button that
-works in place (Sync now) says why when its request is refused instead of doing nothing; the tables
+works in place (Sync now) says why when its request is refused instead of doing nothing; a sync
+whose credentials were refused turns the page into what it should be (Re-authenticate, no Sync
+now, a stopped schedule) without a reload; the tables
 of API tokens, workflows and a run's steps fit a phone's width (Revoke was off the screen); the
 workflow's schedule names the person's zone, not "the hub's"; and choosing a source with the arrow
 keys leaves keyboard focus in the form that came in, not at the top of the page.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.browser.conftest import wait_for_scripts
@@ -187,3 +190,36 @@ def test_choosing_a_source_with_the_arrow_keys_keeps_focus_in_the_form(new_page,
     focused = page.evaluate("document.activeElement.closest('#step-main') !== null")
     assert focused, "keyboard focus fell back to the top of the page"
     assert page.evaluate("['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName)")
+
+
+def test_a_sync_refused_its_credentials_updates_the_page_without_a_reload(
+    new_page, live_server, feed_server, worker, tmp_path, catalogue
+):
+    from integrations.models import IntegrationType, Status
+    from tests.browser.conftest import worker_log
+    from tests.peers.feeds import Reply
+
+    feed_server.sequence("/private/family.ics", [Reply(401, b"token revoked")])
+    worker([feed_server.host])
+    owner = make_user("revoked@example.com")
+    calendar = make_integration(
+        owner, IntegrationType.objects.get(slug="ical-feed"), name="Family",
+        secrets={"url": feed_server.url("/private/family.ics")},
+        config={"window_past_days": 30, "window_future_days": 30},
+    )  # fmt: skip
+    page = new_page()
+    _log_in(page, owner.email)
+    page.goto(calendar.get_absolute_url())
+    wait_for_scripts(page)
+    expect(page.get_by_text("Re-authenticate now")).to_have_count(0)
+    page.get_by_role("button", name="Sync now").first.click()
+    try:
+        # the worker refuses it; the page shows what to do next, without the person reloading it
+        page.get_by_role("link", name="Re-authenticate now").wait_for(timeout=60_000)
+    except PlaywrightTimeout:
+        calendar.refresh_from_db()
+        raise AssertionError(f"status {calendar.status}\n" + worker_log(tmp_path)) from None
+    calendar.refresh_from_db()
+    assert calendar.status == Status.NEEDS_REAUTH
+    expect(page.get_by_role("button", name="Sync now")).to_have_count(0)  # it would only be refused again
+    expect(page.get_by_text("stopped (needs re-auth)")).to_be_visible()
