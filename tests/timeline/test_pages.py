@@ -106,3 +106,12 @@ def test_another_users_timeline_pages_are_404(client, other_user, day_of_records
     assert "Conference talk" not in client.get("/timeline/", {"date": "2026-03-15"}).content.decode()
     client.logout()
     assert client.get("/timeline/").status_code == 302
+
+
+def test_the_source_filter_offers_only_integrations_that_bring_records_in(owner_client, owner, day_of_records):
+    make_integration(owner, IntegrationType.objects.get(slug="webhook"), name="Team webhook")
+    page = owner_client.get("/timeline/").content.decode()
+    source_filter = page.split('name="source"', 1)[1].split("</select>", 1)[0]
+    assert ">Feed</option>" in source_filter
+    assert ">Photos</option>" in source_filter
+    assert "Team webhook" not in source_filter  # an output: filtering by it would always show nothing
