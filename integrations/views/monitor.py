@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from integrations.health import health_for
-from integrations.models import JobKind, JobTrigger, SyncJob
+from integrations.models import AuthKind, JobKind, JobTrigger, SyncJob
 from integrations.sync.jobs import SyncRefused, queue_sync
 from integrations.views.common import latest_items, owned, page_state, render_page
 
@@ -67,6 +67,11 @@ def _requested_kind(request) -> tuple[str | None, dict, str]:
 def sync_now(request, pk):
     integration = owned(request, pk)
     kind, options, problem = _requested_kind(request)
+    if integration.type.auth_kind == AuthKind.ARCHIVE:  # not IntegrationType.syncs_on_request: no upload to read
+        problem = (
+            f"{integration.name} has no service to sync from: its data comes from the exports you upload. "
+            "Use Import a newer export on its page."
+        )
     if problem:
         if request.htmx:
             return _progress(request, integration, None, refused=problem)
