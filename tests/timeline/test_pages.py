@@ -115,3 +115,11 @@ def test_the_source_filter_offers_only_integrations_that_bring_records_in(owner_
     assert ">Feed</option>" in source_filter
     assert ">Photos</option>" in source_filter
     assert "Team webhook" not in source_filter  # an output: filtering by it would always show nothing
+
+
+def test_an_empty_week_says_so_in_words_and_leads_to_the_gallery(owner_client):
+    page = owner_client.get("/timeline/?view=week&date=2026-03-09").content.decode()
+    assert "Nothing this week" in page
+    assert "Nothing on this week" not in page
+    assert "Go to another week" in page
+    assert '<a href="/integrations/gallery/">connect a service</a>' in page
