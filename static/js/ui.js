@@ -1,6 +1,7 @@
 /* Small progressive enhancements, no inline script anywhere (the pages run under a strict CSP):
    - [data-reveal="input-id"]: a "Show"/"Hide" button for a password field;
    - [data-copy="input-id"]: a "Copy" button that puts a field's value on the clipboard;
+   - [data-confirm="question"]: a submit button that asks before it deletes;
    - [data-cron][data-cron-target]: a schedule preset that fills the cron field (their row,
      [data-cron-presets], is shown here: a preset pressed before this ran would do nothing).
    The buttons stay hidden without JavaScript; the pages work without them. */
@@ -44,6 +45,15 @@
       });
     });
   }
+
+  // A button that deletes at once what cannot be had back (revoking an API token, removing a
+  // workflow's source or output with its template) asks first: [data-confirm] holds the question.
+  // Without JavaScript the form posts as it is.
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var question = button && button.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
 
   // Schedule presets ("Every morning"): fill the cron field and let its live preview update.
   document.addEventListener("click", function (event) {

@@ -5,7 +5,8 @@ navigation and a way on (Django's bare pages also broke the Content-Security-Pol
 works in place (Sync now) says why when its request is refused instead of doing nothing; a sync
 whose credentials were refused turns the page into what it should be (Re-authenticate, no Sync
 now, a stopped schedule) without a reload; the tables
-of API tokens, workflows and a run's steps fit a phone's width (Revoke was off the screen); the
+of API tokens, workflows and a run's steps fit a phone's width (Revoke was off the screen); revoking
+a token or removing a workflow's output asks first; the
 workflow's schedule names the person's zone, not "the hub's"; and choosing a source with the arrow
 keys leaves keyboard focus in the form that came in, not at the top of the page.
 """
@@ -152,8 +153,54 @@ def test_tables_fit_a_phone(new_page, catalogue, artifacts):
     page.screenshot(path=str(artifacts / "run-steps-phone.png"), full_page=True)
 
     page.goto("/integrations/api-tokens/")
+    wait_for_scripts(page)
+    page.once("dialog", lambda dialog: dialog.accept())  # Revoke asks first (see the next test)
     page.get_by_role("button", name="Revoke Backup script on the NAS").click()
     page.get_by_text("Revoked the token").wait_for()
+
+
+def test_deleting_what_cannot_be_had_back_asks_first(new_page, catalogue):
+    """Revoking an API token (whatever uses it stops at once) and removing a workflow's output (its
+    template goes with it) were one click on a small button; they ask, and a No keeps everything."""
+    from integrations.models import ApiToken, IntegrationType
+    from workflows.models import Workflow, WorkflowOutput
+
+    owner = make_user("careful@example.com")
+    token, _plain = ApiToken.issue(owner, "Home automation")
+    hook = make_integration(owner, IntegrationType.objects.get(slug="webhook"), name="Team hook")
+    workflow = Workflow.objects.create(owner=owner, name="Digest")
+    WorkflowOutput.objects.create(workflow=workflow, integration=hook, template="* {{ card.title }}")
+    page = new_page()
+    _log_in(page, owner.email)
+    asked = []
+
+    def answer(dialog, accept):
+        asked.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.goto("/integrations/api-tokens/")
+    wait_for_scripts(page)
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.get_by_role("button", name="Revoke Home automation").click()
+    expect(page.get_by_role("button", name="Revoke Home automation")).to_be_visible()
+    assert asked, "Revoke did not ask"
+    assert "Home automation" in asked[-1]
+    token.refresh_from_db()
+    assert token.revoked_at is None  # No: nothing happened
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    page.get_by_role("button", name="Revoke Home automation").click()
+    page.get_by_text("Revoked the token").wait_for()
+
+    page.goto(workflow.get_absolute_url())
+    wait_for_scripts(page)
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.get_by_role("button", name="Remove output Team hook").click()
+    assert "template" in asked[-1]
+    expect(page.get_by_role("button", name="Remove output Team hook")).to_be_visible()
+    assert workflow.outputs.count() == 1
 
 
 def test_the_schedule_is_read_in_the_persons_zone_and_says_so(new_page, catalogue, settings):
