@@ -2,6 +2,7 @@
    - [data-reveal="input-id"]: a "Show"/"Hide" button for a password field;
    - [data-copy="input-id"]: a "Copy" button that puts a field's value on the clipboard;
    - [data-confirm="question"]: a submit button that asks before it deletes;
+   - details.menu: "More" menus close on a click elsewhere and on Escape;
    - [data-cron][data-cron-target]: a schedule preset that fills the cron field (their row,
      [data-cron-presets], is shown here: a preset pressed before this ran would do nothing).
    The buttons stay hidden without JavaScript; the pages work without them. */
@@ -54,6 +55,24 @@
     var question = button && button.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   }, true);
+
+  // "More" menus (details.menu) are drawn over the rows below them. A menu left open stayed over
+  // the next rows' Sync now and More buttons after a click elsewhere; it now closes as menus do:
+  // on a click outside it, when another one opens, and on Escape (focus back on its button).
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (menu !== except) menu.open = false;
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest ? event.target.closest("details.menu") : null);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var menu = document.activeElement && document.activeElement.closest && document.activeElement.closest("details.menu[open]");
+    closeMenus(null);
+    if (menu) menu.querySelector("summary").focus();
+  });
 
   // Schedule presets ("Every morning"): fill the cron field and let its live preview update.
   document.addEventListener("click", function (event) {

@@ -270,3 +270,34 @@ def test_a_sync_refused_its_credentials_updates_the_page_without_a_reload(
     assert calendar.status == Status.NEEDS_REAUTH
     expect(page.get_by_role("button", name="Sync now")).to_have_count(0)  # it would only be refused again
     expect(page.get_by_text("stopped (needs re-auth)")).to_be_visible()
+
+
+def test_a_more_menu_closes_when_the_person_moves_on(new_page, catalogue):
+    """An open More menu lies over the rows below it: it stayed open after a click elsewhere,
+    covering the next integration's Sync now and More buttons."""
+    from integrations.models import IntegrationType
+
+    owner = make_user("menus@example.com")
+    feed = IntegrationType.objects.get(slug="ical-feed")
+    make_integration(owner, feed, name="Alpha calendar")
+    make_integration(owner, feed, name="Beta calendar")
+    page = new_page()
+    _log_in(page, owner.email)
+    wait_for_scripts(page)
+    menus = page.locator("details.menu")
+    first, second = menus.nth(0), menus.nth(1)
+
+    first.locator("summary").click()
+    expect(first.get_by_role("link", name=re.compile("Settings"))).to_be_visible()
+    page.get_by_role("heading", name="My integrations").click()  # a click elsewhere
+    expect(first.get_by_role("link", name=re.compile("Settings"))).to_be_hidden()
+
+    first.locator("summary").click()
+    second.locator("summary").focus()  # from the keyboard: the open menu covers it for the mouse
+    page.keyboard.press("Enter")
+    assert not first.evaluate("menu => menu.open")
+    assert second.evaluate("menu => menu.open")
+
+    page.keyboard.press("Escape")
+    assert not second.evaluate("menu => menu.open")
+    assert page.evaluate("document.activeElement.tagName") == "SUMMARY"
