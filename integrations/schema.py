@@ -213,6 +213,14 @@ def _clean_one(spec: dict, raw):
     return value
 
 
+def option_labels(spec) -> dict[str, str]:
+    """{value: label} of a choice field's options; an option given as a plain value is its own label."""
+    return {
+        str(o["value"]): str(o.get("label", o["value"])) if isinstance(o, dict) else str(o)
+        for o in spec.get("options", [])
+    }
+
+
 def _option_values(spec) -> list[str]:
     return [o["value"] if isinstance(o, dict) else str(o) for o in spec.get("options", [])]
 

@@ -30,6 +30,8 @@ SITE_URL = env.site_url("SITE_URL", default="http://127.0.0.1:8000")
 # The hub's own public origin is trusted for CSRF: behind a TLS proxy (without BEHIND_TLS_PROXY)
 # Django sees http while browsers send Origin: https://..., and every POST was refused.
 CSRF_TRUSTED_ORIGINS = list(dict.fromkeys([*env.list("CSRF_TRUSTED_ORIGINS", default=[]), origin_of(SITE_URL)]))
+# A stale form (opened before a log-in in another tab) gets the hub's own page, not Django's bare one.
+CSRF_FAILURE_VIEW = "metacortex.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

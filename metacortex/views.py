@@ -22,6 +22,24 @@ def home(request):
     return render(request, "home.html", {"types": types})
 
 
+def csrf_failure(request, reason: str = ""):
+    """A form sent with a stale CSRF token (opened before a log-in or log-out in another tab, or left
+    open too long): the hub's own page, in its layout and with the person's session, saying what
+    happened and offering the page the form came from, instead of Django's bare technical page. The
+    reason stays in the log: it names the check, which helps no one filling a form."""
+    from django.middleware.csrf import REASON_NO_CSRF_COOKIE
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    referer = request.META.get("HTTP_REFERER", "")
+    came_from = (
+        referer
+        if referer and url_has_allowed_host_and_scheme(referer, {request.get_host()}, require_https=request.is_secure())
+        else ""
+    )
+    context = {"came_from": came_from, "no_cookie": reason == REASON_NO_CSRF_COOKIE}
+    return render(request, "403_csrf.html", context, status=403)
+
+
 @require_safe
 def favicon(request):
     """Browsers and feed readers ask for /favicon.ico whatever a page's <link rel=icon> says."""

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_safe
 from connectors.kinds import KINDS
 from connectors.zones import zone_named
 from integrations import keyset
-from integrations.models import Integration
+from integrations.models import Category, Integration
 from integrations.views.common import push_clean_url, render_page
 from timeline import search
 from timeline.models import DataExport, Entity, ExportStatus, Link, Person, Place
@@ -120,7 +120,11 @@ def timeline(request):
         "kind": kind,
         "kinds": [(k.key, k.label) for k in KINDS.values()],
         "source": source,
-        "sources": Integration.objects.for_user(request.user).order_by("name").only("pk", "name"),
+        # Only what brings records in: a Slack or webhook output would be a filter that always shows nothing.
+        "sources": Integration.objects.for_user(request.user)
+        .filter(type__category__in=[Category.SOURCE, Category.BOTH])
+        .order_by("name")
+        .only("pk", "name"),
         "place": Place.objects.filter(user=request.user, pk=place_id).first() if place_id else None,
         "person": Person.objects.filter(user=request.user, pk=person_id).first() if person_id else None,
         "older_cursor": older_cursor,

@@ -8,6 +8,7 @@ from django import forms
 
 from integrations import schema as schema_language
 from integrations.forms import schema_field, schema_initial
+from integrations.timezones import zone_name_for
 from workflows import schedules
 from workflows.models import Bundle, TemplateFormat, Workflow
 from workflows.templating import MAX_SOURCE
@@ -19,8 +20,6 @@ class WorkflowForm(forms.ModelForm):
         fields = ["name", "description", "schedule", "is_active"]
         labels = {"is_active": "Active", "schedule": "Schedule (cron)"}
         help_texts = {
-            "schedule": "Five fields in the hub's time zone: minute hour day month weekday. "
-            "Empty = only when you press Run now.",
             "is_active": "Inactive workflows never run on schedule.",
         }
         widgets = {
@@ -33,6 +32,12 @@ class WorkflowForm(forms.ModelForm):
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.owner = owner
+        # The schedule runs in the owner's zone (workflows.schedules), whatever zone the hub runs in:
+        # name it, so "0 7 * * *" is not read as 07:00 of a server somewhere else.
+        self.fields["schedule"].help_text = (
+            f"Five fields, read in your time zone ({zone_name_for(owner)}): minute hour day month weekday. "
+            "Empty = only when you press Run now."
+        )
 
     def clean_name(self):
         name = " ".join(self.cleaned_data["name"].split())

@@ -318,6 +318,13 @@ class IntegrationType(models.Model):
             return False
 
     @property
+    def syncs_on_request(self) -> bool:
+        """Whether Sync now (and a re-sync or backfill) can bring anything in. An import-only type
+        (auth_kind archive: Apple Health, Kindle) has no service to ask: its data comes only from the
+        exports uploaded on its page, so its syncs are the import jobs those uploads start."""
+        return self.can_sync and self.auth_kind != AuthKind.ARCHIVE
+
+    @property
     def scope_list(self) -> list[str]:
         return [s["scope"] for s in self.oauth_scopes]
 

@@ -10,7 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from integrations import keyset
-from integrations.models import Integration
+from integrations.models import Integration, Status
 
 
 def push_clean_url(request, response):
@@ -28,6 +28,15 @@ def latest_items(integration, limit: int = 5) -> list:
     from django.utils import timezone
 
     return keyset.older(integration.items.live(), "occurred_at", timezone.now(), 2**63 - 1, limit)
+
+
+def page_state(integration) -> str:
+    """What the top of an integration's page is drawn for: its actions (Sync now or not), its banner
+    (re-authenticate, failing, error, paused, disconnected) and its schedule. A sync that ends in
+    another state (refused credentials) changes them, which the in-place refresh cannot show."""
+    if integration.status in (Status.PENDING, Status.CONNECTED, Status.SYNCING):
+        return "failing" if integration.is_failing else "working"
+    return str(integration.status)
 
 
 def owned(request, pk) -> Integration:

@@ -17,7 +17,7 @@ from integrations.secrets import secrets_for
 from integrations.sync import jobs as sync_jobs
 from integrations.sync.schedules import next_run
 from integrations.uploads import imports
-from integrations.views.common import back, latest_items, owned
+from integrations.views.common import back, latest_items, owned, page_state
 
 
 def settings_summary(integration) -> list[tuple[str, str, str]]:
@@ -34,12 +34,13 @@ def settings_summary(integration) -> list[tuple[str, str, str]]:
                 note = "stored encrypted"
         else:
             value = (integration.config or {}).get(name, spec.get("default"))
+            labels = schema.option_labels(spec)  # a choice reads as the form offered it: "SSL/TLS", not "ssl"
             if isinstance(value, list):
-                shown = ", ".join(str(v) for v in value) or "—"
+                shown = ", ".join(labels.get(str(v), str(v)) for v in value) or "—"
             elif isinstance(value, bool):
                 shown = "yes" if value else "no"
             else:
-                shown = "—" if value in (None, "") else str(value)
+                shown = "—" if value in (None, "") else labels.get(str(value), str(value))
         rows.append((spec.get("label", name), shown, note))
     return rows
 
@@ -63,6 +64,7 @@ def detail(request, pk):
         "workflows": dependents.using(integration),
         "activity": list(integration.audit_events.exclude(action="credential_access")[:8]),
         "page_actions": _page_actions(integration),
+        "page_state": page_state(integration),
     }
     context.update(_daily_charts(request, integration))
     return render(request, "integrations/detail.html", context)

@@ -15,8 +15,8 @@ from integrations.views.rows import Rows
 # here is one query per row (tests/integrations/test_list_query_counts.py would see it).
 LIST_FIELDS = (
     "name", "status", "status_detail", "account_identity", "last_synced_at", "last_used_at", "item_count",
-    # the type's name and icon, and what can_sync reads
-    "type__display_name", "type__icon", "type__category", "type__is_available", "type__handler",
+    # the type's name and icon, and what can_sync and syncs_on_request read
+    "type__display_name", "type__icon", "type__category", "type__is_available", "type__handler", "type__auth_kind",
 )  # fmt: skip
 
 

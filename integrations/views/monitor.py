@@ -10,11 +10,12 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseClientRefresh
 
 from integrations.health import health_for
-from integrations.models import JobKind, JobTrigger, SyncJob
+from integrations.models import AuthKind, JobKind, JobTrigger, SyncJob
 from integrations.sync.jobs import SyncRefused, queue_sync
-from integrations.views.common import latest_items, owned, render_page
+from integrations.views.common import latest_items, owned, page_state, render_page
 
 RECENT_ITEMS = 5
 
@@ -66,6 +67,11 @@ def _requested_kind(request) -> tuple[str | None, dict, str]:
 def sync_now(request, pk):
     integration = owned(request, pk)
     kind, options, problem = _requested_kind(request)
+    if integration.type.auth_kind == AuthKind.ARCHIVE:  # not IntegrationType.syncs_on_request: no upload to read
+        problem = (
+            f"{integration.name} has no service to sync from: its data comes from the exports you upload. "
+            "Use Import a newer export on its page."
+        )
     if problem:
         if request.htmx:
             return _progress(request, integration, None, refused=problem)
@@ -115,7 +121,11 @@ def ledger(request, pk):
     integration = owned(request, pk)
     if request.GET.get("compact") == "1":
         # The detail page asks for this when a sync finishes: its ledger, plus its health and
-        # latest items as out-of-band swaps, so the whole page is current in one request.
+        # latest items as out-of-band swaps, so the whole page is current in one request. When the
+        # sync changed what the top of the page is drawn for (credentials refused: no Sync now, a
+        # Re-authenticate banner, a stopped schedule), the page is reloaded instead.
+        if request.htmx and request.GET.get("shown", page_state(integration)) != page_state(integration):
+            return HttpResponseClientRefresh()
         context = {
             "integration": integration,
             "jobs": list(integration.sync_jobs.all()[:8]),

@@ -57,9 +57,9 @@ class Rows:
         self.next = escape(request.get_full_path())
         self.types = {}
 
-    def _type(self, itype) -> tuple[str, bool]:
+    def _type(self, itype) -> tuple[str, bool, bool]:
         if itype.pk not in self.types:
-            self.types[itype.pk] = (escape(static(f"icons/{itype.icon}")), itype.can_sync)
+            self.types[itype.pk] = (escape(static(f"icons/{itype.icon}")), itype.can_sync, itype.syncs_on_request)
         return self.types[itype.pk]
 
     def render(self, integrations) -> SafeString:
@@ -68,7 +68,7 @@ class Rows:
     def row(self, integration) -> str:
         pk = int(integration.pk)
         urls = self.urls.for_pk(pk)
-        icon, syncs = self._type(integration.type)
+        icon, syncs, on_request = self._type(integration.type)
         name = escape(integration.name)
         meta = escape(integration.type.display_name)
         if integration.account_identity:
@@ -94,7 +94,7 @@ class Rows:
             f'<div class="int-cell"><span class="cell-label">Status</span>{integration_status(integration)}</div>'
             f"{cells}"
             f'<div class="int-actions"><a class="btn btn-secondary btn-sm" href="{urls["detail"]}">Manage</a>'
-            f"{self._sync_now(integration, syncs, urls, name)}{self._menu(integration, urls, name)}</div>"
+            f"{self._sync_now(integration, on_request, urls, name)}{self._menu(integration, urls, name)}</div>"
             f'<div class="int-progress" id="progress-{pk}">{self._progress(integration)}</div></li>'
         )
 

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from connectors import archives
 from integrations.connections import Problem
 from integrations.forms import IntegrationForm
 from integrations.models import AuthKind, IntegrationType, JobTrigger, Upload, UploadStatus
@@ -19,6 +20,13 @@ from integrations.uploads.problems import UploadProblem
 from integrations.views.common import owned
 
 CLIENT_CHUNK = 8 * 1024 * 1024
+
+
+def _expected_file(itype) -> str:
+    """What to choose, in words ("a Kindle My Clippings file"), where the type's connector names its
+    export; the file field's label said only the ten extensions every archive type accepts."""
+    export = getattr(imports.archive_connector(itype), "EXPORT", "")
+    return archives.EXPORTS.get(export, "") if isinstance(export, str) else ""
 
 
 def archive_page(request, itype, integration=None):
@@ -60,6 +68,7 @@ def archive_page(request, itype, integration=None):
         "chunk_size": min(CLIENT_CHUNK, settings.UPLOAD_CHUNK_MAX_BYTES),
         "max_bytes": settings.UPLOAD_MAX_BYTES,
         "extensions": ",".join(f".{ext}" for ext in storage.ARCHIVE_EXTENSIONS),
+        "expected_file": _expected_file(itype),
     }
     return render(request, "integrations/upload.html", context, status=400 if problem else 200)
 

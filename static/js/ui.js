@@ -1,6 +1,8 @@
 /* Small progressive enhancements, no inline script anywhere (the pages run under a strict CSP):
    - [data-reveal="input-id"]: a "Show"/"Hide" button for a password field;
    - [data-copy="input-id"]: a "Copy" button that puts a field's value on the clipboard;
+   - [data-confirm="question"]: a submit button that asks before it deletes;
+   - details.menu: "More" menus close on a click elsewhere and on Escape;
    - [data-cron][data-cron-target]: a schedule preset that fills the cron field (their row,
      [data-cron-presets], is shown here: a preset pressed before this ran would do nothing).
    The buttons stay hidden without JavaScript; the pages work without them. */
@@ -45,6 +47,33 @@
     });
   }
 
+  // A button that deletes at once what cannot be had back (revoking an API token, removing a
+  // workflow's source or output with its template) asks first: [data-confirm] holds the question.
+  // Without JavaScript the form posts as it is.
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var question = button && button.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
+
+  // "More" menus (details.menu) are drawn over the rows below them. A menu left open stayed over
+  // the next rows' Sync now and More buttons after a click elsewhere; it now closes as menus do:
+  // on a click outside it, when another one opens, and on Escape (focus back on its button).
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (menu !== except) menu.open = false;
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest ? event.target.closest("details.menu") : null);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var menu = document.activeElement && document.activeElement.closest && document.activeElement.closest("details.menu[open]");
+    closeMenus(null);
+    if (menu) menu.querySelector("summary").focus();
+  });
+
   // Schedule presets ("Every morning"): fill the cron field and let its live preview update.
   document.addEventListener("click", function (event) {
     var preset = event.target.closest("[data-cron][data-cron-target]");
@@ -82,6 +111,83 @@
       control.dispatchEvent(new Event("input", { bubbles: true }));
       control.dispatchEvent(new Event("change", { bubbles: true }));
     });
+  });
+
+  // A request made in place (Sync now, Run now, Test connection, a live preview, a progress poll)
+  // that failed would change nothing on the page: the button seemed to do nothing. The commonest
+  // case is a page opened before a log-in or log-out in another tab, whose form token has expired.
+  // Say what happened, in the words of the hub's error page when it sent one (#error-heading and
+  // its first paragraph), and offer the reload that fixes it. The same request working later (a
+  // progress poll once the hub answers again) takes the notice away.
+  function requestError(text, path) {
+    var box = document.getElementById("request-error");
+    if (!box) return;
+    box.dataset.path = path || "";
+    var banner = document.createElement("div");
+    banner.className = "banner banner-error";
+    var icon = document.createElement("span");
+    icon.className = "banner-icon";
+    icon.setAttribute("aria-hidden", "true");
+    icon.textContent = "\u2716";
+    var words = document.createElement("span");
+    words.textContent = text + " ";
+    var reload = document.createElement("a");
+    reload.href = window.location.href;
+    reload.textContent = "Reload the page";
+    words.appendChild(reload);
+    banner.appendChild(icon);
+    banner.appendChild(words);
+    box.replaceChildren(banner);
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" }); // the button may be far down the page
+  }
+
+  function explain(xhr) {
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (xhr.responseText && type.indexOf("text/html") === 0) {
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var heading = page.querySelector("#error-heading");
+      var first = page.querySelector(".error-page p");
+      if (heading) return heading.textContent.trim() + ". " + (first ? first.textContent.trim() : "");
+    }
+    return "That did not work: the hub answered with an error (" + xhr.status + "). Nothing on this page changed.";
+  }
+
+  function requestPath(event) {
+    return (event.detail.pathInfo && event.detail.pathInfo.requestPath) || "";
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    requestError(explain(event.detail.xhr), requestPath(event));
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    requestError("The hub could not be reached: check your connection, then try again.", requestPath(event));
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var box = document.getElementById("request-error");
+    if (box && !box.hidden && event.detail.successful && requestPath(event) === box.dataset.path) {
+      box.hidden = true;
+      box.replaceChildren();
+    }
+  });
+
+  // A control that swaps the part of the page it sits in (the workflow pickers: choosing an
+  // integration with the arrow keys loads its form in place of the list) would leave keyboard focus
+  // on nothing, back at the top of the page. When the focused element was taken out by a swap,
+  // focus goes to the first field of what came in instead.
+  var focusedBeforeSwap = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    focusedBeforeSwap = document.activeElement !== document.body ? document.activeElement : null;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var lost = focusedBeforeSwap;
+    focusedBeforeSwap = null;
+    if (!lost || document.contains(lost) || (document.activeElement && document.activeElement !== document.body)) return;
+    var target = event.detail.target;
+    if (!target || !document.contains(target)) return;
+    var next = target.querySelector("input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])")
+      || target.querySelector("a[href], button:not([disabled])");
+    if (next) next.focus();
   });
 
   setup(document);

@@ -288,3 +288,14 @@ def test_a_worker_killed_mid_import_resumes_from_the_last_batch_and_keeps_the_fi
     assert job.attempts == 2
     assert job.integration.items.count() == 5
     assert not storage.folder(stored).exists()
+
+
+@pytest.mark.parametrize(
+    ("slug", "words"),
+    [("kindle-highlights", "a Kindle My Clippings file"), ("apple-health", "an Apple Health export")],
+)
+def test_the_file_field_says_which_export_to_choose_not_every_extension(browser, slug, words):
+    page = browser.get(f"/integrations/connect/{slug}/").content.decode()
+    label = page.split('<label for="archive-files">', 1)[1].split("</label>", 1)[0]
+    assert words in label
+    assert ".qfx" not in label  # the ten extensions every archive type accepts stay in accept=""

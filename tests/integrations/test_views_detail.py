@@ -88,3 +88,41 @@ def test_the_delete_dialog_words_itself_by_case(owner_client, owner):
     page = text(owner_client.get(reverse("integrations:disconnect", args=[slack.pk])))
     assert "Workflows can no longer deliver through it, and its credentials are deleted." in page
     assert "Syncing stops" not in page
+
+
+def test_settings_show_a_choice_as_the_form_offered_it_not_its_stored_value(owner_client, owner):
+    mail = make_integration(
+        owner, IntegrationType.objects.get(slug="imap"), name="Work mail",
+        config={"host": "imap.example.com", "port": 143, "security": "none", "username": "me@example.com",
+                "smtp_security": "ssl", "folders": ["INBOX"]},
+    )  # fmt: skip
+    page = text(owner_client.get(mail.get_absolute_url()))
+    settings_card = re.search(r"<h2[^>]*>Settings</h2>.*?</section>", page, re.S).group(0)
+    assert "None (unencrypted)" in settings_card
+    assert "SSL/TLS" in settings_card
+    assert ">none<" not in settings_card
+    assert ">ssl<" not in settings_card
+
+
+@pytest.mark.parametrize("slug", ["kindle-highlights", "apple-health"])
+def test_an_import_only_integration_offers_an_import_not_a_sync_that_finds_nothing(owner_client, owner, slug):
+    """Its data comes only from uploaded exports: Sync now, Re-sync everything and Backfill could only
+    end in "Nothing was imported"; its page and its row offer Import a newer export instead."""
+    imported = make_integration(owner, IntegrationType.objects.get(slug=slug), name="My export")
+    sync_url = reverse("integrations:sync_now", args=[imported.pk])
+    page = text(owner_client.get(imported.get_absolute_url()))
+    assert sync_url not in page
+    assert "Re-sync everything" not in page
+    assert "Import a newer export" in page
+    assert "Nothing imported yet" in page
+    assert sync_url not in text(owner_client.get(reverse("integrations:mine")))
+    answer = owner_client.post(sync_url, HTTP_HX_REQUEST="true")
+    assert "Use Import a newer export on its page." in text(answer)
+    assert not imported.sync_jobs.exists()
+
+
+def test_a_source_with_an_export_import_still_syncs_on_request(owner_client, owner):
+    spotify = make_integration(owner, IntegrationType.objects.get(slug="spotify"), name="Music")
+    page = text(owner_client.get(spotify.get_absolute_url()))
+    assert reverse("integrations:sync_now", args=[spotify.pk]) in page
+    assert "Import an export" in page

@@ -61,8 +61,8 @@ def test_sync_now_with_htmx_answers_a_polling_progress_bar(owner_client, calenda
 def test_when_a_sync_finishes_the_whole_detail_page_catches_up(owner_client, calendar):
     detail = text(owner_client.get(calendar.get_absolute_url()))
     assert "No items yet." in detail
-    ledger_url = reverse("integrations:ledger", args=[calendar.pk]) + "?compact=1"
-    assert f'hx-get="{ledger_url}" hx-trigger="sync-finished from:body"' in detail
+    ledger_url = reverse("integrations:ledger", args=[calendar.pk]) + "?compact=1&shown=working"
+    assert f'hx-get="{ledger_url.replace("&", "&amp;")}" hx-trigger="sync-finished from:body"' in detail
     owner_client.post(reverse("integrations:sync_now", args=[calendar.pk]), HTTP_HX_REQUEST="true")
     job = run_job(SyncJob.objects.get(integration=calendar).pk)
 
@@ -279,3 +279,16 @@ def test_the_chart_escapes_every_label():
     assert '" onload="x' not in svg
     assert "&quot; onload=&quot;x" in svg
     assert "&lt;b&gt;t&lt;/b&gt;" in svg
+
+
+def test_a_sync_that_ends_with_refused_credentials_reloads_the_detail_page(owner_client, calendar):
+    """Its top (Sync now, the Re-authenticate banner, the schedule) was drawn for a working
+    integration: the in-place refresh cannot change it, so the page is asked to reload."""
+    ledger_url = reverse("integrations:ledger", args=[calendar.pk]) + "?compact=1&shown=working"
+    assert "HX-Refresh" not in owner_client.get(ledger_url, HTTP_HX_REQUEST="true")
+    calendar.set_status(Status.NEEDS_REAUTH, "The service refused our credentials (HTTP 401).")
+    answer = owner_client.get(ledger_url, HTTP_HX_REQUEST="true")
+    assert answer["HX-Refresh"] == "true"
+    page = text(owner_client.get(calendar.get_absolute_url()))
+    assert "Re-authenticate now" in page
+    assert "shown=needs_reauth" in page

@@ -122,3 +122,20 @@ def test_the_timeline_pages_answer_head_as_get_without_the_body(owner_client, da
         assert head["Content-Type"] == got["Content-Type"], url
         assert head.content == b"", url
     assert owner_client.post("/timeline/").status_code == 405
+
+
+def test_the_source_filter_offers_only_integrations_that_bring_records_in(owner_client, owner, day_of_records):
+    make_integration(owner, IntegrationType.objects.get(slug="webhook"), name="Team webhook")
+    page = owner_client.get("/timeline/").content.decode()
+    source_filter = page.split('name="source"', 1)[1].split("</select>", 1)[0]
+    assert ">Feed</option>" in source_filter
+    assert ">Photos</option>" in source_filter
+    assert "Team webhook" not in source_filter  # an output: filtering by it would always show nothing
+
+
+def test_an_empty_week_says_so_in_words_and_leads_to_the_gallery(owner_client):
+    page = owner_client.get("/timeline/?view=week&date=2026-03-09").content.decode()
+    assert "Nothing this week" in page
+    assert "Nothing on this week" not in page
+    assert "Go to another week" in page
+    assert '<a href="/integrations/gallery/">connect a service</a>' in page

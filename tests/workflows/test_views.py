@@ -8,6 +8,7 @@ from django_q.brokers import get_broker
 
 from integrations.models import Status
 from tests.workflows.helpers import add_output, add_source, make_workflow, output_integration, query_integration
+from workflows import runner
 from workflows.models import Card, Execution, ExecutionStatus, Workflow
 from workflows.tasks import run_execution
 
@@ -399,3 +400,17 @@ def test_cron_preview_lists_the_next_runs(owner_client):
     assert (
         "Use five fields" in owner_client.get(reverse("workflows:cron_preview"), {"schedule": "0 7"}).content.decode()
     )
+
+
+def test_the_last_run_that_failed_says_why_where_it_is_listed(owner, owner_client):
+    """'Run #2 · Failed' beside Run now, and the reason only one click away on the run's page: the
+    recent runs name the problem of the latest run and what to do."""
+    empty = Workflow.objects.create(owner=owner, name="Nothing in it yet")
+    execution, _ = runner.start_execution(empty, "manual")
+    run_execution(execution.pk)
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILURE
+    page = owner_client.get(empty.get_absolute_url()).content.decode()
+    runs = page.split('id="runs"', 1)[1].split("</section>", 1)[0]
+    assert "This workflow has no sources." in runs
+    assert "Add a source step, then run it again." in runs
