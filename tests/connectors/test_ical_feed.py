@@ -497,3 +497,40 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
     assert len(said) > 500
     assert len(integration.status_detail) == 500
     assert integration.status_detail.endswith("…")
+
+
+def test_a_zone_name_without_its_definition_is_read_where_known_and_said_where_not(owner, feed_server):
+    """An event's TZID that the feed does not define and icalendar does not know was read silently
+    as a floating time (the person's zone here, UTC): an Outlook copy of a Windows zone two
+    hours wrong in summer, with nothing said. Names that still mean one zone are read in it; the
+    rest are kept, read in the calendar's (else the person's) zone, and the job says so."""
+    year = _year()
+    feed = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:copy@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Outlook copy\r\n"
+        f"DTSTART;TZID=Eastern Standard Time 1:{year}0710T140000\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:exchange-utc@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Teams call\r\n"
+        f'DTSTART;TZID="tzone://Microsoft/Utc":{year}0711T090000\r\n'
+        f'DTEND;TZID="tzone://Microsoft/Utc":{year}0711T093000\r\nEND:VEVENT\r\n'
+        "BEGIN:VEVENT\r\nUID:display@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Display name\r\n"
+        f'DTSTART;TZID="(UTC+01:00) Amsterdam, Berlin, Rome":{year}0712T140000\r\nEND:VEVENT\r\n'
+        "END:VCALENDAR\r\n"
+    )
+    feed_server.serve("/zones.ics", feed)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/zones.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    items = _by_title(integration)
+    assert job.failed == 0
+    assert items["Outlook copy"].occurred_at == datetime.datetime(year, 7, 10, 18, 0, tzinfo=datetime.UTC)
+    assert items["Teams call"].occurred_at == datetime.datetime(year, 7, 11, 9, 0, tzinfo=datetime.UTC)
+    assert items["Teams call"].data["end"] == f"{year}-07-11T09:30:00+00:00"
+    assert items["Display name"].occurred_at == datetime.datetime(year, 7, 12, 14, 0, tzinfo=datetime.UTC)
+    assert (
+        "Event 'Display name' (UID display@example.com) uses the time zone '(UTC+01:00) Amsterdam, Berlin, Rome', "
+        "which the feed does not define (no VTIMEZONE) and the hub does not know; the hub read its times in the "
+        "calendar's own time zone, else yours, so they may be off by some hours."
+    ) in job.remediation
+    assert "Outlook copy" not in job.remediation
+    assert "Teams call" not in job.remediation
