@@ -65,7 +65,7 @@ class MailItem:
     folder: str
     uidvalidity: int
     uid: int
-    body: bytes
+    body: bytes | None  # None: the server's answer held no message text
     flags: tuple = ()
     internaldate: datetime.datetime | None = None
     size: int = 0
@@ -101,6 +101,21 @@ class FolderPlan:
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _body_of(data: dict, headers_only: bool) -> bytes | None:
+    """The message (or header) text of one FETCH answer. RFC 3501 names a partial answer BODY[]<0>,
+    but servers also answer BODY[] or echo the whole range (BODY[]<0.262144>): any BODY[] answer
+    is the message. None when the server sent none at all."""
+    exact = b"BODY[HEADER]" if headers_only else b"BODY[]<0>"
+    value = data.get(exact)
+    if isinstance(value, bytes):
+        return value
+    prefix = b"BODY[HEADER]" if headers_only else b"BODY[]"
+    for key, value in data.items():
+        if isinstance(key, bytes) and key.startswith(prefix) and isinstance(value, bytes):
+            return value
+    return None
 
 
 _DATE_HEADER = re.compile(rb"^date:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I | re.M)
@@ -339,7 +354,6 @@ class ImapConnector(Connector):
         headers_only = self.max_body_chars == 0
         cap = max(MIN_FETCH_BYTES, 3 * self.max_body_chars + HEADER_SLACK)
         section = "BODY.PEEK[HEADER]" if headers_only else f"BODY.PEEK[]<0.{cap}>"
-        key = b"BODY[HEADER]" if headers_only else b"BODY[]<0>"
         wanted = ["FLAGS", "RFC822.SIZE", section]  # INTERNALDATE only where the Date header fails
         if plan.modseq is not None:
             wanted.append("MODSEQ")
@@ -355,7 +369,7 @@ class ImapConnector(Connector):
                 folder=plan.folder,
                 uidvalidity=plan.uidvalidity,
                 uid=uid,
-                body=data.get(key) or b"",
+                body=_body_of(data, headers_only),
                 flags=tuple(data.get(b"FLAGS") or ()),
                 internaldate=data.get(b"INTERNALDATE"),
                 size=size,
@@ -365,7 +379,7 @@ class ImapConnector(Connector):
             items.append(item)
             if item.truncated:
                 truncated.append(item)
-        undated = [item for item in items if not _has_date(item.body)]
+        undated = [item for item in items if item.body is not None and not _has_date(item.body)]
         for chunk in _chunks(undated, STRUCTURE_BATCH):
             dates = client.fetch([i.uid for i in chunk], ["INTERNALDATE"])
             for item in chunk:
@@ -380,6 +394,12 @@ class ImapConnector(Connector):
     def transform(self, raw: MailItem) -> Record:
         external_id = raw.external_id
         where = f"message {raw.uid} in {raw.folder}"
+        if raw.body is None:
+            raise ItemError(
+                f"The mail server answered for {where} without its content, so it could not be read.",
+                remediation="Re-sync everything from the integration's page to read it again.",
+                external_id=external_id,
+            )
         try:
             mail = parse(raw.body, max_body_chars=self.max_body_chars, headers_only=self.max_body_chars == 0)
         except Unreadable as exc:

@@ -1,0 +1,105 @@
+"""IMAP servers that answer a little differently from Dovecot, reproduced by a small TCP proxy in
+front of the real Dovecot that rewrites what the server says, as those servers say it."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import threading
+
+import pytest
+
+from tests.connectors.test_imap_sync import by_message_id, mailbox, make_message, sync  # noqa: F401
+
+pytestmark = [pytest.mark.peer, pytest.mark.django_db]
+
+
+class RewritingProxy:
+    """Forwards one port to Dovecot; every line the server sends passes through `rewrite`."""
+
+    def __init__(self, upstream: tuple[str, int], rewrite):
+        self.upstream, self.rewrite = upstream, rewrite
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                continue
+            server = socket.create_connection(self.upstream)
+            self.conns += [client, server]
+            threading.Thread(target=self._pipe, args=(client, server, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, self.rewrite), daemon=True).start()
+
+    def _pipe(self, source, target, rewrite):
+        pending = b""
+        try:
+            while chunk := source.recv(65536):
+                if rewrite is None:
+                    target.sendall(chunk)
+                    continue
+                pending += chunk
+                *lines, pending = pending.split(b"\r\n")
+                if lines:
+                    target.sendall(b"".join(rewrite(line) + b"\r\n" for line in lines))
+        except OSError:
+            pass
+        finally:
+            for conn in (source, target):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self.stop.set()
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def quirky(mailbox, allow_host):  # noqa: F811
+    proxies = []
+
+    def through(rewrite):
+        proxy = RewritingProxy(("127.0.0.1", mailbox.server.port), rewrite)
+        proxies.append(proxy)
+        allow_host(f"127.0.0.1:{proxy.port}")
+        return proxy
+
+    yield through
+    for proxy in proxies:
+        proxy.close()
+
+
+PARTIAL_KEY = re.compile(rb"BODY\[\]<0> \{")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"BODY[] {",  # the partial fetch answered without its origin octet (GreenMail did so)
+        b"BODY[]<0.262144> {",  # with the whole range echoed (WildDuck did so)
+    ],
+)
+def test_a_partial_fetch_answered_under_another_name_still_reads_the_message(mailbox, quirky, answer):  # noqa: F811
+    """The hub asks BODY.PEEK[]<0.N> and read only the key RFC 3501 names (BODY[]<0>): a server
+    that answered under another name made every message an empty body, each reported as "not an
+    email message", and the whole mailbox was lost."""
+    mailbox.server.deliver(mailbox.user, [make_message("First"), make_message("Second")])
+    proxy = quirky(lambda line: PARTIAL_KEY.sub(answer, line))
+    integration = mailbox.integration(host="127.0.0.1", port=proxy.port)
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert sorted(item.title for item in by_message_id(integration).values()) == ["First", "Second"]
+    assert all(item.data["text"] == "Hello there.\n" for item in by_message_id(integration).values())
