@@ -56,6 +56,10 @@ _PLAIN_ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+$")
 _BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200}?)(--)?[ \t]*\r?$", re.M)
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _SURROGATE = re.compile("[\ud800-\udfff]+")
+# The email package's header parser takes time quadratic in a header's length (CPython
+# gh-136063): a subject or address list of a few hundred kilobytes kept a worker busy for minutes,
+# on every retry. Longer headers are read another way (header_text, addresses).
+LONG_HEADER = 8192
 SKIP_FLAGS = {"\\Recent"}  # a per-session flag: it would make every re-sync look like a change
 
 
@@ -303,6 +307,8 @@ def header_text(value: str | None) -> str:
     value = clean_raw(value)
     if "=?" not in value:
         return value.strip()
+    if len(value) > LONG_HEADER:  # a record's title keeps 500 characters: the rest is not read
+        value = value[:LONG_HEADER].rsplit(None, 1)[0]
     value = _relabel_encoded_words(value)
     try:
         return no_surrogates(str(POLICY.header_factory("subject", value))).strip()
@@ -368,6 +374,8 @@ def addresses(name: str, value: str | None) -> list[dict]:
     if value is None:
         return []
     text = clean_raw(value)
+    if len(text) > LONG_HEADER:
+        return _many_addresses(text)
     if text.isascii() and "=?" not in text:
         if '"' not in text and "\\" not in text:  # the usual: Name <a@b>, c@d (no quoted commas)
             simple = [_SIMPLE_ADDRESS.match(piece) for piece in text.split(",")]
@@ -385,6 +393,16 @@ def addresses(name: str, value: str | None) -> list[dict]:
     except Exception:  # noqa: BLE001 - an address list the parser cannot split: keep it as text
         return [{"name": "", "email": header_text(value)}]
     return [a for a in found if a["email"] or a["name"]]
+
+
+def _many_addresses(text: str) -> list[dict]:
+    """A long address list (a mail to thousands), split by the email package's older parser,
+    which is linear, each display name decoded alone."""
+    found = []
+    for name, email in getaddresses([text]):
+        if name or email:
+            found.append({"name": header_text(name) if name else "", "email": no_surrogates(email)})
+    return found
 
 
 def parse_date(value: str | None) -> datetime.datetime | None:
