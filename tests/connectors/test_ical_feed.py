@@ -534,3 +534,39 @@ def test_a_zone_name_without_its_definition_is_read_where_known_and_said_where_n
     ) in job.remediation
     assert "Outlook copy" not in job.remediation
     assert "Teams call" not in job.remediation
+
+
+def test_characters_split_by_a_fold_and_windows_encoded_feeds_keep_their_letters(owner, feed_server):
+    """Many publishers fold lines at 75 bytes in the middle of a character's UTF-8 bytes (RFC 5545
+    3.1 asks readers to restore them), and old Windows tools write feeds in Windows-1252: each
+    such character became U+FFFD. Folds are undone on the bytes, and bytes that are not UTF-8
+    are read as Windows-1252."""
+    year = _year()
+    summary = ("Réunion " * 9 + "café ☕ 🎉 fin").encode()
+    cut = summary.index("é".encode(), 60) + 1  # inside the two bytes of an é
+    emoji = summary.index("🎉".encode()) + 2  # inside the four bytes of the emoji
+    folded = summary[:cut] + b"\r\n " + summary[cut:emoji] + b"\r\n\t" + summary[emoji:]
+    event = (
+        b"BEGIN:VEVENT\r\nUID:split@example.com\r\nDTSTAMP:20260101T000000Z\r\n"
+        + f"DTSTART:{year}0310T100000Z\r\n".encode()
+        + b"SUMMARY:"
+        + folded
+        + b"\r\nEND:VEVENT\r\n"
+    )
+    windows = (
+        b"BEGIN:VEVENT\r\nUID:windows@example.com\r\nDTSTAMP:20260101T000000Z\r\n"
+        + f"DTSTART:{year}0311T100000Z\r\n".encode()
+        + "SUMMARY:Café crème \u2013 5 €\r\nLOCATION:Salle des fêtes\r\nEND:VEVENT\r\n".encode("cp1252")
+    )
+    feed_server.serve(
+        "/split.ics", b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\n" + event + windows + b"END:VCALENDAR\r\n"
+    )
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/split.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, (job.error_message, job.item_errors)
+    titles = {item.data["uid"]: item for item in live_items(integration)}
+    assert titles["split@example.com"].title == summary.decode()
+    assert titles["windows@example.com"].title == "Café crème \u2013 5 €"
+    assert titles["windows@example.com"].data["location"] == "Salle des fêtes"
