@@ -248,8 +248,14 @@ class ICalFeedConnector(Connector):
             scan.failed_series.add(uid)  # its other occurrences are unknown now, not deleted
         rules = [_as_text(e["RRULE"]) for e in calendar.walk("VEVENT") if "RRULE" in e]
         rule = rules[0] if rules else ""
+        # Occurrences come without their TZID: a zone icalendar left unresolved (zone_for_tzid)
+        # is the series' own, as its first start was read.
+        masters = [c for c, _label in labelled if "RECURRENCE-ID" not in c]
+        zone = _series_zone(masters[0]) if masters else None
         for occurrence in found:
             start, end = _times(occurrence, _label(occurrence, uid, chunks[0].line))
+            if zone is not None:
+                start, end = _in_zone(start, zone), _in_zone(end, zone)
             key = (
                 start.strftime("%Y%m%d")
                 if not isinstance(start, datetime.datetime)
@@ -417,6 +423,19 @@ def _placed(event, name: str, value):
         return value
     zone = zone_for_tzid(_tzid_of(event, name)) if _tzid_of(event, name) else None
     return value.replace(tzinfo=zone) if zone is not None else value
+
+
+def _series_zone(component):
+    """The zone of a series whose TZID icalendar could not resolve but zone_for_tzid can."""
+    start = component.decoded("DTSTART", None)
+    if not isinstance(start, datetime.datetime) or start.tzinfo is not None:
+        return None
+    tzid = _tzid_of(component, "DTSTART")
+    return zone_for_tzid(tzid) if tzid else None
+
+
+def _in_zone(value, zone):
+    return value.replace(tzinfo=zone) if isinstance(value, datetime.datetime) and value.tzinfo is None else value
 
 
 def _unknown_zone(event, start) -> list[str]:

@@ -512,6 +512,9 @@ def test_a_zone_name_without_its_definition_is_read_where_known_and_said_where_n
         "BEGIN:VEVENT\r\nUID:exchange-utc@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Teams call\r\n"
         f'DTSTART;TZID="tzone://Microsoft/Utc":{year}0711T090000\r\n'
         f'DTEND;TZID="tzone://Microsoft/Utc":{year}0711T093000\r\nEND:VEVENT\r\n'
+        "BEGIN:VEVENT\r\nUID:series@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Outlook series\r\n"
+        f"DTSTART;TZID=Eastern Standard Time 1:{year}0720T140000\r\n"
+        f"DTEND;TZID=Eastern Standard Time 1:{year}0720T150000\r\nRRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\n"
         "BEGIN:VEVENT\r\nUID:display@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Display name\r\n"
         f'DTSTART;TZID="(UTC+01:00) Amsterdam, Berlin, Rome":{year}0712T140000\r\nEND:VEVENT\r\n'
         "END:VCALENDAR\r\n"
@@ -527,6 +530,8 @@ def test_a_zone_name_without_its_definition_is_read_where_known_and_said_where_n
     assert items["Teams call"].occurred_at == datetime.datetime(year, 7, 11, 9, 0, tzinfo=datetime.UTC)
     assert items["Teams call"].data["end"] == f"{year}-07-11T09:30:00+00:00"
     assert items["Display name"].occurred_at == datetime.datetime(year, 7, 12, 14, 0, tzinfo=datetime.UTC)
+    series = sorted(i.occurred_at for i in live_items(integration) if i.title == "Outlook series")
+    assert series == [datetime.datetime(year, 7, day, 18, 0, tzinfo=datetime.UTC) for day in (20, 21)]
     assert (
         "Event 'Display name' (UID display@example.com) uses the time zone '(UTC+01:00) Amsterdam, Berlin, Rome', "
         "which the feed does not define (no VTIMEZONE) and the hub does not know; the hub read its times in the "
@@ -534,6 +539,7 @@ def test_a_zone_name_without_its_definition_is_read_where_known_and_said_where_n
     ) in job.remediation
     assert "Outlook copy" not in job.remediation
     assert "Teams call" not in job.remediation
+    assert "Outlook series" not in job.remediation
 
 
 def test_characters_split_by_a_fold_and_windows_encoded_feeds_keep_their_letters(owner, feed_server):
