@@ -182,7 +182,7 @@ def _read_simple_body(headers: dict[str, str], body: bytes | None, msg: Message 
     payload = msg.get_payload(decode=True) if msg is not None else _decoded(headers, body)
     if not isinstance(payload, bytes):
         return False
-    text = decode_bytes(payload, charset).replace("\r\n", "\n")
+    text = decode_bytes(payload, charset, html=ctype == "text/html").replace("\r\n", "\n")
     if ctype == "text/plain":
         result.text = text
     else:
@@ -269,7 +269,7 @@ def _read_simple_multipart(headers: dict[str, str], body: bytes | None, result: 
     if text is not None:
         result.text = decode_bytes(*text).replace("\r\n", "\n")
     if html is not None:
-        result.html = decode_bytes(*html).replace("\r\n", "\n")
+        result.html = decode_bytes(*html, html=True).replace("\r\n", "\n")
     return True
 
 
@@ -526,9 +526,16 @@ def codec_for(label: str | None) -> str | None:
     return info.name
 
 
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Bytes in a declared charset; undeclared or unknown: UTF-8, else cp1252 (never fails)."""
+_META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:()+-]{1,40})""", re.I)
+
+
+def decode_bytes(data: bytes, charset: str | None, *, html: bool = False) -> str:
+    """Bytes in a declared charset; undeclared or unknown: UTF-8, else (HTML) the charset its own
+    <meta> names, as a browser reads it, else cp1252 (never fails)."""
     codec = codec_for(charset)
+    if codec is None and html and not _is_utf8(data):
+        found = _META_CHARSET.search(data, 0, 4096)
+        codec = codec_for(found.group(1).decode("ascii")) if found else None
     if codec is not None and codec != "ascii":
         try:
             return data.decode(codec, "replace")
@@ -554,7 +561,7 @@ def part_text(part) -> str:
         charset = part.get_content_charset()
     except Exception:  # noqa: BLE001
         charset = None
-    return decode_bytes(payload, charset).replace("\r\n", "\n")
+    return decode_bytes(payload, charset, html=part.get_content_subtype() == "html").replace("\r\n", "\n")
 
 
 def _attachment(part) -> dict | None:

@@ -250,3 +250,31 @@ def test_a_mail_with_huge_headers_is_read_in_reasonable_time_with_every_recipien
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "read"
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_an_html_body_without_a_mime_charset_is_read_in_the_charset_its_meta_names(multipart):
+    """Newsletters sent as text/html without a MIME charset often name theirs in the HTML itself;
+    a browser, and a mail client, read it so. The hub read such Cyrillic or Polish text as
+    cp1252 mojibake."""
+    russian = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1251"></head>'
+        "<body><p>Привет, мир! Новости недели.</p></body></html>"
+    ).encode("cp1251")
+    polish = '<meta charset="ISO-8859-2"><p>Zażółć gęślą jaźń</p>'.encode("iso8859-2")
+    for body, text in [(russian, "Привет, мир! Новости недели."), (polish, "Zażółć gęślą jaźń")]:
+        if multipart:
+            raw = (
+                b'From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n'
+                b"--b\r\nContent-Type: text/html\r\n\r\n" + body + b"\r\n--b--\r\n"
+            )
+        else:
+            raw = b"From: a@example.com\r\nContent-Type: text/html\r\n\r\n" + body
+
+        mail = parse(raw, max_body_chars=10000)
+
+        assert mail.text == text
+    # A MIME charset, where given, wins over the page's own.
+    labelled = '<meta charset="iso-8859-2"><p>Привет</p>'.encode("cp1251")
+    raw = b"From: a@example.com\r\nContent-Type: text/html; charset=windows-1251\r\n\r\n" + labelled
+    assert parse(raw, max_body_chars=10000).text == "Привет"
