@@ -127,7 +127,7 @@ class ICalFeedConnector(Connector):
                 continue
         expected = first_pass.events
         self.calendar_name = first_pass.header.properties.get("X-WR-CALNAME", "")
-        self.default_tz = _zone(first_pass.header.properties.get("X-WR-TIMEZONE"))
+        self.default_tz = zone_for_tzid(first_pass.header.properties.get("X-WR-TIMEZONE"))
         size = max(1, int(settings.SYNC_BATCH_SIZE))
         self._reader = ical_lean.Reader() if self.lean else None
         scan = _Scan()

@@ -77,6 +77,20 @@ def test_zone_names_that_still_mean_one_zone_are_read_not_refused(tzid, offset):
     assert datetime.datetime.fromisoformat(record.data["end"]) == expected + datetime.timedelta(hours=1)
 
 
+def test_a_calendars_default_zone_given_by_its_windows_name_is_understood():
+    # calendar-timezone (RFC 4791 5.2.2) as Exchange-backed servers and Outlook write it.
+    from connectors.caldav_calendar.dav import _zone_name
+
+    vtimezone = (
+        "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\nEND:VCALENDAR\r\n"
+    )
+    assert _zone_name(vtimezone) == "Europe/Berlin"
+    assert _zone_name(vtimezone.replace("W. Europe Standard Time", "Europe/Paris")) == "Europe/Paris"
+    assert _zone_name(vtimezone.replace("W. Europe Standard Time", "Custom zone")) is None
+
+
 def test_html_descriptions_become_plain_text_and_bad_values_are_kept_as_text():
     record = to_record(obj("nul-and-html.ics"))
     assert record.summary == "Agenda\n1. Budget\n2. Hiring & offsites"

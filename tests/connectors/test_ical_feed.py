@@ -223,6 +223,21 @@ def test_a_floating_time_without_the_calendars_zone_is_read_in_the_persons(owner
     assert (dinner.data["floating"], dinner.data["tzid"]) == (True, "Europe/Berlin")
 
 
+def test_a_calendar_zone_given_by_its_windows_name_places_floating_times(owner, feed_server):
+    """X-WR-TIMEZONE as an Exchange or Outlook export writes it ("W. Europe Standard Time") was not
+    taken for a zone: floating times were read in the person's zone (UTC here) instead."""
+    calendar = _calendar(_event("w@x", "Standup", f"{_year()}0710T093000")).replace(
+        "PRODID:-//tests//EN\r\n", "PRODID:-//tests//EN\r\nX-WR-TIMEZONE:W. Europe Standard Time\r\n"
+    )
+    feed_server.serve("/cal.ics", calendar)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    sync(integration)
+
+    standup = _by_title(integration)["Standup"]
+    assert standup.occurred_at == datetime.datetime(_year(), 7, 10, 7, 30, tzinfo=datetime.UTC)  # 09:30 CEST
+    assert (standup.data["floating"], standup.data["tzid"]) == (True, "Europe/Berlin")
+
+
 def test_an_event_that_breaks_keeps_its_earlier_good_version_and_says_why(owner, feed_server):
     year = _year()
     good_b = _event("b@example.com", "Dentist", f"{year}0410T090000Z", "DURATION:PT1H\r\n")
