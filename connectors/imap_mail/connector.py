@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from connectors.registry import registry
 HEADER_SLACK = 64 * 1024
 MIN_FETCH_BYTES = 256 * 1024  # per message; larger ones are fetched in part, attachments from BODYSTRUCTURE
 STRUCTURE_BATCH = 200
+log = logging.getLogger(__name__)
 
 
 def escape_folder(folder: str) -> str:
@@ -295,7 +297,7 @@ class ImapConnector(Connector):
         self.ctx.heartbeat()
         client = self.client
         info = client.select_folder(folder, readonly=True)
-        uidvalidity = int(info[b"UIDVALIDITY"])
+        uidvalidity = self._uidvalidity(folder, info)
         highest = info.get(b"HIGHESTMODSEQ")
         highest = int(highest) if highest is not None else None
         state = state if isinstance(state, dict) else None
@@ -324,6 +326,26 @@ class ImapConnector(Connector):
         if last_uid:
             plan.changed = self._changed_since(plan, state, [u for u in uids if u <= last_uid])
         return plan
+
+    def _uidvalidity(self, folder: str, info: dict) -> int:
+        """The folder's UIDVALIDITY. RFC 3501 makes it part of every SELECT answer, but some
+        servers leave it out (Xeams on EXAMINE): then STATUS is asked, and a server that says it
+        nowhere is read as 0 (its UIDs taken as stable, as its other clients take them)."""
+        value = info.get(b"UIDVALIDITY")
+        if value is None:
+            import imaplib
+
+            try:
+                value = self.client.folder_status(folder, [b"UIDVALIDITY"]).get(b"UIDVALIDITY")
+            except imaplib.IMAP4.abort:
+                raise  # the connection is gone: a transient error, classified as usual
+            except imaplib.IMAP4.error:  # a server this odd may refuse STATUS too
+                value = None
+            log.info("IMAP folder %s: no UIDVALIDITY on SELECT; STATUS says %s", folder, value)
+        try:
+            return int(value or 0)
+        except (TypeError, ValueError):
+            return 0
 
     def _changed_since(self, plan: FolderPlan, state: dict, old_uids: list[int]) -> list[int]:
         """Known messages whose flags changed since the cursor (CONDSTORE, else by flags digest)."""

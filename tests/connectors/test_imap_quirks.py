@@ -103,3 +103,37 @@ def test_a_partial_fetch_answered_under_another_name_still_reads_the_message(mai
     assert job.status == "succeeded", (job.error_message, job.item_errors)
     assert sorted(item.title for item in by_message_id(integration).values()) == ["First", "Second"]
     assert all(item.data["text"] == "Hello there.\n" for item in by_message_id(integration).values())
+
+
+UIDVALIDITY_OK = re.compile(rb"^\* OK \[UIDVALIDITY \d+\].*$")
+UIDVALIDITY_ANY = re.compile(rb"UIDVALIDITY \d+ ?")
+
+
+@pytest.mark.parametrize("status_says_it", [True, False])
+def test_a_server_that_leaves_out_uidvalidity_is_still_synced(mailbox, quirky, status_says_it):  # noqa: F811
+    """RFC 3501 makes UIDVALIDITY part of every SELECT answer; some servers leave it out (Xeams on
+    EXAMINE). The sync failed with an internal error ("the operators have been told"). It is
+    asked with STATUS, else taken as 0; mail is imported once, and deletions still show."""
+
+    def rewrite(line: bytes) -> bytes:
+        if UIDVALIDITY_OK.match(line):
+            return b"* OK Ready"
+        if not status_says_it and line.startswith(b"* STATUS"):
+            return UIDVALIDITY_ANY.sub(b"", line)
+        return line
+
+    mailbox.server.deliver(mailbox.user, [make_message("First"), make_message("Second")])
+    proxy = quirky(rewrite)
+    integration = mailbox.integration(host="127.0.0.1", port=proxy.port)
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert sorted(item.title for item in by_message_id(integration).values()) == ["First", "Second"]
+    assert sync(integration).created == 0
+    with mailbox.server.client(mailbox.user) as client:
+        client.select_folder("INBOX")
+        client.delete_messages(client.search(["SUBJECT", "First"]))
+        client.expunge()
+    assert sync(integration).deleted == 1
+    assert sorted(item.title for item in by_message_id(integration).values()) == ["Second"]
