@@ -401,6 +401,7 @@ class ImapConnector(Connector):
             items.append(item)
             if item.truncated:
                 truncated.append(item)
+        self._fetch_missing_bodies([i for i in items if i.body is None], headers_only, cap)
         undated = [item for item in items if item.body is not None and not _has_date(item.body)]
         for chunk in _chunks(undated, STRUCTURE_BATCH):
             dates = client.fetch([i.uid for i in chunk], ["INTERNALDATE"])
@@ -412,6 +413,19 @@ class ImapConnector(Connector):
                 structure = structures.get(item.uid, {}).get(b"BODYSTRUCTURE")
                 item.attachments = attachments_from_structure(structure) if structure is not None else None
         return items
+
+    def _fetch_missing_bodies(self, missing: list[MailItem], headers_only: bool, cap: int):
+        """Messages the server answered without their text (servers that cannot answer a partial
+        FETCH send nothing for it): asked again whole, or for their header alone when larger than
+        the cap (their attachments then come from BODYSTRUCTURE, as for any large message)."""
+        for whole, section in ((True, "BODY.PEEK[]"), (False, "BODY.PEEK[HEADER]")):
+            chosen = [i for i in missing if (not headers_only and i.size <= cap) == whole]
+            if whole and headers_only:
+                continue
+            for chunk in _chunks(chosen, STRUCTURE_BATCH):
+                answers = self.client.fetch([i.uid for i in chunk], [section])
+                for item in chunk:
+                    item.body = _body_of(answers.get(item.uid, {}), headers_only=not whole)
 
     def transform(self, raw: MailItem) -> Record:
         external_id = raw.external_id

@@ -49,8 +49,9 @@ class RewritingProxy:
                     continue
                 pending += chunk
                 *lines, pending = pending.split(b"\r\n")
+                rewritten = [rewrite(line) for line in lines]  # None: the line is left out
                 if lines:
-                    target.sendall(b"".join(rewrite(line) + b"\r\n" for line in lines))
+                    target.sendall(b"".join(line + b"\r\n" for line in rewritten if line is not None))
         except OSError:
             pass
         finally:
@@ -137,3 +138,56 @@ def test_a_server_that_leaves_out_uidvalidity_is_still_synced(mailbox, quirky, s
         client.expunge()
     assert sync(integration).deleted == 1
     assert sorted(item.title for item in by_message_id(integration).values()) == ["Second"]
+
+
+class WithoutPartialBodies:
+    """Rewrites a server's answers as one that cannot answer a partial FETCH: each BODY[]<0>
+    literal is left out of its FETCH response (the UID, FLAGS and size still come)."""
+
+    LITERAL = re.compile(rb"^(?P<head>.*?) ?BODY\[\]<0> \{(?P<size>\d+)\}$")
+
+    def __init__(self):
+        self.skip, self.head, self.after = 0, None, False
+
+    def __call__(self, line: bytes) -> bytes | None:
+        if self.after:  # the line right after the literal: the rest of the FETCH response
+            self.after = False
+            return self.head + line
+        if self.skip:
+            if len(line) + 2 <= self.skip:
+                self.skip -= len(line) + 2
+                self.after = self.skip == 0
+                return None
+            rest, self.skip = line[self.skip :], 0
+            return self.head + rest
+        found = self.LITERAL.match(line)
+        if found is None:
+            return line
+        self.skip, self.head = int(found["size"]), found["head"]
+        return None
+
+
+def test_messages_a_server_answers_without_their_text_are_asked_for_again(mailbox, quirky):  # noqa: F811
+    """Some servers answer a partial FETCH (BODY.PEEK[]<0.N>) with the message's other items but
+    without its text. Each such message was reported unreadable and never read again: now it is
+    asked for whole, and read."""
+    big = (
+        "From: big@example.com\r\nSubject: Big\r\nMessage-ID: <big@x>\r\nDate: Mon, 01 Apr 2024 10:00:00 +0000\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+        "Content-Type: text/plain\r\n\r\nSee attached.\r\n--B\r\nContent-Type: application/octet-stream\r\n"
+        'Content-Disposition: attachment; filename="data.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n" * 6000
+        + "--B--\r\n"
+    ).encode()
+    mailbox.server.deliver(mailbox.user, [make_message("First"), make_message("Second"), big])
+    proxy = quirky(WithoutPartialBodies())
+    integration = mailbox.integration(host="127.0.0.1", port=proxy.port, max_body_kb=16)
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    found = by_message_id(integration)
+    assert sorted(item.title for item in found.values()) == ["Big", "First", "Second"]
+    assert found["<big@x>"].data["truncated"] is True  # larger than the cap: its header, not all of it
+    assert [a["filename"] for a in found["<big@x>"].data["attachments"]] == ["data.bin"]
+    assert all(item.data["text"] == "Hello there.\n" for item in found.values() if item.title != "Big")
