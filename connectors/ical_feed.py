@@ -25,7 +25,7 @@ from connectors.errors import ConfigError, ItemError
 from connectors.fetch import conditional_get
 from connectors.kinds import calendar_fields
 from connectors.registry import registry
-from connectors.zones import zone_named
+from connectors.zones import zone_for_tzid, zone_named
 
 log = logging.getLogger(__name__)
 ACCEPT = "text/calendar, application/calendar+json;q=0.5, */*;q=0.1"
@@ -127,7 +127,7 @@ class ICalFeedConnector(Connector):
                 continue
         expected = first_pass.events
         self.calendar_name = first_pass.header.properties.get("X-WR-CALNAME", "")
-        self.default_tz = _zone(first_pass.header.properties.get("X-WR-TIMEZONE"))
+        self.default_tz = zone_for_tzid(first_pass.header.properties.get("X-WR-TIMEZONE"))
         size = max(1, int(settings.SYNC_BATCH_SIZE))
         self._reader = ical_lean.Reader() if self.lean else None
         scan = _Scan()
@@ -212,6 +212,7 @@ class ICalFeedConnector(Connector):
         # (the lean reader leaves an event with a property written twice to icalendar, above)
         label = _label(event, uid, chunk.line)
         start, end = _times(event, label)
+        scan.repaired(label, _unknown_zone(event, start))
         return {"external_id": uid, "event": event, "start": start, "end": end}
 
     def _expand(self, uid: str, chunks, window: Window, scan: _Scan):
@@ -227,8 +228,8 @@ class ICalFeedConnector(Connector):
             skipped |= dropped
             label = _label(component, uid, chunk.line)
             labelled.append((component, label))
-            repairs.append((label, said + more))
-            _times(component, label)  # a broken instance fails its series, by name
+            start, _end = _times(component, label)  # a broken instance fails its series, by name
+            repairs.append((label, said + more + _unknown_zone(component, start)))
         try:
             found = recurring_ical_events.of(calendar).between(window.start, window.end)
         except ValueError as exc:
@@ -247,8 +248,14 @@ class ICalFeedConnector(Connector):
             scan.failed_series.add(uid)  # its other occurrences are unknown now, not deleted
         rules = [_as_text(e["RRULE"]) for e in calendar.walk("VEVENT") if "RRULE" in e]
         rule = rules[0] if rules else ""
+        # Occurrences come without their TZID: a zone icalendar left unresolved (zone_for_tzid)
+        # is the series' own, as its first start was read.
+        masters = [c for c, _label in labelled if "RECURRENCE-ID" not in c]
+        zone = _series_zone(masters[0]) if masters else None
         for occurrence in found:
             start, end = _times(occurrence, _label(occurrence, uid, chunks[0].line))
+            if zone is not None:
+                start, end = _in_zone(start, zone), _in_zone(end, zone)
             key = (
                 start.strftime("%Y%m%d")
                 if not isinstance(start, datetime.datetime)
@@ -389,17 +396,61 @@ def _times(event, label: str):
         raise Unreadable(f"{label} has no start time (DTSTART).")
     if not isinstance(start, datetime.date):
         raise Unreadable(f"{label} has an unreadable start time (DTSTART:{_raw(event, 'DTSTART')}).")
+    start = _placed(event, "DTSTART", start)
     if "DTEND" in event:
         end = event.decoded("DTEND")
         if not isinstance(end, datetime.date):
             raise Unreadable(f"{label} has an unreadable end time (DTEND:{_raw(event, 'DTEND')}).")
-        return start, end
+        return start, _placed(event, "DTEND", end)
     if "DURATION" in event:
         duration = event.decoded("DURATION")
         if not isinstance(duration, datetime.timedelta):
             raise Unreadable(f"{label} has an unreadable duration (DURATION:{_raw(event, 'DURATION')}).")
         return start, start + duration
     return start, (start + datetime.timedelta(days=1) if not isinstance(start, datetime.datetime) else start)
+
+
+def _tzid_of(event, name: str) -> str:
+    prop = event.get(name)
+    prop = prop[0] if isinstance(prop, list) and prop else prop
+    return str(getattr(prop, "params", {}).get("TZID") or "")
+
+
+def _placed(event, name: str, value):
+    """A time whose TZID icalendar left unresolved (naive), in the zone the name still means for
+    certain (zones.zone_for_tzid: "tzone://Microsoft/Utc", "Eastern Standard Time 1"...)."""
+    if not isinstance(value, datetime.datetime) or value.tzinfo is not None:
+        return value
+    zone = zone_for_tzid(_tzid_of(event, name)) if _tzid_of(event, name) else None
+    return value.replace(tzinfo=zone) if zone is not None else value
+
+
+def _series_zone(component):
+    """The zone of a series whose TZID icalendar could not resolve but zone_for_tzid can."""
+    start = component.decoded("DTSTART", None)
+    if not isinstance(start, datetime.datetime) or start.tzinfo is not None:
+        return None
+    tzid = _tzid_of(component, "DTSTART")
+    return zone_for_tzid(tzid) if tzid else None
+
+
+def _in_zone(value, zone):
+    return value.replace(tzinfo=zone) if isinstance(value, datetime.datetime) and value.tzinfo is None else value
+
+
+def _unknown_zone(event, start) -> list[str]:
+    """What to tell about a start whose TZID names no zone the feed defines or the hub knows: the
+    event is kept, read like a floating time (the calendar's zone, else the person's)."""
+    if not isinstance(start, datetime.datetime) or start.tzinfo is not None:
+        return []
+    tzid = _tzid_of(event, "DTSTART")
+    if not tzid:
+        return []
+    return [
+        f"uses the time zone {tzid[:80]!r}, which the feed does not define (no VTIMEZONE) and the hub does "
+        "not know; the hub read its times in the calendar's own time zone, else yours, so they may be off "
+        "by some hours"
+    ]
 
 
 _SUMMARY_LINE = re.compile(r"^SUMMARY[;:](?:[^:\r\n]*:)?(.*)$", re.MULTILINE)

@@ -11,11 +11,13 @@ among the components, so the reader can say what it found (and never take a cut 
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 BOM = "\ufeff"  # a UTF-8 byte-order mark, which Windows tools write before BEGIN:VCALENDAR
+BOM_BYTES = BOM.encode()
 # Components that may stand at the top of a calendar: a file that starts with one of them is a
 # calendar whose wrapper was left out.
 TOP_LEVEL = {"VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VAVAILABILITY"}
@@ -38,24 +40,45 @@ class NotICalendar(ValueError):
     pass
 
 
+def _cp1252_bytes(error: UnicodeDecodeError):
+    """Bytes that are not UTF-8 read as Windows-1252 (what old Outlook and Windows tools write
+    feeds in), so "Café" stays "Café"; the five bytes cp1252 leaves undefined as Latin-1."""
+    bad = error.object[error.start : error.end]
+    return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in bad), error.end
+
+
+codecs.register_error("metacortex-ical-cp1252", _cp1252_bytes)
+
+
+def text_of(line: bytes) -> str:
+    """One content line as text: UTF-8 (RFC 5545), any byte that is not read as Windows-1252."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("utf-8", "metacortex-ical-cp1252")
+
+
 def _unfolded_lines(stream: BinaryIO) -> Iterator[tuple[int, str]]:
     """(line number, content line) with folds undone as icalendar undoes them: blank lines are
-    dropped, even between a line and its continuation (some publishers insert them)."""
-    pending, start = None, 0
+    dropped, even between a line and its continuation (some publishers insert them). Lines are
+    joined as bytes and only then decoded: many publishers fold in the middle of a character's
+    UTF-8 bytes, which RFC 5545 3.1 asks readers to restore."""
+    pending: list[bytes] | None = None
+    start = 0
     for number, raw in enumerate(stream, start=1):
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        line = raw.rstrip(b"\r\n")
         if number == 1:
-            line = line.removeprefix(BOM)
+            line = line.removeprefix(BOM_BYTES)
         if not line:
             continue
-        if line[:1] in (" ", "\t") and pending is not None:
-            pending += line[1:]
+        if line[:1] in (b" ", b"\t") and pending is not None:
+            pending.append(line[1:])
             continue
         if pending is not None:
-            yield start, pending
-        pending, start = line, number
+            yield start, text_of(b"".join(pending))
+        pending, start = [line], number
     if pending is not None:
-        yield start, pending
+        yield start, text_of(b"".join(pending))
 
 
 @dataclass
@@ -71,7 +94,7 @@ def prescan(stream: BinaryIO) -> Prescan:
     result, depth, zone, top = Prescan(), 0, None, 1
     for number, raw in enumerate(stream):
         if number == 0:
-            raw = raw.removeprefix(BOM.encode())
+            raw = raw.removeprefix(BOM_BYTES)
             # Without the VCALENDAR wrapper, the components sit one level higher.
             top = 1 if raw.startswith(b"BEGIN:VCALENDAR") else 0
         if raw.startswith(b"BEGIN:"):
@@ -85,11 +108,11 @@ def prescan(stream: BinaryIO) -> Prescan:
             if zone is not None:
                 zone.append(raw)
                 if depth == top:
-                    result.timezones.append(b"".join(zone).decode("utf-8", "replace"))
+                    result.timezones.append(text_of(b"".join(zone)))
                     zone = None
                 continue
         elif depth == 1 and top == 1 and b":" in raw and raw[:1] not in (b" ", b"\t"):
-            key, _, value = raw.decode("utf-8", "replace").rstrip("\r\n").partition(":")
+            key, _, value = text_of(raw).rstrip("\r\n").partition(":")
             result.header.properties[key.split(";", 1)[0].upper()] = value
         if zone is not None:
             zone.append(raw)

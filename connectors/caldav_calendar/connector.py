@@ -90,6 +90,7 @@ class CalDAVConnector(Connector):
     def __init__(self, ctx):
         super().__init__(ctx)
         self._dav = None
+        self._unsent: set[str] = set()  # objects the server listed but did not send this sync
 
     # -- settings --------------------------------------------------------------------------------
 
@@ -241,6 +242,10 @@ class CalDAVConnector(Connector):
                 if index == len(chunks) - 1:  # the calendar is complete with this batch
                     deletes = sorted(set(gone) | set(plan.deletes))
                     state.calendars[calendar.path] = plan.done_state
+                    if any(path.startswith(calendar.path) for path in self._unsent):
+                        # Objects the server did not send would never be listed as changed again:
+                        # without a token or ctag, the next sync compares etags and asks for them.
+                        state.calendars[calendar.path] = {**plan.done_state, "sync_token": None, "ctag": None}
                     state.pending = None
                     if state.full and calendar.path not in state.done:
                         state.done.append(calendar.path)
@@ -374,9 +379,12 @@ class CalDAVConnector(Connector):
             if found is not None and found.status == 404:
                 gone.append(member.path)  # deleted between the listing and now
             elif found is None or not found.data:
+                self._unsent.add(member.path)
+                status = f" (HTTP {found.status})" if found is not None and found.status not in (None, 200) else ""
                 errors.append(
                     ItemError(
-                        f"The server did not send {member.path.rsplit('/', 1)[-1]} of calendar {calendar.name!r}.",
+                        f"The server did not send {member.path.rsplit('/', 1)[-1]} of calendar {calendar.name!r}"
+                        f"{status}; the next sync asks for it again.",
                         external_id=member.path,
                     )
                 )

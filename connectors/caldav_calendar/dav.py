@@ -26,7 +26,7 @@ from lxml import etree
 
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError
 from connectors.http import guarded_session, retry_after_seconds
-from connectors.zones import zone_named
+from connectors.zones import zone_for_tzid
 
 log = logging.getLogger(__name__)
 
@@ -332,9 +332,9 @@ def _zone_name(vtimezone) -> str | None:
     if not isinstance(vtimezone, str):
         return None
     for match in re.finditer(r"^(?:TZID|X-LIC-LOCATION)[^:\r\n]*:(.+?)\r?$", vtimezone, re.MULTILINE):
-        name = match.group(1).strip()
-        if zone_named(name) is not None:
-            return name
+        zone = zone_for_tzid(match.group(1).strip())  # Windows names too ("W. Europe Standard Time")
+        if zone is not None:
+            return zone.key
     return None
 
 

@@ -29,7 +29,7 @@ from connectors.base import Record
 from connectors.caldav_calendar import lean as lean_reader
 from connectors.errors import ItemError
 from connectors.text import html_to_text
-from connectors.zones import zone_named
+from connectors.zones import zone_for_tzid, zone_named
 
 UTC = datetime.UTC
 KINDS = {"VEVENT": "event", "VTODO": "task", "VJOURNAL": "journal"}
@@ -334,6 +334,9 @@ def _when(comp, name: str, obj: CalendarObject, label: str, *, strict: bool = Tr
     if isinstance(value, datetime.datetime) and value.tzinfo is None:
         tzid = getattr(prop, "params", {}).get("TZID")
         if tzid:
+            zone = zone_for_tzid(str(tzid))  # names icalendar does not know but that say one zone
+            if zone is not None:
+                return value.replace(tzinfo=zone)
             if not strict:
                 return None
             raise ItemError(

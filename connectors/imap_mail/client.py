@@ -182,6 +182,17 @@ def login_failed(username: str, exc, where: str = "") -> ConnectorError:
     text = _server_text(exc)
     upper = text.upper()
     server = f"The mail server {where}" if where else "The mail server"
+    if _is_microsoft_cloud(where) and not any(code in upper for code in _TEMPORARY_CODES):
+        return ConfigError(
+            f"{server} refused the password ({text}): Microsoft no longer accepts passwords over IMAP, app "
+            "passwords included, for Outlook.com, Hotmail and Microsoft 365 mailboxes (work accounts since "
+            "2022, personal ones since September 2024). They sign in with OAuth only, which this integration "
+            "does not offer.",
+            remediation="Forward this mailbox's mail to a mailbox that offers IMAP with a password (a forwarding "
+            "rule in Outlook), and connect that one; Outlook calendars connect through the Outlook Calendar "
+            "integration.",
+            field="host",
+        )
     if _AUTH_CODES.search(upper):
         return login_refused(username, exc)
     # Response codes only: free text such as "Login failed, try again" is a plain refusal.
@@ -197,6 +208,15 @@ def login_failed(username: str, exc, where: str = "") -> ConnectorError:
             field="security",
         )
     return login_refused(username, exc)
+
+
+# Exchange Online's IMAP endpoints: basic authentication is switched off there for good.
+_MICROSOFT_CLOUD = re.compile(r"(^|\.)(outlook\.office365\.com|outlook\.office\.com|outlook\.com|office365\.com)$")
+
+
+def _is_microsoft_cloud(where: str) -> bool:
+    host = where.rsplit(":", 1)[0].strip().strip("[]").rstrip(".").lower() if where else ""
+    return bool(host) and bool(_MICROSOFT_CLOUD.search(host))
 
 
 def login_refused(username: str, exc=None) -> AuthError:

@@ -31,7 +31,7 @@ def recipients(config: dict) -> list[str]:
     value = config.get("to") or []
     if isinstance(value, str):
         value = re.split(r"[\n,;]", value)
-    found = [str(v).strip() for v in value if str(v).strip()]
+    found = [_ascii_domain(str(v).strip()) for v in value if str(v).strip()]
     bad = [v for v in found if not _EMAIL.match(v)]
     if bad:
         raise ConfigError(
@@ -40,6 +40,19 @@ def recipients(config: dict) -> list[str]:
             field="to",
         )
     return found
+
+
+def _ascii_domain(address: str) -> str:
+    """The address with its domain in ASCII (IDNA, "bücher.example" -> "xn--bcher-kva.example"),
+    as mail clients send it: no SMTPUTF8 needed, and a To header any client reads. An address
+    whose domain cannot be so written is returned as it was (and refused as not an address)."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
 
 
 def message_id(card, domain: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from connectors.registry import registry
 HEADER_SLACK = 64 * 1024
 MIN_FETCH_BYTES = 256 * 1024  # per message; larger ones are fetched in part, attachments from BODYSTRUCTURE
 STRUCTURE_BATCH = 200
+log = logging.getLogger(__name__)
 
 
 def escape_folder(folder: str) -> str:
@@ -65,7 +67,7 @@ class MailItem:
     folder: str
     uidvalidity: int
     uid: int
-    body: bytes
+    body: bytes | None  # None: the server's answer held no message text
     flags: tuple = ()
     internaldate: datetime.datetime | None = None
     size: int = 0
@@ -101,6 +103,21 @@ class FolderPlan:
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _body_of(data: dict, headers_only: bool) -> bytes | None:
+    """The message (or header) text of one FETCH answer. RFC 3501 names a partial answer BODY[]<0>,
+    but servers also answer BODY[] or echo the whole range (BODY[]<0.262144>): any BODY[] answer
+    is the message. None when the server sent none at all."""
+    exact = b"BODY[HEADER]" if headers_only else b"BODY[]<0>"
+    value = data.get(exact)
+    if isinstance(value, bytes):
+        return value
+    prefix = b"BODY[HEADER]" if headers_only else b"BODY[]"
+    for key, value in data.items():
+        if isinstance(key, bytes) and key.startswith(prefix) and isinstance(value, bytes):
+            return value
+    return None
 
 
 _DATE_HEADER = re.compile(rb"^date:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I | re.M)
@@ -280,7 +297,7 @@ class ImapConnector(Connector):
         self.ctx.heartbeat()
         client = self.client
         info = client.select_folder(folder, readonly=True)
-        uidvalidity = int(info[b"UIDVALIDITY"])
+        uidvalidity = self._uidvalidity(folder, info)
         highest = info.get(b"HIGHESTMODSEQ")
         highest = int(highest) if highest is not None else None
         state = state if isinstance(state, dict) else None
@@ -309,6 +326,26 @@ class ImapConnector(Connector):
         if last_uid:
             plan.changed = self._changed_since(plan, state, [u for u in uids if u <= last_uid])
         return plan
+
+    def _uidvalidity(self, folder: str, info: dict) -> int:
+        """The folder's UIDVALIDITY. RFC 3501 makes it part of every SELECT answer, but some
+        servers leave it out (Xeams on EXAMINE): then STATUS is asked, and a server that says it
+        nowhere is read as 0 (its UIDs taken as stable, as its other clients take them)."""
+        value = info.get(b"UIDVALIDITY")
+        if value is None:
+            import imaplib
+
+            try:
+                value = self.client.folder_status(folder, [b"UIDVALIDITY"]).get(b"UIDVALIDITY")
+            except imaplib.IMAP4.abort:
+                raise  # the connection is gone: a transient error, classified as usual
+            except imaplib.IMAP4.error:  # a server this odd may refuse STATUS too
+                value = None
+            log.info("IMAP folder %s: no UIDVALIDITY on SELECT; STATUS says %s", folder, value)
+        try:
+            return int(value or 0)
+        except (TypeError, ValueError):
+            return 0
 
     def _changed_since(self, plan: FolderPlan, state: dict, old_uids: list[int]) -> list[int]:
         """Known messages whose flags changed since the cursor (CONDSTORE, else by flags digest)."""
@@ -339,7 +376,6 @@ class ImapConnector(Connector):
         headers_only = self.max_body_chars == 0
         cap = max(MIN_FETCH_BYTES, 3 * self.max_body_chars + HEADER_SLACK)
         section = "BODY.PEEK[HEADER]" if headers_only else f"BODY.PEEK[]<0.{cap}>"
-        key = b"BODY[HEADER]" if headers_only else b"BODY[]<0>"
         wanted = ["FLAGS", "RFC822.SIZE", section]  # INTERNALDATE only where the Date header fails
         if plan.modseq is not None:
             wanted.append("MODSEQ")
@@ -355,7 +391,7 @@ class ImapConnector(Connector):
                 folder=plan.folder,
                 uidvalidity=plan.uidvalidity,
                 uid=uid,
-                body=data.get(key) or b"",
+                body=_body_of(data, headers_only),
                 flags=tuple(data.get(b"FLAGS") or ()),
                 internaldate=data.get(b"INTERNALDATE"),
                 size=size,
@@ -365,7 +401,8 @@ class ImapConnector(Connector):
             items.append(item)
             if item.truncated:
                 truncated.append(item)
-        undated = [item for item in items if not _has_date(item.body)]
+        self._fetch_missing_bodies([i for i in items if i.body is None], headers_only, cap)
+        undated = [item for item in items if item.body is not None and not _has_date(item.body)]
         for chunk in _chunks(undated, STRUCTURE_BATCH):
             dates = client.fetch([i.uid for i in chunk], ["INTERNALDATE"])
             for item in chunk:
@@ -377,9 +414,28 @@ class ImapConnector(Connector):
                 item.attachments = attachments_from_structure(structure) if structure is not None else None
         return items
 
+    def _fetch_missing_bodies(self, missing: list[MailItem], headers_only: bool, cap: int):
+        """Messages the server answered without their text (servers that cannot answer a partial
+        FETCH send nothing for it): asked again whole, or for their header alone when larger than
+        the cap (their attachments then come from BODYSTRUCTURE, as for any large message)."""
+        for whole, section in ((True, "BODY.PEEK[]"), (False, "BODY.PEEK[HEADER]")):
+            chosen = [i for i in missing if (not headers_only and i.size <= cap) == whole]
+            if whole and headers_only:
+                continue
+            for chunk in _chunks(chosen, STRUCTURE_BATCH):
+                answers = self.client.fetch([i.uid for i in chunk], [section])
+                for item in chunk:
+                    item.body = _body_of(answers.get(item.uid, {}), headers_only=not whole)
+
     def transform(self, raw: MailItem) -> Record:
         external_id = raw.external_id
         where = f"message {raw.uid} in {raw.folder}"
+        if raw.body is None:
+            raise ItemError(
+                f"The mail server answered for {where} without its content, so it could not be read.",
+                remediation="Re-sync everything from the integration's page to read it again.",
+                external_id=external_id,
+            )
         try:
             mail = parse(raw.body, max_body_chars=self.max_body_chars, headers_only=self.max_body_chars == 0)
         except Unreadable as exc:

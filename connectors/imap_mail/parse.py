@@ -8,7 +8,14 @@ read through policy.default's header registry wherever it matters (encoded-words
 address lists that the quick email.utils path cannot split cleanly), so the result is the same.
 Around it, this module makes awkward mail readable instead of failing on it:
 - headers in raw 8-bit bytes (UTF-8, or cp1252 when that is not valid UTF-8) and RFC 2047
-  encoded-words in any charset; unknown charsets decode with replacement characters;
+  encoded-words in any charset;
+- charset labels read as mail clients read them (the WHATWG Encoding Standard, which Thunderbird
+  and every browser follow): labels Python lacks (windows-874, iso-8859-8-i, x-mac-roman...), and
+  labels whose mail holds a wider set than Python's codec of that name (ISO-8859-1 mail written on
+  Windows holds cp1252's curly quotes and euro sign, GB2312 mail holds GBK, Shift_JIS mail holds
+  Windows-31J). An unknown label, or a name that is no text charset at all ("base64", "zlib"),
+  is read as an unlabelled text is: UTF-8, else cp1252. No text ever keeps a lone surrogate
+  (PostgreSQL refuses to store one, and the whole batch with it);
 - bodies without a charset, with a wrong one or an unknown one;
 - a multipart whose declared boundary never appears (re-read with the boundary the body uses);
 - missing or unparseable Date headers (None: the caller falls back to INTERNALDATE);
@@ -21,7 +28,9 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import contextlib
 import datetime
+import functools
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -45,6 +54,12 @@ _ADDR = r"[^<>@\s,;:\"()]+@[^<>@\s,;:\"()]+"
 _SIMPLE_ADDRESS = re.compile(rf"^\s*(?:([^\"<>,@;:()]*?)\s*<({_ADDR})>|({_ADDR}))\s*$")
 _PLAIN_ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+$")
 _BOUNDARY_LINE = re.compile(rb"^--([^\s]{1,200}?)(--)?[ \t]*\r?$", re.M)
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_SURROGATE = re.compile("[\ud800-\udfff]+")
+# The email package's header parser takes time quadratic in a header's length (CPython
+# gh-136063): a subject or address list of a few hundred kilobytes kept a worker busy for minutes,
+# on every retry. Longer headers are read another way (header_text, addresses).
+LONG_HEADER = 8192
 SKIP_FLAGS = {"\\Recent"}  # a per-session flag: it would make every re-sync look like a change
 
 
@@ -167,7 +182,7 @@ def _read_simple_body(headers: dict[str, str], body: bytes | None, msg: Message 
     payload = msg.get_payload(decode=True) if msg is not None else _decoded(headers, body)
     if not isinstance(payload, bytes):
         return False
-    text = decode_bytes(payload, charset).replace("\r\n", "\n")
+    text = decode_bytes(payload, charset, html=ctype == "text/html").replace("\r\n", "\n")
     if ctype == "text/plain":
         result.text = text
     else:
@@ -254,7 +269,7 @@ def _read_simple_multipart(headers: dict[str, str], body: bytes | None, result: 
     if text is not None:
         result.text = decode_bytes(*text).replace("\r\n", "\n")
     if html is not None:
-        result.html = decode_bytes(*html).replace("\r\n", "\n")
+        result.html = decode_bytes(*html, html=True).replace("\r\n", "\n")
     return True
 
 
@@ -292,19 +307,75 @@ def header_text(value: str | None) -> str:
     value = clean_raw(value)
     if "=?" not in value:
         return value.strip()
+    if len(value) > LONG_HEADER:  # a record's title keeps 500 characters: the rest is not read
+        value = value[:LONG_HEADER].rsplit(None, 1)[0]
+    value = _relabel_encoded_words(value)
     try:
-        return str(POLICY.header_factory("subject", value)).strip()
+        return no_surrogates(str(POLICY.header_factory("subject", value))).strip()
     except Exception:  # noqa: BLE001 - fall back to the older decoder, then to the raw text
         try:
-            return str(make_header(decode_header(value))).strip()
+            return no_surrogates(str(make_header(decode_header(value)))).strip()
         except Exception:  # noqa: BLE001
             return value.strip()
+
+
+def _relabel_encoded_words(value: str) -> str:
+    """Encoded-words labelled with a charset Python lacks or reads narrower than mail clients do,
+    relabelled with the codec that reads them (codec_for). Words with an unknown label (or one
+    that is no text charset) are read as UTF-8 when their bytes together are valid UTF-8, else as
+    cp1252: the rule for unlabelled text, instead of replacement characters."""
+    words = list(_ENCODED_WORD.finditer(value))
+    if not words:
+        return value
+    codecs_at, unknown = {}, b""
+    for word in words:
+        codec = codecs_at[word.start()] = codec_for(word.group(1).partition("*")[0])
+        if codec is None:
+            with contextlib.suppress(Exception):  # broken base64: the header parser copes with it
+                unknown += decode_header(word.group(0))[0][0]
+    guess = "utf-8" if _is_utf8(unknown) else "cp1252"
+
+    def relabel(word):
+        label, star, language = word.group(1).partition("*")
+        codec = codecs_at[word.start()] or guess
+        if codec == label.lower():
+            return word.group(0)
+        return f"=?{codec}{star}{language}?{word.group(2)}?{word.group(3)}?="
+
+    return _ENCODED_WORD.sub(relabel, value)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def no_surrogates(text: str) -> str:
+    """Text without lone surrogates: the email package leaves bytes it could not decode as
+    surrogate escapes, which no database stores. Each run is read as UTF-8, else cp1252."""
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub(_unescape_run, text)
+
+
+def _unescape_run(found) -> str:
+    run = found.group(0)
+    try:
+        data = run.encode("ascii", "surrogateescape")  # bytes 0x80-0xff the parser escaped
+    except UnicodeEncodeError:  # other lone surrogates: nothing to recover
+        return "\ufffd" * len(run)
+    return decode_bytes(data, None)
 
 
 def addresses(name: str, value: str | None) -> list[dict]:
     if value is None:
         return []
     text = clean_raw(value)
+    if len(text) > LONG_HEADER:
+        return _many_addresses(text)
     if text.isascii() and "=?" not in text:
         if '"' not in text and "\\" not in text:  # the usual: Name <a@b>, c@d (no quoted commas)
             simple = [_SIMPLE_ADDRESS.match(piece) for piece in text.split(",")]
@@ -314,11 +385,24 @@ def addresses(name: str, value: str | None) -> list[dict]:
         if quick and all(_PLAIN_ADDRESS.match(addr) for _name, addr in quick):
             return [{"name": n, "email": a} for n, a in quick]
     try:
-        header = POLICY.header_factory(name, text)
-        found = [{"name": a.display_name or "", "email": a.addr_spec or ""} for a in header.addresses]
+        header = POLICY.header_factory(name, _relabel_encoded_words(text) if "=?" in text else text)
+        found = [
+            {"name": no_surrogates(a.display_name or ""), "email": no_surrogates(a.addr_spec or "")}
+            for a in header.addresses
+        ]
     except Exception:  # noqa: BLE001 - an address list the parser cannot split: keep it as text
         return [{"name": "", "email": header_text(value)}]
     return [a for a in found if a["email"] or a["name"]]
+
+
+def _many_addresses(text: str) -> list[dict]:
+    """A long address list (a mail to thousands), split by the email package's older parser,
+    which is linear, each display name decoded alone."""
+    found = []
+    for name, email in getaddresses([text]):
+        if name or email:
+            found.append({"name": header_text(name) if name else "", "email": no_surrogates(email)})
+    return found
 
 
 def parse_date(value: str | None) -> datetime.datetime | None:
@@ -391,15 +475,72 @@ def _body_parts(root):
     return text, html
 
 
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Bytes in a declared charset; undeclared or unknown: UTF-8, else cp1252 (never fails)."""
-    if charset:
+# Labels read as the WHATWG Encoding Standard reads them, where Python's codec of that name differs
+# or Python has none (https://encoding.spec.whatwg.org/#names-and-labels). US-ASCII is not here:
+# unlabelled and ASCII-labelled text is tried as UTF-8 first (decode_bytes).
+_WHATWG = {
+    **dict.fromkeys(
+        (
+            *("iso-8859-1", "iso8859-1", "iso_8859-1", "iso88591", "iso_8859-1:1987", "latin1", "l1", "cp819"),
+            *("ibm819", "iso-ir-100", "csisolatin1", "x-cp1252"),
+        ),
+        "cp1252",
+    ),
+    **dict.fromkeys(("iso-8859-9", "iso8859-9", "iso_8859-9", "latin5", "l5", "iso-ir-148", "csisolatin5"), "cp1254"),
+    **dict.fromkeys(("iso-8859-8-i", "iso_8859-8-i", "csiso88598i", "logical"), "iso8859-8"),
+    **dict.fromkeys(("windows-874", "dos-874", "iso-8859-11", "iso8859-11", "tis-620"), "cp874"),
+    **dict.fromkeys(("gb2312", "gb_2312", "gb_2312-80", "gbk", "x-gbk", "chinese", "csgb2312", "iso-ir-58"), "gb18030"),
+    **dict.fromkeys(
+        (
+            *("euc-kr", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601", "korean", "windows-949"),
+            *("csksc56011987", "iso-ir-149", "cseuckr"),
+        ),
+        "cp949",
+    ),
+    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "csshiftjis", "windows-31j"), "cp932"),
+    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
+    **dict.fromkeys(("unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"), "utf-8"),
+    "x-euc-jp": "euc_jp",
+    "x-mac-roman": "mac-roman",
+    **dict.fromkeys(("x-mac-cyrillic", "x-mac-ukrainian"), "mac-cyrillic"),
+}
+# Codecs Python finds by these names that cannot read a declared body: they raise on any byte
+# ("undefined"), refuse replacement ("idna"), or turn backslashes into characters.
+_NOT_A_CHARSET = {"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape"}
+
+
+@functools.lru_cache(maxsize=512)
+def codec_for(label: str | None) -> str | None:
+    """The Python codec that reads text labelled `label` as mail clients do; None when the label
+    names no text charset (unknown, or a binary codec such as "base64")."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").strip().lower()
+    name = _WHATWG.get(name, name)
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_A_CHARSET:
+        return None
+    return info.name
+
+
+_META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:()+-]{1,40})""", re.I)
+
+
+def decode_bytes(data: bytes, charset: str | None, *, html: bool = False) -> str:
+    """Bytes in a declared charset; undeclared or unknown: UTF-8, else (HTML) the charset its own
+    <meta> names, as a browser reads it, else cp1252 (never fails)."""
+    codec = codec_for(charset)
+    if codec is None and html and not _is_utf8(data):
+        found = _META_CHARSET.search(data, 0, 4096)
+        codec = codec_for(found.group(1).decode("ascii")) if found else None
+    if codec is not None and codec != "ascii":
         try:
-            codecs.lookup(charset)
-        except LookupError:
-            charset = None
-    if charset and charset.lower() not in ("us-ascii", "ascii"):
-        return data.decode(charset, "replace")
+            return data.decode(codec, "replace")
+        except (UnicodeError, LookupError):  # a codec that fails even with "replace"
+            pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -420,7 +561,7 @@ def part_text(part) -> str:
         charset = part.get_content_charset()
     except Exception:  # noqa: BLE001
         charset = None
-    return decode_bytes(payload, charset).replace("\r\n", "\n")
+    return decode_bytes(payload, charset, html=part.get_content_subtype() == "html").replace("\r\n", "\n")
 
 
 def _attachment(part) -> dict | None:
@@ -435,7 +576,7 @@ def _attachment(part) -> dict | None:
         filename = ""
     if "=?" in filename:
         filename = header_text(filename)
-    return {"filename": clean_raw(filename), "content_type": ctype, "size": _part_size(part)}
+    return {"filename": no_surrogates(clean_raw(filename)), "content_type": ctype, "size": _part_size(part)}
 
 
 def _part_size(part) -> int:

@@ -101,6 +101,11 @@ def _clip(text: str, limit: int) -> str:
 
 
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 in JSON text, not an escaped backslash's "u0000"
+# A surrogate escape in JSON text that is not half of a pair (a quick filter: the exact check decodes).
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXTS = ("external_id", "title", "summary", "source_url", "version", "match_key")
 NOT_FINITE = "The record holds a number that is not finite (NaN or Infinity); it was skipped."
 
@@ -110,22 +115,38 @@ def _storable(record):
     NaN and Infinity have no JSON form: such a record is named and skipped. A NUL character, which
     PostgreSQL does not store (SQLite would: both drop it, so a record stores alike on both), is
     taken out of the text and the data, and the record kept: a stray NUL in a mail body must not
-    lose the mail. The hash is the record's as sent, so the next sync of the same record finds it
-    unchanged."""
+    lose the mail. A lone surrogate (undecodable bytes a parser left as escapes), which PostgreSQL
+    refuses too, becomes U+FFFD, for the same reason. The hash is the record's as sent, so the
+    next sync of the same record finds it unchanged."""
     try:
         data, digest = encode(record)
     except ValueError:
         return NOT_FINITE, record, None
     dirty = {
-        name: value.replace("\x00", "")
+        name: _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
         for name in _TEXTS
-        if isinstance(value := getattr(record, name), str) and "\x00" in value
+        if isinstance(value := getattr(record, name), str)
+        and ("\x00" in value or (not value.isascii() and _SURROGATE.search(value)))
     }
     if dirty:
         record = dataclasses.replace(record, **dirty)
     if "\\u0000" in data:
         data = _NUL_ESCAPE.sub(lambda found: found.group(0)[:-6], data)
+    if "\\ud" in data and _LONE_SURROGATE_ESCAPE.search(data):
+        data = json.dumps(_without_surrogates(json.loads(data)), sort_keys=True, separators=(",", ":"))
     return "", record, (data, digest)
+
+
+def _without_surrogates(value):
+    """A lone surrogate (bytes a parser could not decode, kept as escapes) is no character: no
+    database stores one (PostgreSQL refuses the whole batch), so it becomes U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if not value.isascii() else value
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 def store_batch(

@@ -114,3 +114,46 @@ def test_a_listing_cut_short_never_reads_as_deleted_events(
     assert "cut short" in job.error_message
     assert "nothing was deleted" in job.error_message
     assert radicale_front.requests(method)  # the cut answers really were what the connector got
+
+
+def _without_data_of(name: str):
+    """A REPORT answer rewritten as a server that lists `name` but leaves its calendar-data out."""
+    import re
+
+    def rewrite(body: bytes) -> bytes:
+        parts = re.split(rb"(</(?:[\w-]+:)?response>)", body)
+        for index, part in enumerate(parts):
+            if f"/{name}</".encode() in part:
+                parts[index] = re.sub(rb"<((?:[\w-]+:)?calendar-data)\b[^>]*>.*?</\1>", b"", part, flags=re.S)
+        return b"".join(parts)
+
+    return rewrite
+
+
+def test_an_event_the_server_did_not_send_is_asked_for_again_next_time(owner, server, calendar, radicale_front):
+    """A server that lists an event as changed but leaves its data out of both the sync report and
+    the multiget: the event was an item error, and, the sync token having moved past it, never
+    asked for again. Now the next sync compares etags and fetches what is missing."""
+    seed(server, calendar, "paris.ics")
+    integration = connect_caldav(owner, server, calendar, server_url=radicale_front.url)
+    assert sync(integration).created == 1
+    seed(server, calendar, "all-day.ics", "weekly.ics")
+    radicale_front.rewrites["REPORT"] = _without_data_of("weekly.ics")
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.PARTIAL
+    assert job.created == 1
+    [error] = job.item_errors
+    assert "did not send weekly.ics" in error["error"]
+    assert "the next sync asks for it again" in error["error"]
+    del radicale_front.rewrites["REPORT"]  # the server's hiccup is over; nothing changed meanwhile
+    again = sync(integration)
+    assert again.status == JobStatus.SUCCEEDED, again.error_message
+    assert again.created == 1
+    assert sorted(i.external_id.rsplit("/", 1)[1] for i in live_items(integration)) == [
+        "all-day.ics",
+        "paris.ics",
+        "weekly.ics",
+    ]
+    assert sync(integration).seen == 0  # and then, nothing more to fetch

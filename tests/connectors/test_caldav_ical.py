@@ -49,6 +49,48 @@ def test_an_unknown_time_zone_is_an_item_error_not_a_silent_guess():
     assert "Mars/Olympus_Mons" in str(unknown.value)
 
 
+@pytest.mark.parametrize(
+    ("tzid", "offset"),
+    [
+        ('"tzone://Microsoft/Utc"', 0),  # Exchange's UTC, in Teams and Calendly invitations
+        ("Eastern Standard Time 1", -4),  # Outlook's copy of a Windows zone
+        ("europe/paris", 2),  # an IANA name in the wrong case
+        ("Z", 0),
+    ],
+)
+def test_zone_names_that_still_mean_one_zone_are_read_not_refused(tzid, offset):
+    # icalendar knows none of these names; the event was skipped as "neither defined nor known".
+    item = CalendarObject(
+        external_id="/alice/work/invite.ics",
+        etag='"1"',
+        url="http://dav.example/alice/work/invite.ics",
+        calendar="Work",
+        ics="BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\nUID:invite-1\r\n"
+        f"DTSTAMP:20260101T000000Z\r\nSUMMARY:Invitation\r\nDTSTART;TZID={tzid}:20260710T140000\r\n"
+        f"DTEND;TZID={tzid}:20260710T150000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+
+    record = to_record(item)
+
+    expected = datetime.datetime(2026, 7, 10, 14 - offset, 0, tzinfo=UTC)
+    assert record.occurred_at == expected
+    assert datetime.datetime.fromisoformat(record.data["end"]) == expected + datetime.timedelta(hours=1)
+
+
+def test_a_calendars_default_zone_given_by_its_windows_name_is_understood():
+    # calendar-timezone (RFC 4791 5.2.2) as Exchange-backed servers and Outlook write it.
+    from connectors.caldav_calendar.dav import _zone_name
+
+    vtimezone = (
+        "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\nEND:VCALENDAR\r\n"
+    )
+    assert _zone_name(vtimezone) == "Europe/Berlin"
+    assert _zone_name(vtimezone.replace("W. Europe Standard Time", "Europe/Paris")) == "Europe/Paris"
+    assert _zone_name(vtimezone.replace("W. Europe Standard Time", "Custom zone")) is None
+
+
 def test_html_descriptions_become_plain_text_and_bad_values_are_kept_as_text():
     record = to_record(obj("nul-and-html.ics"))
     assert record.summary == "Agenda\n1. Budget\n2. Hiring & offsites"

@@ -223,6 +223,21 @@ def test_a_floating_time_without_the_calendars_zone_is_read_in_the_persons(owner
     assert (dinner.data["floating"], dinner.data["tzid"]) == (True, "Europe/Berlin")
 
 
+def test_a_calendar_zone_given_by_its_windows_name_places_floating_times(owner, feed_server):
+    """X-WR-TIMEZONE as an Exchange or Outlook export writes it ("W. Europe Standard Time") was not
+    taken for a zone: floating times were read in the person's zone (UTC here) instead."""
+    calendar = _calendar(_event("w@x", "Standup", f"{_year()}0710T093000")).replace(
+        "PRODID:-//tests//EN\r\n", "PRODID:-//tests//EN\r\nX-WR-TIMEZONE:W. Europe Standard Time\r\n"
+    )
+    feed_server.serve("/cal.ics", calendar)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/cal.ics")}, config=WIDE)
+    sync(integration)
+
+    standup = _by_title(integration)["Standup"]
+    assert standup.occurred_at == datetime.datetime(_year(), 7, 10, 7, 30, tzinfo=datetime.UTC)  # 09:30 CEST
+    assert (standup.data["floating"], standup.data["tzid"]) == (True, "Europe/Berlin")
+
+
 def test_an_event_that_breaks_keeps_its_earlier_good_version_and_says_why(owner, feed_server):
     year = _year()
     good_b = _event("b@example.com", "Dentist", f"{year}0410T090000Z", "DURATION:PT1H\r\n")
@@ -497,3 +512,82 @@ def test_recurrence_mistakes_are_named_in_words_with_what_the_hub_did(owner, fee
     assert len(said) > 500
     assert len(integration.status_detail) == 500
     assert integration.status_detail.endswith("…")
+
+
+def test_a_zone_name_without_its_definition_is_read_where_known_and_said_where_not(owner, feed_server):
+    """An event's TZID that the feed does not define and icalendar does not know was read silently
+    as a floating time (the person's zone here, UTC): an Outlook copy of a Windows zone two
+    hours wrong in summer, with nothing said. Names that still mean one zone are read in it; the
+    rest are kept, read in the calendar's (else the person's) zone, and the job says so."""
+    year = _year()
+    feed = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:copy@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Outlook copy\r\n"
+        f"DTSTART;TZID=Eastern Standard Time 1:{year}0710T140000\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:exchange-utc@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Teams call\r\n"
+        f'DTSTART;TZID="tzone://Microsoft/Utc":{year}0711T090000\r\n'
+        f'DTEND;TZID="tzone://Microsoft/Utc":{year}0711T093000\r\nEND:VEVENT\r\n'
+        "BEGIN:VEVENT\r\nUID:series@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Outlook series\r\n"
+        f"DTSTART;TZID=Eastern Standard Time 1:{year}0720T140000\r\n"
+        f"DTEND;TZID=Eastern Standard Time 1:{year}0720T150000\r\nRRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:display@example.com\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Display name\r\n"
+        f'DTSTART;TZID="(UTC+01:00) Amsterdam, Berlin, Rome":{year}0712T140000\r\nEND:VEVENT\r\n'
+        "END:VCALENDAR\r\n"
+    )
+    feed_server.serve("/zones.ics", feed)
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/zones.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    items = _by_title(integration)
+    assert job.failed == 0
+    assert items["Outlook copy"].occurred_at == datetime.datetime(year, 7, 10, 18, 0, tzinfo=datetime.UTC)
+    assert items["Teams call"].occurred_at == datetime.datetime(year, 7, 11, 9, 0, tzinfo=datetime.UTC)
+    assert items["Teams call"].data["end"] == f"{year}-07-11T09:30:00+00:00"
+    assert items["Display name"].occurred_at == datetime.datetime(year, 7, 12, 14, 0, tzinfo=datetime.UTC)
+    series = sorted(i.occurred_at for i in live_items(integration) if i.title == "Outlook series")
+    assert series == [datetime.datetime(year, 7, day, 18, 0, tzinfo=datetime.UTC) for day in (20, 21)]
+    assert (
+        "Event 'Display name' (UID display@example.com) uses the time zone '(UTC+01:00) Amsterdam, Berlin, Rome', "
+        "which the feed does not define (no VTIMEZONE) and the hub does not know; the hub read its times in the "
+        "calendar's own time zone, else yours, so they may be off by some hours."
+    ) in job.remediation
+    assert "Outlook copy" not in job.remediation
+    assert "Teams call" not in job.remediation
+    assert "Outlook series" not in job.remediation
+
+
+def test_characters_split_by_a_fold_and_windows_encoded_feeds_keep_their_letters(owner, feed_server):
+    """Many publishers fold lines at 75 bytes in the middle of a character's UTF-8 bytes (RFC 5545
+    3.1 asks readers to restore them), and old Windows tools write feeds in Windows-1252: each
+    such character became U+FFFD. Folds are undone on the bytes, and bytes that are not UTF-8
+    are read as Windows-1252."""
+    year = _year()
+    summary = ("Réunion " * 9 + "café ☕ 🎉 fin").encode()
+    cut = summary.index("é".encode(), 60) + 1  # inside the two bytes of an é
+    emoji = summary.index("🎉".encode()) + 2  # inside the four bytes of the emoji
+    folded = summary[:cut] + b"\r\n " + summary[cut:emoji] + b"\r\n\t" + summary[emoji:]
+    event = (
+        b"BEGIN:VEVENT\r\nUID:split@example.com\r\nDTSTAMP:20260101T000000Z\r\n"
+        + f"DTSTART:{year}0310T100000Z\r\n".encode()
+        + b"SUMMARY:"
+        + folded
+        + b"\r\nEND:VEVENT\r\n"
+    )
+    windows = (
+        b"BEGIN:VEVENT\r\nUID:windows@example.com\r\nDTSTAMP:20260101T000000Z\r\n"
+        + f"DTSTART:{year}0311T100000Z\r\n".encode()
+        + "SUMMARY:Café crème \u2013 5 €\r\nLOCATION:Salle des fêtes\r\nEND:VEVENT\r\n".encode("cp1252")
+    )
+    feed_server.serve(
+        "/split.ics", b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\n" + event + windows + b"END:VCALENDAR\r\n"
+    )
+    integration = connect(owner, "ical-feed", secrets={"url": feed_server.url("/split.ics")}, config=WIDE)
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, (job.error_message, job.item_errors)
+    titles = {item.data["uid"]: item for item in live_items(integration)}
+    assert titles["split@example.com"].title == summary.decode()
+    assert titles["windows@example.com"].title == "Café crème \u2013 5 €"
+    assert titles["windows@example.com"].data["location"] == "Salle des fêtes"

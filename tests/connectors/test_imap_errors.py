@@ -256,3 +256,25 @@ def test_starttls_on_a_server_without_it_is_a_config_error_not_a_plain_text_logi
     with pytest.raises(ConfigError, match="does not offer STARTTLS") as caught:
         connector_for(config).test_connection()
     assert caught.value.field == "security"
+
+
+@pytest.mark.parametrize("host", ["outlook.office365.com", "imap-mail.outlook.com", "OUTLOOK.OFFICE.COM."])
+def test_a_refused_login_at_microsoft_says_passwords_are_no_longer_accepted_there(host):
+    """Exchange Online answers "LOGIN failed." to every password, app passwords included, since
+    Microsoft switched basic authentication off (2022 for work accounts, September 2024 for
+    personal ones). Asking for the password again, or for an app password, sent people round in
+    circles: the hub says what happened and what they can do instead."""
+    from imapclient.exceptions import LoginError
+
+    from connectors.imap_mail.client import login_failed
+
+    error = login_failed("me@outlook.com", LoginError("b'LOGIN failed.'"), f"{host}:993")
+
+    assert error.error_class == "config"  # not needs_reauth: a new password would not help
+    assert "Microsoft no longer accepts passwords over IMAP" in str(error)
+    assert "LOGIN failed." in str(error)
+    assert "Forward this mailbox's mail" in error.remediation
+    # Elsewhere a refused login is still about the credentials; a temporary refusal stays temporary.
+    assert login_failed("me", LoginError("b'LOGIN failed.'"), "imap.example.com:993").error_class == "auth"
+    assert login_failed("me", LoginError("b'LOGIN failed.'"), "outlook.example.com:993").error_class == "auth"
+    assert login_failed("me", LoginError("[UNAVAILABLE] try later"), f"{host}:993").error_class == "transient"

@@ -188,3 +188,19 @@ def test_imap_append_into_a_missing_folder_names_it(dovecot, allow_host):
             connector.send([card(key="k")], {"mode": "imap_append", "folder": "Nowhere"})
     finally:
         connector.close()
+
+
+def test_a_recipient_at_an_internationalised_domain_gets_the_mail(smtp_server, allow_host):
+    """An address like reader@bücher.example was written into the To header as an encoded-word
+    (user@=?utf-8?q?b=C3=BCcher?=.example, which no client reads as an address) and refused by
+    smtplib for a server without SMTPUTF8. The domain goes out in its ASCII (IDNA) form, as mail
+    clients send it; the person's own spelling stays in the settings."""
+    allow_host(smtp_server.host)
+    local = f"reader-{uuid.uuid4().hex[:6]}"
+    connector = connector_for(smtp_config(smtp_server), "unused")
+
+    delivery = connector.send([card(key="idn")], {"mode": "smtp_send", "to": [f"{local}@bücher.example"]})
+
+    assert delivery.delivered == 1
+    [received] = smtp_server.messages_to(f"{local}@xn--bcher-kva.example")
+    assert received.message["To"] == f"{local}@xn--bcher-kva.example"

@@ -95,7 +95,8 @@ def test_full_sync_imports_every_message_with_decoded_headers_body_and_attachmen
     assert found["<raw8bit@example.de>"].summary == "Viele Grüße, unlabelled UTF-8 body."
     assert found["<latin1raw@example.es>"].title == "Información del año"
     assert found["<latin1raw@example.es>"].summary == "Señor, el año."
-    assert found["<unknown-charset@example.net>"].title == "Strange\ufffd charset and plain text"
+    # An unknown charset is read as unlabelled text is (UTF-8, else cp1252), not as U+FFFD.
+    assert found["<unknown-charset@example.net>"].title == "Strange\u00e9 charset and plain text"
 
     nested = found["<nested@example.com>"]
     assert nested.summary == "Plain text version of the digest."
@@ -364,3 +365,26 @@ def test_the_blueprint_rate_limit_paces_imap_commands(mailbox):
     assert job.created == 3
     # LOGIN, SELECT, SEARCH, SELECT, FETCH at 2 per second: the last one waits for two more windows.
     assert elapsed >= 2.0
+
+
+def test_mail_in_odd_charsets_imports_whole_on_every_database(mailbox):
+    """A body labelled with a codec name that is no charset ("base64") was lost as an item error; a
+    sender's name in an unknown charset reached the database as lone surrogates, which PostgreSQL
+    refuses, failing the whole sync. Both are read as unlabelled text is, and nothing is lost."""
+    odd = (
+        b"From: =?x-unknown?Q?J=E9r=F4me_Dupr=E9?= <jerome@example.org>\r\nTo: alice@example.com\r\n"
+        b"Subject: =?iso-8859-1?Q?=93Quoted=94_caf=E9?=\r\nMessage-ID: <odd-charset@example.org>\r\n"
+        b"Date: Mon, 01 Apr 2024 10:00:00 +0000\r\nContent-Type: text/plain; charset=base64\r\n\r\n"
+        b"Caf\xc3\xa9 cr\xc3\xa8me.\r\n"
+    )
+    mailbox.server.deliver(mailbox.user, [odd, make_message("Small one")])
+    integration = mailbox.integration()
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert job.created == 2
+    found = by_message_id(integration)["<odd-charset@example.org>"]
+    assert found.title == "\u201cQuoted\u201d caf\u00e9"
+    assert found.data["from"] == {"name": "J\u00e9r\u00f4me Dupr\u00e9", "email": "jerome@example.org"}
+    assert found.summary == "Caf\u00e9 cr\u00e8me."

@@ -246,3 +246,25 @@ def test_a_record_that_cannot_be_stored_is_an_item_error_not_a_failed_batch(owne
     # The same records sent again are unchanged (the hash is the record's as sent).
     again = store_batch(running_job(integration), "w1", integration, records)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 5)
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character_and_the_batch_is_stored(owner):
+    """Bytes a parser could not decode (a mail header in an unknown charset) can reach a record as
+    lone surrogates, which neither SQLite's driver nor PostgreSQL stores: the whole batch failed
+    with an internal error. They become U+FFFD; real characters outside the BMP stay as they are."""
+    integration = make_integration(owner, make_scripted_type())
+    records = [
+        note("good", "Good \U0001f4cb"),
+        note("title", "J\udce9r\udcf4me"),
+        note("data", "Data", data={"from": {"name": "Dupr\udce9", "emoji": "\U0001f600"}, "k\ud800": ["\udfff"]}),
+    ]
+
+    result = store_batch(running_job(integration), "w1", integration, records)
+
+    items = stored(integration)
+    assert (result.created, result.failed) == (3, 0)
+    assert items["good"].title == "Good \U0001f4cb"
+    assert items["title"].title == "J\ufffdr\ufffdme"
+    assert items["data"].data == {"from": {"name": "Dupr\ufffd", "emoji": "\U0001f600"}, "k\ufffd": ["\ufffd"]}
+    again = store_batch(running_job(integration), "w1", integration, records)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)

@@ -198,6 +198,7 @@ class RadicaleFront:
     def __init__(self, upstream: RadicaleServer):
         self.upstream = upstream
         self.faults: dict[str, list[tuple[int, dict]]] = {}  # method -> answers, used up in order
+        self.rewrites: dict[str, object] = {}  # method -> function(answer body) -> body, while set
         self.log: list[tuple[str, str, float]] = []
         front = self
 
@@ -228,9 +229,13 @@ class RadicaleFront:
             def _forward(self, body: bytes, cut: dict | None = None):
                 upstream = http.client.HTTPConnection("127.0.0.1", front.upstream.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                if self.command in front.rewrites:  # a plain answer to rewrite, not a gzipped one
+                    headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
+                if self.command in front.rewrites:
+                    data = front.rewrites[self.command](data)
                 self.send_response(answer.status)
                 dropped = {"content-length", *(cut or {}).get("drop_headers", ())}
                 for name, value in answer.getheaders():
