@@ -19,7 +19,7 @@ class WorkflowForm(forms.ModelForm):
         fields = ["name", "description", "schedule", "is_active"]
         labels = {"is_active": "Active", "schedule": "Schedule (cron)"}
         help_texts = {
-            "schedule": "Five fields in the hub's time zone: minute hour day month weekday. "
+            "schedule": "Five fields, read in your time zone: minute hour day month weekday. "
             "Empty = only when you press Run now.",
             "is_active": "Inactive workflows never run on schedule.",
         }

@@ -41,7 +41,7 @@ SCHEMA = [
             {"value": "next_hours", "label": "The next N hours"},
             {"value": "past_hours", "label": "The past N hours"},
         ],
-        "help": "Today and tomorrow are calendar days in the hub's time zone; events use their start time.",
+        "help": "Today and tomorrow are calendar days in your time zone; events use their start time.",
     },
     {
         "name": "hours",
