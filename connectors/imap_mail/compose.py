@@ -32,14 +32,26 @@ def recipients(config: dict) -> list[str]:
     if isinstance(value, str):
         value = re.split(r"[\n,;]", value)
     found = [str(v).strip() for v in value if str(v).strip()]
-    bad = [v for v in found if not _EMAIL.match(v)]
+    bad = [v for v in found if not _EMAIL.match(v) or _ascii_domain(v) is None]
     if bad:
         raise ConfigError(
             f"Not an email address: {', '.join(bad)}.",
             remediation="Enter one recipient address per line.",
             field="to",
         )
-    return found
+    return [_ascii_domain(v) for v in found]
+
+
+def _ascii_domain(address: str) -> str | None:
+    """The address with its domain in the ASCII (IDNA) form every mail server accepts: leser@bücher.de
+    goes out as leser@xn--bcher-kva.de, instead of needing SMTPUTF8 or breaking the To header."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return None
 
 
 def message_id(card, domain: str) -> str:
