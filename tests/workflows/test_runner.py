@@ -308,3 +308,22 @@ def test_deleting_a_workflow_while_it_runs_ends_the_run_quietly(owner, feed_serv
     assert feed_server.requests_to("/hook") == []  # nothing delivered for a deleted workflow
     assert not Card.objects.exists()
     assert not Execution.objects.exists()
+
+
+def test_a_message_title_is_one_line_even_when_the_title_template_renders_nothing(digest, feed_server):
+    # A feed's title with line breaks: a mail subject cannot hold them (Python's email refuses the
+    # header, so the card never went out), and a chat message's title shows them as they are.
+    feed_server.serve("/news", _results("Release\r\n2.0\nBcc: x@example.com"), content_type="application/json")
+    news = digest.sources.first()
+    news.one_card_per_item = True
+    news.save()
+    output = digest.outputs.get()
+    output.bundle = "each"
+    output.title = "{{ card.nothing_here }}"  # renders empty: the card's own title is used
+    output.save()
+
+    run_workflow(digest)
+
+    titles = [m["title"] for m in _posted(feed_server)]
+    assert "Release 2.0 Bcc: x@example.com" in titles
+    assert all("\n" not in title and "\r" not in title for title in titles)
