@@ -17,6 +17,7 @@ whether the workflow has a schedule or not. It fires once; a paused workflow ski
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -24,6 +25,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 TASK = "workflows.tasks.run_scheduled"
+_RANDOM = re.compile(r"^r(\(\d+-\d+\))?(/\d+)?$", re.IGNORECASE)
 PRESETS = [
     ("0 7 * * *", "Every day at 07:00"),
     ("0 8 * * 1-5", "Weekdays at 08:00"),
@@ -48,6 +50,10 @@ def cron_problem(expression: str) -> str | None:
         return None
     if len(expression.split(" ")) != 5:
         return "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 7 * * *."
+    if any(_RANDOM.match(part) for field in expression.split(" ") for part in field.split(",")):
+        # croniter's R draws another time each time it is read: the preview, the schedule and
+        # every re-arm after a run would each pick a different one.
+        return "R (a random time) is not available: write the minute and hour you want, e.g. 17 7 * * *."
     try:
         it = croniter(expression)
     except (CroniterBadCronError, ValueError, KeyError) as exc:

@@ -104,10 +104,19 @@ def test_a_paused_workflow_is_skipped_by_a_schedule_that_still_fires(owner):
         ("0 7 * * mon-fri-sat", "not a valid cron expression"),
         ("0 0 31 2 *", "never fires"),
         ("0 0 30 2 *", "never fires"),
+        # croniter's R picks another random time at each reading: the preview said 07:02, the
+        # schedule fired at another minute, and every run moved the next one again.
+        ("R 7 * * *", "random time"),
+        ("0 R(6-8) * * *", "random time"),
+        ("5,r/15 * * * *", "random time"),
     ],
 )
 def test_bad_cron_expressions_are_explained(expression, problem):
     assert problem in schedules.cron_problem(expression)
+
+
+def test_month_and_weekday_names_are_not_taken_for_random_times():
+    assert schedules.cron_problem("0 7 * mar,apr fri,thu") is None
 
 
 def test_next_runs_are_in_the_active_time_zone_the_hubs_outside_a_request(settings):
