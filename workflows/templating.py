@@ -30,6 +30,7 @@ workflows.cards; never a model instance, a settings object or a request. What it
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import itertools
@@ -89,6 +90,19 @@ class Limits:
 
 
 _limits: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("workflow_template_limits", default=None)
+_shared: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("workflow_template_budget", default=None)
+
+
+@contextlib.contextmanager
+def shared_budget():
+    """Every render inside shares one budget of loop iterations and one deadline. The template
+    editor's preview and save check (web requests) compose one message per card, each with its
+    title: together they cost what one template may, not 10 cards times the time limit."""
+    token = _shared.set(_new_limits())
+    try:
+        yield
+    finally:
+        _shared.reset(token)
 
 
 def _current() -> Limits:
@@ -491,7 +505,7 @@ def render_text(source: str, context: dict, *, html: bool = False) -> str:
     if len(source) > MAX_SOURCE:
         raise TemplateProblem(f"The template is too long ({len(source)} characters; {MAX_SOURCE} at most).")
     env = ENVIRONMENTS[bool(html)]
-    token = _limits.set(_new_limits())
+    token = _limits.set(_shared.get() or _new_limits())
     try:
         template = env.from_string(source)
         limits = _current()
