@@ -108,6 +108,10 @@ class Cleaned:
         return not self.errors
 
 
+MAX_TEXT = 4096  # characters of one value (or of one entry of a list)
+MAX_LIST_ITEMS = 500  # entries of a list without its own "max"
+
+
 def clean(schema: list[dict], data: dict, *, keep: dict | None = None) -> Cleaned:
     """Validate `data` against `schema`.
 
@@ -177,14 +181,17 @@ def _clean_one(spec: dict, raw):
             bad = [i for i in items if i not in allowed]
             if bad:
                 raise ValueError(f"{label}: {', '.join(bad)} is not an option.")
-        if "max" in spec and len(items) > spec["max"]:
-            raise ValueError(f"{label} takes at most {spec['max']} entries.")
+        limit = spec.get("max", MAX_LIST_ITEMS)  # a pasted address book is not 100,000 recipients
+        if len(items) > limit:
+            raise ValueError(f"{label} takes at most {limit} entries.")
+        if any(len(item) > MAX_TEXT for item in items):
+            raise ValueError(f"{label}: an entry is too long ({MAX_TEXT} characters at most).")
         return items
     if not isinstance(raw, str | int | float):
         raise ValueError(f"{label} must be text.")
     value = str(raw).strip()
-    if len(value) > 4096:
-        raise ValueError(f"{label} is too long (4096 characters at most).")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"{label} is too long ({MAX_TEXT} characters at most).")
     if kind == "choice":
         if value not in _option_values(spec):
             raise ValueError(f"{label}: choose one of {', '.join(_option_values(spec))}.")

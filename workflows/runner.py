@@ -125,8 +125,7 @@ def run_execution(execution_id: int) -> Execution | None:
     # Cards and mails show times in the owner's zone, as their pages do; a worker has no request.
     with timezone.override(zone_for(execution.workflow.owner)):
         _Run(execution).run()
-    execution.refresh_from_db()
-    return execution
+    return Execution.objects.filter(pk=execution_id).first()  # None: the workflow was deleted meanwhile
 
 
 class _Run:
@@ -143,6 +142,8 @@ class _Run:
         try:
             status = self._run()
         except Exception as exc:
+            if self._deleted():  # its cards could not be stored (their workflow is gone): nothing to report
+                return
             log.exception("Workflow %s execution %s crashed", self.workflow.pk, self.execution.pk)
             self.errors.append(_error("run", None, "Run", classify(exc, report=False)))  # logged just above
             self._finish(ExecutionStatus.FAILURE)
@@ -261,10 +262,17 @@ class _Run:
         execution.cards_made = execution.cards.count()
         execution.errors = self.errors
         execution.steps = self.steps
-        execution.save(
-            update_fields=["status", "finished_at", "duration_ms", "cards_made", "cards_sent", "errors", "steps"]
-        )
+        fields = ["status", "finished_at", "duration_ms", "cards_made", "cards_sent", "errors", "steps"]
+        # An update, not save(): a workflow deleted during its run took this row with it.
+        Execution.objects.filter(pk=execution.pk).update(**{name: getattr(execution, name) for name in fields})
         Workflow.objects.filter(pk=self.workflow.pk).update(last_run_at=execution.started_at)
+
+    def _deleted(self) -> bool:
+        if Workflow.objects.filter(pk=self.workflow.pk).exists():
+            return False
+        log.info("Workflow %s was deleted while execution %s ran; nothing more was stored or sent",
+                 self.workflow.pk, self.execution.pk)  # fmt: skip
+        return True
 
 
 def _touch(integration):

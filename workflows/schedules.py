@@ -1,7 +1,10 @@
 """One django-q2 CRON Schedule per active, scheduled workflow, kept in step with the workflow.
 
 Cron expressions have five fields and are read in the workflow owner's time zone: "every day at
-07:00" is 07:00 where they live, as the preview on the form says. django-q2 computes a CRON
+07:00" is 07:00 where they live, as the preview on the form says. Across a change of the clocks
+they behave like cron: a time the clocks skip (02:30 when they go forward) runs once at the first
+moment after it, and a fixed time the clocks repeat (02:30 when they go back) runs once, while a
+schedule with `*` in its minute or hour keeps its pace in real time. django-q2 computes a CRON
 schedule's next run in the hub's zone (settings.TIME_ZONE), so the hub sets it itself: when the
 schedule is made, at each run (run_scheduled corrects what the scheduler wrote; its UPDATE waits
 for the scheduler's row lock, so it lands after), and when the owner picks another zone. An
@@ -14,6 +17,7 @@ whether the workflow has a schedule or not. It fires once; a paused workflow ski
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -21,6 +25,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 TASK = "workflows.tasks.run_scheduled"
+_RANDOM = re.compile(r"^r(\(\d+-\d+\))?(/\d+)?$", re.IGNORECASE)
 PRESETS = [
     ("0 7 * * *", "Every day at 07:00"),
     ("0 8 * * 1-5", "Weekdays at 08:00"),
@@ -45,6 +50,10 @@ def cron_problem(expression: str) -> str | None:
         return None
     if len(expression.split(" ")) != 5:
         return "Use five fields: minute hour day-of-month month day-of-week, e.g. 0 7 * * *."
+    if any(_RANDOM.match(part) for field in expression.split(" ") for part in field.split(",")):
+        # croniter's R draws another time each time it is read: the preview, the schedule and
+        # every re-arm after a run would each pick a different one.
+        return "R (a random time) is not available: write the minute and hour you want, e.g. 17 7 * * *."
     try:
         it = croniter(expression)
     except (CroniterBadCronError, ValueError, KeyError) as exc:
@@ -68,7 +77,20 @@ def next_runs(expression: str, count: int = 3, start: datetime | None = None, zo
         return []
     base = timezone.localtime(start or timezone.now(), zone)
     it = croniter(expression, base)
-    return [it.get_next(datetime) for _ in range(count)]
+    fixed_time = not any(field.startswith("*") for field in expression.split(" ")[:2])
+    runs: list[datetime] = []
+    while len(runs) < count:
+        when = it.get_next(datetime)
+        if fixed_time and _repeated_wall_time(when):
+            continue  # "30 2 * * *" once on the night the clocks go back, as cron does, not twice
+        runs.append(when)
+    return runs
+
+
+def _repeated_wall_time(when: datetime) -> bool:
+    """The second 02:30 of a night when the clocks go back (the first had the larger UTC offset)."""
+    first, second = when.replace(fold=0).utcoffset(), when.replace(fold=1).utcoffset()
+    return first is not None and second is not None and first > second and when.utcoffset() == second
 
 
 def ensure_schedule(workflow) -> Schedule | None:

@@ -15,14 +15,25 @@ workflows.cards; never a model instance, a settings object or a request. What it
   characters), before it is built where that is possible; the whole output streams and stops at
   the same cap; `sum` adds numbers only, and filters that read a whole sequence at once (`list`,
   `sort`, `unique`, `min`, `max`, `groupby`, `join`, `sum`) count its items as loop iterations;
+- build a small value that is huge once written out: every list, tuple and dict a template makes
+  (literals, and what any call is given and returns) is size-checked as it is made, counting
+  each place a shared value appears, so `[x, x]` nested 60 times is refused at the 17th level
+  instead of becoming 2**60 characters inside `|upper` or `==`; lists and dicts cannot change
+  afterwards (immutable sandbox) and `namespace()` objects print as `<Namespace>`, so what was
+  checked stays true; a `~` is counted before its text is built, every filter's text result is
+  checked, and what a macro, `{% set %}` block, call or filter block produced is counted before
+  it is joined; every call checks the deadline, so a macro recursing into itself without output
+  still stops in time;
 - inject markup: HTML templates render with autoescape on; markdown templates are converted by
   markdown-it-py with raw HTML off, and every HTML result goes through connectors.text.clean_html (nh3).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -32,7 +43,10 @@ from django.utils import timezone
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2 import filters as jinja_filters
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
+from jinja2.visitor import NodeTransformer
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -76,6 +90,19 @@ class Limits:
 
 
 _limits: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("workflow_template_limits", default=None)
+_shared: contextvars.ContextVar[Limits | None] = contextvars.ContextVar("workflow_template_budget", default=None)
+
+
+@contextlib.contextmanager
+def shared_budget():
+    """Every render inside shares one budget of loop iterations and one deadline. The template
+    editor's preview and save check (web requests) compose one message per card, each with its
+    title: together they cost what one template may, not 10 cards times the time limit."""
+    token = _shared.set(_new_limits())
+    try:
+        yield
+    finally:
+        _shared.reset(token)
 
 
 def _current() -> Limits:
@@ -92,18 +119,41 @@ def _new_limits() -> Limits:
 
 
 # -- size estimates: computed without building the string ------------------------------------------
-def _estimate(value, depth: int = 0) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if depth > 20:
-        raise TemplateLimitExceeded("The template's data is nested too deeply.")
-    if isinstance(value, dict):
-        return 2 + sum(_estimate(k, depth + 1) + _estimate(v, depth + 1) + 4 for k, v in value.items())
-    if isinstance(value, list | tuple | set | frozenset):
-        return 2 + sum(_estimate(v, depth + 1) + 2 for v in value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value.bit_length() // 3 + 1
-    return 32
+def _estimate(value, limit: int | None = None) -> int:
+    """About how many characters `value` is once written out. A value shared in several places counts
+    in each (that is what writing it out costs) but is measured once, and the measure stops once it
+    passes `limit` (the output cap): a list nested in itself 60 times is measured in 60 steps."""
+    limits = _current()
+    limit = limits.max_chars if limit is None else limit
+    sizes: dict[int, int] = {}  # id -> size, for containers already measured (they stay alive meanwhile)
+    steps = 0
+
+    def size(item, depth: int) -> int:
+        nonlocal steps
+        if isinstance(item, str):
+            return len(item)
+        if isinstance(item, int) and not isinstance(item, bool):
+            return item.bit_length() // 3 + 1
+        if not isinstance(item, dict | list | tuple | set | frozenset):
+            return 32
+        known = sizes.get(id(item))
+        if known is not None:
+            return known
+        if depth > 20:
+            raise TemplateLimitExceeded("The template's data is nested too deeply.")
+        total = 2
+        children = itertools.chain.from_iterable(item.items()) if isinstance(item, dict) else item
+        for child in children:  # a dict's keys and values; each with its ", " or ": "
+            steps += 1
+            if not steps % 4096:
+                limits.tick(0)  # a long walk still respects the deadline
+            total += size(child, depth + 1) + 2
+            if total > limit:
+                break  # too big already: the exact size does not matter
+        sizes[id(item)] = total
+        return total
+
+    return size(value, 0)
 
 
 def _check(value, what: str = "A value"):
@@ -132,6 +182,50 @@ def _value_guard(value):
     if isinstance(value, dict | list | tuple | set | frozenset):
         _check(value)
     return value
+
+
+def _container_guard(value):
+    """Every list, tuple and dict the template writes ([...], (...), {...}), as it is made."""
+    return _check(value, "A list or dict")
+
+
+def _result_guard(value):
+    """Every filter's result: text a filter made longer (forceescape, urlize, upper...) is checked
+    before a chain of them can grow it further."""
+    if isinstance(value, str) and len(value) > _current().max_chars:
+        raise TemplateLimitExceeded(f"A filter's result in the template grows past {_current().max_chars} characters.")
+    return value
+
+
+@jinja_filters.pass_eval_context
+def _concat(eval_ctx, operands):
+    """`a ~ b ~ c`: the operands' sizes are added up before the text is built."""
+    limits, size = _current(), 0
+    for operand in operands:
+        size += _estimate(operand)
+        if size > limits.max_chars:
+            raise TemplateLimitExceeded(f"A ~ in the template grows past {limits.max_chars} characters.")
+    return (markup_join if eval_ctx.autoescape else str_join)(operands)
+
+
+def _join_output(pieces) -> str:
+    """The environment's `concat`: what a macro, a {% set %} block, a call block or a filter block
+    produced, counted before it is joined (the pieces may all be the same long string)."""
+    pieces = pieces if isinstance(pieces, list) else list(pieces)
+    limits = _current()
+    if sum(map(len, pieces)) > limits.max_chars:
+        raise TemplateLimitExceeded(
+            f"A macro or block in the template produces more than {limits.max_chars} characters."
+        )
+    return "".join(pieces)
+
+
+class _Namespace(Namespace):
+    """namespace(): its attributes can be re-assigned after lists holding it were checked, so it
+    prints as a name, never as its (possibly self-nested) contents."""
+
+    def __repr__(self) -> str:
+        return "<Namespace>"
 
 
 def _safe_range(*args):
@@ -254,6 +348,22 @@ def _time(value, fmt="%H:%M"):
 
 class HubSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+    concat = staticmethod(_join_output)
+
+    def call(self, context, obj, /, *args, **kwargs):
+        """Every call (macros, globals, methods): the deadline, then what it is given and what it
+        returns, sized: dict(a=x, b=x), cycler(x, x) and a macro's varargs can repeat a value."""
+        limits = _current()
+        limits.tick(0)
+        given = [args, {k: v for k, v in kwargs.items() if k not in ("_loop_vars", "_block_vars")}]
+        if _estimate(given) > limits.max_chars:
+            raise TemplateLimitExceeded(
+                f"What a call in the template is given grows past {limits.max_chars} characters."
+            )
+        result = super().call(context, obj, *args, **kwargs)
+        if isinstance(result, str | dict | list | tuple | set | frozenset):
+            _check(result, "A call's result")
+        return result
 
     def is_safe_attribute(self, obj, attr, value):
         if isinstance(obj, str) and attr not in SAFE_STR_METHODS:
@@ -289,7 +399,7 @@ class HubSandbox(ImmutableSandboxedEnvironment):
         return _check(result) if isinstance(result, str | list | tuple) else result
 
     def _parse(self, source, name, filename):
-        tree = super()._parse(source, name, filename)
+        tree = _Guards().visit(super()._parse(source, name, filename))
         for node in tree.find_all(nodes.For):
             if node.recursive:
                 raise TemplateSyntaxError("Recursive loops are not available in templates.", node.lineno)
@@ -298,9 +408,28 @@ class HubSandbox(ImmutableSandboxedEnvironment):
             output.nodes = [
                 n if isinstance(n, nodes.TemplateData) else _filter(n, "__value_guard") for n in output.nodes
             ]
-        for concat in tree.find_all(nodes.Concat):
-            concat.nodes = [_filter(n, "__value_guard") for n in concat.nodes]
         return tree
+
+
+class _Guards(NodeTransformer):
+    """Wraps what a template builds: list, tuple and dict literals, `~`, and filter results."""
+
+    def visit_List(self, node):
+        return _filter(self.generic_visit(node), "__container_guard")
+
+    visit_Dict = visit_List
+
+    def visit_Tuple(self, node):
+        node = self.generic_visit(node)
+        return _filter(node, "__container_guard") if node.ctx == "load" else node  # not `for a, b in`
+
+    def visit_Concat(self, node):
+        node = self.generic_visit(node)
+        return _filter(nodes.List(node.nodes, lineno=node.lineno), "__concat")
+
+    def visit_Filter(self, node):
+        node = self.generic_visit(node)
+        return node if node.node is None else _filter(node, "__result_guard")  # None: a filter block's
 
 
 def _guard_output(node):
@@ -330,6 +459,9 @@ def _environment(*, autoescape: bool) -> HubSandbox:
         {
             "__loop_guard": _loop_guard,
             "__value_guard": _value_guard,
+            "__container_guard": _container_guard,
+            "__result_guard": _result_guard,
+            "__concat": _concat,
             **{name: _counted(name) for name in COUNTED_FILTERS},
             "join": jinja_filters.pass_eval_context(_join),
             "sum": jinja_filters.pass_environment(_sum),
@@ -346,6 +478,7 @@ def _environment(*, autoescape: bool) -> HubSandbox:
     )
     env.globals.pop("lipsum", None)
     env.globals["range"] = _safe_range
+    env.globals["namespace"] = _Namespace
     return env
 
 
@@ -372,7 +505,7 @@ def render_text(source: str, context: dict, *, html: bool = False) -> str:
     if len(source) > MAX_SOURCE:
         raise TemplateProblem(f"The template is too long ({len(source)} characters; {MAX_SOURCE} at most).")
     env = ENVIRONMENTS[bool(html)]
-    token = _limits.set(_new_limits())
+    token = _limits.set(_shared.get() or _new_limits())
     try:
         template = env.from_string(source)
         limits = _current()

@@ -31,28 +31,27 @@ def recipients(config: dict) -> list[str]:
     value = config.get("to") or []
     if isinstance(value, str):
         value = re.split(r"[\n,;]", value)
-    found = [_ascii_domain(str(v).strip()) for v in value if str(v).strip()]
-    bad = [v for v in found if not _EMAIL.match(v)]
+    found = [str(v).strip() for v in value if str(v).strip()]
+    bad = [v for v in found if not _EMAIL.match(v) or _ascii_domain(v) is None]
     if bad:
         raise ConfigError(
             f"Not an email address: {', '.join(bad)}.",
             remediation="Enter one recipient address per line.",
             field="to",
         )
-    return found
+    return [_ascii_domain(v) for v in found]
 
 
-def _ascii_domain(address: str) -> str:
-    """The address with its domain in ASCII (IDNA, "bücher.example" -> "xn--bcher-kva.example"),
-    as mail clients send it: no SMTPUTF8 needed, and a To header any client reads. An address
-    whose domain cannot be so written is returned as it was (and refused as not an address)."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
+def _ascii_domain(address: str) -> str | None:
+    """The address with its domain in the ASCII (IDNA) form every mail server accepts: leser@bücher.de
+    goes out as leser@xn--bcher-kva.de, instead of needing SMTPUTF8 or breaking the To header."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
         return address
     try:
         return f"{local}@{domain.encode('idna').decode('ascii')}"
     except UnicodeError:
-        return address
+        return None
 
 
 def message_id(card, domain: str) -> str:

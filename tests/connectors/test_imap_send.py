@@ -135,6 +135,21 @@ def test_an_smtp_failure_part_way_says_which_messages_went_out(busy_smtp, allow_
     assert delivery.external_ids == [received.message["Message-ID"]]
 
 
+def test_a_recipient_at_an_international_domain_gets_the_mail(smtp_server, allow_host):
+    # aiosmtpd, like many servers, does not offer SMTPUTF8: the domain goes out in its IDNA form
+    # (before, RCPT TO and the To header went out as raw UTF-8 to a server that never offered it).
+    allow_host(smtp_server.host)
+    local = f"leser-{uuid.uuid4().hex[:6]}"
+    connector = connector_for(smtp_config(smtp_server), "unused")
+
+    delivery = connector.send([card(title="Bücher 📚")], {"mode": "smtp_send", "to": [f"{local}@bücher-beispiel.de"]})
+
+    assert delivery.delivered == 1
+    [received] = smtp_server.messages_to(f"{local}@xn--bcher-beispiel-gsb.de")
+    assert received.message["To"] == f"{local}@xn--bcher-beispiel-gsb.de"
+    assert received.message["Subject"] == "Bücher 📚"
+
+
 def test_sending_needs_an_smtp_server_and_recipients(smtp_server):
     connector = connector_for({"host": "imap.invalid", "username": "me@example.com"}, "x")
     with pytest.raises(ConfigError, match="needs an SMTP server") as caught:

@@ -4,11 +4,14 @@ handling, SSRF guard), so what is tested is the real engine path."""
 
 import itertools
 import json
+import threading
 
 import pytest
+from django.db import connection
 
 from integrations.models import Status
 from tests.peers.feeds import Reply
+from tests.waiting import wait_for
 from tests.workflows.helpers import (
     add_output,
     add_source,
@@ -16,7 +19,7 @@ from tests.workflows.helpers import (
     output_integration,
     query_integration,
 )
-from workflows.models import Card, Execution, ExecutionStatus
+from workflows.models import Card, Execution, ExecutionStatus, Workflow
 from workflows.runner import refresh_card, run_workflow, start_execution
 
 
@@ -272,3 +275,55 @@ def test_refresh_reruns_just_that_source_with_its_stored_request(digest, feed_se
     assert card.refreshed_at is not None
     assert feed_server.requests_to("/news")[-1].path.endswith("?q=py")
     assert len(feed_server.requests_to("/jobs")) == before_jobs
+
+
+def test_deleting_a_workflow_while_it_runs_ends_the_run_quietly(owner, feed_server, transactional_db):
+    fetched = threading.Event()
+    feed_server.sequence(
+        "/news", [Reply(200, _results("Release 2.0").encode(), {"Content-Type": "application/json"}, hold=fetched)]
+    )
+    feed_server.serve("/hook", "ok", content_type="text/plain")
+    workflow = make_workflow(owner)
+    add_source(workflow, query_integration(owner, feed_server.url("/news"), name="News"), {"q": "py"})
+    add_output(workflow, output_integration(owner, feed_server.url("/hook")), {"channel": "#digest"})
+    outcome = {}
+
+    def run():  # the worker, with its own database connection
+        try:
+            outcome["execution"] = run_workflow(Workflow.objects.get(pk=workflow.pk))
+        except Exception as exc:  # noqa: BLE001 - what the worker would have logged as a crash
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_for(lambda: feed_server.requests_to("/news"), seconds=60)  # the source is fetching
+    Workflow.objects.filter(pk=workflow.pk).delete()  # the owner deletes it meanwhile
+    fetched.set()
+    worker.join(60)
+
+    assert not worker.is_alive()
+    assert outcome == {"execution": None}  # no crash (an IntegrityError, then "no rows updated", before)
+    assert feed_server.requests_to("/hook") == []  # nothing delivered for a deleted workflow
+    assert not Card.objects.exists()
+    assert not Execution.objects.exists()
+
+
+def test_a_message_title_is_one_line_even_when_the_title_template_renders_nothing(digest, feed_server):
+    # A feed's title with line breaks: a mail subject cannot hold them (Python's email refuses the
+    # header, so the card never went out), and a chat message's title shows them as they are.
+    feed_server.serve("/news", _results("Release\r\n2.0\nBcc: x@example.com"), content_type="application/json")
+    news = digest.sources.first()
+    news.one_card_per_item = True
+    news.save()
+    output = digest.outputs.get()
+    output.bundle = "each"
+    output.title = "{{ card.nothing_here }}"  # renders empty: the card's own title is used
+    output.save()
+
+    run_workflow(digest)
+
+    titles = [m["title"] for m in _posted(feed_server)]
+    assert "Release 2.0 Bcc: x@example.com" in titles
+    assert all("\n" not in title and "\r" not in title for title in titles)

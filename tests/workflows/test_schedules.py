@@ -104,10 +104,19 @@ def test_a_paused_workflow_is_skipped_by_a_schedule_that_still_fires(owner):
         ("0 7 * * mon-fri-sat", "not a valid cron expression"),
         ("0 0 31 2 *", "never fires"),
         ("0 0 30 2 *", "never fires"),
+        # croniter's R picks another random time at each reading: the preview said 07:02, the
+        # schedule fired at another minute, and every run moved the next one again.
+        ("R 7 * * *", "random time"),
+        ("0 R(6-8) * * *", "random time"),
+        ("5,r/15 * * * *", "random time"),
     ],
 )
 def test_bad_cron_expressions_are_explained(expression, problem):
     assert problem in schedules.cron_problem(expression)
+
+
+def test_month_and_weekday_names_are_not_taken_for_random_times():
+    assert schedules.cron_problem("0 7 * mar,apr fri,thu") is None
 
 
 def test_next_runs_are_in_the_active_time_zone_the_hubs_outside_a_request(settings):
@@ -191,3 +200,37 @@ def test_a_real_worker_runs_a_due_workflow_on_schedule(subprocess_env, tmp_path,
     moved_on = _schedule(workflow).next_run
     assert moved_on > due
     assert (moved_on.second, moved_on.microsecond) == (0, 0)
+
+
+def _iso(runs):
+    return [r.isoformat() for r in runs]
+
+
+def test_a_fixed_time_runs_once_on_the_night_the_clocks_go_back():
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")  # 03:00 CEST -> 02:00 CET on 31 October 2027
+    start = datetime.datetime(2027, 10, 30, 12, 0, tzinfo=berlin)
+    # 02:30 comes twice that night: a daily digest is sent once, not twice an hour apart.
+    assert _iso(schedules.next_runs("30 2 * * *", 3, start=start, zone=berlin)) == [
+        "2027-10-31T02:30:00+02:00",
+        "2027-11-01T02:30:00+01:00",
+        "2027-11-02T02:30:00+01:00",
+    ]
+    # Re-armed just after the first 02:30 fired (run_scheduled does this): the next run is tomorrow.
+    just_after = datetime.datetime(2027, 10, 31, 2, 30, 1, tzinfo=berlin)
+    assert _iso(schedules.next_runs("30 2 * * *", 1, start=just_after, zone=berlin)) == ["2027-11-01T02:30:00+01:00"]
+    # A schedule with * in its minute or hour keeps its pace in real time through the repeated hour.
+    assert _iso(schedules.next_runs("30 * * * *", 3, start=datetime.datetime(2027, 10, 31, 2, 0, tzinfo=berlin),
+                                    zone=berlin)) == [
+        "2027-10-31T02:30:00+02:00",
+        "2027-10-31T02:30:00+01:00",
+        "2027-10-31T03:30:00+01:00",
+    ]  # fmt: skip
+
+
+def test_a_time_the_clocks_skip_runs_once_just_after():
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")  # 02:00 CET -> 03:00 CEST on 28 March 2027
+    start = datetime.datetime(2027, 3, 27, 12, 0, tzinfo=berlin)
+    assert _iso(schedules.next_runs("30 2 * * *", 2, start=start, zone=berlin)) == [
+        "2027-03-28T03:00:00+02:00",
+        "2027-03-29T02:30:00+02:00",
+    ]

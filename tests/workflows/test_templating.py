@@ -52,7 +52,8 @@ def test_the_sandbox_refuses_template_escapes(template, refusal):
         ("{% set ns = namespace(s='xxxxxxxxxx') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
          "grows past"),
         ("{% set b = 'x' * 150000 %}{{ [b, b, b, b] }}", "grows past"),
-        ("{% set b = 'x' * 150000 %}{{ [b, b, b, b]|join }}", "join"),
+        ("{% set b = 'x' * 150000 %}{{ [b, b, b, b]|join }}", "A list or dict"),  # refused as it is made
+        ("{% set b = 'x' * 150000 %}{{ [b, 'y']|join(b) }}", "join"),
         ("{{ 'ab'|replace('', 'x' * 100000) }}", "replace"),
         ("{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", "Recursive loops"),
         ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "calls itself"),
@@ -63,7 +64,8 @@ def test_the_sandbox_refuses_template_escapes(template, refusal):
         ("{{ 'x'|center(100000000) }}", "No filter named 'center'"),
         ("{{ '%s'|format('x' * 100000) }}", "No filter named 'format'"),
         # Python's sum over lists is quadratic and ran outside every limit: numbers only now.
-        ("{% set l = range(1000)|list %}{{ [" + "l," * 5000 + "l]|sum(start=[])|length }}", "sum adds numbers only"),
+        ("{% set l = range(1000)|list %}{{ [" + "l," * 20 + "l]|sum(start=[])|length }}", "sum adds numbers only"),
+        ("{% set l = range(1000)|list %}{{ [" + "l," * 5000 + "l]|sum(start=[])|length }}", "A list or dict"),
         ("{{ ['a', 'b']|sum(start='') }}", "sum adds numbers only"),
         ("{% for i in range(1000) %}{{ range(1000)|sum }}{% endfor %}", "loops too much"),
         # Filters that read a whole sequence at once count its items like loop iterations.
@@ -164,3 +166,72 @@ def test_ordinary_templates_just_work():
     )
     assert text == "Digest: 1 card, t1, t2 (last: T2)"
     assert render_line("  {{ workflow.name }}\n\n daily ", CONTEXT) == "Digest daily"
+
+
+DOUBLED = "{% set ns = namespace(m=[1], n=[1]) %}{% for i in range(22) %}{% set ns.m = [ns.m, ns.m] %}{% endfor %}"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # The same list nested in itself 22 times: 4 million ones once written out (2**60 at 60 levels,
+        # which no filter that writes its input out, no == between two of them, ever finished).
+        DOUBLED + "{{ ns.m|upper|length }}",
+        DOUBLED + "{{ ns.m|e|length }}",
+        DOUBLED + "{{ ns.m|wordcount }}",
+        DOUBLED + "{% for i in range(22) %}{% set ns.n = [ns.n, ns.n] %}{% endfor %}{{ ns.m == ns.n }}",
+        "{% set ns = namespace(d=1) %}{% for i in range(22) %}{% set ns.d = dict(a=ns.d, b=ns.d) %}{% endfor %}"
+        "{{ ns.d|upper|length }}",
+        # `~` of many long texts, a macro or {% set %} block that writes a long text many times, a chain
+        # of filters that each lengthen the text: refused before the long text is built.
+        "{% set s = 'x' * 150000 %}{{ (s" + " ~ s" * 30 + ")|length }}",
+        "{% set s = 'x' * 150000 %}{% macro m() %}{% for i in range(100) %}{{ s }}{% endfor %}{% endmacro %}"
+        "{{ m()|length }}",
+        "{% set s = 'x' * 150000 %}{% set b %}{% for i in range(100) %}{{ s }}{% endfor %}{% endset %}{{ b|length }}",
+        "{% set s = '&' * 150000 %}{{ s|forceescape|forceescape|forceescape|length }}",
+        # cycler and a macro's varargs keep what they are given: the same list 40 times is too much.
+        "{% set l = range(1000)|list %}{{ cycler(" + "l, " * 40 + "l).items|upper|length }}",
+    ],
+)
+def test_values_that_grow_once_written_out_are_refused_as_they_are_made(template):
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateProblem, match=r"grows past|produces more than"):
+            render_text(template, CONTEXT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # bytes: the long text was never built (tens of megabytes before)
+
+
+def test_a_namespace_prints_as_a_name_not_its_contents():
+    # Re-assigned after a list holding it was checked, a namespace could nest the same list in itself
+    # without any new list growing: 4 million namespaces once written out, at 22 levels.
+    template = (
+        "{% set h = namespace(cur=namespace(v=1)) %}{% set top = [h.cur, h.cur] %}{% for i in range(22) %}"
+        "{% set n = namespace(v=1) %}{% set c = h.cur %}{% set c.v = [n, n] %}{% set h.cur = n %}{% endfor %}"
+        "{{ top|upper }}"
+    )
+    assert render_text(template, CONTEXT) == "[<NAMESPACE>, <NAMESPACE>]"
+
+
+def test_a_macro_that_recurses_without_writing_anything_still_stops_in_time(settings):
+    settings.WORKFLOW_TEMPLATE_TIMEOUT = 0.2
+    started = time.process_time()  # CPU time: a busy machine lengthens the wall-clock, not the work
+    template = "{% macro m(n) %}{% if n > 0 %}{% set a = m(n - 1) %}{% set b = m(n - 1) %}{% endif %}{% endmacro %}"
+    with pytest.raises(TemplateProblem, match="took too long"):
+        render_text(template + "{{ m(22) }}", CONTEXT)  # 4 million calls, none of them writing
+    assert time.process_time() - started < 2
+
+
+def test_namespaces_lists_and_macros_still_work_on_ordinary_data():
+    template = (
+        "{% set ns = namespace(total=0, seen=[]) %}{% for e in cards[0].entries %}"
+        "{% set ns.total = ns.total + 1 %}{% set ns.seen = ns.seen + [e.title] %}{% endfor %}"
+        "{% macro line(a, b) %}{{ a }}={{ b }}{% endmacro %}"
+        "{{ line('n', ns.total) }} {{ ns.seen|join('+') }} {{ dict(x=[1, 2], y=(3,))|dictsort }} "
+        "{{ 'a' ~ 1 ~ [2] }} {% set block %}{{ cards[0].title|upper }}{% endset %}{{ block }} {{ ns }}"
+    )
+    assert render_text(template, CONTEXT) == (
+        "n=2 t1+t2 [('x', [1, 2]), ('y', (3,))] a1[2] NEWS <B>BOLD</B> <Namespace>"
+    )

@@ -233,6 +233,31 @@ def test_the_live_preview_renders_the_last_cards_and_shows_errors_inline(workflo
     assert "<script>" not in script.content.decode()
 
 
+def test_the_preview_renders_every_cards_message_within_one_template_budget(workflow, owner_client, settings):
+    # One message per card: each card's render got the whole budget again, so a template stopping
+    # just short of the limit kept a web process busy 10 cards x (body + title) x the time limit.
+    settings.WORKFLOW_TEMPLATE_MAX_ITERATIONS = 1000
+    execution = Execution.objects.create(workflow=workflow, status="success", cards_made=2)
+    for title in ("Tech news", "Build status"):
+        Card.objects.create(workflow=workflow, execution=execution, title=title, content="- hi\n")
+    url = reverse("workflows:preview", args=[workflow.pk])
+    template = "{% for i in range(600) %}{% endfor %}[{{ card.title }}]"  # 600 of the 1,000 per card
+    fields = {"bundle": "each", "template": template}
+
+    preview = owner_client.post(url, fields, headers={"HX-Request": "true"}).content.decode()
+    assert "loops too much" in preview
+
+    output = workflow.outputs.get()
+    saved = owner_client.post(reverse("workflows:output_edit", args=[workflow.pk, output.pk]), fields)
+    assert saved.status_code == 400
+    assert "loops too much" in saved.content.decode()
+
+    fields["template"] = "{% for i in range(400) %}{% endfor %}[{{ card.title }}]"  # 800 in all: fine
+    preview = owner_client.post(url, fields, headers={"HX-Request": "true"}).content.decode()
+    assert "[Tech news]" in preview
+    assert "[Build status]" in preview
+
+
 def test_the_live_preview_shows_only_the_cards_the_output_would_send(workflow, owner_client):
     execution = Execution.objects.create(workflow=workflow, status="success", cards_made=2)
     source = workflow.sources.get()

@@ -111,7 +111,7 @@ class Deliver:
                 rendered = templating.render(body, context, html=html)
                 result.append(
                     OutgoingCard(
-                        title=templating.render_line(title, context) or card.title,
+                        title=templating.render_line(title, context) or _one_line(card.title),
                         markdown=rendered.markdown,
                         html=rendered.html,
                         data={"workflow": workflow.name, **_card_data(card)},
@@ -126,7 +126,7 @@ class Deliver:
         tags = sorted({tag for card in cards for tag in card.tags or []})
         return [
             OutgoingCard(
-                title=templating.render_line(title, context) or workflow.name,
+                title=templating.render_line(title, context) or _one_line(workflow.name),
                 markdown=rendered.markdown,
                 html=rendered.html,
                 data={"workflow": workflow.name, "cards": [_card_data(card) for card in cards]},
@@ -149,6 +149,11 @@ class Deliver:
         finally:
             connector.close()
             ctx.http.close()
+
+
+def _one_line(text: str) -> str:
+    """A fallback title as render_line makes them: one line (a mail subject cannot hold a line break)."""
+    return " ".join((text or "").split())[:300]
 
 
 def _card_data(card) -> dict:

@@ -177,7 +177,8 @@ def _template_problem(workflow, output) -> str | None:
     refused here, not discovered at 7 a.m. by the scheduled run."""
     cards = runner.preview_cards(workflow) or [_sample_card(workflow)]
     try:
-        steps.OUTPUT_STEP.compose(output, cards, workflow=workflow)
+        with templating.shared_budget():  # a web request: every card's message within one budget
+            steps.OUTPUT_STEP.compose(output, cards, workflow=workflow)
     except templating.TemplateProblem as exc:
         return str(exc)
     return None
@@ -197,7 +198,8 @@ def _preview(workflow, output) -> dict:
             return {"nothing": True, "sample": False}
     cards = cards or [_sample_card(workflow)]
     try:
-        outgoing = steps.OUTPUT_STEP.compose(output, cards, workflow=workflow)
+        with templating.shared_budget():  # a web request, at every keystroke: one budget for all the cards
+            outgoing = steps.OUTPUT_STEP.compose(output, cards, workflow=workflow)
     except templating.TemplateProblem as exc:
         return {"error": str(exc), "sample": sample}
     except Exception:  # noqa: BLE001 - the preview never turns into a 500
