@@ -144,6 +144,25 @@ def test_names_are_unique_per_owner(workflow, owner_client, other_user):
     assert Workflow.objects.filter(name="Daily digest").count() == 2
 
 
+def test_a_name_taken_between_the_check_and_the_save_is_a_form_error_not_a_500(owner, owner_client):
+    """Save pressed twice (or two tabs): both requests pass the name check, the first stores it.
+    Here the first one's row goes in between the second's check and its save (a pre_save receiver)."""
+    from django.db.models.signals import pre_save
+
+    def first_press_lands(sender, instance, **kwargs):
+        if instance.pk is None and not Workflow.objects.filter(owner=owner, name="Weekly digest").exists():
+            Workflow.objects.bulk_create([Workflow(owner=owner, name="Weekly digest")])  # sends no signals
+
+    pre_save.connect(first_press_lands, sender=Workflow)
+    try:
+        response = owner_client.post(reverse("workflows:create"), {"name": "Weekly digest", "is_active": "on"})
+    finally:
+        pre_save.disconnect(first_press_lands, sender=Workflow)
+    assert response.status_code == 200
+    assert "already have a workflow with that name" in response.content.decode()
+    assert 'value="Weekly digest"' in response.content.decode()  # what was typed is kept
+
+
 def test_sources_are_picked_from_your_own_integrations_with_a_schema_driven_form(owner, owner_client, other_user):
     from tests.connectors.helpers import connect
 

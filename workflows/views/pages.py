@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -43,11 +43,20 @@ def edit(request, pk=None):
         if turning_on and (problems := runner.attention_problems(workflow)):
             form.add_error("is_active", "It cannot run yet: " + " ".join(problems))
         else:
-            with transaction.atomic():
-                workflow = form.save(commit=False)
-                if turning_on:
-                    workflow.needs_attention, workflow.attention_reason = False, ""
-                workflow.save()
+            try:
+                with transaction.atomic():
+                    workflow = form.save(commit=False)
+                    if turning_on:
+                        workflow.needs_attention, workflow.attention_reason = False, ""
+                    workflow.save()
+            except IntegrityError:
+                # The name check passed, then a second press of Save (or another tab) took the name
+                # first: the unique constraint is the last word, answered like the form's own check.
+                if creating:
+                    workflow.pk = None
+                form.add_error("name", "You already have a workflow with that name.")
+                context = {"form": form, "workflow": workflow, "presets": schedules.PRESETS}
+                return render(request, "workflows/edit.html", context)
             if creating:
                 messages.success(request, f"Created {workflow.name}. Now add its sources and outputs.")
             else:
