@@ -15,7 +15,7 @@ from integrations.connections import Problem
 from integrations.models import ACTIVE_JOB_STATUSES, Credential, Integration, JobStatus, JobTrigger, Status, SyncJob
 from integrations.queries import integrations_for
 from integrations.sync import jobs as sync_jobs
-from integrations.sync.jobs import SyncRefused, queue_sync
+from integrations.sync.jobs import SyncRefused, queue_sync, upload_only_reason
 
 NOT_FOUND = "No such integration."
 
@@ -138,6 +138,8 @@ def sync(request, pk):
     instance = _instance(request, pk)
     if instance is None:
         return error(404, NOT_FOUND)
+    if problem := upload_only_reason(instance):
+        return error(409, problem, code="sync_refused")
     already = SyncJob.objects.filter(integration=instance, status__in=ACTIVE_JOB_STATUSES).exists()
     try:
         job = queue_sync(instance, trigger=JobTrigger.API)

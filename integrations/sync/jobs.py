@@ -29,6 +29,7 @@ from integrations.models import (
     Actor,
     AuditAction,
     AuditEvent,
+    AuthKind,
     Integration,
     JobKind,
     JobStatus,
@@ -67,6 +68,18 @@ def refusal_reason(integration: Integration) -> str | None:
     if not integration.type.connector_class().can_sync():
         return "This integration only sends content out; there is nothing to sync in."
     return None
+
+
+def upload_only_reason(integration: Integration) -> str | None:
+    """Why asking an import-only integration (Apple Health, Kindle: auth kind archive) to sync finds
+    nothing: it has no service to ask, its data comes from the exports uploaded on its page. Its own
+    import jobs are queued with the upload's files, never by a plain "sync now"."""
+    if integration.type.auth_kind != AuthKind.ARCHIVE:
+        return None
+    return (
+        f"{integration.name} has no service to sync from: its data comes from the exports you upload. "
+        "Use Import a newer export on its page."
+    )
 
 
 def queue_sync(

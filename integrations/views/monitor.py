@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
 from integrations.health import health_for
-from integrations.models import AuthKind, JobKind, JobTrigger, SyncJob
-from integrations.sync.jobs import SyncRefused, queue_sync
+from integrations.models import JobKind, JobTrigger, SyncJob
+from integrations.sync.jobs import SyncRefused, queue_sync, upload_only_reason
 from integrations.views.common import latest_items, owned, page_state, render_page
 
 RECENT_ITEMS = 5
@@ -67,11 +67,7 @@ def _requested_kind(request) -> tuple[str | None, dict, str]:
 def sync_now(request, pk):
     integration = owned(request, pk)
     kind, options, problem = _requested_kind(request)
-    if integration.type.auth_kind == AuthKind.ARCHIVE:  # not IntegrationType.syncs_on_request: no upload to read
-        problem = (
-            f"{integration.name} has no service to sync from: its data comes from the exports you upload. "
-            "Use Import a newer export on its page."
-        )
+    problem = upload_only_reason(integration) or problem
     if problem:
         if request.htmx:
             return _progress(request, integration, None, refused=problem)

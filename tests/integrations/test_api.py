@@ -161,6 +161,17 @@ def test_sync_is_refused_with_409_when_paused(api, owner):
     assert "resume it first" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("slug", ["kindle-highlights", "apple-health"])
+def test_an_import_only_integration_is_not_synced_through_the_api_either(api, owner, slug):
+    """No service to ask: a sync could only end in "Nothing was imported". 409, as on its page."""
+    imported = make_integration(owner, IntegrationType.objects.get(slug=slug), name="My export")
+    response = post(api, f"/api/v1/integrations/{imported.pk}/sync", {})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "sync_refused"
+    assert "Use Import a newer export on its page." in response.json()["error"]["message"]
+    assert not imported.sync_jobs.exists()
+
+
 def test_a_failed_job_reports_its_error_and_remediation_without_the_secret(api, feed_server):
     created = post(api, "/api/v1/integrations/ical-feed/connect", connect_body(serve_calendar(feed_server))).json()
     feed_server.reset()
