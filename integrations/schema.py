@@ -110,6 +110,7 @@ class Cleaned:
 
 MAX_TEXT = 4096  # characters of one value (or of one entry of a list)
 MAX_LIST_ITEMS = 500  # entries of a list without its own "max"
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean(schema: list[dict], data: dict, *, keep: dict | None = None) -> Cleaned:
@@ -174,7 +175,7 @@ def _clean_one(spec: dict, raw):
             raise ValueError(f"{label} must be at most {spec['max']}.")
         return value
     if kind in ("list", "multichoice"):
-        items = raw if isinstance(raw, list) else re.split(r"[,\n]", str(raw))
+        items = raw if isinstance(raw, list) else re.split(r"[,\r\n]", str(raw))  # a lone CR ends an entry too
         items = [str(i).strip() for i in items if str(i).strip()]
         if kind == "multichoice":
             allowed = _option_values(spec)
@@ -186,6 +187,8 @@ def _clean_one(spec: dict, raw):
             raise ValueError(f"{label} takes at most {limit} entries.")
         if any(len(item) > MAX_TEXT for item in items):
             raise ValueError(f"{label}: an entry is too long ({MAX_TEXT} characters at most).")
+        if any(CONTROL_CHARACTERS.search(item) for item in items):
+            raise ValueError(f"{label}: an entry has a line break or another control character.")
         return items
     if not isinstance(raw, str | int | float):
         raise ValueError(f"{label} must be text.")

@@ -116,13 +116,15 @@ def entry_markdown(entry: Entry) -> str:
         parts.append(escape_md(entry.summary))
     citations = entry.data.get("citations") if isinstance(entry.data, dict) else None
     if isinstance(citations, list) and citations:
-        parts.append("Sources:\n" + "\n".join(f"{i}. <{c}>" for i, c in enumerate(citations[:20], 1) if _is_url(c)))
+        parts.append(
+            "Sources:\n" + "\n".join(f"{i}. <{md_url(c)}>" for i, c in enumerate(citations[:20], 1) if _is_url(c))
+        )
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def _link_line(entry: Entry) -> str:
     title = escape_md(entry.title)
-    line = f"- [{title}]({entry.url})" if _is_url(entry.url) else f"- **{title}**"
+    line = f"- [{title}]({md_url(entry.url)})" if _is_url(entry.url) else f"- **{title}**"
     if entry.summary:
         line += " — " + escape_md(_shorten(entry.summary, 200))
     return line
@@ -230,6 +232,24 @@ def _compact_value(value, depth=0):
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+_URL_BREAKERS = re.compile(r"[\s<>\\]")
+
+
+def md_url(url: str) -> str:
+    """A link's address as a markdown destination: the characters that would end it or break the
+    link (spaces, angle brackets, backslashes, parentheses that do not pair up) percent-encoded, as
+    a browser sends them; Wikipedia's Python_(language) keeps its pair."""
+    url = _URL_BREAKERS.sub(lambda m: "".join(f"%{byte:02X}" for byte in m.group().encode()), url)
+    depth = 0
+    for char in url:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        url = url.replace("(", "%28").replace(")", "%29")
+    return url
 
 
 def _is_url(value) -> bool:

@@ -23,3 +23,15 @@ def test_each_entry_of_a_list_is_as_bounded_as_a_text_field():
 def test_a_list_with_its_own_max_keeps_it():
     spec = [{"name": "to", "type": "list", "label": "Recipients", "max": 2}]
     assert schema.clean(spec, {"to": "a, b, c"}).errors == {"to": "Recipients takes at most 2 entries."}
+
+
+def test_a_carriage_return_ends_an_entry_like_a_line_break():
+    # A lone CR stayed inside the entry: "a@example.com\rBcc: x@example.com" reached a mail header,
+    # which Python's email refuses, and the run reported it as unreadable data.
+    result = schema.clean(RECIPIENTS, {"to": "a@example.com\rBcc: x@example.com, b@example.com"})
+    assert result.values == {"to": ["a@example.com", "Bcc: x@example.com", "b@example.com"]}
+
+
+def test_an_entry_given_as_a_list_cannot_hide_a_line_break():
+    result = schema.clean(RECIPIENTS, {"to": ["a@example.com\rBcc: x@example.com"]})
+    assert result.errors == {"to": "Recipients: an entry has a line break or another control character."}

@@ -327,3 +327,23 @@ def test_a_message_title_is_one_line_even_when_the_title_template_renders_nothin
     titles = [m["title"] for m in _posted(feed_server)]
     assert "Release 2.0 Bcc: x@example.com" in titles
     assert all("\n" not in title and "\r" not in title for title in titles)
+
+
+def test_an_entry_address_with_spaces_or_an_odd_parenthesis_is_still_a_link(digest, feed_server):
+    # A feed's address with a space (or a lone parenthesis) ended the markdown link early: the card,
+    # the chat message and the mail showed "[Episode 12](https://example.com/ep 12.mp3)" as text.
+    items = [
+        {"id": "a", "title": "Episode 12", "url": "https://example.com/ep 12.mp3"},
+        {"id": "b", "title": "Odd", "url": "https://example.com/a(b"},
+        {"id": "c", "title": "Python", "url": "https://en.wikipedia.org/wiki/Python_(language)"},
+    ]
+    feed_server.serve("/news", json.dumps({"items": items}), content_type="application/json")
+
+    run_workflow(digest)
+
+    [message] = _posted(feed_server)
+    html = message["html"]
+    assert '<a href="https://example.com/ep%2012.mp3" rel="noopener noreferrer nofollow">Episode 12</a>' in html
+    assert '<a href="https://example.com/a%28b" rel="noopener noreferrer nofollow">Odd</a>' in html
+    assert 'href="https://en.wikipedia.org/wiki/Python_(language)"' in html
+    assert "](" not in html
