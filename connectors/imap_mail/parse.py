@@ -405,11 +405,37 @@ def _many_addresses(text: str) -> list[dict]:
     return found
 
 
+# Zone names that mailers write in place of a numeric offset (against RFC 5322) and that the email
+# package does not know (it knows UT, GMT, Z and the North American ones): it read them as UTC,
+# hours off. Ambiguous names (IST, CST for China) are left to that rule.
+_ZONE_NAMES = {
+    "CET": "+0100", "CEST": "+0200", "MET": "+0100", "MEST": "+0200", "EET": "+0200", "EEST": "+0300",
+    "WET": "+0000", "WEST": "+0100", "BST": "+0100", "MSK": "+0300", "JST": "+0900", "KST": "+0900",
+    "HKT": "+0800", "SGT": "+0800", "AWST": "+0800", "ACST": "+0930", "AEST": "+1000", "AEDT": "+1100",
+    "NZST": "+1200", "NZDT": "+1300", "HST": "-1000", "AKST": "-0900", "AKDT": "-0800",
+}  # fmt: skip
+# "... 10:00:00 GMT+0100" / "UTC+01:00" / "CET" (optionally with a comment after it).
+_NAMED_ZONE = re.compile(r"\s(?:(?:GMT|UTC)([+-]\d{2}):?(\d{2})|([A-Z]{3,4}))(\s*\([^)]*\))?\s*$")
+
+
+def _numeric_zone(value: str) -> str:
+    found = _NAMED_ZONE.search(value)
+    if found is None:
+        return value
+    if found.group(1):
+        offset = found.group(1) + found.group(2)
+    elif found.group(3) in _ZONE_NAMES:
+        offset = _ZONE_NAMES[found.group(3)]
+    else:
+        return value
+    return f"{value[: found.start()]} {offset}"
+
+
 def parse_date(value: str | None) -> datetime.datetime | None:
     if not value:
         return None
     try:
-        when = parsedate_to_datetime(clean_raw(value).strip())
+        when = parsedate_to_datetime(_numeric_zone(clean_raw(value).strip()))
     except (TypeError, ValueError, IndexError, OverflowError):  # unparseable: as if missing
         return None
     if when.tzinfo is None:  # "-0000": the sender did not say; read it as UTC

@@ -278,3 +278,27 @@ def test_an_html_body_without_a_mime_charset_is_read_in_the_charset_its_meta_nam
     labelled = '<meta charset="iso-8859-2"><p>Привет</p>'.encode("cp1251")
     raw = b"From: a@example.com\r\nContent-Type: text/html; charset=windows-1251\r\n\r\n" + labelled
     assert parse(raw, max_body_chars=10000).text == "Привет"
+
+
+@pytest.mark.parametrize(
+    ("written", "offset_hours"),
+    [
+        ("Mon, 07 Dec 2026 10:00:00 CET", 1),
+        ("Mon, 07 Dec 2026 10:00:00 CEST", 2),
+        ("Mon, 07 Dec 2026 10:00:00 MSK (Moscow)", 3),
+        ("Mon, 07 Dec 2026 10:00:00 JST", 9),
+        ("Mon, 7 Dec 2026 10:00:00 GMT+0100", 1),
+        ("Mon, 7 Dec 2026 10:00:00 UTC-05:00", -5),
+        ("Mon, 07 Dec 2026 10:00:00 PST", -8),  # the ones the email package knew stay as they were
+        ("Mon, 07 Dec 2026 10:00:00 +0100 (CET)", 1),
+        ("Mon, 07 Dec 2026 10:00:00 GMT", 0),
+    ],
+)
+def test_a_date_with_a_zone_name_instead_of_an_offset_is_read_in_that_zone(written, offset_hours):
+    """Mailers that write "CEST" or "GMT+0100" instead of "+0200" / "+0100": the email package knows
+    only UT, GMT and the North American names, and read the rest as UTC, hours off."""
+    from connectors.imap_mail.parse import parse_date
+
+    expected = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=offset_hours)))
+    assert parse_date(written) == expected
+    assert parse_date(written).utcoffset() == datetime.timedelta(hours=offset_hours)
