@@ -68,7 +68,11 @@ def delete_account(request):
             email = user.email
             logout(request)
             count = remove(user)
-            messages.success(request, f"The account {email} and its {count} integration(s) were deleted.")
+            if count:
+                held = f"{count} integration{'s' if count != 1 else ''}"
+                messages.success(request, f"The account {email}, its {held} and what they synced were deleted.")
+            else:
+                messages.success(request, f"The account {email} was deleted.")
             return redirect("home")
     counts = {
         "integrations": Integration.objects.filter(user=user).count(),

@@ -84,7 +84,9 @@ def test_a_user_can_delete_their_account_and_everything_with_it(client, db):
     assert get_user_model().objects.filter(email="leaving@example.com").exists()
 
     response = client.post(reverse("delete_account"), {"password": PASSWORD}, follow=True)
-    assert b"were deleted" in response.content
+    assert "The account leaving@example.com, its 1 integration and what they synced were deleted." in (
+        response.content.decode()
+    )
     assert not response.context["user"].is_authenticated
     assert not get_user_model().objects.filter(email="leaving@example.com").exists()
     assert not Integration.objects.exists()

@@ -3,12 +3,12 @@
 a missing page and a form opened before a log-in in another tab are the hub's own pages, with its
 navigation and a way on (Django's bare pages also broke the Content-Security-Policy); a button that
 works in place (Sync now) says why when its request is refused instead of doing nothing; a sync
-whose credentials were refused turns the page into what it should be (Re-authenticate, no Sync
-now, a stopped schedule) without a reload; the tables
-of API tokens, workflows and a run's steps fit a phone's width (Revoke was off the screen); revoking
-a token or removing a workflow's output asks first; the
-workflow's schedule names the person's zone, not "the hub's"; and choosing a source with the arrow
-keys leaves keyboard focus in the form that came in, not at the top of the page.
+whose credentials were refused turns the page into what it should be (Re-authenticate, no Sync now,
+a stopped schedule) without a reload; the tables of API tokens, workflows and a run's steps fit a
+phone's width (Revoke was off the screen); revoking a token or removing a workflow's output asks
+first; a More menu closes when the person moves on; the workflow's schedule names the person's
+zone, not "the hub's"; and choosing a source with the arrow keys leaves keyboard focus in the form
+that came in, not at the top of the page.
 """
 
 from __future__ import annotations
