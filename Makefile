@@ -40,12 +40,20 @@ migrate: bootstrap
 	$(BIN)/python manage.py load_catalogue
 	$(BIN)/python manage.py check --database default
 
+# The address people open: also the hub's SITE_URL (links in mails, OAuth redirects) unless one is
+# set in the environment or .env. Listening on every interface (HOST=0.0.0.0) is still opened as 127.0.0.1 here; from other
+# machines it needs their address in ALLOWED_HOSTS and SITE_URL.
+OPEN_HOST := $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST))
+
 run: migrate
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	@echo ""
-	@echo "  MetaCortex is starting: open http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
+	@echo "  MetaCortex is starting: open http://$(OPEN_HOST):$(PORT)/  (Ctrl-C stops web and worker)"
+	@if [ "$(OPEN_HOST)" != "$(HOST)" ]; then echo "  From other machines: set ALLOWED_HOSTS and SITE_URL to this machine's address."; fi
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(HOST) $(BIN)/honcho start -f Procfile -p $(PORT)
+	site="$${SITE_URL:-$$(sed -n 's/^SITE_URL=//p' .env | tail -n 1)}"; \
+		PATH="$(CURDIR)/$(BIN):$$PATH" HOST=$(HOST) SITE_URL="$${site:-http://$(OPEN_HOST):$(PORT)}" \
+		$(BIN)/honcho start -f Procfile -p $(PORT)
 
 lint: bootstrap-dev
 	$(BIN)/ruff check .
