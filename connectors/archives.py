@@ -32,6 +32,7 @@ from pathlib import Path
 from django.conf import settings
 
 from connectors.base import Batch, Connector
+from connectors.encodings import UTF8_ELSE_CP1252
 from connectors.errors import ConfigError, ItemError
 
 HEAD_BYTES = 8192
@@ -460,17 +461,6 @@ def _normal(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _cp1252_fallback(error: UnicodeDecodeError):
-    """A byte that is not UTF-8 read as Windows-1252 (Excel's and old Windows tools' own), so a file
-    re-saved in another encoding keeps "Café" instead of "Caf\ufffd". The five bytes cp1252 leaves
-    undefined are read as Latin-1."""
-    bad = error.object[error.start : error.end]
-    return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in bad), error.end
-
-
-codecs.register_error("metacortex-cp1252", _cp1252_fallback)
-
-
 def sniff_encoding(head: bytes) -> str:
     """The encoding of a text file from its first bytes: a byte order mark says UTF-8 or UTF-16
     (Excel's "Unicode text"); UTF-16 without one shows as every other byte NUL in ASCII text;
@@ -492,7 +482,7 @@ def decode_head(head: bytes) -> str:
     encoding = sniff_encoding(head)
     if encoding.startswith("utf-16") and len(head) % 2:
         head = head[:-1]
-    errors = "metacortex-cp1252" if encoding == "utf-8-sig" else "replace"
+    errors = UTF8_ELSE_CP1252 if encoding == "utf-8-sig" else "replace"
     return head.decode(encoding, errors).lstrip("\ufeff").replace("\x00", "")
 
 
@@ -557,7 +547,7 @@ def text_stream(stream, encoding: str | None = None, label: str = "") -> io.Text
         stream = io.BufferedReader(stream)
     if encoding is None:
         encoding = sniff_encoding(stream.peek(4096)[:4096])
-    errors = "metacortex-cp1252" if encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8") else "replace"
+    errors = UTF8_ELSE_CP1252 if encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8") else "replace"
     return _Text(io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline=""), label)
 
 

@@ -11,10 +11,11 @@ among the components, so the reader can say what it found (and never take a cut 
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
+
+from connectors.encodings import UTF8_ELSE_CP1252
 
 BOM = "\ufeff"  # a UTF-8 byte-order mark, which Windows tools write before BEGIN:VCALENDAR
 BOM_BYTES = BOM.encode()
@@ -40,22 +41,12 @@ class NotICalendar(ValueError):
     pass
 
 
-def _cp1252_bytes(error: UnicodeDecodeError):
-    """Bytes that are not UTF-8 read as Windows-1252 (what old Outlook and Windows tools write
-    feeds in), so "Café" stays "Café"; the five bytes cp1252 leaves undefined as Latin-1."""
-    bad = error.object[error.start : error.end]
-    return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in bad), error.end
-
-
-codecs.register_error("metacortex-ical-cp1252", _cp1252_bytes)
-
-
 def text_of(line: bytes) -> str:
     """One content line as text: UTF-8 (RFC 5545), any byte that is not read as Windows-1252."""
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
-        return line.decode("utf-8", "metacortex-ical-cp1252")
+        return line.decode("utf-8", UTF8_ELSE_CP1252)
 
 
 def _unfolded_lines(stream: BinaryIO) -> Iterator[tuple[int, str]]:
