@@ -4,6 +4,7 @@ with a real django-q2 worker (`manage.py worker`, the Procfile's, in a subproces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -157,6 +158,27 @@ def wait_for_scripts(page) -> None:
     otherwise act before the scripts did, and a plain form post or nothing at all would happen.
     The deferred scripts run, and htmx processes the page, before the load event."""
     page.wait_for_load_state("load")
+
+
+def hold_scripts(page, scripts):
+    """Hold back the scripts matching `scripts` (a slow connection) until the returned release() is
+    called. A held request whose page has gone by then is let go quietly."""
+    held, released = [], []
+
+    def hold(route):
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    def release():
+        released.append(True)
+        for route in held:
+            with contextlib.suppress(Exception):  # a request of a page already left
+                route.continue_()
+
+    page.route(scripts, hold)
+    return release
 
 
 def worker_log(tmp_path) -> str:

@@ -5,13 +5,12 @@ has none. Real Chromium, the script held back with page.route as a slow connecti
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.browser.conftest import wait_for_scripts
+from tests.browser.conftest import hold_scripts, wait_for_scripts
 from tests.factories import PASSWORD
 from tests.waiting import wait_for
 
@@ -24,15 +23,7 @@ ZONE = "Europe/Vienna"
 def test_a_sign_up_sent_before_the_zone_script_ran_gets_the_browsers_zone(new_page, catalogue, settings):
     settings.TIME_ZONE = "UTC"  # the hub runs on UTC, the person lives in Vienna
     page = new_page(timezone_id=ZONE)
-    held, released = [], []
-
-    def hold(route):
-        if released:
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route(ZONE_SCRIPT, hold)
+    release = hold_scripts(page, ZONE_SCRIPT)
     page.goto("/accounts/signup/", wait_until="commit")
     page.locator("#id_email").fill("quick@example.com")
     page.locator("#id_password1").fill(PASSWORD)
@@ -43,10 +34,7 @@ def test_a_sign_up_sent_before_the_zone_script_ran_gets_the_browsers_zone(new_pa
     person = get_user_model().objects.get(email="quick@example.com")
     assert person.preferences.time_zone == ""
 
-    released.append(True)
-    for route in held:  # the script arrives at last, on the page after sign-up
-        with contextlib.suppress(Exception):  # a request of the page already left
-            route.continue_()
+    release()  # the script arrives at last, on the page after sign-up
     wait_for_scripts(page)
     wait_for(
         lambda: any(c["name"] == "browser_zone" and c["value"] == ZONE for c in page.context.cookies()),

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import WAIT_MS
+from tests.browser.conftest import WAIT_MS, hold_scripts
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
@@ -26,29 +26,10 @@ def _log_in(page, user):
     page.get_by_role("heading", name="My integrations").wait_for()
 
 
-def _hold(page, scripts):
-    """Hold back the scripts matching `scripts` (a slow connection) until release() is called."""
-    held, released = [], []
-
-    def hold(route):
-        if released:
-            route.continue_()
-        else:
-            held.append(route)
-
-    def release():
-        released.append(True)
-        for route in held:
-            route.continue_()
-
-    page.route(scripts, hold)
-    return release
-
-
 def test_the_schedule_presets_show_only_once_their_script_can_act(new_page, catalogue):
     page = new_page()
     _log_in(page, make_user("early.bird@example.com"))
-    release = _hold(page, PRESET_SCRIPTS)
+    release = hold_scripts(page, PRESET_SCRIPTS)
     page.goto("/workflows/new/", wait_until="commit")
     page.get_by_role("button", name="Create and add steps").wait_for()  # the whole form is there
     presets = page.locator("button[data-cron]")
@@ -89,7 +70,7 @@ HTMX = re.compile(r".*/static/django_htmx/htmx[^/]*\.js$")
 def test_a_filter_chosen_and_words_typed_before_htmx_ran_are_answered_once_it_has(new_page, catalogue):
     page = new_page()
     _log_in(page, make_user("quick.hands@example.com"))
-    release = _hold(page, HTMX)  # the scripts after it (static/js) wait for it too: they run in order
+    release = hold_scripts(page, HTMX)  # the scripts after it (static/js) wait for it too: they run in order
     page.goto("/integrations/gallery/", wait_until="commit")
     results = page.locator("#gallery-results")
     results.locator("article[data-slug=ical-feed]").wait_for()  # every service, before any filter
