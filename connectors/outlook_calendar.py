@@ -69,6 +69,34 @@ def _graph_time(value: dict | None) -> datetime.datetime | None:
     return moment
 
 
+def _original_date(data: dict, original_start) -> str | None:
+    """The date an all-day occurrence had in its series, as "YYYY-MM-DD".
+
+    Graph writes an all-day event's start and end as midnight UTC of its dates, whatever zone is
+    asked, but an occurrence's originalStart as its midnight in the organizer's zone converted to
+    UTC ("2018-06-05T07:00:00Z" for 5 June in Los Angeles, the 4th at 22:00Z in Berlin), and its
+    originalStartTimeZone as the zone asked, not the organizer's
+    (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/7803). An occurrence that
+    was not moved starts on its original date. A moved one (an exception) is read from
+    originalStart: the local midnight it is, for an organizer between UTC-10 and UTC+13:45 (every
+    inhabited zone but American Samoa's and Kiribati's Line Islands), is the first midnight at or
+    after originalStart - 10 h."""
+    if data.get("type") == "occurrence" and data.get("start"):
+        start = parse_datetime(str(data["start"]))
+        if start is not None:
+            return start.astimezone(datetime.UTC).date().isoformat()
+    moment = parse_datetime(str(original_start or ""))
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, datetime.UTC)
+    earliest = moment.astimezone(datetime.UTC) - datetime.timedelta(hours=10)
+    day = earliest.date()
+    if earliest.time() != datetime.time(0):
+        day += datetime.timedelta(days=1)
+    return day.isoformat()
+
+
 def _known_zone(name) -> bool:
     """Graph names a zone the Windows way ("Pacific Standard Time") when Outlook made the event:
     only an IANA name this server knows is worth keeping as the event's zone."""
@@ -99,6 +127,9 @@ class OutlookCalendarConnector(Connector):
             # An instance is named by its original start (RECURRENCE-ID), which stays when it is moved;
             # Graph gives it in UTC.
             fields["recurrence_id"] = extra.get("originalStart") or data.get("start")
+            if data.get("all_day"):
+                # An all-day instance is named by its date, as Google and iCalendar name it.
+                fields["recurrence_id"] = _original_date(data, extra.get("originalStart")) or fields["recurrence_id"]
         return fields
 
     @property

@@ -290,3 +290,68 @@ def test_an_event_merged_from_two_calendars_is_found_by_the_title_and_place_eith
     assert entity.sources.count() == 2
     for words in ("kickoff", "zahnrad launch", "matterhorn"):
         assert list(search.matching(events(owner), words)) == [entity], words
+
+
+# A weekly all-day series ("Gym day") as Graph lists it (Prefer: outlook.timezone="UTC"): every
+# all-day start and end is midnight UTC of its date, but originalStart is the occurrence's midnight
+# in the organizer's zone, converted to UTC: 07:00Z for Los Angeles (UTC-7 in June), 22:00Z the day
+# before for Berlin (UTC+2). https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/7803
+def all_day_instance(event_id, day, original_start, kind="occurrence", series="AAMkAllDaySeries="):
+    following = (datetime.date.fromisoformat(day) + datetime.timedelta(days=1)).isoformat()
+    return {
+        "id": event_id,
+        "type": kind,
+        "seriesMasterId": series,
+        "isAllDay": True,
+        "subject": "Gym day",
+        "start": {"dateTime": f"{day}T00:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": f"{following}T00:00:00.0000000", "timeZone": "UTC"},
+        "originalStart": original_start,
+        "originalStartTimeZone": "UTC",  # Graph gives the asked zone for all-day events, not the organizer's
+    }
+
+
+def google_all_day_instance(day, original_day=None):
+    following = (datetime.date.fromisoformat(day) + datetime.timedelta(days=1)).isoformat()
+    return google_record(
+        {
+            "id": f"gym_{(original_day or day).replace('-', '')}",
+            "iCalUID": EXCHANGE_UID,
+            "recurringEventId": "gym",
+            "summary": "Gym day",
+            "start": {"date": day},
+            "end": {"date": following},
+            "originalStartTime": {"date": original_day or day},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("occurrence", "exception"),
+    [
+        # Los Angeles (UTC-7): the occurrence of 5 June, and the one of 12 June moved to the 13th.
+        (("2026-06-05", "2026-06-05T07:00:00Z"), ("2026-06-13", "2026-06-12T07:00:00Z")),
+        # Berlin (UTC+2): originalStart falls on the day before in UTC.
+        (("2026-06-05", "2026-06-04T22:00:00Z"), ("2026-06-13", "2026-06-11T22:00:00Z")),
+        # Auckland (UTC+12) and Honolulu (UTC-10), the far ends of the inhabited zones but one.
+        (("2026-06-05", "2026-06-04T12:00:00Z"), ("2026-06-13", "2026-06-12T10:00:00Z")),
+    ],
+)
+def test_all_day_outlook_occurrences_join_the_google_instances_of_the_same_dates(owner, occurrence, exception):
+    outlook, google = (
+        integration_of(owner, "outlook-calendar", "Outlook"),
+        integration_of(owner, "google-calendar", "Google"),
+    )
+    (day, original), (moved_to, moved_original) = occurrence, exception
+    in_outlook = [
+        outlook_record(all_day_instance("AAMkGym1=", day, original), series_uid=EXCHANGE_UID),
+        outlook_record(all_day_instance("AAMkGym2=", moved_to, moved_original, "exception"), series_uid=EXCHANGE_UID),
+    ]
+    fields = typed_record(OutlookCalendarConnector, in_outlook[0]).fields
+    assert fields["recurrence_id"] == day  # the occurrence's date, as Google and iCalendar name it
+    assert typed_record(OutlookCalendarConnector, in_outlook[1]).fields["recurrence_id"] == "2026-06-12"
+    take(*[store(outlook, record) for record in in_outlook])
+    take(store(google, google_all_day_instance(day)), store(google, google_all_day_instance(moved_to, "2026-06-12")))
+    found = events(owner)
+    assert found.count() == 2, "each all-day occurrence is one thing on the timeline, held by both calendars"
+    assert all(entity.sources.count() == 2 for entity in found)
