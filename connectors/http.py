@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
+import math
 import random
 import time
 from email.utils import parsedate_to_datetime
@@ -93,18 +95,27 @@ def _mb(size: int) -> str:
 
 def retry_after_seconds(response) -> float | None:
     # Discord sends X-RateLimit-Reset-After (seconds) where others send Retry-After.
-    value = response.headers.get("Retry-After") or response.headers.get("X-RateLimit-Reset-After")
-    if not value:
+    return retry_after_value(response.headers.get("Retry-After") or response.headers.get("X-RateLimit-Reset-After"))
+
+
+def retry_after_value(value) -> float | None:
+    """Seconds to wait from a Retry-After value, which RFC 9110 (10.2.3) allows as a number of
+    seconds or as an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT", e.g. when a daily quota resets);
+    None when absent or unreadable (the caller backs off instead)."""
+    if value is None or not str(value).strip():
         return None
+    value = str(value).strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # an HTTP-date is GMT
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def backoff_delay(attempt: int) -> float:

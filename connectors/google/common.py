@@ -27,6 +27,7 @@ from connectors.errors import (
     from_status,
     register_classifier,
 )
+from connectors.http import retry_after_value
 from connectors.webapi import api_base
 
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED", "quotaExceeded"}
@@ -98,11 +99,7 @@ def classify_google(exc: BaseException) -> ConnectorError | None:
     if not isinstance(exc, HttpError):
         return None
     status, reasons = exc.resp.status, error_reasons(exc)
-    retry_after = exc.resp.get("retry-after")
-    try:
-        retry_after = float(retry_after) if retry_after else None
-    except ValueError:
-        retry_after = None
+    retry_after = retry_after_value(exc.resp.get("retry-after"))
     if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
         return RateLimited(f"Google is rate limiting us ({exc.reason}).", retry_after=retry_after)
     if status == 403 and (reasons & SCOPE_REASONS or "PERMISSION_DENIED" in reasons):

@@ -41,6 +41,7 @@ from googleapiclient.errors import HttpError
 from connectors.base import Batch, Connector, DailySeries, Record
 from connectors.errors import AuthError, ConfigError, RateLimited, classify
 from connectors.google.common import build_service, error_reasons
+from connectors.http import retry_after_value
 from connectors.registry import registry
 
 DEFAULT_BASE = "https://health.googleapis.com"
@@ -134,7 +135,7 @@ def health_error(exc: HttpError, what: str) -> Exception:
         message = exc.reason
     message = str(message or "")[:300]
     if status == 429 or "RESOURCE_EXHAUSTED" in reasons:
-        retry_after = _number(exc.resp.get("retry-after"))
+        retry_after = retry_after_value(exc.resp.get("retry-after"))
         return RateLimited(f"Google Health is rate limiting us ({message}).", retry_after=retry_after)
     if status == 401:
         return AuthError(

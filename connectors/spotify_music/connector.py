@@ -37,6 +37,7 @@ from connectors.errors import (
     from_status,
     register_classifier,
 )
+from connectors.http import retry_after_value
 from connectors.registry import registry
 from connectors.spotify_music import export, plays
 
@@ -54,8 +55,8 @@ def classify_spotify(exc: BaseException) -> ConnectorError | None:
         return None
     status, message = exc.http_status, str(exc.msg or "").split("\n")[-1].strip()[:200]
     if status == 429:
-        retry = (exc.headers or {}).get("Retry-After")
-        return RateLimited(f"Spotify is rate limiting us ({message}).", retry_after=float(retry) if retry else None)
+        retry = retry_after_value((exc.headers or {}).get("Retry-After"))
+        return RateLimited(f"Spotify is rate limiting us ({message}).", retry_after=retry)
     if status == 403 and "not registered" in message.lower():
         return AuthError(
             "Spotify refused this account: the hub's Spotify app is in development mode.",

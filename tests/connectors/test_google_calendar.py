@@ -4,12 +4,15 @@ synced against the Calendar API contract fake (tests/fakes/google_calendar.py)."
 import datetime
 
 import pytest
+from django.utils import timezone
 
 from connectors.base import OutgoingCard
 from connectors.errors import AuthError
 from connectors.registry import registry
 from integrations.models import IntegrationType, JobStatus, Status, SyncedItem
 from integrations.sync.context import build_context
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import queue_sync
 from tests.connectors.helpers import live_items, sync
 from tests.oauth.helpers import connect_with_oauth
 
@@ -149,6 +152,28 @@ def test_rate_limiting_waits_for_retry_after_and_goes_on(integration, calendar):
     assert job.status == JobStatus.SUCCEEDED
     assert live_items(integration).count() == 5
     assert len(calendar.requests_to(r"/events$")) == 2
+
+
+@pytest.mark.parametrize("status", [429, 403])
+def test_a_retry_after_given_as_a_date_holds_the_sync_until_then(integration, calendar, settings, status):
+    """Retry-After may name the moment (an HTTP-date, e.g. when a daily quota resets) instead of a
+    number of seconds: the sync waits until then instead of retrying on a short backoff."""
+    settings.SYNC_MAX_WAIT = 2  # a longer wait holds the job instead of a worker
+    until = timezone.now() + datetime.timedelta(minutes=10)
+    _, body, headers = calendar.rate_limited(retry_after=until)
+    if status == 403:  # Google's other way to say it: 403 rateLimitExceeded
+        body = {"error": {**body["error"], "code": 403}}
+    calendar.fail(r"/events$", status, body, headers, times=10)
+    job = queue_sync(integration, enqueue=False)
+    waits = []
+
+    held = run_job(job.pk, sleep=waits.append)
+
+    assert held.status == JobStatus.QUEUED, held.error_message
+    assert waits == []
+    assert len(calendar.requests_to(r"/events$")) == 1  # asked once, not again before the time named
+    assert abs((held.not_before - until).total_seconds()) < 5
+    assert f"{until:%H:%M}" in held.error_message
 
 
 def test_an_access_token_expired_at_the_provider_is_refreshed_mid_sync(integration, calendar, oauth_server):

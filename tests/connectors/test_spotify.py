@@ -10,9 +10,12 @@ import zipfile
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from connectors.registry import registry
 from integrations.models import Credential, IntegrationType, JobStatus, Status, SyncedItem
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import queue_sync
 from tests.connectors.helpers import DATA, live_items, sync
 from tests.fakes.spotify import track
 from tests.oauth.helpers import connect_with_oauth
@@ -262,6 +265,19 @@ def test_rate_limits_wait_and_expired_tokens_are_refreshed(integration, spotify,
     assert job.status == JobStatus.SUCCEEDED, job.error_message
     assert len(_plays(integration)) == 2
     assert Credential.objects.get(integration=integration).access_token != old
+
+
+def test_a_retry_after_given_as_a_date_holds_the_sync_until_then(integration, spotify, settings):
+    settings.SYNC_MAX_WAIT = 2  # a longer wait holds the job instead of a worker
+    until = timezone.now() + datetime.timedelta(minutes=10)
+    spotify.fail(r"/recently-played$", *spotify.rate_limited(retry_after=until), times=10)
+    job = queue_sync(integration, enqueue=False)
+
+    held = run_job(job.pk, sleep=lambda seconds: None)
+
+    assert held.status == JobStatus.QUEUED, held.error_message
+    assert len(spotify.requests_to(r"/recently-played$")) == 1
+    assert abs((held.not_before - until).total_seconds()) < 5
 
 
 def test_a_missing_permission_pauses_the_sync_and_asks_to_reauthenticate(owner_client, oauth_server, spotify):

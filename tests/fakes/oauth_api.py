@@ -14,11 +14,13 @@ answered 403 with the provider's "insufficient scope" body.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import threading
 import traceback
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Response
@@ -217,8 +219,17 @@ class GoogleApiFake(ApiFake):
         )
 
     @staticmethod
-    def rate_limited(retry_after: int = 1) -> tuple:
+    def rate_limited(retry_after: int | datetime.datetime = 1) -> tuple:
+        """A 429; `retry_after` a number of seconds, or a moment written as an HTTP-date (RFC 9110
+        10.2.3 allows both; Google names the moment a daily quota resets that way)."""
         body = google_error(
             429, "Quota exceeded for quota metric 'Queries'.", "rateLimitExceeded", "RESOURCE_EXHAUSTED"
         )
-        return 429, body, {"Retry-After": str(retry_after)}
+        return 429, body, {"Retry-After": retry_after_header(retry_after)}
+
+
+def retry_after_header(value: int | datetime.datetime) -> str:
+    """A Retry-After value: seconds, or an aware datetime as an HTTP-date."""
+    if isinstance(value, datetime.datetime):
+        return format_datetime(value.astimezone(datetime.UTC), usegmt=True)
+    return str(value)

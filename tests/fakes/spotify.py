@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 
-from tests.fakes.oauth_api import ApiFake, Reply, route
+from tests.fakes.oauth_api import ApiFake, Reply, retry_after_header, route
 
 KEEP_PLAYS = 50
 
@@ -70,8 +70,8 @@ class SpotifyFake(ApiFake):
         return Reply(403, spotify_error(403, "Insufficient client scope"))
 
     @staticmethod
-    def rate_limited(retry_after: int = 1) -> tuple:
-        return 429, spotify_error(429, "API rate limit exceeded"), {"Retry-After": str(retry_after)}
+    def rate_limited(retry_after: int | datetime.datetime = 1) -> tuple:
+        return 429, spotify_error(429, "API rate limit exceeded"), {"Retry-After": retry_after_header(retry_after)}
 
     # -- the test's hands ---------------------------------------------------------------------
     def play(self, username: str, item: dict, played_at: datetime.datetime, *, context=None):
