@@ -186,9 +186,10 @@ class OutlookCalendarConnector(Connector):
         }
         for key, delta_url in self._targets():
             first_url = f"{delta_url}?{self._window_query()}"
-            start = resume.get("next") if resume.get("key") == key else None
+            mine = resume.get("key") == key
+            start = resume.get("next") if mine else None
             incremental = key in state["delta"]
-            yield from self._calendar(key, first_url, state, start)
+            yield from self._calendar(key, first_url, state, start, listed=resume.get("listed") if mine else None)
             if stale and incremental:
                 # A delta round keeps the window of its first call: start a round on the slid window.
                 # Nothing is tombstoned by it: what left the window is kept.
@@ -199,10 +200,23 @@ class OutlookCalendarConnector(Connector):
     def _cursor(state: dict, **extra) -> dict:
         return {"delta": dict(state["delta"]), "window_at": state["window_at"], "window": state["window"], **extra}
 
-    def _calendar(self, key: str, first_url: str, state: dict, resume_url: str | None, *, tombstone: bool = True):
+    def _calendar(
+        self,
+        key: str,
+        first_url: str,
+        state: dict,
+        resume_url: str | None,
+        *,
+        tombstone: bool = True,
+        listed: list | None = None,
+    ):
         links = state["delta"]
         url = resume_url or links.get(key) or first_url
-        seen: set[str] | None = set() if url == first_url and tombstone else None
+        # A new round can tombstone what Graph no longer lists: one that starts on its first page, or
+        # one resumed with what its pages before the checkpoint listed.
+        seen: calendar_window.Listed | None = None
+        if tombstone and (url == first_url or (resume_url and listed is not None)):
+            seen = calendar_window.Listed(listed if url != first_url else None)
         while True:
             response = self._get(url, allow=(400, 410))
             if self._delta_expired(response):
@@ -216,7 +230,7 @@ class OutlookCalendarConnector(Connector):
                     response.status_code,
                 )
                 links.pop(key, None)
-                url, seen = first_url, set()
+                url, seen = first_url, calendar_window.Listed()
                 continue
             page = response.json()
             self.ctx.heartbeat()
@@ -234,7 +248,10 @@ class OutlookCalendarConnector(Connector):
                 items.append(raw)
             next_link = page.get("@odata.nextLink")
             if next_link:
-                cursor = self._cursor(state, resume={"key": key, "next": next_link})
+                resume = {"key": key, "next": next_link}
+                if seen is not None:
+                    resume["listed"] = seen.for_cursor()
+                cursor = self._cursor(state, resume=resume)
                 yield Batch(items=items, deletes=deletes, cursor=cursor)
                 url = next_link
                 continue
@@ -242,8 +259,8 @@ class OutlookCalendarConnector(Connector):
             if seen is not None and page.get("@odata.deltaLink"):
                 # Only a round that ends with its delta link is complete, and it covers the window
                 # only: what lies outside it was not deleted.
-                listed = self.ctx.known_ids(prefix=f"{key}:", occurred_within=calendar_window.bounds(self.config))
-                deletes.extend(sorted(listed - seen))
+                known = self.ctx.known_ids(prefix=f"{key}:", occurred_within=calendar_window.bounds(self.config))
+                deletes.extend(seen.missing(known))
             notices = []
             if seen is not None and not page.get("@odata.deltaLink"):
                 notices.append(

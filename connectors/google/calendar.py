@@ -117,9 +117,11 @@ class GoogleCalendarConnector(Connector):
             "window": window.window,
         }
         for calendar in self.calendars:
-            page = resume.get("page") if resume.get("calendar") == calendar else None
+            mine = resume.get("calendar") == calendar
+            page = resume.get("page") if mine else None
+            listed = resume.get("listed") if mine else None
             incremental = calendar in state["sync_tokens"]
-            yield from self._calendar_changes(calendar, state, page)
+            yield from self._calendar_changes(calendar, state, page, listed=listed)
             if stale and incremental:
                 # The window slid: list it again for events that entered it without changing.
                 # Nothing is tombstoned by this listing: what left the window is kept.
@@ -135,12 +137,17 @@ class GoogleCalendarConnector(Connector):
             **extra,
         }
 
-    def _calendar_changes(self, calendar: str, state: dict, page: str | None, *, tombstone: bool = True):
+    def _calendar_changes(
+        self, calendar: str, state: dict, page: str | None, *, tombstone: bool = True, listed: list | None = None
+    ):
         service = self._service()
         sync_tokens = state["sync_tokens"]
         token = sync_tokens.get(calendar)
-        # A full round that starts on page one can tombstone what Google no longer lists.
-        seen: set[str] | None = set() if token is None and page is None and tombstone else None
+        # A full round can tombstone what Google no longer lists: one that starts on page one, or one
+        # resumed with what its pages before the checkpoint listed.
+        seen: calendar_window.Listed | None = None
+        if token is None and tombstone and (page is None or listed is not None):
+            seen = calendar_window.Listed(listed)
         time_min, time_max = self._window()
         while True:
             params = dict(calendarId=calendar, singleEvents=True, maxResults=PAGE_SIZE)
@@ -155,7 +162,7 @@ class GoogleCalendarConnector(Connector):
             except HttpError as exc:
                 if status_of(exc) == 410 and token:
                     log.info("Calendar %s: sync token expired (410 Gone); reading it again in full", calendar)
-                    token, page, seen = None, None, set()
+                    token, page, seen = None, None, calendar_window.Listed()
                     sync_tokens.pop(calendar, None)
                     continue
                 if status_of(exc) == 404:
@@ -177,15 +184,18 @@ class GoogleCalendarConnector(Connector):
                 items.append({"calendar": calendar, "event": event})
             page = response.get("nextPageToken")
             if page:
-                cursor = self._cursor(state, resume={"calendar": calendar, "page": page})
+                resume = {"calendar": calendar, "page": page}
+                if seen is not None:
+                    resume["listed"] = seen.for_cursor()
+                cursor = self._cursor(state, resume=resume)
                 yield Batch(items=items, deletes=deletes, cursor=cursor)
                 continue
             sync_tokens[calendar] = response.get("nextSyncToken")
             if seen is not None and response.get("nextSyncToken"):
                 # Only a listing that ends with its sync token is complete (a last page has one or the
                 # other), and it covers the window only: what lies outside it was not deleted.
-                listed = self.ctx.known_ids(prefix=f"{calendar}:", occurred_within=calendar_window.bounds(self.config))
-                deletes.extend(sorted(listed - seen))
+                known = self.ctx.known_ids(prefix=f"{calendar}:", occurred_within=calendar_window.bounds(self.config))
+                deletes.extend(seen.missing(known))
             notices = []
             if seen is not None and not response.get("nextSyncToken"):
                 notices.append(

@@ -146,6 +146,28 @@ def test_a_wider_or_slid_window_is_listed_again_without_tombstoning(integration,
     assert sync(integration).seen == 0  # and then back to incremental only
 
 
+def test_a_full_relisting_after_410_that_fails_midway_still_removes_what_was_deleted(integration, calendar):
+    """The sync token expired (410) and Google's full listing failed on its second page (a 500): the
+    job resumes from its checkpoint, and the listing it completes still removes what was deleted
+    while the token was dead. (Resumed without knowing the first page, it tombstoned nothing, and the
+    deleted event stayed on the timeline until the next 410.)"""
+    sync(integration)
+    calendar.expire_sync_tokens(ALICE)
+    del calendar.calendar(ALICE).events["standup_2"]
+    calendar.max_page = 2
+    calendar.fail(
+        r"/events$", 500, {"error": {"code": 500, "message": "Backend Error"}}, when=lambda q: "pageToken" in q
+    )
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert any(s.args.get("pageToken") for s in calendar.requests_to(r"/events$"))  # it did resume mid-listing
+    assert not live_items(integration).filter(external_id="primary:standup_2").exists()
+    assert live_items(integration).count() == 4
+    assert sync(integration).seen == 0  # and back to incremental
+
+
 def test_rate_limiting_waits_for_retry_after_and_goes_on(integration, calendar):
     calendar.fail(r"/events$", *calendar.rate_limited(retry_after=1))
     job = sync(integration)

@@ -106,6 +106,24 @@ def test_an_expired_delta_token_restarts_the_round_and_tombstones_what_is_gone(i
     assert "$deltatoken" in integration.sync_cursor["delta"]["default"]
 
 
+def test_a_new_round_after_an_expired_delta_that_fails_midway_still_tombstones_what_is_gone(integration, graph):
+    """Graph's new round failed on its second page (a 503): the job resumes from the checkpoint's
+    next link, and the round it completes still removes what was deleted while the token was dead."""
+    sync(integration)
+    del graph.calendar(ALICE).events["ev3"]
+    graph.expire_delta(ALICE, status=410, code="")
+    graph.max_page = 1
+    graph.fail(r"/calendarView/delta$", 503, {"error": {"code": "ServiceUnavailable", "message": "Try later"}},
+               when=lambda q: "$skiptoken" in q)  # fmt: skip
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert len([s for s in graph.requests_to(r"/calendarView/delta$") if "$skiptoken" in s.args]) >= 2  # resumed
+    assert job.deleted == 1
+    assert {i.title for i in live_items(integration)} == {"Board meeting", "Offsite"}
+
+
 def test_a_wider_window_starts_a_new_round_after_the_delta_round(integration, graph):
     graph.put_event(ALICE, {"id": "far", "subject": "Far ahead", "start": _at(400, 9), "end": _at(400, 10)})
     sync(integration)

@@ -49,6 +49,7 @@ class Failure:
     body: object
     headers: dict = field(default_factory=dict)
     times: int = 1
+    when: object = None  # a predicate on the request's query ({name: value}), e.g. only a page token's
 
 
 class ApiFake:
@@ -92,10 +93,21 @@ class ApiFake:
         """What the OAuth app's api_base_url is set to, to point a type at this fake."""
         return self.url()
 
-    def fail(self, pattern: str, status: int, body=None, headers=None, *, times: int = 1, method: str | None = None):
-        """The next `times` requests whose path matches `pattern` get this answer instead."""
+    def fail(
+        self,
+        pattern: str,
+        status: int,
+        body=None,
+        headers=None,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        when=None,
+    ):
+        """The next `times` requests whose path matches `pattern` (and whose query satisfies `when`,
+        if given) get this answer instead."""
         with self.lock:
-            self.failures.append(Failure(re.compile(pattern), method, status, body, dict(headers or {}), times))
+            self.failures.append(Failure(re.compile(pattern), method, status, body, dict(headers or {}), times, when))
 
     def requests_to(self, pattern: str, method: str | None = None) -> list[Seen]:
         rx = re.compile(pattern)
@@ -137,6 +149,8 @@ class ApiFake:
             )
             for failure in self.failures:
                 wanted = failure.method is None or failure.method == request.method
+                if failure.when is not None and not failure.when(request.args.to_dict(flat=True)):
+                    continue
                 if failure.times > 0 and wanted and failure.pattern.search(request.path):
                     failure.times -= 1
                     return self._response(Reply(failure.status, failure.body, failure.headers))
