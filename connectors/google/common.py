@@ -12,7 +12,9 @@ contract fake (calendar needs "calendar/v3/" appended; gmail's method paths star
 
 from __future__ import annotations
 
+import datetime
 import json
+import zoneinfo
 
 import httplib2
 from googleapiclient import discovery
@@ -31,6 +33,10 @@ from connectors.http import retry_after_value
 from connectors.webapi import api_base
 
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED", "quotaExceeded"}
+# The project's daily quota is used up (403 dailyLimitExceeded, domain usageLimits: Calendar's and
+# Gmail's error guides); Google's daily quotas reset at midnight Pacific time.
+DAILY_LIMIT_REASONS = {"dailyLimitExceeded"}
+QUOTA_DAY_ZONE = zoneinfo.ZoneInfo("America/Los_Angeles")
 SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
 
 
@@ -90,6 +96,13 @@ def error_reasons(exc: HttpError) -> set[str]:
     return reasons
 
 
+def seconds_until_quota_day(now: datetime.datetime | None = None) -> float:
+    """Seconds until Google's next quota day starts (midnight in Los Angeles)."""
+    now = (now or datetime.datetime.now(datetime.UTC)).astimezone(QUOTA_DAY_ZONE)
+    following = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), QUOTA_DAY_ZONE)
+    return max(0.0, (following - now).total_seconds())
+
+
 def status_of(exc: BaseException) -> int | None:
     return exc.resp.status if isinstance(exc, HttpError) else None
 
@@ -100,6 +113,13 @@ def classify_google(exc: BaseException) -> ConnectorError | None:
         return None
     status, reasons = exc.resp.status, error_reasons(exc)
     retry_after = retry_after_value(exc.resp.get("retry-after"))
+    if status in (403, 429) and reasons & DAILY_LIMIT_REASONS:
+        return RateLimited(
+            f"The hub's daily quota of Google requests is used up ({exc.reason}).",
+            retry_after=retry_after if retry_after is not None else seconds_until_quota_day(),
+            remediation="Nothing to do: the sync resumes by itself when Google resets the quota at midnight "
+            "Pacific time. Operators can ask Google for a larger quota in the Cloud console.",
+        )
     if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
         return RateLimited(f"Google is rate limiting us ({exc.reason}).", retry_after=retry_after)
     if status == 403 and (reasons & SCOPE_REASONS or "PERMISSION_DENIED" in reasons):

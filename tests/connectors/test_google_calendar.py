@@ -2,6 +2,7 @@
 synced against the Calendar API contract fake (tests/fakes/google_calendar.py)."""
 
 import datetime
+import zoneinfo
 
 import pytest
 from django.utils import timezone
@@ -14,6 +15,7 @@ from integrations.sync.context import build_context
 from integrations.sync.engine import run_job
 from integrations.sync.jobs import queue_sync
 from tests.connectors.helpers import live_items, sync
+from tests.fakes.oauth_api import google_error
 from tests.oauth.helpers import connect_with_oauth
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -196,6 +198,36 @@ def test_a_retry_after_given_as_a_date_holds_the_sync_until_then(integration, ca
     assert len(calendar.requests_to(r"/events$")) == 1  # asked once, not again before the time named
     assert abs((held.not_before - until).total_seconds()) < 5
     assert f"{until:%H:%M}" in held.error_message
+
+
+def test_the_projects_daily_quota_used_up_waits_for_googles_new_day_instead_of_asking_to_reauthenticate(
+    integration, calendar, settings
+):
+    """403 dailyLimitExceeded (Calendar's error guide: the project's daily quota is reached) is no
+    missing permission: nothing the person can fix by signing in again. The sync waits for the quota
+    day to turn (midnight Pacific time) and the connection stays connected."""
+    settings.SYNC_MAX_WAIT = 0  # any wait holds the job instead of a worker
+    body = google_error(403, "Daily Limit Exceeded", "dailyLimitExceeded", "PERMISSION_DENIED")
+    body["error"]["errors"][0]["domain"] = "usageLimits"
+    calendar.fail(r"/events$", 403, body, times=10)
+    job = queue_sync(integration, enqueue=False)
+    pacific = zoneinfo.ZoneInfo("America/Los_Angeles")
+    midnights = {
+        datetime.datetime.combine(timezone.now().astimezone(pacific).date() + datetime.timedelta(days=1),
+                                  datetime.time(), pacific)
+    }  # fmt: skip
+
+    held = run_job(job.pk, sleep=lambda seconds: None)
+
+    midnights.add(
+        datetime.datetime.combine(timezone.now().astimezone(pacific).date() + datetime.timedelta(days=1),
+                                  datetime.time(), pacific)
+    )  # fmt: skip
+    integration.refresh_from_db()
+    assert integration.status != Status.NEEDS_REAUTH, integration.status_detail
+    assert held.status == JobStatus.QUEUED, held.error_message
+    assert min(abs((held.not_before - m).total_seconds()) for m in midnights) < 5
+    assert "daily quota" in held.error_message
 
 
 def test_an_access_token_expired_at_the_provider_is_refreshed_mid_sync(integration, calendar, oauth_server):
