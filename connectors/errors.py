@@ -295,6 +295,13 @@ def from_status(status: int, *, url_hint: str = "", retry_after: float | None = 
             f"The service cannot do what was asked (HTTP {status}){detail}.",
             remediation="Check the address and the settings: another try would get the same answer.",
         )
+    if status == 503 and retry_after is not None:
+        # Unavailable for maintenance or overloaded, saying how long to wait (RFC 9110 15.6.4; Microsoft
+        # Graph's and Google's error guides): waited out as asked, like a rate limit, not retried sooner.
+        return RateLimited(
+            f"The service is unavailable for now (HTTP 503) and asked us to wait {retry_after:.0f} s.",
+            retry_after=retry_after,
+        )
     if status >= 500:
         return TransientError(f"The service had an error (HTTP {status}).")
     return ConfigError(f"The service answered HTTP {status}{detail}.")

@@ -5,9 +5,12 @@ platform through the real OAuth flow, events from the Microsoft Graph contract f
 import datetime
 
 import pytest
+from django.utils import timezone
 
 from connectors.registry import registry
 from integrations.models import IntegrationType, JobStatus, Status, SyncedItem
+from integrations.sync.engine import run_job
+from integrations.sync.jobs import queue_sync
 from tests.connectors.helpers import live_items, sync
 from tests.oauth.helpers import connect_with_oauth
 
@@ -170,6 +173,24 @@ def test_throttling_429_waits_and_an_expired_token_401_is_refreshed(integration,
     assert job.status == JobStatus.SUCCEEDED, job.error_message
     assert live_items(integration).count() == 3
     assert Credential.objects.get(integration=integration).access_token != old
+
+
+def test_a_503_with_retry_after_is_waited_out_as_asked_instead_of_retried_at_once(integration, graph, settings):
+    """Graph's error guide: 503 Service Unavailable (maintenance, overload) may say in Retry-After how
+    long to wait. The sync waits that long (here longer than a worker waits: the job is held and
+    resumes by itself) instead of retrying on a seconds-long backoff until it gives up."""
+    settings.SYNC_MAX_WAIT = 2
+    busy = {"error": {"code": "ServiceUnavailable", "message": "The service is temporarily unavailable."}}
+    graph.fail(r"/calendarView/delta$", 503, busy, {"Retry-After": "600"}, times=10)
+    job = queue_sync(integration, enqueue=False)
+    waits = []
+
+    held = run_job(job.pk, sleep=waits.append)
+
+    assert held.status == JobStatus.QUEUED, held.error_message
+    assert waits == []
+    assert len(graph.requests_to(r"/calendarView/delta$")) == 1
+    assert 590 < (held.not_before - timezone.now()).total_seconds() <= 600
 
 
 def test_access_denied_403_needs_reauth(owner_client, oauth_server, graph):
