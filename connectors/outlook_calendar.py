@@ -27,6 +27,7 @@ from django.utils.dateparse import parse_datetime
 from connectors import calendar_window
 from connectors.base import Batch, Connector, Record
 from connectors.errors import AuthError, ConfigError, TransientError
+from connectors.listing import Listed
 from connectors.registry import registry
 from connectors.zones import zone_named
 
@@ -214,9 +215,9 @@ class OutlookCalendarConnector(Connector):
         url = resume_url or links.get(key) or first_url
         # A new round can tombstone what Graph no longer lists: one that starts on its first page, or
         # one resumed with what its pages before the checkpoint listed.
-        seen: calendar_window.Listed | None = None
+        seen: Listed | None = None
         if tombstone and (url == first_url or (resume_url and listed is not None)):
-            seen = calendar_window.Listed(listed if url != first_url else None)
+            seen = Listed(listed if url != first_url else None)
         while True:
             response = self._get(url, allow=(400, 410))
             if self._delta_expired(response):
@@ -230,7 +231,7 @@ class OutlookCalendarConnector(Connector):
                     response.status_code,
                 )
                 links.pop(key, None)
-                url, seen = first_url, calendar_window.Listed()
+                url, seen = first_url, Listed()
                 continue
             page = response.json()
             self.ctx.heartbeat()

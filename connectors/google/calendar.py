@@ -27,6 +27,7 @@ from connectors import calendar_window
 from connectors.base import Batch, Connector, Delivery, Record
 from connectors.errors import ConfigError, classify
 from connectors.google.common import build_service, execute, status_of
+from connectors.listing import Listed
 from connectors.registry import registry
 
 log = logging.getLogger(__name__)
@@ -145,9 +146,9 @@ class GoogleCalendarConnector(Connector):
         token = sync_tokens.get(calendar)
         # A full round can tombstone what Google no longer lists: one that starts on page one, or one
         # resumed with what its pages before the checkpoint listed.
-        seen: calendar_window.Listed | None = None
+        seen: Listed | None = None
         if token is None and tombstone and (page is None or listed is not None):
-            seen = calendar_window.Listed(listed)
+            seen = Listed(listed)
         time_min, time_max = self._window()
         while True:
             params = dict(calendarId=calendar, singleEvents=True, maxResults=PAGE_SIZE)
@@ -162,7 +163,7 @@ class GoogleCalendarConnector(Connector):
             except HttpError as exc:
                 if status_of(exc) == 410 and token:
                     log.info("Calendar %s: sync token expired (410 Gone); reading it again in full", calendar)
-                    token, page, seen = None, None, calendar_window.Listed()
+                    token, page, seen = None, None, Listed()
                     sync_tokens.pop(calendar, None)
                     continue
                 if status_of(exc) == 404:

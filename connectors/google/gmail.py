@@ -29,6 +29,7 @@ from googleapiclient.errors import HttpError
 from connectors.base import Batch, Connector, Delivery, Record
 from connectors.errors import ConfigError, classify
 from connectors.google.common import build_service, execute, status_of
+from connectors.listing import Listed
 from connectors.registry import registry
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,11 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE = "https://gmail.googleapis.com"
 HISTORY_TYPES = ["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"]
 LIST_PAGE = 100
-QUERY_PAGES = 5  # how far back a search is followed to check new messages against it
+QUERY_PAGES = 5
+# Ids a full listing carries in its checkpoint (12 hex digits each, about 1.5 MB at most), so that a
+# listing resumed after a failure still tombstones what is gone; a mailbox larger than this resumes
+# without tombstoning, as the next expired history id will.
+LISTED_MAX = 100_000  # how far back a search is followed to check new messages against it
 TAGS = re.compile(r"<[^>]+>")
 
 
@@ -145,7 +150,17 @@ class GmailConnector(Connector):
             history_id = execute(service.users().getProfile(userId="me"))["historyId"]
         resume = resume or {}
         known = self.ctx.known_ids(prefix="msg:")
-        seen: set[str] | None = set() if not resume else None
+        # A round that starts on page one can tombstone what Gmail no longer lists; a resumed one only
+        # if its checkpoint carries what its earlier pages listed (kept there up to LISTED_MAX ids).
+        seen: Listed | None = Listed() if not resume else None
+        if resume and resume.get("listed") is not None:
+            seen = Listed(resume["listed"])
+
+        def checkpoint(**state) -> dict:
+            if seen is not None and len(seen) <= LISTED_MAX:
+                state["listed"] = seen.for_cursor()
+            return {"history_id": history_id, "full": state}
+
         for index, label in enumerate(wanted):
             if index < resume.get("label_index", 0):
                 continue
@@ -165,21 +180,17 @@ class GmailConnector(Connector):
                 response = execute(request)
                 ids = [m["id"] for m in response.get("messages") or []]
                 if seen is not None:
-                    seen.update(f"msg:{i}" for i in ids)
+                    for message_id in ids:
+                        seen.add(f"msg:{message_id}")
                 items, deletes = self._fetch([i for i in ids if f"msg:{i}" not in known])
                 known.update(f"msg:{i}" for i in ids)
                 page = response.get("nextPageToken")
                 if page:
-                    state = {"label_index": index, "page": page}
-                    yield Batch(items=items, deletes=deletes, cursor={"history_id": history_id, "full": state})
+                    yield Batch(items=items, deletes=deletes, cursor=checkpoint(label_index=index, page=page))
                     continue
-                yield Batch(
-                    items=items,
-                    deletes=deletes,
-                    cursor={"history_id": history_id, "full": {"label_index": index + 1}},
-                )
+                yield Batch(items=items, deletes=deletes, cursor=checkpoint(label_index=index + 1))
                 break
-        gone = sorted(self.ctx.known_ids(prefix="msg:") - seen) if seen is not None else []
+        gone = seen.missing(self.ctx.known_ids(prefix="msg:")) if seen is not None else []
         yield Batch(deletes=gone, cursor={"history_id": history_id})
 
     def _incremental(self, start, wanted: set[str]):

@@ -105,6 +105,27 @@ def test_an_expired_history_id_404_falls_back_to_a_full_sync(integration, mailbo
     assert len(mailbox.requests_to(r"/messages/[0-9a-f]+$")) == 4
 
 
+def test_a_full_sync_after_404_that_fails_midway_still_removes_what_is_gone(integration, mailbox):
+    """The history id expired and Gmail's full listing failed on its second page (a 503): the job
+    resumes from its checkpoint, and the listing it completes still removes the message that vanished
+    while the history was out of reach (resumed without knowing the first page, it removed nothing)."""
+    sync(integration)
+    gone = next(i for i, m in mailbox.mailbox(ALICE).messages.items() if m["snippet"].startswith("Hello"))
+    mailbox.mailbox(ALICE).messages.pop(gone)
+    mailbox.add_message(ALICE, "While away", "hi")
+    mailbox.expire_history(ALICE)
+    mailbox.max_page = 1
+    mailbox.fail(r"/messages$", 503, {"error": {"code": 503, "message": "Backend Error"}},
+                 when=lambda q: "pageToken" in q)  # fmt: skip
+
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert any("pageToken" in s.args for s in mailbox.requests_to(r"/messages$"))
+    assert set(_messages(integration)) == {"Invoice 42", "Newsletter", "While away"}
+    assert job.deleted == 1
+
+
 def test_a_label_that_does_not_exist_is_a_settings_error(integration, mailbox):
     integration.config = {**integration.config, "labels": ["INBOX", "Nope"]}
     integration.save()
