@@ -38,10 +38,10 @@ DEFAULT_BASE = "https://gmail.googleapis.com"
 HISTORY_TYPES = ["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"]
 LIST_PAGE = 100
 QUERY_PAGES = 5
-# Ids a full listing carries in its checkpoint (12 hex digits each, about 1.5 MB at most), so that a
-# listing resumed after a failure still tombstones what is gone; a mailbox larger than this resumes
-# without tombstoning, as the next expired history id will.
-LISTED_MAX = 100_000  # how far back a search is followed to check new messages against it
+# Ids a full listing carries in its checkpoint (12 hex digits each, about 300 kB at most: the cursor
+# is rewritten with every page of 100), so that a listing resumed after a failure still tombstones what
+# is gone; a larger listing resumed after a failure tombstones nothing, as before.
+LISTED_MAX = 20_000  # how far back a search is followed to check new messages against it
 TAGS = re.compile(r"<[^>]+>")
 
 
