@@ -53,10 +53,12 @@ def _window(day: datetime.date, view: str) -> tuple[datetime.datetime, datetime.
 
 
 def _int(value) -> int | None:
+    """A filter's id from the query string, or None (a number no database id can be is no filter)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 < number < 2**63 else None
 
 
 @require_safe
