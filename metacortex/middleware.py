@@ -1,6 +1,7 @@
 """Site-wide middleware."""
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -95,6 +96,43 @@ class RefuseInvalidTextMiddleware:
 
 
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+# The explicit bidi controls, UTF-8 encoded: LRE RLE PDF LRO RLO (U+202A-U+202E) and LRI RLI FSI PDI
+# (U+2066-U+2069).
+BIDI_CONTROLS = re.compile(b"\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
+
+
+class BidiControlsMiddleware:
+    """No page shows text reordered by Unicode bidi controls. Synced text (a mail subject, an
+    attachment's or a photo's file name, an event's location, a person's name) may carry them: with
+    a right-to-left override "Invoice \u202efdp.exe" reads "Invoice exe.pdf", and an override left
+    open also reverses the hub's own words after it on the same line (the "Trojan Source" trick,
+    CVE-2021-42574). They are taken out of every HTML answer (pages, HTMX fragments, the admin), so
+    text shows in the order it is stored; right-to-left scripts keep their direction, which comes
+    from their letters. JSON answers keep the data as synced: programs read them, not eyes.
+
+    Placed after CommonMiddleware, so the Content-Length it sets is the length of what is sent."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.streaming
+            or not response.get("Content-Type", "").startswith("text/html")
+            or response.charset.lower().replace("-", "") != "utf8"
+        ):
+            return response
+        content = response.content
+        if b"\xe2\x80" in content or b"\xe2\x81" in content:
+            cleaned = BIDI_CONTROLS.sub(b"", content)
+            if len(cleaned) != len(content):
+                response.content = cleaned
+                if response.has_header("Content-Length"):
+                    response["Content-Length"] = str(len(cleaned))
+        return response
 
 
 class SecurityHeadersMiddleware:

@@ -53,10 +53,12 @@ def _window(day: datetime.date, view: str) -> tuple[datetime.datetime, datetime.
 
 
 def _int(value) -> int | None:
+    """A filter's id from the query string, or None (a number no database id can be is no filter)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 < number < 2**63 else None
 
 
 @require_safe
@@ -283,6 +285,17 @@ def person(request, pk):
     return render_page(request, "timeline/person.html", None, context)
 
 
+# The type of a photo's file comes from its source (the Picker's mimeType, a file's extension). These
+# are shown inline; any other (image/svg+xml above all, which runs as a document when opened) is a
+# download, so no file a source supplied becomes a page of the hub's origin.
+INLINE_IMAGE_TYPES = {
+    "image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif", "image/bmp",
+    "image/tiff",
+}  # fmt: skip
+# Whatever the file turns out to be, opened on its own it runs nothing: no script, plugin or form.
+FILE_POLICY = "default-src 'none'; img-src 'self'; frame-ancestors 'none'; sandbox"
+
+
 @require_safe
 @login_required
 def photo(request, pk):
@@ -296,10 +309,15 @@ def photo(request, pk):
         handle = default_storage.open(name, "rb")
     except (FileNotFoundError, OSError) as exc:
         raise Http404("The photo file is no longer stored") from exc
-    content_type = item.data.get("mime_type") or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(handle, content_type=content_type)
-    response["Content-Disposition"] = "inline"
+    content_type = (item.data.get("mime_type") or mimetypes.guess_type(name)[0] or "").lower()
+    if content_type in INLINE_IMAGE_TYPES:
+        response = FileResponse(handle, content_type=content_type)
+        response["Content-Disposition"] = "inline"
+    else:
+        response = FileResponse(handle, content_type="application/octet-stream")
+        response["Content-Disposition"] = "attachment"
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = FILE_POLICY
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

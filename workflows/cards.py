@@ -41,7 +41,7 @@ class Entry:
             title=item.title or item.external_id,
             kind=item.kind,
             summary=plain_text(item.summary),
-            url=item.source_url or _data_url(item.data),
+            url=http_url(item.source_url) or _data_url(item.data),
             when=item.occurred_at,
             external_id=item.external_id,
             data=compact(item.data or {}),
@@ -53,7 +53,7 @@ class Entry:
             title=record.title or record.external_id,
             kind=record.kind,
             summary=plain_text(record.summary, limit=20_000),
-            url=record.source_url or _data_url(record.data),
+            url=http_url(record.source_url) or _data_url(record.data),
             when=record.occurred_at,
             external_id=record.external_id,
             data=compact(record.data or {}),
@@ -256,9 +256,14 @@ def _is_url(value) -> bool:
     return isinstance(value, str) and value.startswith(("http://", "https://"))
 
 
+def http_url(value) -> str:
+    """The value when it is an absolute http(s) address, else "": a card's link is clicked in mails,
+    chats and receivers' pages, so a javascript: or data: address from a source never becomes one."""
+    return value if _is_url(value) else ""
+
+
 def _data_url(data) -> str:
-    url = (data or {}).get("url") if isinstance(data, dict) else ""
-    return url if _is_url(url) else ""
+    return http_url((data or {}).get("url") if isinstance(data, dict) else "")
 
 
 def _parse(value):

@@ -21,7 +21,7 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -63,8 +63,10 @@ def start(request):
         "hosted_link": {"completion_redirect_uri": _site("plaid_link_return"), "url_lifetime_seconds": URL_LIFETIME},
     }
     if request.POST.get("integration"):
+        if not request.POST["integration"].isdigit():  # a form edited by hand: no such integration, not a 500
+            raise Http404("No such integration.")
         integration = get_object_or_404(
-            Integration.objects.for_user(request.user), pk=request.POST["integration"], type=itype
+            Integration.objects.for_user(request.user), pk=int(request.POST["integration"]), type=itype
         )
         body["access_token"] = secrets_for(integration, actor=Actor.USER).get("access_token", "")
         where = reverse("integrations:detail", args=[integration.pk])

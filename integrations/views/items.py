@@ -13,6 +13,7 @@ from django.views.decorators.http import require_safe
 from integrations import keyset
 from integrations.models import IntegrationType, SyncedItem
 from integrations.views.common import owned, push_clean_url, render_page
+from metacortex.middleware import SecurityHeadersMiddleware
 
 PER_PAGE = 25
 COUNT_CAP = 1000  # "1,000+ items": counting stops there (a LIMITed subquery), whatever the size
@@ -118,4 +119,9 @@ def items(request, pk=None):
     response = render_page(
         request, "integrations/items.html", "integrations/_items_results.html", context, htmx_target="items-results"
     )
+    if any(item.show_images for item in page.rows):
+        # The person asked to see this item's remote images: the policy lets the browser load them.
+        response["Content-Security-Policy"] = SecurityHeadersMiddleware.POLICY.replace(
+            "img-src 'self' data:", "img-src 'self' data: https: http:"
+        )
     return push_clean_url(request, response)

@@ -14,7 +14,7 @@ from connectors.base import OutgoingCard
 from integrations import schema as schema_language
 from integrations.sync.context import build_context
 from workflows import templating
-from workflows.cards import template_card
+from workflows.cards import http_url, template_card
 from workflows.steps.base import connector_class, public_fields
 
 DEFAULT_TITLES = {"digest": "{{ workflow.name }} · {{ today|date }}", "each": "{{ card.title }}"}
@@ -116,7 +116,7 @@ class Deliver:
                         html=rendered.html,
                         data={"workflow": workflow.name, **_card_data(card)},
                         tags=list(card.tags or []),
-                        url=(card.data or {}).get("url", "") if isinstance(card.data, dict) else "",
+                        url=http_url((card.data or {}).get("url", "") if isinstance(card.data, dict) else ""),
                         key=f"workflow-{workflow.pk}-card-{card.pk}-output-{output.pk}",
                     )
                 )
