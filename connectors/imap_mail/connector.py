@@ -30,7 +30,7 @@ from django.conf import settings
 
 from connectors.base import Batch, Connector, Delivery, Record
 from connectors.errors import ConfigError, ItemError
-from connectors.imap_mail.client import connect_imap, connect_smtp, translate
+from connectors.imap_mail.client import connect_imap, connect_smtp, imaplib_error, translate
 from connectors.imap_mail.compose import send_cards
 from connectors.imap_mail.parse import SKIP_FLAGS, Unreadable, parse, parse_date, summary_of
 from connectors.imap_mail.structure import attachments_from_structure
@@ -130,6 +130,12 @@ def _has_date(body: bytes) -> bool:
     if not match:
         return False
     return parse_date(match.group(1).decode("ascii", "replace")) is not None
+
+
+def _is_nonexistent(exc) -> bool:
+    """Whether an EXAMINE was refused because the folder is not there (RFC 5530 [NONEXISTENT])."""
+    text = str(exc).upper()
+    return "[NONEXISTENT]" in text or "DOESN'T EXIST" in text or "DOES NOT EXIST" in text
 
 
 def _since_date(value) -> datetime.date | None:
@@ -237,6 +243,27 @@ class ImapConnector(Connector):
                 field="folders",
             )
 
+    def _missing_folders(self, wanted: list[str]) -> list[str]:
+        """The chosen folders the server no longer has (deleted or renamed since they were chosen).
+        The others are still synced; only when none is left does the sync fail, naming them."""
+        existing = self._existing_folders()
+        missing = [f for f in wanted if f not in existing]
+        if len(missing) == len(wanted):
+            self._check_folders(wanted)
+        return missing
+
+    @staticmethod
+    def _missing_notice(missing: list[str]) -> str:
+        names = ", ".join(repr(m) for m in missing)
+        one = len(missing) == 1
+        return (
+            f"The {'folder' if one else 'folders'} {names} no longer {'exists' if one else 'exist'} on the mail "
+            f"server (deleted or renamed there), so {'it was' if one else 'they were'} skipped; the other folders "
+            "were synced, and the mail already imported from "
+            f"{'it' if one else 'them'} is kept. Pick the folder again in the integration's settings "
+            "(its new name, if it was renamed), or remove it there."
+        )
+
     # -- interface -------------------------------------------------------------------------------
     def test_connection(self) -> str:
         with self._translate():
@@ -256,10 +283,23 @@ class ImapConnector(Connector):
         states = cursor.get("folders") if isinstance(cursor.get("folders"), dict) else {}
         done = int(cursor.get("progress") or 0)
         with self._translate():
-            self._check_folders(folders)
-            plans = [self._plan(folder, states.get(folder), since) for folder in folders]
+            missing = self._missing_folders(folders)
+            plans = []
+            for folder in folders:
+                if folder in missing:
+                    continue
+                plan = self._plan(folder, states.get(folder), since)
+                if plan is None:  # deleted between LIST and EXAMINE
+                    missing.append(folder)
+                else:
+                    plans.append(plan)
         total = done + sum(len(p.changed) + len(p.new) for p in plans)
         current = {p.folder: p.state(last_uid=p.last_uid, changes_done=not p.changed) for p in plans}
+        # A missing folder keeps its place in the cursor: if it comes back, nothing is read twice.
+        current.update({f: states[f] for f in missing if isinstance(states.get(f), dict)})
+        notices = [self._missing_notice(missing)] if missing else []
+        if notices:
+            yield Batch(cursor={"folders": dict(current), "progress": done}, total=total, notices=notices)
         size = max(1, int(settings.SYNC_BATCH_SIZE))
 
         for plan in plans:
@@ -293,10 +333,15 @@ class ImapConnector(Connector):
         # The pass is complete: the cursor without "progress" starts the next sync from zero.
         yield Batch(cursor={"folders": current}, total=total)
 
-    def _plan(self, folder: str, state, since: datetime.date | None) -> FolderPlan:
+    def _plan(self, folder: str, state, since: datetime.date | None) -> FolderPlan | None:
         self.ctx.heartbeat()
         client = self.client
-        info = client.select_folder(folder, readonly=True)
+        try:
+            info = client.select_folder(folder, readonly=True)
+        except imaplib_error() as exc:
+            if _is_nonexistent(exc):
+                return None
+            raise
         uidvalidity = self._uidvalidity(folder, info)
         highest = info.get(b"HIGHESTMODSEQ")
         highest = int(highest) if highest is not None else None
