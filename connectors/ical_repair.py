@@ -222,3 +222,46 @@ def _replace(component, name: str, values: list):
         del component[name]
     if values:
         component[name] = values[0] if len(values) == 1 else values
+
+
+def backwards(component) -> list[str]:
+    """An end before the start (DTEND earlier than DTSTART, or a negative DURATION), set aside:
+    the event starts at DTSTART, the anchor its repeat rule and every reader go by, and lasts no
+    time (an all-day event, its day), as RFC 5545 reads an event without an end. Left alone,
+    a single event was stored ending before it starts, and recurring-ical-events moved each
+    occurrence's start to the end."""
+    start = _dt(component.get("DTSTART"))
+    if not isinstance(start, datetime.date):
+        return []
+    for name in ("DTEND", "DURATION"):
+        prop = component.get(name)
+        value = _dt(prop)
+        if value is None:
+            continue
+        if isinstance(value, datetime.timedelta):
+            wrong = value < datetime.timedelta(0)
+        elif isinstance(value, datetime.date) and isinstance(value, datetime.datetime) == isinstance(
+            start, datetime.datetime
+        ):
+            try:
+                wrong = value < start
+            except TypeError:  # a floating time against a zoned one: not ours to judge
+                wrong = False
+        else:
+            wrong = False
+        if wrong:
+            shown = written(name, prop)
+            del component[name]
+            lasts = "its one day" if not isinstance(start, datetime.datetime) else "no time"
+            return [f"ends before it starts ({shown}); the hub kept its start and read it as lasting {lasts}"]
+    return []
+
+
+def _dt(prop):
+    """A property's value, None when there is none that can be read (vBroken raises on .dt)."""
+    if prop is None or isinstance(prop, vBroken | list):
+        return None
+    try:
+        return getattr(prop, "dt", None)
+    except ValueError:
+        return None
