@@ -278,25 +278,26 @@ class ImapConnector(Connector):
                 field="folders",
             )
 
-    def _missing_folders(self, wanted: list[str]) -> list[str]:
-        """The chosen folders the server no longer has (deleted or renamed since they were chosen).
-        The others are still synced; only when none is left does the sync fail, naming them."""
+    def _missing_folders(self, wanted: list[str]) -> tuple[list[str], list[str]]:
+        """(missing, existing): the chosen folders the server no longer has (deleted or renamed
+        since they were chosen), and the folders it has. The others are still synced; only when
+        none is left does the sync fail, naming them."""
         existing = self._existing_folders()
         missing = [f for f in wanted if f not in existing]
         if len(missing) == len(wanted):
             self._check_folders(wanted)
-        return missing
+        return missing, sorted(existing)
 
     @staticmethod
-    def _missing_notice(missing: list[str]) -> str:
+    def _missing_notice(missing: list[str], existing: list[str]) -> str:
         names = ", ".join(repr(m) for m in missing)
         one = len(missing) == 1
         return (
             f"The {'folder' if one else 'folders'} {names} no longer {'exists' if one else 'exist'} on the mail "
             f"server (deleted or renamed there), so {'it was' if one else 'they were'} skipped; the other folders "
             "were synced, and the mail already imported from "
-            f"{'it' if one else 'them'} is kept. Pick the folder again in the integration's settings "
-            "(its new name, if it was renamed), or remove it there."
+            f"{'it' if one else 'them'} is kept. Pick the folder again in the integration's Folders setting "
+            f"(its new name, if it was renamed), or remove it there. Folders there: {', '.join(existing[:40])}."
         )
 
     # -- interface -------------------------------------------------------------------------------
@@ -318,7 +319,7 @@ class ImapConnector(Connector):
         states = cursor.get("folders") if isinstance(cursor.get("folders"), dict) else {}
         done = int(cursor.get("progress") or 0)
         with self._translate():
-            missing = self._missing_folders(folders)
+            missing, existing = self._missing_folders(folders)
             plans = []
             for folder in folders:
                 if folder in missing:
@@ -332,7 +333,7 @@ class ImapConnector(Connector):
         current = {p.folder: p.state(last_uid=p.last_uid, changes_done=not p.changed) for p in plans}
         # A missing folder keeps its place in the cursor: if it comes back, nothing is read twice.
         current.update({f: states[f] for f in missing if isinstance(states.get(f), dict)})
-        notices = [self._missing_notice(missing)] if missing else []
+        notices = [self._missing_notice(missing, existing)] if missing else []
         if notices:
             yield Batch(cursor={"folders": dict(current), "progress": done}, total=total, notices=notices)
         size = max(1, int(settings.SYNC_BATCH_SIZE))

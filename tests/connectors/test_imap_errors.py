@@ -106,7 +106,8 @@ def test_a_deleted_folder_is_skipped_with_a_notice_and_the_other_folders_keep_sy
 
     assert job.status == "partial", (job.error_message, job.remediation)
     assert "'Projects' no longer exists on the mail server" in job.remediation
-    assert "Pick the folder again in the integration's settings" in job.remediation
+    assert "Pick the folder again in the integration's Folders setting" in job.remediation
+    assert "Folders there: INBOX, Projects-2024." in job.remediation  # the new name to pick
     assert "'Projects' no longer exists" in integration.status_detail
     assert integration.status == "connected"
     live = SyncedItem.objects.filter(integration=integration, deleted_at__isnull=True)
