@@ -211,7 +211,7 @@ class ICalFeedConnector(Connector):
             scan.repaired(_label(event, uid, chunk.line), said)
         # (the lean reader leaves an event with a property written twice to icalendar, above)
         label = _label(event, uid, chunk.line)
-        scan.repaired(label, ical_repair.backwards(event))
+        scan.repaired(label, ical_repair.end_kind(event) + ical_repair.backwards(event))
         start, end = _times(event, label)
         scan.repaired(label, _unknown_zone(event, start))
         return {"external_id": uid, "event": event, "start": start, "end": end}
@@ -224,7 +224,9 @@ class ICalFeedConnector(Connector):
         calendar = icalendar.Calendar.from_ical(text)
         labelled, repairs, skipped = [], [], False
         for component, chunk in zip(calendar.walk("VEVENT"), chunks, strict=False):
-            said = ical_repair.duplicates(component) + ical_repair.backwards(component)
+            said = (
+                ical_repair.duplicates(component) + ical_repair.end_kind(component) + ical_repair.backwards(component)
+            )
             more, dropped = ical_repair.recurrence(component, span=window.end - window.start)
             skipped |= dropped
             label = _label(component, uid, chunk.line)

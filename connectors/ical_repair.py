@@ -224,6 +224,35 @@ def _replace(component, name: str, values: list):
         component[name] = values[0] if len(values) == 1 else values
 
 
+def end_kind(component) -> list[str]:
+    """A DTEND of another kind than DTSTART (a date-time end on an all-day event, or a date end on
+    a timed one): RFC 5545 wants the same kind, producers mix them. Read as the start's kind: the
+    day the end reaches (exclusive, as all-day ends are), or the start of the end's day in the
+    start's zone. Left alone, a single event kept its mixed times while recurring-ical-events
+    turned a repeating all-day event into one timed at midnight UTC."""
+    start, prop = _dt(component.get("DTSTART")), component.get("DTEND")
+    end = _dt(prop)
+    if not isinstance(start, datetime.date) or not isinstance(end, datetime.date):
+        return []
+    timed = isinstance(start, datetime.datetime)
+    if timed == isinstance(end, datetime.datetime):
+        return []
+    if timed:
+        value = vDDDTypes(datetime.datetime.combine(end, datetime.time(), tzinfo=start.tzinfo))
+        tzid = getattr(component.get("DTSTART"), "params", {}).get("TZID")
+        if start.tzinfo is None and tzid:
+            value.params["TZID"] = tzid  # a zone the hub resolves later
+        shown = "the start of that day"
+    else:
+        day = end.date()
+        value = vDDDTypes(day if end.time() == datetime.time() else day + datetime.timedelta(days=1))
+        value.params["VALUE"] = "DATE"
+        shown = f"ending with {(value.dt - datetime.timedelta(days=1)).isoformat()}"
+    said = f"has an end of another kind than its start ({written('DTEND', prop)}); the hub read it as {shown}"
+    component["DTEND"] = value
+    return [said]
+
+
 def backwards(component) -> list[str]:
     """An end before the start (DTEND earlier than DTSTART, or a negative DURATION), set aside:
     the event starts at DTSTART, the anchor its repeat rule and every reader go by, and lasts no

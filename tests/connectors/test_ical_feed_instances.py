@@ -100,3 +100,37 @@ def test_an_end_before_the_start_is_read_the_same_in_single_and_recurring_events
     assert all(i.data["start"] <= i.data["end"] for i in items)
     assert "Event 'Once' (UID one@x) ends before it starts" in job.remediation
     assert "Event 'Often' (UID many@x) ends before it starts" in job.remediation
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "all_day", "expected_end"),
+    [
+        ("DTSTART;VALUE=DATE:{y}0301", "DTEND:{y}0303T000000Z", True, "{y}-03-03"),
+        ("DTSTART;VALUE=DATE:{y}0301", "DTEND:{y}0302T120000Z", True, "{y}-03-03"),
+        ("DTSTART:{y}0301T100000Z", "DTEND;VALUE=DATE:{y}0302", False, "{y}-03-02T00:00:00+00:00"),
+    ],
+)
+def test_an_end_of_another_kind_than_the_start_is_read_the_same_in_single_and_recurring_events(
+    owner, feed_server, start, end, all_day, expected_end
+):
+    """RFC 5545 wants DTEND of DTSTART's kind (both dates, or both date-times); producers mix them.
+    A single all-day event with a date-time end stayed all-day, while the expansion library turned
+    the same event, repeating, into one timed at midnight UTC (the evening before, west of UTC).
+    The end is now read as the start's kind in both: the day it reaches, or that day's start."""
+    y = _year()
+    times = f"{start.format(y=y)}\r\n{end.format(y=y)}\r\n"
+    single = _event("one@x", "Once", times)
+    series = _event("many@x", "Often", times + "RRULE:FREQ=YEARLY;COUNT=2\r\n")
+    integration, job = _sync(owner, feed_server, _calendar(single, series))
+
+    assert job.failed == 0, job.item_errors
+    items = sorted(live_items(integration), key=lambda i: i.occurred_at)
+    once = next(i for i in items if i.data["uid"] == "one@x")
+    first = next(i for i in items if i.data["uid"] == "many@x")
+    assert (once.data["all_day"], once.data["end"]) == (all_day, expected_end.format(y=y))
+    assert (first.data["all_day"], first.data["start"], first.data["end"]) == (
+        all_day,
+        once.data["start"],
+        once.data["end"],
+    )
+    assert "Event 'Once' (UID one@x) has an end of another kind than its start" in job.remediation
