@@ -48,6 +48,12 @@ def _series(integration, uid: str):
             "DTSTART;TZID=Europe/Berlin:{y}0106T160000",
             "RECURRENCE-ID;VALUE=DATE:{y}0106",
         ),
+        # A zone named as Exchange names it, with no VTIMEZONE: resolved by the hub, not icalendar.
+        (
+            'DTSTART;TZID="W. Europe Standard Time":{y}0105T100000',
+            'DTSTART;TZID="W. Europe Standard Time":{y}0106T160000',
+            "RECURRENCE-ID;VALUE=DATE:{y}0106",
+        ),
         # An all-day series whose moved instance names a date-time.
         ("DTSTART;VALUE=DATE:{y}0105", "DTSTART;VALUE=DATE:{y}0109", "RECURRENCE-ID:{y}0106T000000Z"),
     ],

@@ -451,3 +451,24 @@ def test_a_message_the_server_cannot_read_is_skipped_and_asked_for_again_at_late
     job = sync(integration)
     assert (job.status, job.item_errors) == ("succeeded", [])
     assert "retry" not in integration.sync_cursor["folders"]["INBOX"]
+
+
+@pytest.mark.parametrize("folder", ["Entwürfe", "Sent Items", "Projekte.Zürich & Co", "Reçus 📥"])
+def test_folders_with_spaces_accents_hierarchy_and_ampersands_sync(mailbox, folder):
+    """Folder names as mail clients make them (German Outlook's Entwürfe, Exchange's Sent Items,
+    a sub-folder, an ampersand, an emoji) travel in modified UTF-7: each is found, read and
+    kept apart from INBOX."""
+    mailbox.server.create_folder(mailbox.user, folder)
+    with mailbox.server.client(mailbox.user) as client:
+        client.append(folder, make_message(f"In {folder}"))
+    mailbox.server.deliver(mailbox.user, [make_message("In the inbox")])
+    integration = mailbox.integration(folders=["INBOX", folder])
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.remediation, job.item_errors)
+    assert sorted(items(integration).values_list("title", "data__folder")) == [
+        (f"In {folder}", folder),
+        ("In the inbox", "INBOX"),
+    ]
+    assert sync(integration).created == 0
