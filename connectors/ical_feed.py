@@ -228,6 +228,7 @@ class ICalFeedConnector(Connector):
                 ical_repair.duplicates(component) + ical_repair.end_kind(component) + ical_repair.backwards(component)
             )
             more, dropped = ical_repair.recurrence(component, span=window.end - window.start)
+            ical_repair.until_day(component)
             skipped |= dropped
             label = _label(component, uid, chunk.line)
             labelled.append((component, label))

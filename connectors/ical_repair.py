@@ -121,6 +121,24 @@ def recurrence(component, span: datetime.timedelta | None = None) -> tuple[list[
     return said, skipped
 
 
+def until_day(component) -> None:
+    """A repeat rule that ends on a date (UNTIL=20240403) on a series of date-times: UNTIL is
+    inclusive and should be of DTSTART's kind, but producers write the day alone, meaning "up to
+    and including that day". It was read as that day's first moment (earlier still for a series
+    zoned west of UTC), and the last occurrences were lost. It becomes the end of that day in the series' zone."""
+    start = _dt(component.get("DTSTART"))
+    if not isinstance(start, datetime.datetime):
+        return
+    for rule in many(component.get("RRULE")):
+        if isinstance(rule, vBroken):
+            continue
+        until = many(rule.get("UNTIL"))
+        if len(until) != 1 or isinstance(until[0], datetime.datetime) or not isinstance(until[0], datetime.date):
+            continue
+        last = datetime.datetime.combine(until[0], datetime.time(23, 59, 59), tzinfo=start.tzinfo)
+        rule["UNTIL"] = [last.astimezone(datetime.UTC) if last.tzinfo is not None else last]
+
+
 def skip_rules(component) -> str:
     """Drop every repeat rule of a component (their expansion failed); the phrase saying so."""
     rules = many(component.get("RRULE"))

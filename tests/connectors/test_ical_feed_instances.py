@@ -140,3 +140,20 @@ def test_an_end_of_another_kind_than_the_start_is_read_the_same_in_single_and_re
         once.data["end"],
     )
     assert "Event 'Once' (UID one@x) has an end of another kind than its start" in job.remediation
+
+
+@pytest.mark.parametrize(
+    "start", ["DTSTART:{y}0401T100000Z", "DTSTART;TZID=America/New_York:{y}0401T210000", "DTSTART:{y}0401T100000"]
+)
+def test_a_repeat_rule_ending_on_a_date_includes_that_day(owner, feed_server, start):
+    """UNTIL is inclusive (RFC 5545 3.3.10), and must be of DTSTART's kind; producers write a date
+    alone on a series of date-times ("until April 3"). It was read as midnight starting that day,
+    so the series lost its last meeting. A date-only UNTIL now covers that whole day, in the
+    series' own zone."""
+    y = _year()
+    series = _event("u@x", "Class", f"{start.format(y=y)}\r\nRRULE:FREQ=DAILY;UNTIL={y}0403\r\n")
+    integration, job = _sync(owner, feed_server, _calendar(series))
+
+    assert job.status == JobStatus.SUCCEEDED, (job.error_message, job.remediation, job.item_errors)
+    days = [i.data["start"][:10] for i in sorted(live_items(integration), key=lambda i: i.occurred_at)]
+    assert days == [f"{y}-04-01", f"{y}-04-02", f"{y}-04-03"]
