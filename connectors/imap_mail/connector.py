@@ -42,6 +42,9 @@ STRUCTURE_BATCH = 200
 # A message the server fails to give us (an error for it alone, or an answer without its text)
 # is remembered in the cursor and asked for again at the next syncs, this many times in all.
 RETRY_ATTEMPTS = 5
+# Asked for one by one, this many failures in a row with none read mean the server fails them all
+# (not one bad message): the sync fails as before, rather than log in again for each message.
+ISOLATION_GIVES_UP = 10
 log = logging.getLogger(__name__)
 
 
@@ -166,6 +169,13 @@ def _message_failure(exc) -> bool:
     from imapclient.exceptions import LoginError, ProtocolError
 
     return isinstance(cause, imaplib.IMAP4.error | ProtocolError) and not isinstance(cause, LoginError)
+
+
+def _dropped(exc) -> bool:
+    """Whether the server closed the connection over the failure (BYE), so a new one is needed."""
+    import imaplib
+
+    return isinstance(exc.__cause__, imaplib.IMAP4.abort)
 
 
 def _server_words(exc) -> str:
@@ -478,7 +488,8 @@ class ImapConnector(Connector):
             if not _message_failure(exc):
                 raise
             items, failures = [], {}
-            self._reopen(plan.folder)
+            if _dropped(exc):
+                self._reopen(plan.folder)
             for uid in uids:
                 try:
                     with self._translate():
@@ -487,7 +498,10 @@ class ImapConnector(Connector):
                     if not _message_failure(one):
                         raise
                     failures[uid] = _server_words(one)
-                    self._reopen(plan.folder)  # a server that is down now fails the sync, as usual
+                    if not items and len(failures) >= ISOLATION_GIVES_UP:
+                        raise exc from None  # no message answers: the server's trouble, not theirs
+                    if _dropped(one):
+                        self._reopen(plan.folder)  # a server that is down now fails the sync, as usual
         for item in [i for i in items if i.body is None]:
             failures[item.uid] = "the server answered without its content"
             items.remove(item)

@@ -472,3 +472,27 @@ def test_folders_with_spaces_accents_hierarchy_and_ampersands_sync(mailbox, fold
         ("In the inbox", "INBOX"),
     ]
     assert sync(integration).created == 0
+
+
+def test_when_no_message_of_a_batch_can_be_read_the_sync_fails_instead_of_logging_in_for_each(
+    mailbox, monkeypatch, settings
+):
+    """Messages are asked for one by one only while some answer: a server that fails every one
+    is in trouble itself, and logging in again per message would only hammer it."""
+    from connectors.imap_mail import connector
+
+    monkeypatch.setattr(connector, "ISOLATION_GIVES_UP", 2)
+    settings.SYNC_MAX_TRANSIENT_RETRIES = 0
+    mailbox.server.deliver(mailbox.user, [make_message(f"Broken {n}") for n in range(3)])
+    with mailbox.server.client(mailbox.user) as client:
+        client.select_folder("INBOX", readonly=True)
+    for n in range(3):
+        path = _message_file(mailbox.server, mailbox.user, f"Broken {n}")
+        os.chown(path, 0, 0)
+        path.chmod(0o600)
+    integration = mailbox.integration()
+
+    job = sync(integration)
+
+    assert (job.status, job.error_class) == ("failed", "transient")
+    assert "FETCH failed" in job.error_message
