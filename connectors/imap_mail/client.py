@@ -70,6 +70,9 @@ def _metered(command):
     return call
 
 
+_UPDATE_ONLY = {b"SEQ", b"FLAGS", b"MODSEQ"}  # what an unsolicited FETCH (a flag update) holds
+
+
 def _fetch_by_uid(self, messages, data, modifiers=None):
     """IMAPClient.fetch, keyed by the UID each response names. imapclient keys a response without
     a UID (an unsolicited flag update, as Exchange sends them: "* 2 FETCH (FLAGS (\\Seen))") by its
@@ -90,11 +93,14 @@ def _fetch_by_uid(self, messages, data, modifiers=None):
     typ, answer = self._imap._untagged_response(typ, answer, "FETCH")
     by_number = parse_fetch_response(answer, self.normalise_times, uid_is_key=False)
     by_uid: dict = {}
-    for values in by_number.values():
+    for number, values in by_number.items():
         uid = values.get(b"UID")
-        if uid is not None:
-            merged = by_uid.setdefault(uid, {})
-            merged.update((key, value) for key, value in values.items() if key != b"UID")
+        if uid is None:
+            if set(values) <= _UPDATE_ONLY:
+                continue  # a flag update naming no UID: not necessarily about a message we asked for
+            uid = number  # a server that leaves the UID out of every answer: read as imapclient reads it
+        merged = by_uid.setdefault(uid, {})
+        merged.update((key, value) for key, value in values.items() if key != b"UID")
     return {uid: by_uid[uid] for uid in to_ints(messages) if uid in by_uid}
 
 

@@ -217,3 +217,21 @@ def test_an_unsolicited_fetch_without_a_uid_never_lends_its_flags_to_another_mes
     assert job.status == "succeeded", (job.error_message, job.item_errors)
     found = {item.data["uid"]: item.data["flags"] for item in by_message_id(integration).values()}
     assert found == {2: [], 3: ["\\Flagged"], 4: []}  # UID 2 was never flagged
+
+
+FETCH_UID = re.compile(rb"^(\* \d+ FETCH \()UID \d+ ")
+
+
+def test_a_server_that_leaves_the_uid_out_of_its_fetch_answers_is_still_read(mailbox, quirky):  # noqa: F811
+    """RFC 3501 wants the UID in every answer to a UID FETCH; a server that leaves it out (in a
+    mailbox where message numbers and UIDs agree) was read by message number, as imapclient reads
+    it. Dropping answers without a UID (they can be unsolicited flag updates) must not drop
+    those: only answers holding nothing but flags are set aside."""
+    mailbox.server.deliver(mailbox.user, [make_message("First"), make_message("Second")])
+    proxy = quirky(lambda line: FETCH_UID.sub(rb"\1", line))
+    integration = mailbox.integration(host="127.0.0.1", port=proxy.port)
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert sorted(item.title for item in by_message_id(integration).values()) == ["First", "Second"]
