@@ -16,7 +16,7 @@ import icalendar
 import recurring_ical_events
 from django.conf import settings
 from django.utils import timezone
-from icalendar.prop import vBroken
+from icalendar.prop import vBroken, vDDDTypes
 from recurring_ical_events.errors import PeriodEndBeforeStart
 
 from connectors import ical_lean, ical_repair, icalstream
@@ -211,6 +211,7 @@ class ICalFeedConnector(Connector):
             scan.repaired(_label(event, uid, chunk.line), said)
         # (the lean reader leaves an event with a property written twice to icalendar, above)
         label = _label(event, uid, chunk.line)
+        scan.repaired(label, ical_repair.end_kind(event) + ical_repair.backwards(event))
         start, end = _times(event, label)
         scan.repaired(label, _unknown_zone(event, start))
         return {"external_id": uid, "event": event, "start": start, "end": end}
@@ -223,13 +224,17 @@ class ICalFeedConnector(Connector):
         calendar = icalendar.Calendar.from_ical(text)
         labelled, repairs, skipped = [], [], False
         for component, chunk in zip(calendar.walk("VEVENT"), chunks, strict=False):
-            said = ical_repair.duplicates(component)
+            said = (
+                ical_repair.duplicates(component) + ical_repair.end_kind(component) + ical_repair.backwards(component)
+            )
             more, dropped = ical_repair.recurrence(component, span=window.end - window.start)
+            ical_repair.until_day(component)
             skipped |= dropped
             label = _label(component, uid, chunk.line)
             labelled.append((component, label))
             start, _end = _times(component, label)  # a broken instance fails its series, by name
             repairs.append((label, said + more + _unknown_zone(component, start)))
+        _match_instances(calendar)
         try:
             found = recurring_ical_events.of(calendar).between(window.start, window.end)
         except ValueError as exc:
@@ -408,6 +413,31 @@ def _times(event, label: str):
             raise Unreadable(f"{label} has an unreadable duration (DURATION:{_raw(event, 'DURATION')}).")
         return start, start + duration
     return start, (start + datetime.timedelta(days=1) if not isinstance(start, datetime.datetime) else start)
+
+
+def _match_instances(calendar):
+    """A changed instance whose RECURRENCE-ID is a date on a series of date-times (or a date-time
+    on an all-day series) names the instance on that date: RFC 5545 wants the value type of
+    DTSTART there, but producers write the date alone. Left as written it matched no instance,
+    and the change showed beside the original. It is rewritten as the series' start time on that
+    date (a rule with several instances a day: the one at the series' own time of day)."""
+    events = calendar.walk("VEVENT")
+    masters = [e for e in events if "RECURRENCE-ID" not in e and isinstance(e.get("DTSTART"), vDDDTypes)]
+    if not masters:
+        return
+    anchor = masters[0]["DTSTART"]
+    start = anchor.dt
+    for event in events:
+        prop = event.get("RECURRENCE-ID")
+        value = getattr(prop, "dt", None)
+        if not isinstance(value, datetime.date) or isinstance(prop, list):
+            continue
+        if not isinstance(start, datetime.datetime) or isinstance(value, datetime.datetime):
+            continue  # (a date-time on an all-day series: recurring-ical-events matches it by its date)
+        matched = vDDDTypes(datetime.datetime.combine(value, start.time(), tzinfo=start.tzinfo))
+        if start.tzinfo is None and anchor.params.get("TZID"):
+            matched.params["TZID"] = anchor.params["TZID"]  # a zone the hub resolves later (_placed)
+        event["RECURRENCE-ID"] = matched
 
 
 def _tzid_of(event, name: str) -> str:

@@ -93,6 +93,9 @@ class Event:
     def __setitem__(self, name: str, value):
         self._props[name] = value
 
+    def __delitem__(self, name: str):
+        del self._props[name]
+
     def items(self):
         return self._props.items()
 

@@ -121,6 +121,24 @@ def recurrence(component, span: datetime.timedelta | None = None) -> tuple[list[
     return said, skipped
 
 
+def until_day(component) -> None:
+    """A repeat rule that ends on a date (UNTIL=20240403) on a series of date-times: UNTIL is
+    inclusive and should be of DTSTART's kind, but producers write the day alone, meaning "up to
+    and including that day". It was read as that day's first moment (earlier still for a series
+    zoned west of UTC), and the last occurrences were lost. It becomes the end of that day in the series' zone."""
+    start = _dt(component.get("DTSTART"))
+    if not isinstance(start, datetime.datetime):
+        return
+    for rule in many(component.get("RRULE")):
+        if isinstance(rule, vBroken):
+            continue
+        until = many(rule.get("UNTIL"))
+        if len(until) != 1 or isinstance(until[0], datetime.datetime) or not isinstance(until[0], datetime.date):
+            continue
+        last = datetime.datetime.combine(until[0], datetime.time(23, 59, 59), tzinfo=start.tzinfo)
+        rule["UNTIL"] = [last.astimezone(datetime.UTC) if last.tzinfo is not None else last]
+
+
 def skip_rules(component) -> str:
     """Drop every repeat rule of a component (their expansion failed); the phrase saying so."""
     rules = many(component.get("RRULE"))
@@ -222,3 +240,75 @@ def _replace(component, name: str, values: list):
         del component[name]
     if values:
         component[name] = values[0] if len(values) == 1 else values
+
+
+def end_kind(component) -> list[str]:
+    """A DTEND of another kind than DTSTART (a date-time end on an all-day event, or a date end on
+    a timed one): RFC 5545 wants the same kind, producers mix them. Read as the start's kind: the
+    day the end reaches (exclusive, as all-day ends are), or the start of the end's day in the
+    start's zone. Left alone, a single event kept its mixed times while recurring-ical-events
+    turned a repeating all-day event into one timed at midnight UTC."""
+    start, prop = _dt(component.get("DTSTART")), component.get("DTEND")
+    end = _dt(prop)
+    if not isinstance(start, datetime.date) or not isinstance(end, datetime.date):
+        return []
+    timed = isinstance(start, datetime.datetime)
+    if timed == isinstance(end, datetime.datetime):
+        return []
+    if timed:
+        value = vDDDTypes(datetime.datetime.combine(end, datetime.time(), tzinfo=start.tzinfo))
+        tzid = getattr(component.get("DTSTART"), "params", {}).get("TZID")
+        if start.tzinfo is None and tzid:
+            value.params["TZID"] = tzid  # a zone the hub resolves later
+        shown = "the start of that day"
+    else:
+        day = end.date()
+        value = vDDDTypes(day if end.time() == datetime.time() else day + datetime.timedelta(days=1))
+        value.params["VALUE"] = "DATE"
+        shown = f"ending with {(value.dt - datetime.timedelta(days=1)).isoformat()}"
+    said = f"has an end of another kind than its start ({written('DTEND', prop)}); the hub read it as {shown}"
+    component["DTEND"] = value
+    return [said]
+
+
+def backwards(component) -> list[str]:
+    """An end before the start (DTEND earlier than DTSTART, or a negative DURATION), set aside:
+    the event starts at DTSTART, the anchor its repeat rule and every reader go by, and lasts no
+    time (an all-day event, its day), as RFC 5545 reads an event without an end. Left alone,
+    a single event was stored ending before it starts, and recurring-ical-events moved each
+    occurrence's start to the end."""
+    start = _dt(component.get("DTSTART"))
+    if not isinstance(start, datetime.date):
+        return []
+    for name in ("DTEND", "DURATION"):
+        prop = component.get(name)
+        value = _dt(prop)
+        if value is None:
+            continue
+        if isinstance(value, datetime.timedelta):
+            wrong = value < datetime.timedelta(0)
+        elif isinstance(value, datetime.date) and isinstance(value, datetime.datetime) == isinstance(
+            start, datetime.datetime
+        ):
+            try:
+                wrong = value < start
+            except TypeError:  # a floating time against a zoned one: not ours to judge
+                wrong = False
+        else:
+            wrong = False
+        if wrong:
+            shown = written(name, prop)
+            del component[name]
+            lasts = "its one day" if not isinstance(start, datetime.datetime) else "no time"
+            return [f"ends before it starts ({shown}); the hub kept its start and read it as lasting {lasts}"]
+    return []
+
+
+def _dt(prop):
+    """A property's value, None when there is none that can be read (vBroken raises on .dt)."""
+    if prop is None or isinstance(prop, vBroken | list):
+        return None
+    try:
+        return getattr(prop, "dt", None)
+    except ValueError:
+        return None

@@ -24,7 +24,9 @@ import time
 
 from django.conf import settings
 from imapclient import IMAPClient, exceptions, imap4, tls
-from imapclient.imapclient import SocketTimeout
+from imapclient.imapclient import SocketTimeout, join_message_ids, seq_to_parenstr_upper
+from imapclient.response_parser import parse_fetch_response
+from imapclient.util import to_ints
 
 from connectors import net
 from connectors.errors import AuthError, ConfigError, ConnectorError, TransientError
@@ -68,13 +70,47 @@ def _metered(command):
     return call
 
 
+_UPDATE_ONLY = {b"SEQ", b"FLAGS", b"MODSEQ"}  # what an unsolicited FETCH (a flag update) holds
+
+
+def _fetch_by_uid(self, messages, data, modifiers=None):
+    """IMAPClient.fetch, keyed by the UID each response names. imapclient keys a response without
+    a UID (an unsolicited flag update, as Exchange sends them: "* 2 FETCH (FLAGS (\\Seen))") by its
+    message number and merges it into the requested message whose UID is that number: after an
+    expunge that is another message, which then took its flags. Responses are read by message
+    number here, so updates of one message stay together, and those that name no UID are dropped
+    (the next sync sees such a change by its MODSEQ or flags)."""
+    if not self.use_uid:
+        return IMAPClient.fetch(self, messages, data, modifiers)
+    if not messages:
+        return {}
+    args = ["UID", "FETCH", join_message_ids(messages), seq_to_parenstr_upper(data)]
+    if modifiers:
+        args.append(seq_to_parenstr_upper(modifiers))
+    tag = self._imap._command(*args)
+    typ, answer = self._imap._command_complete("FETCH", tag)
+    self._checkok("fetch", typ, answer)
+    typ, answer = self._imap._untagged_response(typ, answer, "FETCH")
+    by_number = parse_fetch_response(answer, self.normalise_times, uid_is_key=False)
+    by_uid: dict = {}
+    for number, values in by_number.items():
+        uid = values.get(b"UID")
+        if uid is None:
+            if set(values) <= _UPDATE_ONLY:
+                continue  # a flag update naming no UID: not necessarily about a message we asked for
+            uid = number  # a server that leaves the UID out of every answer: read as imapclient reads it
+        merged = by_uid.setdefault(uid, {})
+        merged.update((key, value) for key, value in values.items() if key != b"UID")
+    return {uid: by_uid[uid] for uid in to_ints(messages) if uid in by_uid}
+
+
 class GuardedIMAPClient(IMAPClient):
     policy = None  # the integration's connectors.http.OutboundPolicy, set by connect_imap
 
     login = _metered(IMAPClient.login)
     select_folder = _metered(IMAPClient.select_folder)
     search = _metered(IMAPClient.search)
-    fetch = _metered(IMAPClient.fetch)
+    fetch = _metered(_fetch_by_uid)
     append = _metered(IMAPClient.append)
 
     def _create_IMAP4(self):

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from connectors.base import Batch, Connector, Delivery, Record
-from connectors.errors import ConfigError, ItemError
-from connectors.imap_mail.client import connect_imap, connect_smtp, translate
+from connectors.errors import ConfigError, ConnectorError, ItemError
+from connectors.imap_mail.client import connect_imap, connect_smtp, imaplib_error, translate
 from connectors.imap_mail.compose import send_cards
 from connectors.imap_mail.parse import SKIP_FLAGS, Unreadable, parse, parse_date, summary_of
 from connectors.imap_mail.structure import attachments_from_structure
@@ -39,6 +39,12 @@ from connectors.registry import registry
 HEADER_SLACK = 64 * 1024
 MIN_FETCH_BYTES = 256 * 1024  # per message; larger ones are fetched in part, attachments from BODYSTRUCTURE
 STRUCTURE_BATCH = 200
+# A message the server fails to give us (an error for it alone, or an answer without its text)
+# is remembered in the cursor and asked for again at the next syncs, this many times in all.
+RETRY_ATTEMPTS = 5
+# Asked for one by one, this many failures in a row with none read mean the server fails them all
+# (not one bad message): the sync fails as before, rather than log in again for each message.
+ISOLATION_GIVES_UP = 10
 log = logging.getLogger(__name__)
 
 
@@ -91,13 +97,27 @@ class FolderPlan:
     deletes: list[str] = field(default_factory=list)
     changed: list[int] = field(default_factory=list)  # known messages whose flags changed
     new: list[int] = field(default_factory=list)
+    retry: dict[int, int] = field(default_factory=dict)  # {uid: failed attempts} of unread messages
 
     def state(self, *, last_uid: int, changes_done: bool) -> dict:
         state = {"uidvalidity": self.uidvalidity, "last_uid": last_uid}
         modseq = self.modseq if changes_done else self.old_modseq
         if modseq is not None:
             state["modseq"] = modseq
+        if self.retry:
+            state["retry"] = {str(uid): tries for uid, tries in sorted(self.retry.items())}
         return state
+
+
+def _retry_of(state, present: set[int]) -> dict[int, int]:
+    """{uid: attempts} of the messages a cursor remembers as not read yet, still in the folder."""
+    found = state.get("retry") if isinstance(state, dict) else None
+    result = {}
+    for uid, tries in (found or {}).items() if isinstance(found, dict) else ():
+        with contextlib.suppress(TypeError, ValueError):
+            if int(uid) in present:
+                result[int(uid)] = int(tries)
+    return result
 
 
 def _chunks(items: list, size: int):
@@ -130,6 +150,37 @@ def _has_date(body: bytes) -> bool:
     if not match:
         return False
     return parse_date(match.group(1).decode("ascii", "replace")) is not None
+
+
+def _is_nonexistent(exc) -> bool:
+    """Whether an EXAMINE was refused because the folder is not there (RFC 5530 [NONEXISTENT])."""
+    text = str(exc).upper()
+    return "[NONEXISTENT]" in text or "DOESN'T EXIST" in text or "DOES NOT EXIST" in text
+
+
+def _message_failure(exc) -> bool:
+    """Whether a failed FETCH may be the message's own doing (the server refused it or dropped the
+    connection over it), as opposed to a timeout or a refused login, which are the server's."""
+    if isinstance(exc, ItemError):
+        return True
+    cause = exc.__cause__
+    import imaplib
+
+    from imapclient.exceptions import LoginError, ProtocolError
+
+    return isinstance(cause, imaplib.IMAP4.error | ProtocolError) and not isinstance(cause, LoginError)
+
+
+def _dropped(exc) -> bool:
+    """Whether the server closed the connection over the failure (BYE), so a new one is needed."""
+    import imaplib
+
+    return isinstance(exc.__cause__, imaplib.IMAP4.abort)
+
+
+def _server_words(exc) -> str:
+    text = str(exc.__cause__ or exc).strip()
+    return (text[:200] + "…") if len(text) > 200 else text
 
 
 def _since_date(value) -> datetime.date | None:
@@ -237,6 +288,28 @@ class ImapConnector(Connector):
                 field="folders",
             )
 
+    def _missing_folders(self, wanted: list[str]) -> tuple[list[str], list[str]]:
+        """(missing, existing): the chosen folders the server no longer has (deleted or renamed
+        since they were chosen), and the folders it has. The others are still synced; only when
+        none is left does the sync fail, naming them."""
+        existing = self._existing_folders()
+        missing = [f for f in wanted if f not in existing]
+        if len(missing) == len(wanted):
+            self._check_folders(wanted)
+        return missing, sorted(existing)
+
+    @staticmethod
+    def _missing_notice(missing: list[str], existing: list[str]) -> str:
+        names = ", ".join(repr(m) for m in missing)
+        one = len(missing) == 1
+        return (
+            f"The {'folder' if one else 'folders'} {names} no longer {'exists' if one else 'exist'} on the mail "
+            f"server (deleted or renamed there), so {'it was' if one else 'they were'} skipped; the other folders "
+            "were synced, and the mail already imported from "
+            f"{'it' if one else 'them'} is kept. Pick the folder again in the integration's Folders setting "
+            f"(its new name, if it was renamed), or remove it there. Folders there: {', '.join(existing[:40])}."
+        )
+
     # -- interface -------------------------------------------------------------------------------
     def test_connection(self) -> str:
         with self._translate():
@@ -256,10 +329,23 @@ class ImapConnector(Connector):
         states = cursor.get("folders") if isinstance(cursor.get("folders"), dict) else {}
         done = int(cursor.get("progress") or 0)
         with self._translate():
-            self._check_folders(folders)
-            plans = [self._plan(folder, states.get(folder), since) for folder in folders]
-        total = done + sum(len(p.changed) + len(p.new) for p in plans)
+            missing, existing = self._missing_folders(folders)
+            plans = []
+            for folder in folders:
+                if folder in missing:
+                    continue
+                plan = self._plan(folder, states.get(folder), since)
+                if plan is None:  # deleted between LIST and EXAMINE
+                    missing.append(folder)
+                else:
+                    plans.append(plan)
+        total = done + sum(len(p.changed) + len(p.new) + len(p.retry) for p in plans)
         current = {p.folder: p.state(last_uid=p.last_uid, changes_done=not p.changed) for p in plans}
+        # A missing folder keeps its place in the cursor: if it comes back, nothing is read twice.
+        current.update({f: states[f] for f in missing if isinstance(states.get(f), dict)})
+        notices = [self._missing_notice(missing, existing)] if missing else []
+        if notices:
+            yield Batch(cursor={"folders": dict(current), "progress": done}, total=total, notices=notices)
         size = max(1, int(settings.SYNC_BATCH_SIZE))
 
         for plan in plans:
@@ -270,33 +356,48 @@ class ImapConnector(Connector):
                     cursor={"folders": dict(current), "progress": done},
                     total=total,
                 )
-            if not plan.changed and not plan.new:
+            if not plan.changed and not plan.new and not plan.retry:
                 continue
             with self._translate():
                 self.client.select_folder(plan.folder, readonly=True)
             pending_changes = len(plan.changed)
             for chunk in _chunks(plan.changed, size):
                 self.ctx.heartbeat()
-                with self._translate():
-                    items = self._fetch(plan, chunk)
+                items, errors = self._fetch_each(plan, chunk, retrying=False)
                 pending_changes -= len(chunk)
                 current[plan.folder] = plan.state(last_uid=plan.last_uid, changes_done=pending_changes == 0)
                 done += len(items)
-                yield Batch(items=items, cursor={"folders": dict(current), "progress": done}, total=total)
+                yield Batch(
+                    items=items, errors=errors, cursor={"folders": dict(current), "progress": done}, total=total
+                )
+            for chunk in _chunks(sorted(plan.retry), size):
+                self.ctx.heartbeat()
+                items, errors = self._fetch_each(plan, chunk, retrying=True)
+                current[plan.folder] = plan.state(last_uid=plan.last_uid, changes_done=not plan.changed)
+                done += len(items)
+                yield Batch(
+                    items=items, errors=errors, cursor={"folders": dict(current), "progress": done}, total=total
+                )
             for chunk in _chunks(plan.new, size):
                 self.ctx.heartbeat()
-                with self._translate():
-                    items = self._fetch(plan, chunk)
+                items, errors = self._fetch_each(plan, chunk, retrying=False)
                 current[plan.folder] = plan.state(last_uid=chunk[-1], changes_done=True)
                 done += len(items)
-                yield Batch(items=items, cursor={"folders": dict(current), "progress": done}, total=total)
+                yield Batch(
+                    items=items, errors=errors, cursor={"folders": dict(current), "progress": done}, total=total
+                )
         # The pass is complete: the cursor without "progress" starts the next sync from zero.
         yield Batch(cursor={"folders": current}, total=total)
 
-    def _plan(self, folder: str, state, since: datetime.date | None) -> FolderPlan:
+    def _plan(self, folder: str, state, since: datetime.date | None) -> FolderPlan | None:
         self.ctx.heartbeat()
         client = self.client
-        info = client.select_folder(folder, readonly=True)
+        try:
+            info = client.select_folder(folder, readonly=True)
+        except imaplib_error() as exc:
+            if _is_nonexistent(exc):
+                return None
+            raise
         uidvalidity = self._uidvalidity(folder, info)
         highest = info.get(b"HIGHESTMODSEQ")
         highest = int(highest) if highest is not None else None
@@ -325,6 +426,7 @@ class ImapConnector(Connector):
                 plan.deletes = sorted(k for k in known if k not in present)
         if last_uid:
             plan.changed = self._changed_since(plan, state, [u for u in uids if u <= last_uid])
+            plan.retry = _retry_of(state, {u for u in uids if u <= last_uid})
         return plan
 
     def _uidvalidity(self, folder: str, info: dict) -> int:
@@ -370,6 +472,68 @@ class ImapConnector(Connector):
                 if stored is not None and stored != flags_version(data.get(b"FLAGS")):
                     changed.append(uid)
         return sorted(changed)
+
+    def _fetch_each(self, plan: FolderPlan, uids: list[int], *, retrying: bool) -> tuple[list, list]:
+        """(items, errors) of a batch. When the server fails the batch (Dovecot answers a message
+        it cannot open with BYE "FETCH failed"), each message is asked for alone, on a new
+        connection after each failure: one bad message neither fails the sync for ever nor hides
+        the rest. A message whose own FETCH fails while the server otherwise answers, or that comes
+        without its text, is an item error remembered in the cursor (plan.retry) and asked for
+        again at the next syncs, RETRY_ATTEMPTS times in all."""
+        try:
+            with self._translate():
+                items = self._fetch(plan, uids)
+            failures = {}
+        except ConnectorError as exc:
+            if not _message_failure(exc):
+                raise
+            items, failures = [], {}
+            if _dropped(exc):
+                self._reopen(plan.folder)
+            for uid in uids:
+                try:
+                    with self._translate():
+                        items += self._fetch(plan, [uid])
+                except ConnectorError as one:
+                    if not _message_failure(one):
+                        raise
+                    failures[uid] = _server_words(one)
+                    if not items and len(failures) >= ISOLATION_GIVES_UP:
+                        raise exc from None  # no message answers: the server's trouble, not theirs
+                    if _dropped(one):
+                        self._reopen(plan.folder)  # a server that is down now fails the sync, as usual
+        for item in [i for i in items if i.body is None]:
+            failures[item.uid] = "the server answered without its content"
+            items.remove(item)
+        for item in items:
+            plan.retry.pop(item.uid, None)
+        errors = []
+        for uid, reason in sorted(failures.items()):
+            tries = plan.retry.get(uid, 0) + 1 if retrying else 1
+            where = f"Message {uid} in {plan.folder}"
+            if tries >= RETRY_ATTEMPTS:
+                plan.retry.pop(uid, None)
+                remediation = (
+                    f"The hub tried {tries} times and stopped; re-sync everything from the integration's page "
+                    "to try again (and tell the mail provider if it keeps failing)."
+                )
+            else:
+                plan.retry[uid] = tries
+                remediation = f"The hub asks for it again at the next syncs ({RETRY_ATTEMPTS - tries} more tries)."
+            errors.append(
+                ItemError(
+                    f"{where} could not be fetched from the mail server ({reason}). {remediation}",
+                    remediation=remediation,
+                    external_id=f"{escape_folder(plan.folder)}/{plan.uidvalidity}/{uid}",
+                )
+            )
+        return items, errors
+
+    def _reopen(self, folder: str):
+        """A new connection with the folder examined again (after the server dropped the last)."""
+        self.close()
+        with self._translate():
+            self.client.select_folder(folder, readonly=True)
 
     def _fetch(self, plan: FolderPlan, uids: list[int]) -> list[MailItem]:
         client = self.client

@@ -81,26 +81,53 @@ def test_a_temporary_login_refusal_is_transient_and_keeps_the_integration_connec
 
 
 @pytest.mark.peer
-def test_a_deleted_folder_is_a_config_error_naming_it(dovecot, allow_host, imap_type, owner):
+def test_a_deleted_folder_is_skipped_with_a_notice_and_the_other_folders_keep_syncing(
+    dovecot, allow_host, imap_type, owner
+):
+    """A folder deleted or renamed on the server between syncs failed the whole sync, so new mail
+    in every other folder stopped arriving until the settings were fixed. Now the other folders
+    sync, the job ends partial with a notice naming the folder and what to do, and the mail
+    already imported from it stays."""
     allow_host(dovecot.host)
     user = dovecot.new_user()
     dovecot.create_folder(user, "Projects")
     dovecot.deliver(user, [make_message("Inbox mail")])
+    dovecot.deliver(user, [make_message("Project mail")], folder="Projects")
     integration = make_integration(
         owner, imap_type, config=dovecot.config(user, folders=["INBOX", "Projects"]), secrets={"password": PASSWORD}
     )
     assert sync(integration).status == "succeeded"
+    projects_state = integration.sync_cursor["folders"]["Projects"]
 
-    dovecot.delete_folder(user, "Projects")
+    with dovecot.client(user) as client:
+        client.rename_folder("Projects", "Projects-2024")
+    dovecot.deliver(user, [make_message("Later inbox mail")])
     job = sync(integration)
 
+    assert job.status == "partial", (job.error_message, job.remediation)
+    assert "'Projects' no longer exists on the mail server" in job.remediation
+    assert "Pick the folder again in the integration's Folders setting" in job.remediation
+    assert "Folders there: INBOX, Projects-2024." in job.remediation  # the new name to pick
+    assert "'Projects' no longer exists" in integration.status_detail
+    assert integration.status == "connected"
+    live = SyncedItem.objects.filter(integration=integration, deleted_at__isnull=True)
+    assert sorted(live.values_list("title", flat=True)) == ["Inbox mail", "Later inbox mail", "Project mail"]
+    assert integration.sync_cursor["folders"]["Projects"] == projects_state  # its place is kept
+
+    # When no chosen folder is left, there is nothing to sync: the job fails, naming them.
+    only = make_integration(
+        owner,
+        imap_type,
+        name="Only projects",
+        config=dovecot.config(user, folders=["Projects"]),
+        secrets={"password": PASSWORD},
+    )
+    job = sync(only)
     assert job.status == "failed"
     assert job.error_class == "config"
     assert "'Projects' does not exist" in job.error_message
-    assert "Folders there: INBOX" in job.error_message
+    assert "Projects-2024" in job.error_message.split("Folders there:")[1]
     assert "folder names" in job.remediation
-    assert integration.status == "error"
-    assert SyncedItem.objects.filter(integration=integration, deleted_at__isnull=True).count() == 1  # nothing lost
 
 
 @pytest.fixture

@@ -191,3 +191,47 @@ def test_messages_a_server_answers_without_their_text_are_asked_for_again(mailbo
     assert found["<big@x>"].data["truncated"] is True  # larger than the cap: its header, not all of it
     assert [a["filename"] for a in found["<big@x>"].data["attachments"]] == ["data.bin"]
     assert all(item.data["text"] == "Hello there.\n" for item in found.values() if item.title != "Big")
+
+
+FETCH_DONE = re.compile(rb"^\w+ OK Fetch completed")
+
+
+def test_an_unsolicited_fetch_without_a_uid_never_lends_its_flags_to_another_message(mailbox, quirky):  # noqa: F811
+    """Servers tell of flag changes made elsewhere with unsolicited FETCH responses, and Exchange
+    sends them without the UID ("* 2 FETCH (FLAGS (\\Flagged))": message number 2). imapclient
+    keys such a response by its message number and merged it into the message whose UID has that
+    number: after an expunge those are different messages, and one message was stored with the
+    other's flags (unnoticed later: its own MODSEQ had not moved)."""
+    mailbox.server.deliver(mailbox.user, [make_message(f"Mail {n}") for n in range(1, 5)])
+    with mailbox.server.client(mailbox.user) as client:
+        client.select_folder("INBOX")
+        client.delete_messages(client.search(["SUBJECT", "Mail 1"]))
+        client.expunge()  # UIDs 2, 3, 4 are now messages number 1, 2, 3
+        client.add_flags([3], [b"\\Flagged"])  # flagged in another mail client...
+    unsolicited = b"* 2 FETCH (FLAGS (\\Flagged))\r\n"  # ...which the server tells, by number 2: UID 3
+    proxy = quirky(lambda line: unsolicited + line if FETCH_DONE.match(line) else line)
+    integration = mailbox.integration(host="127.0.0.1", port=proxy.port)
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    found = {item.data["uid"]: item.data["flags"] for item in by_message_id(integration).values()}
+    assert found == {2: [], 3: ["\\Flagged"], 4: []}  # UID 2 was never flagged
+
+
+FETCH_UID = re.compile(rb"^(\* \d+ FETCH \()UID \d+ ")
+
+
+def test_a_server_that_leaves_the_uid_out_of_its_fetch_answers_is_still_read(mailbox, quirky):  # noqa: F811
+    """RFC 3501 wants the UID in every answer to a UID FETCH; a server that leaves it out (in a
+    mailbox where message numbers and UIDs agree) was read by message number, as imapclient reads
+    it. Dropping answers without a UID (they can be unsolicited flag updates) must not drop
+    those: only answers holding nothing but flags are set aside."""
+    mailbox.server.deliver(mailbox.user, [make_message("First"), make_message("Second")])
+    proxy = quirky(lambda line: FETCH_UID.sub(rb"\1", line))
+    integration = mailbox.integration(host="127.0.0.1", port=proxy.port)
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.item_errors)
+    assert sorted(item.title for item in by_message_id(integration).values()) == ["First", "Second"]

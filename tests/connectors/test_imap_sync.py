@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from integrations.models import IntegrationType, JobKind, RequestStat, SyncedIte
 from integrations.sync.engine import run_job
 from integrations.sync.jobs import queue_sync
 from tests.factories import make_integration
+from tests.peers.dovecot import NOBODY_UID as NOBODY
 from tests.peers.dovecot import PASSWORD, make_message
 
 pytestmark = [pytest.mark.peer, pytest.mark.django_db]
@@ -388,3 +390,109 @@ def test_mail_in_odd_charsets_imports_whole_on_every_database(mailbox):
     assert found.title == "\u201cQuoted\u201d caf\u00e9"
     assert found.data["from"] == {"name": "J\u00e9r\u00f4me Dupr\u00e9", "email": "jerome@example.org"}
     assert found.summary == "Caf\u00e9 cr\u00e8me."
+
+
+def _message_file(server, user: str, subject: str) -> Path:
+    maildir = server.root / "mail" / user / "Maildir"
+    for path in [*maildir.glob("cur/*"), *maildir.glob("new/*")]:
+        if f"Subject: {subject}\r\n".encode() in path.read_bytes():
+            return path
+    raise AssertionError(f"no message {subject!r} in {maildir}")
+
+
+def test_a_message_the_server_cannot_read_is_skipped_and_asked_for_again_at_later_syncs(mailbox):
+    """Dovecot drops the connection ("FETCH failed: Internal error") when it cannot open a message
+    file. Every sync failed on that batch, so no mail after it arrived; and a message that failed
+    once was behind the cursor and never read again. Now the rest imports, the message is named,
+    and it is asked for again at the next syncs (a bounded number of times)."""
+    from connectors.imap_mail.connector import RETRY_ATTEMPTS
+
+    mailbox.server.deliver(mailbox.user, [make_message("First"), make_message("Broken"), make_message("Third")])
+    integration = mailbox.integration()
+    with mailbox.server.client(mailbox.user) as client:
+        client.select_folder("INBOX", readonly=True)  # Dovecot moves the files to cur/ and indexes them
+    broken = _message_file(mailbox.server, mailbox.user, "Broken")
+    os.chown(broken, 0, 0)
+    broken.chmod(0o600)  # the mail process (nobody) cannot open it: a server error for this message alone
+
+    job = sync(integration)
+
+    assert job.status == "partial", (job.error_message, job.item_errors)
+    assert sorted(i.title for i in by_message_id(integration).values()) == ["First", "Third"]
+    [error] = job.item_errors
+    assert error["external_id"].startswith("INBOX/")
+    assert error["external_id"].endswith("/2")
+    assert "Message 2 in INBOX could not be fetched from the mail server" in error["error"]
+    assert "asks for it again at the next syncs" in error["error"]
+    assert integration.sync_cursor["folders"]["INBOX"]["retry"] == {"2": 1}
+
+    job = sync(integration)  # still broken: tried again, said again
+    assert (job.status, job.created, len(job.item_errors)) == ("partial", 0, 1)
+    assert integration.sync_cursor["folders"]["INBOX"]["retry"] == {"2": 2}
+
+    os.chown(broken, NOBODY, NOBODY)  # the server can read it again
+    mailbox.server.deliver(mailbox.user, [make_message("Fourth")])
+    job = sync(integration)
+    assert (job.status, job.created, job.item_errors) == ("succeeded", 2, [])
+    assert sorted(i.title for i in by_message_id(integration).values()) == ["Broken", "First", "Fourth", "Third"]
+    assert "retry" not in integration.sync_cursor["folders"]["INBOX"]
+
+    # A message that never becomes readable is tried RETRY_ATTEMPTS times in all, then left alone.
+    mailbox.server.deliver(mailbox.user, [make_message("Hopeless")])
+    with mailbox.server.client(mailbox.user) as client:
+        client.select_folder("INBOX", readonly=True)
+    hopeless = _message_file(mailbox.server, mailbox.user, "Hopeless")
+    os.chown(hopeless, 0, 0)
+    hopeless.chmod(0o600)
+    said = [sync(integration).item_errors for _ in range(RETRY_ATTEMPTS)]
+    assert all(len(errors) == 1 for errors in said)
+    assert f"tried {RETRY_ATTEMPTS} times and stopped" in said[-1][0]["error"]
+    assert "re-sync everything" in said[-1][0]["error"]
+    job = sync(integration)
+    assert (job.status, job.item_errors) == ("succeeded", [])
+    assert "retry" not in integration.sync_cursor["folders"]["INBOX"]
+
+
+@pytest.mark.parametrize("folder", ["Entwürfe", "Sent Items", "Projekte.Zürich & Co", "Reçus 📥"])
+def test_folders_with_spaces_accents_hierarchy_and_ampersands_sync(mailbox, folder):
+    """Folder names as mail clients make them (German Outlook's Entwürfe, Exchange's Sent Items,
+    a sub-folder, an ampersand, an emoji) travel in modified UTF-7: each is found, read and
+    kept apart from INBOX."""
+    mailbox.server.create_folder(mailbox.user, folder)
+    with mailbox.server.client(mailbox.user) as client:
+        client.append(folder, make_message(f"In {folder}"))
+    mailbox.server.deliver(mailbox.user, [make_message("In the inbox")])
+    integration = mailbox.integration(folders=["INBOX", folder])
+
+    job = sync(integration)
+
+    assert job.status == "succeeded", (job.error_message, job.remediation, job.item_errors)
+    assert sorted(items(integration).values_list("title", "data__folder")) == [
+        (f"In {folder}", folder),
+        ("In the inbox", "INBOX"),
+    ]
+    assert sync(integration).created == 0
+
+
+def test_when_no_message_of_a_batch_can_be_read_the_sync_fails_instead_of_logging_in_for_each(
+    mailbox, monkeypatch, settings
+):
+    """Messages are asked for one by one only while some answer: a server that fails every one
+    is in trouble itself, and logging in again per message would only hammer it."""
+    from connectors.imap_mail import connector
+
+    monkeypatch.setattr(connector, "ISOLATION_GIVES_UP", 2)
+    settings.SYNC_MAX_TRANSIENT_RETRIES = 0
+    mailbox.server.deliver(mailbox.user, [make_message(f"Broken {n}") for n in range(3)])
+    with mailbox.server.client(mailbox.user) as client:
+        client.select_folder("INBOX", readonly=True)
+    for n in range(3):
+        path = _message_file(mailbox.server, mailbox.user, f"Broken {n}")
+        os.chown(path, 0, 0)
+        path.chmod(0o600)
+    integration = mailbox.integration()
+
+    job = sync(integration)
+
+    assert (job.status, job.error_class) == ("failed", "transient")
+    assert "FETCH failed" in job.error_message
