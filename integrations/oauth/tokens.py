@@ -182,13 +182,22 @@ def call_token_endpoint(func, *args, **kwargs) -> dict:
         raise classify(exc) from None
 
 
+MAX_TOKEN_LIFETIME = datetime.timedelta(days=3650)
+
+
 def expiry_from(token: dict):
+    """When the access token expires, from expires_in (seconds). None when the answer does not say
+    (absent, 0, unreadable): the token is used until the provider refuses it, then refreshed. A
+    lifetime past ten years (1e400, a 64-bit "forever") is held at ten years instead of overflowing."""
     expires_in = token.get("expires_in")
     try:
-        seconds = int(float(expires_in)) if expires_in not in (None, "") else None
+        seconds = float(expires_in) if expires_in not in (None, "") and not isinstance(expires_in, bool) else None
     except (TypeError, ValueError):
         seconds = None
-    return timezone.now() + datetime.timedelta(seconds=seconds) if seconds else None
+    if seconds is None or not seconds > 0:  # NaN, 0 and negative say nothing usable
+        return None
+    lifetime = min(MAX_TOKEN_LIFETIME.total_seconds(), seconds)
+    return timezone.now() + datetime.timedelta(seconds=int(lifetime))
 
 
 def scopes_from(token: dict) -> list[str] | None:

@@ -19,7 +19,7 @@ from connectors.errors import AuthError, ConfigError, TransientError
 from connectors.http import HttpClient
 from integrations import lifecycle
 from integrations.models import AuditAction, AuditEvent, Credential, Integration, IntegrationType, OAuthApp, Status
-from integrations.oauth import clients, tasks
+from integrations.oauth import clients, tasks, tokens
 from integrations.oauth.tokens import TokenProvider
 from integrations.sync.jobs import SyncRefused, queue_sync
 from tests.connectors.helpers import sync
@@ -462,3 +462,26 @@ def test_providers_without_revocation_are_not_called_and_the_audit_says_so(owner
     lifecycle.disconnect(integration)
     event = AuditEvent.objects.get(integration=integration, action=AuditAction.DISCONNECT)
     assert event.detail["revocation"] == {"revoked": False, "detail": "Outlook Calendar offers no token revocation"}
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "lifetime"),
+    [
+        (3600, datetime.timedelta(hours=1)),
+        ("3599.9", datetime.timedelta(seconds=3599)),
+        (0, None),  # says nothing usable: used until refused, then refreshed
+        (-60, None),
+        ("NaN", None),
+        ("soon", None),
+        (True, None),
+        ("1e400", tokens.MAX_TOKEN_LIFETIME),  # was an OverflowError: the connection failed
+        (2**63, tokens.MAX_TOKEN_LIFETIME),
+    ],
+)
+def test_a_token_answers_lifetime_is_read_or_left_unknown_never_a_crash(expires_in, lifetime):
+    before = timezone.now()
+    expiry = tokens.expiry_from({"access_token": "a", "expires_in": expires_in})
+    if lifetime is None:
+        assert expiry is None
+    else:
+        assert before + lifetime <= expiry <= timezone.now() + lifetime
