@@ -87,8 +87,16 @@ def mrkdwn(markdown: str) -> str:
     return "".join(out).strip()
 
 
+# Slack parses a plain @channel, @here or @everyone in mrkdwn (and in the fallback text that
+# notifications show) as the mention itself; a word joiner after the @ keeps the word as it reads.
+PLAIN_MENTION = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.I)
+
+
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Synced text as literal mrkdwn: & < > escaped as Slack asks (so "<!channel>" or "<@U123>"
+    stays text) and group mentions written plainly defused: no card can ping a channel."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return PLAIN_MENTION.sub("@\u2060", text)
 
 
 def _inline_lines(text: str) -> str:
@@ -162,9 +170,16 @@ def message_for(card: OutgoingCard) -> dict:
     if context:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     if len(blocks) > BLOCKS_MAX:
-        blocks = [*blocks[: BLOCKS_MAX - 1], blocks[-1]] if context else blocks[:BLOCKS_MAX]
+        # Slack refuses more than 50 blocks: the text is cut, and its last shown block says so.
+        kept = blocks[: BLOCKS_MAX - (2 if context else 1)]
+        left = sum(len(b["text"]["text"]) for b in blocks[len(kept) :] if b["type"] == "section")
+        where = " Open the link below for all of it." if card.url else ""
+        note = f"_… cut here: {left:,} more characters did not fit in one Slack message.{where}_"
+        tail = [blocks[-1]] if context else []
+        blocks = [*kept, {"type": "section", "text": {"type": "mrkdwn", "text": note}}, *tail]
     plain = re.sub(r"[*_~`]", "", card.markdown or "")
-    fallback = truncate(f"{card.title}\n{plain}".strip(), FALLBACK_MAX)
+    # The fallback is mrkdwn too (and is what notifications show): escaped like the blocks.
+    fallback = _escape(truncate(f"{card.title}\n{plain}".strip(), FALLBACK_MAX))
     return {"text": fallback, "blocks": blocks}
 
 
