@@ -35,10 +35,19 @@ TITLE_MAX, DESCRIPTION_MAX, FIELD_VALUE_MAX = 256, 4096, 1024
 COLOR = 0x4F46E5
 
 
+CUT_NOTE = "… (cut: the rest did not fit in a Discord message)"
+
+
+def cut(text: str, limit: int) -> str:
+    """Text within Discord's limit; when it had to be cut, its end says so."""
+    text = text or ""
+    return text if len(text) <= limit else text[: max(0, limit - len(CUT_NOTE))].rstrip() + CUT_NOTE
+
+
 def embed_for(card: OutgoingCard) -> dict:
     embed: dict = {"title": truncate(card.title or "Update", TITLE_MAX), "color": COLOR}
     if card.markdown:
-        embed["description"] = truncate(card.markdown, DESCRIPTION_MAX)
+        embed["description"] = cut(card.markdown, DESCRIPTION_MAX)
     if card.url:
         embed["url"] = card.url
     fields = []
@@ -80,9 +89,11 @@ def pack(embeds: list[dict]) -> list[list[dict]]:
 
 
 def plain_message(card: OutgoingCard) -> str:
-    link = f"\n<{card.url}>" if card.url else ""
-    head = f"**{card.title}**\n" if card.title else ""
-    return head + truncate(card.markdown, CONTENT_MAX - len(head) - len(link)) + link
+    """At most 2,000 characters: the title (as an embed's, at most 256), the text cut to what is left
+    with a note when cut, and the link, which leads to the whole of it."""
+    link = f"\n<{card.url}>" if card.url and len(card.url) <= CONTENT_MAX // 2 else ""
+    head = f"**{truncate(card.title, TITLE_MAX)}**\n" if card.title else ""
+    return head + cut(card.markdown, CONTENT_MAX - len(head) - len(link)) + link
 
 
 @registry.register("discord")

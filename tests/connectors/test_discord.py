@@ -168,3 +168,19 @@ def test_addresses_that_are_not_discord_webhooks_are_refused(owner, discord):
         with pytest.raises(ConfigError, match="not a Discord webhook"):
             connector.send(_cards(1), step_config("discord", "output"))
     assert discord.log == []
+
+
+@pytest.mark.parametrize("use_embeds", [True, False])
+def test_a_card_too_long_for_discord_arrives_cut_with_a_note(owner, discord, use_embeds):
+    """A feed item with a title of thousands of characters and a long text: Discord takes 2,000
+    characters of content (4,096 of embed description, 256 of title), so the message is cut, says
+    so at its end, and is still delivered, rather than refused as "a bug in the hub's layout"."""
+    card = OutgoingCard(title="T" * 2500, markdown="word " * 2000 + "THE END", url="https://example.com/x", key="k")
+    delivery = _hook(owner, discord).send([card], step_config("discord", "output", use_embeds=use_embeds))
+    assert delivery.delivered == 1
+    (message,) = discord.messages
+    shown = message["embeds"][0]["description"] if use_embeds else message["content"]
+    assert "THE END" not in shown
+    assert "cut" in shown.rsplit("…", 1)[-1]
+    if not use_embeds:
+        assert shown.endswith("<https://example.com/x>")  # the way to the whole text stays
