@@ -5,7 +5,8 @@ and resource_types ["projects", "items", "notes"]: the first answer is everythin
 later one only what changed (completed tasks come back with "checked": true, removed ones with
 "is_deleted": true and are deleted here). The project names are kept in the cursor, so a task
 changed alone still says which project it is in. An optional list of project names narrows
-what is kept; a task moved out of them is deleted here.
+what is kept; a task moved out of them is deleted here, and when a project is renamed out of (or
+into) them, everything is read once more so its tasks follow it.
 
 Output: POST /api/v1/tasks (content, description, project_id, labels, priority, due_date or
 due_datetime) with the card's idempotency key as X-Request-Id, so a retried delivery does not
@@ -120,14 +121,13 @@ class TodoistConnector(Connector):
                 "Todoist no longer recognised the last sync position, so everything was read again. Tasks deleted "
                 "in Todoist since the previous sync may still show here; delete them from this integration's page."
             )
-        projects = {} if data.get("full_sync") else dict(cursor.get("projects") or {})
-        for project in data.get("projects") or []:
-            if project.get("is_deleted"):
-                projects.pop(str(project["id"]), None)
-            else:
-                projects[str(project["id"])] = project.get("name", "")
         wanted = _names(self.config.get("projects"))
-        kept = {pid for pid, name in projects.items() if not wanted or name.casefold() in wanted}
+        projects, kept = self._kept(data, cursor, wanted)
+        if wanted and not data.get("full_sync") and "kept" in cursor and kept != set(cursor["kept"]):
+            # A project renamed out of (or into) the chosen names: its tasks are not in this answer,
+            # so everything is read again and they follow their project (out, or in).
+            data = self._sync("*")
+            projects, kept = self._kept(data, cursor, wanted)
 
         items, deletes = [], []
         for project in data.get("projects") or []:
@@ -149,8 +149,19 @@ class TodoistConnector(Connector):
             else:
                 task = str(note.get("item_id") or "")
                 items.append({"_type": "comment", **note, "_task": titles.get(task, "")})
-        cursor.update(sync_token=data.get("sync_token"), projects=projects)
+        cursor.update(sync_token=data.get("sync_token"), projects=projects, kept=sorted(kept))
         yield Batch(items=items, deletes=deletes, cursor=cursor, total=len(items), notices=notices)
+
+    @staticmethod
+    def _kept(data: dict, cursor: dict, wanted: set[str]) -> tuple[dict, set[str]]:
+        """The project names known after this answer, and the ids of the projects kept."""
+        projects = {} if data.get("full_sync") else dict(cursor.get("projects") or {})
+        for project in data.get("projects") or []:
+            if project.get("is_deleted"):
+                projects.pop(str(project["id"]), None)
+            else:
+                projects[str(project["id"])] = project.get("name", "")
+        return projects, {pid for pid, name in projects.items() if not wanted or name.casefold() in wanted}
 
     def _sync(self, token: str) -> dict:
         return self._call("POST", "/sync", data={"sync_token": token, "resource_types": json.dumps(RESOURCES)})

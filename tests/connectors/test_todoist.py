@@ -222,3 +222,23 @@ def test_5xx_is_transient(owner, todoist):
     todoist.fail("POST", r"/sync$", 503, "Service Unavailable", times=10)
     with pytest.raises(TransientError):
         _todoist(owner).test_connection()
+
+
+def test_a_project_renamed_out_of_or_into_the_filter_takes_its_tasks_along(owner, todoist):
+    """Only the project changes when it is renamed; its tasks do not come back in the next
+    incremental answer. Renamed away from the chosen names, its tasks stayed here forever; renamed
+    to one, its existing tasks never arrived. A change of which projects are kept now reads
+    everything once more, so the tasks follow their project."""
+    todoist.add_task("t1", "Write report", WORK_ID)
+    todoist.add_task("t2", "Buy milk")
+    integration = _todoist(owner, projects=["work"]).ctx.integration
+    sync(integration)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == {f"project:{WORK_ID}", "task:t1"}
+
+    todoist.rename_project(WORK_ID, "Old work")
+    sync(integration)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == set()
+
+    todoist.rename_project(WORK_ID, "Work")
+    sync(integration)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == {f"project:{WORK_ID}", "task:t1"}
