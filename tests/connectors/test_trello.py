@@ -214,3 +214,21 @@ def test_creation_time_comes_from_the_id():
     assert created_at("not-hex") is None
     assert ME  # the fake's member id is a valid ObjectId
     assert created_at(ME) is not None
+
+
+def test_a_card_longer_than_trello_takes_is_cut_with_a_note_and_still_delivered_once(owner, trello, board):
+    """Trello takes 16,384 characters of description. A longer card was cut at that length, which
+    also cut off its delivery key line: a retried delivery then could not recognise it and created
+    the card again. The text is now cut with a note, and the key line always stays."""
+    _, todo = board
+    card = OutgoingCard(title="Long read", markdown="word " * 5000, url="https://example.com/long", key="long-1")
+    connector = _trello(owner)
+    connector.send([card], _step(list_id=todo))
+    again = connector.send([card], _step(list_id=todo))
+
+    (created,) = [c for c in trello.cards.values() if c["name"] == "Long read"]
+    assert len(created["desc"]) <= 16384
+    assert created["desc"].endswith("Delivery key: long-1")
+    assert created["desc"].rsplit("\n\n", 3)[-3].startswith("… (cut")
+    assert "https://example.com/long" in created["desc"]  # the way to the whole of it stays
+    assert again.external_ids == [created["id"]]
