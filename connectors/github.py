@@ -8,7 +8,8 @@
 - list_changes(cursor): the same search for scheduled syncs, narrowed to updated:>=<the newest
   update already seen> (without an is:open / is:closed qualifier, so an issue that changed state
   is seen and deleted here rather than left showing its old state), plus (when turned on)
-  notifications fetched with If-Modified-Since / Last-Modified, so an unchanged inbox costs one 304.
+  unread notifications fetched with If-Modified-Since / Last-Modified, so an unchanged inbox costs
+  one 304; a changed one is listed whole, and a notification read on GitHub is deleted here.
 
 Errors: 401 -> AuthError; 403/429 with X-RateLimit-Remaining: 0 -> RateLimited until
 X-RateLimit-Reset (a secondary limit's Retry-After is waited out by the HTTP client); 422 ->
@@ -142,22 +143,30 @@ class GitHubConnector(Connector):
         ]
         yield Batch(items=[{"_kind": "issue", **i} for i in kept], deletes=gone, cursor=cursor, total=len(kept))
         if settings.get("include_notifications"):
-            notes, last_modified = self._notifications(cursor.get("notifications"))
+            notes, last_modified, complete = self._notifications(cursor.get("notifications"))
             cursor = {**cursor, "notifications": last_modified or cursor.get("notifications")}
-            yield Batch(items=[{"_kind": "notification", **n} for n in notes], cursor=cursor)
+            # The unread list, when sent (not 304) and read to its end, is the whole inbox: a
+            # notification read or marked done on GitHub has left it, and leaves the hub too.
+            listed = {f"notification:{n.get('id')}" for n in notes}
+            gone = sorted(self.ctx.known_ids("notification:") - listed) if complete else []
+            yield Batch(items=[{"_kind": "notification", **n} for n in notes], deletes=gone, cursor=cursor)
 
-    def _notifications(self, since: str | None) -> tuple[list[dict], str | None]:
+    def _notifications(self, since: str | None) -> tuple[list[dict], str | None, bool]:
+        """The unread notifications, the list's Last-Modified, and whether the whole list was read
+        (False for a 304, or a next page on another host, which is never followed)."""
         headers = {"If-Modified-Since": since} if since else {}
         url, params = f"{self.base}/notifications", {"all": "false", "per_page": 50}
         response = self._get(url, params=params, extra=headers, field="include_notifications")
         if response.status_code == 304:
-            return [], since
+            return [], since, False
         last_modified = response.headers.get("Last-Modified")
         notes = list(json_or_empty(response).get("_list", []))
-        while (next_url := response.links.get("next", {}).get("url")) and same_origin(next_url, self.base):
+        while next_url := response.links.get("next", {}).get("url"):
+            if not same_origin(next_url, self.base):
+                return notes, last_modified, False
             response = self._get(next_url, field="include_notifications")
             notes += json_or_empty(response).get("_list", [])
-        return notes, last_modified
+        return notes, last_modified, True
 
     def transform(self, raw: dict) -> Record:
         if raw.get("_kind") == "notification":

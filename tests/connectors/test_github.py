@@ -205,3 +205,28 @@ def test_an_issue_closed_since_the_last_sync_stops_showing_as_open(owner, github
     assert (job.created, job.deleted) == (1, 1)
     assert set(live_items(integration).values_list("external_id", flat=True)) == {"acme/app#21"}
     assert integration.sync_cursor["updated"] == "2026-03-06T11:00:00Z"
+
+
+def test_a_notification_read_on_github_leaves_the_hub(owner, github):
+    """Notifications are read unread-only (all=false): one read or marked done on GitHub simply
+    leaves GitHub's list, so the hub kept showing it as unread for ever. The list is complete
+    whenever it is sent (not 304), so what left it is deleted here; the others stay."""
+    subject = {"title": "Ping", "type": "Issue", "url": "https://api.github.com/repos/acme/app/issues/12"}
+    note = {"reason": "mention", "updated_at": "2026-03-06T10:00:00Z", "repository": {"full_name": "acme/app"}}
+    github.notes = [{**note, "subject": subject, "id": n, "unread": True} for n in ("901", "902")]
+    integration = _github(owner, query="is:issue assignee:@me", include_notifications=True).ctx.integration
+
+    def notifications():
+        return set(live_items(integration).filter(external_id__startswith="notification:").values_list(
+            "external_id", flat=True))  # fmt: skip
+
+    sync(integration)
+    assert notifications() == {"notification:901", "notification:902"}
+
+    github.mark_read("901", at="2026-03-07T08:00:00Z")
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert job.deleted == 1
+    assert notifications() == {"notification:902"}
+    assert sync(integration).deleted == 0  # unchanged inbox: a 304, nothing taken for gone
