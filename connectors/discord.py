@@ -68,6 +68,18 @@ def _when(value) -> str:
     return value.isoformat()
 
 
+def checked_username(name: str) -> str:
+    """The display name a webhook posts under: at most 80 characters, and never containing
+    "discord" or "clyde", which Discord refuses (docs: Webhook, Create Webhook)."""
+    if found := re.search("clyde|discord", name, re.I):
+        raise ConfigError(
+            f"The display name “{truncate(name, 80)}” cannot contain “{found.group(0)}”: Discord refuses it.",
+            field="username",
+            remediation="Choose another display name for the posts (or leave it empty to use the webhook's own).",
+        )
+    return truncate(name, 80)
+
+
 def embed_size(embed: dict) -> int:
     size = len(embed.get("title", "")) + len(embed.get("description", ""))
     return size + sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
@@ -121,8 +133,8 @@ class DiscordConnector(Connector):
         settings = merged_config(self, config)
         url = self.webhook_url()
         base: dict = {"allowed_mentions": {"parse": []}}
-        if settings.get("username"):
-            base["username"] = truncate(settings["username"], 80)
+        if username := str(settings.get("username") or "").strip():
+            base["username"] = checked_username(username)
         if settings.get("use_embeds", True) in (False, "false", "False", "0"):
             payloads = [{**base, "content": plain_message(card)} for card in cards]
         else:

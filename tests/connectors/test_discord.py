@@ -184,3 +184,14 @@ def test_a_card_too_long_for_discord_arrives_cut_with_a_note(owner, discord, use
     assert "cut" in shown.rsplit("…", 1)[-1]
     if not use_embeds:
         assert shown.endswith("<https://example.com/x>")  # the way to the whole text stays
+
+
+@pytest.mark.parametrize("name", ["Discord digest", "clyde"])
+def test_a_display_name_discord_refuses_names_the_setting_before_posting(owner, discord, name):
+    """Discord refuses a webhook name containing "discord" or "clyde". Every delivery failed with
+    "likely a bug in the hub's message layout"; the setting to change is now named, before any post."""
+    with pytest.raises(ConfigError, match="cannot contain") as refused:
+        _hook(owner, discord).send(_cards(1), step_config("discord", "output", username=name))
+    assert refused.value.field == "username"
+    assert "bug" not in refused.value.remediation
+    assert discord.requests("POST") == []
