@@ -43,19 +43,21 @@ class SyncTokenRefused(ConfigError):
     """The sync endpoint refused a sync_token it no longer knows (error_tag INVALID_SYNC_TOKEN)."""
 
 
-def _aware(value: str | None) -> str | None:
-    """Todoist sends due times floating ("2026-12-10T15:00:00") or in UTC ("...Z"); the kinds
-    contract wants an offset on every time, UTC when the source gives no zone."""
+def _aware(value: str | None, zone: datetime.tzinfo = datetime.UTC) -> str | None:
+    """Todoist sends due times floating ("2026-12-10T15:00:00": that hour wherever the person is)
+    or in UTC ("...Z"); the kinds contract wants an offset on every time. A floating due time is
+    read in `zone` (the person's own, as floating calendar times are); the other times Todoist
+    sends (added, completed, posted) are UTC."""
     if not value:
         return None
     if len(value) == 10:
         return value  # a date without a time stays a date
     when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (when if when.tzinfo else when.replace(tzinfo=datetime.UTC)).isoformat()
+    return (when if when.tzinfo else when.replace(tzinfo=zone)).isoformat()
 
 
-def _when(value: str | None) -> datetime.datetime | None:
-    text = _aware(value)
+def _when(value: str | None, zone: datetime.tzinfo = datetime.UTC) -> datetime.datetime | None:
+    text = _aware(value, zone)
     if not text:
         return None
     if len(text) == 10:
@@ -193,7 +195,8 @@ class TodoistConnector(Connector):
 
     def _task(self, raw: dict) -> Record:
         due = raw.get("due") or {}
-        due_at = _aware(due.get("date"))
+        zone = self.ctx.zone()  # a floating due time is the person's own hour
+        due_at = _aware(due.get("date"), zone)
         url = f"https://app.todoist.com/app/task/{raw['id']}"
         added = raw.get("added_at")
         data = {
@@ -219,7 +222,7 @@ class TodoistConnector(Connector):
             kind="task",
             title=raw["content"],
             summary=truncate(" ".join((raw.get("description") or "").split()), 280),
-            occurred_at=_when(due.get("date")) or _when(added),
+            occurred_at=_when(due.get("date"), zone) or _when(added),
             source_url=url,
             version=raw.get("updated_at") or "",
             data=data,
