@@ -271,7 +271,7 @@ class TodoistConnector(Connector):
             if task_labels := sorted({*labels, *(t for t in card.tags if t)}):
                 body["labels"] = task_labels
             if isinstance(card.due, datetime.datetime):
-                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=datetime.UTC)
+                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=self.ctx.zone())  # the person's hour
                 body["due_datetime"] = due.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
             elif isinstance(card.due, datetime.date):
                 body["due_date"] = card.due.isoformat()

@@ -257,7 +257,7 @@ class TrelloConnector(Connector):
             body = {"idList": list_id, "name": truncate(card.title or "Untitled", TEXT_MAX), "desc": desc}
             body["pos"] = position
             if isinstance(card.due, datetime.datetime):
-                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=datetime.UTC)
+                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=self.ctx.zone())  # the person's hour
                 body["due"] = due.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
             elif isinstance(card.due, datetime.date):
                 body["due"] = f"{card.due.isoformat()}T12:00:00Z"  # a date: noon UTC stays that day everywhere

@@ -263,3 +263,11 @@ def test_a_floating_due_time_is_the_persons_own_time_not_utc(owner, todoist):
     assert items["task:t1"].data["due"] == "2026-12-10T15:00:00-05:00"
     assert items["task:t1"].occurred_at == datetime.datetime(2026, 12, 10, 20, tzinfo=datetime.UTC)
     assert items["task:t2"].occurred_at == datetime.datetime(2026, 12, 10, 15, tzinfo=datetime.UTC)
+
+
+def test_a_due_time_without_a_zone_is_sent_as_the_persons_hour(owner, todoist):
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    _todoist(owner).send([OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30))], _step())
+    assert todoist.requests("POST", r"/tasks$")[0].json["due_datetime"] == "2026-07-02T19:30:00Z"  # 15:30 EDT

@@ -232,3 +232,13 @@ def test_a_card_longer_than_trello_takes_is_cut_with_a_note_and_still_delivered_
     assert created["desc"].rsplit("\n\n", 3)[-3].startswith("… (cut")
     assert "https://example.com/long" in created["desc"]  # the way to the whole of it stays
     assert again.external_ids == [created["id"]]
+
+
+def test_a_due_time_without_a_zone_is_sent_as_the_persons_hour(owner, trello, board):
+    from integrations.models import UserPreferences
+
+    _, todo = board
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    card = OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="dentist")
+    _trello(owner).send([card], _step(list_id=todo))
+    assert trello.requests("POST", r"/cards$")[0].json["due"] == "2026-07-02T19:30:00Z"  # 15:30 EDT
