@@ -18,6 +18,7 @@ https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 
@@ -138,7 +139,14 @@ class DiscordConnector(Connector):
         if settings.get("use_embeds", True) in (False, "false", "False", "0"):
             payloads = [{**base, "content": plain_message(card)} for card in cards]
         else:
-            payloads = [{**base, "embeds": group} for group in pack([embed_for(c) for c in cards])]
+            zone = self.ctx.zone()  # a due time without a zone is the person's own hour
+            dated = [
+                dataclasses.replace(c, due=c.due.replace(tzinfo=zone))
+                if isinstance(c.due, datetime.datetime) and c.due.tzinfo is None
+                else c
+                for c in cards
+            ]
+            payloads = [{**base, "embeds": group} for group in pack([embed_for(c) for c in dated])]
         # One message packs several embeds: count cards, so a retry after a failure part-way
         # resends only the cards whose message did not go out.
         delivery = deliver_each(

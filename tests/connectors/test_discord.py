@@ -195,3 +195,15 @@ def test_a_display_name_discord_refuses_names_the_setting_before_posting(owner, 
     assert refused.value.field == "username"
     assert "bug" not in refused.value.remediation
     assert discord.requests("POST") == []
+
+
+def test_a_due_time_without_a_zone_is_the_persons_hour(owner, discord):
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    card = OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="d")
+    _hook(owner, discord).send([card], step_config("discord", "output"))
+    (embed,) = discord.messages[0]["embeds"]
+    instant = datetime.datetime(2026, 7, 2, 19, 30, tzinfo=datetime.UTC)  # 15:30 EDT
+    assert {"name": "Due", "value": f"<t:{int(instant.timestamp())}:f>", "inline": True} in embed["fields"]
+    assert datetime.datetime.fromisoformat(embed["timestamp"]) == instant
