@@ -72,13 +72,17 @@ def parse_field_map(text: str) -> list[tuple[str, str]]:
     return mapping
 
 
-def card_value(card: OutgoingCard, field: str):
+def card_value(card: OutgoingCard, field: str, zone: datetime.tzinfo = datetime.UTC):
+    """The value a column gets; a time without a zone is the person's own hour (`zone`), written
+    with its offset (Airtable reads a time without one as UTC)."""
     if field.startswith("data."):
         value = card.data
         for part in field[5:].split("."):
             value = value.get(part) if isinstance(value, dict) else None
         return value
     value = getattr(card, field)
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
     if isinstance(value, datetime.date):
         return value.isoformat()
     if field == "tags":
@@ -134,9 +138,10 @@ class AirtableConnector(QueryAsSync, Connector):
         url = self._target(settings)
         mapping = parse_field_map(settings.get("field_map") or "Name = title")
         key_field = (settings.get("key_field") or "").strip()
+        zone = self.ctx.zone()
         rows = []
         for card in cards:
-            fields = {column: card_value(card, field) for column, field in mapping}
+            fields = {column: card_value(card, field, zone) for column, field in mapping}
             fields = {k: v for k, v in fields.items() if v not in (None, "", [])}
             if key_field and card.key:
                 fields[key_field] = card.key

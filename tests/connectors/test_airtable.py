@@ -211,3 +211,15 @@ def test_a_listing_whose_offset_expired_starts_again_instead_of_failing(owner, a
     assert job.status == JobStatus.SUCCEEDED, job.error_message
     assert live_items(integration).count() == 130
     assert [s.args.get("offset") for s in airtable.requests("GET")] == [None, "100", None, "100"]
+
+
+def test_a_due_time_without_a_zone_is_written_as_the_persons_hour(owner, airtable):
+    """Airtable reads a time without an offset as UTC: 15:30 for a person in New York became 11:30
+    there. The time is now written with the person's offset."""
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    card = OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="dentist")
+    _airtable(owner).send([card], _step(field_map="Name = title\nDue = due"))
+    (record,) = airtable.records
+    assert record["fields"]["Due"] == "2026-07-02T15:30:00-04:00"
