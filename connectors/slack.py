@@ -136,6 +136,20 @@ def keep_link(match, codes: list[str]) -> str:
     return f"\x00{len(codes) - 1}\x00"
 
 
+def _cut_at(text: str) -> int:
+    """Where to cut text longer than a section: at most SECTION_MAX characters, never inside a
+    link or mention (<...>) or an escaped character (&amp;), at a space when one is near."""
+    cut = SECTION_MAX
+    opened = text.rfind("<", 0, cut)
+    if opened > text.rfind(">", 0, cut) and opened > 0:
+        cut = opened
+    amp = text.rfind("&", max(0, cut - 5), cut)
+    if amp > 0 and ";" not in text[amp:cut]:
+        cut = amp
+    space = text.rfind(" ", 0, cut)
+    return space + 1 if space > cut - 200 else cut
+
+
 def _sections(text: str) -> list[str]:
     chunks, current = [], ""
     for paragraph in text.split("\n\n"):
@@ -143,8 +157,9 @@ def _sections(text: str) -> list[str]:
             if current:
                 chunks.append(current)
                 current = ""
-            chunks.append(paragraph[:SECTION_MAX])
-            paragraph = paragraph[SECTION_MAX:]
+            cut = _cut_at(paragraph)
+            chunks.append(paragraph[:cut])
+            paragraph = paragraph[cut:]
         candidate = f"{current}\n\n{paragraph}" if current else paragraph
         if len(candidate) > SECTION_MAX:
             chunks.append(current)

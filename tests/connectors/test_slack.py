@@ -300,3 +300,17 @@ def test_a_card_too_long_for_one_slack_message_says_it_was_cut(owner, slack):
     assert "THE END" not in shown
     assert "cut" in shown.rsplit("\n", 1)[-1]
     assert blocks[-1]["type"] == "context"  # the link to the whole source stays
+
+
+def test_a_long_paragraph_is_never_cut_inside_a_link_or_an_escaped_character(owner, slack):
+    """A paragraph longer than a section (3,000 characters) is cut in pieces; a cut falling inside
+    a link (<url|label>) or an escaped character (&amp;) left both halves as visible markup."""
+    text = "x" * 2990 + " [the docs](https://example.com/a) & more " + "y " * 100 + "Q & A"
+    _webhook(owner, slack).send([OutgoingCard(title="Long", markdown=text, key="cut")], step_config("slack", "output"))
+    sections = [b["text"]["text"] for b in slack.messages[0]["blocks"] if b["type"] == "section"]
+    assert len(sections) == 2
+    assert "<https://example.com/a|the docs>" in sections[1]
+    for section in sections:
+        assert section.count("<") == section.count(">")
+        assert all(part.startswith(("amp;", "lt;", "gt;")) for part in section.split("&")[1:])
+    assert "".join(sections).replace(" ", "") == mrkdwn(text).replace(" ", "")  # nothing lost
