@@ -8,7 +8,8 @@ data. When a key column is set, each record carries the card's delivery key and 
 PATCH + performUpsert on that column, so delivering the same card twice updates one record
 instead of adding a second.
 
-Source: GET /v0/{base}/{table}?view=&pageSize=100, following "offset" (at most 1,000 records). A
+Source: GET /v0/{base}/{table}?view=&pageSize=100, following "offset" (at most 1,000 records; an
+offset that expired, 422 LIST_RECORDS_ITERATOR_NOT_AVAILABLE, starts the listing again). A
 scheduled sync mirrors the table: rows deleted in Airtable (or gone from the view) are deleted
 here too, unless the listing was cut at the cap.
 
@@ -36,6 +37,13 @@ from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, QueryAsSync, api_base, deliver_each, json_or_empty, merged_config
 
 BATCH, RECORDS_MAX = 10, 1000
+ITERATION_RESTARTS = 2  # listings started again after Airtable's paging offset expired
+
+
+class IterationExpired(TransientError):
+    """422 LIST_RECORDS_ITERATOR_NOT_AVAILABLE: the listing must start again from its first page."""
+
+
 ALIASES = {"summary": "markdown", "date": "due", "link": "url"}
 CARD_FIELDS = {"title", "markdown", "html", "url", "tags", "due", "key"}
 AUTH_TYPES = {"AUTHENTICATION_REQUIRED", "INVALID_PERMISSIONS", "INVALID_API_KEY"}
@@ -64,13 +72,17 @@ def parse_field_map(text: str) -> list[tuple[str, str]]:
     return mapping
 
 
-def card_value(card: OutgoingCard, field: str):
+def card_value(card: OutgoingCard, field: str, zone: datetime.tzinfo = datetime.UTC):
+    """The value a column gets; a time without a zone is the person's own hour (`zone`), written
+    with its offset (Airtable reads a time without one as UTC)."""
     if field.startswith("data."):
         value = card.data
         for part in field[5:].split("."):
             value = value.get(part) if isinstance(value, dict) else None
         return value
     value = getattr(card, field)
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
     if isinstance(value, datetime.date):
         return value.isoformat()
     if field == "tags":
@@ -126,9 +138,10 @@ class AirtableConnector(QueryAsSync, Connector):
         url = self._target(settings)
         mapping = parse_field_map(settings.get("field_map") or "Name = title")
         key_field = (settings.get("key_field") or "").strip()
+        zone = self.ctx.zone()
         rows = []
         for card in cards:
-            fields = {column: card_value(card, field) for column, field in mapping}
+            fields = {column: card_value(card, field, zone) for column, field in mapping}
             fields = {k: v for k, v in fields.items() if v not in (None, "", [])}
             if key_field and card.key:
                 fields[key_field] = card.key
@@ -162,8 +175,17 @@ class AirtableConnector(QueryAsSync, Connector):
         if settings.get("view"):
             params["view"] = settings["view"]
         rows: list[dict] = []
+        first, restarts = dict(params), 0
         while len(rows) < RECORDS_MAX:
-            data = self._call("GET", url, params=params)
+            try:
+                data = self._call("GET", url, params=params)
+            except IterationExpired:
+                # The paging offset timed out; Airtable's answer is to read again from the beginning.
+                restarts += 1
+                if restarts > ITERATION_RESTARTS:
+                    raise
+                rows, params = [], dict(first)
+                continue
             rows += data.get("records") or []
             if not data.get("offset"):
                 break
@@ -205,6 +227,8 @@ class AirtableConnector(QueryAsSync, Connector):
                 field="base_id",
                 remediation="Check the base ID and table name, and that the token was given access to this base.",
             )
+        if kind == "LIST_RECORDS_ITERATOR_NOT_AVAILABLE":
+            return IterationExpired("Airtable's listing of the table timed out before it was read to the end.")
         if status == 429:
             return RateLimited("Airtable is still rate limiting this base after a 30 s pause.", retry_after=30)
         if status >= 500:

@@ -18,6 +18,7 @@ https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 
@@ -35,10 +36,19 @@ TITLE_MAX, DESCRIPTION_MAX, FIELD_VALUE_MAX = 256, 4096, 1024
 COLOR = 0x4F46E5
 
 
+CUT_NOTE = "… (cut: the rest did not fit in a Discord message)"
+
+
+def cut(text: str, limit: int) -> str:
+    """Text within Discord's limit; when it had to be cut, its end says so."""
+    text = text or ""
+    return text if len(text) <= limit else text[: max(0, limit - len(CUT_NOTE))].rstrip() + CUT_NOTE
+
+
 def embed_for(card: OutgoingCard) -> dict:
     embed: dict = {"title": truncate(card.title or "Update", TITLE_MAX), "color": COLOR}
     if card.markdown:
-        embed["description"] = truncate(card.markdown, DESCRIPTION_MAX)
+        embed["description"] = cut(card.markdown, DESCRIPTION_MAX)
     if card.url:
         embed["url"] = card.url
     fields = []
@@ -57,6 +67,18 @@ def _when(value) -> str:
     if isinstance(value, datetime.datetime):
         return f"<t:{int(value.timestamp())}:f>"  # rendered in each reader's own time zone
     return value.isoformat()
+
+
+def checked_username(name: str) -> str:
+    """The display name a webhook posts under: at most 80 characters, and never containing
+    "discord" or "clyde", which Discord refuses (docs: Webhook, Create Webhook)."""
+    if found := re.search("clyde|discord", name, re.I):
+        raise ConfigError(
+            f"The display name “{truncate(name, 80)}” cannot contain “{found.group(0)}”: Discord refuses it.",
+            field="username",
+            remediation="Choose another display name for the posts (or leave it empty to use the webhook's own).",
+        )
+    return truncate(name, 80)
 
 
 def embed_size(embed: dict) -> int:
@@ -80,9 +102,11 @@ def pack(embeds: list[dict]) -> list[list[dict]]:
 
 
 def plain_message(card: OutgoingCard) -> str:
-    link = f"\n<{card.url}>" if card.url else ""
-    head = f"**{card.title}**\n" if card.title else ""
-    return head + truncate(card.markdown, CONTENT_MAX - len(head) - len(link)) + link
+    """At most 2,000 characters: the title (as an embed's, at most 256), the text cut to what is left
+    with a note when cut, and the link, which leads to the whole of it."""
+    link = f"\n<{card.url}>" if card.url and len(card.url) <= CONTENT_MAX // 2 else ""
+    head = f"**{truncate(card.title, TITLE_MAX)}**\n" if card.title else ""
+    return head + cut(card.markdown, CONTENT_MAX - len(head) - len(link)) + link
 
 
 @registry.register("discord")
@@ -110,12 +134,19 @@ class DiscordConnector(Connector):
         settings = merged_config(self, config)
         url = self.webhook_url()
         base: dict = {"allowed_mentions": {"parse": []}}
-        if settings.get("username"):
-            base["username"] = truncate(settings["username"], 80)
+        if username := str(settings.get("username") or "").strip():
+            base["username"] = checked_username(username)
         if settings.get("use_embeds", True) in (False, "false", "False", "0"):
             payloads = [{**base, "content": plain_message(card)} for card in cards]
         else:
-            payloads = [{**base, "embeds": group} for group in pack([embed_for(c) for c in cards])]
+            zone = self.ctx.zone()  # a due time without a zone is the person's own hour
+            dated = [
+                dataclasses.replace(c, due=c.due.replace(tzinfo=zone))
+                if isinstance(c.due, datetime.datetime) and c.due.tzinfo is None
+                else c
+                for c in cards
+            ]
+            payloads = [{**base, "embeds": group} for group in pack([embed_for(c) for c in dated])]
         # One message packs several embeds: count cards, so a retry after a failure part-way
         # resends only the cards whose message did not go out.
         delivery = deliver_each(

@@ -6,8 +6,10 @@
   when the user's search names neither, it is run once for each and the results are merged,
   newest first.
 - list_changes(cursor): the same search for scheduled syncs, narrowed to updated:>=<the newest
-  update already seen>, plus (when turned on) notifications fetched with If-Modified-Since /
-  Last-Modified, so an unchanged inbox costs one 304.
+  update already seen> (without an is:open / is:closed qualifier, so an issue that changed state
+  is seen and deleted here rather than left showing its old state), plus (when turned on)
+  unread notifications fetched with If-Modified-Since / Last-Modified, so an unchanged inbox costs
+  one 304; a changed one is listed whole, and a notification read on GitHub is deleted here.
 
 Errors: 401 -> AuthError; 403/429 with X-RateLimit-Remaining: 0 -> RateLimited until
 X-RateLimit-Reset (a secondary limit's Retry-After is waited out by the HTTP client); 422 ->
@@ -34,11 +36,18 @@ from connectors.webapi import ANY_STATUS, api_base, json_or_empty, merged_config
 API_VERSION = "2022-11-28"
 TYPE_QUALIFIER = re.compile(r"(?:^|\s)-?(?:is|type):(?:issue|pr|pull-request)\b", re.I)
 UPDATED_QUALIFIER = re.compile(r"(?:^|\s)updated:\S+", re.I)
+STATE_QUALIFIER = re.compile(r"(?:^|\s)(?:is|state):(open|closed)\b", re.I)
+DEFAULT_QUERY = "is:open assignee:@me"
 SEARCH_CAP = 1000  # GitHub returns at most 1,000 results per search
 
 
 def _when(value: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _issue_id(raw: dict) -> str:
+    """The record id of a searched issue or pull request: owner/repo#number."""
+    return f"{raw['repository_url'].rsplit('/repos/', 1)[1]}#{raw['number']}"
 
 
 def _excerpt(body: str | None, limit: int = 280) -> str:
@@ -79,7 +88,7 @@ class GitHubConnector(Connector):
         return [self.transform(item) for item in self._search(settings)]
 
     def _search(self, settings: dict, since: str | None = None) -> list[dict]:
-        text = " ".join(str(settings.get("query") or "is:open assignee:@me").split())
+        text = " ".join(str(settings.get("query") or DEFAULT_QUERY).split())
         limit = max(1, min(int(settings.get("limit") or 50), SEARCH_CAP))
         if since:
             text = f"{UPDATED_QUALIFIER.sub('', text).strip()} updated:>={since}"
@@ -114,27 +123,50 @@ class GitHubConnector(Connector):
     def list_changes(self, cursor):
         cursor = dict(cursor or {})
         settings = self.config
-        items = self._search(settings, since=cursor.get("updated"))
-        newest = max((i.get("updated_at") or "" for i in items), default="") or cursor.get("updated")
+        since = cursor.get("updated")
+        # An issue closed (or reopened) since the last sync no longer matches an "is:open" search,
+        # so asking the same search for what changed would never tell: the catch-up search leaves
+        # the state out, and what changed into the other state is deleted here instead of kept.
+        query = " ".join(str(settings.get("query") or DEFAULT_QUERY).split())
+        states = {s.lower() for s in STATE_QUALIFIER.findall(query)}
+        wanted = states.pop() if since and len(states) == 1 else None
+        if wanted:
+            settings = {**settings, "query": STATE_QUALIFIER.sub("", query).strip()}
+        items = self._search(settings, since=since)
+        newest = max((i.get("updated_at") or "" for i in items), default="") or since
         cursor = {**cursor, "updated": newest}
-        yield Batch(items=[{"_kind": "issue", **i} for i in items], cursor=cursor, total=len(items))
+        kept = [i for i in items if not wanted or i.get("state") == wanted]
+        gone = [
+            _issue_id(i)
+            for i in items
+            if wanted and i.get("state") != wanted and i.get("repository_url") and i.get("number") is not None
+        ]
+        yield Batch(items=[{"_kind": "issue", **i} for i in kept], deletes=gone, cursor=cursor, total=len(kept))
         if settings.get("include_notifications"):
-            notes, last_modified = self._notifications(cursor.get("notifications"))
+            notes, last_modified, complete = self._notifications(cursor.get("notifications"))
             cursor = {**cursor, "notifications": last_modified or cursor.get("notifications")}
-            yield Batch(items=[{"_kind": "notification", **n} for n in notes], cursor=cursor)
+            # The unread list, when sent (not 304) and read to its end, is the whole inbox: a
+            # notification read or marked done on GitHub has left it, and leaves the hub too.
+            listed = {f"notification:{n.get('id')}" for n in notes}
+            gone = sorted(self.ctx.known_ids("notification:") - listed) if complete else []
+            yield Batch(items=[{"_kind": "notification", **n} for n in notes], deletes=gone, cursor=cursor)
 
-    def _notifications(self, since: str | None) -> tuple[list[dict], str | None]:
+    def _notifications(self, since: str | None) -> tuple[list[dict], str | None, bool]:
+        """The unread notifications, the list's Last-Modified, and whether the whole list was read
+        (False for a 304, or a next page on another host, which is never followed)."""
         headers = {"If-Modified-Since": since} if since else {}
         url, params = f"{self.base}/notifications", {"all": "false", "per_page": 50}
         response = self._get(url, params=params, extra=headers, field="include_notifications")
         if response.status_code == 304:
-            return [], since
+            return [], since, False
         last_modified = response.headers.get("Last-Modified")
         notes = list(json_or_empty(response).get("_list", []))
-        while (next_url := response.links.get("next", {}).get("url")) and same_origin(next_url, self.base):
+        while next_url := response.links.get("next", {}).get("url"):
+            if not same_origin(next_url, self.base):
+                return notes, last_modified, False
             response = self._get(next_url, field="include_notifications")
             notes += json_or_empty(response).get("_list", [])
-        return notes, last_modified
+        return notes, last_modified, True
 
     def transform(self, raw: dict) -> Record:
         if raw.get("_kind") == "notification":
@@ -142,7 +174,7 @@ class GitHubConnector(Connector):
         try:
             repo = raw["repository_url"].rsplit("/repos/", 1)[1]
             return Record(
-                external_id=f"{repo}#{raw['number']}",
+                external_id=_issue_id(raw),
                 kind="github_issue",
                 title=raw["title"],
                 summary=_excerpt(raw.get("body")),

@@ -10,7 +10,8 @@ The data centre comes from the API key's suffix ("...-us21" -> https://us21.api.
 with HTTP basic auth (any user name, the key as password). Errors are problem+json documents
 ({"title", "status", "detail", "errors": [{"field", "message"}]}): 401 is a refused key, 400 a
 setting to fix (the field named when Mailchimp names it). When a step fails after the campaign
-was created, the half-made draft is deleted so a retry does not leave duplicates behind.
+was created, the half-made draft is deleted so a retry does not leave duplicates behind. Merge
+tags (*|...|*) in the cards' text are made inert: only the hub's own footer tags are evaluated.
 
 Docs: https://mailchimp.com/developer/marketing/api/campaigns/,
 https://mailchimp.com/developer/marketing/api/campaign-content/,
@@ -57,6 +58,13 @@ def next_quarter_hour(value: str, now: datetime.datetime | None = None) -> datet
     return when if when >= now + datetime.timedelta(minutes=5) else when + datetime.timedelta(days=1)
 
 
+def inert_merge_tags(fragment: str) -> str:
+    """Mailchimp evaluates every *|TAG|* in a campaign when it sends it (a subscriber's address,
+    conditions, *|FEEDBLOCK:url|* pulling in another site's feed). Text synced from elsewhere must
+    not be able to write one: its bars become the entity &#124;, which reads (and links) the same."""
+    return fragment.replace("*|", "*&#124;").replace("|*", "&#124;*")
+
+
 def campaign_html(cards: list[OutgoingCard], subject: str) -> str:
     parts = [f'<h1 style="font-family:sans-serif">{html.escape(subject)}</h1>']
     for card in cards:
@@ -64,7 +72,7 @@ def campaign_html(cards: list[OutgoingCard], subject: str) -> str:
         if card.url:
             title = f'<a href="{html.escape(card.url, quote=True)}">{title}</a>'
         body = card.html or "".join(f"<p>{html.escape(p)}</p>" for p in (card.markdown or "").split("\n\n") if p)
-        parts.append(f'<h2 style="font-family:sans-serif">{title}</h2>{body}')
+        parts.append(inert_merge_tags(f'<h2 style="font-family:sans-serif">{title}</h2>{body}'))
     parts.append(FOOTER)
     return "\n".join(parts)
 

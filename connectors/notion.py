@@ -299,7 +299,13 @@ class NotionConnector(QueryAsSync, Connector):
             data = self._call(
                 "POST", path, json={**body, "page_size": 100, **({"start_cursor": cursor} if cursor else {})}
             )
-            pages += [r for r in data.get("results") or [] if r.get("object") == "page"]
+            # A page in the trash is gone for the person; search can still list it, flagged (in_trash,
+            # or its older alias archived): it is left out, so the sync deletes it here.
+            pages += [
+                r
+                for r in data.get("results") or []
+                if r.get("object") == "page" and not r.get("in_trash") and not r.get("archived")
+            ]
             cursor = data.get("next_cursor")
             if not data.get("has_more"):
                 return pages

@@ -59,6 +59,18 @@ def _when(entry) -> datetime.datetime | None:
     return datetime.datetime.fromtimestamp(calendar.timegm(parsed), tz=datetime.UTC)
 
 
+def newest_first(entries: list) -> list:
+    """RSS fixes no order (many podcast feeds list the oldest episode first): the entries by date,
+    newest first, so a per-sync limit keeps the newest; entries without a date keep their place
+    in the document after the dated ones, and a feed with no dates at all keeps its own order."""
+    dated = [(when, index) for index, entry in enumerate(entries) if (when := _when(entry))]
+    if not dated:
+        return list(entries)
+    order = [index for _, index in sorted(dated, key=lambda pair: (-pair[0].timestamp(), pair[1]))]
+    placed = set(order)
+    return [entries[i] for i in order] + [entry for i, entry in enumerate(entries) if i not in placed]
+
+
 @registry.register("rss")
 class FeedConnector(Connector):
     # The timeline's kinds (connectors.kinds): how this connector's records are seen there.
@@ -108,7 +120,7 @@ class FeedConnector(Connector):
         self.feed_title = parsed.feed.get("title", "")
         limit = int(self.config.get("max_items") or 50)
         entries, errors, seen = [], [], set()
-        for entry in parsed.entries[:limit]:
+        for entry in newest_first(parsed.entries)[:limit]:
             try:
                 external_id = entry_id(entry)
             except Exception as exc:  # noqa: BLE001 - one odd entry must not stop the feed

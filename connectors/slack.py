@@ -87,8 +87,16 @@ def mrkdwn(markdown: str) -> str:
     return "".join(out).strip()
 
 
+# Slack parses a plain @channel, @here or @everyone in mrkdwn (and in the fallback text that
+# notifications show) as the mention itself; a word joiner after the @ keeps the word as it reads.
+PLAIN_MENTION = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.I)
+
+
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Synced text as literal mrkdwn: & < > escaped as Slack asks (so "<!channel>" or "<@U123>"
+    stays text) and group mentions written plainly defused: no card can ping a channel."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return PLAIN_MENTION.sub("@\u2060", text)
 
 
 def _inline_lines(text: str) -> str:
@@ -128,6 +136,20 @@ def keep_link(match, codes: list[str]) -> str:
     return f"\x00{len(codes) - 1}\x00"
 
 
+def _cut_at(text: str) -> int:
+    """Where to cut text longer than a section: at most SECTION_MAX characters, never inside a
+    link or mention (<...>) or an escaped character (&amp;), at a space when one is near."""
+    cut = SECTION_MAX
+    opened = text.rfind("<", 0, cut)
+    if opened > text.rfind(">", 0, cut) and opened > 0:
+        cut = opened
+    amp = text.rfind("&", max(0, cut - 5), cut)
+    if amp > 0 and ";" not in text[amp:cut]:
+        cut = amp
+    space = text.rfind(" ", 0, cut)
+    return space + 1 if space > cut - 200 else cut
+
+
 def _sections(text: str) -> list[str]:
     chunks, current = [], ""
     for paragraph in text.split("\n\n"):
@@ -135,8 +157,9 @@ def _sections(text: str) -> list[str]:
             if current:
                 chunks.append(current)
                 current = ""
-            chunks.append(paragraph[:SECTION_MAX])
-            paragraph = paragraph[SECTION_MAX:]
+            cut = _cut_at(paragraph)
+            chunks.append(paragraph[:cut])
+            paragraph = paragraph[cut:]
         candidate = f"{current}\n\n{paragraph}" if current else paragraph
         if len(candidate) > SECTION_MAX:
             chunks.append(current)
@@ -162,9 +185,16 @@ def message_for(card: OutgoingCard) -> dict:
     if context:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
     if len(blocks) > BLOCKS_MAX:
-        blocks = [*blocks[: BLOCKS_MAX - 1], blocks[-1]] if context else blocks[:BLOCKS_MAX]
+        # Slack refuses more than 50 blocks: the text is cut, and its last shown block says so.
+        kept = blocks[: BLOCKS_MAX - (2 if context else 1)]
+        left = sum(len(b["text"]["text"]) for b in blocks[len(kept) :] if b["type"] == "section")
+        where = " Open the link below for all of it." if card.url else ""
+        note = f"_… cut here: {left:,} more characters did not fit in one Slack message.{where}_"
+        tail = [blocks[-1]] if context else []
+        blocks = [*kept, {"type": "section", "text": {"type": "mrkdwn", "text": note}}, *tail]
     plain = re.sub(r"[*_~`]", "", card.markdown or "")
-    fallback = truncate(f"{card.title}\n{plain}".strip(), FALLBACK_MAX)
+    # The fallback is mrkdwn too (and is what notifications show): escaped like the blocks.
+    fallback = _escape(truncate(f"{card.title}\n{plain}".strip(), FALLBACK_MAX))
     return {"text": fallback, "blocks": blocks}
 
 

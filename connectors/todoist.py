@@ -5,7 +5,8 @@ and resource_types ["projects", "items", "notes"]: the first answer is everythin
 later one only what changed (completed tasks come back with "checked": true, removed ones with
 "is_deleted": true and are deleted here). The project names are kept in the cursor, so a task
 changed alone still says which project it is in. An optional list of project names narrows
-what is kept; a task moved out of them is deleted here.
+what is kept; a task moved out of them is deleted here, and when a project is renamed out of (or
+into) them, everything is read once more so its tasks follow it.
 
 Output: POST /api/v1/tasks (content, description, project_id, labels, priority, due_date or
 due_datetime) with the card's idempotency key as X-Request-Id, so a retried delivery does not
@@ -42,19 +43,21 @@ class SyncTokenRefused(ConfigError):
     """The sync endpoint refused a sync_token it no longer knows (error_tag INVALID_SYNC_TOKEN)."""
 
 
-def _aware(value: str | None) -> str | None:
-    """Todoist sends due times floating ("2026-12-10T15:00:00") or in UTC ("...Z"); the kinds
-    contract wants an offset on every time, UTC when the source gives no zone."""
+def _aware(value: str | None, zone: datetime.tzinfo = datetime.UTC) -> str | None:
+    """Todoist sends due times floating ("2026-12-10T15:00:00": that hour wherever the person is)
+    or in UTC ("...Z"); the kinds contract wants an offset on every time. A floating due time is
+    read in `zone` (the person's own, as floating calendar times are); the other times Todoist
+    sends (added, completed, posted) are UTC."""
     if not value:
         return None
     if len(value) == 10:
         return value  # a date without a time stays a date
     when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (when if when.tzinfo else when.replace(tzinfo=datetime.UTC)).isoformat()
+    return (when if when.tzinfo else when.replace(tzinfo=zone)).isoformat()
 
 
-def _when(value: str | None) -> datetime.datetime | None:
-    text = _aware(value)
+def _when(value: str | None, zone: datetime.tzinfo = datetime.UTC) -> datetime.datetime | None:
+    text = _aware(value, zone)
     if not text:
         return None
     if len(text) == 10:
@@ -120,14 +123,13 @@ class TodoistConnector(Connector):
                 "Todoist no longer recognised the last sync position, so everything was read again. Tasks deleted "
                 "in Todoist since the previous sync may still show here; delete them from this integration's page."
             )
-        projects = {} if data.get("full_sync") else dict(cursor.get("projects") or {})
-        for project in data.get("projects") or []:
-            if project.get("is_deleted"):
-                projects.pop(str(project["id"]), None)
-            else:
-                projects[str(project["id"])] = project.get("name", "")
         wanted = _names(self.config.get("projects"))
-        kept = {pid for pid, name in projects.items() if not wanted or name.casefold() in wanted}
+        projects, kept = self._kept(data, cursor, wanted)
+        if wanted and not data.get("full_sync") and "kept" in cursor and kept != set(cursor["kept"]):
+            # A project renamed out of (or into) the chosen names: its tasks are not in this answer,
+            # so everything is read again and they follow their project (out, or in).
+            data = self._sync("*")
+            projects, kept = self._kept(data, cursor, wanted)
 
         items, deletes = [], []
         for project in data.get("projects") or []:
@@ -149,8 +151,19 @@ class TodoistConnector(Connector):
             else:
                 task = str(note.get("item_id") or "")
                 items.append({"_type": "comment", **note, "_task": titles.get(task, "")})
-        cursor.update(sync_token=data.get("sync_token"), projects=projects)
+        cursor.update(sync_token=data.get("sync_token"), projects=projects, kept=sorted(kept))
         yield Batch(items=items, deletes=deletes, cursor=cursor, total=len(items), notices=notices)
+
+    @staticmethod
+    def _kept(data: dict, cursor: dict, wanted: set[str]) -> tuple[dict, set[str]]:
+        """The project names known after this answer, and the ids of the projects kept."""
+        projects = {} if data.get("full_sync") else dict(cursor.get("projects") or {})
+        for project in data.get("projects") or []:
+            if project.get("is_deleted"):
+                projects.pop(str(project["id"]), None)
+            else:
+                projects[str(project["id"])] = project.get("name", "")
+        return projects, {pid for pid, name in projects.items() if not wanted or name.casefold() in wanted}
 
     def _sync(self, token: str) -> dict:
         return self._call("POST", "/sync", data={"sync_token": token, "resource_types": json.dumps(RESOURCES)})
@@ -182,7 +195,8 @@ class TodoistConnector(Connector):
 
     def _task(self, raw: dict) -> Record:
         due = raw.get("due") or {}
-        due_at = _aware(due.get("date"))
+        zone = self.ctx.zone()  # a floating due time is the person's own hour
+        due_at = _aware(due.get("date"), zone)
         url = f"https://app.todoist.com/app/task/{raw['id']}"
         added = raw.get("added_at")
         data = {
@@ -208,7 +222,7 @@ class TodoistConnector(Connector):
             kind="task",
             title=raw["content"],
             summary=truncate(" ".join((raw.get("description") or "").split()), 280),
-            occurred_at=_when(due.get("date")) or _when(added),
+            occurred_at=_when(due.get("date"), zone) or _when(added),
             source_url=url,
             version=raw.get("updated_at") or "",
             data=data,
@@ -257,7 +271,7 @@ class TodoistConnector(Connector):
             if task_labels := sorted({*labels, *(t for t in card.tags if t)}):
                 body["labels"] = task_labels
             if isinstance(card.due, datetime.datetime):
-                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=datetime.UTC)
+                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=self.ctx.zone())  # the person's hour
                 body["due_datetime"] = due.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
             elif isinstance(card.due, datetime.date):
                 body["due_date"] = card.due.isoformat()

@@ -41,6 +41,8 @@ from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, api_base, deliver_each, json_or_empty, merged_config, truncate
 
 PAGE = 1000  # Trello's maximum for limit=
+TEXT_MAX = 16384  # a card's name and description: "0 to 16384 characters"
+CUT_NOTE = "\n\n… (cut: the rest did not fit in a Trello card)"
 WINDOW_SECONDS = 10.0  # Trello's per-token window: a 429 clears once it has passed
 CARD_FIELDS = "name,desc,due,dueComplete,start,closed,idList,idBoard,idMembers,labels,url,shortUrl,dateLastActivity,pos"
 KEY_LINE = re.compile(r"^Delivery key: (\S+)$", re.M)
@@ -244,13 +246,18 @@ class TrelloConnector(Connector):
             if card.key and card.key in delivered:
                 skipped.append(card.key)
                 return delivered[card.key]
+            key_line = f"\n\nDelivery key: {card.key}" if card.key else ""
             desc = "\n\n".join(x for x in (card.markdown, card.url) if x)
-            if card.key:
-                desc = f"{desc}\n\nDelivery key: {card.key}".lstrip()
-            body = {"idList": list_id, "name": truncate(card.title or "Untitled", 16384), "desc": desc[:16384]}
+            if len(desc) + len(key_line) > TEXT_MAX:
+                # Cut the text, never the key line: without it a retry would create the card again.
+                link = f"\n\n{card.url}" if card.url and len(card.url) <= 2048 else ""
+                room = TEXT_MAX - len(key_line) - len(CUT_NOTE) - len(link)
+                desc = desc[:room].rstrip() + CUT_NOTE + link
+            desc = f"{desc}{key_line}".lstrip()
+            body = {"idList": list_id, "name": truncate(card.title or "Untitled", TEXT_MAX), "desc": desc}
             body["pos"] = position
             if isinstance(card.due, datetime.datetime):
-                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=datetime.UTC)
+                due = card.due if card.due.tzinfo else card.due.replace(tzinfo=self.ctx.zone())  # the person's hour
                 body["due"] = due.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
             elif isinstance(card.due, datetime.date):
                 body["due"] = f"{card.due.isoformat()}T12:00:00Z"  # a date: noon UTC stays that day everywhere

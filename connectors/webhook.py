@@ -60,14 +60,19 @@ REFUSED_HEADERS = {
 }  # fmt: skip
 
 
-def card_payload(card: OutgoingCard) -> dict:
+def card_payload(card: OutgoingCard, zone: datetime.tzinfo = datetime.UTC) -> dict:
+    """A card as JSON; a due time without a zone is the person's own hour (`zone`), sent with its
+    offset so the receiver never has to guess."""
+    due = card.due
+    if isinstance(due, datetime.datetime) and due.tzinfo is None:
+        due = due.replace(tzinfo=zone)
     return {
         "title": card.title,
         "markdown": card.markdown,
         "html": card.html,
         "url": card.url,
         "tags": list(card.tags),
-        "due": card.due.isoformat() if card.due else None,
+        "due": due.isoformat() if due else None,
         "data": card.data,
         "key": card.key,
     }
@@ -146,13 +151,14 @@ class WebhookConnector(Connector):
         url, headers = self.url, self.extra_headers
         if not cards:
             return Delivery(detail="Nothing to send.")
+        zone = self.ctx.zone()
         if settings.get("payload", "cards") == "digest":
             key = hashlib.sha256("\n".join(c.key or c.title for c in cards).encode()).hexdigest()[:32]
-            body = {"type": "digest", "count": len(cards), "cards": [card_payload(c) for c in cards]}
+            body = {"type": "digest", "count": len(cards), "cards": [card_payload(c, zone) for c in cards]}
             delivery = deliver_each([(key, body)], lambda item: self._post(url, headers, *item), unit="request")
             delivery.delivered = len(cards)
         else:
-            requests_ = [(c.key or _title_key(c), {"type": "card", "card": card_payload(c)}) for c in cards]
+            requests_ = [(c.key or _title_key(c), {"type": "card", "card": card_payload(c, zone)}) for c in cards]
             delivery = deliver_each(requests_, lambda item: self._post(url, headers, *item), unit="card")
         delivery.detail = f"Delivered to {net.read_url(url).host}."
         return delivery

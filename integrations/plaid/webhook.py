@@ -8,7 +8,8 @@ else is refused with 400 or 401 before the body is even read, so a forged call c
 
 What a verified webhook does (https://plaid.com/docs/api/products/transactions/#sync_updates_available,
 https://plaid.com/docs/api/items/#webhooks): SYNC_UPDATES_AVAILABLE queues a sync of the Item's
-integrations; ITEM ERROR / PENDING_EXPIRATION / PENDING_DISCONNECT queue one too, and that sync meets Plaid's
+integrations; ITEM ERROR / PENDING_EXPIRATION / PENDING_DISCONNECT / USER_PERMISSION_REVOKED /
+USER_ACCOUNT_REVOKED queue one too, and that sync meets Plaid's
 answer (ITEM_LOGIN_REQUIRED marks the integration for re-authentication through Link's update
 mode); LOGIN_REPAIRED re-tests an integration waiting for re-authentication, which syncs it
 again. Other webhooks are acknowledged and ignored.
@@ -51,6 +52,10 @@ SYNCING = {
     ("ITEM", "PENDING_EXPIRATION"),
     ("ITEM", "PENDING_DISCONNECT"),
     ("ITEM", "LOGIN_REPAIRED"),
+    # The person revoked the hub's access at Plaid or at the bank: the sync meets Plaid's refusal
+    # and asks them to reconnect, instead of the hub finding out at the next scheduled sync.
+    ("ITEM", "USER_PERMISSION_REVOKED"),
+    ("ITEM", "USER_ACCOUNT_REVOKED"),
 }
 
 

@@ -191,3 +191,35 @@ def test_a_scheduled_sync_mirrors_the_table_deletions_included(owner, airtable):
     assert job.status == JobStatus.SUCCEEDED
     assert (job.updated, job.deleted, job.unchanged) == (1, 1, 1)
     assert sorted(live_items(integration).values_list("title", flat=True)) == ["Dune Messiah", "Ulysses"]
+
+
+def test_a_listing_whose_offset_expired_starts_again_instead_of_failing(owner, airtable):
+    """Airtable's paging offset can time out (422 LIST_RECORDS_ITERATOR_NOT_AVAILABLE, "restart
+    iteration from the beginning"). The sync failed as "Airtable did not accept the records", a
+    settings error; it now reads the table again from its first page, and every row arrives once."""
+    from integrations.models import JobStatus
+    from tests.connectors.helpers import live_items, sync
+
+    for i in range(130):
+        airtable.records.append(
+            {"id": f"recE{i:013d}", "createdTime": "2026-01-01T00:00:00.000Z", "fields": {"Name": f"Row {i}"}}
+        )
+    integration = _airtable(owner, base_id=BASE_ID, table=TABLE).ctx.integration
+    airtable.offsets_expire = 1
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert live_items(integration).count() == 130
+    assert [s.args.get("offset") for s in airtable.requests("GET")] == [None, "100", None, "100"]
+
+
+def test_a_due_time_without_a_zone_is_written_as_the_persons_hour(owner, airtable):
+    """Airtable reads a time without an offset as UTC: 15:30 for a person in New York became 11:30
+    there. The time is now written with the person's offset."""
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    card = OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="dentist")
+    _airtable(owner).send([card], _step(field_map="Name = title\nDue = due"))
+    (record,) = airtable.records
+    assert record["fields"]["Due"] == "2026-07-02T15:30:00-04:00"

@@ -168,3 +168,42 @@ def test_addresses_that_are_not_discord_webhooks_are_refused(owner, discord):
         with pytest.raises(ConfigError, match="not a Discord webhook"):
             connector.send(_cards(1), step_config("discord", "output"))
     assert discord.log == []
+
+
+@pytest.mark.parametrize("use_embeds", [True, False])
+def test_a_card_too_long_for_discord_arrives_cut_with_a_note(owner, discord, use_embeds):
+    """A feed item with a title of thousands of characters and a long text: Discord takes 2,000
+    characters of content (4,096 of embed description, 256 of title), so the message is cut, says
+    so at its end, and is still delivered, rather than refused as "a bug in the hub's layout"."""
+    card = OutgoingCard(title="T" * 2500, markdown="word " * 2000 + "THE END", url="https://example.com/x", key="k")
+    delivery = _hook(owner, discord).send([card], step_config("discord", "output", use_embeds=use_embeds))
+    assert delivery.delivered == 1
+    (message,) = discord.messages
+    shown = message["embeds"][0]["description"] if use_embeds else message["content"]
+    assert "THE END" not in shown
+    assert "cut" in shown.rsplit("…", 1)[-1]
+    if not use_embeds:
+        assert shown.endswith("<https://example.com/x>")  # the way to the whole text stays
+
+
+@pytest.mark.parametrize("name", ["Discord digest", "clyde"])
+def test_a_display_name_discord_refuses_names_the_setting_before_posting(owner, discord, name):
+    """Discord refuses a webhook name containing "discord" or "clyde". Every delivery failed with
+    "likely a bug in the hub's message layout"; the setting to change is now named, before any post."""
+    with pytest.raises(ConfigError, match="cannot contain") as refused:
+        _hook(owner, discord).send(_cards(1), step_config("discord", "output", username=name))
+    assert refused.value.field == "username"
+    assert "bug" not in refused.value.remediation
+    assert discord.requests("POST") == []
+
+
+def test_a_due_time_without_a_zone_is_the_persons_hour(owner, discord):
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    card = OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="d")
+    _hook(owner, discord).send([card], step_config("discord", "output"))
+    (embed,) = discord.messages[0]["embeds"]
+    instant = datetime.datetime(2026, 7, 2, 19, 30, tzinfo=datetime.UTC)  # 15:30 EDT
+    assert {"name": "Due", "value": f"<t:{int(instant.timestamp())}:f>", "inline": True} in embed["fields"]
+    assert datetime.datetime.fromisoformat(embed["timestamp"]) == instant

@@ -184,3 +184,49 @@ def test_5xx_is_retried_then_served(owner, github, fast_backoff):
 
 def test_test_connection_names_the_account(owner, github):
     assert _github(owner).test_connection() == "octocat"
+
+
+def test_an_issue_closed_since_the_last_sync_stops_showing_as_open(owner, github):
+    """The default search is "is:open ...": an issue closed on GitHub no longer matches it, so a sync
+    that only asked the same search for what changed never heard of the closing and kept the issue
+    here as open. The next sync now drops it (and still takes the other changes)."""
+    integration = _github(owner, query="is:issue is:open assignee:@me").ctx.integration
+    assert sync(integration).status == JobStatus.SUCCEEDED
+    assert set(live_items(integration).values_list("external_id", flat=True)) == {"acme/app#12"}
+
+    github.items[0].update(state="closed", closed_at="2026-03-06T09:00:00Z", updated_at="2026-03-06T09:00:00Z")
+    github.items.append(issue("acme/app", 21, "Also new", updated="2026-03-06T10:00:00Z", assignee="octocat"))
+    github.items.append(
+        issue("acme/app", 22, "Closed long ago", updated="2026-03-06T11:00:00Z", assignee="octocat", state="closed")
+    )
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert (job.created, job.deleted) == (1, 1)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == {"acme/app#21"}
+    assert integration.sync_cursor["updated"] == "2026-03-06T11:00:00Z"
+
+
+def test_a_notification_read_on_github_leaves_the_hub(owner, github):
+    """Notifications are read unread-only (all=false): one read or marked done on GitHub simply
+    leaves GitHub's list, so the hub kept showing it as unread for ever. The list is complete
+    whenever it is sent (not 304), so what left it is deleted here; the others stay."""
+    subject = {"title": "Ping", "type": "Issue", "url": "https://api.github.com/repos/acme/app/issues/12"}
+    note = {"reason": "mention", "updated_at": "2026-03-06T10:00:00Z", "repository": {"full_name": "acme/app"}}
+    github.notes = [{**note, "subject": subject, "id": n, "unread": True} for n in ("901", "902")]
+    integration = _github(owner, query="is:issue assignee:@me", include_notifications=True).ctx.integration
+
+    def notifications():
+        return set(live_items(integration).filter(external_id__startswith="notification:").values_list(
+            "external_id", flat=True))  # fmt: skip
+
+    sync(integration)
+    assert notifications() == {"notification:901", "notification:902"}
+
+    github.mark_read("901", at="2026-03-07T08:00:00Z")
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    assert job.deleted == 1
+    assert notifications() == {"notification:902"}
+    assert sync(integration).deleted == 0  # unchanged inbox: a 304, nothing taken for gone

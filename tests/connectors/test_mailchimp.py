@@ -11,7 +11,7 @@ from connectors.errors import AuthError, ConfigError, TransientError
 from connectors.mailchimp import next_quarter_hour
 from integrations.models import IntegrationType
 from tests.fakes.contract import open_connector, seed_owner, step_config
-from tests.fakes.mailchimp import API_KEY, MailchimpFake
+from tests.fakes.mailchimp import API_KEY, MailchimpFake, merge_tags
 
 CARDS = [
     OutgoingCard(
@@ -165,3 +165,23 @@ def test_test_connection_checks_the_key_and_the_audience(owner, mailchimp):
     with pytest.raises(ConfigError, match="Resource Not Found"):
         _chimp(owner, list_id="missing").test_connection()
     assert mailchimp.campaigns == {}
+
+
+def test_merge_tags_in_synced_content_are_sent_as_text(owner, mailchimp):
+    """Cards carry text from other services (a feed item, an issue title). Mailchimp evaluates every
+    *|TAG|* in a campaign when it sends: a title "*|EMAIL|*" would show each subscriber's address,
+    and *|FEEDBLOCK:url|* would pull a stranger's feed into the mail. Only the hub's own footer
+    tags remain; the card's text still reads the same."""
+    card = OutgoingCard(
+        title="Hello *|EMAIL|*",
+        markdown="Read *|FEEDBLOCK:https://evil.example/feed|* now",
+        html="<p>*|IF:MERGE1=x|*secret*|END:IF|*</p>",
+        url="https://example.com/?q=*|LIST:ADDRESS|*",
+        key="tags",
+    )
+    plain = OutgoingCard(title="Plain", markdown="Read *|FEEDBLOCK:https://evil.example/feed|* now", key="plain")
+    _chimp(owner).send([card, plain], _step())
+
+    (campaign,) = mailchimp.campaigns.values()
+    assert sorted(merge_tags(campaign["html"])) == ["LIST:COMPANY", "UNSUB", "UPDATE_PROFILE"]
+    assert "Hello *&#124;EMAIL&#124;*" in campaign["html"]

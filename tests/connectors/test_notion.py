@@ -241,3 +241,21 @@ def test_a_listing_that_announces_more_without_a_cursor_deletes_nothing(owner, n
 
     assert job.deleted == 0
     assert live_items(integration).count() == 120
+
+
+@pytest.mark.parametrize("by", ["search", "database"])
+def test_a_page_moved_to_the_trash_leaves_the_hub(owner, notion, by):
+    """A page moved to Notion's trash is gone for the person: the next sync deletes it here, whether
+    the listing leaves it out (a database query) or still lists it flagged in_trash (search)."""
+    from tests.connectors.helpers import live_items, sync
+
+    kept, trashed = notion.add_row("Keep me"), notion.add_row("Throw me away")
+    config = {"databases": DATABASE_ID.replace("-", "")} if by == "database" else {}
+    integration = _notion(owner, **config).ctx.integration
+    assert sync(integration).created == 2
+
+    notion.trash(trashed)
+    job = sync(integration)
+
+    assert job.deleted == 1
+    assert [item.external_id for item in live_items(integration)] == [kept]

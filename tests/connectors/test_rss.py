@@ -146,3 +146,30 @@ def test_a_feed_that_answers_403_is_a_config_error_about_the_address(owner, feed
     with pytest.raises(ConfigError, match=r"refused access to this feed \(HTTP 403\)") as caught:
         connector.test_connection()
     assert caught.value.field == "url"
+
+
+START = datetime.datetime(2026, 1, 1, 9, tzinfo=datetime.UTC)
+
+
+def _oldest_first_feed(count: int) -> bytes:
+    items = "".join(
+        f'<item><guid isPermaLink="false">ep-{n}</guid>'
+        f"<title>Episode {n}</title>"
+        f"<pubDate>{START + datetime.timedelta(days=n):%a, %d %b %Y %H:%M:%S} +0000</pubDate></item>"
+        for n in range(1, count + 1)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Pod</title>{items}</channel></rss>'.encode()
+
+
+def test_a_feed_listed_oldest_first_still_brings_the_newest_entries(owner, feed_server):
+    """RSS does not fix an order, and many podcast feeds list their episodes oldest first: with more
+    entries than "Maximum entries per sync", the hub kept the oldest ones and never showed a new
+    episode. The newest entries (by date) are the ones kept."""
+    feed_server.serve("/pod.rss", _oldest_first_feed(8), content_type="application/rss+xml")
+    integration = connect(owner, "rss", config={"url": feed_server.url("/pod.rss"), "max_items": 3})
+    sync(integration)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == {"ep-6", "ep-7", "ep-8"}
+
+    feed_server.serve("/pod.rss", _oldest_first_feed(9), content_type="application/rss+xml")
+    sync(integration)
+    assert "ep-9" in set(live_items(integration).values_list("external_id", flat=True))

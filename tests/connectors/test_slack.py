@@ -18,7 +18,7 @@ from integrations.oauth.revoke import revoke_at_provider
 from integrations.sync.context import build_context
 from tests.factories import make_integration
 from tests.fakes.contract import open_connector, seed_owner, step_config
-from tests.fakes.slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, SlackFake
+from tests.fakes.slack import BOT_TOKEN, CLIENT_ID, CLIENT_SECRET, SlackFake, pings
 
 CARDS = [
     OutgoingCard(
@@ -262,3 +262,55 @@ def test_a_declined_slack_sign_in_connects_nothing(owner, slack, client, setting
     back = urlsplit(requests.get(start["Location"], allow_redirects=False, timeout=10).headers["Location"])
     client.get(f"{back.path}?{back.query}")
     assert not Integration.objects.filter(type__slug="slack-bot").exists()
+
+
+SYNCED_MENTIONS = OutgoingCard(
+    title="New issue <!channel> @here",
+    markdown="Reported by someone: <!everyone> please look, @channel too.\n\n- <@U0ADMIN> and <!subteam^S01|ops>",
+    tags=["@here"],
+    url="https://example.com/issue",
+    key="mentions",
+)
+
+
+@pytest.mark.parametrize("how", ["webhook", "bot"])
+def test_synced_text_cannot_ping_the_channel(owner, slack, how):
+    """A card built from synced content (an issue title, a feed item) that holds Slack's mention
+    syntax or a plain @channel must arrive as text: no notification for the whole channel, in the
+    blocks or in the fallback `text` that notifications show."""
+    if how == "webhook":
+        _webhook(owner, slack).send([SYNCED_MENTIONS], step_config("slack", "output"))
+    else:
+        _bot(owner).send([SYNCED_MENTIONS], step_config("slack-bot", "output", channel="C0001"))
+    (message,) = slack.messages
+    assert pings(message) == []
+    assert "everyone" in message["text"]  # the words are still there
+    assert "please look" in message["text"]
+
+
+def test_a_card_too_long_for_one_slack_message_says_it_was_cut(owner, slack):
+    """Slack takes 50 blocks: a card whose text needs more arrives cut, with a last line saying so
+    and pointing to the source, instead of silently losing its end."""
+    text = "\n\n".join(f"Paragraph {i} " + "word " * 550 for i in range(60))  # ~60 sections of ~2,800
+    card = OutgoingCard(title="Huge digest", markdown=text + "\n\nTHE END", url="https://example.com/d", key="huge")
+    _webhook(owner, slack).send([card], step_config("slack", "output"))
+    blocks = slack.messages[0]["blocks"]
+    assert len(blocks) <= 50
+    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    assert "THE END" not in shown
+    assert "cut" in shown.rsplit("\n", 1)[-1]
+    assert blocks[-1]["type"] == "context"  # the link to the whole source stays
+
+
+def test_a_long_paragraph_is_never_cut_inside_a_link_or_an_escaped_character(owner, slack):
+    """A paragraph longer than a section (3,000 characters) is cut in pieces; a cut falling inside
+    a link (<url|label>) or an escaped character (&amp;) left both halves as visible markup."""
+    text = "x" * 2990 + " [the docs](https://example.com/a) & more " + "y " * 100 + "Q & A"
+    _webhook(owner, slack).send([OutgoingCard(title="Long", markdown=text, key="cut")], step_config("slack", "output"))
+    sections = [b["text"]["text"] for b in slack.messages[0]["blocks"] if b["type"] == "section"]
+    assert len(sections) == 2
+    assert "<https://example.com/a|the docs>" in sections[1]
+    for section in sections:
+        assert section.count("<") == section.count(">")
+        assert all(part.startswith(("amp;", "lt;", "gt;")) for part in section.split("&")[1:])
+    assert "".join(sections).replace(" ", "") == mrkdwn(text).replace(" ", "")  # nothing lost

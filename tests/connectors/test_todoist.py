@@ -59,7 +59,7 @@ def test_a_first_sync_reads_projects_tasks_and_comments_typed(owner, todoist):
     task = items["task:t1"]
     assert task.kind == "task"
     assert {k: task.data[k] for k in ("due", "completed", "completed_at", "project", "priority", "labels", "url")} == {
-        "due": "2026-12-10T15:00:00+00:00",  # floating: UTC, as the kinds contract asks
+        "due": "2026-12-10T15:00:00+00:00",  # floating: the person's zone (none set: the hub's, UTC)
         "completed": False,
         "completed_at": None,
         "project": "Work",
@@ -222,3 +222,52 @@ def test_5xx_is_transient(owner, todoist):
     todoist.fail("POST", r"/sync$", 503, "Service Unavailable", times=10)
     with pytest.raises(TransientError):
         _todoist(owner).test_connection()
+
+
+def test_a_project_renamed_out_of_or_into_the_filter_takes_its_tasks_along(owner, todoist):
+    """Only the project changes when it is renamed; its tasks do not come back in the next
+    incremental answer. Renamed away from the chosen names, its tasks stayed here forever; renamed
+    to one, its existing tasks never arrived. A change of which projects are kept now reads
+    everything once more, so the tasks follow their project."""
+    todoist.add_task("t1", "Write report", WORK_ID)
+    todoist.add_task("t2", "Buy milk")
+    integration = _todoist(owner, projects=["work"]).ctx.integration
+    sync(integration)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == {f"project:{WORK_ID}", "task:t1"}
+
+    todoist.rename_project(WORK_ID, "Old work")
+    sync(integration)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == set()
+
+    todoist.rename_project(WORK_ID, "Work")
+    sync(integration)
+    assert set(live_items(integration).values_list("external_id", flat=True)) == {f"project:{WORK_ID}", "task:t1"}
+
+
+def test_a_floating_due_time_is_the_persons_own_time_not_utc(owner, todoist):
+    """Todoist sends a due time without a zone ("2026-12-10T15:00:00", timezone null) for a task due
+    at 3 pm wherever the person is. It was read as 15:00 UTC, so a person in New York saw the task
+    due at 10:00; it is now read in the person's own zone, as floating calendar times are. A due time
+    Todoist sends in UTC ("...Z") stays that instant."""
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    floating = {"date": "2026-12-10T15:00:00", "string": "dec 10 3pm", "is_recurring": False, "timezone": None}
+    fixed = {"date": "2026-12-10T15:00:00Z", "string": "dec 10 3pm", "is_recurring": False, "timezone": "Europe/Rome"}
+    todoist.add_task("t1", "Call the bank", due=floating)
+    todoist.add_task("t2", "Call Rome", due=fixed)
+    integration = _todoist(owner).ctx.integration
+    sync(integration)
+
+    items = {i.external_id: i for i in live_items(integration)}
+    assert items["task:t1"].data["due"] == "2026-12-10T15:00:00-05:00"
+    assert items["task:t1"].occurred_at == datetime.datetime(2026, 12, 10, 20, tzinfo=datetime.UTC)
+    assert items["task:t2"].occurred_at == datetime.datetime(2026, 12, 10, 15, tzinfo=datetime.UTC)
+
+
+def test_a_due_time_without_a_zone_is_sent_as_the_persons_hour(owner, todoist):
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    _todoist(owner).send([OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30))], _step())
+    assert todoist.requests("POST", r"/tasks$")[0].json["due_datetime"] == "2026-07-02T19:30:00Z"  # 15:30 EDT

@@ -214,3 +214,31 @@ def test_creation_time_comes_from_the_id():
     assert created_at("not-hex") is None
     assert ME  # the fake's member id is a valid ObjectId
     assert created_at(ME) is not None
+
+
+def test_a_card_longer_than_trello_takes_is_cut_with_a_note_and_still_delivered_once(owner, trello, board):
+    """Trello takes 16,384 characters of description. A longer card was cut at that length, which
+    also cut off its delivery key line: a retried delivery then could not recognise it and created
+    the card again. The text is now cut with a note, and the key line always stays."""
+    _, todo = board
+    card = OutgoingCard(title="Long read", markdown="word " * 5000, url="https://example.com/long", key="long-1")
+    connector = _trello(owner)
+    connector.send([card], _step(list_id=todo))
+    again = connector.send([card], _step(list_id=todo))
+
+    (created,) = [c for c in trello.cards.values() if c["name"] == "Long read"]
+    assert len(created["desc"]) <= 16384
+    assert created["desc"].endswith("Delivery key: long-1")
+    assert created["desc"].rsplit("\n\n", 3)[-3].startswith("… (cut")
+    assert "https://example.com/long" in created["desc"]  # the way to the whole of it stays
+    assert again.external_ids == [created["id"]]
+
+
+def test_a_due_time_without_a_zone_is_sent_as_the_persons_hour(owner, trello, board):
+    from integrations.models import UserPreferences
+
+    _, todo = board
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    card = OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="dentist")
+    _trello(owner).send([card], _step(list_id=todo))
+    assert trello.requests("POST", r"/cards$")[0].json["due"] == "2026-07-02T19:30:00Z"  # 15:30 EDT

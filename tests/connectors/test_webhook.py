@@ -300,3 +300,14 @@ def test_a_stored_address_with_a_backslash_is_refused_before_any_request(owner, 
         assert refused.value.field == "url"
         assert "backslash" in refused.value.message
     assert receiver.log == []
+
+
+def test_a_due_time_without_a_zone_is_sent_with_the_persons_offset(owner, receiver):
+    """A receiver cannot guess the zone of "2026-07-02T15:30:00": a due time without one is the
+    person's own hour and is sent with its offset."""
+    from integrations.models import UserPreferences
+
+    UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
+    card = OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30), key="dentist")
+    _hook(owner, receiver).send([card], step_config("webhook", "output"))
+    assert receiver.accepted[0]["card"]["due"] == "2026-07-02T15:30:00-04:00"

@@ -6,7 +6,10 @@ Follows
   "fields"}]}.
 - https://airtable.com/developers/web/api/update-multiple-records: PATCH with
   {"performUpsert": {"fieldsToMergeOn": [...]}} -> also "createdRecords" and "updatedRecords".
-- https://airtable.com/developers/web/api/list-records: GET with pageSize, view, offset.
+- https://airtable.com/developers/web/api/list-records: GET with pageSize, view, offset. "Iteration
+  may timeout due to client inactivity or server restarts": the offset is then answered 422
+  LIST_RECORDS_ITERATOR_NOT_AVAILABLE, and the client "may then restart iteration from the
+  beginning" (offsets_expire).
 - https://airtable.com/developers/web/api/errors: {"error": {"type", "message"}};
   401 AUTHENTICATION_REQUIRED, 403 INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND, 422
   UNKNOWN_FIELD_NAME / INVALID_RECORDS / INVALID_VALUE_FOR_COLUMN.
@@ -49,6 +52,7 @@ class AirtableFake(ContractFake):
         self._hits: list[float] = []
         self._penalty_until = 0.0
         self._ids = itertools.count(1)
+        self.offsets_expire = 0  # how many of the next requests that carry an offset find it expired
 
     def _error(self, status: int, kind: str, message: str):
         return self.json({"error": {"type": kind, "message": message}}, status=status)
@@ -152,6 +156,9 @@ class AirtableFake(ContractFake):
     def list_records(self, request, seen, base, table):
         if refused := self._checks(request, base, table):
             return refused
+        if request.args.get("offset") and self.offsets_expire:
+            self.offsets_expire -= 1
+            return self._error(422, "LIST_RECORDS_ITERATOR_NOT_AVAILABLE", "Iteration timed out; restart it.")
         size = min(int(request.args.get("pageSize", 100)), 100)
         start = int(request.args.get("offset") or 0)
         page = self.records[start : start + size]

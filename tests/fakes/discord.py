@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 
 from werkzeug import Response
@@ -123,6 +124,14 @@ def _validate(payload: dict) -> dict:
         return {"content": {"_errors": [{"code": "BASE_TYPE_REQUIRED", "message": "Cannot send an empty message"}]}}
     if len(payload.get("content") or "") > 2000:
         errors["content"] = _too_long(2000)
+    username = payload.get("username")
+    if username is not None and re.search("clyde|discord", username, re.I):
+        # https://discord.com/developers/docs/resources/webhook#create-webhook: names cannot contain
+        # "clyde" or "discord"; executing with such a username override is refused the same way.
+        word = re.search("clyde|discord", username, re.I).group(0).lower()
+        errors["username"] = {
+            "_errors": [{"code": "USERNAME_INVALID_CONTAINS", "message": f'Username cannot contain "{word}"'}]
+        }
     embeds = payload.get("embeds") or []
     if len(embeds) > 10:
         errors["embeds"] = _too_long(10)

@@ -15,7 +15,9 @@ Follows
 - https://docs.github.com/en/rest/users/users#get-the-authenticated-user, 401 {"message": "Bad
   credentials", "documentation_url": ..., "status": "401"}.
 - https://docs.github.com/en/rest/activity/notifications: Last-Modified / If-Modified-Since ->
-  304; fine-grained tokens get 403 "Resource not accessible by personal access token".
+  304; fine-grained tokens get 403 "Resource not accessible by personal access token". Without
+  all=true the list holds only unread notifications: one read (or marked done) on GitHub leaves
+  it, and the inbox's Last-Modified moves (mark_read()).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class GitHubFake(ContractFake):
         self.tokens = {CLASSIC_TOKEN: "octocat", FINE_GRAINED_TOKEN: "octocat"}
         self.items: list[dict] = []
         self.notes: list[dict] = []
+        self.inbox_modified = "2026-01-01T00:00:00Z"  # when a notification was last read on GitHub
         self.repos = {"acme/app", "acme/docs"}
         self.remaining = 30
         self.reset_at = int(time.time()) + 60
@@ -149,6 +152,11 @@ class GitHubFake(ContractFake):
             headers["Link"] = ", ".join(links)
         return self.json({"total_count": len(matched), "incomplete_results": False, "items": chunk}, 200, headers)
 
+    def mark_read(self, note_id: str, at: str):
+        """The person reads the notification on GitHub: it leaves the unread list."""
+        next(n for n in self.notes if n["id"] == note_id)["unread"] = False
+        self.inbox_modified = at
+
     def notifications(self, request, seen):
         token, refused = self._login(request)
         if refused:
@@ -160,7 +168,7 @@ class GitHubFake(ContractFake):
                 "status": "403",
             }
             return self.json(body, 403)
-        newest = max((n["updated_at"] for n in self.notes), default="2026-01-01T00:00:00Z")
+        newest = max([self.inbox_modified, *(n["updated_at"] for n in self.notes)])
         stamp = email.utils.format_datetime(datetime.datetime.fromisoformat(newest.replace("Z", "+00:00")), usegmt=True)
         headers = {"Last-Modified": stamp, "X-Poll-Interval": "60"}
         if request.headers.get("If-Modified-Since") == stamp:

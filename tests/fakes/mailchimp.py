@@ -11,6 +11,10 @@ Follows
   PUT /campaigns/{id}/content, POST /campaigns/{id}/actions/send and /actions/schedule (204;
   schedule_time must be in the future and on a quarter hour), DELETE /campaigns/{id} (204).
 - https://mailchimp.com/developer/marketing/api/ping/ and /lists.
+- https://mailchimp.com/help/all-the-merge-tags-cheat-sheet/ and
+  https://mailchimp.com/help/rss-merge-tags/: Mailchimp evaluates every *|TAG|* in a campaign's
+  HTML, text and links when it sends (recipient data such as *|EMAIL|*, conditions
+  *|IF:...|*, and *|FEEDBLOCK:url|* which pulls in another site's feed). merge_tags() lists them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ from tests.fakes.contract import ContractFake
 
 API_KEY = "0123456789abcdef0123456789abcdef-us21"
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
+
+
+MERGE_TAG = re.compile(r"\*\|([^|*]+)\|\*")
+
+
+def merge_tags(html: str) -> list[str]:
+    """The merge tags Mailchimp would evaluate in a campaign's HTML."""
+    return MERGE_TAG.findall(html or "")
 
 
 class MailchimpFake(ContractFake):

@@ -10,7 +10,10 @@ Follows
   arrays <= 100 items; 429 rate_limited with Retry-After.
 - https://developers.notion.com/reference/post-database-query and /post-search: page_size,
   start_cursor -> {"object": "list", "results", "has_more", "next_cursor"}; rich_text "equals"
-  filters.
+  filters. A page moved to the trash (https://developers.notion.com/reference/trash-page) carries
+  "in_trash": true (and its older alias "archived": true); the search index still lists it for
+  a while (search is eventually consistent, and takes filter.in_trash), so trash() keeps it in
+  search answers with those flags set.
 - https://developers.notion.com/reference/status-codes: {"object": "error", "status", "code",
   "message"} with unauthorized (401), restricted_resource (403), object_not_found (404, "Could
   not find database with ID: ... Make sure the relevant pages and databases are shared with your
@@ -80,9 +83,15 @@ class NotionFake(ContractFake):
             "url": f"https://www.notion.so/{page_id.replace('-', '')}",
             "last_edited_time": edited,
             "archived": False,
+            "in_trash": False,
             "children": [],
         }
         return page_id
+
+    def trash(self, page_id: str):
+        """The person moves the page to Notion's trash: a database query no longer lists it; search
+        still does, flagged."""
+        self.pages[page_id].update(archived=True, in_trash=True)
 
     def me(self, request, seen):
         if refused := self._refused(request):
@@ -158,7 +167,9 @@ class NotionFake(ContractFake):
         if database_id != DATABASE_ID:
             return self._not_found("database", database_id)
         body = seen.json or {}
-        rows = [p for p in self.pages.values() if p["parent"].get("database_id") == DATABASE_ID]
+        rows = [
+            p for p in self.pages.values() if p["parent"].get("database_id") == DATABASE_ID and not p.get("in_trash")
+        ]
         condition = body.get("filter")
         if condition:
             prop, equals = condition["property"], condition["rich_text"]["equals"]

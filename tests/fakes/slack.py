@@ -12,6 +12,11 @@ Follows
   HTTP 429 with Retry-After and {"ok": false, "error": "ratelimited"} when rate limited.
 - https://api.slack.com/reference/block-kit/blocks: header text <= 150 characters, section text
   <= 3000, at most 50 blocks (invalid_blocks otherwise).
+- https://api.slack.com/reference/surfaces/formatting ("Mentioning groups", "Automatic parsing")
+  and https://docs.slack.dev/reference/block-kit/composition-objects/text-object (verbatim false
+  by default: "certain mentions will be automatically parsed"): `<!channel>`, `<!here>`,
+  `<!everyone>`, `<!subteam^ID>` and `<@U...>` in the top-level `text` (what notifications show)
+  or in mrkdwn text ping people, and so do plain @channel / @here / @everyone. pings() lists them.
 - https://api.slack.com/authentication/oauth-v2 and https://api.slack.com/methods/oauth.v2.access:
   GET /oauth/v2/authorize (here the user's "Allow" is immediate: a redirect back with code and
   state, or error=access_denied when declining); POST /api/oauth.v2.access with the client's
@@ -29,6 +34,7 @@ import base64
 import hashlib
 import itertools
 import json
+import re
 import secrets
 from urllib.parse import urlencode
 
@@ -219,6 +225,27 @@ class SlackFake(ContractFake):
     @staticmethod
     def _text(status: int, text: str) -> Response:
         return Response(text, status=status, content_type="text/html")
+
+
+# Manual mentions ping wherever mrkdwn is read; plain @channel / @here / @everyone only where Slack
+# parses text automatically (verbatim not true).
+MANUAL_MENTION = re.compile(r"<(?:!(?:channel|here|everyone|subteam\^[^>|]+)|@[UW][A-Z0-9]+)(?:\|[^>]*)?>")
+PLAIN_MENTION = re.compile(r"(?<![\w@])@(?:channel|here|everyone)\b")
+
+
+def pings(message: dict) -> list[str]:
+    """The mentions Slack would notify people for in a posted message: in its fallback `text` and in
+    every mrkdwn text object (sections, context elements)."""
+
+    def found_in(text: str, verbatim: bool = False) -> list[str]:
+        return MANUAL_MENTION.findall(text) + ([] if verbatim else PLAIN_MENTION.findall(text))
+
+    found = found_in(message.get("text") or "")
+    for block in message.get("blocks") or []:
+        for text in [block.get("text") or {}, *(block.get("elements") or [])]:
+            if isinstance(text, dict) and text.get("type") == "mrkdwn":
+                found += found_in(text.get("text", ""), bool(text.get("verbatim")))
+    return found
 
 
 def _block_problem(blocks) -> str | None:

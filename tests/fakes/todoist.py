@@ -71,6 +71,11 @@ class TodoistFake(ContractFake):
         }  # fmt: skip
         self._touch("items", task_id)
 
+    def rename_project(self, project_id: str, name: str):
+        """Only the project changes: its tasks are not in the next incremental answer."""
+        self.projects[project_id]["name"] = name
+        self._touch("projects", project_id)
+
     def update_task(self, task_id: str, **changes):
         self.items[task_id].update(changes, updated_at=f"2026-12-02T10:00:{self.version:02d}.000000Z")
         self._touch("items", task_id)

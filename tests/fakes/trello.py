@@ -8,7 +8,8 @@ Follows
   /1/members/me/boards?filter=open; api-group-boards GET /1/boards/{id} (id or short link),
   /1/boards/{id}/lists?filter=all, /1/boards/{id}/cards/{filter} with limit (max 1000) and
   before=<id>, newest first; 400 "invalid id" for a malformed id, 404 for an unknown one.
-- api-group-lists GET /1/lists/{id}/cards; api-group-cards POST /1/cards (idList required).
+- api-group-lists GET /1/lists/{id}/cards; api-group-cards POST /1/cards (idList required; name and desc
+  of 0 to 16384 characters, 400 "invalid value for desc" otherwise).
 - https://developer.atlassian.com/cloud/trello/guides/rest-api/rate-limits/: 100 requests per
   10 s per token, then 429 with a JSON body and no Retry-After or rate-limit headers. The window
   is a class setting so tests can shrink it.
@@ -170,5 +171,7 @@ class TrelloFake(ContractFake):
             return Response("invalid value for idList", status=400, content_type="text/plain")
         if list_id not in self.lists:
             return Response("The requested resource was not found.", status=404, content_type="text/plain")
+        if len(body.get("desc") or "") > 16384 or len(body.get("name") or "") > 16384:  # "0 to 16384 characters"
+            return Response("invalid value for desc", status=400, content_type="text/plain")
         card_id = self.add_card(list_id, body.get("name", ""), desc=body.get("desc", ""), due=body.get("due"))
         return self.json(self.cards[card_id])

@@ -254,3 +254,13 @@ def test_login_repaired_retests_an_integration_waiting_for_reauth(plaid, linked,
     linked.refresh_from_db()
     assert linked.status == Status.CONNECTED
     assert SyncJob.objects.filter(integration=linked, status=JobStatus.QUEUED).exists()
+
+
+@pytest.mark.parametrize("code", ["USER_PERMISSION_REVOKED", "USER_ACCOUNT_REVOKED"])
+def test_a_revoked_permission_webhook_syncs_at_once_to_meet_plaids_answer(plaid, linked, client, code):
+    """The person revoked the hub's access at Plaid or at their bank (https://plaid.com/docs/api/items/#webhooks):
+    Plaid says so by webhook, and the hub must not wait for the schedule to find out. A sync is
+    queued at once; it meets Plaid's refusal and asks the person to reconnect."""
+    body = _event(kind="ITEM", code=code)
+    assert _deliver(client, body, plaid.sign_webhook(body)).json() == {"queued": 1}
+    assert SyncJob.objects.get(integration=linked).trigger == JobTrigger.WEBHOOK
