@@ -104,8 +104,10 @@ class Rows:
         return (
             f'<form method="post" action="{urls["sync_now"]}" class="inline-form" hx-post="{urls["sync_now"]}" '
             f'hx-target="#progress-{int(integration.pk)}" hx-swap="innerHTML">{self.csrf}'
-            f'<button class="btn btn-primary btn-sm" type="submit" aria-label="Sync {name} now">'
-            '<span aria-hidden="true">⟳</span> Sync now</button></form>'
+            # The visible "Sync now" starts its name (voice control users say what they see); the
+            # integration's name follows for screen readers, who meet one such button per row.
+            '<button class="btn btn-primary btn-sm" type="submit"><span aria-hidden="true">⟳</span> Sync now'
+            f'<span class="visually-hidden">: {name}</span></button></form>'
         )
 
     def _menu(self, integration, urls: dict, name: str) -> str:

@@ -199,7 +199,7 @@ def test_the_gallery_the_automate_page_and_a_finance_connector(new_page, live_se
         assert card.get_attribute("data-state") == "not_possible"
         assert "Not possible" in card.inner_text()
     zapier = page.locator('article[data-slug="zapier"]')
-    assert zapier.get_by_role("link", name="Use the hub from Zapier").is_visible()
+    assert zapier.get_by_role("link", name="Set up in Zapier").is_visible()
     states = [card.get_attribute("data-state") for card in cards.all()]
     first_service = states.index("service")
     top = cards.nth(first_service).bounding_box()["y"]
@@ -214,7 +214,7 @@ def test_the_gallery_the_automate_page_and_a_finance_connector(new_page, live_se
     )
 
     # -- the card leads to the automate page ---------------------------------------------------------
-    zapier.get_by_role("link", name="Use the hub from Zapier").click()
+    zapier.get_by_role("link", name="Set up in Zapier").click()
     page.get_by_role("heading", name="Zapier and IFTTT").wait_for()
     assert page.url.endswith("/timeline/automate/#zapier-heading")
     assert page.get_by_role("heading", name='Trigger "New record" (REST Hook, instant)').is_visible()

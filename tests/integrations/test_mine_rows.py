@@ -44,7 +44,7 @@ def test_what_a_person_typed_is_escaped_in_the_list(owner_client, owner):
     assert "<b>Mine</b>" not in page
     assert "<i>me</i>" not in page
     assert ">&lt;b&gt;Mine&lt;/b&gt; &amp; &quot;co&quot;</a>" in page
-    assert 'aria-label="Sync &lt;b&gt;Mine&lt;/b&gt; &amp; &quot;co&quot; now"' in page
+    assert 'Sync now<span class="visually-hidden">: &lt;b&gt;Mine&lt;/b&gt; &amp; &quot;co&quot;</span>' in page
     assert "&lt;i&gt;me&lt;/i&gt;@example.com" in page
     assert 'title="Bad &lt;url&gt; &quot;here&quot;"' in page
 
