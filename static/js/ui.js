@@ -190,6 +190,23 @@
     if (next) next.focus();
   });
 
+  // A sync's or an export's progress is replaced by a fresh copy every second (hx-swap outerHTML):
+  // a live region inside it is a new element each time, which screen readers do not announce, and
+  // would read every counter each second if they did. The page's one lasting live region
+  // (#live-status) says only when one changes state: queued, running, succeeded, failed (why).
+  var announced = {};
+  function noteStates(announce) {
+    var live = document.getElementById("live-status");
+    document.querySelectorAll("[data-announce][id]").forEach(function (el) {
+      var text = el.getAttribute("data-announce");
+      if (announced[el.id] === text) return;
+      announced[el.id] = text;
+      if (announce && live) live.textContent = text;
+    });
+  }
+  noteStates(false);
+  document.addEventListener("htmx:afterSettle", function () { noteStates(true); });
+
   setup(document);
   // Parts of pages swapped in by HTMX (a re-rendered field) get their buttons too.
   document.addEventListener("htmx:afterSwap", function (event) { setup(event.target); });

@@ -134,3 +134,36 @@ def test_the_hubs_pages_have_no_serious_accessibility_violations(width, new_page
     page.get_by_role("heading", level=1).wait_for()
     problems += _violations(page)
     assert not problems, "\n".join(problems)
+
+
+def test_a_sync_finishing_is_said_in_a_live_region_that_was_there_from_the_start(new_page, catalogue):
+    """A sync's progress is replaced every second; a live region inside it was a new element each
+    time, which screen readers do not announce: a blind person never heard that the sync ended."""
+    from integrations.models import IntegrationType, SyncJob
+    from integrations.models.sync import JobStatus
+
+    owner = make_user("listener@example.com")
+    feed = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Concerts feed")
+    now = timezone.now()
+    job = SyncJob.objects.create(
+        integration=feed, status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker="w1", progress_total=10
+    )
+    page = new_page()
+    _log_in(page, owner.email)
+    page.goto(feed.get_absolute_url())
+    wait_for_scripts(page)
+    # Every live region the person's screen reader knows of when the page has loaded.
+    page.evaluate(
+        """() => document.querySelectorAll('[aria-live], [role=status], [role=alert], [role=log]')
+                 .forEach(e => { e.dataset.fromTheStart = '1'; })"""
+    )
+    SyncJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.SUCCEEDED, finished_at=timezone.now(), progress_done=10, seen=10, created=10
+    )
+    page.locator(f"#job-progress-{job.pk}[data-status=succeeded]").wait_for()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-from-the-start]')]
+                 .filter(e => e.isConnected && e.closest('[aria-live], [role=status], [role=alert], [role=log]'))
+                 .some(e => /sync succeeded/i.test(e.textContent))"""
+    )
+    assert "Concerts feed: incremental sync succeeded" in page.locator("#live-status").text_content()
