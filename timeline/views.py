@@ -22,12 +22,13 @@ from integrations import keyset
 from integrations.models import Category, Integration
 from integrations.views.common import push_clean_url, render_page
 from timeline import search
-from timeline.models import DataExport, Entity, ExportStatus, Link, Person, Place
+from timeline.models import DataExport, Entity, EntitySource, ExportStatus, Link, Person, Place
 
 SEARCH_PAGE = 50
 SEARCH_CAP = 1000
 ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
 PLACE_PAGE = 50
+COUNT_CAP = 1000  # a place's or a person's records are counted up to "1,000+", whatever their number
 
 
 # The days a page can show: a week and its neighbours, read a zone's width wider, must still be
@@ -251,13 +252,21 @@ def readable(value) -> str:
 
 
 def _photo_source(entity: Entity):
-    if entity.kind != "photo":
-        return None
-    for source in entity.sources.select_related("item"):
+    return _photo_sources([entity]).get(entity.pk)
+
+
+def _photo_sources(entities) -> dict:
+    """The stored image file of each photo among the entities ({entity id: its source item}), for a
+    whole page in one query."""
+    ids = [e.pk for e in entities if e.kind == "photo"]
+    if not ids:
+        return {}
+    found = {}
+    for source in EntitySource.objects.filter(entity_id__in=ids).select_related("item").order_by("pk"):
         data = source.item.data or {}
         if data.get("file") and (data.get("mime_type") or "").startswith("image/"):
-            return source.item
-    return None
+            found.setdefault(source.entity_id, source.item)
+    return found
 
 
 @require_safe
@@ -266,9 +275,20 @@ def place(request, pk):
     place = get_object_or_404(Place, user=request.user, pk=pk)
     entities = Entity.objects.filter(user=request.user, place=place, deleted_at__isnull=True)
     page, older_cursor = _older_page(entities, request.GET.get("cursor"), "place", PLACE_PAGE)
+    for entity in page:
+        entity.place = place  # each row links to it: read once, not once a row
     _annotate(page)
-    thumbnail = next((e for e in page if _photo_source(e)), None)
-    context = {"place": place, "entities": page, "older_cursor": older_cursor, "thumbnail": thumbnail}
+    with_image = _photo_sources(page)
+    thumbnail = next((e for e in page if e.pk in with_image), None)
+    count, capped = keyset.capped_count(entities, COUNT_CAP)
+    context = {
+        "place": place,
+        "entities": page,
+        "older_cursor": older_cursor,
+        "thumbnail": thumbnail,
+        "count": count,
+        "count_capped": capped,
+    }
     return render_page(request, "timeline/place.html", None, context)
 
 
@@ -279,9 +299,16 @@ def person(request, pk):
     entities = Entity.objects.filter(
         user=request.user, entityperson__person=person, deleted_at__isnull=True
     ).select_related("place")
+    count, capped = keyset.capped_count(entities.distinct(), COUNT_CAP)
     entities, older_cursor = _older_page(entities.distinct(), request.GET.get("cursor"), "person", PLACE_PAGE)
     _annotate(entities)
-    context = {"person": person, "entities": entities, "older_cursor": older_cursor}
+    context = {
+        "person": person,
+        "entities": entities,
+        "older_cursor": older_cursor,
+        "count": count,
+        "count_capped": capped,
+    }
     return render_page(request, "timeline/person.html", None, context)
 
 

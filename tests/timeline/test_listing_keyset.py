@@ -115,3 +115,61 @@ def test_the_listings_send_as_many_queries_whatever_the_size(owner_client, owner
     records(owner, 600, start=120, place=place, person=ann)
     records(other_user, 600, start=50)
     assert counts() == small
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_a_place_of_photos_finds_its_thumbnail_and_counts_its_records_in_as_many_queries(
+    owner_client, owner, place, ann
+):
+    """A place's page looked for its thumbnail one photo at a time (a query for each photo on the
+    page without a stored image: 108 queries for a page of 50); the page's photos are now read at
+    once, the newest with an image is the thumbnail, and the page says how many records the place
+    has ("1,000+" past a thousand) in as many queries whatever their number."""
+    from integrations.models import IntegrationType, SyncedItem
+    from tests.factories import make_integration
+    from timeline.models import EntitySource
+
+    photos = make_integration(owner, IntegrationType.objects.get(slug="google-photos"), name="Photos")
+    url = reverse("timeline:place", args=[place.pk])
+
+    def add(count, start, *, file=False):
+        made = Entity.objects.bulk_create(
+            Entity(user=owner, kind="photo", title=f"Photo {start + n}", place=place,
+                   start_at=T0 + datetime.timedelta(minutes=start + n))
+            for n in range(count)
+        )  # fmt: skip
+        for entity in made:
+            data = {"mime_type": "image/jpeg", **({"file": f"photos/{entity.pk}.jpg"} if file else {})}
+            item = SyncedItem.objects.create(
+                user=owner, integration=photos, kind="photo", external_id=f"p{entity.pk}", content_hash="x",
+                source_type="google-photos", fetched_at=T0, data=data,
+            )  # fmt: skip
+            EntitySource.objects.create(entity=entity, item=item)
+        return made
+
+    def measured():
+        owner_client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            page = owner_client.get(url).content.decode()
+        return len(captured), page
+
+    with_file = add(2, 0, file=True)[-1]
+    add(3, 10)
+    records(owner, 60, start=100, place=place, undated_every=10**6)  # older events: a full first page
+    small, page = measured()
+    assert f'src="/timeline/records/{with_file.pk}/photo/"' in page
+    assert "65 records" in page
+    add(40, 20)
+    records(owner, 1200, start=200, place=place)
+    big, page = measured()
+    assert big == small
+    assert f'src="/timeline/records/{with_file.pk}/photo/"' in page
+    assert "1,000+ records" in page
+
+
+def test_a_persons_page_says_how_many_records_name_them(owner_client, owner, ann):
+    url = reverse("timeline:person", args=[ann.pk])
+    records(owner, 3, person=ann)
+    assert "3 records, newest first" in owner_client.get(url).content.decode()
+    records(owner, 1000, start=3, person=ann)
+    assert "1,000+ records, newest first" in owner_client.get(url).content.decode()
