@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -28,6 +28,8 @@ SEARCH_PAGE = 50
 SEARCH_CAP = 1000
 ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
 PLACE_PAGE = 50
+RECORD_LIST = 100  # a record page shows the first 100 linked records and people, and how many in all
+NEVER = datetime.datetime.max.replace(tzinfo=datetime.UTC)
 COUNT_CAP = 1000  # a place's or a person's records are counted up to "1,000+", whatever their number
 
 
@@ -200,22 +202,37 @@ def _annotate(entities: list[Entity]):
 def record(request, pk):
     entity = get_object_or_404(Entity.objects.filter(user=request.user).select_related("place"), pk=pk)
     sources = entity.sources.select_related("item__integration__type").order_by("pk")
-    links = [
-        *[(link, link.target) for link in Link.objects.filter(source=entity).select_related("target")],
-        *[(link, link.source) for link in Link.objects.filter(target=entity).select_related("source")],
-    ]
+    links, link_count = _linked(entity)
+    people = entity.entityperson_set.select_related("person").order_by("role", "person__name", "pk")
     entity.display_date = local_day(entity)
     entity.own_zone = in_own_zone(entity)
     context = {
         "entity": entity,
         "kind_label": KINDS.get(entity.kind, KINDS["other"]).label,
         "sources": sources,
-        "links": [(link, other) for link, other in links if other.deleted_at is None],
-        "people": entity.entityperson_set.select_related("person").order_by("role", "person__name"),
+        "links": links,
+        "link_count": link_count,
+        "people": people[:RECORD_LIST],
+        "people_count": people.count(),
         "photo": _photo_source(entity),
         "facts": facts(entity),
     }
     return render_page(request, "timeline/record.html", None, context)
+
+
+def _linked(entity: Entity) -> tuple[list[tuple[Link, Entity]], int]:
+    """The first RECORD_LIST live records linked to the entity (either side), soonest first and
+    undated last, each with its link; and how many there are in all."""
+    out = Link.objects.filter(source=entity, target__deleted_at__isnull=True).select_related("target")
+    into = Link.objects.filter(target=entity, source__deleted_at__isnull=True).select_related("source")
+
+    def soonest(side: str):
+        return F(f"{side}__start_at").asc(nulls_last=True), f"{side}__id"
+
+    rows = [(link, link.target) for link in out.order_by(*soonest("target"))[:RECORD_LIST]]
+    rows += [(link, link.source) for link in into.order_by(*soonest("source"))[:RECORD_LIST]]
+    rows.sort(key=lambda row: (row[1].start_at is None, row[1].start_at or NEVER, row[1].pk))
+    return rows[:RECORD_LIST], out.count() + into.count()
 
 
 # Shown elsewhere on the record page: the time in its head, the place and the people in their own

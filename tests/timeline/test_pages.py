@@ -14,6 +14,7 @@ from timeline.models import Entity, Place
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 ZURICH = zoneinfo.ZoneInfo("Europe/Zurich")
+ONE_MINUTE = datetime.timedelta(minutes=1)
 SUNDAY_1400 = datetime.datetime(2026, 3, 15, 14, 0, tzinfo=ZURICH)  # 13:00 UTC
 
 
@@ -139,3 +140,49 @@ def test_an_empty_week_says_so_in_words_and_leads_to_the_gallery(owner_client):
     assert "Nothing on this week" not in page
     assert "Go to another week" in page
     assert '<a href="/integrations/gallery/">connect a service</a>' in page
+
+
+def test_a_record_with_800_linked_photos_and_3000_people_shows_the_first_and_says_how_many(owner_client, owner):
+    """The record page listed every linked record and every person at once: an event with 800
+    photos taken during it was a page of 860 links. It shows the first 100 of each, soonest
+    first, and says how many there are, in as many queries whatever their number."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from timeline.models import EntityPerson, Link, Person
+
+    at = datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC)
+    event = Entity.objects.create(user=owner, kind="event", title="Wedding", start_at=at)
+
+    def add(count, start):
+        photos = Entity.objects.bulk_create(
+            Entity(user=owner, kind="photo", title=f"Photo {start + n:04}", start_at=at + ONE_MINUTE * (start + n))
+            for n in range(count)
+        )
+        Link.objects.bulk_create(Link(user=owner, source=p, target=event, reason="taken_during") for p in photos)
+        people = Person.objects.bulk_create(
+            Person(user=owner, name=f"Guest {start + n:04}", email=f"g{start + n}@example.com") for n in range(count)
+        )
+        EntityPerson.objects.bulk_create(EntityPerson(entity=event, person=p, role="attendees") for p in people)
+
+    def measured():
+        url = f"/timeline/records/{event.pk}/"
+        owner_client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            page = owner_client.get(url).content.decode()
+        return len(captured), page
+
+    add(40, 0)
+    small, page = measured()
+    assert len(re.findall(r">Photo \d{4}<", page)) == 40
+    assert len(re.findall(r">Guest \d{4}<", page)) == 40
+    add(3000, 40)
+    big, page = measured()
+    assert big == small
+    shown = re.findall(r">Photo (\d{4})<", page)
+    assert shown == [f"{n:04}" for n in range(100)]  # the soonest, in order
+    assert len(re.findall(r">Guest \d{4}<", page)) == 100
+    assert "100 of 3,040 linked records" in page
+    assert "100 of 3,040 people" in page
