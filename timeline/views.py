@@ -28,6 +28,7 @@ SEARCH_PAGE = 50
 SEARCH_CAP = 1000
 ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
 PLACE_PAGE = 50
+DAY_PAGE = 200  # a day's or a week's records, 200 at a time ("Later")
 RECORD_LIST = 100  # a record page shows the first 100 linked records and people, and how many in all
 NEVER = datetime.datetime.max.replace(tzinfo=datetime.UTC)
 COUNT_CAP = 1000  # a place's or a person's records are counted up to "1,000+", whatever their number
@@ -81,7 +82,8 @@ def timeline(request):
         entities = entities.filter(place_id=place_id)
     if person_id:
         entities = entities.filter(entityperson__person_id=person_id)
-    older_cursor = None
+    older_cursor = later_cursor = None
+    count = 0
     if q:
         # Search looks through everything, newest first, a page at a time ("older than").
         # The full-text index names the matches first (at most SEARCH_CAP + 1 ids, unordered);
@@ -96,10 +98,7 @@ def timeline(request):
         first = last = None
     else:
         start, end, first, last = _window(day, view)
-        # All-day records are dates, not instants: stored at UTC midnight, they belong to their own
-        # date in every time zone. Read a little wider, then keep each record on its own local day.
-        wide = entities.filter(start_at__gte=start - ALL_DAY_SLACK, start_at__lt=end + ALL_DAY_SLACK)
-        entities = [e for e in wide.order_by("start_at", "pk").distinct() if first <= local_day(e) < last]
+        entities, later_cursor, count = _day_page(entities, start, end, first, last, request.GET.get("cursor"))
     _annotate(entities)
     step = datetime.timedelta(days=7 if view == "week" else 1)
     # The other days keep the filters; built here because the links are swapped in with the results.
@@ -133,10 +132,47 @@ def timeline(request):
         "place": Place.objects.filter(user=request.user, pk=place_id).first() if place_id else None,
         "person": Person.objects.filter(user=request.user, pk=person_id).first() if person_id else None,
         "older_cursor": older_cursor,
+        "later_cursor": later_cursor,
+        "count": count,
         "timezone_name": timezone.get_current_timezone_name(),
     }
     response = render_page(request, "timeline/timeline.html", "timeline/_results.html", context, htmx_target="results")
     return push_clean_url(request, response)
+
+
+def _day_page(entities, start, end, first, last, cursor: str | None) -> tuple[list[Entity], str | None, int]:
+    """A day's or a week's records earliest first, DAY_PAGE at a time after the cursor's position
+    ((start_at, id), so records of the same second never repeat or go missing between pages); the
+    cursor of the next (later) page; and how many records the day or week holds.
+
+    All-day records are dates, not instants: stored at UTC midnight, they belong to their own date
+    in every time zone. They are read a zone's width wider and kept on their own local day; every
+    other record is in the window by its time (so only other days' all-day records are read and
+    dropped, never the neighbouring days' records)."""
+    slack = Q(fields__all_day=True, start_at__gte=start - ALL_DAY_SLACK, start_at__lt=end + ALL_DAY_SLACK)
+    timed = Q(start_at__gte=start, start_at__lt=end)
+    window = entities.filter(timed | slack).order_by("start_at", "pk").distinct()
+    position = keyset.decode(cursor, "timeline-day")
+    after = (position.at, position.pk) if position and position.direction == keyset.NEWER and position.at else None
+    rows: list[Entity] = []
+    while len(rows) <= DAY_PAGE:
+        read = window
+        if after is not None:
+            read = read.filter(Q(start_at__gte=after[0]), Q(start_at__gt=after[0]) | Q(pk__gt=after[1]))
+        wanted = DAY_PAGE + 1 - len(rows)
+        batch = list(read[:wanted])
+        rows += [e for e in batch if first <= local_day(e) < last]  # drops only other days' all-day records
+        if len(batch) < wanted:
+            break
+        after = (batch[-1].start_at, batch[-1].pk)
+    later = None
+    if len(rows) > DAY_PAGE:
+        rows = rows[:DAY_PAGE]
+        later = keyset.encode(keyset.newer_than(rows[-1], "start_at"), "timeline-day")
+    all_day = window.filter(slack).select_related(None).only("start_at", "fields")
+    count = entities.filter(timed).order_by().distinct().count()
+    count += sum((first <= local_day(e) < last) - (start <= e.start_at < end) for e in all_day)
+    return rows, later, count
 
 
 def _older_page(entities, cursor: str | None, scope: str, size: int) -> tuple[list[Entity], str | None]:
