@@ -83,7 +83,7 @@ def timeline(request):
     if person_id:
         entities = entities.filter(entityperson__person_id=person_id)
     older_cursor = later_cursor = None
-    count = 0
+    count, count_capped = 0, False
     if q:
         # Search looks through everything, newest first, a page at a time ("older than").
         # The full-text index names the matches first (at most SEARCH_CAP + 1 ids, unordered);
@@ -92,6 +92,7 @@ def timeline(request):
         matched = search.matching(entities, q)
         found = list(matched.order_by().values_list("pk", flat=True).distinct()[: SEARCH_CAP + 1])
         entities = entities.filter(pk__in=found) if len(found) <= SEARCH_CAP else matched
+        count, count_capped = min(len(found), SEARCH_CAP), len(found) > SEARCH_CAP
         entities, older_cursor = _older_page(entities.distinct(), request.GET.get("cursor"), "search", SEARCH_PAGE)
         entities.sort(key=lambda e: (e.start_at is None, e.start_at or timezone.now()), reverse=False)
         start = end = None
@@ -134,6 +135,7 @@ def timeline(request):
         "older_cursor": older_cursor,
         "later_cursor": later_cursor,
         "count": count,
+        "count_capped": count_capped,
         "timezone_name": timezone.get_current_timezone_name(),
     }
     response = render_page(request, "timeline/timeline.html", "timeline/_results.html", context, htmx_target="results")

@@ -173,3 +173,17 @@ def test_a_persons_page_says_how_many_records_name_them(owner_client, owner, ann
     assert "3 records, newest first" in owner_client.get(url).content.decode()
     records(owner, 1000, start=3, person=ann)
     assert "1,000+ records, newest first" in owner_client.get(url).content.decode()
+
+
+def test_search_says_how_many_records_match(owner_client, owner, other_user):
+    """Search said "50+ records" on every page of a long result; it says how many match (counted
+    up to "1,000+"), on every page."""
+    records(owner, 130)
+    records(owner, 40, start=200, text="dinner alone")
+    records(other_user, 30)
+    url = reverse("timeline:index")
+    pages = [owner_client.get(url, {"q": "lunch"}).content.decode()]
+    pages.append(owner_client.get(url + older(pages[0])).content.decode())
+    assert all("130 records matching" in page for page in pages)
+    records(owner, 1000, start=300)
+    assert "1,000+ records matching" in owner_client.get(url, {"q": "lunch"}).content.decode()
