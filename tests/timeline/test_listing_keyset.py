@@ -187,3 +187,26 @@ def test_search_says_how_many_records_match(owner_client, owner, other_user):
     assert all("130 records matching" in page for page in pages)
     records(owner, 1000, start=300)
     assert "1,000+ records matching" in owner_client.get(url, {"q": "lunch"}).content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["&", "| !", ":*", "a & b", "!!!", "'", "\\", "a:*", "<->", "((", "foo:* & | !bar", "%", "_", "a'b", "x" * 5000,
+     "é" * 300, "&|!:*()<>", "lunch:A", "'lunch'", "lunch & !lunch", "lunch <-> ann"],
+)  # fmt: skip
+def test_search_with_any_input_answers_a_page(owner_client, owner, query):
+    """Operators of PostgreSQL's tsquery syntax, punctuation alone, quotes and very long queries
+    are words to look for, never an error."""
+    records(owner, 3)
+    response = owner_client.get(reverse("timeline:index"), {"q": query})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("query", ["lun", "LUNCH", "lunch an", "lunch, with", "lunch!"])
+def test_search_finds_a_word_by_its_beginning_on_every_database(owner_client, owner, query):
+    """A word's beginning finds it, as on the items page: 'lun' found 'lunch' on SQLite only (a
+    substring there), and nothing on PostgreSQL (whole words only)."""
+    made = records(owner, 2, undated_every=10**6)
+    records(owner, 2, start=10, text="dinner alone", undated_every=10**6)
+    page = owner_client.get(reverse("timeline:index"), {"q": query}).content.decode()
+    assert sorted(shown(page)) == sorted(e.pk for e in made)
