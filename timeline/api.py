@@ -252,6 +252,8 @@ def get_record(request, record_id: int):
         *[(link, link.target) for link in Link.objects.filter(source=entity).select_related("target__place")],
         *[(link, link.source) for link in Link.objects.filter(target=entity).select_related("source__place")],
     ]
+    links = [(link, other) for link, other in links if other.deleted_at is None]
+    with_source_counts([other for _link, other in links])  # one query, not one per linked record
     return {
         **record_json(entity),
         "summary": entity.summary,
@@ -271,7 +273,6 @@ def get_record(request, record_id: int):
         "links": [
             {"reason": link.reason, "label": link.get_reason_display(), "record": record_json(other)}
             for link, other in links
-            if other.deleted_at is None
         ],
         "people": [
             {"person": {"id": ep.person.pk, "name": ep.person.name, "email": ep.person.email}, "role": ep.role}

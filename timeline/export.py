@@ -131,11 +131,13 @@ def build(export_id: int) -> DataExport:
                         done += len(rows)
                         DataExport.objects.filter(pk=export_id).update(progress_done=done)
                 with archive.open("places.jsonl", "w") as out:
-                    for place in Place.objects.filter(user=user).order_by("pk"):
-                        out.write(_line(_place(place)))
+                    for rows in _chunks(Place.objects.filter(user=user)):
+                        for place in rows:
+                            out.write(_line(_place(place)))
                 with archive.open("people.jsonl", "w") as out:
-                    for person in Person.objects.filter(user=user).order_by("pk"):
-                        out.write(_line({"id": person.pk, "name": person.name, "email": person.email}))
+                    for rows in _chunks(Person.objects.filter(user=user)):
+                        for person in rows:
+                            out.write(_line({"id": person.pk, "name": person.name, "email": person.email}))
                 for path, arcname in extra:
                     with open(path, "rb") as source, archive.open(f"archives/{arcname}", "w") as out:
                         while chunk := source.read(1024 * 1024):

@@ -3,6 +3,8 @@ PostgreSQL (an index on the tsvector of Entity.search_text), every word as a sub
 
 from __future__ import annotations
 
+import re
+
 from django.db import connection
 
 MAX_TEXT = 20_000
@@ -31,14 +33,22 @@ def text_of(entity, sources=()) -> str:
 
 
 def matching(queryset, query: str):
-    words = query.lower().split()[:8]
+    """The records holding every word of the query, each word as the beginning of one ("lun"
+    finds "lunch") on PostgreSQL and anywhere in a word elsewhere. Words are the runs of letters
+    and digits (punctuation and tsquery operators are not words: "lunch," is "lunch"); a query
+    without any finds nothing."""
+    from integrations.models.items import tsquery
+
+    words = re.findall(r"\w+", query.lower())[:8]
     if not words:
-        return queryset
+        return queryset.none()
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
         vector = SearchVector("search_text", config=CONFIG)
-        return queryset.annotate(search=vector).filter(search=SearchQuery(" ".join(words), config=CONFIG))
+        return queryset.annotate(search=vector).filter(
+            search=SearchQuery(tsquery(words), search_type="raw", config=CONFIG)
+        )
     for word in words:
         queryset = queryset.filter(search_text__contains=word)
     return queryset

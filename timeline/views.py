@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -22,12 +22,16 @@ from integrations import keyset
 from integrations.models import Category, Integration
 from integrations.views.common import push_clean_url, render_page
 from timeline import search
-from timeline.models import DataExport, Entity, ExportStatus, Link, Person, Place
+from timeline.models import DataExport, Entity, EntitySource, ExportStatus, Link, Person, Place
 
 SEARCH_PAGE = 50
 SEARCH_CAP = 1000
 ALL_DAY_SLACK = datetime.timedelta(hours=14)  # the widest UTC offset
 PLACE_PAGE = 50
+DAY_PAGE = 200  # a day's or a week's records, 200 at a time ("Later")
+RECORD_LIST = 100  # a record page shows the first 100 linked records and people, and how many in all
+NEVER = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+COUNT_CAP = 1000  # a place's or a person's records are counted up to "1,000+", whatever their number
 
 
 # The days a page can show: a week and its neighbours, read a zone's width wider, must still be
@@ -78,7 +82,8 @@ def timeline(request):
         entities = entities.filter(place_id=place_id)
     if person_id:
         entities = entities.filter(entityperson__person_id=person_id)
-    older_cursor = None
+    older_cursor = later_cursor = None
+    count, count_capped = 0, False
     if q:
         # Search looks through everything, newest first, a page at a time ("older than").
         # The full-text index names the matches first (at most SEARCH_CAP + 1 ids, unordered);
@@ -87,16 +92,14 @@ def timeline(request):
         matched = search.matching(entities, q)
         found = list(matched.order_by().values_list("pk", flat=True).distinct()[: SEARCH_CAP + 1])
         entities = entities.filter(pk__in=found) if len(found) <= SEARCH_CAP else matched
+        count, count_capped = min(len(found), SEARCH_CAP), len(found) > SEARCH_CAP
         entities, older_cursor = _older_page(entities.distinct(), request.GET.get("cursor"), "search", SEARCH_PAGE)
         entities.sort(key=lambda e: (e.start_at is None, e.start_at or timezone.now()), reverse=False)
         start = end = None
         first = last = None
     else:
         start, end, first, last = _window(day, view)
-        # All-day records are dates, not instants: stored at UTC midnight, they belong to their own
-        # date in every time zone. Read a little wider, then keep each record on its own local day.
-        wide = entities.filter(start_at__gte=start - ALL_DAY_SLACK, start_at__lt=end + ALL_DAY_SLACK)
-        entities = [e for e in wide.order_by("start_at", "pk").distinct() if first <= local_day(e) < last]
+        entities, later_cursor, count = _day_page(entities, start, end, first, last, request.GET.get("cursor"))
     _annotate(entities)
     step = datetime.timedelta(days=7 if view == "week" else 1)
     # The other days keep the filters; built here because the links are swapped in with the results.
@@ -130,10 +133,48 @@ def timeline(request):
         "place": Place.objects.filter(user=request.user, pk=place_id).first() if place_id else None,
         "person": Person.objects.filter(user=request.user, pk=person_id).first() if person_id else None,
         "older_cursor": older_cursor,
+        "later_cursor": later_cursor,
+        "count": count,
+        "count_capped": count_capped,
         "timezone_name": timezone.get_current_timezone_name(),
     }
     response = render_page(request, "timeline/timeline.html", "timeline/_results.html", context, htmx_target="results")
     return push_clean_url(request, response)
+
+
+def _day_page(entities, start, end, first, last, cursor: str | None) -> tuple[list[Entity], str | None, int]:
+    """A day's or a week's records earliest first, DAY_PAGE at a time after the cursor's position
+    ((start_at, id), so records of the same second never repeat or go missing between pages); the
+    cursor of the next (later) page; and how many records the day or week holds.
+
+    All-day records are dates, not instants: stored at UTC midnight, they belong to their own date
+    in every time zone. They are read a zone's width wider and kept on their own local day; every
+    other record is in the window by its time (so only other days' all-day records are read and
+    dropped, never the neighbouring days' records)."""
+    slack = Q(fields__all_day=True, start_at__gte=start - ALL_DAY_SLACK, start_at__lt=end + ALL_DAY_SLACK)
+    timed = Q(start_at__gte=start, start_at__lt=end)
+    window = entities.filter(timed | slack).order_by("start_at", "pk").distinct()
+    position = keyset.decode(cursor, "timeline-day")
+    after = (position.at, position.pk) if position and position.direction == keyset.NEWER and position.at else None
+    rows: list[Entity] = []
+    while len(rows) <= DAY_PAGE:
+        read = window
+        if after is not None:
+            read = read.filter(Q(start_at__gte=after[0]), Q(start_at__gt=after[0]) | Q(pk__gt=after[1]))
+        wanted = DAY_PAGE + 1 - len(rows)
+        batch = list(read[:wanted])
+        rows += [e for e in batch if first <= local_day(e) < last]  # drops only other days' all-day records
+        if len(batch) < wanted:
+            break
+        after = (batch[-1].start_at, batch[-1].pk)
+    later = None
+    if len(rows) > DAY_PAGE:
+        rows = rows[:DAY_PAGE]
+        later = keyset.encode(keyset.newer_than(rows[-1], "start_at"), "timeline-day")
+    all_day = window.filter(slack).select_related(None).only("start_at", "fields")
+    count = entities.filter(timed).order_by().distinct().count()
+    count += sum((first <= local_day(e) < last) - (start <= e.start_at < end) for e in all_day)
+    return rows, later, count
 
 
 def _older_page(entities, cursor: str | None, scope: str, size: int) -> tuple[list[Entity], str | None]:
@@ -199,22 +240,37 @@ def _annotate(entities: list[Entity]):
 def record(request, pk):
     entity = get_object_or_404(Entity.objects.filter(user=request.user).select_related("place"), pk=pk)
     sources = entity.sources.select_related("item__integration__type").order_by("pk")
-    links = [
-        *[(link, link.target) for link in Link.objects.filter(source=entity).select_related("target")],
-        *[(link, link.source) for link in Link.objects.filter(target=entity).select_related("source")],
-    ]
+    links, link_count = _linked(entity)
+    people = entity.entityperson_set.select_related("person").order_by("role", "person__name", "pk")
     entity.display_date = local_day(entity)
     entity.own_zone = in_own_zone(entity)
     context = {
         "entity": entity,
         "kind_label": KINDS.get(entity.kind, KINDS["other"]).label,
         "sources": sources,
-        "links": [(link, other) for link, other in links if other.deleted_at is None],
-        "people": entity.entityperson_set.select_related("person").order_by("role", "person__name"),
+        "links": links,
+        "link_count": link_count,
+        "people": people[:RECORD_LIST],
+        "people_count": people.count(),
         "photo": _photo_source(entity),
         "facts": facts(entity),
     }
     return render_page(request, "timeline/record.html", None, context)
+
+
+def _linked(entity: Entity) -> tuple[list[tuple[Link, Entity]], int]:
+    """The first RECORD_LIST live records linked to the entity (either side), soonest first and
+    undated last, each with its link; and how many there are in all."""
+    out = Link.objects.filter(source=entity, target__deleted_at__isnull=True).select_related("target")
+    into = Link.objects.filter(target=entity, source__deleted_at__isnull=True).select_related("source")
+
+    def soonest(side: str):
+        return F(f"{side}__start_at").asc(nulls_last=True), f"{side}__id"
+
+    rows = [(link, link.target) for link in out.order_by(*soonest("target"))[:RECORD_LIST]]
+    rows += [(link, link.source) for link in into.order_by(*soonest("source"))[:RECORD_LIST]]
+    rows.sort(key=lambda row: (row[1].start_at is None, row[1].start_at or NEVER, row[1].pk))
+    return rows[:RECORD_LIST], out.count() + into.count()
 
 
 # Shown elsewhere on the record page: the time in its head, the place and the people in their own
@@ -251,13 +307,21 @@ def readable(value) -> str:
 
 
 def _photo_source(entity: Entity):
-    if entity.kind != "photo":
-        return None
-    for source in entity.sources.select_related("item"):
+    return _photo_sources([entity]).get(entity.pk)
+
+
+def _photo_sources(entities) -> dict:
+    """The stored image file of each photo among the entities ({entity id: its source item}), for a
+    whole page in one query."""
+    ids = [e.pk for e in entities if e.kind == "photo"]
+    if not ids:
+        return {}
+    found = {}
+    for source in EntitySource.objects.filter(entity_id__in=ids).select_related("item").order_by("pk"):
         data = source.item.data or {}
         if data.get("file") and (data.get("mime_type") or "").startswith("image/"):
-            return source.item
-    return None
+            found.setdefault(source.entity_id, source.item)
+    return found
 
 
 @require_safe
@@ -266,9 +330,20 @@ def place(request, pk):
     place = get_object_or_404(Place, user=request.user, pk=pk)
     entities = Entity.objects.filter(user=request.user, place=place, deleted_at__isnull=True)
     page, older_cursor = _older_page(entities, request.GET.get("cursor"), "place", PLACE_PAGE)
+    for entity in page:
+        entity.place = place  # each row links to it: read once, not once a row
     _annotate(page)
-    thumbnail = next((e for e in page if _photo_source(e)), None)
-    context = {"place": place, "entities": page, "older_cursor": older_cursor, "thumbnail": thumbnail}
+    with_image = _photo_sources(page)
+    thumbnail = next((e for e in page if e.pk in with_image), None)
+    count, capped = keyset.capped_count(entities, COUNT_CAP)
+    context = {
+        "place": place,
+        "entities": page,
+        "older_cursor": older_cursor,
+        "thumbnail": thumbnail,
+        "count": count,
+        "count_capped": capped,
+    }
     return render_page(request, "timeline/place.html", None, context)
 
 
@@ -279,9 +354,16 @@ def person(request, pk):
     entities = Entity.objects.filter(
         user=request.user, entityperson__person=person, deleted_at__isnull=True
     ).select_related("place")
+    count, capped = keyset.capped_count(entities.distinct(), COUNT_CAP)
     entities, older_cursor = _older_page(entities.distinct(), request.GET.get("cursor"), "person", PLACE_PAGE)
     _annotate(entities)
-    context = {"person": person, "entities": entities, "older_cursor": older_cursor}
+    context = {
+        "person": person,
+        "entities": entities,
+        "older_cursor": older_cursor,
+        "count": count,
+        "count_capped": capped,
+    }
     return render_page(request, "timeline/person.html", None, context)
 
 

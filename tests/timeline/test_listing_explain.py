@@ -1,5 +1,5 @@
 """On PostgreSQL (CI): the records listings (GET /api/v1/records, first page and deep by its
-cursor, the timeline search, a place's and a person's records) read the entity table through an
+cursor, the timeline search, a day or a week, a place's and a person's records) read the entity table through an
 index, never a sequential scan. After ANALYZE, with enable_seqscan = off so that the planner's
 choice on these small tables is deterministic (a sequential scan still shows up, at a cost of
 10^10, where no index can answer)."""
@@ -61,6 +61,8 @@ def test_records_listings_read_the_entities_through_an_index(client, owner, othe
         "search": (reverse("timeline:index"), {"q": "lunch"}, {}),
         "place": (reverse("timeline:place", args=[place.pk]), {}, {}),
         "person": (reverse("timeline:person", args=[ann.pk]), {}, {}),
+        "day": (reverse("timeline:index"), {"date": "2025-02-28"}, {}),
+        "week of a person": (reverse("timeline:index"), {"date": "2025-02-28", "view": "week", "person": ann.pk}, {}),
     }
     for name, (url, params, headers) in cases.items():
         for sql, plan in entity_plans(client, url, params, **headers):

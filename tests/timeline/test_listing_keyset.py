@@ -115,3 +115,98 @@ def test_the_listings_send_as_many_queries_whatever_the_size(owner_client, owner
     records(owner, 600, start=120, place=place, person=ann)
     records(other_user, 600, start=50)
     assert counts() == small
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_a_place_of_photos_finds_its_thumbnail_and_counts_its_records_in_as_many_queries(
+    owner_client, owner, place, ann
+):
+    """A place's page looked for its thumbnail one photo at a time (a query for each photo on the
+    page without a stored image: 108 queries for a page of 50); the page's photos are now read at
+    once, the newest with an image is the thumbnail, and the page says how many records the place
+    has ("1,000+" past a thousand) in as many queries whatever their number."""
+    from integrations.models import IntegrationType, SyncedItem
+    from tests.factories import make_integration
+    from timeline.models import EntitySource
+
+    photos = make_integration(owner, IntegrationType.objects.get(slug="google-photos"), name="Photos")
+    url = reverse("timeline:place", args=[place.pk])
+
+    def add(count, start, *, file=False):
+        made = Entity.objects.bulk_create(
+            Entity(user=owner, kind="photo", title=f"Photo {start + n}", place=place,
+                   start_at=T0 + datetime.timedelta(minutes=start + n))
+            for n in range(count)
+        )  # fmt: skip
+        for entity in made:
+            data = {"mime_type": "image/jpeg", **({"file": f"photos/{entity.pk}.jpg"} if file else {})}
+            item = SyncedItem.objects.create(
+                user=owner, integration=photos, kind="photo", external_id=f"p{entity.pk}", content_hash="x",
+                source_type="google-photos", fetched_at=T0, data=data,
+            )  # fmt: skip
+            EntitySource.objects.create(entity=entity, item=item)
+        return made
+
+    def measured():
+        owner_client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            page = owner_client.get(url).content.decode()
+        return len(captured), page
+
+    with_file = add(2, 0, file=True)[-1]
+    add(3, 10)
+    records(owner, 60, start=100, place=place, undated_every=10**6)  # older events: a full first page
+    small, page = measured()
+    assert f'src="/timeline/records/{with_file.pk}/photo/"' in page
+    assert "65 records" in page
+    add(40, 20)
+    records(owner, 1200, start=200, place=place)
+    big, page = measured()
+    assert big == small
+    assert f'src="/timeline/records/{with_file.pk}/photo/"' in page
+    assert "1,000+ records" in page
+
+
+def test_a_persons_page_says_how_many_records_name_them(owner_client, owner, ann):
+    url = reverse("timeline:person", args=[ann.pk])
+    records(owner, 3, person=ann)
+    assert "3 records, newest first" in owner_client.get(url).content.decode()
+    records(owner, 1000, start=3, person=ann)
+    assert "1,000+ records, newest first" in owner_client.get(url).content.decode()
+
+
+def test_search_says_how_many_records_match(owner_client, owner, other_user):
+    """Search said "50+ records" on every page of a long result; it says how many match (counted
+    up to "1,000+"), on every page."""
+    records(owner, 130)
+    records(owner, 40, start=200, text="dinner alone")
+    records(other_user, 30)
+    url = reverse("timeline:index")
+    pages = [owner_client.get(url, {"q": "lunch"}).content.decode()]
+    pages.append(owner_client.get(url + older(pages[0])).content.decode())
+    assert all("130 records matching" in page for page in pages)
+    records(owner, 1000, start=300)
+    assert "1,000+ records matching" in owner_client.get(url, {"q": "lunch"}).content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["&", "| !", ":*", "a & b", "!!!", "'", "\\", "a:*", "<->", "((", "foo:* & | !bar", "%", "_", "a'b", "x" * 5000,
+     "é" * 300, "&|!:*()<>", "lunch:A", "'lunch'", "lunch & !lunch", "lunch <-> ann"],
+)  # fmt: skip
+def test_search_with_any_input_answers_a_page(owner_client, owner, query):
+    """Operators of PostgreSQL's tsquery syntax, punctuation alone, quotes and very long queries
+    are words to look for, never an error."""
+    records(owner, 3)
+    response = owner_client.get(reverse("timeline:index"), {"q": query})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("query", ["lun", "LUNCH", "lunch an", "lunch, with", "lunch!"])
+def test_search_finds_a_word_by_its_beginning_on_every_database(owner_client, owner, query):
+    """A word's beginning finds it, as on the items page: 'lun' found 'lunch' on SQLite only (a
+    substring there), and nothing on PostgreSQL (whole words only)."""
+    made = records(owner, 2, undated_every=10**6)
+    records(owner, 2, start=10, text="dinner alone", undated_every=10**6)
+    page = owner_client.get(reverse("timeline:index"), {"q": query}).content.decode()
+    assert sorted(shown(page)) == sorted(e.pk for e in made)

@@ -14,6 +14,7 @@ from timeline.models import Entity, Place
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 ZURICH = zoneinfo.ZoneInfo("Europe/Zurich")
+ONE_MINUTE = datetime.timedelta(minutes=1)
 SUNDAY_1400 = datetime.datetime(2026, 3, 15, 14, 0, tzinfo=ZURICH)  # 13:00 UTC
 
 
@@ -139,3 +140,118 @@ def test_an_empty_week_says_so_in_words_and_leads_to_the_gallery(owner_client):
     assert "Nothing on this week" not in page
     assert "Go to another week" in page
     assert '<a href="/integrations/gallery/">connect a service</a>' in page
+
+
+def test_a_record_with_800_linked_photos_and_3000_people_shows_the_first_and_says_how_many(owner_client, owner):
+    """The record page listed every linked record and every person at once: an event with 800
+    photos taken during it was a page of 860 links. It shows the first 100 of each, soonest
+    first, and says how many there are, in as many queries whatever their number."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from timeline.models import EntityPerson, Link, Person
+
+    at = datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC)
+    event = Entity.objects.create(user=owner, kind="event", title="Wedding", start_at=at)
+
+    def add(count, start):
+        photos = Entity.objects.bulk_create(
+            Entity(user=owner, kind="photo", title=f"Photo {start + n:04}", start_at=at + ONE_MINUTE * (start + n))
+            for n in range(count)
+        )
+        Link.objects.bulk_create(Link(user=owner, source=p, target=event, reason="taken_during") for p in photos)
+        people = Person.objects.bulk_create(
+            Person(user=owner, name=f"Guest {start + n:04}", email=f"g{start + n}@example.com") for n in range(count)
+        )
+        EntityPerson.objects.bulk_create(EntityPerson(entity=event, person=p, role="attendees") for p in people)
+
+    def measured():
+        url = f"/timeline/records/{event.pk}/"
+        owner_client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            page = owner_client.get(url).content.decode()
+        return len(captured), page
+
+    add(40, 0)
+    small, page = measured()
+    assert len(re.findall(r">Photo \d{4}<", page)) == 40
+    assert len(re.findall(r">Guest \d{4}<", page)) == 40
+    add(3000, 40)
+    big, page = measured()
+    assert big == small
+    shown = re.findall(r">Photo (\d{4})<", page)
+    assert shown == [f"{n:04}" for n in range(100)]  # the soonest, in order
+    assert len(re.findall(r">Guest \d{4}<", page)) == 100
+    assert "100 of 3,040 linked records" in page
+    assert "100 of 3,040 people" in page
+
+
+def _later(page: str) -> str | None:
+    import html
+    import re
+
+    found = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_a_day_of_800_photos_pages_in_time_order_and_says_how_many(owner_client, owner):
+    """A day with 800 photos was one page of 800 records (and a week of them, thousands); the day
+    shows them 200 at a time, earliest first, with 'Later' to the next ones: every record of the
+    day once, none of the neighbouring days, photos taken in the same second in a stable order,
+    and the page says how many the day holds, in as many queries whatever their number."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _live_in(owner_client, owner, "Europe/Zurich")
+    day = datetime.datetime(2026, 3, 15, 0, 0, tzinfo=ZURICH)
+
+    def photos(count, start, at):
+        return Entity.objects.bulk_create(
+            Entity(user=owner, kind="photo", title=f"Photo {start + n:04}", start_at=at(n)) for n in range(count)
+        )
+
+    # The neighbouring days are full too, and an all-day record sits on each of the three days.
+    photos(300, 5000, lambda n: day - ONE_MINUTE * (n + 1))
+    photos(300, 6000, lambda n: day + datetime.timedelta(days=1) + ONE_MINUTE * n)
+    for date in ("2026-03-14", "2026-03-15", "2026-03-16"):
+        Entity.objects.create(
+            user=owner, kind="event", title=f"Holiday {date}", fields={"all_day": True, "start": date},
+            start_at=datetime.datetime.fromisoformat(date).replace(tzinfo=datetime.UTC),
+        )  # fmt: skip
+
+    def walk():
+        url = "/timeline/"
+        page = owner_client.get(url, {"date": "2026-03-15"}).content.decode()
+        pages = [page]
+        while (link := _later(page)) is not None:
+            page = owner_client.get(url + link).content.decode()
+            pages.append(page)
+            assert len(pages) < 10
+        return pages
+
+    def queries():
+        owner_client.get("/timeline/", {"date": "2026-03-15"})
+        with CaptureQueriesContext(connection) as captured:
+            owner_client.get("/timeline/", {"date": "2026-03-15"})
+        return len(captured)
+
+    photos(20, 0, lambda n: day + datetime.timedelta(hours=12))
+    small = queries()
+    # 780 more, three in each second: ties on the time.
+    photos(780, 20, lambda n: day + datetime.timedelta(hours=6) + datetime.timedelta(seconds=n // 3))
+    assert queries() == small
+
+    pages = walk()
+    assert len(pages) == 5
+    titles = [re.findall(r">((?:Photo|Holiday) [\d-]+)<", page) for page in pages]
+    assert [len(t) for t in titles] == [200, 200, 200, 200, 1]
+    flat = [title for page in titles for title in page]
+    assert sorted(flat) == sorted({f"Photo {n:04}" for n in range(800)} | {"Holiday 2026-03-15"})
+    assert all("801 records" in page for page in pages)
+    shown = [int(pk) for page in pages for pk in re.findall(r'href="/timeline/records/(\d+)/"', page)]
+    on_the_day = Entity.objects.filter(title__in=flat).order_by("start_at", "pk")
+    assert shown == list(on_the_day.values_list("pk", flat=True))  # earliest first, ties by id
