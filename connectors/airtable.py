@@ -33,6 +33,7 @@ from django.conf import settings as django_settings
 
 from connectors.base import Connector, Delivery, OutgoingCard, Record
 from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, TransientError
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, QueryAsSync, api_base, deliver_each, json_or_empty, merged_config
 
@@ -176,6 +177,7 @@ class AirtableConnector(QueryAsSync, Connector):
             params["view"] = settings["view"]
         rows: list[dict] = []
         first, restarts = dict(params), 0
+        pages = PageGuard("Airtable", what=f"table {settings.get('table')!r}")
         while len(rows) < RECORDS_MAX:
             try:
                 data = self._call("GET", url, params=params)
@@ -185,11 +187,12 @@ class AirtableConnector(QueryAsSync, Connector):
                 if restarts > ITERATION_RESTARTS:
                     raise
                 rows, params = [], dict(first)
+                pages = PageGuard("Airtable", what=f"table {settings.get('table')!r}")
                 continue
             rows += data.get("records") or []
             if not data.get("offset"):
                 break
-            params = {**params, "offset": data["offset"]}
+            params = {**params, "offset": pages.follow(data["offset"])}
             self.ctx.heartbeat()
         self.truncated = len(rows) >= RECORDS_MAX
         return [self._record(row, settings) for row in rows[:RECORDS_MAX]]

@@ -30,6 +30,7 @@ import time
 from connectors.base import Batch, Connector, Record
 from connectors.errors import AuthError, ConfigError, ItemError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, api_base, json_or_empty, merged_config, same_origin, truncate
 
@@ -106,6 +107,7 @@ class GitHubConnector(Connector):
         url = f"{self.base}/search/issues"
         params: dict | None = {"q": q, "sort": "updated", "order": order, "per_page": min(limit, 100)}
         count = 0
+        pages = PageGuard("GitHub", what="search")
         while url and count < limit:
             response = self._get(url, params=params)
             for item in json_or_empty(response).get("items", []):
@@ -113,7 +115,7 @@ class GitHubConnector(Connector):
                 count += 1
                 if count >= limit:
                     return
-            next_url = response.links.get("next", {}).get("url")
+            next_url = pages.follow(response.links.get("next", {}).get("url"))
             # Never send the token to another host, whatever the Link header says.
             url, params = (next_url, None) if next_url and same_origin(next_url, self.base) else (None, None)
             self.ctx.heartbeat()
@@ -161,7 +163,8 @@ class GitHubConnector(Connector):
             return [], since, False
         last_modified = response.headers.get("Last-Modified")
         notes = list(json_or_empty(response).get("_list", []))
-        while next_url := response.links.get("next", {}).get("url"):
+        pages = PageGuard("GitHub", what="notifications")
+        while next_url := pages.follow(response.links.get("next", {}).get("url")):
             if not same_origin(next_url, self.base):
                 return notes, last_modified, False
             response = self._get(next_url, field="include_notifications")

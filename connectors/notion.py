@@ -31,6 +31,7 @@ from markdown_it import MarkdownIt
 from connectors.base import Connector, Delivery, OutgoingCard, Record
 from connectors.errors import AuthError, ConfigError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, QueryAsSync, api_base, deliver_each, json_or_empty, merged_config
 
@@ -295,6 +296,7 @@ class NotionConnector(QueryAsSync, Connector):
 
     def _pages(self, path: str, body: dict) -> list[dict]:
         pages, cursor = [], None
+        guard = PageGuard("Notion")
         while True:
             data = self._call(
                 "POST", path, json={**body, "page_size": 100, **({"start_cursor": cursor} if cursor else {})}
@@ -306,9 +308,9 @@ class NotionConnector(QueryAsSync, Connector):
                 for r in data.get("results") or []
                 if r.get("object") == "page" and not r.get("in_trash") and not r.get("archived")
             ]
-            cursor = data.get("next_cursor")
             if not data.get("has_more"):
                 return pages
+            cursor = guard.follow(data.get("next_cursor"))
             if not cursor:  # more was announced but cannot be fetched: the listing is incomplete
                 self.truncated = True
                 return pages

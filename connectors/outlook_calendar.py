@@ -28,6 +28,7 @@ from connectors import calendar_window
 from connectors.base import Batch, Connector, Record
 from connectors.errors import AuthError, ConfigError, TransientError
 from connectors.listing import Listed
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.zones import zone_named
 
@@ -154,11 +155,12 @@ class OutlookCalendarConnector(Connector):
         if not names:
             return [(DEFAULT, f"{self.base}/me/calendarView/delta")]
         calendars, url = {}, f"{self.base}/me/calendars"
+        pages = PageGuard("Microsoft Graph", what="calendars")
         while url:
             page = self._get(url).json()
             for calendar in page.get("value") or []:
                 calendars[calendar.get("name", "").lower()] = calendar["id"]
-            url = page.get("@odata.nextLink")
+            url = pages.follow(page.get("@odata.nextLink"))
         missing = [n for n in names if n.lower() not in calendars]
         if missing:
             raise ConfigError(
@@ -218,6 +220,7 @@ class OutlookCalendarConnector(Connector):
         seen: Listed | None = None
         if tombstone and (url == first_url or (resume_url and listed is not None)):
             seen = Listed(listed if url != first_url else None)
+        pages = PageGuard("Microsoft Graph", what=f"calendar {key!r}", start=url)
         while True:
             response = self._get(url, allow=(400, 410))
             if self._delta_expired(response):
@@ -232,6 +235,7 @@ class OutlookCalendarConnector(Connector):
                 )
                 links.pop(key, None)
                 url, seen = first_url, Listed()
+                pages = PageGuard("Microsoft Graph", what=f"calendar {key!r}", start=url)
                 continue
             page = response.json()
             self.ctx.heartbeat()
@@ -247,7 +251,7 @@ class OutlookCalendarConnector(Connector):
                 if event.get("seriesMasterId") and event.get("type") in ("occurrence", "exception"):
                     raw["series_uid"] = self._series_uid(event["seriesMasterId"])
                 items.append(raw)
-            next_link = page.get("@odata.nextLink")
+            next_link = pages.follow(page.get("@odata.nextLink"))
             if next_link:
                 resume = {"key": key, "next": next_link}
                 if seen is not None:

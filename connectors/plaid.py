@@ -42,6 +42,7 @@ from django.conf import settings
 from connectors.base import Batch, Connector, Record
 from connectors.errors import AuthError, ConfigError, ItemError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, api_base, truncate
 
@@ -193,6 +194,7 @@ class PlaidConnector(Connector):
     def _sync_loop(self, start: str, names: dict, include_pending: bool):
         """One pagination loop from `start`; a mutation during it raises for the caller to restart."""
         page_cursor = start
+        pages = PageGuard("Plaid", what="transactions", start=start)
         while True:
             body: dict = {"cursor": page_cursor, "count": PAGE_SIZE}
             if not start:
@@ -214,6 +216,8 @@ class PlaidConnector(Connector):
             ]
             page_cursor = page.get("next_cursor") or page_cursor
             more = bool(page.get("has_more"))
+            if more:
+                pages.follow(page_cursor)
             # Until the loop ends, the saved cursor stays where the loop began (see the docstring).
             yield Batch(items=items, deletes=deletes, cursor={"transactions": start if more else page_cursor})
             self.ctx.heartbeat()

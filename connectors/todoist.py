@@ -6,7 +6,8 @@ later one only what changed (completed tasks come back with "checked": true, rem
 "is_deleted": true and are deleted here). The project names are kept in the cursor, so a task
 changed alone still says which project it is in. An optional list of project names narrows
 what is kept; a task moved out of them is deleted here, and when a project is renamed out of (or
-into) them, everything is read once more so its tasks follow it.
+into) them, everything is read once more so its tasks follow it. A comment is kept only with its
+task: a task deleted or moved out takes its comments along.
 
 Output: POST /api/v1/tasks (content, description, project_id, labels, priority, due_date or
 due_datetime) with the card's idempotency key as X-Request-Id, so a retried delivery does not
@@ -138,19 +139,29 @@ class TodoistConnector(Connector):
                 deletes.append(f"project:{pid}")
             else:
                 items.append({"_type": "project", **project})
-        titles = {}
+        titles, dropped = {}, set()
         for item in data.get("items") or []:
             titles[str(item["id"])] = item.get("content", "")
             if item.get("is_deleted") or str(item.get("project_id")) not in kept:
                 deletes.append(f"task:{item['id']}")
+                dropped.add(str(item["id"]))
             else:
                 items.append({"_type": "task", **item, "_project": projects.get(str(item.get("project_id")), "")})
+        # A comment lives with its task: one on a task deleted or left out (not in this answer's
+        # kept tasks, nor stored) is not kept, and a task that leaves takes its stored comments along
+        # (Todoist's answer names the deleted task, not each of its comments).
+        stored_tasks = self.ctx.known_ids(prefix="task:")
         for note in data.get("notes") or []:
-            if note.get("is_deleted"):
+            task = str(note.get("item_id") or "")
+            kept_task = task not in dropped and (task in titles or f"task:{task}" in stored_tasks)
+            if note.get("is_deleted") or not kept_task:
                 deletes.append(f"comment:{note['id']}")
             else:
-                task = str(note.get("item_id") or "")
                 items.append({"_type": "comment", **note, "_task": titles.get(task, "")})
+        if dropped:
+            comments = self.ctx.known_data(self.ctx.known_ids(prefix="comment:"))
+            deletes += [cid for cid, stored in comments.items() if str((stored or {}).get("task_id")) in dropped]
+        deletes = list(dict.fromkeys(deletes))
         cursor.update(sync_token=data.get("sync_token"), projects=projects, kept=sorted(kept))
         yield Batch(items=items, deletes=deletes, cursor=cursor, total=len(items), notices=notices)
 

@@ -37,6 +37,7 @@ import re
 from connectors.base import Batch, Connector, Delivery, Record
 from connectors.errors import AuthError, ConfigError, ItemError, RateLimited, TransientError
 from connectors.http import retry_after_seconds
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.webapi import ANY_STATUS, api_base, deliver_each, json_or_empty, merged_config, truncate
 
@@ -142,13 +143,14 @@ class TrelloConnector(Connector):
 
     def _cards(self, board_id: str) -> list[dict]:
         cards, before = [], None
+        pages = PageGuard("Trello", what="cards")
         while True:
             params = {"fields": CARD_FIELDS, "limit": PAGE, **({"before": before} if before else {})}
             page = self._call("GET", f"/boards/{board_id}/cards/visible", params=params)
             cards += page
             if len(page) < PAGE:
                 return cards
-            before = min(card["id"] for card in page)  # ObjectIds sort by creation time
+            before = pages.follow(min(card["id"] for card in page))  # ObjectIds sort by creation time
             self.ctx.heartbeat()
 
     def transform(self, raw: dict) -> Record:

@@ -3,8 +3,9 @@
 Two ways in: a personal access token (type "ynab"), or signing in with OAuth (type
 "ynab-oauth", read-only scope, two-hour access tokens refreshed by the hub).
 
-One budget per integration (its ID, or "last-used"). Each sync asks for the budget list (budget
-records, and the budget's currency), then accounts, categories and transactions, each with
+One budget per integration (its ID, or "last-used"; when the last-used budget changes, the
+earlier budget's records stay, no longer refreshed, and the sync says so once). Each sync asks
+for the budget list (budget records, and the budget's currency), then accounts, categories and transactions, each with
 `last_knowledge_of_server` set to the `server_knowledge` YNAB returned last time, so YNAB sends
 only what changed; a changed entity marked `deleted: true` is deleted here. The first sync reads
 transactions from `since_date` (the configured days of history) on. A sync costs four requests.
@@ -102,8 +103,20 @@ class YnabConnector(Connector):
         budgets = listing.get("budgets") or []
         budget = self._budget(budgets, listing.get("default_budget"))
         budget_id = budget["id"]
+        notices = []
         if cursor.get("budget") not in (None, budget_id):
-            cursor = {}  # "last-used" now means another budget: its knowledge numbers mean nothing here
+            # "last-used" now means another budget: its knowledge numbers mean nothing here. The
+            # earlier budget's records are the person's history (each names its budget, and YNAB's
+            # ids are unique across budgets, so nothing mixes): they stay, and the person is told
+            # they are no longer refreshed and how to follow that budget instead.
+            earlier = cursor["budget"]
+            names = {b.get("id"): b.get("name") or b.get("id") for b in budgets}
+            notices.append(
+                f"YNAB's last-used budget is now {names.get(budget_id, budget_id)!r}, so this integration syncs it "
+                f"from now on. The records of {names.get(earlier, 'the budget synced before')!r} stay here but are "
+                f"no longer updated; to keep following that budget instead, set the budget ID to {earlier}."
+            )
+            cursor = {}
         fmt = budget.get("currency_format") or {}
         if not fmt:
             fmt = (self._get(f"/budgets/{budget_id}/settings").get("settings") or {}).get("currency_format") or {}
@@ -111,7 +124,12 @@ class YnabConnector(Connector):
         context = {"currency": cursor["currency"], "digits": cursor["digits"], "budget_id": budget_id}
         # The budget list is complete every time: a budget deleted in YNAB is deleted here.
         gone = sorted(self.ctx.known_ids("budget:") - {f"budget:{b['id']}" for b in budgets})
-        yield Batch(items=[{"_type": "budget", **b, **context} for b in budgets], deletes=gone, cursor=dict(cursor))
+        yield Batch(
+            items=[{"_type": "budget", **b, **context} for b in budgets],
+            deletes=gone,
+            cursor=dict(cursor),
+            notices=notices,
+        )
 
         for resource in ("accounts", "categories", "transactions"):
             params = {}

@@ -28,6 +28,7 @@ from connectors.base import Batch, Connector, Delivery, Record
 from connectors.errors import ConfigError, classify
 from connectors.google.common import build_service, execute, status_of
 from connectors.listing import Listed
+from connectors.paging import PageGuard
 from connectors.registry import registry
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class GoogleCalendarConnector(Connector):
         if token is None and tombstone and (page is None or listed is not None):
             seen = Listed(listed)
         time_min, time_max = self._window()
+        pages = PageGuard("Google Calendar", what=f"calendar {calendar!r}", start=page)
         while True:
             params = dict(calendarId=calendar, singleEvents=True, maxResults=PAGE_SIZE)
             if token:
@@ -164,6 +166,7 @@ class GoogleCalendarConnector(Connector):
                 if status_of(exc) == 410 and token:
                     log.info("Calendar %s: sync token expired (410 Gone); reading it again in full", calendar)
                     token, page, seen = None, None, Listed()
+                    pages = PageGuard("Google Calendar", what=f"calendar {calendar!r}")
                     sync_tokens.pop(calendar, None)
                     continue
                 if status_of(exc) == 404:
@@ -183,7 +186,7 @@ class GoogleCalendarConnector(Connector):
                 if seen is not None:
                     seen.add(external_id)
                 items.append({"calendar": calendar, "event": event})
-            page = response.get("nextPageToken")
+            page = pages.follow(response.get("nextPageToken"))
             if page:
                 resume = {"calendar": calendar, "page": page}
                 if seen is not None:

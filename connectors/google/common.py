@@ -85,8 +85,17 @@ def build_service(ctx, name: str, version: str, *, default_base: str, path: str 
 
 
 def error_reasons(exc: HttpError) -> set[str]:
+    return reasons_in(exc.content)
+
+
+def reasons_in(content: bytes | str | None) -> set[str]:
+    """The reasons and status of Google's error JSON (both its v1 and its older v2 shape)."""
     try:
-        error = json.loads(exc.content.decode("utf-8", "replace")).get("error") or {}
+        if isinstance(content, bytes):
+            content = content.decode("utf-8", "replace")
+        error = json.loads(content or "").get("error") or {}
+        if not isinstance(error, dict):
+            return set()
     except (ValueError, AttributeError):
         return set()
     reasons = {str(e.get("reason")) for e in error.get("errors") or [] if isinstance(e, dict)}
@@ -113,15 +122,9 @@ def classify_google(exc: BaseException) -> ConnectorError | None:
         return None
     status, reasons = exc.resp.status, error_reasons(exc)
     retry_after = retry_after_value(exc.resp.get("retry-after"))
-    if status in (403, 429) and reasons & DAILY_LIMIT_REASONS:
-        return RateLimited(
-            f"The hub's daily quota of Google requests is used up ({exc.reason}).",
-            retry_after=retry_after if retry_after is not None else seconds_until_quota_day(),
-            remediation="Nothing to do: the sync resumes by itself when Google resets the quota at midnight "
-            "Pacific time. Operators can ask Google for a larger quota in the Cloud console.",
-        )
-    if status == 429 or (status == 403 and reasons & RATE_LIMIT_REASONS):
-        return RateLimited(f"Google is rate limiting us ({exc.reason}).", retry_after=retry_after)
+    limited = quota_error(status, reasons, retry_after, exc.reason)
+    if limited is not None:
+        return limited
     if status == 403 and (reasons & SCOPE_REASONS or "PERMISSION_DENIED" in reasons):
         return AuthError(
             f"Google refused the request: the connection lacks a permission ({exc.reason}).",
@@ -132,6 +135,21 @@ def classify_google(exc: BaseException) -> ConnectorError | None:
     if status == 400:
         return ConfigError(f"Google rejected the request: {exc.reason}.")
     return from_status(status, retry_after=retry_after, body=exc.reason)
+
+
+def quota_error(status: int, reasons: set[str], retry_after: float | None, reason: str) -> RateLimited | None:
+    """Google's 403 or 429 that means "slow down" or "quota used up" (never a reason to sign in
+    again), for the client library's errors and for plain HTTP calls alike."""
+    if status in (403, 429) and reasons & DAILY_LIMIT_REASONS:
+        return RateLimited(
+            f"The hub's daily quota of Google requests is used up ({reason}).",
+            retry_after=retry_after if retry_after is not None else seconds_until_quota_day(),
+            remediation="Nothing to do: the sync resumes by itself when Google resets the quota at midnight "
+            "Pacific time. Operators can ask Google for a larger quota in the Cloud console.",
+        )
+    if status == 429 or (status == 403 and reasons & (RATE_LIMIT_REASONS | {"RESOURCE_EXHAUSTED"})):
+        return RateLimited(f"Google is rate limiting us ({reason}).", retry_after=retry_after)
+    return None
 
 
 def execute(request):

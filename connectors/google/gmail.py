@@ -30,6 +30,7 @@ from connectors.base import Batch, Connector, Delivery, Record
 from connectors.errors import ConfigError, classify
 from connectors.google.common import build_service, execute, status_of
 from connectors.listing import Listed
+from connectors.paging import PageGuard
 from connectors.registry import registry
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ class GmailConnector(Connector):
             if index < resume.get("label_index", 0):
                 continue
             page = resume.get("page") if index == resume.get("label_index") else None
+            pages = PageGuard("Gmail", what=f"label {label!r}", start=page)
             while True:
                 request = (
                     service.users()
@@ -184,7 +186,7 @@ class GmailConnector(Connector):
                         seen.add(f"msg:{message_id}")
                 items, deletes = self._fetch([i for i in ids if f"msg:{i}" not in known])
                 known.update(f"msg:{i}" for i in ids)
-                page = response.get("nextPageToken")
+                page = pages.follow(response.get("nextPageToken"))
                 if page:
                     yield Batch(items=items, deletes=deletes, cursor=checkpoint(label_index=index, page=page))
                     continue
@@ -197,6 +199,7 @@ class GmailConnector(Connector):
         service = self._service()
         candidates, relabeled, deleted = set(), set(), set()
         latest, page = start, None
+        pages = PageGuard("Gmail", what="history")
         while True:
             response = (
                 service.users()
@@ -217,7 +220,7 @@ class GmailConnector(Connector):
                     if set(change.get("labelIds") or []) & wanted:
                         relabeled.add(change["message"]["id"])
             latest = response.get("historyId", latest)
-            page = response.get("nextPageToken")
+            page = pages.follow(response.get("nextPageToken"))
             self.ctx.heartbeat()
             if not page:
                 break
@@ -239,6 +242,7 @@ class GmailConnector(Connector):
         """Which new messages match the integration's Gmail search (history.list cannot filter by
         search): page the search results, newest first, until every candidate is accounted for."""
         service, found, page = self._service(), set(), None
+        pages = PageGuard("Gmail", what="search")
         for _ in range(QUERY_PAGES):
             response = execute(
                 service.users()
@@ -246,7 +250,7 @@ class GmailConnector(Connector):
                 .list(userId="me", q=self.config["query"], maxResults=LIST_PAGE, pageToken=page)
             )
             found.update(m["id"] for m in response.get("messages") or [])
-            page = response.get("nextPageToken")
+            page = pages.follow(response.get("nextPageToken"))
             if candidates <= found or not page:
                 break
         return found

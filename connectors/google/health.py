@@ -42,6 +42,7 @@ from connectors.base import Batch, Connector, DailySeries, Record
 from connectors.errors import AuthError, ConfigError, RateLimited, classify
 from connectors.google.common import build_service, error_reasons
 from connectors.http import retry_after_value
+from connectors.paging import PageGuard
 from connectors.registry import registry
 
 DEFAULT_BASE = "https://health.googleapis.com"
@@ -284,6 +285,7 @@ class GoogleHealthConnector(Connector):
                 stop = min(end, start + datetime.timedelta(days=ROLLUP_MAX_DAYS))
                 body = {"range": {"start": _civil(start), "end": _civil(stop)}, "windowSizeDays": 1}
                 page = None
+                pages = PageGuard("Google Health", what=metric)
                 while True:
                     if page:
                         body["pageToken"] = page
@@ -300,7 +302,7 @@ class GoogleHealthConnector(Connector):
                              "value": round(value * factor, 3), "unit": unit}
                         )  # fmt: skip
                     yield items, []
-                    page = response.get("nextPageToken")
+                    page = pages.follow(response.get("nextPageToken"))
                     if not page:
                         break
                 start = stop
@@ -308,6 +310,7 @@ class GoogleHealthConnector(Connector):
     # -- sessions: exercise and sleep ------------------------------------------------------------
     def _sessions(self, what: str, data_type: str, filter_: str, prefix: str, window):
         seen, page, complete = set(), None, False
+        pages = PageGuard("Google Health", what=what)
         while True:
             params = {"parent": f"{USER}/dataTypes/{data_type}", "filter": filter_, "pageSize": SESSION_PAGE}
             if page:
@@ -318,7 +321,7 @@ class GoogleHealthConnector(Connector):
                 if point.get("name"):
                     seen.add(prefix + point["name"].rsplit("/", 1)[-1])
                     items.append(point)
-            page = response.get("nextPageToken")
+            page = pages.follow(response.get("nextPageToken"))
             if not page:
                 complete = True
             deletes = []
@@ -359,6 +362,7 @@ class GoogleHealthConnector(Connector):
                 f'heart_rate.sample_time.civil_time < "{following.isoformat()}"'
             )
             samples, page = [], None
+            pages = PageGuard("Google Health", what="heart rate")
             while True:
                 params = {"parent": f"{USER}/dataTypes/heart-rate", "filter": filter_, "pageSize": SAMPLE_PAGE}
                 if page:
@@ -371,7 +375,7 @@ class GoogleHealthConnector(Connector):
                     moment = _instant(when.get("physicalTime"))
                     if bpm is not None and moment is not None:
                         samples.append((moment, when.get("utcOffset"), bpm))
-                page = response.get("nextPageToken")
+                page = pages.follow(response.get("nextPageToken"))
                 self.ctx.heartbeat()
                 if not page:
                     break

@@ -33,10 +33,13 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from connectors.base import Batch, Connector, Record
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, from_status
 from connectors.google import media_match, takeout
-from connectors.google.common import require_tokens
+from connectors.google.common import quota_error, reasons_in, require_tokens
 from connectors.google.media_store import Dedup, max_media_bytes, remember_pick, spool_and_hash, store_file
+from connectors.http import retry_after_seconds
+from connectors.masking import quote_body
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.webapi import api_base
 
@@ -91,7 +94,26 @@ class GooglePhotosConnector(Connector):
         return api_base("google", default, self.ctx) + path
 
     def _get(self, url, **kwargs):
-        return self.http.get(url, auth=require_tokens(self.ctx).auth, **kwargs)
+        return self._request("GET", url, **kwargs)
+
+    def _request(self, method: str, url: str, **kwargs):
+        """A Picker API call. Google's 403 that means a quota (rateLimitExceeded, dailyLimitExceeded,
+        RESOURCE_EXHAUSTED in its error JSON) is a wait, as for the other Google connectors, not a
+        reason to sign in again; any other refusal is what its status means."""
+        response = self.http.request(method, url, auth=require_tokens(self.ctx).auth, allow=(403, 429), **kwargs)
+        if response.status_code not in (403, 429):
+            return response
+        with response:
+            text = next(response.iter_content(16 * 1024), b"").decode("utf-8", "replace")
+        retry_after = retry_after_seconds(response)
+        limited = quota_error(response.status_code, reasons_in(text), retry_after, response.reason or "")
+        if limited is not None:
+            raise limited
+        raise from_status(
+            response.status_code,
+            retry_after=retry_after,
+            body=quote_body(text[:2000], self.http.hidden_in_errors()),
+        )
 
     def test_connection(self) -> str:
         info = self._get(self._url(USERINFO_BASE, "/v1/userinfo")).json()
@@ -100,7 +122,7 @@ class GooglePhotosConnector(Connector):
     # -- picker sessions ---------------------------------------------------------------------
     def create_session(self) -> dict:
         """sessions.create: the caller sends the user to the returned pickerUri."""
-        response = self.http.post(self._url(PICKER_BASE, "/v1/sessions"), json={}, auth=require_tokens(self.ctx).auth)
+        response = self._request("POST", self._url(PICKER_BASE, "/v1/sessions"), json={})
         return response.json()
 
     def _session(self, session_id: str) -> dict:
@@ -144,6 +166,7 @@ class GooglePhotosConnector(Connector):
         self._wait_until_picked(session_id)
         dedup = Dedup(self.ctx)
         page = None
+        pages = PageGuard("Google Photos", what="picked items")
         while True:
             params = {"sessionId": session_id, "pageSize": PAGE_SIZE}
             if page:
@@ -163,7 +186,7 @@ class GooglePhotosConnector(Connector):
                 if fetched is not None:
                     items.append(fetched)
                 dedup.ids.add(item["id"])
-            page = response.get("nextPageToken")
+            page = pages.follow(response.get("nextPageToken"))
             yield Batch(items=items, cursor=None)
             if not page:
                 break

@@ -38,6 +38,7 @@ from connectors.errors import (
     register_classifier,
 )
 from connectors.http import retry_after_value
+from connectors.paging import PageGuard
 from connectors.registry import registry
 from connectors.spotify_music import export, plays
 
@@ -168,7 +169,8 @@ class SpotifyConnector(Connector):
         response = self._call("current_user_recently_played", limit=RECENT_LIMIT, after=after)
         entries, pages = list(response.get("items") or []), 0
         newest = (response.get("cursors") or {}).get("after")
-        while response.get("next") and pages < 20:
+        guard = PageGuard("Spotify", what="recently played")
+        while guard.follow(response.get("next")) and pages < 20:
             response = self._call("next", response)
             entries += response.get("items") or []
             pages += 1
@@ -239,6 +241,7 @@ class SpotifyConnector(Connector):
         full = not last_full or timezone.now() - datetime.datetime.fromisoformat(last_full) > FULL_LIBRARY_EVERY
         known = self.ctx.known_ids(prefix="saved:")
         seen, offset, totals = set(), 0, set()
+        pages = PageGuard("Spotify", what="saved tracks", start=offset)
         while True:
             response = self._call("current_user_saved_tracks", limit=50, offset=offset)
             page = [entry for entry in response.get("items") or [] if (entry.get("track") or {}).get("id")]
@@ -259,11 +262,13 @@ class SpotifyConnector(Connector):
                     log.info("Spotify library changed while it was listed; nothing deleted this time")
                 yield Batch(items=items, deletes=sorted(known - seen) if complete else [], cursor=dict(state))
                 return
+            pages.follow(offset)  # a page without items does not move the offset: the same page again
             yield Batch(items=items, cursor=dict(state))
 
     def _playlists(self, state: dict):
         versions = self.ctx.known_versions(self.ctx.known_ids(prefix="playlist:"))
         seen, offset, totals = set(), 0, set()
+        pages = PageGuard("Spotify", what="playlists", start=offset)
         while True:
             response = self._call("current_user_playlists", limit=50, offset=offset)
             totals.add(response.get("total"))
@@ -280,10 +285,12 @@ class SpotifyConnector(Connector):
                 deletes = sorted(set(versions) - seen) if len(totals) == 1 else []
                 yield Batch(items=items, deletes=deletes, cursor=dict(state))
                 return
+            pages.follow(offset)
             yield Batch(items=items, cursor=dict(state))
 
     def _playlist_tracks(self, playlist_id: str) -> list[dict]:
         tracks, offset = [], 0
+        pages = PageGuard("Spotify", what="playlist tracks", start=offset)
         while offset < PLAYLIST_ITEMS_MAX:
             response = self._call("playlist_items", playlist_id, limit=50, offset=offset)
             for entry in response.get("items") or []:
@@ -300,6 +307,7 @@ class SpotifyConnector(Connector):
             offset += len(response.get("items") or [])
             if not response.get("next"):
                 break
+            pages.follow(offset)
         return tracks
 
     # -- export import ---------------------------------------------------------------------------

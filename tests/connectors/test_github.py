@@ -230,3 +230,19 @@ def test_a_notification_read_on_github_leaves_the_hub(owner, github):
     assert job.deleted == 1
     assert notifications() == {"notification:902"}
     assert sync(integration).deleted == 0  # unchanged inbox: a 304, nothing taken for gone
+
+
+def test_a_next_link_to_the_same_page_stops_instead_of_looping_forever(owner, github):
+    """A Link header whose rel="next" names a page already read would be followed forever: the sync
+    stops with a message naming GitHub, and deletes nothing."""
+    again = f'<{github.url}/notifications?all=false&per_page=50&page=2>; rel="next"'
+    github.fail("GET", r"/notifications$", 200, [], headers={"Link": again}, times=200)
+    integration = _github(owner, query="is:issue assignee:@me", include_notifications=True).ctx.integration
+
+    job = sync(integration)
+
+    # Two requests per try (the engine retries a transient failure a bounded number of times).
+    assert len(github.requests("GET", "/notifications")) < 50
+    assert job.status != JobStatus.SUCCEEDED
+    assert "GitHub" in job.error_message
+    assert "same next-page token twice" in job.error_message

@@ -342,3 +342,20 @@ def test_a_last_page_without_its_sync_token_tombstones_nothing(integration, cale
     assert live_items(integration).count() == 5
     assert job.status == JobStatus.PARTIAL
     assert "may be incomplete: nothing was deleted" in job.remediation
+
+
+def test_a_page_token_given_twice_stops_the_listing_instead_of_looping_forever(integration, calendar):
+    """A listing whose next page names the page token it just gave would be read again and again:
+    the sync stops with a message naming Google Calendar, deletes nothing, and the job ends."""
+    sync(integration)
+    page = {"kind": "calendar#events", "items": [], "nextPageToken": "page-2"}
+    calendar.fail(r"/events$", 200, page, times=200)
+
+    job = sync(integration, kind="full")
+
+    assert len(calendar.requests_to(r"/events$")) < 10
+    assert job.status != JobStatus.SUCCEEDED
+    assert "Google Calendar" in job.error_message
+    assert "same next-page token twice" in job.error_message
+    assert job.deleted == 0
+    assert live_items(integration).count() == 5

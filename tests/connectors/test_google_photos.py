@@ -553,3 +553,37 @@ def test_a_takeout_zip_of_more_files_than_the_limit_is_refused_before_its_direct
             archive.writestr(f"Takeout/Google Photos/Album/IMG_{n}.jpg", b"\xff\xd8\xff")
     with pytest.raises(ConfigError, match=r"takeout-001.zip holds 20 files, more than the import limit \(10\)"):
         takeout.describe([str(path)])
+
+
+@pytest.mark.parametrize(
+    ("reason", "state"),
+    [
+        ("rateLimitExceeded", "PERMISSION_DENIED"),
+        ("dailyLimitExceeded", "PERMISSION_DENIED"),
+        ("RATE_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"),
+    ],
+)
+def test_a_quota_403_from_the_picker_waits_instead_of_asking_to_sign_in_again(
+    owner_client, integration, google_photos_api, settings, reason, state
+):
+    """Google answers a used-up quota with 403 (rateLimitExceeded, dailyLimitExceeded,
+    RESOURCE_EXHAUSTED): nothing the person can fix by signing in again. The import waits and the
+    connection stays connected, as for Google Calendar and Gmail."""
+    from integrations.models import Status
+    from tests.fakes.oauth_api import google_error
+
+    settings.SYNC_MAX_WAIT = 0  # any wait holds the job instead of a worker
+    api = google_photos_api
+    beach = api.item("beach.jpg", JPEG + b"beach", created="2025-07-14T16:20:00Z")
+    _pick(owner_client, integration, api, [beach])
+    body = google_error(403, "Quota exceeded for quota metric 'Requests'", reason, state)
+    body["error"]["errors"][0]["domain"] = "usageLimits"
+    api.fail(r"^/v1/mediaItems$", 403, body, times=10)
+
+    held = sync(integration)
+
+    integration.refresh_from_db()
+    assert integration.status != Status.NEEDS_REAUTH, integration.status_detail
+    # A wait within reach is retried (bounded tries); one until Google's new day holds the job.
+    assert held.error_class == "rate_limit" or held.status == JobStatus.QUEUED, held.error_message
+    assert "re-authenticate" not in (held.remediation or "").lower()

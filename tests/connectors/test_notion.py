@@ -259,3 +259,15 @@ def test_a_page_moved_to_the_trash_leaves_the_hub(owner, notion, by):
 
     assert job.deleted == 1
     assert [item.external_id for item in live_items(integration)] == [kept]
+
+
+def test_a_cursor_given_twice_stops_the_listing_instead_of_looping_forever(owner, notion):
+    from connectors.errors import TransientError
+
+    notion.add_row("Read Dune")
+    page = {"object": "list", "results": [], "has_more": True, "next_cursor": "again"}
+    notion.fail("POST", r"/query$", 200, page, times=200)
+
+    with pytest.raises(TransientError, match=r"Notion.*same next-page token twice"):
+        _notion(owner).query(step_config("notion", "source", databases=DATABASE_ID.replace("-", "")))
+    assert len(notion.requests("POST", "/query")) < 10

@@ -271,3 +271,36 @@ def test_a_due_time_without_a_zone_is_sent_as_the_persons_hour(owner, todoist):
     UserPreferences.objects.update_or_create(user=owner, defaults={"time_zone": "America/New_York"})
     _todoist(owner).send([OutgoingCard(title="Dentist", due=datetime.datetime(2026, 7, 2, 15, 30))], _step())
     assert todoist.requests("POST", r"/tasks$")[0].json["due_datetime"] == "2026-07-02T19:30:00Z"  # 15:30 EDT
+
+
+def test_the_comments_of_a_deleted_task_leave_with_it(owner, todoist):
+    """Deleting a task in Todoist deletes its comments there; the sync answer names the task as
+    deleted, not each comment, so the hub removes the task's comments with it."""
+    todoist.add_task("t1", "Write report", WORK_ID)
+    todoist.add_task("t2", "Buy milk")
+    todoist.add_comment("n1", "t1", "Draft in the shared folder")
+    todoist.add_comment("n2", "t2", "Oat milk")
+    integration = _todoist(owner).ctx.integration
+    sync(integration)
+    assert live_items(integration).filter(kind="note").count() == 2
+
+    todoist.update_task("t1", is_deleted=True)
+    job = sync(integration)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert set(live_items(integration).filter(kind="note").values_list("external_id", flat=True)) == {"comment:n2"}
+
+
+def test_a_project_filter_keeps_only_the_comments_of_the_tasks_it_keeps(owner, todoist):
+    todoist.add_task("t1", "Write report", WORK_ID)
+    todoist.add_task("t2", "Buy milk")
+    todoist.add_comment("n1", "t1", "Draft in the shared folder")
+    todoist.add_comment("n2", "t2", "Oat milk")
+    integration = _todoist(owner, projects=["work"]).ctx.integration
+    sync(integration)
+    assert set(live_items(integration).filter(kind="note").values_list("external_id", flat=True)) == {"comment:n1"}
+
+    todoist.add_comment("n3", "t2", "Or soy")  # on a task outside the filter, in a later answer
+    todoist.update_task("t1", project_id=INBOX_ID)  # moved out: its comment goes with it
+    sync(integration)
+    assert not live_items(integration).filter(kind="note").exists()

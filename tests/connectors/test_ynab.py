@@ -328,3 +328,26 @@ def test_a_token_refused_even_after_a_refresh_asks_to_sign_in_again(owner, ynab,
     assert (job.status, job.error_class) == (JobStatus.FAILED, "auth")
     assert job.remediation.startswith("Sign in to YNAB again")
     assert len(ynab.requests("POST", r"/oauth/token$")) == 1  # refreshed once, then told the user
+
+
+def test_a_last_used_budget_that_switches_keeps_the_earlier_budgets_records_and_says_so(owner, ynab):
+    """ "last-used" follows the budget the person uses now. The earlier budget's records are the
+    person's history (each names its budget_id, YNAB's ids are unique across budgets): they stay,
+    but are no longer refreshed, and the sync says so once, naming both budgets and the fix."""
+    ynab.add_transaction("t-1", _recent(3), -12340)
+    integration = _ynab(owner).ctx.integration
+    assert sync(integration).status == JobStatus.SUCCEEDED
+    assert integration.sync_cursor["budget"] == BUDGET_ID
+
+    ynab.default_budget = OTHER_BUDGET_ID  # the person now uses their other budget
+    job = sync(integration)
+
+    assert integration.sync_cursor["budget"] == OTHER_BUDGET_ID
+    assert job.deleted == 0
+    assert live_items(integration).filter(external_id="transaction:t-1").exists()
+    assert "'Household'" in job.remediation
+    assert "'Old budget'" in job.remediation
+    assert "no longer updated" in job.remediation
+    assert BUDGET_ID in job.remediation  # the ID to set to keep following the earlier budget
+
+    assert sync(integration).status == JobStatus.SUCCEEDED  # said once, not at every sync

@@ -53,6 +53,7 @@ class YnabFake(ContractFake):
         self.changed: dict[tuple[str, str], int] = {}  # (resource, id) -> knowledge when last changed
         self.served = 0
         self.deleted_budgets: set[str] = set()
+        self.default_budget: str | None = None  # the budget the account chose as its default, if any
         self.tokens = {TOKEN}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> scope
         self._codes: dict[str, dict] = {}
@@ -129,7 +130,8 @@ class YnabFake(ContractFake):
              "first_month": "2023-01-01", "last_month": "2024-01-01", "currency_format": {**fmt, "iso_code": "EUR"}},
         ]  # fmt: skip
         budgets = [b for b in budgets if b["id"] not in self.deleted_budgets]
-        return self.json({"data": {"budgets": budgets, "default_budget": None}})
+        default = next((b for b in budgets if b["id"] == self.default_budget), None)
+        return self.json({"data": {"budgets": budgets, "default_budget": default}})
 
     def resource(self, request, seen, budget, resource):
         if refused := self._checks(request):
