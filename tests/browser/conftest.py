@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,6 +159,17 @@ def wait_for_scripts(page) -> None:
     otherwise act before the scripts did, and a plain form post or nothing at all would happen.
     The deferred scripts run, and htmx processes the page, before the load event."""
     page.wait_for_load_state("load")
+
+
+def log_in(page, email: str) -> None:
+    """Log in through the form, as a person does, and wait for the page it leads to."""
+    from tests.factories import PASSWORD
+
+    page.goto("/accounts/login/")
+    page.locator("#id_login").fill(email)
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+    page.get_by_role("heading", name="My integrations").wait_for()
 
 
 def hold_scripts(page, scripts):

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.browser.conftest import wait_for_scripts
+from tests.browser.conftest import log_in, wait_for_scripts
 from tests.browser.test_timeline_browser import _a_night_out
-from tests.factories import PASSWORD, make_integration, make_user
+from tests.factories import make_integration, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -45,14 +45,6 @@ def _violations(page) -> list[str]:
         for v in found
         if v["impact"] in GRAVE
     ]
-
-
-def _log_in(page, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
-    page.get_by_role("heading", name="My integrations").wait_for()
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -92,7 +84,7 @@ def test_the_hubs_pages_have_no_serious_accessibility_violations(width, new_page
     page.get_by_role("button", name=re.compile("sign in", re.I)).click()
     problems += _violations(page)  # the form with its error
 
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     pages = [
         "/integrations/",
         "/integrations/gallery/",
@@ -149,7 +141,7 @@ def test_a_sync_finishing_is_said_in_a_live_region_that_was_there_from_the_start
         integration=feed, status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker="w1", progress_total=10
     )
     page = new_page()
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     page.goto(feed.get_absolute_url())
     wait_for_scripts(page)
     # Every live region the person's screen reader knows of when the page has loaded.

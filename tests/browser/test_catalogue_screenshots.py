@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import worker_log
-from tests.factories import PASSWORD, make_user
+from tests.browser.conftest import log_in, worker_log
+from tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -40,14 +40,6 @@ def publish(page, artifacts: Path, name: str, **kwargs) -> Path:
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS / path.name)
     return path
-
-
-def log_in(page, user):
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(user.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
-    page.get_by_role("heading", name="My integrations").wait_for()
 
 
 # -- a generated Apple Health export: 30 days of steps, sleep and heart rate ---------------------------
@@ -121,7 +113,7 @@ def test_an_apple_health_export_uploading_then_imported_with_daily_charts(
     assert size > 10 * CHUNK
 
     page = new_page()
-    log_in(page, owner)
+    log_in(page, owner.email)
     page.goto("/integrations/connect/apple-health/")
     page.get_by_text("Your archive stays on this server.").wait_for()
 
@@ -183,7 +175,7 @@ def test_the_gallery_the_automate_page_and_a_finance_connector(new_page, live_se
 
     owner = make_user("honest@example.com")
     page = new_page(height=1000)
-    log_in(page, owner)
+    log_in(page, owner.email)
 
     # -- the gallery: what cannot be connected says why, Zapier and IFTTT lead to the automate page ----
     page.goto("/integrations/gallery/")

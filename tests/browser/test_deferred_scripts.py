@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import WAIT_MS, hold_scripts
-from tests.factories import PASSWORD, make_user
+from tests.browser.conftest import WAIT_MS, hold_scripts, log_in
+from tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
@@ -18,17 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.peer]
 PRESET_SCRIPTS = re.compile(r".*/static/js/ui(\.[0-9a-f]+)?\.js$")
 
 
-def _log_in(page, user):
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(user.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
-    page.get_by_role("heading", name="My integrations").wait_for()
-
-
 def test_the_schedule_presets_show_only_once_their_script_can_act(new_page, catalogue):
     page = new_page()
-    _log_in(page, make_user("early.bird@example.com"))
+    log_in(page, make_user("early.bird@example.com").email)
     release = hold_scripts(page, PRESET_SCRIPTS)
     page.goto("/workflows/new/", wait_until="commit")
     page.get_by_role("button", name="Create and add steps").wait_for()  # the whole form is there
@@ -51,7 +43,7 @@ def test_without_javascript_the_schedule_offers_its_presets_as_suggestions_only(
     try:
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
-        _log_in(page, user)
+        log_in(page, user.email)
         page.goto("/workflows/new/")
         presets = page.locator("button[data-cron]")
         assert presets.count() > 1
@@ -69,7 +61,7 @@ HTMX = re.compile(r".*/static/django_htmx/htmx[^/]*\.js$")
 
 def test_a_filter_chosen_and_words_typed_before_htmx_ran_are_answered_once_it_has(new_page, catalogue):
     page = new_page()
-    _log_in(page, make_user("quick.hands@example.com"))
+    log_in(page, make_user("quick.hands@example.com").email)
     release = hold_scripts(page, HTMX)  # the scripts after it (static/js) wait for it too: they run in order
     page.goto("/integrations/gallery/", wait_until="commit")
     results = page.locator("#gallery-results")

@@ -19,20 +19,12 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.browser.conftest import wait_for_scripts
+from tests.browser.conftest import log_in, wait_for_scripts
 from tests.factories import PASSWORD, make_integration, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
 PHONE = 390
-
-
-def _log_in(page, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
-    page.get_by_role("heading", name="My integrations").wait_for()
 
 
 def _no_sideways_scroll(page) -> None:
@@ -52,7 +44,7 @@ def test_a_missing_page_is_the_hubs_own_with_a_way_on(new_page, catalogue, artif
     page = new_page()
     if signed_in:
         make_user("lost@example.com")
-        _log_in(page, "lost@example.com")
+        log_in(page, "lost@example.com")
     response = page.goto("/integrations/987654/" if signed_in else "/no-such-page/")
     assert response.status == 404
     expect(page.get_by_role("heading", name="This page does not exist")).to_be_visible()
@@ -71,7 +63,7 @@ def test_a_form_opened_before_logging_in_elsewhere_says_so_and_leads_back(new_pa
     first = new_page()
     first.goto("/accounts/login/")
     second = first.context.new_page()  # another tab of the same browser
-    _log_in(second, "twotabs@example.com")  # logging in renews the form token of the browser
+    log_in(second, "twotabs@example.com")  # logging in renews the form token of the browser
 
     first.locator("#id_login").fill("twotabs@example.com")
     first.locator("#id_password").fill(PASSWORD)
@@ -92,14 +84,14 @@ def test_a_refused_sync_now_says_why_instead_of_doing_nothing(new_page, catalogu
     owner = make_user("stale@example.com")
     calendar = make_integration(owner, IntegrationType.objects.get(slug="ical-feed"), name="Family")
     page = new_page()
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     page.goto(calendar.get_absolute_url())
     wait_for_scripts(page)
     other_tab = page.context.new_page()
     other_tab.goto("/integrations/")
     other_tab.get_by_role("button", name="Log out").click()
     other_tab.get_by_role("link", name="Log in").first.wait_for()
-    _log_in(other_tab, owner.email)
+    log_in(other_tab, owner.email)
 
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.get_by_role("button", name="Sync now").first.click()
@@ -135,7 +127,7 @@ def test_tables_fit_a_phone(new_page, catalogue, artifacts):
         ],
     )
     page = new_page(width=PHONE, height=844)
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
 
     page.goto("/integrations/api-tokens/")
     revoke = page.get_by_role("button", name="Revoke Backup script on the NAS")
@@ -171,7 +163,7 @@ def test_deleting_what_cannot_be_had_back_asks_first(new_page, catalogue):
     workflow = Workflow.objects.create(owner=owner, name="Digest")
     WorkflowOutput.objects.create(workflow=workflow, integration=hook, template="* {{ card.title }}")
     page = new_page()
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     asked = []
 
     def answer(dialog, accept):
@@ -210,7 +202,7 @@ def test_the_schedule_is_read_in_the_persons_zone_and_says_so(new_page, catalogu
     owner = make_user("zurich@example.com")
     set_zone(owner, "Europe/Zurich")
     page = new_page(timezone_id="Europe/Zurich")
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     page.goto("/workflows/new/")
     help_text = page.locator("#help-schedule").inner_text()
     assert "Europe/Zurich" in help_text
@@ -227,7 +219,7 @@ def test_choosing_a_source_with_the_arrow_keys_keeps_focus_in_the_form(new_page,
     make_integration(owner, feed, name="Beta calendar")
     workflow = Workflow.objects.create(owner=owner, name="Keyboard digest")
     page = new_page()
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     page.goto(f"/workflows/{workflow.pk}/sources/add/")
     wait_for_scripts(page)
     first = page.locator("input[name=integration]").first
@@ -255,7 +247,7 @@ def test_a_sync_refused_its_credentials_updates_the_page_without_a_reload(
         config={"window_past_days": 30, "window_future_days": 30},
     )  # fmt: skip
     page = new_page()
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     page.goto(calendar.get_absolute_url())
     wait_for_scripts(page)
     expect(page.get_by_text("Re-authenticate now")).to_have_count(0)
@@ -282,7 +274,7 @@ def test_a_more_menu_closes_when_the_person_moves_on(new_page, catalogue):
     make_integration(owner, feed, name="Alpha calendar")
     make_integration(owner, feed, name="Beta calendar")
     page = new_page()
-    _log_in(page, owner.email)
+    log_in(page, owner.email)
     wait_for_scripts(page)
     menus = page.locator("details.menu")
     first, second = menus.nth(0), menus.nth(1)
