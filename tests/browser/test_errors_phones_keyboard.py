@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in, wait_for_scripts
+from tests.browser.conftest import WAIT_MS, log_in, wait_for_scripts
 from tests.factories import PASSWORD, make_integration, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
@@ -226,9 +226,16 @@ def test_choosing_a_source_with_the_arrow_keys_keeps_focus_in_the_form(new_page,
     first.focus()
     page.keyboard.press("ArrowDown")  # the browser checks the next one: its form comes in place of the list
     page.get_by_role("link", name="Change").wait_for()
-    focused = page.evaluate("document.activeElement.closest('#step-main') !== null")
-    assert focused, "keyboard focus fell back to the top of the page"
-    assert page.evaluate("['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName)")
+    # The form is in at the swap; focus moves at htmx's settle, a moment later: wait for it, do not
+    # look once (a loaded machine settles later). Without the fix it never comes: the wait fails.
+    try:
+        page.wait_for_function(
+            "document.activeElement.closest('#step-main') !== null"
+            " && ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName)",
+            timeout=WAIT_MS,
+        )
+    except PlaywrightTimeout:
+        pytest.fail("keyboard focus fell back to the top of the page")
 
 
 def test_a_sync_refused_its_credentials_updates_the_page_without_a_reload(
@@ -287,9 +294,9 @@ def test_a_more_menu_closes_when_the_person_moves_on(new_page, catalogue):
     first.locator("summary").click()
     second.locator("summary").focus()  # from the keyboard: the open menu covers it for the mouse
     page.keyboard.press("Enter")
-    assert not first.evaluate("menu => menu.open")
-    assert second.evaluate("menu => menu.open")
+    expect(first).to_have_js_property("open", False)  # polled, not looked at once
+    expect(second).to_have_js_property("open", True)
 
     page.keyboard.press("Escape")
-    assert not second.evaluate("menu => menu.open")
-    assert page.evaluate("document.activeElement.tagName") == "SUMMARY"
+    expect(second).to_have_js_property("open", False)
+    expect(second.locator("summary")).to_be_focused()
